@@ -1,0 +1,1 @@
+"""Mini CRM: customers, orders, segments and campaigns."""

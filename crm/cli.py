@@ -1,0 +1,37 @@
+"""`python -m crm ...`: parses arguments and calls the core; errors become one line and exit 2.
+
+Each command group lives in its own module under `crm/commands/` with a `register(subparsers)`
+function; this file only lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from crm.errors import CRMError
+
+COMMAND_MODULES = [
+    "crm.commands.db",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m crm", description="Mini CRM command line")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except CRMError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,57 @@
+"""Settings from the environment, in one place.
+
+Every process (UI, API, CLI, worker) reads the same variables, so they share one data dir
+and one database.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    mongodb_uri: str | None
+    db_name: str
+    redis_url: str | None
+    gemini_api_key: str | None
+    gemini_model: str
+    api_host: str
+    api_port: int
+    ui_port: int
+    max_body_bytes: int
+
+    @property
+    def embedded(self) -> bool:
+        """True when we run our own embedded MongoDB-compatible server."""
+        return not self.mongodb_uri
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from exc
+
+
+def load_settings() -> Settings:
+    """Read the settings now (cheap; called again after tests change the environment)."""
+    env = os.environ.get
+    return Settings(
+        data_dir=Path(env("CRM_DATA_DIR") or "data").resolve(),
+        mongodb_uri=env("MONGODB_URI") or None,
+        db_name=env("CRM_DB_NAME") or "crm",
+        redis_url=env("REDIS_URL") or None,
+        gemini_api_key=env("GEMINI_API_KEY") or None,
+        gemini_model=env("CRM_GEMINI_MODEL") or "gemini-2.5-flash",
+        api_host=env("CRM_API_HOST") or "127.0.0.1",
+        api_port=_int("CRM_API_PORT", 8000),
+        ui_port=_int("CRM_UI_PORT", 8501),
+        max_body_bytes=_int("CRM_MAX_BODY_BYTES", 10 * 1024 * 1024),
+    )

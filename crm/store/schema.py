@@ -1,0 +1,45 @@
+"""Collections and their indexes, created idempotently on first use."""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.database import Database
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "customers": [
+        IndexModel([("customer_id", ASCENDING)], unique=True),
+        IndexModel([("updated_at", ASCENDING)]),  # watermark for the analytic copy
+        IndexModel([("city", ASCENDING)]),
+    ],
+    "orders": [
+        IndexModel([("order_id", ASCENDING)], unique=True),
+        IndexModel([("customer_id", ASCENDING), ("order_date", DESCENDING)]),
+        IndexModel([("updated_at", ASCENDING)]),
+    ],
+    "segments": [
+        IndexModel([("name", ASCENDING)], unique=True),
+    ],
+    "campaigns": [
+        IndexModel([("created_at", DESCENDING)]),
+    ],
+    "communication_log": [
+        # No customer gets the same campaign twice, even across a crash.
+        IndexModel([("campaign_id", ASCENDING), ("customer_id", ASCENDING)], unique=True),
+        IndexModel([("campaign_id", ASCENDING), ("status", ASCENDING)]),
+    ],
+    "api_keys": [
+        IndexModel([("key_hash", ASCENDING)], unique=True),
+        IndexModel([("name", ASCENDING)]),
+    ],
+    "users": [
+        IndexModel([("username", ASCENDING)], unique=True),
+    ],
+    "audit_log": [
+        IndexModel([("at", DESCENDING)]),
+    ],
+}
+
+
+def ensure_indexes(db: Database) -> None:
+    for name, indexes in INDEXES.items():
+        db[name].create_indexes(indexes)

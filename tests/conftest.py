@@ -1,0 +1,61 @@
+"""Shared fixtures: a real embedded database server for the session, one database per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from crm import store
+from crm.store.embedded import EmbeddedServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def mongo_server(tmp_path_factory):
+    """One embedded server for the whole run, in its own temp data dir."""
+    data_dir = tmp_path_factory.mktemp("crm-data")
+    server = EmbeddedServer(data_dir)
+    info = server.ensure()
+    yield server, info
+    server.stop()
+
+
+@pytest.fixture
+def crm_env(mongo_server, monkeypatch):
+    """Environment of a test: the shared server's data dir and a database of its own."""
+    server, _ = mongo_server
+    env = {"CRM_DATA_DIR": str(server.data_dir), "CRM_DB_NAME": f"t_{uuid.uuid4().hex[:12]}"}
+    for key in ("MONGODB_URI", "REDIS_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    store.reset()
+    yield env
+    store.reset()
+
+
+@pytest.fixture
+def db(crm_env):
+    """The test's own database on the real embedded server."""
+    return store.get_db()
+
+
+@pytest.fixture
+def run_cli(crm_env):
+    """Runs `python -m crm ...` in a child process on the test's database."""
+
+    def run(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, **crm_env}
+        result = subprocess.run([sys.executable, "-m", "crm", *args], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"crm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    return run
