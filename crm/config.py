@@ -23,6 +23,11 @@ class Settings:
     api_port: int
     ui_port: int
     max_body_bytes: int
+    api_rate_per_second: int
+    api_rate_burst: int
+    stream_prefix: str
+    stream_max_attempts: int
+    stream_claim_idle_ms: int
 
     @property
     def embedded(self) -> bool:
@@ -54,4 +59,11 @@ def load_settings() -> Settings:
         api_port=_int("CRM_API_PORT", 8000),
         ui_port=_int("CRM_UI_PORT", 8501),
         max_body_bytes=_int("CRM_MAX_BODY_BYTES", 10 * 1024 * 1024),
+        # Token bucket per API key: sustained requests/s and the burst allowed on top.
+        api_rate_per_second=_int("CRM_API_RATE_PER_SECOND", 50),
+        api_rate_burst=_int("CRM_API_RATE_BURST", 100),
+        # Redis key names start with this, so tests and deployments can share one Redis.
+        stream_prefix=env("CRM_STREAM_PREFIX") or "crm:",
+        stream_max_attempts=_int("CRM_STREAM_MAX_ATTEMPTS", 5),
+        stream_claim_idle_ms=_int("CRM_STREAM_CLAIM_IDLE_MS", 30_000),
     )
