@@ -28,6 +28,8 @@ class Settings:
     stream_prefix: str
     stream_max_attempts: int
     stream_claim_idle_ms: int
+    analytics_overlap_seconds: int
+    analytics_poll_seconds: int
 
     @property
     def embedded(self) -> bool:
@@ -66,4 +68,9 @@ def load_settings() -> Settings:
         stream_prefix=env("CRM_STREAM_PREFIX") or "crm:",
         stream_max_attempts=_int("CRM_STREAM_MAX_ATTEMPTS", 5),
         stream_claim_idle_ms=_int("CRM_STREAM_CLAIM_IDLE_MS", 30_000),
+        # The analytic copy re-reads this many seconds before its watermark, so writes that
+        # commit slightly out of updated_at order are never skipped.
+        analytics_overlap_seconds=_int("CRM_ANALYTICS_OVERLAP_SECONDS", 10),
+        # A reader checks MongoDB for changes at least this often (writers on other hosts).
+        analytics_poll_seconds=_int("CRM_ANALYTICS_POLL_SECONDS", 5),
     )
