@@ -30,6 +30,9 @@ class Settings:
     stream_claim_idle_ms: int
     analytics_overlap_seconds: int
     analytics_poll_seconds: int
+    allowed_emails: tuple[str, ...]
+    allowed_domains: tuple[str, ...]
+    default_role: str
 
     @property
     def embedded(self) -> bool:
@@ -45,6 +48,11 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise SystemExit(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from exc
+
+
+def _csv(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
 
 
 def load_settings() -> Settings:
@@ -73,4 +81,8 @@ def load_settings() -> Settings:
         analytics_overlap_seconds=_int("CRM_ANALYTICS_OVERLAP_SECONDS", 10),
         # A reader checks MongoDB for changes at least this often (writers on other hosts).
         analytics_poll_seconds=_int("CRM_ANALYTICS_POLL_SECONDS", 5),
+        # Google sign-in lets in only these emails and domains (comma-separated lists).
+        allowed_emails=_csv("CRM_ALLOWED_EMAILS"),
+        allowed_domains=tuple(d.lstrip("@") for d in _csv("CRM_ALLOWED_DOMAINS")),
+        default_role=env("CRM_DEFAULT_ROLE") or "viewer",
     )
