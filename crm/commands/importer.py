@@ -1,0 +1,82 @@
+"""`python -m crm import customers|orders FILE.csv`: validate a CSV file and load it."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from crm.errors import InvalidInput
+
+MAX_ERRORS_SHOWN = 20
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("import", help="import customers or orders from a CSV file",
+                            description="Strict by default: one invalid row and nothing is written. "
+                                        "Rows are numbered as a spreadsheet shows them (header = row 1).")
+    parser.add_argument("kind", choices=["customers", "orders"])
+    parser.add_argument("file", help="CSV file, UTF-8, first row names the columns")
+    parser.add_argument("--skip-invalid", action="store_true", help="write the valid rows, report the others")
+    parser.add_argument("--rejected", metavar="OUT.csv", help="write rejected rows with their reasons here")
+    parser.add_argument("--map", metavar="COLUMN=FIELD", action="append", default=[],
+                        help="read the file's COLUMN as our FIELD (repeatable); "
+                             "other columns are matched by name; FIELD '-' ignores a column")
+    parser.set_defaults(handler=import_command)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    overrides = {}
+    for pair in pairs:
+        column, sep, our_field = pair.partition("=")
+        if not sep or not column.strip() or not our_field.strip():
+            raise InvalidInput("--map", f"{pair!r} should look like COLUMN=FIELD, e.g. \"Cust No=customer_id\"")
+        overrides[column.strip()] = our_field.strip()
+    return overrides
+
+
+def build_mapping(kind: str, header: list[str], overrides: dict[str, str]) -> dict[str, str]:
+    """Suggested mapping with the user's choices on top (a field taken by an override moves)."""
+    from crm.ingest.csv_import import suggest_mapping
+
+    chosen = {column: our_field for column, our_field in overrides.items() if our_field != "-"}
+    mapping = {column: our_field for column, our_field in suggest_mapping(kind, header).items()
+               if column not in overrides and our_field not in chosen.values()}
+    return {**mapping, **chosen}
+
+
+def import_command(args) -> int:
+    from tqdm import tqdm
+
+    from crm.ingest.csv_import import ImportRejected, import_csv, read_header
+    from crm.store import get_db
+
+    mapping = build_mapping(args.kind, read_header(args.file), parse_overrides(args.map))
+    db = get_db()
+    bar = tqdm(total=0, unit="rows", desc=f"writing {args.kind}", file=sys.stderr, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    print(f"validating {args.file} ...", file=sys.stderr)
+    try:
+        report = import_csv(db, args.kind, args.file, mapping=mapping, skip_invalid=args.skip_invalid,
+                            rejected_path=args.rejected, progress=progress)
+    except ImportRejected as exc:
+        _print_errors(exc.report.rejected)
+        raise
+    finally:
+        bar.close()
+    if report.rejected:
+        _print_errors(report.rejected)
+    print(json.dumps({**report.summary(), "rejected_file": args.rejected if report.rejected else None}))
+    return 0
+
+
+def _print_errors(errors) -> None:
+    for error in errors[:MAX_ERRORS_SHOWN]:
+        print(f"row {error.row}, {error.column or 'row'}: {error.reason}", file=sys.stderr)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        print(f"... {len(errors)} problems in total", file=sys.stderr)
+    else:
+        print(f"{len(errors)} problem(s) in total", file=sys.stderr)

@@ -1,0 +1,322 @@
+"""Asynchronous persistence through Redis Streams: the API queues, a worker writes.
+
+- The API validates a batch, then `Producer.enqueue` XADDs it as one entry (the items as they
+  were sent, so the worker validates exactly what the API validated) and answers 202.
+- `Worker` reads through a consumer group, writes with `write_records` (idempotent upserts by
+  external id) and XACKs only after the write. A worker killed mid-write leaves its entries
+  pending; any worker reclaims them with XAUTOCLAIM once idle for `claim_idle_ms`, and writing
+  them again changes nothing that was already written, so every record lands exactly once.
+- Redis counts deliveries. An entry that failed `max_attempts` times (or cannot be decoded at
+  all) moves to the dead-letter stream in one transaction with its XACK; `replay` re-queues it.
+- Customers queued but not yet written are kept in a set, so an order for them is accepted
+  before the worker has caught up (the worker still checks the customer exists before writing).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import redis
+from pymongo.database import Database
+
+from crm.config import Settings
+from crm.errors import NotFound, Unavailable
+
+log = logging.getLogger("crm.ingest.streams")
+
+KINDS = ("customers", "orders")
+
+
+@dataclass(frozen=True)
+class StreamKeys:
+    """Redis key names, all under one prefix (tests use a prefix of their own)."""
+
+    prefix: str
+
+    @property
+    def stream(self) -> str:
+        return f"{self.prefix}ingest"
+
+    @property
+    def group(self) -> str:
+        return f"{self.prefix}writers"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}ingest:dead"
+
+    @property
+    def queued_customers(self) -> str:
+        return f"{self.prefix}ingest:queued-customers"
+
+    def all(self) -> list[str]:
+        return [self.stream, self.dead_letter, self.queued_customers]
+
+
+def redis_client(settings: Settings) -> redis.Redis:
+    if not settings.redis_url:
+        raise Unavailable("REDIS_URL is not set: the stream worker needs Redis")
+    return redis.Redis.from_url(settings.redis_url, decode_responses=True,
+                                socket_connect_timeout=5, health_check_interval=30)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Producer:
+    def __init__(self, client: redis.Redis, keys: StreamKeys):
+        self.client, self.keys = client, keys
+
+    def enqueue(self, kind: str, rows: Sequence[Mapping], customer_ids: Iterable[str] = ()) -> str:
+        """Append one validated batch; returns the stream entry id."""
+        fields = {"kind": kind, "count": len(rows), "rows": json.dumps(rows, ensure_ascii=False),
+                  "accepted_at": _now()}
+        try:
+            with self.client.pipeline(transaction=True) as pipe:
+                if kind == "customers":
+                    ids = list(dict.fromkeys(customer_ids))
+                    if ids:
+                        pipe.sadd(self.keys.queued_customers, *ids)
+                pipe.xadd(self.keys.stream, fields)
+                return pipe.execute()[-1]
+        except redis.RedisError as exc:
+            raise Unavailable(f"the queue (Redis) did not accept the batch: {exc}") from exc
+
+    def queued_customers(self, customer_ids: set[str]) -> set[str]:
+        """Those of `customer_ids` that are queued and not yet written."""
+        if not customer_ids:
+            return set()
+        ids = sorted(customer_ids)
+        try:
+            flags = self.client.smismember(self.keys.queued_customers, ids)
+        except redis.RedisError as exc:
+            raise Unavailable(f"the queue (Redis) does not answer: {exc}") from exc
+        return {cid for cid, flag in zip(ids, flags) if flag}
+
+
+class EntryFailed(Exception):
+    """Writing an entry failed; `permanent` when retrying cannot help (a corrupt entry)."""
+
+    def __init__(self, reason: str, permanent: bool = False):
+        super().__init__(reason)
+        self.reason, self.permanent = reason, permanent
+
+
+@dataclass
+class Entry:
+    entry_id: str
+    fields: dict
+    deliveries: int
+    kind: str = ""
+    records: list = field(default_factory=list)
+
+
+@dataclass
+class WorkerStats:
+    written: int = 0  # entries written and acknowledged
+    failed: int = 0  # failed attempts (left pending for a retry)
+    dead_lettered: int = 0
+
+
+class Worker:
+    def __init__(self, db: Database, client: redis.Redis, keys: StreamKeys, *, max_attempts: int = 5,
+                 claim_idle_ms: int = 30_000, block_ms: int = 1000, read_count: int = 50,
+                 consumer: str | None = None):
+        self.db, self.client, self.keys = db, client, keys
+        self.max_attempts, self.claim_idle_ms = max_attempts, claim_idle_ms
+        self.block_ms, self.read_count = block_ms, read_count
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.stats = WorkerStats()
+        self._claim_cursor = "0-0"
+
+    @classmethod
+    def from_settings(cls, db: Database, settings: Settings, **kwargs) -> Worker:
+        return cls(db, redis_client(settings), StreamKeys(settings.stream_prefix),
+                   max_attempts=settings.stream_max_attempts,
+                   claim_idle_ms=settings.stream_claim_idle_ms, **kwargs)
+
+    def ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.keys.stream, self.keys.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    def run(self, stop: threading.Event) -> None:
+        self.ensure_group()
+        while not stop.is_set():
+            self.step()
+
+    def step(self) -> int:
+        """Reclaim stale entries, read new ones, write them; returns how many were handled."""
+        entries = self._reclaim()
+        reply = self.client.xreadgroup(self.keys.group, self.consumer, {self.keys.stream: ">"},
+                                       count=self.read_count, block=None if entries else self.block_ms)
+        for _, items in reply or []:
+            entries += [Entry(entry_id, fields, 1) for entry_id, fields in items]
+        self._handle(entries)
+        return len(entries)
+
+    def _reclaim(self) -> list[Entry]:
+        """Entries pending longer than claim_idle_ms (their worker died or failed them)."""
+        next_cursor, claimed, deleted = self.client.xautoclaim(
+            self.keys.stream, self.keys.group, self.consumer, self.claim_idle_ms,
+            start_id=self._claim_cursor, count=self.read_count)[:3]
+        self._claim_cursor = next_cursor
+        if deleted:  # trimmed away while pending: nothing left to write
+            self.client.xack(self.keys.stream, self.keys.group, *deleted)
+        claimed = [(entry_id, fields) for entry_id, fields in claimed if fields]
+        if not claimed:
+            return []
+        with self.client.pipeline(transaction=False) as pipe:
+            for entry_id, _ in claimed:
+                pipe.xpending_range(self.keys.stream, self.keys.group, entry_id, entry_id, 1)
+            pending = pipe.execute()
+        return [Entry(entry_id, fields, info[0]["times_delivered"] if info else self.max_attempts + 1)
+                for (entry_id, fields), info in zip(claimed, pending)]
+
+    def _handle(self, entries: list[Entry]) -> None:
+        ready: list[Entry] = []
+        for entry in entries:
+            if entry.deliveries > self.max_attempts:
+                self._dead_letter(entry, f"delivered {entry.deliveries - 1} times without being "
+                                         "written (the worker stopped or failed each time)")
+                continue
+            try:
+                self._decode(entry)
+            except EntryFailed as exc:
+                self._failed(entry, exc)
+                continue
+            ready.append(entry)
+        # Consecutive entries of one kind are written together: many small batches (one order
+        # per request) then cost one database round trip instead of one each.
+        run: list[Entry] = []
+        for entry in ready:
+            if run and entry.kind != run[0].kind:
+                self._write_run(run)
+                run = []
+            run.append(entry)
+        if run:
+            self._write_run(run)
+
+    def _decode(self, entry: Entry) -> None:
+        from crm.ingest.records import validate_records
+
+        kind, raw = entry.fields.get("kind"), entry.fields.get("rows")
+        if kind not in KINDS or not isinstance(raw, str):
+            raise EntryFailed("the entry has no valid kind or rows field", permanent=True)
+        try:
+            rows = json.loads(raw)
+        except ValueError as exc:
+            raise EntryFailed(f"the rows are not JSON: {exc}", permanent=True) from None
+        if not isinstance(rows, list) or not rows:
+            raise EntryFailed("the rows are not a non-empty JSON array", permanent=True)
+        result = validate_records(kind, rows, first_row=0)
+        if result.errors:
+            first = result.errors[0]
+            raise EntryFailed(f"{len(result.errors)} invalid item(s), first: item {first.row} "
+                              f"{first.column}: {first.reason}", permanent=True)
+        entry.kind, entry.records = kind, result.valid
+
+    def _write_run(self, run: list[Entry]) -> None:
+        try:
+            refused = self._write(run)
+        except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
+            refused = f"{type(exc).__name__}: {exc}"
+        if refused is None:
+            self._acknowledge(run)
+        elif len(run) > 1:
+            for entry in run:  # find the entries at fault; the others go through
+                self._write_run([entry])
+        else:
+            self._failed(run[0], EntryFailed(refused))
+
+    def _write(self, run: list[Entry]) -> str | None:
+        """Write the run's records; returns why it refused to, or None when written."""
+        from crm.ingest.records import ID_FIELDS, check_customers_exist
+        from crm.ingest.writer import write_records
+
+        kind = run[0].kind
+        id_field = ID_FIELDS[kind]
+        # The last version of each record wins, as if the entries were written one by one.
+        records = list({getattr(r, id_field): r for entry in run for r in entry.records}.values())
+        if kind == "orders":
+            # Checked again here: a customer may have been deleted since the API accepted the order.
+            missing = check_customers_exist(self.db, records)
+            if missing:
+                return "; ".join(e.reason for e in missing[:5])
+        write_records(self.db, kind, records)
+        return None
+
+    def _acknowledge(self, run: list[Entry]) -> None:
+        ids = [entry.entry_id for entry in run]
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.stream, self.keys.group, *ids)
+            pipe.xdel(self.keys.stream, *ids)
+            self._forget_queued_customers(pipe, run)
+            pipe.execute()
+        self.stats.written += len(run)
+
+    def _forget_queued_customers(self, pipe, entries: list[Entry]) -> None:
+        ids = [r.customer_id for e in entries if e.kind == "customers" for r in e.records]
+        if ids:
+            pipe.srem(self.keys.queued_customers, *ids)
+
+    def _failed(self, entry: Entry, exc: EntryFailed) -> None:
+        if exc.permanent or entry.deliveries >= self.max_attempts:
+            self._dead_letter(entry, exc.reason)
+            return
+        # Left pending: XAUTOCLAIM hands it out again after claim_idle_ms.
+        self.stats.failed += 1
+        log.warning("stream entry %s failed (attempt %d of %d): %s",
+                    entry.entry_id, entry.deliveries, self.max_attempts, exc.reason)
+
+    def _dead_letter(self, entry: Entry, reason: str) -> None:
+        fields = {"original_id": entry.entry_id, "kind": str(entry.fields.get("kind", "")),
+                  "rows": str(entry.fields.get("rows", "")), "count": str(entry.fields.get("count", "")),
+                  "accepted_at": str(entry.fields.get("accepted_at", "")), "error": reason[:2000],
+                  "attempts": str(entry.deliveries), "failed_at": _now()}
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.dead_letter, fields)
+            pipe.xack(self.keys.stream, self.keys.group, entry.entry_id)
+            pipe.xdel(self.keys.stream, entry.entry_id)
+            self._forget_queued_customers(pipe, [entry])
+            pipe.execute()
+        self.stats.dead_lettered += 1
+        log.error("stream entry %s moved to the dead-letter stream: %s", entry.entry_id, reason)
+
+
+def list_dead_letters(client: redis.Redis, keys: StreamKeys, limit: int = 100) -> list[dict]:
+    """Dead-lettered entries, oldest first, without their rows."""
+    return [{"id": entry_id, **{k: v for k, v in fields.items() if k != "rows"}}
+            for entry_id, fields in client.xrange(keys.dead_letter, count=limit)]
+
+
+def replay_dead_letters(client: redis.Redis, keys: StreamKeys, ids: Sequence[str] | None = None) -> list[str]:
+    """Queue dead-lettered entries again (all, or those with these ids); returns the new ids."""
+    if ids:
+        entries = []
+        for entry_id in ids:
+            found = client.xrange(keys.dead_letter, entry_id, entry_id)
+            if not found:
+                raise NotFound(f"no dead-letter entry {entry_id!r}; see `python -m crm deadletter list`")
+            entries += found
+    else:
+        entries = client.xrange(keys.dead_letter)
+    new_ids = []
+    for entry_id, fields in entries:
+        with client.pipeline(transaction=True) as pipe:
+            pipe.xadd(keys.stream, {"kind": fields.get("kind", ""), "rows": fields.get("rows", ""),
+                                    "count": fields.get("count", ""),
+                                    "accepted_at": fields.get("accepted_at", ""), "replayed_from": entry_id})
+            pipe.xdel(keys.dead_letter, entry_id)
+            new_ids.append(pipe.execute()[0])
+    return new_ids

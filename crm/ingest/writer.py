@@ -1,0 +1,126 @@
+"""Writes validated records to MongoDB: bulk-insert the new ones, update only what changed.
+
+Upserts cost about three inserts on the embedded server, so each chunk first asks which ids
+exist, inserts the rest with `insert_many`, and sends updates only for records whose fields
+differ. Writing the same records again therefore changes nothing, not even `updated_at`.
+
+An update sets only the fields the input carried (a CSV without a `city` column leaves cities
+alone; an empty cell clears one). A new record gets every field, missing ones as null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+
+from crm.errors import Unavailable
+from crm.ingest.records import ID_FIELDS, CustomerRecord, OrderRecord, record_to_document
+
+CHUNK_SIZE = 1000
+DUPLICATE_KEY = 11000
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class WriteResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # what MongoDB keeps
+
+
+def _update_fields(record: CustomerRecord | OrderRecord, doc: dict[str, Any]) -> dict[str, Any]:
+    """Dotted path -> value for each field the input carried (consent channels one by one)."""
+    fields: dict[str, Any] = {}
+    for name in record.model_fields_set:
+        if name == "consent":
+            for channel in record.consent.model_fields_set:
+                fields[f"consent.{channel}"] = doc["consent"][channel]
+        elif name == "amount_paise":
+            fields["amount"] = doc["amount"]
+        else:
+            fields[name] = doc[name]
+    return fields
+
+
+def _stored(doc: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        doc = doc.get(part) if isinstance(doc, dict) else None
+    return doc
+
+
+def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult) -> None:
+    ids = [getattr(record, id_field) for record in records]
+    existing = {doc[id_field]: doc for doc in collection.find({id_field: {"$in": ids}}, {"_id": 0})}
+    now = _now()
+    inserts: list[dict[str, Any]] = []
+    new_records: list = []
+    updates: list[UpdateOne] = []
+    for key, record in zip(ids, records):
+        doc = record_to_document(record)
+        stored = existing.get(key)
+        if stored is None:
+            doc["created_at"] = doc["updated_at"] = now
+            inserts.append(doc)
+            new_records.append(record)
+            continue
+        changes = {path: value for path, value in _update_fields(record, doc).items()
+                   if _stored(stored, path) != value}
+        if changes:
+            changes["updated_at"] = now
+            updates.append(UpdateOne({id_field: key}, {"$set": changes}))
+        else:
+            result.unchanged += 1
+    raced: list = []
+    if inserts:
+        try:
+            collection.insert_many(inserts, ordered=False)
+            result.inserted += len(inserts)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(err.get("code") != DUPLICATE_KEY for err in errors):
+                raise
+            # Another writer inserted these ids since we looked: update them instead.
+            raced = [new_records[err["index"]] for err in errors]
+            result.inserted += len(inserts) - len(raced)
+    if updates:
+        collection.bulk_write(updates, ordered=False)
+        result.updated += len(updates)
+    if raced:
+        _write_chunk(collection, id_field, raced, result)
+
+
+def write_records(db, kind: str, records: Sequence[CustomerRecord] | Sequence[OrderRecord],
+                  progress: Progress | None = None) -> WriteResult:
+    """Insert new records, update changed ones, leave the rest; then refresh the analytic copy."""
+    from crm import analytics
+
+    collection = db[kind]
+    id_field = ID_FIELDS[kind]
+    result = WriteResult()
+    total = len(records)
+    try:
+        for start in range(0, total, CHUNK_SIZE):
+            _write_chunk(collection, id_field, records[start:start + CHUNK_SIZE], result)
+            if progress:
+                progress(min(start + CHUNK_SIZE, total), total)
+    except ConnectionFailure as exc:
+        done = result.inserted + result.updated + result.unchanged
+        raise Unavailable(f"the database stopped answering while writing {kind} ({done} of {total} "
+                          f"records written); run the same import again to finish it: {exc}") from exc
+    except PyMongoError as exc:
+        raise Unavailable(f"writing {kind} failed: {exc}") from exc
+    finally:
+        if result.inserted or result.updated:  # partial writes too: the copy follows MongoDB
+            analytics.after_write(kind)
+    return result
