@@ -1,0 +1,67 @@
+"""Who may do what: the one table of roles and actions, and the check every acting function calls.
+
+The core functions that change things (save a segment, send a campaign, create an API key, manage
+users) call `require(user, action)` themselves, so hiding a button is never the only protection.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from crm.errors import Forbidden
+
+ROLES: dict[str, str] = {
+    "admin": "manages users, API keys and settings; may do everything",
+    "marketer": "builds segments and sends campaigns",
+    "viewer": "reads dashboards, segments and campaigns; changes nothing",
+}
+
+_EVERYONE = frozenset(ROLES)
+_MARKETING = frozenset({"admin", "marketer"})
+_ADMIN = frozenset({"admin"})
+
+# action -> (what it means, roles allowed). Pages, the API and the CLI all read this table.
+PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
+    "data.view": ("see customers, orders and dashboards", _EVERYONE),
+    "data.import": ("import customers and orders", _MARKETING),
+    "segment.save": ("save or change a segment", _MARKETING),
+    "segment.delete": ("delete a segment", _MARKETING),
+    "campaign.send": ("send a campaign", _MARKETING),
+    "user.admin": ("add users, change roles, reset passwords", _ADMIN),
+    "apikey.create": ("create an API key", _ADMIN),
+    "apikey.revoke": ("revoke an API key", _ADMIN),
+    "audit.read": ("read the audit log", _ADMIN),
+    "settings.view": ("see the status of each part", _ADMIN),
+}
+
+
+class Principal(Protocol):
+    """Anyone who can ask: a signed-in user, an API key, the command line."""
+
+    username: str
+    role: str
+
+
+def allowed(user: Principal | None, action: str) -> bool:
+    """True when `user` may do `action` (a page uses it to decide which buttons to show)."""
+    if action not in PERMISSIONS:
+        raise ValueError(f"unknown action {action!r}; add it to crm.auth.permissions.PERMISSIONS")
+    if user is None or not getattr(user, "active", True):
+        return False
+    return user.role in PERMISSIONS[action][1]
+
+
+def require(user: Principal | None, action: str) -> None:
+    """Raise Forbidden unless `user` may do `action`."""
+    if allowed(user, action):
+        return
+    what = PERMISSIONS[action][0]
+    if user is None:
+        raise Forbidden(f"sign in to {what}")
+    raise Forbidden(f"{user.username} ({user.role}) may not {what}")
+
+
+def roles_allowed(action: str) -> list[str]:
+    """Roles that may do `action`, in the order of ROLES (for help texts)."""
+    allowed_roles = PERMISSIONS[action][1]
+    return [role for role in ROLES if role in allowed_roles]

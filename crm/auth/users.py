@@ -1,0 +1,251 @@
+"""The users collection: local accounts (bcrypt-hashed passwords) and Google (OIDC) users.
+
+Users live in MongoDB rather than a YAML file so that every process (UI, API, CLI) sees the same
+accounts and roles at once, admins can change them from the Settings page while others are signed
+in, and local and Google users share one list. streamlit-authenticator gets a credentials dict
+built from this collection on each run (`authenticator_credentials`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime, timezone
+
+from pydantic import BaseModel
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from crm import audit
+from crm.auth.permissions import ROLES, Principal, require
+from crm.errors import Conflict, InvalidInput, NotFound
+from crm.store import get_db
+
+LOCAL = "local"
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,63}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MIN_PASSWORD = 8
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything longer
+
+
+class User(BaseModel):
+    username: str
+    email: str = ""
+    name: str = ""
+    role: str
+    provider: str = LOCAL
+    active: bool = True
+    must_change_password: bool = False
+    created_at: datetime
+    last_login: datetime | None = None
+
+
+def _users(db: Database | None):
+    return (db if db is not None else get_db())["users"]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _hash(password: str) -> str:
+    from streamlit_authenticator import Hasher  # imports streamlit: only when hashing
+
+    return Hasher.hash(password)
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    from streamlit_authenticator import Hasher
+
+    return Hasher.check_pw(password, password_hash)
+
+
+def new_password() -> str:
+    """A random one-time password (shown once, changed at first sign-in)."""
+    return secrets.token_urlsafe(12)
+
+
+def validate_password(password: str, location: str = "password") -> str:
+    if len(password.strip()) < MIN_PASSWORD:
+        raise InvalidInput(location, f"use at least {MIN_PASSWORD} characters")
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise InvalidInput(location, f"use at most {MAX_PASSWORD_BYTES} bytes")
+    # streamlit-authenticator strips what is typed at sign-in; store what it will compare.
+    return password.strip()
+
+
+def _check_role(role: str) -> str:
+    if role not in ROLES:
+        raise InvalidInput("role", f"{role!r} is not one of {', '.join(ROLES)}")
+    return role
+
+
+def normalise_email(email: str, location: str = "email") -> str:
+    email = (email or "").strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidInput(location, f"{email!r} is not an email address")
+    return email
+
+
+def get_user(username: str, *, db: Database | None = None) -> User | None:
+    doc = _users(db).find_one({"username": (username or "").strip().lower()}, {"_id": 0})
+    return User.model_validate(doc) if doc else None
+
+
+def list_users(*, db: Database | None = None) -> list[User]:
+    return [User.model_validate(d) for d in _users(db).find({}, {"_id": 0}).sort("username", 1)]
+
+
+def _insert(doc: dict, db: Database | None) -> User:
+    try:
+        _users(db).insert_one(dict(doc))
+    except DuplicateKeyError as exc:
+        raise Conflict(f"a user named {doc['username']!r} already exists") from exc
+    doc.pop("password_hash", None)
+    return User.model_validate(doc)
+
+
+def add_local_user(actor: Principal, username: str, role: str, name: str = "", email: str = "",
+                   *, db: Database | None = None) -> tuple[User, str]:
+    """Create a local account; returns the user and a one-time password to hand over."""
+    require(actor, "user.admin")
+    username = (username or "").strip().lower()
+    if not _USERNAME.match(username):
+        raise InvalidInput("username", "use 2-64 letters, digits or . _ @ + - (starting with a letter or digit)")
+    password = new_password()
+    user = _insert({"username": username, "email": normalise_email(email) if email.strip() else "",
+                    "name": name.strip() or username, "role": _check_role(role), "provider": LOCAL,
+                    "active": True, "must_change_password": True, "created_at": _now(),
+                    "last_login": None, "password_hash": _hash(password)}, db)
+    audit.record(actor, "user.add", username, {"role": role, "provider": LOCAL}, db=db)
+    return user, password
+
+
+def add_oidc_user(actor: Principal, email: str, role: str, provider: str, name: str = "",
+                  *, db: Database | None = None) -> User:
+    """Let one Google (OIDC) account in with a role, before its first sign-in."""
+    require(actor, "user.admin")
+    email = normalise_email(email)
+    user = _insert({"username": email, "email": email, "name": name.strip(), "role": _check_role(role),
+                    "provider": provider, "active": True, "must_change_password": False,
+                    "created_at": _now(), "last_login": None}, db)
+    audit.record(actor, "user.add", email, {"role": role, "provider": provider}, db=db)
+    return user
+
+
+def _other_active_admins(username: str, db: Database | None) -> int:
+    return _users(db).count_documents({"role": "admin", "active": True, "username": {"$ne": username}})
+
+
+def _existing(username: str, db: Database | None) -> User:
+    user = get_user(username, db=db)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def set_role(actor: Principal, username: str, role: str, *, db: Database | None = None) -> User:
+    require(actor, "user.admin")
+    user = _existing(username, db)
+    _check_role(role)
+    if user.role == "admin" and role != "admin" and _other_active_admins(user.username, db) == 0:
+        raise Conflict(f"{user.username} is the last admin; make someone else admin first")
+    _users(db).update_one({"username": user.username}, {"$set": {"role": role}})
+    audit.record(actor, "user.role", user.username, {"from": user.role, "to": role}, db=db)
+    return user.model_copy(update={"role": role})
+
+
+def set_active(actor: Principal, username: str, active: bool, *, db: Database | None = None) -> User:
+    """Disable (or enable again) an account; a disabled user cannot sign in."""
+    require(actor, "user.admin")
+    user = _existing(username, db)
+    if not active and user.role == "admin" and _other_active_admins(user.username, db) == 0:
+        raise Conflict(f"{user.username} is the last admin; it cannot be disabled")
+    _users(db).update_one({"username": user.username}, {"$set": {"active": bool(active)}})
+    audit.record(actor, "user.enable" if active else "user.disable", user.username, db=db)
+    return user.model_copy(update={"active": bool(active)})
+
+
+def reset_password(actor: Principal, username: str, *, db: Database | None = None) -> str:
+    """Give a local account a new one-time password (returned once, never stored in clear)."""
+    require(actor, "user.admin")
+    user = _existing(username, db)
+    if user.provider != LOCAL:
+        raise InvalidInput("username", f"{user.username} signs in with {user.provider}; it has no password here")
+    password = new_password()
+    _users(db).update_one({"username": user.username},
+                          {"$set": {"password_hash": _hash(password), "must_change_password": True}})
+    audit.record(actor, "user.reset_password", user.username, db=db)
+    return password
+
+
+def change_own_password(user: Principal, new: str, repeat: str, *, db: Database | None = None) -> None:
+    """The signed-in user replaces their password (required after a one-time password)."""
+    new = validate_password(new, "new password")
+    if new != repeat.strip():
+        raise InvalidInput("repeat password", "the two passwords differ")
+    current = _existing(user.username, db)
+    if current.provider != LOCAL:
+        raise InvalidInput("password", f"{current.username} signs in with {current.provider}")
+    _users(db).update_one({"username": current.username},
+                          {"$set": {"password_hash": _hash(new), "must_change_password": False}})
+    audit.record(current, "user.change_password", current.username, db=db)
+
+
+def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
+    """On first start of local accounts: create `admin` with a one-time password.
+
+    Returns (username, password) when it created one, None when an active local admin exists.
+    """
+    users = _users(db)
+    if users.count_documents({"role": "admin", "active": True, "provider": LOCAL}, limit=1):
+        return None
+    username = "admin"
+    while users.count_documents({"username": username}, limit=1):
+        username = f"admin-{secrets.token_hex(2)}"
+    password = new_password()
+    try:
+        _insert({"username": username, "email": "", "name": "Administrator", "role": "admin",
+                 "provider": LOCAL, "active": True, "must_change_password": True,
+                 "created_at": _now(), "last_login": None, "password_hash": _hash(password)}, db)
+    except Conflict:
+        return None  # another process created it at the same moment
+    audit.record("system", "user.add", username, {"role": "admin", "provider": LOCAL, "first_start": True}, db=db)
+    return username, password
+
+
+def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
+                 *, db: Database | None = None) -> User:
+    """Find or create the user of an allowed OIDC sign-in and stamp the sign-in time.
+
+    The first user of a provider with no active admin becomes admin; later new ones get
+    `default_role`.
+    """
+    email = normalise_email(email)
+    users = _users(db)
+    now = _now()
+    existing = get_user(email, db=db)
+    if existing is None:
+        no_admin = users.count_documents({"role": "admin", "active": True, "provider": provider}, limit=1) == 0
+        role = "admin" if no_admin else _check_role(default_role)
+        try:
+            _insert({"username": email, "email": email, "name": name or email, "role": role,
+                     "provider": provider, "active": True, "must_change_password": False,
+                     "created_at": now, "last_login": now}, db)
+        except Conflict:
+            pass  # the same person signed in twice at once
+    users.update_one({"username": email}, {"$set": {"last_login": now, "name": name or email}})
+    return _existing(email, db)
+
+
+def stamp_login(username: str, *, db: Database | None = None) -> None:
+    _users(db).update_one({"username": username}, {"$set": {"last_login": _now()}})
+
+
+def authenticator_credentials(*, db: Database | None = None) -> dict:
+    """Active local accounts in streamlit-authenticator's credentials format."""
+    usernames = {}
+    for doc in _users(db).find({"provider": LOCAL, "active": True}, {"_id": 0}):
+        usernames[doc["username"]] = {"email": doc.get("email") or "", "name": doc.get("name") or doc["username"],
+                                      "password": doc["password_hash"], "roles": [doc["role"]]}
+    return {"usernames": usernames}
