@@ -14,6 +14,7 @@ from crm.errors import CRMError
 
 COMMAND_MODULES = [
     "crm.commands.db",
+    "crm.commands.api",
     "crm.commands.importer",
     "crm.commands.bench",
 ]

@@ -1,0 +1,58 @@
+"""Accepting a batch of customers or orders: validate whole, then write or queue.
+
+Plain functions, no HTTP: the API routes call `accept_batch` and turn its errors into 422s.
+Validation is the same code path as the CSV import (`crm.ingest.records`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pymongo.database import Database
+
+from crm.ingest.records import RowError, check_customers_exist, validate_records
+from crm.ingest.streams import Producer
+from crm.ingest.writer import WriteResult, write_records
+
+
+@dataclass(frozen=True)
+class Queued:
+    queued: int
+    entry_id: str
+
+
+class BatchRejected(Exception):
+    """The batch has invalid items; nothing was written or queued."""
+
+    def __init__(self, errors: list[RowError]):
+        super().__init__(f"{len(errors)} problem(s) in the batch")
+        self.errors = errors
+
+
+def accept_batch(db: Database, kind: str, rows: Sequence[Mapping],
+                 producer: Producer | None = None) -> WriteResult | Queued:
+    """Validate every item (index = position in `rows`); write them, or queue them when a
+    producer is given. Raises BatchRejected listing each bad item."""
+    if not rows:
+        raise BatchRejected([RowError(0, "", "the batch is empty: send an object or a non-empty array")])
+    result = validate_records(kind, rows, first_row=0)
+    errors = list(result.errors)
+    if kind == "orders" and result.valid:
+        errors += _unknown_customers(db, result.valid, result.rows, producer)
+    if errors:
+        raise BatchRejected(sorted(errors, key=lambda e: e.row))
+    if producer is None:
+        return write_records(db, kind, result.valid)
+    entry_id = producer.enqueue(kind, list(rows), [getattr(r, "customer_id") for r in result.valid])
+    return Queued(queued=len(rows), entry_id=entry_id)
+
+
+def _unknown_customers(db: Database, records, rows: list[int], producer: Producer | None) -> list[RowError]:
+    errors = check_customers_exist(db, records, rows)
+    if not errors or producer is None:
+        return errors
+    # Customers accepted a moment ago may still be in the stream: those count as known.
+    by_row = dict(zip(rows, records))
+    queued = producer.queued_customers({by_row[e.row].customer_id for e in errors})
+    return [e for e in errors if by_row[e.row].customer_id not in queued]

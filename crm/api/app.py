@@ -1,0 +1,74 @@
+"""The FastAPI application: `create_app()` wires settings, routers, auth and error handling.
+
+Routers of other features (delivery receipts, the mock vendor) are added with
+`app.include_router(...)`, here or by passing them as `extra_routers`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+
+from crm.api.body_limit import BodySizeLimit
+from crm.api.errors import install_error_handlers
+from crm.api.rate_limit import TokenBuckets
+from crm.api.routes import customers, health, ingest
+from crm.api.schemas import input_schemas
+from crm.config import Settings, load_settings
+
+DESCRIPTION = """Push customers and orders into Mini CRM.
+
+Authenticate with `Authorization: Bearer <api key>` (create one with
+`python -m crm apikey create NAME`). A batch is validated whole: one bad item means 422 listing
+each bad item's index, field and reason, and nothing is written. Writes are upserts by external
+id, so retrying a request is safe. Every error body is
+`{"error": {"code", "message", "details": [{"index", "field", "reason"}]}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await run_in_threadpool(app.state.db)  # start (or find) the database before serving
+        yield
+        if app.state.redis is not None:
+            app.state.redis.close()
+
+    app = FastAPI(title="Mini CRM API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan)
+    _attach_state(app, settings)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in (ingest.router, customers.router, health.router, *extra_routers):
+        app.include_router(router)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _attach_state(app: FastAPI, settings: Settings) -> None:
+    from crm.store import get_db
+
+    app.state.settings = settings
+    app.state.db = lambda: get_db(settings)
+    app.state.rate_limiter = TokenBuckets(settings.api_rate_per_second, settings.api_rate_burst)
+    app.state.redis = app.state.producer = None
+    if settings.redis_url:
+        from crm.ingest.streams import Producer, StreamKeys, redis_client
+
+        app.state.redis = redis_client(settings)
+        app.state.producer = Producer(app.state.redis, StreamKeys(settings.stream_prefix))
+
+
+def _openapi(app: FastAPI) -> dict:
+    """FastAPI's document plus the input record schemas the request bodies refer to."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(input_schemas())
+        app.openapi_schema = schema
+    return app.openapi_schema

@@ -1,0 +1,33 @@
+"""GET /api/v1/customers/{customer_id}: the customer and a summary of their orders."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from crm.api.lookup import customer_with_orders
+from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
+from crm.api.schemas import CUSTOMER_VIEW_EXAMPLE, CustomerView
+from crm.api.auth import authorized
+
+router = APIRouter(prefix="/api/v1", tags=["customers"])
+
+
+@router.get("/customers/{customer_id}", summary="A customer with an order summary", response_model=None,
+            responses={
+                200: {"model": CustomerView, "description": "the customer and their orders' summary",
+                      "content": {"application/json": {"example": CUSTOMER_VIEW_EXAMPLE}}},
+                **AUTH_ERRORS,
+                404: error("no such customer", "not_found", "no customer with customer_id 'C-404'"),
+                422: error("the id is not valid", "invalid_request", "the request is not valid",
+                           [{"index": None, "field": "customer_id",
+                             "reason": "String should have at most 128 characters"}]),
+                503: UNAVAILABLE,
+            })
+async def get_customer(request: Request,
+                       customer_id: str = Path(min_length=1, max_length=128, examples=["C-1001"]),
+                       _key=Depends(authorized)) -> JSONResponse:
+    view = await run_in_threadpool(customer_with_orders, request.app.state.db(), customer_id)
+    return JSONResponse(jsonable_encoder(view))

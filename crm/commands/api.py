@@ -1,0 +1,143 @@
+"""`python -m crm api | worker | apikey ... | deadletter ...`: the REST API and its queue."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+
+from crm.config import load_settings
+
+
+def register(sub) -> None:
+    api = sub.add_parser("api", help="run the REST API (uvicorn)")
+    api.add_argument("--host", help="address to listen on (default CRM_API_HOST)")
+    api.add_argument("--port", type=int, help="port (default CRM_API_PORT)")
+    api.set_defaults(handler=api_command)
+
+    worker = sub.add_parser("worker", help="write queued API batches from Redis Streams to MongoDB")
+    worker.set_defaults(handler=worker_command)
+
+    keys = sub.add_parser("apikey", help="create, list and revoke API keys").add_subparsers(
+        dest="apikey_command", required=True)
+    create = keys.add_parser("create", help="create a key; the last line printed is the key, shown once")
+    create.add_argument("name")
+    create.set_defaults(handler=apikey_create)
+    keys.add_parser("list", help="name, prefix, created, last used, revoked").set_defaults(handler=apikey_list)
+    revoke = keys.add_parser("revoke", help="revoke a key by name or prefix")
+    revoke.add_argument("name_or_prefix")
+    revoke.set_defaults(handler=apikey_revoke)
+
+    dead = sub.add_parser("deadletter", help="batches the worker could not write").add_subparsers(
+        dest="deadletter_command", required=True)
+    show = dead.add_parser("list", help="one JSON line per dead-lettered batch")
+    show.add_argument("--limit", type=int, default=100)
+    show.set_defaults(handler=deadletter_list)
+    replay = dead.add_parser("replay", help="queue dead-lettered batches again (all, or the ids given)")
+    replay.add_argument("ids", nargs="*", metavar="ID")
+    replay.set_defaults(handler=deadletter_replay)
+
+
+def api_command(args) -> int:
+    import uvicorn
+
+    from crm.api.app import create_app
+
+    settings = load_settings()
+    host, port = args.host or settings.api_host, args.port or settings.api_port
+    mode = "queued through Redis" if settings.redis_url else "written directly"
+    print(f"Mini CRM API on http://{host}:{port} (docs at /docs; batches {mode})", flush=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    return 0
+
+
+def worker_command(args) -> int:
+    from crm.ingest.streams import Worker
+    from crm.store import get_db
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = load_settings()
+    worker = Worker.from_settings(get_db(settings), settings)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    worker.ensure_group()
+    print(f"worker {worker.consumer} reading {worker.keys.stream} as group {worker.keys.group}", flush=True)
+    last_report, reported = time.monotonic(), None
+    while not stop.is_set():
+        worker.step()
+        if time.monotonic() - last_report > 10 and reported != worker.stats:
+            reported = worker.stats.__dict__.copy()
+            print(json.dumps({"worker": worker.consumer, **reported}), flush=True)
+            last_report = time.monotonic()
+    print(json.dumps({"worker": worker.consumer, "stopped": True, **worker.stats.__dict__}), flush=True)
+    return 0
+
+
+def apikey_create(args) -> int:
+    from crm.apikeys import create_key
+    from crm.store import get_db
+
+    record, key = create_key(get_db(), args.name)
+    print(f"created API key {record.name!r} (prefix {record.prefix}); it is shown only once:")
+    print(key)
+    return 0
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else "-"
+
+
+def apikey_list(args) -> int:
+    from crm.apikeys import list_keys
+    from crm.store import get_db
+
+    keys = list_keys(get_db())
+    if not keys:
+        print("no API keys; create one with `python -m crm apikey create NAME`")
+        return 0
+    rows = [("NAME", "PREFIX", "CREATED", "LAST USED", "REVOKED")]
+    rows += [(k.name, k.prefix, _when(k.created_at), _when(k.last_used_at), _when(k.revoked_at)) for k in keys]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    return 0
+
+
+def apikey_revoke(args) -> int:
+    from crm.apikeys import revoke_key
+    from crm.store import get_db
+
+    key = revoke_key(get_db(), args.name_or_prefix)
+    print(f"revoked API key {key.name!r} (prefix {key.prefix})")
+    return 0
+
+
+def _stream_keys():
+    from crm.ingest.streams import StreamKeys, redis_client
+
+    settings = load_settings()
+    return redis_client(settings), StreamKeys(settings.stream_prefix)
+
+
+def deadletter_list(args) -> int:
+    from crm.ingest.streams import list_dead_letters
+
+    client, keys = _stream_keys()
+    entries = list_dead_letters(client, keys, args.limit)
+    for entry in entries:
+        print(json.dumps(entry, ensure_ascii=False))
+    if not entries:
+        print(f"the dead-letter stream {keys.dead_letter} is empty")
+    return 0
+
+
+def deadletter_replay(args) -> int:
+    from crm.ingest.streams import replay_dead_letters
+
+    client, keys = _stream_keys()
+    new_ids = replay_dead_letters(client, keys, args.ids)
+    print(json.dumps({"replayed": len(new_ids), "entry_ids": new_ids}))
+    return 0
