@@ -1,0 +1,204 @@
+"""Compile a rule to a WHERE clause over `customer_features AS f`, with `?` parameters only.
+
+Every condition compiles to COALESCE(present AND (comparison), false): never NULL, so AND, OR and
+NOT behave as two-valued logic and a missing value matches nothing but `is_empty`.
+`within_days N` joins one aggregate of the completed orders whose UTC day lies in
+[as_of - N, as_of] per distinct N (alias wN); a customer without such orders gets 0 / 0 / missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field as dataclass_field
+from datetime import date, datetime, time, timedelta, timezone
+from string import Formatter
+from typing import Any
+
+from crm.errors import InvalidInput
+from crm.segment_engine.catalogue import FIELDS, TYPES
+from crm.segment_engine.features import COMPLETED, TABLE
+from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
+from crm.segment_engine.operators import OPERATORS
+from crm.segment_engine.text_keys import text_key_sql
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """SQL text and the values of its `?` placeholders, in order."""
+
+    sql: str
+    params: tuple = ()
+
+
+def _render(template: str, **parts: Fragment | str) -> Fragment:
+    """Fill {name} slots in order, so each placeholder's params land where its SQL does."""
+    sql, params = [], []
+    for literal, name, _, _ in Formatter().parse(template):
+        sql.append(literal)
+        if name is not None:
+            part = parts[name]
+            if isinstance(part, Fragment):
+                sql.append(part.sql)
+                params.extend(part.params)
+            else:
+                sql.append(part)
+    return Fragment("".join(sql), tuple(params))
+
+
+def _join(parts: list[Fragment], glue: str) -> Fragment:
+    return Fragment(glue.join(f"({p.sql})" for p in parts), tuple(v for p in parts for v in p.params))
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """A rule ready to run: `FROM from_sql WHERE where_sql` with `from_params + params`."""
+
+    where_sql: str
+    params: list
+    joins: tuple[Fragment, ...] = ()  # window aggregates LEFT JOINed to f
+
+    @property
+    def from_sql(self) -> str:
+        return " ".join([f"{TABLE} AS f", *(j.sql for j in self.joins)])
+
+    @property
+    def from_params(self) -> list:
+        return [v for j in self.joins for v in j.params]
+
+    def query(self, select: str = "f.customer_id", order_by: str | None = None) -> tuple[str, list]:
+        """A whole SELECT over the audience; `select`/`order_by` are trusted SQL of the caller."""
+        sql = f"SELECT {select} FROM {self.from_sql} WHERE {self.where_sql}"
+        if order_by:
+            sql += f" ORDER BY {order_by}"
+        return sql, [*self.from_params, *self.params]
+
+    def count_query(self) -> tuple[str, list]:
+        return self.query("count(*)")
+
+
+@dataclass(frozen=True)
+class TopLevel:
+    """The top-level rules of a group compiled one by one, for a waterfall in a single scan."""
+
+    op: str
+    negate: bool
+    predicates: tuple[Fragment, ...]
+    joins: tuple[Fragment, ...] = ()
+
+    def waterfall_query(self) -> tuple[str, list]:
+        """One row: total, then per rule its count alone, then the running count with the rules
+        before it (combined with the group's op), then the audience (with `not` applied)."""
+        glue = f" {self.op.upper()} "
+        columns: list[Fragment] = [Fragment("count(*)")]
+        columns += [_render("count(*) FILTER (WHERE {p})", p=p) for p in self.predicates]
+        for i in range(1, len(self.predicates) + 1):
+            columns.append(_render("count(*) FILTER (WHERE {p})", p=_join(list(self.predicates[:i]), glue)))
+        whole = _join(list(self.predicates), glue)
+        columns.append(_render("count(*) FILTER (WHERE NOT ({p}))" if self.negate
+                               else "count(*) FILTER (WHERE {p})", p=whole))
+        select = _join(columns, ", ")
+        from_sql = " ".join([f"{TABLE} AS f", *(j.sql for j in self.joins)])
+        return (f"SELECT {select.sql} FROM {from_sql}",
+                [*select.params, *(v for j in self.joins for v in j.params)])
+
+
+@dataclass
+class _Context:
+    as_of: date
+    windows: dict[int, Fragment] = dataclass_field(default_factory=dict)
+
+    def today(self) -> Fragment:
+        return Fragment("CAST(? AS DATE)", (self.as_of,))
+
+    def window(self, days: int) -> str:
+        """Alias of the aggregate of completed orders in [as_of - days, as_of] (UTC days)."""
+        alias = f"w{days}"
+        if days not in self.windows:
+            start = datetime.combine(_days_before(self.as_of, days), time(), timezone.utc)
+            end = datetime.combine(self.as_of + timedelta(days=1), time(), timezone.utc)
+            self.windows[days] = Fragment(
+                "LEFT JOIN (SELECT customer_id, sum(amount) AS total_spend_paise, "
+                "count(*) AS order_count FROM orders "
+                f"WHERE status = '{COMPLETED}' AND order_date >= ? AND order_date < ? "
+                f"GROUP BY customer_id) AS {alias} ON {alias}.customer_id = f.customer_id",
+                (start, end))
+        return alias
+
+
+def _days_before(day: date, days: int) -> date:
+    return date.fromordinal(max(1, day.toordinal() - days))
+
+
+def _as_of(as_of: Any) -> date:
+    if isinstance(as_of, datetime):
+        as_of = (as_of.astimezone(timezone.utc) if as_of.tzinfo else as_of).date()
+    elif isinstance(as_of, str):
+        try:
+            as_of = date.fromisoformat(as_of.strip())
+        except ValueError:
+            raise InvalidInput("as_of", f"expected a date like 2024-03-01, got {as_of!r}") from None
+    if not isinstance(as_of, date) or not 1000 <= as_of.year <= 9000:
+        raise InvalidInput("as_of", f"expected a date between years 1000 and 9000, got {as_of!r}")
+    return as_of
+
+
+def compile_rule(group: Group | dict, as_of: date) -> CompiledRule:
+    """Compile a rule (validated again here, so a hand-built Group cannot inject anything)."""
+    ctx = _Context(_as_of(as_of))
+    where = _group(parse_rule(group), ctx)
+    return CompiledRule(where.sql, list(where.params), tuple(ctx.windows.values()))
+
+
+def top_level_predicates(group: Group | dict, as_of: date) -> TopLevel:
+    ctx = _Context(_as_of(as_of))
+    rule = parse_rule(group)
+    predicates = tuple(_rule(r, ctx) for r in rule.rules)
+    return TopLevel(rule.op, rule.negate, predicates, tuple(ctx.windows.values()))
+
+
+def _rule(rule: Group | Condition, ctx: _Context) -> Fragment:
+    return _group(rule, ctx) if isinstance(rule, Group) else _condition(rule, ctx)
+
+
+def _group(group: Group, ctx: _Context) -> Fragment:
+    body = _join([_rule(r, ctx) for r in group.rules], f" {group.op.upper()} ")
+    return _render("NOT ({b})", b=body) if group.negate else body
+
+
+def _condition(cond: Condition, ctx: _Context) -> Fragment:
+    field = FIELDS[cond.field]
+    operator = OPERATORS[cond.operator]
+    src = "f" if cond.within_days is None else ctx.window(cond.within_days)
+    today = ctx.today()
+    value = _render(field.value_sql or f"{{src}}.{field.column}", src=src, today=today)
+    present = _render(field.present_sql or "{c} IS NOT NULL", c=value, src=src)
+    per = _render(field.per, src=src) if field.per else None
+    parts = _values(cond, TYPES[field.type].element, per, ctx)
+    comparison = _render(operator.sql[field.type], c=value, present=present, today=today, **parts)
+    if operator.tests_presence:
+        return _render("COALESCE({x}, false)", x=comparison)
+    return _render("COALESCE(({p}) AND ({x}), false)", p=present, x=comparison)
+
+
+def _values(cond: Condition, element: str, per: Fragment | None, ctx: _Context) -> dict:
+    """Bound-value fragments for the operator's slots: v, lo/hi, vs, start."""
+    typed = typed_value(cond)
+    if typed is None:
+        return {}
+    if isinstance(typed, int) and OPERATORS[cond.operator].shape == "days":
+        return {"start": Fragment("CAST(? AS DATE)", (_days_before(ctx.as_of, typed),))}
+    if isinstance(typed, tuple) and OPERATORS[cond.operator].shape == "many":
+        key = text_key_sql("x")
+        return {"vs": Fragment(f"list_transform(CAST(? AS VARCHAR[]), lambda x: {key})", (list(typed),))}
+
+    def one(v: Any) -> Fragment:
+        if element == "text":
+            return Fragment(text_key_sql("CAST(? AS VARCHAR)"), (v,))
+        if element == "date":
+            return Fragment("CAST(? AS DATE)", (v,))
+        if per is not None:  # value = column / per: compare column with v * per, exactly
+            return Fragment(f"(CAST(? AS HUGEINT) * {per.sql})", (v, *per.params))
+        return Fragment("CAST(? AS BIGINT)", (v,))
+
+    if isinstance(typed, tuple):
+        return {"lo": one(typed[0]), "hi": one(typed[1])}
+    return {"v": one(typed)}

@@ -1,0 +1,92 @@
+"""The per-customer feature table `customer_features` that segment rules run against.
+
+One row per customer: every `customers` column, a comparison key per text field (trimmed,
+lower-cased, NULL when missing), UTC calendar days beside timestamps, and aggregates over
+completed orders. Nothing here depends on "today": rules add that when they are compiled.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from crm.segment_engine.catalogue import FIELDS, customer_column
+from crm.segment_engine.schema import use_utc
+from crm.segment_engine.text_keys import text_key_sql
+
+TABLE = "customer_features"
+COMPLETED = "completed"
+
+
+def _utc_day(expr: str) -> str:
+    return f"CAST(timezone('UTC', {expr}) AS DATE)"
+
+
+def _customer_keys() -> list[str]:
+    """Comparison columns for the customer fields of the catalogue, one per field."""
+    keys = []
+    for field in FIELDS.values():
+        column = customer_column(field)
+        if column is None:
+            continue
+        source = f"c.{column}"
+        if field.type == "string":
+            keys.append(f"{text_key_sql(source)} AS {field.column}")
+        elif field.type == "date":
+            keys.append(f"{_utc_day(source)} AS {field.column}")
+        elif field.type == "list":
+            key = text_key_sql("t")
+            keys.append(f"coalesce(list_distinct(list_filter(list_transform({source}, lambda t: {key}),"
+                        f" lambda k: k IS NOT NULL)), []) AS {field.column}")
+        elif field.column != column:
+            keys.append(f"{source} AS {field.column}")
+    return keys
+
+
+def _select_sql(only_given: bool) -> str:
+    only_orders = "AND customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))" if only_given else ""
+    only_customers = "WHERE c.customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))" if only_given else ""
+    return f"""
+WITH completed AS (
+    SELECT customer_id,
+           CAST(sum(amount) AS BIGINT) AS total_spend_paise,
+           count(*) AS order_count,
+           min(order_date) AS first_order_date,
+           max(order_date) AS last_order_date
+    FROM orders
+    WHERE status = '{COMPLETED}' {only_orders}
+    GROUP BY customer_id)
+SELECT c.*,
+       {', '.join(_customer_keys())},
+       coalesce(o.total_spend_paise, 0) AS total_spend_paise,
+       coalesce(o.order_count, 0) AS order_count,
+       o.total_spend_paise / o.order_count AS avg_order_value_paise,  -- for display only
+       o.first_order_date,
+       o.last_order_date,
+       {_utc_day('o.first_order_date')} AS first_order_day,
+       {_utc_day('o.last_order_date')} AS last_order_day
+FROM customers AS c LEFT JOIN completed AS o ON o.customer_id = c.customer_id
+{only_customers}
+ORDER BY c.customer_id"""
+
+
+def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | None = None) -> None:
+    """(Re)build `customer_features`: all of it, or only the rows of `customer_ids`.
+
+    For an incremental refresh pass every customer whose attributes or orders changed (when an
+    order moves to another customer, both). Ids no longer in `customers` lose their row.
+    """
+    use_utc(con)
+    if customer_ids is None:
+        con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {_select_sql(False)}")
+        return
+    ids = list(dict.fromkeys(customer_ids))
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS {_select_sql(False)} LIMIT 0")
+    con.begin()
+    try:
+        con.execute(f"DELETE FROM {TABLE} WHERE customer_id IN "
+                    "(SELECT unnest(CAST(? AS VARCHAR[])))", [ids])
+        con.execute(f"INSERT INTO {TABLE} BY NAME {_select_sql(True)}", [ids, ids])
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
