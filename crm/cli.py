@@ -15,6 +15,8 @@ from crm.errors import CRMError
 COMMAND_MODULES = [
     "crm.commands.db",
     "crm.commands.api",
+    "crm.commands.demo",
+    "crm.commands.serve",
     "crm.commands.importer",
     "crm.commands.bench",
 ]

@@ -1,0 +1,153 @@
+"""`python -m crm serve`: the database (embedded unless MONGODB_URI), the API and the web UI.
+
+This process owns the embedded database: it starts it first, so the UI and API children find it
+running and reuse it. The children run in sessions of their own, so a Ctrl-C in the terminal
+reaches only us and we stop them in order: UI, API, then the database. Should we die without
+cleaning up (kill -9), the kernel sends each child SIGTERM (PR_SET_PDEATHSIG) and the
+database's supervisor sees its pipe close, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from crm.config import load_settings
+from crm.errors import Unavailable
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT_SECONDS = 90
+STOP_GRACE_SECONDS = 15
+PR_SET_PDEATHSIG = 1
+
+
+def register(sub) -> None:
+    settings = load_settings()
+    parser = sub.add_parser("serve", help="start the database, API and web UI together",
+                            description="Starts the embedded database (unless MONGODB_URI is set), the "
+                                        "REST API and the web UI, prints their URLs, and stops them all "
+                                        "on Ctrl-C.")
+    parser.add_argument("--host", default=settings.api_host,
+                        help=f"address the UI and API listen on (default {settings.api_host})")
+    parser.add_argument("--ui-port", type=int, default=settings.ui_port,
+                        help=f"web UI port (default {settings.ui_port})")
+    parser.add_argument("--api-port", type=int, default=settings.api_port,
+                        help=f"REST API port (default {settings.api_port})")
+    parser.add_argument("--no-api", action="store_true", help="start the web UI only")
+    parser.set_defaults(handler=serve_command)
+
+
+@dataclass
+class Child:
+    name: str
+    command: list[str]
+    url: str  # what to open
+    health_url: str  # answers 200 once the child is ready
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the parent dies, however that happens."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: the orderly stop below still applies
+
+
+def api_available() -> bool:
+    return importlib.util.find_spec("crm.api.app") is not None
+
+
+def plan(host: str, ui_port: int, api_port: int, with_api: bool) -> list[Child]:
+    """The children to start, in start order (they stop in reverse)."""
+    children = []
+    if with_api:
+        children.append(Child("API", [sys.executable, "-m", "crm", "api", "--host", host, "--port", str(api_port)],
+                              f"http://{host}:{api_port}/docs", f"http://{host}:{api_port}/healthz"))
+    children.append(Child("UI", [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        "--server.address", host, "--server.port", str(ui_port), "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ], f"http://{host}:{ui_port}/", f"http://{host}:{ui_port}/_stcore/health"))
+    return children
+
+
+def serve_command(args) -> int:
+    from crm.store import embedded_server, get_db
+
+    settings = load_settings()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+
+    with_api = not args.no_api and api_available()
+    if not args.no_api and not with_api:
+        print("note: the REST API is not part of this build yet; starting the UI only", flush=True)
+    children = plan(args.host, args.ui_port, args.api_port, with_api)
+    env = {**os.environ, "CRM_UI_PORT": str(args.ui_port), "CRM_API_PORT": str(args.api_port),
+           "CRM_API_HOST": args.host}
+    try:
+        get_db(settings)  # starts the embedded server in this process: we own it, children reuse it
+        if settings.embedded:
+            print(f"database: embedded, data in {settings.data_dir}", flush=True)
+        for child in children:
+            child.process = subprocess.Popen(child.command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                                             start_new_session=True, preexec_fn=_die_with_parent)
+        for child in children:
+            _wait_healthy(child, stop)
+        if not stop.is_set():
+            for child in children:
+                print(f"{child.name}: {child.url}", flush=True)
+            print("ready; press Ctrl-C to stop", flush=True)
+        while not stop.wait(0.5):
+            for child in children:
+                if child.process.poll() is not None:
+                    raise Unavailable(f"the {child.name} stopped unexpectedly (exit code "
+                                      f"{child.process.returncode}); stopping everything")
+    finally:
+        for child in reversed(children):
+            _stop(child)
+        if settings.embedded:
+            embedded_server(settings).stop()
+        print("stopped", flush=True)
+    return 0
+
+
+def _wait_healthy(child: Child, stop: threading.Event) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    with httpx.Client(timeout=2) as http:
+        while not stop.is_set():
+            if child.process.poll() is not None:
+                raise Unavailable(f"the {child.name} did not start (exit code {child.process.returncode}); "
+                                  "see its output above (is the port already in use?)")
+            try:
+                if http.get(child.health_url).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass  # not listening yet
+            if time.monotonic() > deadline:
+                raise Unavailable(f"the {child.name} did not answer {child.health_url} within "
+                                  f"{START_TIMEOUT_SECONDS} s")
+            stop.wait(0.2)
+
+
+def _stop(child: Child) -> None:
+    process = child.process
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
