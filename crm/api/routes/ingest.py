@@ -52,8 +52,10 @@ def _responses(kind: str) -> dict:
                [{"index": 0, "field": "email", "reason": "'asha@' is not a valid email address"},
                 {"index": 3, "field": "$where", "reason": "field name '$where' is not allowed"}])
     return {
-        200: {"model": WriteSummary, "description": f"written (direct mode): {kind} upserted by id"},
-        202: {"model": QueuedBatch, "description": "validated and queued (Redis mode); a worker writes it"},
+        200: {"model": WriteSummary, "description": f"written (direct mode): {kind} upserted by id",
+              "content": {"application/json": {"example": {"inserted": 1, "updated": 1, "unchanged": 0}}}},
+        202: {"model": QueuedBatch, "description": "validated and queued (Redis mode); a worker writes it",
+              "content": {"application/json": {"example": {"queued": 2, "entry_id": "1732560000000-0"}}}},
         400: error("the body is not JSON", "invalid_json", "the body is not valid JSON: Expecting value"),
         **AUTH_ERRORS,
         413: error("the body is over the size limit", "body_too_large",
