@@ -149,3 +149,29 @@ def test_text_keys_trim_exactly_the_whitespace_python_strips():
     sql = f"SELECT c, {padded} FROM unnest(?) AS t(c)"
     for char, key in con.execute(sql, [chars]).fetchall():
         assert (key == "x") == char.isspace(), repr(char)
+
+
+@pytest.mark.parametrize("rule, english", [
+    (CONTRACT_EXAMPLE,
+     "Customers who spent more than ₹5,000 and whose last order was more than 90 days ago and "
+     "(whose city is one of “Mumbai”, “Pune” or who placed at least 2 orders in the last 30 days)"),
+    (cond(field="total_spend", operator=">=", value=100000), "Customers who spent at least ₹1,00,000"),
+    (cond(field="avg_order_value", operator="between", value=[12345678.5, 99999999.99]),
+     "Customers whose average order value is between ₹1,23,45,678.50 and ₹9,99,99,999.99"),
+    (cond(field="total_spend", operator="<", value=-5.05), "Customers who spent less than -₹5.05"),
+    (cond(field="order_count", operator=">=", value=2, within_days=1),
+     "Customers who placed at least 2 orders in the last 1 day"),
+    ({"op": "or", "not": True, "rules": [{"field": "tags", "operator": "is_empty"},
+                                         {"field": "signup_date", "operator": "on", "value": "2024-03-01"}]},
+     "Customers except those who have no tags or whose signup date is on 1 Mar 2024"),
+    ({"op": "and", "rules": [{"field": "age", "operator": ">", "value": 30},
+                             {"op": "or", "not": True, "rules": [
+                                 {"field": "city", "operator": "=", "value": "Pune"},
+                                 {"field": "last_order_date", "operator": "not_in_last_days", "value": 90}]}]},
+     "Customers whose age is more than 30 and not (whose city is “Pune” or whose last order date is "
+     "more than 90 days ago)"),
+])
+def test_rules_read_as_english(rule, english):
+    from crm.segment_engine import describe_rule
+
+    assert describe_rule(rule) == english

@@ -7,13 +7,14 @@
 
 from crm.segment_engine.catalogue import FIELDS as CATALOGUE
 from crm.segment_engine.compile_sql import CompiledRule, compile_rule, top_level_predicates
+from crm.segment_engine.describe import describe_rule
 from crm.segment_engine.features import build_features
 from crm.segment_engine.model import Condition, Group, parse_rule
 from crm.segment_engine.operators import OPERATORS, operators_for
 from crm.segment_engine.schema import create_base_tables, insert_records
 
 __all__ = [
-    "CATALOGUE", "OPERATORS", "CompiledRule", "Condition", "Group", "build_features",
+    "CATALOGUE", "OPERATORS", "CompiledRule", "Condition", "Group", "build_features", "describe_rule",
     "compile_rule", "create_base_tables", "insert_records", "operators_for", "parse_rule",
     "top_level_predicates",
 ]
