@@ -65,7 +65,10 @@ def _die_with_parent() -> None:
 
 
 def api_available() -> bool:
-    return importlib.util.find_spec("crm.api.app") is not None
+    """The API ships in this build: its app module and its `python -m crm api` command."""
+    from crm.cli import COMMAND_MODULES
+
+    return importlib.util.find_spec("crm.api.app") is not None and "crm.commands.api" in COMMAND_MODULES
 
 
 def plan(host: str, ui_port: int, api_port: int, with_api: bool) -> list[Child]:
@@ -106,7 +109,7 @@ def serve_command(args) -> int:
         for child in children:
             _wait_healthy(child, stop)
         if not stop.is_set():
-            for child in children:
+            for child in reversed(children):  # the UI first: that is what people open
                 print(f"{child.name}: {child.url}", flush=True)
             print("ready; press Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):

@@ -1,0 +1,114 @@
+"""`python -m crm serve`: starts database, API and UI, and leaves no process behind on exit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+START_SECONDS = 120
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                kids = [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            todo += [k for k in kids if k not in found]
+            found.update(kids)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def start_serve(data_dir: Path, *extra: str):
+    ui, api = free_port(), free_port()
+    env = {**os.environ, "CRM_DATA_DIR": str(data_dir), "CRM_DB_NAME": "serve_test"}
+    env.pop("MONGODB_URI", None)
+    log = open(data_dir / "serve.log", "w+")
+    process = subprocess.Popen([sys.executable, "-m", "crm", "serve", "--ui-port", str(ui), "--api-port", str(api),
+                                *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: "ready" in (data_dir / "serve.log").read_text() or process.poll() is not None,
+             START_SECONDS, "serve to be ready")
+    assert process.poll() is None, (data_dir / "serve.log").read_text()
+    return process, ui, api
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_serve_answers_then_stops_every_child_on_signal(tmp_path, sig):
+    process, ui, api = start_serve(tmp_path)
+    try:
+        assert httpx.get(f"http://127.0.0.1:{ui}/_stcore/health", timeout=5).text == "ok"
+        output = (tmp_path / "serve.log").read_text()
+        assert f"UI: http://127.0.0.1:{ui}/" in output
+        children = descendants(process.pid)
+        assert len(children) >= 3  # database (supervisor + server), UI, and the API when built
+        process.send_signal(sig)
+        assert process.wait(60) == 0
+        wait_for(lambda: not any(alive(pid) for pid in children), 30, "children to exit")
+        assert "stopped" in (tmp_path / "serve.log").read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_children_do_not_outlive_a_killed_serve(tmp_path):
+    process, ui, _ = start_serve(tmp_path, "--no-api")
+    children = descendants(process.pid)
+    try:
+        process.kill()
+        process.wait()
+        wait_for(lambda: not any(alive(pid) for pid in children), 60, "orphans to exit")
+    finally:
+        for pid in children:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_serve_refuses_a_busy_port_with_one_line(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DB_NAME": "serve_test"}
+        env.pop("MONGODB_URI", None)
+        result = subprocess.run([sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(port)],
+                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert "error: the UI did not start" in result.stderr
+    assert "Traceback" not in result.stderr
