@@ -1,8 +1,32 @@
-"""Incremental refresh of the analytic copy (watermark on updated_at)."""
+"""Incremental refresh of the analytic copy after a write, and a full rebuild on demand."""
 
 from __future__ import annotations
 
+from crm.analytics.analytic_copy import mark_changed, open_copy, open_copy_if_any
+from crm.config import load_settings
+
+KINDS = ("customers", "orders")
+
 
 def refresh_if_open(kind: str) -> None:
-    """Refresh the analytic copy when one exists; the segment engine builds it on first use."""
-    return None
+    """Tell other processes the data changed; refresh now if this process has the copy open.
+
+    A process that has not opened the copy does no DuckDB work here: it opens (and catches up)
+    on its first read instead.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"after_write kind must be one of {KINDS}, not {kind!r}")
+    settings = load_settings()
+    mark_changed(settings)
+    copy = open_copy_if_any(settings)
+    if copy is not None:
+        copy.refresh()
+
+
+def rebuild() -> None:
+    """Recreate this process's copy (and the snapshot file) from MongoDB."""
+    copy = open_copy_if_any()
+    if copy is None:
+        open_copy()  # opening an absent or stale snapshot already rebuilds; a present one refreshes
+        copy = open_copy_if_any()
+    copy.rebuild()

@@ -1,0 +1,273 @@
+"""The analytic copy: customers, orders and per-customer features in DuckDB.
+
+Concurrency design. DuckDB lets one process open a database file for writing, and no other
+process may open it at all meanwhile; the UI, the API, the worker and CLI commands all want it
+at once. So every process keeps its OWN in-memory DuckDB copy, and the file under
+`CRM_DATA_DIR/analytics/<db name>.duckdb` is only a snapshot that no process keeps open:
+
+- opening: load the snapshot into memory (shared flock), then catch up from MongoDB;
+- refreshing: read MongoDB documents changed since the watermark (minus an overlap window),
+  upsert them, rebuild features of the touched customers only;
+- saving: after a rebuild, or once enough rows changed, write a new snapshot to a temporary
+  file and rename it over the old one (exclusive flock), so readers never see half a file;
+- other processes learn of a write through a marker file that `after_write` replaces (one
+  `stat` per read tells them), and by polling MongoDB every few seconds for writers elsewhere.
+
+MongoDB stays the system of record: `rebuild()` recreates everything from it at any moment.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import duckdb
+
+from crm.analytics.mongo_read import read_changed
+from crm.analytics.upsert import apply_changes, load_all
+from crm.config import Settings, load_settings
+
+KINDS = ("customers", "orders")
+SNAPSHOT_MIN_ROWS = 50_000  # below this many changed rows a snapshot costs more than it saves
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@contextmanager
+def _flock(path: Path, exclusive: bool):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class AnalyticCopy:
+    """One process's in-memory copy for one database; thread-safe."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        base = settings.data_dir / "analytics"
+        self.snapshot_path = base / f"{settings.db_name}.duckdb"
+        self.lock_path = base / f"{settings.db_name}.lock"
+        self.marker_path = base / f"{settings.db_name}.changed"
+        self._lock = threading.RLock()
+        self.opened = False
+        self.con = _new_connection()
+        self._next_since: dict[str, datetime | None] = {k: None for k in KINDS}
+        self._generation = 0
+        self._epoch = uuid.uuid4().hex[:12]
+        self._rows_since_snapshot = 0
+        self._seen_marker = None
+        self._last_refresh = 0.0
+        self.stats: dict[str, float] = {}
+
+    # ----- opening and saving -------------------------------------------------------------
+    def open(self) -> "AnalyticCopy":
+        with self._lock:
+            if not self._load_snapshot():
+                self.rebuild()
+            else:
+                self.refresh()
+            self.opened = True
+        return self
+
+    def _load_snapshot(self) -> bool:
+        if not self.snapshot_path.exists():
+            return False
+        started = time.perf_counter()
+        con = _new_connection()
+        try:
+            with _flock(self.lock_path, exclusive=False):
+                con.execute("ATTACH ? AS snap (READ_ONLY)", [str(self.snapshot_path)])
+                con.execute("COPY FROM DATABASE snap TO memory")
+                con.execute("DETACH snap")
+            marks = dict(con.execute("SELECT kind, next_since FROM analytics_meta").fetchall())
+            if not _schema_matches(con):
+                return False  # written by an older version of the features: rebuild instead
+        except duckdb.Error:
+            return False  # a damaged or incompatible snapshot is rebuilt from MongoDB
+        self.con, self._next_since = con, {k: marks.get(k) for k in KINDS}
+        self._epoch, self._generation = uuid.uuid4().hex[:12], 0
+        self.stats["snapshot_load_seconds"] = time.perf_counter() - started
+        return True
+
+    def save_snapshot(self) -> None:
+        """Write the copy to its file atomically (readers keep whatever file they opened)."""
+        with self._lock:
+            self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.snapshot_path.with_name(f".{self.snapshot_path.name}.{uuid.uuid4().hex}")
+            try:
+                self.con.execute("ATTACH ? AS snap", [str(tmp)])
+                self.con.execute("COPY FROM DATABASE memory TO snap")
+                self.con.execute("DETACH snap")
+                with _flock(self.lock_path, exclusive=True):
+                    os.replace(tmp, self.snapshot_path)
+            finally:
+                for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+            self._rows_since_snapshot = 0
+
+    # ----- keeping fresh ------------------------------------------------------------------
+    def rebuild(self) -> None:
+        """Recreate the copy from MongoDB, then save it as the snapshot."""
+        from crm.store import get_db
+
+        started = time.perf_counter()
+        with self._lock:
+            marker = _marker_state(self.marker_path)
+            read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
+            db = get_db(self.settings)
+            con = _new_connection()
+            load_all(con, read_changed(db, "customers", None), read_changed(db, "orders", None))
+            self.con = con
+            self._next_since = {k: read_from for k in KINDS}
+            _write_meta(con, self._next_since)
+            self._epoch, self._generation = uuid.uuid4().hex[:12], 0
+            self._seen_marker, self._last_refresh = marker, time.monotonic()
+            self.stats["rebuild_seconds"] = time.perf_counter() - started
+            self.save_snapshot()
+
+    def refresh(self) -> int:
+        """Apply what changed in MongoDB since the watermark; returns the rows applied."""
+        from crm.store import get_db
+
+        started = time.perf_counter()
+        with self._lock:
+            marker = _marker_state(self.marker_path)
+            read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
+            db = get_db(self.settings)
+            changed = {k: read_changed(db, k, self._next_since[k]) for k in KINDS}
+            applied = apply_changes(self.con, changed["customers"], changed["orders"])
+            # Everything committed before `read_from` is now in the copy; later writes, even
+            # with slightly older updated_at, fall inside the next read's overlap.
+            self._next_since = {k: read_from for k in KINDS}
+            _write_meta(self.con, self._next_since)
+            if applied:
+                self._generation += 1
+                self._rows_since_snapshot += applied
+            self._seen_marker, self._last_refresh = marker, time.monotonic()
+            self.stats["refresh_seconds"] = time.perf_counter() - started
+            if self._rows_since_snapshot >= max(SNAPSHOT_MIN_ROWS, self.row_count() // 10):
+                self.save_snapshot()
+            return applied
+
+    def ensure_fresh(self) -> None:
+        """Refresh when another process wrote (marker changed) or the poll interval passed."""
+        due = time.monotonic() - self._last_refresh >= self.settings.analytics_poll_seconds
+        if due or _marker_state(self.marker_path) != self._seen_marker:
+            self.refresh()
+
+    # ----- reading ------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection for one reader thread; it sees committed data only."""
+        with self._lock:
+            return self.con.cursor()
+
+    def row_count(self) -> int:
+        return sum(self.counts().values())
+
+    def counts(self) -> dict[str, int]:
+        cur = self.cursor()
+        return {k: cur.execute(f"SELECT count(*) FROM {k}").fetchone()[0] for k in KINDS}
+
+    @property
+    def data_version(self) -> str:
+        """Changes whenever the data this process answers from changes (a cache key part).
+
+        The epoch changes when the copy is loaded or rebuilt, the generation on every refresh
+        that applied rows; both are plain attributes, so asking costs nothing.
+        """
+        return f"{self._epoch}.{self._generation}"
+
+
+def _new_connection() -> duckdb.DuckDBPyConnection:
+    from crm.segment_engine import create_base_tables
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET preserve_insertion_order = false")
+    create_base_tables(con)
+    con.execute("CREATE TABLE IF NOT EXISTS analytics_meta (kind VARCHAR PRIMARY KEY, next_since TIMESTAMP)")
+    return con
+
+
+def _write_meta(con: duckdb.DuckDBPyConnection, next_since: dict[str, datetime | None]) -> None:
+    con.executemany("INSERT OR REPLACE INTO analytics_meta VALUES (?, ?)", list(next_since.items()))
+
+
+def _schema_matches(con: duckdb.DuckDBPyConnection) -> bool:
+    """True when the loaded tables have the columns this version of the code creates."""
+    fresh = _new_connection()
+    from crm.segment_engine import build_features
+
+    build_features(fresh)
+    query = ("SELECT table_name, column_name, data_type FROM information_schema.columns "
+             "WHERE table_catalog = 'memory' ORDER BY ALL")
+    return fresh.execute(query).fetchall() == con.execute(query).fetchall()
+
+
+def _marker_state(path: Path):
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+def mark_changed(settings: Settings | None = None) -> None:
+    """Tell every process on this data dir that MongoDB changed (replaces the marker file)."""
+    settings = settings or load_settings()
+    marker = settings.data_dir / "analytics" / f"{settings.db_name}.changed"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f".{marker.name}.{uuid.uuid4().hex}")
+    tmp.write_text(str(time.time_ns()))
+    os.replace(tmp, marker)
+
+
+_copies: dict[tuple, AnalyticCopy] = {}
+_copies_lock = threading.Lock()
+
+
+def _key(settings: Settings) -> tuple:
+    return os.getpid(), str(settings.data_dir), settings.mongodb_uri, settings.db_name
+
+
+def open_copy(settings: Settings | None = None) -> AnalyticCopy:
+    """This process's copy for the configured database, opened on first use and kept fresh."""
+    settings = settings or load_settings()
+    key = _key(settings)
+    with _copies_lock:
+        copy = _copies.get(key)
+        if copy is None:
+            copy = _copies[key] = AnalyticCopy(settings)
+    with copy._lock:
+        if copy.opened:
+            copy.ensure_fresh()
+        else:
+            copy.open()
+    return copy
+
+
+def open_copy_if_any(settings: Settings | None = None) -> AnalyticCopy | None:
+    settings = settings or load_settings()
+    with _copies_lock:
+        copy = _copies.get(_key(settings))
+    return copy if copy is not None and copy.opened else None
+
+
+def close_all() -> None:
+    """Forget every copy of this process (tests that switch databases)."""
+    with _copies_lock:
+        for copy in _copies.values():
+            copy.con.close()
+        _copies.clear()

@@ -1,0 +1,54 @@
+"""The columns a preview sample or an export can show, each once, as trusted SQL over `f`.
+
+Money is shown in rupees (exact DECIMAL from integer paise); timestamps as naive UTC;
+`days_since_last_order` needs the evaluation date, bound as the one parameter of its expression.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from crm.errors import InvalidInput
+
+# Timestamps leave as naive UTC (what the CSV import reads back as UTC).
+_UTC = "timezone('UTC', {ts})"
+_RUPEES = "(CAST({paise} AS DECIMAL(38, 2)) / 100)::DECIMAL(18, 2)"
+
+COLUMNS: dict[str, str] = {
+    "customer_id": "f.customer_id",
+    "name": "f.name",
+    "email": "f.email",
+    "phone": "f.phone",
+    "city": "f.city",
+    "gender": "f.gender",
+    "age": "f.age",
+    "signup_date": _UTC.format(ts="f.signup_date"),
+    "tags": "f.tags",
+    "consent_email": "f.consent_email",
+    "consent_sms": "f.consent_sms",
+    "consent_whatsapp": "f.consent_whatsapp",
+    "total_spend": _RUPEES.format(paise="f.total_spend_paise"),
+    "order_count": "f.order_count",
+    "avg_order_value": "round(" + _RUPEES.format(paise="f.total_spend_paise") + " / nullif(f.order_count, 0), 2)",
+    "first_order_date": _UTC.format(ts="f.first_order_date"),
+    "last_order_date": _UTC.format(ts="f.last_order_date"),
+    "days_since_last_order": "(CAST(? AS DATE) - f.last_order_day)",
+}
+NEEDS_AS_OF = {"days_since_last_order"}
+# A CSV cell holds text: tags as the import format writes them (separated by ';').
+CSV_OVERRIDES = {"tags": "array_to_string(f.tags, ';')"}
+
+
+def select_list(names: list[str] | None, as_of: date, csv: bool = False) -> tuple[str, list]:
+    """`expr AS name, ...` for the chosen columns (all by default) and its parameters."""
+    names = names or list(COLUMNS)
+    unknown = [n for n in names if n not in COLUMNS]
+    if unknown:
+        raise InvalidInput("columns", f"unknown column {unknown[0]!r}; choose from {', '.join(COLUMNS)}")
+    parts, params = [], []
+    for name in names:
+        expr = CSV_OVERRIDES.get(name, COLUMNS[name]) if csv else COLUMNS[name]
+        parts.append(f'{expr} AS "{name}"')
+        if name in NEEDS_AS_OF:
+            params.append(as_of)
+    return ", ".join(parts), params

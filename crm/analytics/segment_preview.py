@@ -1,0 +1,200 @@
+"""Segment preview: audience size, waterfall, a sample and a summary, straight from DuckDB.
+
+Two queries over `customer_features`: one scan, grouped by city, counts every top-level
+condition alone and cumulatively (count(*) FILTER) with the audience's spend histogram and its
+cities; another reads the first `sample` matching customers. Results are cached by
+(canonical rule, as-of date, data version), so an unchanged rule on unchanged data is free.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+import duckdb
+
+from crm.analytics.audience_columns import select_list
+
+# Spend histogram bin edges in rupees: fixed, so charts of different segments compare.
+SPEND_EDGES_RUPEES = (0, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000)
+TOP_CITIES = 5
+MAX_SAMPLE = 1_000
+CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class WaterfallStep:
+    label: str  # the condition in English
+    remaining: int  # customers meeting this and every earlier top-level condition (group's op)
+    alone: int  # customers meeting this condition by itself
+
+
+@dataclass(frozen=True)
+class SpendBin:
+    low_rupees: int
+    high_rupees: int | None  # None: open-ended last bin
+    customers: int
+
+
+@dataclass(frozen=True)
+class Preview:
+    count: int
+    total_customers: int
+    share: float  # count / total_customers (0 when there are no customers)
+    as_of: date
+    waterfall: list[WaterfallStep]
+    sample: list[dict[str, Any]]
+    spend_histogram: list[SpendBin]
+    top_cities: list[tuple[str, int]]
+    data_version: str
+    combine: str = "and"  # how the waterfall steps combine: "and" or "or"
+    negated: bool = False  # the top group is negated: count = total - last step's remaining
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def today_utc() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def canonical_rule(group) -> str:
+    return json.dumps(group.to_json(), sort_keys=True, separators=(",", ":"))
+
+
+def parse(rule):
+    """A parsed Group from a Group, a dict, or JSON text (re-validated: Groups can be built by hand)."""
+    from crm.segment_engine import parse_rule
+
+    return parse_rule(rule)
+
+
+def audience_query(group, as_of: date, select: str, select_params: list | None = None) -> tuple[str, list]:
+    """SELECT `select` (trusted SQL over f) for every customer the rule matches, and params."""
+    from crm.segment_engine import compile_rule
+
+    compiled = compile_rule(group, as_of)
+    sql = f"SELECT {select} FROM {compiled.from_sql} WHERE {compiled.where_sql}"
+    return sql, [*(select_params or []), *compiled.from_params, *compiled.params]
+
+
+def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: int = 50,
+                    data_version: str = "") -> Preview:
+    """The preview of a parsed rule on a DuckDB connection holding the analytic tables."""
+    from crm.segment_engine import describe_rule, top_level_predicates
+
+    sample = max(0, min(int(sample), MAX_SAMPLE))
+    top = top_level_predicates(group, as_of)
+    n = len(top.predicates)
+    # One scan: each row's top-level results become one pattern (bit i = condition i holds;
+    # compiled conditions are never NULL), grouped with the city and the spend bin. Python
+    # then adds up the few groups into the waterfall, the histogram and the cities.
+    flags = [f"CAST(({p.sql}) AS BIGINT) << {i}" for i, p in enumerate(top.predicates)]
+    pattern = " + ".join(flags) if n <= 62 else " || ".join(f"CAST(({p.sql}) AS INT)" for p in top.predicates)
+    flag_params = [v for p in top.predicates for v in p.params]
+    edges = [e * 100 for e in SPEND_EDGES_RUPEES[1:]]  # features hold paise
+    spend_bin = "CASE " + " ".join(f"WHEN f.total_spend_paise < {e} THEN {i}" for i, e in enumerate(edges))
+    spend_bin += f" ELSE {len(edges)} END"
+    joins = " ".join(j.sql for j in top.joins)
+    query = (f"SELECT f.city_key AS key, ({pattern}) AS pattern, {spend_bin} AS bin, count(*) AS n, "
+             f"any_value(f.city) FROM customer_features AS f {joins} GROUP BY ALL")
+    cur = con.cursor()
+    groups = cur.execute(query, flag_params + [v for j in top.joins for v in j.params]).fetchall()
+    combine = all if top.op == "and" else any
+    alone, running = [0] * n, [0] * n
+    bin_counts = [0] * len(SPEND_EDGES_RUPEES)
+    city_counts: dict[str, list] = {}
+    total = count = 0
+    for key, bits, spend_bin_index, rows_in_group, city in groups:
+        holds = _bits(bits, n)
+        total += rows_in_group
+        for i in range(n):
+            alone[i] += rows_in_group if holds[i] else 0
+            running[i] += rows_in_group if combine(holds[:i + 1]) else 0
+        if combine(holds) != top.negate:
+            count += rows_in_group
+            bin_counts[spend_bin_index] += rows_in_group
+            if key is not None:
+                city_counts.setdefault(key, [city, 0])[1] += rows_in_group
+    waterfall = [WaterfallStep(describe_rule(_single(top.op, rule)), remaining=running[i], alone=alone[i])
+                 for i, rule in enumerate(group.rules)]
+    highs = list(SPEND_EDGES_RUPEES[1:]) + [None]
+    histogram = [SpendBin(lo, hi, c) for lo, hi, c in zip(SPEND_EDGES_RUPEES, highs, bin_counts)]
+    by_city = sorted(((city, n_city) for city, n_city in city_counts.values()), key=lambda c: (-c[1], c[0]))
+    rows: list[dict[str, Any]] = []
+    if sample:
+        select, select_params = select_list(None, as_of)
+        sql, params = audience_query(group, as_of, select, select_params)
+        result = cur.execute(f"{sql} LIMIT {sample}", params)
+        names = [d[0] for d in result.description]
+        rows = [dict(zip(names, values)) for values in result.fetchall()]
+    return Preview(count=count, total_customers=total, share=(count / total) if total else 0.0,
+                   as_of=as_of, waterfall=waterfall, sample=rows, spend_histogram=histogram,
+                   top_cities=by_city[:TOP_CITIES], data_version=data_version,
+                   combine=top.op, negated=top.negate)
+
+
+def _bits(pattern, n: int) -> list[bool]:
+    if isinstance(pattern, str):
+        return [ch == "1" for ch in pattern]
+    return [bool(pattern >> i & 1) for i in range(n)]
+
+
+def _single(op: str, rule):
+    """A top-level rule on its own, as a group the describer accepts."""
+    from crm.segment_engine import parse_rule
+
+    return rule if hasattr(rule, "op") else parse_rule({"op": op, "rules": [rule.model_dump(exclude_none=True)]})
+
+
+class _Cache:
+    def __init__(self, size: int):
+        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_cache = _Cache(CACHE_SIZE)
+
+
+def preview(rule, as_of: date | None = None, sample: int = 50) -> Preview:
+    """Preview a rule (Group, dict or JSON) on this process's analytic copy, fresh and cached."""
+    from crm.analytics.analytic_copy import open_copy
+
+    group = parse(rule)
+    as_of = as_of or today_utc()
+    copy = open_copy()
+    version = copy.data_version
+    key = (canonical_rule(group), as_of.isoformat(), version, sample)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    result = compute_preview(copy.cursor(), group, as_of, sample, data_version=version)
+    _cache.put(key, result)
+    return result
+
+
+def count(rule, as_of: date | None = None) -> int:
+    """The audience size alone (no cache: used by one-shot commands)."""
+    from crm.analytics.analytic_copy import open_copy
+
+    sql, params = audience_query(parse(rule), as_of or today_utc(), "count(*)")
+    return open_copy().cursor().execute(sql, params).fetchone()[0]

@@ -1,0 +1,151 @@
+"""CRUD of saved segments in the MongoDB `segments` collection (names are unique)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pydantic import BaseModel
+from pymongo import ReturnDocument
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from crm.errors import Conflict, InvalidInput, NotFound
+
+MAX_NAME_LENGTH = 120
+
+
+class SavedSegment(BaseModel):
+    id: str
+    name: str
+    rules: dict[str, Any]
+    description: str
+    owner: str | None = None
+    last_count: int | None = None
+    last_counted_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "SavedSegment":
+        return cls(id=str(doc["_id"]), **{k: v for k, v in doc.items() if k != "_id"})
+
+
+def _now() -> datetime:
+    now = datetime.now(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # what MongoDB keeps
+
+
+def _clean_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise InvalidInput("name", "a segment needs a name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput("name", f"at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    return name
+
+
+def _checked_rules(rules: Any) -> tuple[dict[str, Any], str]:
+    """The rule as stored (validated, normalised) and its English description."""
+    from crm.segment_engine import describe_rule, parse_rule
+
+    group = parse_rule(rules)
+    return group.to_json(), describe_rule(group)
+
+
+def _object_id(segment_id: str) -> ObjectId:
+    try:
+        return ObjectId(segment_id)
+    except (InvalidId, TypeError) as exc:
+        raise NotFound(f"no segment with id {segment_id!r}") from exc
+
+
+def _taken(name: str) -> Conflict:
+    return Conflict(f"a segment named {name!r} already exists; choose another name")
+
+
+def create_segment(db: Database, name: str, rules: Any, owner: str | None = None,
+                   description: str | None = None) -> SavedSegment:
+    name = _clean_name(name)
+    stored_rules, english = _checked_rules(rules)
+    now = _now()
+    doc = {"name": name, "rules": stored_rules, "description": description or english, "owner": owner,
+           "last_count": None, "last_counted_at": None, "created_at": now, "updated_at": now}
+    try:
+        db.segments.insert_one(doc)
+    except DuplicateKeyError as exc:
+        raise _taken(name) from exc
+    return SavedSegment.from_document(doc)
+
+
+def get_segment(db: Database, segment_id: str) -> SavedSegment:
+    doc = db.segments.find_one({"_id": _object_id(segment_id)})
+    if doc is None:
+        raise NotFound(f"no segment with id {segment_id!r}")
+    return SavedSegment.from_document(doc)
+
+
+def get_segment_by_name(db: Database, name: str) -> SavedSegment:
+    doc = db.segments.find_one({"name": name})
+    if doc is None:
+        raise NotFound(f"no segment named {name!r}")
+    return SavedSegment.from_document(doc)
+
+
+def list_segments(db: Database, owner: str | None = None) -> list[SavedSegment]:
+    query = {} if owner is None else {"owner": owner}
+    return [SavedSegment.from_document(d) for d in db.segments.find(query).sort("name", 1)]
+
+
+def update_segment(db: Database, segment_id: str, *, name: str | None = None, rules: Any = None,
+                   description: str | None = None) -> SavedSegment:
+    """Rename and/or change rules; new rules get a new description and forget the old count."""
+    changes: dict[str, Any] = {}
+    if name is not None:
+        changes["name"] = _clean_name(name)
+    if rules is not None:
+        changes["rules"], changes["description"] = _checked_rules(rules)
+        changes["last_count"] = changes["last_counted_at"] = None
+    if description is not None:
+        changes["description"] = description
+    if not changes:
+        return get_segment(db, segment_id)
+    changes["updated_at"] = _now()
+    try:
+        doc = db.segments.find_one_and_update({"_id": _object_id(segment_id)}, {"$set": changes},
+                                              return_document=ReturnDocument.AFTER)
+    except DuplicateKeyError as exc:
+        raise _taken(changes["name"]) from exc
+    if doc is None:
+        raise NotFound(f"no segment with id {segment_id!r}")
+    return SavedSegment.from_document(doc)
+
+
+def duplicate_segment(db: Database, segment_id: str, new_name: str | None = None,
+                      owner: str | None = None) -> SavedSegment:
+    """A copy with the same rules; without a name, "<name> (copy)", "<name> (copy 2)", ..."""
+    original = get_segment(db, segment_id)
+    if new_name is not None:
+        return create_segment(db, new_name, original.rules, owner or original.owner, original.description)
+    for n in range(1, 1000):
+        candidate = f"{original.name} (copy)" if n == 1 else f"{original.name} (copy {n})"
+        try:
+            return create_segment(db, candidate, original.rules, owner or original.owner, original.description)
+        except Conflict:
+            continue
+    raise Conflict(f"too many copies of {original.name!r}; name the copy yourself")
+
+
+def delete_segment(db: Database, segment_id: str) -> None:
+    if db.segments.delete_one({"_id": _object_id(segment_id)}).deleted_count == 0:
+        raise NotFound(f"no segment with id {segment_id!r}")
+
+
+def record_count(db: Database, segment_id: str, count: int, counted_at: datetime | None = None) -> None:
+    """Remember the audience size last counted for a saved segment."""
+    result = db.segments.update_one({"_id": _object_id(segment_id)},
+                                    {"$set": {"last_count": int(count), "last_counted_at": counted_at or _now()}})
+    if result.matched_count == 0:
+        raise NotFound(f"no segment with id {segment_id!r}")
