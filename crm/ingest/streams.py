@@ -252,7 +252,7 @@ class Worker:
             # Checked again here: a customer may have been deleted since the API accepted the order.
             missing = check_customers_exist(self.db, records)
             if missing:
-                return "; ".join(e.reason for e in missing[:5])
+                return "; ".join(dict.fromkeys(e.reason for e in missing[:100]))
         write_records(self.db, kind, records)
         return None
 

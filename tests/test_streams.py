@@ -1,0 +1,207 @@
+"""Redis Streams mode against the real Redis on 127.0.0.1:6379 and the real embedded database.
+
+Each test uses key names under a prefix of its own and deletes them afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+import redis
+
+from crm.config import load_settings
+from crm.ingest.streams import StreamKeys, Worker
+from tests.api_fixtures import api_key, start_api, wait_for  # noqa: F401 - fixtures
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_mode(crm_env, monkeypatch):
+    """Redis settings for this test (also seen by child processes), keys cleaned up after."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"these tests need Redis on 127.0.0.1:6379: {exc}")
+    for name, value in {"REDIS_URL": REDIS_URL, "CRM_STREAM_PREFIX": prefix,
+                        "CRM_STREAM_CLAIM_IDLE_MS": "300", "CRM_STREAM_MAX_ATTEMPTS": "3"}.items():
+        monkeypatch.setenv(name, value)
+        crm_env[name] = value
+    yield client, StreamKeys(prefix)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def queued_api(redis_mode, start_api):
+    return start_api(api_rate_per_second=10_000, api_rate_burst=10_000)
+
+
+@pytest.fixture
+def worker(redis_mode, db):
+    w = Worker.from_settings(db, load_settings(), block_ms=50)
+    w.ensure_group()
+    return w
+
+
+def post(api, key, kind, items):
+    return httpx.post(f"{api.url}/api/v1/{kind}", json=items, headers={"Authorization": f"Bearer {key}"},
+                      timeout=120)
+
+
+def drain(worker: Worker, client: redis.Redis, keys: StreamKeys, timeout: float = 60) -> None:
+    """Run the worker until the stream has no entries left, pending or new."""
+    def empty():
+        worker.step()
+        return client.xlen(keys.stream) == 0
+    wait_for(empty, timeout, "the worker to drain the stream")
+
+
+def orders(n, customers=10, start=0):
+    return [{"order_id": f"O{i}", "customer_id": f"C{i % customers}", "amount": f"{i % 1000}.{i % 100:02d}",
+             "order_date": "2024-05-01"} for i in range(start, start + n)]
+
+
+def customers(n):
+    return [{"customer_id": f"C{i}", "name": f"Customer {i}"} for i in range(n)]
+
+
+def test_queued_batches_get_202_and_the_worker_writes_them(queued_api, api_key, worker, redis_mode, db):
+    client, keys = redis_mode
+    accepted = post(queued_api, api_key, "customers", customers(10))
+    assert accepted.status_code == 202
+    assert accepted.json()["queued"] == 10 and client.xlen(keys.stream) == 1
+    # Orders for customers still in the queue are accepted: they are known to be coming.
+    assert post(queued_api, api_key, "orders", orders(30)).status_code == 202
+    assert db.customers.count_documents({}) == 0
+
+    drain(worker, client, keys)
+
+    assert db.customers.count_documents({}) == 10 and db.orders.count_documents({}) == 30
+    assert client.xpending(keys.stream, keys.group)["pending"] == 0
+    assert client.scard(keys.queued_customers) == 0
+
+
+def test_invalid_batches_are_refused_before_queueing(queued_api, api_key, redis_mode, db):
+    client, keys = redis_mode
+    bad = post(queued_api, api_key, "orders", [orders(1)[0], {**orders(1)[0], "order_id": "x", "amount": -1}])
+    assert bad.status_code == 422
+    assert [(d["index"], d["field"]) for d in bad.json()["error"]["details"]] == [(0, "customer_id"), (1, "amount")]
+    unknown = post(queued_api, api_key, "orders", orders(1, start=7))
+    assert unknown.status_code == 422
+    assert unknown.json()["error"]["details"] == [
+        {"index": 0, "field": "customer_id", "reason": "unknown customer 'C7': import the customer first"}]
+    assert client.exists(keys.stream) == 0 or client.xlen(keys.stream) == 0
+
+
+def test_health_reports_redis(queued_api):
+    assert httpx.get(queued_api.url + "/healthz").json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(queued_api, api_key, redis_mode, db, crm_env):
+    client, keys = redis_mode
+    assert post(queued_api, api_key, "customers", customers(50)).status_code == 202
+    total = 0
+    for batch in range(30):
+        assert post(queued_api, api_key, "orders", orders(200, 50, start=batch * 200)).status_code == 202
+        total += 200
+    env = {**os.environ, **crm_env}
+
+    first = subprocess.Popen([sys.executable, "-m", "crm", "worker"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: db.orders.count_documents({}) > 0, 120, "the first worker to write something")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    written_before_restart = db.orders.count_documents({})
+    assert written_before_restart < total, "the worker finished before it could be killed"
+    assert client.xlen(keys.stream) > 0
+
+    second = subprocess.Popen([sys.executable, "-m", "crm", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: client.xlen(keys.stream) == 0, 240, "the restarted worker to drain the stream")
+    finally:
+        second.terminate()
+        second.wait(30)
+
+    assert db.orders.count_documents({}) == total
+    ids = [d["order_id"] for d in db.orders.find({}, {"order_id": 1})]
+    assert len(ids) == len(set(ids)) == total
+    assert {d["order_id"]: d["amount"] for d in db.orders.find({"order_id": {"$in": ["O0", "O5999"]}})} == {
+        "O0": 0, "O5999": 99999}
+    assert client.xpending(keys.stream, keys.group)["pending"] == 0
+    assert client.xlen(keys.dead_letter) == 0
+
+
+def test_a_poison_batch_is_dead_lettered_and_the_rest_go_through(queued_api, api_key, worker, redis_mode, db):
+    client, keys = redis_mode
+    post(queued_api, api_key, "customers", customers(3))
+    drain(worker, client, keys)
+    assert post(queued_api, api_key, "orders", orders(5, 2)).status_code == 202
+    poison = post(queued_api, api_key, "orders", [{**orders(1)[0], "order_id": "P1", "customer_id": "C2"}])
+    assert post(queued_api, api_key, "orders", orders(5, 2, start=100)).status_code == 202
+    # Accepted while the customer existed; deleted before the worker got to it.
+    db.customers.delete_one({"customer_id": "C2"})
+
+    drain(worker, client, keys)
+
+    dead = client.xrange(keys.dead_letter)
+    assert len(dead) == 1
+    fields = dead[0][1]
+    assert fields["original_id"] == poison.json()["entry_id"]
+    assert "unknown customer 'C2'" in fields["error"] and fields["attempts"] == "3"
+    assert json.loads(fields["rows"])[0]["order_id"] == "P1"
+    assert db.orders.count_documents({"order_id": "P1"}) == 0
+    assert db.orders.count_documents({}) == 10
+
+
+def test_a_corrupt_entry_is_dead_lettered_at_once(worker, redis_mode, db):
+    client, keys = redis_mode
+    db.customers.insert_one({"customer_id": "C0"})
+    client.xadd(keys.stream, {"kind": "orders", "rows": "{not json"})
+    client.xadd(keys.stream, {"kind": "orders", "rows": json.dumps(orders(2, 1))})
+    client.xadd(keys.stream, {"kind": "orders", "rows": json.dumps([{"order_id": "X", "amount": -3}])})
+
+    drain(worker, client, keys)
+
+    errors = [fields["error"] for _, fields in client.xrange(keys.dead_letter)]
+    assert len(errors) == 2 and "not JSON" in errors[0] and "invalid item" in errors[1]
+    assert all(fields["attempts"] == "1" for _, fields in client.xrange(keys.dead_letter))
+    assert db.orders.count_documents({}) == 2
+
+
+def test_deadletter_list_and_replay_commands(queued_api, api_key, worker, redis_mode, db, run_cli):
+    client, keys = redis_mode
+    post(queued_api, api_key, "customers", customers(1))
+    drain(worker, client, keys)
+    post(queued_api, api_key, "orders", orders(3, 1))
+    db.customers.delete_many({})
+    drain(worker, client, keys)
+
+    listed = run_cli("deadletter", "list", check=True).stdout.strip().splitlines()
+    entry = json.loads(listed[0])
+    assert len(listed) == 1 and entry["kind"] == "orders" and "rows" not in entry
+
+    db.customers.insert_one({"customer_id": "C0"})  # the missing customer arrives after all
+    replayed = json.loads(run_cli("deadletter", "replay", entry["id"], check=True).stdout.strip().splitlines()[-1])
+    assert replayed["replayed"] == 1
+    drain(worker, client, keys)
+
+    assert db.orders.count_documents({}) == 3
+    assert "is empty" in run_cli("deadletter", "list", check=True).stdout
+    missing = run_cli("deadletter", "replay", "0-1")
+    assert missing.returncode == 2 and "no dead-letter entry" in missing.stderr
