@@ -1,0 +1,20 @@
+"""Streamlit entry point: page setup, navigation and the sidebar.
+
+Each page guards itself with `require_user()` first: with `st.navigation` a rerun may run a
+page without this script (Streamlit's AppTest does), so the gate cannot live here alone.
+"""
+
+import streamlit as st
+
+from crm.ui.auth import require_user
+from crm.ui.sidebar import render_data_status
+
+st.set_page_config(page_title="Mini CRM", page_icon=":material/groups:", layout="wide")
+
+navigation = st.navigation([
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/database:"),
+])
+require_user()
+render_data_status()
+navigation.run()

@@ -1,0 +1,40 @@
+"""Numbers as Indian readers write them: 12,34,567 and ₹1,299.50, lakh and crore."""
+
+from __future__ import annotations
+
+
+def group_indian(whole: int) -> str:
+    """12345678 -> '1,23,45,678': the last three digits, then pairs."""
+    sign, digits = ("-", str(-whole)) if whole < 0 else ("", str(whole))
+    head, tail = digits[:-3], digits[-3:]
+    pairs = []
+    while head:
+        pairs.insert(0, head[-2:])
+        head = head[:-2]
+    return sign + ",".join([*pairs, tail])
+
+
+def format_count(n: int) -> str:
+    return group_indian(int(n))
+
+
+def format_inr(paise: int, decimals: bool = True) -> str:
+    """Integer paise -> '₹1,23,456.78' (exact: no floats on the way)."""
+    paise = int(paise)
+    sign, paise = ("-", -paise) if paise < 0 else ("", paise)
+    rupees, rest = divmod(paise, 100)
+    if not decimals:
+        rupees += 1 if rest >= 50 else 0  # round half up to whole rupees
+        return f"{sign}₹{group_indian(rupees)}"
+    return f"{sign}₹{group_indian(rupees)}.{rest:02d}"
+
+
+def format_inr_short(paise: int) -> str:
+    """Large sums the way Indian dashboards show them: '₹4.25 Cr', '₹12.6 L', '₹8,450'."""
+    rupees = int(paise) / 100
+    size = abs(rupees)
+    if size >= 1e7:
+        return f"₹{rupees / 1e7:,.2f} Cr"
+    if size >= 1e5:
+        return f"₹{rupees / 1e5:.2f} L"
+    return format_inr(paise, decimals=False)

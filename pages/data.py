@@ -1,0 +1,175 @@
+"""Data: import CSV files (map columns, check, then write) and browse customers and orders."""
+
+from crm.ui.auth import require_user
+
+require_user()
+
+import io  # noqa: E402 - nothing runs before the guard
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from crm.browse import PAGE_SIZES, CustomerView, Page, customer_view, search  # noqa: E402
+from crm.import_preview import ImportPreview, preview_import  # noqa: E402
+from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_rows, suggest_mapping  # noqa: E402
+from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS  # noqa: E402
+from crm.ui.data import current_version, get_database  # noqa: E402
+from crm.ui.errors import errors_shown  # noqa: E402
+from crm.ui.format import format_count, format_inr  # noqa: E402
+
+IGNORE = "(ignore)"
+PREVIEW_ROWS = 10
+
+
+@st.cache_data(show_spinner="Checking every row...", max_entries=4)
+def cached_preview(file_id: str, kind: str, mapping: tuple, version: tuple, _db, _data: bytes) -> ImportPreview:
+    return preview_import(_db, kind, io.BytesIO(_data), dict(mapping))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_search(db_key: str, version: tuple, kind: str, text: str, page: int, page_size: int, _db) -> Page:
+    return search(_db, kind, text, page, page_size)
+
+
+def db_key(db) -> str:
+    return f"{db.client.address}/{db.name}"
+
+
+def column_mapping(kind: str, header: list[str], file_id: str) -> dict[str, str]:
+    """One select box per column of the file, pre-filled with our guess."""
+    suggested = suggest_mapping(kind, header)
+    options = [IGNORE, *INPUT_FIELDS[kind]]
+    required = ", ".join(REQUIRED_FIELDS[kind])
+    st.markdown(f"**Map the file's columns onto ours** (required: {required})")
+    mapping: dict[str, str] = {}
+    cols = st.columns(min(4, len(header)))
+    for i, column in enumerate(header):
+        guess = suggested.get(column, IGNORE)
+        choice = cols[i % len(cols)].selectbox(column or f"(column {i + 1})", options, index=options.index(guess),
+                                               key=f"map:{file_id}:{kind}:{i}")
+        if choice != IGNORE:
+            mapping[column] = choice
+    return mapping
+
+
+def show_preview(preview: ImportPreview, data: bytes, kind: str) -> None:
+    report = preview.report
+    cols = st.columns(3)
+    cols[0].metric("Rows in the file", format_count(report.rows_read))
+    cols[1].metric("Valid rows", format_count(preview.valid_rows))
+    cols[2].metric("Rows with problems", format_count(preview.invalid_rows))
+    if not report.rejected:
+        st.success("Every row is valid.", icon=":material/check_circle:")
+        return
+    st.warning(f"{format_count(preview.invalid_rows)} rows have problems. Nothing has been saved yet.",
+               icon=":material/report:")
+    errors = pd.DataFrame([{"row": e.row, "column": e.column, "reason": e.reason} for e in report.rejected])
+    st.dataframe(errors, hide_index=True, width="stretch", height=min(400, 40 + 35 * len(errors)))
+    st.download_button("Download the rejected rows with reasons (CSV)", errors_to_csv(report.rejected, io.BytesIO(data)),
+                       file_name=f"rejected-{kind}.csv", mime="text/csv", icon=":material/download:")
+
+
+def import_tab(db) -> None:
+    kind = st.radio("What does the file hold?", ["customers", "orders"], horizontal=True,
+                    format_func=str.capitalize, key="import-kind")
+    fields = ", ".join(INPUT_FIELDS[kind])
+    uploaded = st.file_uploader(f"CSV file of {kind}", type=["csv"], key="import-file",
+                                help=f"UTF-8 CSV with a header row. Our fields: {fields}")
+    if uploaded is None:
+        st.caption("Orders need their customers: import customers first.")
+        return
+    data = uploaded.getvalue()
+    header = read_header(io.BytesIO(data))
+    mapping = column_mapping(kind, header, uploaded.file_id)
+    preview = cached_preview(uploaded.file_id, kind, tuple(sorted(mapping.items())), current_version(db), db, data)
+
+    st.markdown(f"**First rows as they will be read** ({PREVIEW_ROWS} at most)")
+    rows = []
+    for row in read_rows(io.BytesIO(data), mapping):
+        rows.append(row if isinstance(row, dict) else {"problem": row.reason})
+        if len(rows) == PREVIEW_ROWS:
+            break
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+    st.markdown("**Check**")
+    show_preview(preview, data, kind)
+    skip = False
+    if preview.report.rejected:
+        skip = st.checkbox("Skip the invalid rows and import the valid ones", key="import-skip")
+    can_import = preview.valid_rows > 0 and (skip or not preview.report.rejected)
+    if st.button(f"Import {kind}", type="primary", disabled=not can_import, icon=":material/upload:"):
+        bar = st.progress(0.0, text="Writing...")
+
+        def progress(done: int, total: int) -> None:
+            bar.progress(done / total if total else 1.0, text=f"Writing {kind}: {format_count(done)} of {format_count(total)}")
+
+        report = import_csv(db, kind, io.BytesIO(data), mapping, skip_invalid=skip, progress=progress)
+        bar.progress(1.0, text="Done")
+        st.success(f"Imported {kind}: {format_count(report.inserted)} new, {format_count(report.updated)} updated, "
+                   f"{format_count(report.unchanged)} unchanged"
+                   + (f", {format_count(report.summary()['rejected_rows'])} rows skipped." if report.rejected else "."),
+                   icon=":material/check_circle:")
+
+
+def paging_controls(kind: str) -> tuple[str, int, int]:
+    text_col, size_col, page_col = st.columns([4, 1, 1])
+    text = text_col.text_input("Search", key=f"{kind}-search",
+                               placeholder="id, name, email or city" if kind == "customers" else "order id, customer id or status")
+    page_size = size_col.selectbox("Page size", PAGE_SIZES, index=1, key=f"{kind}-size")
+    page = page_col.number_input("Page", min_value=1, value=1, step=1, key=f"{kind}-page")
+    return text, int(page), int(page_size)
+
+
+def show_page(result: Page, kind: str) -> None:
+    st.caption(f"{format_count(result.total)} {kind} found · page {result.page} of {format_count(result.pages)} "
+               "· newest first")
+    if result.page > result.pages:
+        st.info(f"There are only {result.pages} pages.")
+        return
+    frame = pd.DataFrame(result.rows)
+    if kind == "orders" and not frame.empty:
+        frame["amount"] = frame["amount"].map(format_inr)
+    if kind == "customers" and "tags" in frame:
+        frame["tags"] = frame["tags"].map(lambda tags: ", ".join(tags or []))
+    st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def show_customer(view: CustomerView) -> None:
+    customer = view.customer
+    st.subheader(customer.get("name") or customer["customer_id"])
+    details = [customer["customer_id"], customer.get("email"), customer.get("phone"), customer.get("city")]
+    st.caption(" · ".join(str(part) for part in details if part))
+    cols = st.columns(4)
+    cols[0].metric("Completed orders", format_count(view.completed_orders))
+    cols[1].metric("Total spend", format_inr(view.total_spend_paise))
+    cols[2].metric("Refunded", format_inr(view.refunded_paise))
+    cols[3].metric("Cancelled orders", format_count(view.cancelled_orders))
+    if view.orders:
+        orders = pd.DataFrame(view.orders)[["order_id", "order_date", "status", "amount"]]
+        orders["amount"] = orders["amount"].map(format_inr)
+        st.dataframe(orders, hide_index=True, width="stretch")
+    else:
+        st.caption("No orders yet.")
+
+
+def browse_tab(db, kind: str) -> None:
+    text, page, page_size = paging_controls(kind)
+    result = cached_search(db_key(db), current_version(db), kind, text, page, page_size, db)
+    show_page(result, kind)
+    if kind == "customers" and result.rows:
+        ids = [row["customer_id"] for row in result.rows]
+        chosen = st.selectbox("Open a customer", [None, *ids], key="customer-open",
+                              format_func=lambda cid: "Choose one from this page..." if cid is None else cid)
+        if chosen:
+            show_customer(customer_view(db, chosen))
+
+
+st.title("Data")
+db = get_database()
+import_, customers, orders = st.tabs(["Import", "Customers", "Orders"])
+with import_, errors_shown():
+    import_tab(db)
+with customers, errors_shown():
+    browse_tab(db, "customers")
+with orders, errors_shown():
+    browse_tab(db, "orders")

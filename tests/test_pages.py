@@ -1,0 +1,192 @@
+"""The Home and Data pages under Streamlit's AppTest, on the test's own database."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from crm.demo import DemoSpec, load_demo
+from crm.ui import auth
+from crm.ui.format import format_count, format_inr_short
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_SECONDS = 120
+
+
+def app() -> AppTest:
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
+
+
+def texts(elements) -> list[str]:
+    return [element.value for element in elements]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {metric.label: metric.value for metric in at.metric}
+
+
+def no_failures(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, texts(at.error)
+
+
+@pytest.fixture
+def demo_db(db):
+    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3))
+    return db
+
+
+def test_empty_home_offers_demo_data_and_import(db):
+    at = app()
+    at.run()
+    no_failures(at)
+    assert any(button.label == "Load demo data" for button in at.button)
+    assert [link.label for link in at.page_link] == ["Go to Data → Import"]
+    assert not at.metric
+
+
+def test_load_demo_button_fills_the_store_and_shows_the_dashboard(db):
+    at = app()
+    at.run()
+    at.selectbox(key="demo-size").select_index(1)  # the small demo keeps the test quick
+    next(button for button in at.button if button.label == "Load demo data").click()
+    at.run()
+    no_failures(at)
+    assert db.customers.count_documents({}) == 1_000
+    assert db.orders.count_documents({}) == 10_000
+    assert metrics(at)["Customers"] == "1,000"
+    assert metrics(at)["Orders"] == "10,000"
+
+
+def test_home_kpis_match_the_database(demo_db):
+    orders = list(demo_db.orders.find())
+    revenue = sum(order["amount"] for order in orders if order["status"] == "completed")
+    since = datetime.combine(date.today() - timedelta(days=30), time(), timezone.utc)
+    active = {order["customer_id"] for order in orders
+              if order["status"] == "completed" and order["order_date"] >= since}
+
+    at = app()
+    at.run()
+    no_failures(at)
+    assert metrics(at) == {
+        "Customers": "300",
+        "Orders": format_count(3_000),
+        "Revenue": format_inr_short(revenue),
+        "Active in the last 30 days": format_count(len(active)),
+    }
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_every_page_runs_its_guard_on_every_run(db, monkeypatch):
+    """Without a user nothing private renders, on the first run and on reruns after navigation."""
+
+    def signed_out():
+        st.warning("Please sign in")
+        st.stop()
+
+    monkeypatch.setattr(auth, "require_user", signed_out)
+    at = app()
+    at.run()
+    assert texts(at.warning) == ["Please sign in"]
+    assert not at.button and not at.metric and not at.title
+    at.switch_page("pages/data.py")
+    at.run()
+    assert texts(at.warning) == ["Please sign in"]
+    assert not at.tabs and not at.title
+    at.run()
+    assert not at.tabs and not at.title
+
+
+BAD_ORDERS = (b"Order No,Customer,Total,Date\n"
+              b"A1,CUST-000001,1299.50,2025-01-05\n"
+              b"A2,CUST-000002,-5,2025-01-06\n"
+              b"A3,nobody,10,not a date\n"
+              b"A4,nobody,10,2025-01-07\n")
+
+
+def open_import(db) -> AppTest:
+    at = app()
+    at.run()
+    at.switch_page("pages/data.py")
+    at.run()
+    no_failures(at)
+    return at
+
+
+def test_bad_csv_gets_a_validation_report_before_anything_is_written(demo_db):
+    at = open_import(demo_db)
+    at.radio(key="import-kind").set_value("orders")
+    at.file_uploader(key="import-file").set_value(("orders.csv", BAD_ORDERS, "text/csv"))
+    at.run()
+    no_failures(at)
+    # The file's own column names were mapped onto ours.
+    mapped = {box.label: box.value for box in at.selectbox if box.key and box.key.startswith("map:")}
+    assert mapped == {"Order No": "order_id", "Customer": "customer_id", "Total": "amount", "Date": "order_date"}
+    assert metrics(at)["Rows with problems"] == "3"
+    reports = [frame.value for frame in at.dataframe if list(frame.value.columns) == ["row", "column", "reason"]]
+    assert len(reports) == 1
+    report = reports[0]
+    problems = {(row.row, row.column) for row in report.itertuples()}
+    assert {(3, "Total"), (4, "Date"), (5, "Customer")} <= problems
+    assert len(at.get("download_button")) == 1
+    import_button = next(button for button in at.button if button.label == "Import orders")
+    assert import_button.disabled
+    assert demo_db.orders.count_documents({"order_id": {"$in": ["A1", "A2", "A3", "A4"]}}) == 0
+
+    at.checkbox(key="import-skip").check()
+    at.run()
+    next(button for button in at.button if button.label == "Import orders").click()
+    at.run()
+    no_failures(at)
+    assert any("1 new" in message for message in texts(at.success))
+    assert [o["order_id"] for o in demo_db.orders.find({"order_id": {"$in": ["A1", "A2", "A3", "A4"]}})] == ["A1"]
+    assert demo_db.orders.find_one({"order_id": "A1"})["amount"] == 129_950
+
+
+def test_mapping_without_a_required_column_is_an_error_not_a_trace(demo_db):
+    at = open_import(demo_db)
+    at.file_uploader(key="import-file").set_value(("c.csv", b"name,email\nAsha,asha@example.com\n", "text/csv"))
+    at.run()
+    assert not at.exception
+    assert any("customer_id" in message and "missing" in message for message in texts(at.error))
+
+
+def test_customer_search_pages_and_opens_one_customer(demo_db):
+    customer = demo_db.customers.find_one({"customer_id": "CUST-000007"})
+    at = open_import(demo_db)
+    at.text_input(key="customers-search").input(customer["email"].upper())
+    at.run()
+    no_failures(at)
+    assert "1 customers found · page 1 of 1 · newest first" in texts(at.caption)
+    at.selectbox(key="customer-open").select("CUST-000007")
+    at.run()
+    no_failures(at)
+    orders = list(demo_db.orders.find({"customer_id": "CUST-000007", "status": "completed"}))
+    assert metrics(at)["Completed orders"] == format_count(len(orders))
+
+
+def test_search_text_is_matched_literally(demo_db):
+    at = open_import(demo_db)
+    at.text_input(key="customers-search").input(".*")
+    at.run()
+    no_failures(at)
+    assert "0 customers found · page 1 of 1 · newest first" in texts(at.caption)
+
+
+def test_orders_page_two_follows_page_one_newest_first(demo_db):
+    at = open_import(demo_db)
+    at.selectbox(key="orders-size").select(10)
+    at.run()
+    first = at.dataframe[-1].value
+    at.number_input(key="orders-page").set_value(2)
+    at.run()
+    no_failures(at)
+    second = at.dataframe[-1].value
+    assert len(first) == len(second) == 10
+    assert first["order_date"].min() >= second["order_date"].max()
+    assert first["amount"].iloc[0].startswith("₹")
+    assert "3,000 orders found · page 2 of 300 · newest first" in texts(at.caption)
