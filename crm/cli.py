@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "crm.commands.serve",
     "crm.commands.importer",
     "crm.commands.bench",
+    "crm.commands.segment",
 ]
 
 

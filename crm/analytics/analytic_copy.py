@@ -86,7 +86,7 @@ class AnalyticCopy:
         if not self.snapshot_path.exists():
             return False
         started = time.perf_counter()
-        con = _new_connection()
+        con = _bare_connection()
         try:
             with _flock(self.lock_path, exclusive=False):
                 con.execute("ATTACH ? AS snap (READ_ONLY)", [str(self.snapshot_path)])
@@ -179,7 +179,7 @@ class AnalyticCopy:
 
     def counts(self) -> dict[str, int]:
         cur = self.cursor()
-        return {k: cur.execute(f"SELECT count(*) FROM {k}").fetchone()[0] for k in KINDS}
+        return {k: cur.execute(f"SELECT count(*) FROM {k}").fetchall()[0][0] for k in KINDS}
 
     @property
     def data_version(self) -> str:
@@ -191,11 +191,18 @@ class AnalyticCopy:
         return f"{self._epoch}.{self._generation}"
 
 
+def _bare_connection() -> duckdb.DuckDBPyConnection:
+    from crm.segment_engine.schema import use_utc
+
+    con = duckdb.connect(":memory:")
+    use_utc(con)
+    return con
+
+
 def _new_connection() -> duckdb.DuckDBPyConnection:
     from crm.segment_engine import create_base_tables
 
-    con = duckdb.connect(":memory:")
-    con.execute("SET preserve_insertion_order = false")
+    con = _bare_connection()
     create_base_tables(con)
     con.execute("CREATE TABLE IF NOT EXISTS analytics_meta (kind VARCHAR PRIMARY KEY, next_since TIMESTAMP)")
     return con

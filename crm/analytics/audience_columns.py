@@ -29,7 +29,7 @@ COLUMNS: dict[str, str] = {
     "consent_whatsapp": "f.consent_whatsapp",
     "total_spend": _RUPEES.format(paise="f.total_spend_paise"),
     "order_count": "f.order_count",
-    "avg_order_value": "round(" + _RUPEES.format(paise="f.total_spend_paise") + " / nullif(f.order_count, 0), 2)",
+    "avg_order_value": _RUPEES.format(paise="f.total_spend_paise / nullif(f.order_count, 0)"),
     "first_order_date": _UTC.format(ts="f.first_order_date"),
     "last_order_date": _UTC.format(ts="f.last_order_date"),
     "days_since_last_order": "(CAST(? AS DATE) - f.last_order_day)",

@@ -268,5 +268,5 @@ def bench_size(customers: int, orders: int, repeats: int, baseline_repeats: int)
 
 def run(args) -> dict:
     sizes = parse_sizes(args.sizes)
-    return {"as_of": str(AS_OF), "threads": duckdb.connect().execute("SELECT current_setting('threads')").fetchone()[0],
+    return {"as_of": str(AS_OF), "threads": duckdb.connect().execute("SELECT current_setting('threads')").fetchall()[0][0],
             "sizes": [bench_size(c, o, args.repeats, args.baseline_repeats) for c, o in sizes]}

@@ -197,4 +197,4 @@ def count(rule, as_of: date | None = None) -> int:
     from crm.analytics.analytic_copy import open_copy
 
     sql, params = audience_query(parse(rule), as_of or today_utc(), "count(*)")
-    return open_copy().cursor().execute(sql, params).fetchone()[0]
+    return open_copy().cursor().execute(sql, params).fetchall()[0][0]

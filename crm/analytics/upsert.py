@@ -49,7 +49,7 @@ def apply_changes(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: p
                       "WHERE o.order_id = i.order_id AND o.updated_at = i.updated_at)")
     try:
         applied = con.execute("SELECT (SELECT count(*) FROM _changed_customers) "
-                              "+ (SELECT count(*) FROM _changed_orders)").fetchone()[0]
+                              "+ (SELECT count(*) FROM _changed_orders)").fetchall()[0][0]
         if not applied:
             return 0
         touched = [row[0] for row in con.execute(

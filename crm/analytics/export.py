@@ -1,0 +1,50 @@
+"""Export an audience to CSV, streamed as Arrow record batches (never a row per Python object)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pyarrow.csv as pa_csv
+from tqdm import tqdm
+
+from crm.analytics.audience_columns import select_list
+from crm.analytics.segment_preview import audience_query, parse, today_utc
+from crm.errors import InvalidInput
+
+BATCH_ROWS = 65_536
+
+
+def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] | None = None,
+               progress: bool = False) -> int:
+    """Write the customers a rule matches to `path` (header + one row each, by customer_id).
+
+    The file appears whole or not at all: rows go to a temporary file renamed at the end.
+    Returns the number of rows written.
+    """
+    from crm.analytics.analytic_copy import open_copy
+
+    group = parse(rule)
+    as_of = as_of or today_utc()
+    select, select_params = select_list(columns, as_of, csv=True)
+    cur = open_copy().cursor()
+    total = cur.execute(*audience_query(group, as_of, "count(*)")).fetchall()[0][0]
+    sql, params = audience_query(group, as_of, select, select_params)
+    reader = cur.sql(f"{sql} ORDER BY f.customer_id", params=params).to_arrow_reader(BATCH_ROWS)
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise InvalidInput(str(path), "the folder does not exist")
+    tmp = path.with_name(f".{path.name}.partial")
+    written = 0
+    try:
+        with open(tmp, "wb") as out, pa_csv.CSVWriter(out, reader.schema) as writer, \
+                tqdm(total=total, unit="rows", disable=not progress or None) as bar:
+            for batch in reader:
+                writer.write_batch(batch)
+                written += batch.num_rows
+                bar.update(batch.num_rows)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return written

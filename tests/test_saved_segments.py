@@ -1,0 +1,91 @@
+"""Saved segments in MongoDB: create, read, list, rename, change rules, duplicate, delete."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.errors import Conflict, InvalidInput, NotFound
+from crm.segments import (
+    create_segment,
+    delete_segment,
+    duplicate_segment,
+    get_segment,
+    get_segment_by_name,
+    list_segments,
+    record_count,
+    update_segment,
+)
+
+BIG_SPENDERS = {"op": "and", "rules": [{"field": "total_spend", "operator": ">", "value": 5000}]}
+MUMBAI = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]}
+
+
+def test_created_segment_reads_back_with_english_description(db):
+    created = create_segment(db, "  Big spenders ", BIG_SPENDERS, owner="ana@example.com")
+    fetched = get_segment(db, created.id)
+    assert fetched.name == "Big spenders"
+    assert fetched.owner == "ana@example.com"
+    assert fetched.rules["rules"][0]["field"] == "total_spend"
+    assert fetched.description and "spen" in fetched.description.lower()
+    assert fetched.last_count is None
+    assert get_segment_by_name(db, "Big spenders").id == created.id
+
+
+def test_duplicate_name_is_a_conflict(db):
+    create_segment(db, "Mumbai", MUMBAI)
+    with pytest.raises(Conflict, match="Mumbai"):
+        create_segment(db, "Mumbai", BIG_SPENDERS)
+
+
+def test_invalid_rules_are_refused_and_nothing_is_saved(db):
+    with pytest.raises(InvalidInput):
+        create_segment(db, "Broken", {"op": "and", "rules": [{"field": "no_such_field", "operator": "=", "value": 1}]})
+    with pytest.raises(InvalidInput, match="name"):
+        create_segment(db, "   ", MUMBAI)
+    assert list_segments(db) == []
+
+
+def test_list_is_sorted_by_name_and_filters_by_owner(db):
+    create_segment(db, "b", MUMBAI, owner="x")
+    create_segment(db, "a", MUMBAI, owner="y")
+    assert [s.name for s in list_segments(db)] == ["a", "b"]
+    assert [s.name for s in list_segments(db, owner="x")] == ["b"]
+
+
+def test_rename_to_a_taken_name_is_a_conflict_and_keeps_the_old_name(db):
+    first = create_segment(db, "first", MUMBAI)
+    create_segment(db, "second", MUMBAI)
+    with pytest.raises(Conflict):
+        update_segment(db, first.id, name="second")
+    assert get_segment(db, first.id).name == "first"
+    assert update_segment(db, first.id, name="renamed").name == "renamed"
+
+
+def test_changing_rules_redescribes_and_forgets_the_last_count(db):
+    seg = create_segment(db, "s", MUMBAI)
+    record_count(db, seg.id, 42)
+    assert get_segment(db, seg.id).last_count == 42
+    changed = update_segment(db, seg.id, rules=BIG_SPENDERS)
+    assert changed.rules["rules"][0]["field"] == "total_spend"
+    assert changed.description != seg.description
+    assert changed.last_count is None and changed.last_counted_at is None
+    assert changed.updated_at >= seg.updated_at
+
+
+def test_duplicate_gets_a_fresh_copy_name_each_time(db):
+    seg = create_segment(db, "Loyal", MUMBAI)
+    first, second = duplicate_segment(db, seg.id), duplicate_segment(db, seg.id)
+    assert (first.name, second.name) == ("Loyal (copy)", "Loyal (copy 2)")
+    assert first.rules == seg.rules and first.id != seg.id
+    with pytest.raises(Conflict):
+        duplicate_segment(db, seg.id, new_name="Loyal")
+
+
+def test_missing_segments_are_not_found(db):
+    seg = create_segment(db, "gone", MUMBAI)
+    delete_segment(db, seg.id)
+    for action in (lambda: get_segment(db, seg.id), lambda: delete_segment(db, seg.id),
+                   lambda: update_segment(db, seg.id, name="x"), lambda: record_count(db, seg.id, 1),
+                   lambda: get_segment(db, "not-an-id"), lambda: get_segment_by_name(db, "gone")):
+        with pytest.raises(NotFound):
+            action()
