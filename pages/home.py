@@ -67,13 +67,19 @@ def show_dashboard(board: Dashboard) -> None:
     left, right = st.columns([3, 2], border=True)
     with left:
         st.subheader("Revenue by month")
-        months = board.revenue_by_month.assign(revenue=board.revenue_by_month["revenue_paise"] / 100)
+        months = board.revenue_by_month
         if months.empty:
             st.caption("No completed orders yet.")
         else:
-            fig = px.bar(months, x="month", y="revenue", hover_data={"orders": True},
-                         labels={"month": "", "revenue": "Revenue (₹)", "orders": "Orders"})
-            fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=340, yaxis_tickprefix="₹")
+            # Lakh on the axis (how Indian teams read revenue), the exact rupees on hover.
+            months = months.assign(lakh=months["revenue_paise"] / 1e7,
+                                   revenue=months["revenue_paise"].map(format_inr),
+                                   label=months["month"].dt.strftime("%b %Y"))
+            fig = px.bar(months, x="month", y="lakh", custom_data=["label", "revenue", "orders"],
+                         labels={"month": "", "lakh": "Revenue (₹ lakh)"})
+            fig.update_traces(hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>%{customdata[2]} orders"
+                                            "<extra></extra>")
+            fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=340)
             fig.update_traces(marker_color="#0f766e")
             st.plotly_chart(fig, width="stretch")
     with right:
@@ -90,6 +96,7 @@ def show_dashboard(board: Dashboard) -> None:
 
 
 st.title("Home")
+st.caption("Revenue and activity count completed orders; cancelled and refunded ones are left out.")
 db = get_database()
 with errors_shown():
     if is_empty(db):
