@@ -13,6 +13,7 @@ import json
 
 BENCHMARKS: dict[str, str] = {
     "import": "crm.ingest.bench_import",
+    "api": "crm.api.bench_api",
     "preview": "crm.analytics.bench_preview",
 }
 
