@@ -91,8 +91,9 @@ def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: 
     # One scan: each row's top-level results become one pattern (bit i = condition i holds;
     # compiled conditions are never NULL), grouped with the city and the spend bin. Python
     # then adds up the few groups into the waterfall, the histogram and the cities.
-    flags = [f"CAST(({p.sql}) AS BIGINT) << {i}" for i, p in enumerate(top.predicates)]
-    pattern = " + ".join(flags) if n <= 62 else " || ".join(f"CAST(({p.sql}) AS INT)" for p in top.predicates)
+    flags = [f"(CAST(({p.sql}) AS BIGINT) << {i})" for i, p in enumerate(top.predicates)]
+    pattern = (" + ".join(flags) if n <= 62  # beyond 62 conditions, a text of 0s and 1s
+               else " || ".join(f"CAST(CAST(({p.sql}) AS INT) AS VARCHAR)" for p in top.predicates))
     flag_params = [v for p in top.predicates for v in p.params]
     edges = [e * 100 for e in SPEND_EDGES_RUPEES[1:]]  # features hold paise
     spend_bin = "CASE " + " ".join(f"WHEN f.total_spend_paise < {e} THEN {i}" for i, e in enumerate(edges))
