@@ -38,10 +38,10 @@ def _plain_insert(db, kind: str, path: Path) -> tuple[int, float]:
     """Time insert_many of exactly the documents our import writes (prepared untimed)."""
     from crm.ingest.csv_import import FIRST_DATA_ROW, read_rows, suggest_mapping, read_header
     from crm.ingest.records import record_to_document, validate_records
-    from crm.ingest.writer import CHUNK_SIZE, _now
+    from crm.ingest.writer import CHUNK_SIZE, utc_now
 
     result = validate_records(kind, read_rows(path, suggest_mapping(kind, read_header(path))), FIRST_DATA_ROW)
-    now = _now()
+    now = utc_now()
     docs = [{**record_to_document(record), "created_at": now, "updated_at": now} for record in result.valid]
     started = time.perf_counter()
     for start in range(0, len(docs), CHUNK_SIZE):
@@ -73,7 +73,8 @@ def run(args) -> dict:
         # This process only: the analytic copy that after_write() touches follows CRM_DB_NAME,
         # and with no MONGODB_URI the benchmark gets its own embedded server in a temp dir.
         os.environ["CRM_DB_NAME"] = f"bench_ours_{suffix}"
-        if not load_settings().mongodb_uri:
+        embedded = not load_settings().mongodb_uri
+        if embedded:
             os.environ["CRM_DATA_DIR"] = str(tmp_dir / "data")
         store.reset()
         ours_db = store.get_db()
@@ -90,7 +91,8 @@ def run(args) -> dict:
                 import_csv(ours_db, kind, path)
                 ours_seconds += time.perf_counter() - started
             ours_rows = ours_db.customers.count_documents({}) + ours_db.orders.count_documents({})
-            assert ours_rows == plain_rows == args.customers + args.orders, "the import lost rows"
+            if not ours_rows == plain_rows == args.customers + args.orders:
+                raise RuntimeError(f"row counts differ: ours {ours_rows}, plain {plain_rows}")
             figures = {
                 "rows": ours_rows, "customers": args.customers, "orders": args.orders,
                 "ours_seconds": round(ours_seconds, 2), "plain_seconds": round(plain_seconds, 2),
@@ -101,8 +103,11 @@ def run(args) -> dict:
                 "duckdb_csv_rows_per_s": round(_duckdb_rate([customers_csv, orders_csv])),
             }
         finally:
-            ours_db.client.drop_database(ours_db.name)
-            ours_db.client.drop_database(plain_db.name)
-            store.reset()
-            store.embedded_server().stop()
+            if embedded:  # the temp dir goes with everything in it (dropping is slow there)
+                store.reset()
+                store.embedded_server().stop()
+            else:
+                ours_db.client.drop_database(ours_db.name)
+                ours_db.client.drop_database(plain_db.name)
+                store.reset()
     return figures

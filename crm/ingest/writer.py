@@ -34,7 +34,7 @@ class WriteResult:
     unchanged: int = 0
 
 
-def _now() -> datetime:
+def utc_now() -> datetime:
     now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)  # what MongoDB keeps
 
@@ -62,7 +62,7 @@ def _stored(doc: dict[str, Any], path: str) -> Any:
 def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult) -> None:
     ids = [getattr(record, id_field) for record in records]
     existing = {doc[id_field]: doc for doc in collection.find({id_field: {"$in": ids}}, {"_id": 0})}
-    now = _now()
+    now = utc_now()
     inserts: list[dict[str, Any]] = []
     new_records: list = []
     updates: list[UpdateOne] = []

@@ -1,0 +1,211 @@
+"""Record validation: the one path that CSV files, the CLI and the API share."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from bson.int64 import Int64
+
+from crm.ingest.records import (CustomerRecord, OrderRecord, RowError, RowProblem, record_to_document,
+                                validate_records)
+
+
+def order(**fields):
+    return {"order_id": "O1", "customer_id": "C1", "amount": "10.00", "order_date": "2024-03-01", **fields}
+
+
+def one_valid(kind, row):
+    result = validate_records(kind, [row])
+    assert result.errors == [], result.errors
+    return result.valid[0]
+
+
+def one_error(kind, row) -> RowError:
+    result = validate_records(kind, [row])
+    assert result.valid == [] and result.errors, "the row should have been rejected"
+    return result.errors[0]
+
+
+@pytest.mark.parametrize("amount, paise", [
+    ("1299.50", 129950), ("0", 0), ("0.00", 0), ("10", 1000), ("0.5", 50), (" 42.1 ", 4210),
+    ("10.500", 1050),  # trailing zeros still mean two decimals
+    (19.99, 1999), (7, 700), ("92233720368547758.07", 2**63 - 1),
+])
+def test_amounts_in_rupees_become_exact_paise(amount, paise):
+    record = one_valid("orders", order(amount=amount))
+    assert record.amount_paise == paise
+    assert record_to_document(record)["amount"] == paise
+
+
+@pytest.mark.parametrize("amount, reason", [
+    ("-5", "must not be negative"), ("-0.01", "must not be negative"), ("1.234", "more than 2 decimals"),
+    ("0.001", "more than 2 decimals"), ("abc", "not a number of rupees"), ("1e308", "too large"),
+    (1e308, "too large"), ("92233720368547758.08", "too large"), ("1e999999999", "too large"),
+    ("1,000", "not a number of rupees"), ("NaN", "not a number of rupees"),
+    ("Infinity", "not a number of rupees"), ("1_000", "not a number of rupees"),
+    ("", "required field is empty"), (True, "number of rupees"), ({"$gt": 0}, "number of rupees"),
+    ([1], "number of rupees"),
+])
+def test_bad_amounts_are_rejected_with_the_reason(amount, reason):
+    error = one_error("orders", order(amount=amount))
+    assert error.column == "amount"
+    assert reason in error.reason
+
+
+def test_orders_take_amount_in_rupees_only_not_paise():
+    row = order()
+    row["amount_paise"] = row.pop("amount")
+    columns = {error.column for error in validate_records("orders", [row]).errors}
+    assert columns == {"amount", "amount_paise"}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024-03-01", datetime(2024, 3, 1, tzinfo=UTC)),
+    ("2024-03-01T00:10:00+05:30", datetime(2024, 2, 29, 18, 40, tzinfo=UTC)),
+    ("2024-03-01T10:00:00", datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01T10:00:00Z", datetime(2024, 3, 1, 10, tzinfo=UTC)),
+    ("2024-03-01 10:00:00-04:00", datetime(2024, 3, 1, 14, tzinfo=UTC)),
+    ("2024-03-01T10:00:00.123456Z", datetime(2024, 3, 1, 10, 0, 0, 123000, tzinfo=UTC)),
+])
+def test_dates_are_iso_8601_and_stored_in_utc(text, expected):
+    record = one_valid("orders", order(order_date=text))
+    assert record.order_date == expected
+    assert record.order_date.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("1700000000", "not an ISO 8601 date"), ("2024-02-30", "day is out of range"),
+    ("yesterday", "not an ISO 8601 date"), ("", "required field is empty"),
+    (1700000000, "ISO 8601 text"), (["2024-03-01"], "ISO 8601 text"), ({"$date": 1}, "ISO 8601 text"),
+])
+def test_bad_dates_are_rejected(value, reason):
+    error = one_error("orders", order(order_date=value))
+    assert (error.column, reason in error.reason) == ("order_date", True), error
+
+
+@pytest.mark.parametrize("given, stored", [
+    ("completed", "completed"), ("Completed", "completed"), ("REFUNDED", "refunded"),
+    (" cancelled ", "cancelled"), ("", "completed"), (None, "completed"),
+])
+def test_order_status_is_case_insensitive_and_defaults_to_completed(given, stored):
+    row = order() if given is None else order(status=given)
+    assert one_valid("orders", row).status == stored
+
+
+@pytest.mark.parametrize("status", ["lost", "complete", "1"])
+def test_unknown_order_status_is_rejected(status):
+    error = one_error("orders", order(status=status))
+    assert error.column == "status" and "completed" in error.reason
+
+
+@pytest.mark.parametrize("email, stored", [
+    ("Priya.Sharma@Example.COM", "priya.sharma@example.com"), (" a@b.co ", "a@b.co"), ("", None),
+    ("अमित@उदाहरण.भारत", "अमित@उदाहरण.भारत"),
+])
+def test_emails_are_validated_and_lower_cased(email, stored):
+    assert one_valid("customers", {"customer_id": "C1", "email": email}).email == stored
+
+
+@pytest.mark.parametrize("email", ["priya", "priya@", "@example.com", "a b@example.com", "a@@example.com"])
+def test_invalid_emails_are_rejected(email):
+    error = one_error("customers", {"customer_id": "C1", "email": email})
+    assert error.column == "email" and "not a valid email address" in error.reason
+
+
+@pytest.mark.parametrize("name", ["अमित शर्मा", "Zoë 😀 Müller", "李雷", "O'Brien-Smith"])
+def test_unicode_names_are_kept_as_given(name):
+    assert one_valid("customers", {"customer_id": "C1", "name": f"  {name} "}).name == name
+
+
+def test_customer_fields_are_trimmed_and_empty_strings_become_none():
+    record = one_valid("customers", {"customer_id": " C1 ", "name": " ", "city": " Pune ", "age": "34",
+                                     "gender": "", "tags": "vip; new ;;vip", "signup_date": ""})
+    assert (record.customer_id, record.name, record.city, record.age) == ("C1", None, "Pune", 34)
+    assert (record.gender, record.signup_date, record.tags) == (None, None, ["vip", "new"])
+
+
+@pytest.mark.parametrize("tags, stored", [("", []), ("a;b", ["a", "b"]), (["x", " y "], ["x", "y"]), ([], [])])
+def test_tags_come_from_semicolons_in_csv_or_a_list_in_json(tags, stored):
+    assert one_valid("customers", {"customer_id": "C1", "tags": tags}).tags == stored
+
+
+@pytest.mark.parametrize("value, allowed", [
+    ("true", True), ("false", False), ("yes", True), ("no", False), ("1", True), ("0", False),
+    ("Y", True), ("n", False), ("", True),
+])
+def test_consent_columns_accept_yes_no_words(value, allowed):
+    record = one_valid("customers", {"customer_id": "C1", "consent_sms": value})
+    assert record.consent.sms is allowed
+    assert record.consent.email is True and record.consent.whatsapp is True
+
+
+def test_consent_as_json_object_and_bad_consent_value():
+    assert one_valid("customers", {"customer_id": "C1", "consent": {"whatsapp": False}}).consent.whatsapp is False
+    assert one_error("customers", {"customer_id": "C1", "consent_email": "maybe"}).column == "consent.email"
+
+
+@pytest.mark.parametrize("row, column, reason", [
+    ({"customer_id": ""}, "customer_id", "required field is empty"),
+    ({"name": "No Id"}, "customer_id", "required field is missing"),
+    ({"customer_id": "x" * 129}, "customer_id", "at most 128"),
+    ({"customer_id": "C1", "age": "131"}, "age", "less than or equal to 130"),
+    ({"customer_id": "C1", "age": "-1"}, "age", "greater than or equal to 0"),
+    ({"customer_id": "C1", "age": "thirty"}, "age", "valid integer"),
+    ({"customer_id": "C1", "phone": "call me"}, "phone", "not a phone number"),
+    ({"customer_id": "C1", "signup_date": "01/03/2024"}, "signup_date", "not an ISO 8601 date"),
+    ({"customer_id": "C1", "tags": [1, 2]}, "tags", "tags must be text"),
+    ({"customer_id": "C1", "loyalty": "gold"}, "loyalty", "unknown field"),
+    ({"customer_id": "C1", "$where": "1"}, "$where", "must not start with $"),
+    ({"customer_id": {"$ne": None}}, "customer_id", "must be text"),
+    ({"customer_id": ["C1"]}, "customer_id", "must be text"),
+    ({"customer_id": "C1", "name": {"first": "A"}}, "name", "must be text"),
+    ({"customer_id": "C1", "consent": {"$set": True}}, "consent.$set", "unknown field"),
+])
+def test_bad_customer_fields_name_the_column_and_the_reason(row, column, reason):
+    errors = validate_records("customers", [row]).errors
+    assert any(e.column == column and reason in e.reason for e in errors), errors
+
+
+def test_whole_number_ids_and_phones_from_json_become_text():
+    record = one_valid("customers", {"customer_id": 42, "phone": 9876543210})
+    assert (record.customer_id, record.phone) == ("42", "9876543210")
+
+
+def test_a_record_that_is_not_an_object_is_rejected():
+    assert "object of fields" in one_error("customers", ["C1", "Priya"]).reason
+
+
+def test_a_repeated_id_is_an_error_on_the_later_row_naming_the_first():
+    result = validate_records("customers", [{"customer_id": "C1"}, {"customer_id": "C2"},
+                                            {"customer_id": " C1"}], first_row=2)
+    assert [r.customer_id for r in result.valid] == ["C1", "C2"]
+    assert result.errors == [RowError(4, "customer_id", "duplicate customer_id 'C1': same as row 2")]
+
+
+def test_rows_are_numbered_from_first_row_and_blank_rows_keep_their_number():
+    rows = [order(order_id="A"), None, order(order_id="B", amount="x"), RowProblem("", "3 cells, header has 5")]
+    result = validate_records("orders", rows, first_row=0)
+    assert result.rows == [0] and result.rows_seen == 4
+    assert [(e.row, e.column) for e in result.errors] == [(2, "amount"), (3, "")]
+
+
+def test_unknown_kind_is_a_programming_error():
+    with pytest.raises(ValueError):
+        validate_records("products", [])
+
+
+def test_documents_have_the_design_shape():
+    customer = one_valid("customers", {"customer_id": "C1", "email": "A@B.CO", "consent_sms": "no"})
+    doc = record_to_document(customer)
+    assert set(doc) == {"customer_id", "name", "email", "phone", "city", "gender", "age", "signup_date", "tags",
+                        "consent"}
+    assert doc["consent"] == {"email": True, "sms": False, "whatsapp": True}
+    order_doc = record_to_document(one_valid("orders", order(amount="12.34")))
+    assert set(order_doc) == {"order_id", "customer_id", "amount", "status", "order_date"}
+    assert isinstance(order_doc["amount"], Int64) and order_doc["amount"] == 1234
+
+
+def test_models_are_usable_directly_by_the_api():
+    assert CustomerRecord.model_validate({"customer_id": "C9"}).consent.email is True
+    assert OrderRecord.model_validate(order()).amount_paise == 1000
