@@ -264,3 +264,12 @@ def _schema_has_examples(document: dict, schema: dict) -> bool:
     name = schema["$ref"].rsplit("/", 1)[-1]
     properties = document["components"]["schemas"][name]["properties"]
     return all("examples" in p or "$ref" in p or "anyOf" in p for p in properties.values())
+
+
+def test_a_batch_is_503_when_the_queue_cannot_be_reached(start_api, api_key, db):
+    api = start_api(redis_url=f"redis://127.0.0.1:{_closed_port()}/0")
+    response = httpx.post(api.url + "/api/v1/customers", json={"customer_id": "C-1"},
+                          headers={"Authorization": f"Bearer {api_key}"})
+    error = assert_error(response, 503, "unavailable")
+    assert "Redis" in error["message"]
+    assert db.customers.count_documents({}) == 0
