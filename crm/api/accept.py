@@ -44,7 +44,7 @@ def accept_batch(db: Database, kind: str, rows: Sequence[Mapping],
         raise BatchRejected(sorted(errors, key=lambda e: e.row))
     if producer is None:
         return write_records(db, kind, result.valid)
-    entry_id = producer.enqueue(kind, list(rows), [getattr(r, "customer_id") for r in result.valid])
+    entry_id = producer.enqueue(kind, list(rows), [r.customer_id for r in result.valid])
     return Queued(queued=len(rows), entry_id=entry_id)
 
 
