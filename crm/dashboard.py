@@ -1,7 +1,8 @@
-"""The home dashboard's numbers: plain functions over the database, no Streamlit.
+"""The home dashboard's numbers: plain functions, no Streamlit.
 
-Revenue counts completed orders only (cancelled and refunded money never stayed with us), the
-same rule the segment engine uses for spend. All orders are read in one aggregation pass.
+They read the DuckDB analytic copy (milliseconds at 50k orders, where an aggregation on the
+embedded MongoDB server takes about two seconds). Revenue counts completed orders only
+(cancelled and refunded money never stayed with us), the same rule segments use for spend.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
+import duckdb
 import pandas as pd
 from pymongo.database import Database
 
@@ -36,43 +38,30 @@ def is_empty(db: Database) -> bool:
     return db.customers.estimated_document_count() == 0 and db.orders.estimated_document_count() == 0
 
 
-def load_dashboard(db: Database, today: date | None = None) -> Dashboard:
+def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) -> Dashboard:
+    """The numbers from the analytic copy (`crm.analytics.open_copy().cursor()`)."""
     today = today or datetime.now(timezone.utc).date()
     active_since = datetime.combine(today - timedelta(days=ACTIVE_DAYS), time(), timezone.utc)
-    facets = next(db.orders.aggregate([{"$facet": {
-        "status": [{"$group": {"_id": "$status", "orders": {"$sum": 1}, "paise": {"$sum": "$amount"}}}],
-        "month": [
-            {"$match": {"status": "completed"}},
-            {"$group": {"_id": {"$dateTrunc": {"date": "$order_date", "unit": "month"}},
-                        "revenue_paise": {"$sum": "$amount"}, "orders": {"$sum": 1}}},
-            {"$sort": {"_id": 1}},
-        ],
-        "active": [
-            {"$match": {"status": "completed", "order_date": {"$gte": active_since}}},
-            {"$group": {"_id": "$customer_id"}},
-            {"$count": "customers"},
-        ],
-    }}]), {"status": [], "month": [], "active": []})
-
-    by_status = {row["_id"]: row["orders"] for row in facets["status"]}
-    revenue = sum(row["paise"] for row in facets["status"] if row["_id"] == "completed")
-    active = facets["active"][0]["customers"] if facets["active"] else 0
-    kpis = Kpis(customers=db.customers.count_documents({}), orders=sum(by_status.values()),
-                revenue_paise=int(revenue), active_customers=active, orders_by_status=by_status)
-
-    months = pd.DataFrame(
-        [{"month": row["_id"], "revenue_paise": int(row["revenue_paise"]), "orders": row["orders"]}
-         for row in facets["month"] if row["_id"] is not None],
-        columns=["month", "revenue_paise", "orders"])
-    return Dashboard(kpis=kpis, revenue_by_month=months, customers_by_city=customers_by_city(db))
+    customers, revenue, active = con.execute(
+        "SELECT (SELECT count(*) FROM customers), "
+        "       coalesce(sum(amount) FILTER (WHERE status = 'completed'), 0)::BIGINT, "
+        "       count(DISTINCT customer_id) FILTER (WHERE status = 'completed' AND order_date >= ?) "
+        "FROM orders", [active_since]).fetchone()
+    by_status = dict(con.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status").fetchall())
+    kpis = Kpis(customers=customers, orders=sum(by_status.values()), revenue_paise=revenue,
+                active_customers=active, orders_by_status=by_status)
+    months = con.execute(
+        "SELECT date_trunc('month', order_date) AS month, sum(amount)::BIGINT AS revenue_paise, "
+        "       count(*) AS orders "
+        "FROM orders WHERE status = 'completed' GROUP BY ALL ORDER BY month").df()
+    return Dashboard(kpis=kpis, revenue_by_month=months, customers_by_city=customers_by_city(con))
 
 
-def customers_by_city(db: Database, top: int = TOP_CITIES) -> pd.DataFrame:
-    rows = list(db.customers.aggregate([
-        {"$group": {"_id": "$city", "customers": {"$sum": 1}}},
-        {"$sort": {"customers": -1, "_id": 1}},
-    ]))
-    named = [{"city": row["_id"] or "(no city)", "customers": row["customers"]} for row in rows]
+def customers_by_city(con: duckdb.DuckDBPyConnection, top: int = TOP_CITIES) -> pd.DataFrame:
+    rows = con.execute(
+        "SELECT coalesce(nullif(trim(city), ''), '(no city)') AS city, count(*) AS customers "
+        "FROM customers GROUP BY ALL ORDER BY customers DESC, city").fetchall()
+    named = [{"city": city, "customers": n} for city, n in rows]
     head, rest = named[:top], named[top:]
     if rest:
         head.append({"city": "Other", "customers": sum(row["customers"] for row in rest)})

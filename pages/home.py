@@ -9,9 +9,10 @@ from datetime import datetime, timezone  # noqa: E402 - nothing runs before the 
 import plotly.express as px  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from crm import analytics  # noqa: E402
 from crm.dashboard import ACTIVE_DAYS, Dashboard, is_empty, load_dashboard  # noqa: E402
 from crm.demo import DemoSpec, load_demo  # noqa: E402
-from crm.ui.data import current_version, get_database  # noqa: E402
+from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
 from crm.ui.format import format_count, format_inr, format_inr_short  # noqa: E402
 
@@ -20,8 +21,8 @@ DEMO_SIZES = [DemoSpec(), DemoSpec(customers=1_000, orders=10_000)]
 
 
 @st.cache_data(show_spinner="Adding up orders...", max_entries=8)
-def cached_dashboard(db_key: str, version: tuple, today: str, _db) -> Dashboard:
-    return load_dashboard(_db, datetime.fromisoformat(today).date())
+def cached_dashboard(db_key: str, version: str, today: str, _copy) -> Dashboard:
+    return load_dashboard(_copy.cursor(), datetime.fromisoformat(today).date())
 
 
 def offer_first_steps(db) -> None:
@@ -44,7 +45,8 @@ def offer_first_steps(db) -> None:
 
             with errors_shown():
                 load_demo(db, spec, progress=progress)
-                bar.progress(1.0, text="Done")
+                bar.progress(1.0, text="Preparing the dashboard...")
+                analytics.rebuild()
                 st.rerun()
     with own:
         st.subheader("Import your own")
@@ -103,4 +105,7 @@ with errors_shown():
         offer_first_steps(db)
     else:
         today = datetime.now(timezone.utc).date().isoformat()
-        show_dashboard(cached_dashboard(f"{db.client.address}/{db.name}", current_version(db), today, db))
+        key = f"{db.client.address}/{db.name}"
+        with st.spinner("Preparing the analytic copy..."):
+            copy = analytics.open_copy()  # opened once per process, then refreshed when data changed
+        show_dashboard(cached_dashboard(key, copy.data_version, today, copy))
