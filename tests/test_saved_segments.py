@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from crm.auth import CLI
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.segments import (
     create_segment,
@@ -21,7 +22,7 @@ MUMBAI = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mu
 
 
 def test_created_segment_reads_back_with_english_description(db):
-    created = create_segment(db, "  Big spenders ", BIG_SPENDERS, owner="ana@example.com")
+    created = create_segment(db, "  Big spenders ", BIG_SPENDERS, owner="ana@example.com", by=CLI)
     fetched = get_segment(db, created.id)
     assert fetched.name == "Big spenders"
     assert fetched.owner == "ana@example.com"
@@ -32,40 +33,40 @@ def test_created_segment_reads_back_with_english_description(db):
 
 
 def test_duplicate_name_is_a_conflict(db):
-    create_segment(db, "Mumbai", MUMBAI)
+    create_segment(db, "Mumbai", MUMBAI, by=CLI)
     with pytest.raises(Conflict, match="Mumbai"):
-        create_segment(db, "Mumbai", BIG_SPENDERS)
+        create_segment(db, "Mumbai", BIG_SPENDERS, by=CLI)
 
 
 def test_invalid_rules_are_refused_and_nothing_is_saved(db):
     with pytest.raises(InvalidInput):
-        create_segment(db, "Broken", {"op": "and", "rules": [{"field": "no_such_field", "operator": "=", "value": 1}]})
+        create_segment(db, "Broken", {"op": "and", "rules": [{"field": "no_such_field", "operator": "=", "value": 1}]}, by=CLI)
     with pytest.raises(InvalidInput, match="name"):
-        create_segment(db, "   ", MUMBAI)
+        create_segment(db, "   ", MUMBAI, by=CLI)
     assert list_segments(db) == []
 
 
 def test_list_is_sorted_by_name_and_filters_by_owner(db):
-    create_segment(db, "b", MUMBAI, owner="x")
-    create_segment(db, "a", MUMBAI, owner="y")
+    create_segment(db, "b", MUMBAI, owner="x", by=CLI)
+    create_segment(db, "a", MUMBAI, owner="y", by=CLI)
     assert [s.name for s in list_segments(db)] == ["a", "b"]
     assert [s.name for s in list_segments(db, owner="x")] == ["b"]
 
 
 def test_rename_to_a_taken_name_is_a_conflict_and_keeps_the_old_name(db):
-    first = create_segment(db, "first", MUMBAI)
-    create_segment(db, "second", MUMBAI)
+    first = create_segment(db, "first", MUMBAI, by=CLI)
+    create_segment(db, "second", MUMBAI, by=CLI)
     with pytest.raises(Conflict):
-        update_segment(db, first.id, name="second")
+        update_segment(db, first.id, name="second", by=CLI)
     assert get_segment(db, first.id).name == "first"
-    assert update_segment(db, first.id, name="renamed").name == "renamed"
+    assert update_segment(db, first.id, name="renamed", by=CLI).name == "renamed"
 
 
 def test_changing_rules_redescribes_and_forgets_the_last_count(db):
-    seg = create_segment(db, "s", MUMBAI)
+    seg = create_segment(db, "s", MUMBAI, by=CLI)
     record_count(db, seg.id, 42)
     assert get_segment(db, seg.id).last_count == 42
-    changed = update_segment(db, seg.id, rules=BIG_SPENDERS)
+    changed = update_segment(db, seg.id, rules=BIG_SPENDERS, by=CLI)
     assert changed.rules["rules"][0]["field"] == "total_spend"
     assert changed.description != seg.description
     assert changed.last_count is None and changed.last_counted_at is None
@@ -73,19 +74,37 @@ def test_changing_rules_redescribes_and_forgets_the_last_count(db):
 
 
 def test_duplicate_gets_a_fresh_copy_name_each_time(db):
-    seg = create_segment(db, "Loyal", MUMBAI)
-    first, second = duplicate_segment(db, seg.id), duplicate_segment(db, seg.id)
+    seg = create_segment(db, "Loyal", MUMBAI, by=CLI)
+    first, second = duplicate_segment(db, seg.id, by=CLI), duplicate_segment(db, seg.id, by=CLI)
     assert (first.name, second.name) == ("Loyal (copy)", "Loyal (copy 2)")
     assert first.rules == seg.rules and first.id != seg.id
     with pytest.raises(Conflict):
-        duplicate_segment(db, seg.id, new_name="Loyal")
+        duplicate_segment(db, seg.id, new_name="Loyal", by=CLI)
 
 
 def test_missing_segments_are_not_found(db):
-    seg = create_segment(db, "gone", MUMBAI)
-    delete_segment(db, seg.id)
-    for action in (lambda: get_segment(db, seg.id), lambda: delete_segment(db, seg.id),
-                   lambda: update_segment(db, seg.id, name="x"), lambda: record_count(db, seg.id, 1),
+    seg = create_segment(db, "gone", MUMBAI, by=CLI)
+    delete_segment(db, seg.id, by=CLI)
+    for action in (lambda: get_segment(db, seg.id), lambda: delete_segment(db, seg.id, by=CLI),
+                   lambda: update_segment(db, seg.id, name="x", by=CLI), lambda: record_count(db, seg.id, 1),
                    lambda: get_segment(db, "not-an-id"), lambda: get_segment_by_name(db, "gone")):
         with pytest.raises(NotFound):
             action()
+
+
+def test_only_roles_that_may_save_change_or_delete_segments(db):
+    from crm.auth import SystemPrincipal
+    from crm.errors import Forbidden
+
+    viewer, marketer = SystemPrincipal("vera", "viewer"), SystemPrincipal("mo", "marketer")
+    seg = create_segment(db, "kept", MUMBAI, by=marketer)
+    for act in (lambda: create_segment(db, "new", MUMBAI, by=viewer),
+                lambda: update_segment(db, seg.id, name="x", by=viewer),
+                lambda: duplicate_segment(db, seg.id, by=viewer),
+                lambda: delete_segment(db, seg.id, by=viewer),
+                lambda: create_segment(db, "anon", MUMBAI, by=None)):
+        with pytest.raises(Forbidden):
+            act()
+    assert [s.name for s in list_segments(db)] == ["kept"]
+    delete_segment(db, seg.id, by=marketer)
+    assert list_segments(db) == []

@@ -12,6 +12,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from crm.auth.permissions import Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 
 MAX_NAME_LENGTH = 120
@@ -67,7 +68,9 @@ def _taken(name: str) -> Conflict:
 
 
 def create_segment(db: Database, name: str, rules: Any, owner: str | None = None,
-                   description: str | None = None) -> SavedSegment:
+                   description: str | None = None, *, by: Principal) -> SavedSegment:
+    """A new saved segment; `by` (who acts) must be allowed to save segments."""
+    require(by, "segment.save")
     name = _clean_name(name)
     stored_rules, english = _checked_rules(rules)
     now = _now()
@@ -100,8 +103,9 @@ def list_segments(db: Database, owner: str | None = None) -> list[SavedSegment]:
 
 
 def update_segment(db: Database, segment_id: str, *, name: str | None = None, rules: Any = None,
-                   description: str | None = None) -> SavedSegment:
+                   description: str | None = None, by: Principal) -> SavedSegment:
     """Rename and/or change rules; new rules get a new description and forget the old count."""
+    require(by, "segment.save")
     changes: dict[str, Any] = {}
     if name is not None:
         changes["name"] = _clean_name(name)
@@ -124,21 +128,23 @@ def update_segment(db: Database, segment_id: str, *, name: str | None = None, ru
 
 
 def duplicate_segment(db: Database, segment_id: str, new_name: str | None = None,
-                      owner: str | None = None) -> SavedSegment:
+                      owner: str | None = None, *, by: Principal) -> SavedSegment:
     """A copy with the same rules; without a name, "<name> (copy)", "<name> (copy 2)", ..."""
+    require(by, "segment.save")
     original = get_segment(db, segment_id)
     if new_name is not None:
-        return create_segment(db, new_name, original.rules, owner or original.owner, original.description)
+        return create_segment(db, new_name, original.rules, owner or original.owner, original.description, by=by)
     for n in range(1, 1000):
         candidate = f"{original.name} (copy)" if n == 1 else f"{original.name} (copy {n})"
         try:
-            return create_segment(db, candidate, original.rules, owner or original.owner, original.description)
+            return create_segment(db, candidate, original.rules, owner or original.owner, original.description, by=by)
         except Conflict:
             continue
     raise Conflict(f"too many copies of {original.name!r}; name the copy yourself")
 
 
-def delete_segment(db: Database, segment_id: str) -> None:
+def delete_segment(db: Database, segment_id: str, *, by: Principal) -> None:
+    require(by, "segment.delete")
     if db.segments.delete_one({"_id": _object_id(segment_id)}).deleted_count == 0:
         raise NotFound(f"no segment with id {segment_id!r}")
 
