@@ -138,6 +138,22 @@ def _phases(db, key: str, batch: int, prefix: str, customers: int) -> dict:
             "largest": max(timings, key=timings.get)}
 
 
+def _in_query_probe(db, customers: int) -> dict:
+    """The customer check asks `$in` with up to 1,000 ids at once; compare with chunks of 100."""
+    ids = [f"{BENCH_CUSTOMER_PREFIX}{i}" for i in range(min(customers, 1000))]
+
+    def found(chunk: int) -> tuple[int, float]:
+        started = time.perf_counter()
+        n = sum(len(list(db.customers.find({"customer_id": {"$in": ids[k:k + chunk]}}, {"customer_id": 1, "_id": 0})))
+                for k in range(0, len(ids), chunk))
+        return n, time.perf_counter() - started
+
+    (n_one, one), (n_chunked, chunked) = found(len(ids)), found(100)
+    assert n_one == n_chunked == len(ids)
+    return {"ids": len(ids), "one_query_ms": round(one * 1000, 1), "chunks_of_100_ms": round(chunked * 1000, 1),
+            "ratio_one_over_chunked": round(one / chunked, 2)}
+
+
 def _redis_available() -> str | None:
     import redis
 
@@ -190,6 +206,7 @@ def run(args) -> dict:
                       for mode, sizes in results.items() for size, run in sizes.items()}
             profile = {"batch_1": _phases(db, key, 1, "prof-1-", args.customers),
                        "batch_1000": _phases(db, key, 1000, "prof-1000-", args.customers)}
+            probe = _in_query_probe(db, args.customers)
         finally:
             if redis_url:
                 import redis
@@ -204,4 +221,6 @@ def run(args) -> dict:
     return {"load_generator": "asyncio + httpx in a separate process, loopback",
             "concurrency": args.concurrency, "customers": args.customers,
             "redis_mode": "measured" if redis_url else "skipped: no Redis answered",
-            **results, "ratios": ratios, "profile_in_process": profile}
+            **results, "ratios": ratios, "profile_in_process": profile, "customer_in_query": probe,
+            "bottleneck": {size: f"{p['largest']} ({round(100 * p['share'][p['largest']])}% of a request's time)"
+                           for size, p in profile.items()}}
