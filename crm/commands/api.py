@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 
@@ -54,6 +55,8 @@ def api_command(args) -> int:
 
 
 def worker_command(args) -> int:
+    import redis
+
     from crm.ingest.streams import Worker
     from crm.store import get_db
 
@@ -65,9 +68,16 @@ def worker_command(args) -> int:
         signal.signal(signum, lambda *_: stop.set())
     worker.ensure_group()
     print(f"worker {worker.consumer} reading {worker.keys.stream} as group {worker.keys.group}", flush=True)
-    last_report, reported = time.monotonic(), None
+    last_report, reported, backoff = time.monotonic(), None, 0.5
     while not stop.is_set():
-        worker.step()
+        try:
+            worker.step()
+            backoff = 0.5
+        except redis.RedisError as exc:  # Redis restarting: entries wait in the stream meanwhile
+            print(f"Redis error: {exc}; retrying in {backoff:.1f} s", file=sys.stderr, flush=True)
+            stop.wait(backoff)
+            backoff = min(backoff * 2, 30)
+            continue
         if time.monotonic() - last_report > 10 and reported != worker.stats:
             reported = worker.stats.__dict__.copy()
             print(json.dumps({"worker": worker.consumer, **reported}), flush=True)

@@ -28,6 +28,8 @@ from pymongo.database import Database
 
 from crm.config import Settings
 from crm.errors import NotFound, Unavailable
+from crm.ingest.records import ID_FIELDS, check_customers_exist, validate_records
+from crm.ingest.writer import write_records
 
 log = logging.getLogger("crm.ingest.streams")
 
@@ -197,19 +199,21 @@ class Worker:
                 continue
             ready.append(entry)
         # Consecutive entries of one kind are written together: many small batches (one order
-        # per request) then cost one database round trip instead of one each.
+        # per request) then cost one database round trip instead of one each. A record sent
+        # twice starts a new run, so each version is written in order, as it was sent.
         run: list[Entry] = []
+        run_ids: set[str] = set()
         for entry in ready:
-            if run and entry.kind != run[0].kind:
+            ids = {getattr(r, ID_FIELDS[entry.kind]) for r in entry.records}
+            if run and (entry.kind != run[0].kind or not run_ids.isdisjoint(ids)):
                 self._write_run(run)
-                run = []
+                run, run_ids = [], set()
             run.append(entry)
+            run_ids |= ids
         if run:
             self._write_run(run)
 
     def _decode(self, entry: Entry) -> None:
-        from crm.ingest.records import validate_records
-
         kind, raw = entry.fields.get("kind"), entry.fields.get("rows")
         if kind not in KINDS or not isinstance(raw, str):
             raise EntryFailed("the entry has no valid kind or rows field", permanent=True)
@@ -241,13 +245,8 @@ class Worker:
 
     def _write(self, run: list[Entry]) -> str | None:
         """Write the run's records; returns why it refused to, or None when written."""
-        from crm.ingest.records import ID_FIELDS, check_customers_exist
-        from crm.ingest.writer import write_records
-
         kind = run[0].kind
-        id_field = ID_FIELDS[kind]
-        # The last version of each record wins, as if the entries were written one by one.
-        records = list({getattr(r, id_field): r for entry in run for r in entry.records}.values())
+        records = [r for entry in run for r in entry.records]  # no id twice: see _handle
         if kind == "orders":
             # Checked again here: a customer may have been deleted since the API accepted the order.
             missing = check_customers_exist(self.db, records)
