@@ -155,6 +155,8 @@ def test_consent_as_json_object_and_bad_consent_value():
     ({"customer_id": "C1", "phone": "call me"}, "phone", "not a phone number"),
     ({"customer_id": "C1", "signup_date": "01/03/2024"}, "signup_date", "not an ISO 8601 date"),
     ({"customer_id": "C1", "tags": [1, 2]}, "tags", "tags must be text"),
+    ({"customer_id": "C1", "tags": ";".join(f"t{i}" for i in range(51))}, "tags", "at most 50 tags"),
+    ({"customer_id": "C1", "tags": ["x" * 65]}, "tags", "at most 64 characters"),
     ({"customer_id": "C1", "loyalty": "gold"}, "loyalty", "unknown field"),
     ({"customer_id": "C1", "$where": "1"}, "$where", "must not start with $"),
     ({"customer_id": {"$ne": None}}, "customer_id", "must be text"),

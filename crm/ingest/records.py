@@ -24,7 +24,10 @@ from pydantic_core import PydanticCustomError
 
 Kind = Literal["customers", "orders"]
 INT64_MAX = 2**63 - 1
-IN_QUERY_CHUNK = 1000  # ids per `$in` query: keeps each query small on any server
+MAX_TAGS, MAX_TAG_LENGTH = 50, 64
+# Ids per `$in` query. The embedded server's cost grows with the square of the matches of one
+# `$in` (measured: 1000 ids 0.96 s, 20 x 50 ids 0.12 s), so lookups go in small batches.
+IN_QUERY_CHUNK = 50
 
 
 def _fail(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
@@ -100,7 +103,10 @@ def _tags(value: Any) -> list[str]:
             raise _fail("tags_type", "tags must be text, e.g. [\"vip\", \"newsletter\"]")
     else:
         raise _fail("tags_type", "tags must be a list of text or text separated by ';'")
-    return list(dict.fromkeys(tag.strip() for tag in items if tag.strip()))
+    tags = list(dict.fromkeys(tag.strip() for tag in items if tag.strip()))
+    if len(tags) > MAX_TAGS or any(len(tag) > MAX_TAG_LENGTH for tag in tags):
+        raise _fail("tags_size", f"at most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters each")
+    return tags
 
 
 _PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{3,38}")

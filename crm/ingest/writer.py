@@ -19,7 +19,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from crm.errors import Unavailable
-from crm.ingest.records import ID_FIELDS, CustomerRecord, OrderRecord, record_to_document
+from crm.ingest.records import ID_FIELDS, IN_QUERY_CHUNK, CustomerRecord, OrderRecord, record_to_document
 
 CHUNK_SIZE = 1000
 DUPLICATE_KEY = 11000
@@ -61,7 +61,10 @@ def _stored(doc: dict[str, Any], path: str) -> Any:
 
 def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult) -> None:
     ids = [getattr(record, id_field) for record in records]
-    existing = {doc[id_field]: doc for doc in collection.find({id_field: {"$in": ids}}, {"_id": 0})}
+    existing = {}
+    for start in range(0, len(ids), IN_QUERY_CHUNK):
+        cursor = collection.find({id_field: {"$in": ids[start:start + IN_QUERY_CHUNK]}}, {"_id": 0})
+        existing.update((doc[id_field], doc) for doc in cursor)
     now = utc_now()
     inserts: list[dict[str, Any]] = []
     new_records: list = []
