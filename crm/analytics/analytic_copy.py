@@ -63,7 +63,7 @@ class AnalyticCopy:
         self.marker_path = base / f"{settings.db_name}.changed"
         self._lock = threading.RLock()
         self.opened = False
-        self.con = _new_connection()
+        self.con = new_connection()
         self._next_since: dict[str, datetime | None] = {k: None for k in KINDS}
         self._generation = 0
         self._epoch = uuid.uuid4().hex[:12]
@@ -89,9 +89,7 @@ class AnalyticCopy:
         con = _bare_connection()
         try:
             with _flock(self.lock_path, exclusive=False):
-                con.execute("ATTACH ? AS snap (READ_ONLY)", [str(self.snapshot_path)])
-                con.execute("COPY FROM DATABASE snap TO memory")
-                con.execute("DETACH snap")
+                read_snapshot(con, self.snapshot_path)
             marks = dict(con.execute("SELECT kind, next_since FROM analytics_meta").fetchall())
             if not _schema_matches(con):
                 return False  # written by an older version of the features: rebuild instead
@@ -108,9 +106,7 @@ class AnalyticCopy:
             self.snapshot_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.snapshot_path.with_name(f".{self.snapshot_path.name}.{uuid.uuid4().hex}")
             try:
-                self.con.execute("ATTACH ? AS snap", [str(tmp)])
-                self.con.execute("COPY FROM DATABASE memory TO snap")
-                self.con.execute("DETACH snap")
+                write_snapshot(self.con, tmp)
                 with _flock(self.lock_path, exclusive=True):
                     os.replace(tmp, self.snapshot_path)
             finally:
@@ -128,7 +124,7 @@ class AnalyticCopy:
             marker = _marker_state(self.marker_path)
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
-            con = _new_connection()
+            con = new_connection()
             load_all(con, read_changed(db, "customers", None), read_changed(db, "orders", None))
             self.con = con
             self._next_since = {k: read_from for k in KINDS}
@@ -199,22 +195,52 @@ def _bare_connection() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _new_connection() -> duckdb.DuckDBPyConnection:
+def new_connection() -> duckdb.DuckDBPyConnection:
+    """An empty in-memory copy: base tables without key indexes, and the watermark table.
+
+    Upserts delete then insert by id (a hash join), so no ART index is needed, and building one
+    over millions of ids would cost seconds at every load of the snapshot.
+    """
     from crm.segment_engine import create_base_tables
 
     con = _bare_connection()
     create_base_tables(con)
-    con.execute("CREATE TABLE IF NOT EXISTS analytics_meta (kind VARCHAR PRIMARY KEY, next_since TIMESTAMP)")
+    for table in KINDS:
+        con.execute(f"CREATE TABLE _{table} AS FROM {table} LIMIT 0")
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"ALTER TABLE _{table} RENAME TO {table}")
+    con.execute("CREATE TABLE IF NOT EXISTS analytics_meta (kind VARCHAR, next_since TIMESTAMP)")
     return con
 
 
+def write_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    con.execute("ATTACH ? AS snap", [str(path)])
+    try:
+        con.execute("COPY FROM DATABASE memory TO snap")
+    finally:
+        con.execute("DETACH snap")
+
+
+def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Copy every table of a snapshot file into the (empty) in-memory database of `con`."""
+    con.execute("ATTACH ? AS snap (READ_ONLY)", [str(path)])
+    try:
+        tables = [row[0] for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'snap'").fetchall()]
+        for table in tables:  # names come from the file's catalogue, quoted as identifiers
+            con.execute(f'CREATE TABLE memory.main."{table}" AS FROM snap.main."{table}"')
+    finally:
+        con.execute("DETACH snap")
+
+
 def _write_meta(con: duckdb.DuckDBPyConnection, next_since: dict[str, datetime | None]) -> None:
-    con.executemany("INSERT OR REPLACE INTO analytics_meta VALUES (?, ?)", list(next_since.items()))
+    con.execute("DELETE FROM analytics_meta")
+    con.executemany("INSERT INTO analytics_meta VALUES (?, ?)", list(next_since.items()))
 
 
 def _schema_matches(con: duckdb.DuckDBPyConnection) -> bool:
     """True when the loaded tables have the columns this version of the code creates."""
-    fresh = _new_connection()
+    fresh = new_connection()
     from crm.segment_engine import build_features
 
     build_features(fresh)

@@ -1,8 +1,8 @@
 """Segment preview: audience size, waterfall, a sample and a summary, straight from DuckDB.
 
-Two queries over `customer_features`: one scan, grouped by city, counts every top-level
-condition alone and cumulatively (count(*) FILTER) with the audience's spend histogram and its
-cities; another reads the first `sample` matching customers. Results are cached by
+Three queries over `customer_features`: one scan groups every customer by which top-level
+conditions hold and by spend bin (giving count, waterfall and histogram at once), one counts the
+audience's cities, one reads the first `sample` matching customers. Results are cached by
 (canonical rule, as-of date, data version), so an unchanged rule on unchanged data is free.
 """
 
@@ -76,39 +76,43 @@ def audience_query(group, as_of: date, select: str, select_params: list | None =
     from crm.segment_engine import compile_rule
 
     compiled = compile_rule(group, as_of)
-    sql = f"SELECT {select} FROM {compiled.from_sql} WHERE {compiled.where_sql}"
+    sql = f"SELECT {select} FROM {compiled.from_sql} WHERE ({compiled.where_sql})"
     return sql, [*(select_params or []), *compiled.from_params, *compiled.params]
 
 
 def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: int = 50,
-                    data_version: str = "") -> Preview:
-    """The preview of a parsed rule on a DuckDB connection holding the analytic tables."""
+                    data_version: str = "", cities: bool = True) -> Preview:
+    """The preview of a parsed rule on a DuckDB connection holding the analytic tables.
+
+    `cities=False` skips the one part that needs a query of its own (the top cities).
+    """
     from crm.segment_engine import describe_rule, top_level_predicates
 
     sample = max(0, min(int(sample), MAX_SAMPLE))
     top = top_level_predicates(group, as_of)
     n = len(top.predicates)
     # One scan: each row's top-level results become one pattern (bit i = condition i holds;
-    # compiled conditions are never NULL), grouped with the city and the spend bin. Python
-    # then adds up the few groups into the waterfall, the histogram and the cities.
-    flags = [f"(CAST(({p.sql}) AS BIGINT) << {i})" for i, p in enumerate(top.predicates)]
-    pattern = (" + ".join(flags) if n <= 62  # beyond 62 conditions, a text of 0s and 1s
-               else " || ".join(f"CAST(CAST(({p.sql}) AS INT) AS VARCHAR)" for p in top.predicates))
+    # compiled conditions are never NULL), grouped with the spend bin. Small CASE integers let
+    # DuckDB use its perfect-hash aggregate (no hashing per row); Python then adds up the few
+    # groups into the waterfall and the histogram.
+    if n <= 62:
+        pattern = " + ".join(f"CASE WHEN ({p.sql}) THEN {1 << i} ELSE 0 END" for i, p in enumerate(top.predicates))
+    else:  # beyond what an integer holds: a text of 0s and 1s
+        pattern = " || ".join(f"CASE WHEN ({p.sql}) THEN '1' ELSE '0' END" for p in top.predicates)
     flag_params = [v for p in top.predicates for v in p.params]
     edges = [e * 100 for e in SPEND_EDGES_RUPEES[1:]]  # features hold paise
     spend_bin = "CASE " + " ".join(f"WHEN f.total_spend_paise < {e} THEN {i}" for i, e in enumerate(edges))
     spend_bin += f" ELSE {len(edges)} END"
     joins = " ".join(j.sql for j in top.joins)
-    query = (f"SELECT f.city_key AS key, ({pattern}) AS pattern, {spend_bin} AS bin, count(*) AS n, "
-             f"any_value(f.city) FROM customer_features AS f {joins} GROUP BY ALL")
+    query = (f"SELECT {pattern} AS pattern, {spend_bin} AS bin, count(*) AS n "
+             f"FROM customer_features AS f {joins} GROUP BY ALL")
     cur = con.cursor()
     groups = cur.execute(query, flag_params + [v for j in top.joins for v in j.params]).fetchall()
     combine = all if top.op == "and" else any
     alone, running = [0] * n, [0] * n
     bin_counts = [0] * len(SPEND_EDGES_RUPEES)
-    city_counts: dict[str, list] = {}
     total = count = 0
-    for key, bits, spend_bin_index, rows_in_group, city in groups:
+    for bits, spend_bin_index, rows_in_group in groups:
         holds = _bits(bits, n)
         total += rows_in_group
         for i in range(n):
@@ -117,13 +121,15 @@ def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: 
         if combine(holds) != top.negate:
             count += rows_in_group
             bin_counts[spend_bin_index] += rows_in_group
-            if key is not None:
-                city_counts.setdefault(key, [city, 0])[1] += rows_in_group
     waterfall = [WaterfallStep(describe_rule(_single(top.op, rule)), remaining=running[i], alone=alone[i])
                  for i, rule in enumerate(group.rules)]
     highs = list(SPEND_EDGES_RUPEES[1:]) + [None]
     histogram = [SpendBin(lo, hi, c) for lo, hi, c in zip(SPEND_EDGES_RUPEES, highs, bin_counts)]
-    by_city = sorted(((city, n_city) for city, n_city in city_counts.values()), key=lambda c: (-c[1], c[0]))
+    by_city: list[tuple[str, int]] = []
+    if count and cities:
+        sql, params = audience_query(group, as_of, "any_value(f.city) AS city, count(*) AS n")
+        by_city = cur.execute(f"{sql} AND f.city_key IS NOT NULL GROUP BY f.city_key ORDER BY n DESC, "
+                              f"f.city_key LIMIT {TOP_CITIES}", params).fetchall()
     rows: list[dict[str, Any]] = []
     if sample:
         select, select_params = select_list(None, as_of)
@@ -133,7 +139,7 @@ def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: 
         rows = [dict(zip(names, values)) for values in result.fetchall()]
     return Preview(count=count, total_customers=total, share=(count / total) if total else 0.0,
                    as_of=as_of, waterfall=waterfall, sample=rows, spend_histogram=histogram,
-                   top_cities=by_city[:TOP_CITIES], data_version=data_version,
+                   top_cities=[tuple(c) for c in by_city], data_version=data_version,
                    combine=top.op, negated=top.negate)
 
 
