@@ -6,6 +6,7 @@ page without this script (Streamlit's AppTest does), so the gate cannot live her
 
 import streamlit as st
 
+from crm.auth.session import account_sidebar
 from crm.ui.auth import require_user
 from crm.ui.sidebar import render_data_status
 
@@ -14,7 +15,8 @@ st.set_page_config(page_title="Mini CRM", page_icon=":material/groups:", layout=
 navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
+    st.Page("pages/segments.py", title="Segments", icon=":material/filter_alt:"),
 ])
-require_user()
+account_sidebar(require_user())
 render_data_status()
 navigation.run()

@@ -12,13 +12,16 @@ from streamlit.testing.v1 import AppTest
 from crm.demo import DemoSpec, load_demo
 from crm.ui import auth
 from crm.ui.format import format_count, format_inr_short
+from tests.auth_fixtures import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS = 120
 
 
 def app() -> AppTest:
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
+    sign_in(at, "marketer")  # the pages are for signed-in users
+    return at
 
 
 def texts(elements) -> list[str]:

@@ -24,12 +24,12 @@ CLI = SystemPrincipal("cli", "admin")
 
 
 def __getattr__(name: str):
-    if name in ("current_user", "sign_in_gate"):
+    if name in ("current_user", "sign_in_gate", "account_sidebar"):
         from crm.auth import session
 
         return getattr(session, name)
     raise AttributeError(name)
 
 
-__all__ = ["CLI", "PERMISSIONS", "ROLES", "Principal", "SystemPrincipal", "allowed", "current_user",
+__all__ = ["CLI", "account_sidebar", "PERMISSIONS", "ROLES", "Principal", "SystemPrincipal", "allowed", "current_user",
            "require", "roles_allowed", "sign_in_gate"]

@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from crm.auth.session import current_user, sign_in_gate
+from crm.auth.users import User
 
 
-@dataclass(frozen=True)
-class PageUser:
-    username: str
-    name: str
-    role: str
+def require_user() -> User:
+    """Return the signed-in user, or show sign-in (or a refusal) and stop the page.
 
-
-LOCAL_USER = PageUser(username="local", name="Local user", role="admin")
-
-
-def require_user() -> PageUser:
-    """Return the signed-in user, or stop the page.
-
-    Sign-in is not built yet, so for now everyone is let in as the local admin. When it lands, this
-    function shows the sign-in form and calls `st.stop()` for anyone not signed in; pages need no
-    change because each already calls it first (the entry script alone is not enough: see the
-    AppTest note in the architecture document).
+    Called by app.py and again by each page: the second call finds the user signed in and renders
+    nothing, while a page run without the entry script (Streamlit's AppTest reruns; see the
+    architecture document) still shows nothing private to someone signed out.
     """
-    return LOCAL_USER
+    return current_user() or sign_in_gate()

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.signin_support import sign_in_as_first_admin
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -95,6 +97,7 @@ def test_home_shows_the_demo_numbers_after_the_readme_start(served_app, browser_
 
     page = browser_page
     page.goto(served_app)
+    sign_in_as_first_admin(page, tmp_path / "serve.log")  # with the one-time password serve printed
     customers = page.get_by_test_id("stMetric").filter(has_text="Customers")
     expect(customers.get_by_test_id("stMetricValue")).to_have_text("2,000", timeout=WAIT_MS)
     orders = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Orders", exact=True))

@@ -1,0 +1,202 @@
+"""Sign-in in the Streamlit app: the gate at the top of app.py and `current_user()` for pages.
+
+Google (or any OIDC provider) when secrets have an [auth] section with one, through Streamlit's
+native st.login/st.user/st.logout; otherwise local accounts through streamlit-authenticator, fed
+from the users collection. Sign-in, sign-out and refusals go to the audit log.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from crm import audit
+from crm.auth import users
+from crm.auth.signin_settings import OidcProvider, allow_list, cookie_secret, default_role, oidc_provider
+from crm.config import load_settings
+from crm.errors import CRMError
+
+AUTH_COOKIE = "crm_session"
+AUTH_COOKIE_DAYS = 7.0
+SIGNED_IN_KEY = "crm_signed_in"    # username the gate let in (so sign-in is audited once)
+_REFUSED = "crm_refused"          # email refused in this session (audited once)
+_SIGN_OUT = "crm_sign_out"        # set by the sign-out button, acted on by the next run
+
+
+def secrets() -> dict:
+    """st.secrets as a dict; empty when there is no secrets file."""
+    try:
+        return st.secrets.to_dict()
+    except FileNotFoundError:
+        return {}
+
+
+def provider() -> OidcProvider | None:
+    return oidc_provider(secrets())
+
+
+def current_user() -> users.User | None:
+    """The signed-in, active user of this session, or None. Every page calls this first."""
+    if st.session_state.get(_SIGN_OUT):
+        return None  # signing out: the gate finishes it on this run
+    oidc = provider()
+    if oidc is not None:
+        if not st.user.is_logged_in or not st.user.get("email"):
+            return None
+        username = str(st.user.get("email")).strip().lower()
+    else:
+        if st.session_state.get("authentication_status") is not True:
+            return None
+        username = st.session_state.get("username") or ""
+    if st.session_state.get(SIGNED_IN_KEY) != username:
+        return None  # the gate has not let this session in (refused, or not yet checked)
+    user = users.get_user(username)
+    if user is None or not user.active or user.must_change_password:
+        return None
+    return user
+
+
+def sign_in_gate() -> users.User:
+    """Show sign-in (or a refusal) and stop the run, until someone allowed is signed in."""
+    oidc = provider()
+    return _oidc_gate(oidc) if oidc is not None else _local_gate()
+
+
+def account_sidebar(user: users.User) -> None:
+    """Who is signed in, and the way out."""
+    with st.sidebar:
+        st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
+        st.button("Sign out", key="crm_sign_out_button", on_click=_ask_sign_out)
+
+
+def _ask_sign_out() -> None:
+    st.session_state[_SIGN_OUT] = True
+
+
+def _refuse(email: str, reason: str, message: str) -> None:
+    if st.session_state.get(_REFUSED) != email:
+        audit.record(email or "unknown", "signin.refused", email, {"reason": reason})
+        st.session_state[_REFUSED] = email
+    st.session_state.pop(SIGNED_IN_KEY, None)
+    st.error(message)
+    st.button("Sign out", key="crm_refused_sign_out", on_click=_ask_sign_out)
+    st.stop()
+
+
+def _oidc_gate(oidc: OidcProvider) -> users.User:
+    if st.session_state.pop(_SIGN_OUT, False) and st.user.is_logged_in:
+        who = st.session_state.pop(SIGNED_IN_KEY, None)
+        audit.record(who or str(st.user.get("email") or "unknown"), "signout", "",
+                     {"provider": oidc.stored_as} if who else {"provider": oidc.stored_as, "refused": True})
+        st.session_state.pop(_REFUSED, None)
+        st.logout()
+        st.stop()  # st.logout() navigates away; nothing more may render with an empty st.user
+    if not st.user.is_logged_in:
+        st.title("Mini CRM")
+        st.write("Sign in with your work account to continue.")
+        st.button(f"Sign in with {(oidc.name or 'your provider').capitalize()}", type="primary",
+                  on_click=st.login, args=(oidc.name,) if oidc.name else ())
+        st.stop()
+    email = str(st.user.get("email") or "").strip().lower()
+    if st.session_state.get(SIGNED_IN_KEY) == email:
+        user = users.get_user(email)
+        if user is not None and user.active:
+            return user
+    settings = load_settings()
+    existing = users.get_user(email) if email else None
+    if not email:
+        _refuse("", "no email", "Your sign-in provider did not send an email address, so we cannot "
+                "tell who you are. Ask an admin to check the provider's settings.")
+    if existing is not None and not existing.active:
+        _refuse(email, "disabled", f"Access refused: the account {email} is disabled. Ask an admin to enable it.")
+    allow = allow_list(settings, secrets())
+    if existing is None and not allow.allows(email):
+        _refuse(email, "not on the allow-list",
+                f"Access refused: {email} is not on this workspace's allow-list. "
+                "Ask an admin to add your email or your domain.")
+    user = users.oidc_sign_in(email, str(st.user.get("name") or ""), oidc.stored_as,
+                              default_role(settings, secrets()))
+    audit.record(user, "signin", "", {"provider": oidc.stored_as})
+    st.session_state[SIGNED_IN_KEY] = user.username
+    return user
+
+
+@st.cache_resource(show_spinner=False)
+def _first_start(data_dir: str, db_name: str) -> None:
+    """Once per process and database: create the first admin and print its one-time password."""
+    created = users.ensure_first_admin()
+    if created:
+        username, password = created
+        print(f"\nMini CRM: created the first admin account.\n  username: {username}\n"
+              f"  one-time password: {password}\n  (you will be asked to choose a new password "
+              "after signing in)\n", flush=True)
+
+
+def _authenticator():
+    import streamlit_authenticator as stauth
+
+    settings = load_settings()
+    return stauth.Authenticate(users.authenticator_credentials(), AUTH_COOKIE,
+                               cookie_secret(settings, secrets()), AUTH_COOKIE_DAYS, auto_hash=False)
+
+
+def _local_gate() -> users.User:
+    settings = load_settings()
+    _first_start(str(settings.data_dir), settings.db_name)
+    authenticator = _authenticator()
+    if st.session_state.pop(_SIGN_OUT, False) and st.session_state.get("authentication_status"):
+        audit.record(st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL})
+        st.session_state.pop(SIGNED_IN_KEY, None)
+        authenticator.logout(location="unrendered")  # clears the session and deletes the cookie
+    # A failure is reported by the run that saw it; start each run undecided so it is not repeated.
+    if st.session_state.get("authentication_status") is False:
+        st.session_state["authentication_status"] = None
+    credentials = authenticator.authentication_controller.authentication_model.credentials["usernames"]
+    from streamlit_authenticator.utilities import LoginError
+
+    title = st.empty()  # shown above the form, cleared when a cookie signs the user in
+    title.title("Mini CRM")
+    try:
+        authenticator.login(location="main", key="crm_login",
+                            fields={"Form name": "Sign in", "Username": "Username",
+                                    "Password": "Password", "Login": "Sign in"})
+    except LoginError as exc:  # e.g. a cookie for an account that was removed or disabled
+        st.error(f"Sign-in failed: {exc}")
+        st.stop()
+    status = st.session_state.get("authentication_status")
+    if status is False:
+        tried = [name for name, entry in credentials.items() if entry.get("failed_login_attempts")]
+        audit.record(tried[0] if tried else "unknown", "signin.failed", tried[0] if tried else "",
+                     {"reason": "wrong username or password"})
+        st.error("Wrong username or password.")
+        st.stop()
+    if not status:
+        st.stop()
+    title.empty()
+    username = st.session_state.get("username") or ""
+    user = users.get_user(username)
+    if user is None or not user.active:
+        authenticator.logout(location="unrendered")
+        _refuse(username, "disabled", f"Access refused: the account {username} is disabled.")
+    if st.session_state.get(SIGNED_IN_KEY) != user.username:
+        users.stamp_login(user.username)
+        audit.record(user, "signin", "", {"provider": users.LOCAL})
+        st.session_state[SIGNED_IN_KEY] = user.username
+    if user.must_change_password:
+        _change_password_form(user)
+    return user
+
+
+def _change_password_form(user: users.User) -> None:
+    st.title("Choose a new password")
+    st.info("You signed in with a one-time password. Choose your own password to continue.")
+    with st.form("crm_change_password"):
+        new = st.text_input("New password", type="password")
+        repeat = st.text_input("Repeat new password", type="password")
+        if st.form_submit_button("Save password", type="primary"):
+            try:
+                users.change_own_password(user, new, repeat)
+            except CRMError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
+    st.stop()

@@ -1,0 +1,27 @@
+"""Signing an AppTest session in, the way the sign-in gate leaves a session after a local sign-in."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from crm.auth import CLI, users
+from crm.auth.session import SIGNED_IN_KEY
+
+
+def ready_user(role: str = "admin", username: str | None = None) -> users.User:
+    """A ready local account with `role` in the test's database (created once)."""
+    username = username or f"test-{role}"
+    user = users.get_user(username)
+    if user is None:
+        user, password = users.add_local_user(CLI, username, role, name=f"Test {role.title()}")
+        users.change_own_password(user, password, password)
+        user = users.get_user(username)
+    return user
+
+
+def sign_in(at: AppTest, role: str = "admin", username: str | None = None) -> users.User:
+    user = ready_user(role, username)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = user.username
+    at.session_state[SIGNED_IN_KEY] = user.username
+    return user

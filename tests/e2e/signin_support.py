@@ -1,0 +1,137 @@
+"""Helpers for the sign-in browser tests: the app on a free port with its own secrets, Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str, every: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@contextmanager
+def streamlit_app(env: dict[str, str], secrets_toml: str, port: int | None = None):
+    """`streamlit run app.py` on a free port, reading only the given secrets; yields (url, log path)."""
+    port = port or free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="crm-e2e-"))
+    secrets_file = workdir / "secrets.toml"
+    secrets_file.write_text(secrets_toml)
+    log_path = workdir / "streamlit.log"
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             # others may edit sources during a run: no reloads mid-test
+             "--server.fileWatcherType", "none", "--secrets.files", str(secrets_file)],
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    try:
+        def healthy():
+            if proc.poll() is not None:
+                raise AssertionError(f"streamlit exited early:\n{log_path.read_text()}")
+            try:
+                return httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok"
+            except httpx.HTTPError:
+                return False
+        wait_until(healthy, 60, "streamlit /_stcore/health")
+        yield url, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def chromium_page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        context = p.chromium.launch_persistent_context(
+            tempfile.mkdtemp(prefix="crm-chromium-"), executable_path="/usr/bin/chromium",
+            headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            context.close()
+
+
+def settle(page, quiet_seconds: float = 0.5, timeout: float = 30) -> None:
+    """Wait until the app has run no script for `quiet_seconds`.
+
+    Components (the sign-in cookie's) rerun the script right after they load; a click that lands
+    mid-rerun can be lost, so tests let the page settle before they type or click.
+    """
+    app = page.locator("[data-testid=stApp]")
+    quiet_since = [None]
+
+    def quiet():
+        if app.get_attribute("data-test-script-state") != "notRunning":
+            quiet_since[0] = None
+            return False
+        quiet_since[0] = quiet_since[0] or time.monotonic()
+        return time.monotonic() - quiet_since[0] >= quiet_seconds
+
+    wait_until(quiet, timeout, "the app to stop running scripts", every=0.1)
+
+
+ONE_TIME_PASSWORD = re.compile(r"username: (\S+)\s+one-time password: (\S+)")
+
+
+def submit_sign_in(page, username: str, password: str) -> None:
+    """Fill and send the local-account sign-in form."""
+    settle(page)
+    form = page.locator("[data-testid=stForm]")
+    form.get_by_label("Username").fill(username)
+    form.get_by_label("Password", exact=True).fill(password)
+    form.get_by_role("button", name="Sign in").click()
+
+
+def choose_new_password(page, password: str) -> None:
+    page.get_by_text("Choose a new password").first.wait_for()
+    settle(page)
+    page.get_by_label("New password", exact=True).fill(password)
+    page.get_by_label("Repeat new password").fill(password)
+    page.get_by_role("button", name="Save password").click()
+
+
+def sign_in_as_first_admin(page, console_log: Path, new_password: str = "a password of my own") -> str:
+    """On a fresh app: sign in with the one-time password printed on the console, replace it."""
+    page.get_by_role("button", name="Sign in").wait_for()
+    printed = wait_until(lambda: ONE_TIME_PASSWORD.search(console_log.read_text()), 60,
+                         "the first admin's one-time password on the console")
+    submit_sign_in(page, printed.group(1), printed.group(2))
+    choose_new_password(page, new_password)
+    page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+    return printed.group(1)
