@@ -33,6 +33,17 @@ class Settings:
     allowed_emails: tuple[str, ...]
     allowed_domains: tuple[str, ...]
     default_role: str
+    campaign_concurrency: int = 32
+    campaign_rate_per_second: int = 0
+    campaign_max_attempts: int = 5
+    campaign_lease_seconds: int = 15
+    receipt_flush_ms: int = 50
+    receipt_flush_size: int = 500
+    receipt_secret: str | None = None
+    vendor_url: str | None = None
+    vendor_delay_ms: int = 800
+    vendor_failure_rate: float = 0.1
+    vendor_fault_rate: float = 0.0
 
     @property
     def embedded(self) -> bool:
@@ -48,6 +59,16 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise SystemExit(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SystemExit(f"{name}={raw!r} is not a number; set it to e.g. {default}") from exc
 
 
 def _csv(name: str) -> tuple[str, ...]:
@@ -85,4 +106,21 @@ def load_settings() -> Settings:
         allowed_emails=_csv("CRM_ALLOWED_EMAILS"),
         allowed_domains=tuple(d.lstrip("@") for d in _csv("CRM_ALLOWED_DOMAINS")),
         default_role=env("CRM_DEFAULT_ROLE") or "viewer",
+        # Campaign dispatch: parallel vendor requests, messages/s (0 = no throttle), tries per
+        # message on timeouts and 5xx, and how long a dispatcher's claim lasts without renewal.
+        campaign_concurrency=_int("CRM_CAMPAIGN_CONCURRENCY", 32),
+        campaign_rate_per_second=_int("CRM_CAMPAIGN_RATE_PER_SECOND", 0),
+        campaign_max_attempts=_int("CRM_CAMPAIGN_MAX_ATTEMPTS", 5),
+        campaign_lease_seconds=_int("CRM_CAMPAIGN_LEASE_SECONDS", 15),
+        # Delivery receipts are written in one bulk_write every N ms or N receipts.
+        receipt_flush_ms=_int("CRM_RECEIPT_FLUSH_MS", 50),
+        receipt_flush_size=_int("CRM_RECEIPT_FLUSH_SIZE", 500),
+        # Shared HMAC secret of vendor and receipt endpoint; unset: one generated per data dir.
+        receipt_secret=env("CRM_RECEIPT_SECRET") or None,
+        # A messaging vendor's base URL; unset: the mock vendor hosted by the sending process.
+        vendor_url=env("CRM_VENDOR_URL") or None,
+        # The mock vendor: longest receipt delay, share of FAILED outcomes, share of 503 answers.
+        vendor_delay_ms=_int("CRM_VENDOR_DELAY_MS", 800),
+        vendor_failure_rate=_float("CRM_VENDOR_FAILURE_RATE", 0.1),
+        vendor_fault_rate=_float("CRM_VENDOR_FAULT_RATE", 0.0),
     )

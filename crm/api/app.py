@@ -18,6 +18,7 @@ from crm.api.errors import install_error_handlers
 from crm.api.rate_limit import TokenBuckets
 from crm.api.routes import customers, health, ingest
 from crm.api.schemas import input_schemas
+from crm.campaigns.routes import campaign_routers
 from crm.config import Settings, load_settings
 
 DESCRIPTION = """Push customers and orders into Mini CRM.
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, extra_routers: Iterable[APIRout
     _attach_state(app, settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    for router in (ingest.router, customers.router, health.router, *extra_routers):
+    for router in (ingest.router, customers.router, health.router, *campaign_routers(settings), *extra_routers):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)
     return app

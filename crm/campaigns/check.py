@@ -1,0 +1,158 @@
+"""The pre-send check: render every message and say what would go wrong, before anything sends.
+
+It reports unknown placeholders and syntax errors (per template), fields that are empty for some
+customers (suggesting `default`), SMS length in segments, and how many customers are excluded
+for missing consent or contact details. A campaign is created only from a passing check.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
+from crm.campaigns.channels import channel as get_channel
+from crm.campaigns.model import CampaignDraft
+from crm.campaigns.sms_length import sms_length
+from crm.campaigns.templating import (CompiledTemplate, RenderError, compile_template, missing_fields, render,
+                                      variant_for)
+from crm.errors import InvalidInput
+
+SAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Problem:
+    location: str  # "template 1", "template 2 line 3", "audience"
+    message: str
+    customers: int = 0  # how many customers it affects (0: the template itself)
+
+
+@dataclass(frozen=True)
+class Sample:
+    customer_id: str
+    to: str
+    variant: int
+    message: str
+
+
+@dataclass
+class CheckReport:
+    as_of: date
+    matched: int = 0  # customers the rule matched
+    recipients: int = 0  # of them, who can be messaged on the channel
+    excluded: dict[str, int] = field(default_factory=dict)  # reason -> customers
+    problems: list[Problem] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    segments: Counter = field(default_factory=Counter)  # SMS segments per message -> messages
+    encodings: Counter = field(default_factory=Counter)  # GSM-7 / UCS-2 -> messages
+    longest: int = 0  # characters of the longest rendered message
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        parts = [f"{self.recipients} of {self.matched} matched customers can be messaged"]
+        parts += [f"{n} excluded: {EXCLUSIONS[reason]}" for reason, n in self.excluded.items() if n]
+        if self.segments:
+            parts.append(f"up to {max(self.segments)} SMS segment(s) per message")
+        return "; ".join(parts)
+
+    def raise_if_failed(self) -> None:
+        if self.problems:
+            first = self.problems[0]
+            more = f" (and {len(self.problems) - 1} more problem(s))" if len(self.problems) > 1 else ""
+            raise InvalidInput(first.location, first.message + more)
+
+
+def compile_all(templates: list[str]) -> tuple[list[CompiledTemplate | None], list[Problem]]:
+    compiled, problems = [], []
+    for i, text in enumerate(templates, start=1):
+        try:
+            compiled.append(compile_template(text, location=f"template {i}"))
+        except InvalidInput as exc:
+            compiled.append(None)
+            problems.append(Problem(exc.location, exc.message))
+    return compiled, problems
+
+
+def check_draft(draft: CampaignDraft) -> CheckReport:
+    """Render every message of the draft for its current audience and report."""
+    channel = get_channel(draft.channel)
+    as_of = draft.as_of or datetime.now(timezone.utc).date()
+    compiled, problems = compile_all(draft.templates)
+    report = CheckReport(as_of=as_of, problems=problems, excluded={reason: 0 for reason in EXCLUSIONS})
+    fields = set().union(*(c.fields for c in compiled if c is not None))
+    empty: dict[tuple[int, str], list] = {}  # (template, field) -> [customers, example id]
+    render_errors: Counter = Counter()
+    for rows in stream(draft.rules, as_of, columns_for(channel, fields)):
+        for row in rows:
+            report.matched += 1
+            reason = exclusion(row, channel)
+            if reason:
+                report.excluded[reason] += 1
+                continue
+            report.recipients += 1
+            variant = variant_for(row["customer_id"], len(compiled))
+            template = compiled[variant]
+            if template is None:
+                continue
+            try:
+                message = render(template, row)
+            except RenderError as exc:
+                missing = missing_fields(template, row)
+                for name in missing:
+                    entry = empty.setdefault((variant, name), [0, row["customer_id"]])
+                    entry[0] += 1
+                if not missing:
+                    render_errors[(variant, str(exc))] += 1
+                continue
+            _measure(report, message, channel.counts_sms_segments)
+            if len(report.samples) < SAMPLES:
+                report.samples.append(Sample(row["customer_id"], str(row.get(channel.contact_field)), variant, message))
+    for (variant, name), (count, example) in sorted(empty.items()):
+        report.problems.append(Problem(
+            f"template {variant + 1}", f"{{{{ {name} }}}} is empty for {count} customer(s) (e.g. {example}); "
+            f"give it a default: {{{{ {name} | default(\"...\") }}}}", count))
+    for (variant, message), count in sorted(render_errors.items()):
+        report.problems.append(Problem(f"template {variant + 1}", f"cannot render for {count} customer(s): {message}",
+                                       count))
+    if report.recipients == 0:
+        why = "the rule matches no customers" if report.matched == 0 else \
+            f"none of the {report.matched} matched customers can be messaged on {channel.label}"
+        report.problems.append(Problem("audience", f"nobody to send to: {why}"))
+    return report
+
+
+def _measure(report: CheckReport, message: str, sms: bool) -> None:
+    report.longest = max(report.longest, len(message))
+    if sms:
+        length = sms_length(message)
+        report.segments[length.segments] += 1
+        report.encodings[length.encoding] += 1
+
+
+def preview_messages(draft: CampaignDraft, n: int = SAMPLES) -> list[Sample | Problem]:
+    """The messages the first `n` recipients would get (a problem in their place when one fails)."""
+    channel = get_channel(draft.channel)
+    compiled, problems = compile_all(draft.templates)
+    if problems:
+        return problems
+    fields = set().union(*(c.fields for c in compiled))
+    out: list[Sample | Problem] = []
+    for rows in stream(draft.rules, draft.as_of or datetime.now(timezone.utc).date(),
+                       columns_for(channel, fields), limit=n * 20):
+        for row in rows:
+            if exclusion(row, channel):
+                continue
+            variant = variant_for(row["customer_id"], len(compiled))
+            try:
+                out.append(Sample(row["customer_id"], str(row.get(channel.contact_field)), variant,
+                                  render(compiled[variant], row)))
+            except RenderError as exc:
+                out.append(Problem(f"customer {row['customer_id']}", str(exc)))
+            if len(out) >= n:
+                return out
+    return out

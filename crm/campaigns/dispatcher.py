@@ -1,0 +1,211 @@
+"""Sending a campaign: claim it, snapshot its audience, hand each message to the vendor.
+
+One asyncio loop sends with bounded concurrency (`CRM_CAMPAIGN_CONCURRENCY`), an optional
+throttle (`CRM_CAMPAIGN_RATE_PER_SECOND`) and retries with exponential backoff on timeouts,
+connection errors, 429 and 5xx (tenacity, `CRM_CAMPAIGN_MAX_ATTEMPTS` tries). Each message
+carries the idempotency key `<campaign_id>:<customer_id>`, so resending a row that was accepted
+just before a crash is recognised by the vendor and delivered once. Outcomes are written in
+batches; a row only moves forward (a receipt may arrive before our SENT write). Only PENDING
+rows are sent, so a resumed campaign continues where the last process stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import httpx
+from pymongo import UpdateOne
+from pymongo.database import Database
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from crm.campaigns.batching import GroupCommit
+from crm.campaigns.lease import Lease
+from crm.campaigns.model import COMPLETED, FAILED, PENDING, SENT
+from crm.campaigns.repository import now
+from crm.campaigns.snapshot import take_snapshot
+from crm.campaigns.vendor import PREFIX as VENDOR_PREFIX
+from crm.config import Settings
+from crm.errors import Conflict
+
+PAGE_ROWS = 1_000
+MAX_PASSES = 3
+REQUEST_TIMEOUT_SECONDS = 10
+
+Progress = Callable[[str, int], None]  # (phase "snapshot" | "send", rows done since last call)
+
+
+class VendorBusy(Exception):
+    """The vendor answered 429 or 5xx: worth trying again."""
+
+
+class LeaseLost(Exception):
+    """Another dispatcher took the campaign over (our lease ran out)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    customer_id: str
+    accepted: bool
+    vendor_message_id: str | None
+    attempts: int
+    error: str | None = None
+
+
+class Throttle:
+    """At most `rate` starts per second, spaced evenly (0: no limit)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1 / rate if rate > 0 else 0.0
+        self.next_slot = time.monotonic()
+
+    async def wait(self) -> None:
+        if not self.interval:
+            return
+        current = time.monotonic()
+        slot = max(self.next_slot, current)
+        self.next_slot = slot + self.interval  # taken before sleeping: no two callers share a slot
+        if slot > current:
+            await asyncio.sleep(slot - current)
+
+
+def outcome_updates(campaign_id: str, outcomes: Sequence[Outcome]) -> list[UpdateOne]:
+    stamp = now()
+    ops = []
+    for o in outcomes:
+        key = {"campaign_id": campaign_id, "customer_id": o.customer_id}
+        if o.accepted:
+            # PENDING -> SENT, but never back: a receipt may already have made it DELIVERED/FAILED.
+            ops.append(UpdateOne(key, [{"$set": {
+                "status": {"$cond": [{"$eq": ["$status", PENDING]}, SENT, "$status"]},
+                "accepted": True, "vendor_message_id": o.vendor_message_id, "sent_at": stamp,
+                "attempts": {"$add": ["$attempts", o.attempts]}, "updated_at": stamp}}]))
+        else:
+            ops.append(UpdateOne({**key, "status": PENDING}, {
+                "$set": {"status": FAILED, "error": o.error, "settled_at": stamp, "updated_at": stamp},
+                "$inc": {"attempts": o.attempts}}))
+    return ops
+
+
+class Dispatcher:
+    def __init__(self, db: Database, campaign_id: str, settings: Settings, vendor_url: str,
+                 progress: Progress | None = None, owner: str | None = None):
+        self.db, self.campaign_id, self.settings = db, campaign_id, settings
+        self.messages_url = f"{vendor_url.rstrip('/')}{VENDOR_PREFIX}/messages"
+        self.progress = progress or (lambda phase, n: None)
+        self.lease = Lease(db, campaign_id, settings.campaign_lease_seconds, owner)
+        self.lost = asyncio.Event()
+        self.sent = self.failed = 0
+
+    async def run(self) -> None:
+        campaign = await asyncio.to_thread(self.lease.claim)
+        heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
+        completed = False
+        try:
+            if not campaign.snapshot_done:
+                await asyncio.to_thread(take_snapshot, self.db, campaign,
+                                        lambda n: self.progress("snapshot", n))
+            completed = await self._send_all()
+        finally:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            if not self.lost.is_set():
+                await asyncio.to_thread(self.lease.release, COMPLETED if completed else None)
+        if self.lost.is_set():
+            raise Conflict(f"campaign {self.campaign_id}: another dispatcher took over (the lease expired)")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease.seconds / 3)
+            if not await asyncio.to_thread(self.lease.renew):
+                self.lost.set()
+                return
+
+    async def _send_all(self) -> bool:
+        """Send every PENDING row; True when none is left PENDING."""
+        writer = GroupCommit(lambda batch: self._write(batch), 500, 200).start()
+        slots = asyncio.Semaphore(max(1, self.settings.campaign_concurrency))
+        throttle = Throttle(self.settings.campaign_rate_per_second)
+        limits = httpx.Limits(max_connections=self.settings.campaign_concurrency)
+        try:
+            async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as client:
+                for _ in range(MAX_PASSES):
+                    cursor = self.db.communication_log.find(
+                        {"campaign_id": self.campaign_id, "status": PENDING},
+                        {"customer_id": 1, "to": 1, "message": 1, "channel": 1}).batch_size(PAGE_ROWS)
+                    while not self.lost.is_set():
+                        rows = await asyncio.to_thread(lambda: list(itertools.islice(cursor, PAGE_ROWS)))
+                        if not rows:
+                            break
+                        await asyncio.gather(*(self._send_one(client, slots, throttle, writer, row) for row in rows))
+                    cursor.close()
+                    if self.lost.is_set():
+                        return False
+                    await writer.close()  # every outcome written before we look again
+                    writer = GroupCommit(lambda batch: self._write(batch), 500, 200).start()
+                    left = await asyncio.to_thread(self.db.communication_log.count_documents,
+                                                   {"campaign_id": self.campaign_id, "status": PENDING})
+                    if not left:
+                        return True
+                return False
+        finally:
+            await writer.close()
+
+    def _write(self, outcomes: Sequence[Outcome]) -> list[None]:
+        self.db.communication_log.bulk_write(outcome_updates(self.campaign_id, outcomes), ordered=False)
+        return [None] * len(outcomes)
+
+    async def _send_one(self, client: httpx.AsyncClient, slots: asyncio.Semaphore, throttle: Throttle,
+                        writer: GroupCommit, row: dict) -> None:
+        async with slots:
+            if self.lost.is_set():
+                return
+            await throttle.wait()
+            outcome = await self._post(client, row)
+        await writer.submit(outcome)
+        if outcome.accepted:
+            self.sent += 1
+        else:
+            self.failed += 1
+        self.progress("send", 1)
+
+    async def _post(self, client: httpx.AsyncClient, row: dict) -> Outcome:
+        key = f"{self.campaign_id}:{row['customer_id']}"
+        payload = {"channel": row["channel"], "to": row["to"], "body": row["message"]}
+        attempts = 0
+        try:
+            async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(max(1, self.settings.campaign_max_attempts)), reraise=True,
+                    wait=wait_exponential_jitter(initial=0.1, max=5),
+                    retry=retry_if_exception_type((httpx.TransportError, VendorBusy))):
+                with attempt:
+                    attempts += 1
+                    response = await client.post(self.messages_url, json=payload, headers={"Idempotency-Key": key})
+                    if response.status_code == 429 or response.status_code >= 500:
+                        raise VendorBusy(f"vendor answered {response.status_code}")
+        except (httpx.TransportError, VendorBusy) as exc:
+            reason = str(exc) or type(exc).__name__
+            return Outcome(row["customer_id"], False, None, attempts,
+                           f"not accepted after {attempts} attempt(s): {reason}")
+        if response.is_success:
+            return Outcome(row["customer_id"], True, response.json()["id"], attempts)
+        return Outcome(row["customer_id"], False, None, attempts,
+                       f"rejected by the vendor ({response.status_code}): {_reason(response)}")
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        return response.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        return response.text[:200]
+
+
+def dispatch(db: Database, campaign_id: str, settings: Settings, vendor_url: str,
+             progress: Progress | None = None, owner: str | None = None) -> Dispatcher:
+    """Send the campaign (blocking); raises Conflict when another dispatcher holds it."""
+    dispatcher = Dispatcher(db, campaign_id, settings, vendor_url, progress, owner)
+    asyncio.run(dispatcher.run())
+    return dispatcher

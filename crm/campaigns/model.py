@@ -1,0 +1,106 @@
+"""A campaign as composed, as stored, and its counters."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+from crm.errors import InvalidInput
+
+MAX_TEMPLATES = 5
+# communication_log statuses; a status only moves forward: PENDING < SENT < DELIVERED | FAILED.
+PENDING, SENT, DELIVERED, FAILED = "PENDING", "SENT", "DELIVERED", "FAILED"
+FINAL = (DELIVERED, FAILED)
+# campaign statuses
+DRAFT, SENDING, COMPLETED = "draft", "sending", "completed"
+
+
+class CampaignDraft(BaseModel):
+    """What the analyst composed: audience, channel and message templates (one per variant)."""
+
+    name: str = Field(min_length=1, max_length=120)
+    objective: str = Field(default="", max_length=500)
+    channel: Literal["sms", "email", "whatsapp"] = "sms"
+    templates: list[str] = Field(min_length=1, max_length=MAX_TEMPLATES)
+    rules: dict[str, Any]
+    segment_id: str | None = None
+    segment_name: str | None = None
+    as_of: date | None = None
+
+    @field_validator("name", "objective", mode="before")
+    @classmethod
+    def _strip(cls, value):
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("rules")
+    @classmethod
+    def _valid_rule(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from crm.segment_engine import parse_rule
+
+        return parse_rule(value).to_json()
+
+    @classmethod
+    def build(cls, **fields: Any) -> "CampaignDraft":
+        """Like the constructor, but an invalid field is an InvalidInput naming it."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "campaign"
+            cause = err.get("ctx", {}).get("error")
+            if isinstance(cause, InvalidInput):
+                raise InvalidInput(f"rules: {cause.location}", cause.message) from None
+            raise InvalidInput(where, err["msg"]) from None
+
+
+class CampaignStats(BaseModel):
+    """The counters of the CLI's JSON line, derived from communication_log (exact by construction).
+
+    audience = delivered + failed + pending; sent = messages the vendor accepted.
+    """
+
+    campaign_id: str
+    audience: int
+    sent: int
+    delivered: int
+    failed: int
+    pending: int
+
+    @property
+    def delivery_rate(self) -> float | None:
+        settled = self.delivered + self.failed
+        return self.delivered / settled if settled else None
+
+
+class Campaign(BaseModel):
+    id: str
+    name: str
+    objective: str = ""
+    channel: str
+    templates: list[str]
+    rules: dict[str, Any]
+    description: str = ""
+    segment_id: str | None = None
+    segment_name: str | None = None
+    as_of: date
+    status: str
+    owner: str | None = None
+    audience: int | None = None  # messages to send (set by the snapshot)
+    matched: int | None = None  # customers the rule matched
+    excluded: dict[str, int] = Field(default_factory=dict)
+    counters: dict[str, int] = Field(default_factory=dict)
+    created_at: datetime
+    started_at: datetime | None = None
+    dispatched_at: datetime | None = None
+    finished_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    snapshot_done: bool = False
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> "Campaign":
+        data = {k: v for k, v in doc.items() if k != "_id"}
+        data["as_of"] = date.fromisoformat(doc["as_of"])
+        return cls(id=str(doc["_id"]), **data)

@@ -1,0 +1,127 @@
+"""POST /api/v1/delivery-receipts: the vendor's signed callback, written in batches.
+
+Checks the HMAC signature over the raw body (401 when missing or wrong), then queues the receipt
+for the next bulk_write and answers 202 only once that write is done, so an acknowledged receipt
+is never lost and an unacknowledged one is retried by the vendor. Each receipt moves its log row
+forward only: PENDING or SENT -> DELIVERED or FAILED. A repeated receipt matches nothing and
+changes nothing, so counting (by aggregation over the log) stays exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, ValidationError
+from pymongo import UpdateOne
+from pymongo.database import Database
+from pymongo.errors import PyMongoError
+
+from crm.api.errors import ApiError, ErrorDetail
+from crm.api.routes.common import error
+from crm.campaigns.batching import GroupCommit
+from crm.campaigns.model import FAILED, PENDING, SENT
+from crm.campaigns.repository import now
+from crm.campaigns.signing import HEADER, receipt_secret, verify
+from crm.config import Settings
+
+PATH = "/api/v1/delivery-receipts"
+
+
+class Receipt(BaseModel):
+    """What the vendor reports about one message."""
+
+    idempotency_key: str = Field(min_length=3, max_length=400, pattern=r"^[0-9a-f]{24}:.+$",
+                                 description="the key the message was sent with: <campaign_id>:<customer_id>")
+    vendor_message_id: str = Field(min_length=1, max_length=100)
+    status: Literal["DELIVERED", "FAILED"]
+    reason: str | None = Field(default=None, max_length=500, description="why it failed")
+    occurred_at: datetime
+
+    @property
+    def campaign_id(self) -> str:
+        return self.idempotency_key.split(":", 1)[0]
+
+    @property
+    def customer_id(self) -> str:
+        return self.idempotency_key.split(":", 1)[1]
+
+
+def receipt_update(receipt: Receipt) -> UpdateOne:
+    """The forward-only change one receipt makes to its log row."""
+    return UpdateOne(
+        {"campaign_id": receipt.campaign_id, "customer_id": receipt.customer_id, "status": {"$in": [PENDING, SENT]}},
+        {"$set": {"status": receipt.status, "error": receipt.reason if receipt.status == FAILED else None,
+                  "settled_at": receipt.occurred_at, "accepted": True,
+                  "vendor_message_id": receipt.vendor_message_id, "updated_at": now()}})
+
+
+def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
+    db.communication_log.bulk_write([receipt_update(r) for r in receipts], ordered=False)
+    return [None] * len(receipts)
+
+
+def receipts_router(settings: Settings) -> APIRouter:
+    """The receipt endpoint with its own batch writer (started and flushed with the app)."""
+    state: dict = {}
+
+    def database() -> Database:
+        from crm.store import get_db
+
+        return get_db(settings)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        state["secret"] = receipt_secret(settings)
+        if settings.receipt_flush_size > 1:
+            state["writer"] = GroupCommit(lambda batch: write_receipts(database(), batch),
+                                          settings.receipt_flush_size, settings.receipt_flush_ms).start()
+        app.state.receipt_writer = state.get("writer")
+        try:
+            yield
+        finally:
+            if state.get("writer") is not None:
+                await state["writer"].close()  # flushed on shutdown: nothing queued is dropped
+
+    router = APIRouter(tags=["delivery receipts"], lifespan=lifespan)
+
+    @router.post(PATH, status_code=202, summary="Delivery receipt from the messaging vendor",
+                 responses={401: error("missing or wrong signature", "unauthorized",
+                                       f"the {HEADER} header does not match the body"),
+                            503: error("the receipt could not be stored; send it again", "unavailable",
+                                       "the database stopped answering"),
+                            422: error("not a receipt", "invalid_receipt", "the receipt is not valid",
+                                       [{"index": None, "field": "status", "reason": "Input should be 'DELIVERED'"}])})
+    async def delivery_receipt(request: Request) -> dict:
+        """Sign the raw body with HMAC-SHA256 and the shared secret: `X-Signature: sha256=<hex>`.
+
+        Idempotent: a repeated receipt is accepted and changes nothing.
+        """
+        body = await request.body()
+        if "secret" not in state:
+            state["secret"] = receipt_secret(settings)
+        if not verify(state["secret"], body, request.headers.get(HEADER)):
+            raise ApiError(401, "unauthorized", f"the {HEADER} header does not match the body",
+                           [ErrorDetail(field=HEADER, reason="missing or wrong HMAC-SHA256 signature")])
+        try:
+            receipt = Receipt.model_validate_json(body)
+        except ValidationError as exc:
+            details = [ErrorDetail(field=".".join(str(p) for p in e["loc"]) or "body", reason=e["msg"])
+                       for e in exc.errors()]
+            raise ApiError(422, "invalid_receipt", "the receipt is not valid", details) from None
+        writer = state.get("writer")
+        try:
+            if writer is None:  # one update per receipt (the baseline the benchmark compares with)
+                await run_in_threadpool(database().communication_log.bulk_write, [receipt_update(receipt)])
+            else:
+                await writer.submit(receipt)
+        except PyMongoError as exc:
+            raise ApiError(503, "unavailable", f"the receipt was not stored ({type(exc).__name__}); "
+                                               "send it again") from None
+        return {"accepted": True}
+
+    return router

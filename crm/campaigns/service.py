@@ -1,0 +1,66 @@
+"""What the CLI and the pages call: compose (check, then create), send or resume, wait, stats.
+
+Both acting functions check the user's role themselves (`campaign.send`), so a hidden button is
+never the only protection, and record what was done in the audit log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from pymongo.database import Database
+
+from crm import audit
+from crm.auth import require
+from crm.campaigns.check import CheckReport, check_draft
+from crm.campaigns.dispatcher import Progress, dispatch
+from crm.campaigns.host import endpoints
+from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats
+from crm.campaigns.repository import campaign_stats, get_campaign, insert_campaign
+from crm.config import Settings, load_settings
+from crm.errors import Unavailable
+
+STALL_SECONDS = 120
+
+
+def compose_campaign(db: Database, user, draft: CampaignDraft) -> tuple[Campaign, CheckReport]:
+    """Run the pre-send check and, when it passes, create the campaign (status draft)."""
+    require(user, "campaign.send")
+    report = check_draft(draft)
+    report.raise_if_failed()
+    campaign = insert_campaign(db, draft, report, owner=getattr(user, "username", None))
+    audit.record(user, "campaign.create", campaign.id,
+                 {"name": campaign.name, "channel": campaign.channel, "recipients": report.recipients}, db=db)
+    return campaign, report
+
+
+def send_campaign(db: Database, user, campaign_id: str, settings: Settings | None = None,
+                  progress: Progress | None = None) -> CampaignStats:
+    """Send (or resume) a campaign in this process; returns the counters when dispatch ends."""
+    require(user, "campaign.send")
+    settings = settings or load_settings()
+    campaign = get_campaign(db, campaign_id)
+    action = "campaign.send" if campaign.started_at is None else "campaign.resume"
+    audit.record(user, action, campaign_id, {"name": campaign.name}, db=db)
+    where = endpoints(settings)
+    dispatch(db, campaign_id, settings, where.vendor_url, progress)
+    return campaign_stats(db, campaign_id)
+
+
+def wait_until_settled(db: Database, campaign_id: str, on_change: Callable[[CampaignStats], None] | None = None,
+                       stall_seconds: float = STALL_SECONDS, poll_seconds: float = 0.25) -> CampaignStats:
+    """Block until no message is pending; Unavailable if receipts stop coming for `stall_seconds`."""
+    last, changed_at = None, time.monotonic()
+    while True:
+        stats = campaign_stats(db, campaign_id)
+        if stats != last:
+            last, changed_at = stats, time.monotonic()
+            if on_change:
+                on_change(stats)
+        if stats.pending == 0:
+            return stats
+        if time.monotonic() - changed_at > stall_seconds:
+            raise Unavailable(f"campaign {campaign_id}: no receipt for {stall_seconds:.0f} s with "
+                              f"{stats.pending} message(s) pending; is the vendor reachable?")
+        time.sleep(poll_seconds)

@@ -1,0 +1,69 @@
+"""The audience snapshot: one communication_log row per recipient, written before any send.
+
+Rows are inserted in bulk with the message already rendered, PENDING. The unique
+(campaign_id, customer_id) index makes a repeated snapshot (after a crash half-way) add only the
+rows that are missing. A message that cannot be rendered any more (the data changed since the
+check) becomes a FAILED row saying why: counted, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+
+from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
+from crm.campaigns.channels import channel as get_channel
+from crm.campaigns.model import FAILED, PENDING, Campaign
+from crm.campaigns.repository import now, object_id
+from crm.campaigns.templating import RenderError, compile_template, render, variant_for
+
+DUPLICATE_KEY = 11000
+
+
+def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], None] | None = None) -> int:
+    """Write the campaign's log rows (idempotent); returns the number of recipients."""
+    channel = get_channel(campaign.channel)
+    compiled = [compile_template(t, location=f"template {i}") for i, t in enumerate(campaign.templates, 1)]
+    fields = set().union(*(c.fields for c in compiled))
+    excluded = {reason: 0 for reason in EXCLUSIONS}
+    matched = 0
+    for rows in stream(campaign.rules, campaign.as_of, columns_for(channel, fields)):
+        stamp = now()
+        docs = []
+        for row in rows:
+            matched += 1
+            reason = exclusion(row, channel)
+            if reason:
+                excluded[reason] += 1
+                continue
+            variant = variant_for(row["customer_id"], len(compiled))
+            doc = {"campaign_id": campaign.id, "customer_id": row["customer_id"], "channel": channel.name,
+                   "to": str(row[channel.contact_field]).strip(), "variant": variant, "status": PENDING,
+                   "accepted": False, "vendor_message_id": None, "attempts": 0, "error": None,
+                   "created_at": stamp, "updated_at": stamp, "sent_at": None, "settled_at": None}
+            try:
+                doc["message"] = render(compiled[variant], row)
+            except RenderError as exc:
+                doc.update(message=None, status=FAILED, error=f"not rendered: {exc}", settled_at=stamp)
+            docs.append(doc)
+        _insert_missing(db, docs)
+        if progress:
+            progress(len(rows))
+    audience = db.communication_log.count_documents({"campaign_id": campaign.id})
+    db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": {
+        "audience": audience, "matched": matched, "excluded": excluded, "snapshot_done": True,
+        "updated_at": now()}})
+    return audience
+
+
+def _insert_missing(db: Database, docs: list[dict]) -> None:
+    if not docs:
+        return
+    try:
+        db.communication_log.insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+        if others:
+            raise

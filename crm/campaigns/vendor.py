@@ -1,0 +1,248 @@
+"""The mock messaging vendor under /vendor/v1/: accepts messages, later reports their fate.
+
+It behaves as real messaging APIs do. Every message carries an `Idempotency-Key`; the vendor
+stores each key in MongoDB (`vendor_messages`, so it survives restarts) before answering, and a
+message sent again with a known key is recognised (same vendor id, `duplicate: true`) and never
+delivered twice. After a short random delay it posts a signed receipt to its webhook, our
+`/api/v1/delivery-receipts`: DELIVERED about 90% of the time, FAILED with a reason otherwise.
+Receipts are scheduled in memory and marked posted in MongoDB; any left unposted (the process
+died) are found by a sweep in whichever process hosts the vendor next and posted then.
+`CRM_VENDOR_FAULT_RATE` makes it answer 503 to a share of requests, to exercise retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Literal
+
+import httpx
+from fastapi import APIRouter, Header, Request, Response
+from pydantic import BaseModel, Field
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from crm.api.errors import ApiError
+from crm.api.routes.common import error
+from crm.campaigns.batching import GroupCommit
+from crm.campaigns.receipts import PATH as RECEIPT_PATH
+from crm.campaigns.repository import now
+from crm.campaigns.signing import HEADER, receipt_secret, sign
+from crm.config import Settings
+
+PREFIX = "/vendor/v1"
+COLLECTION = "vendor_messages"
+FAILURE_REASONS = ("number not reachable", "registered on do-not-disturb", "blocked by the carrier",
+                   "mailbox full", "invalid address", "handset switched off")
+POST_CONCURRENCY = 64
+SWEEP_SECONDS = 2.0
+MIN_DELAY_SECONDS = 0.05
+
+
+class VendorMessage(BaseModel):
+    channel: Literal["sms", "email", "whatsapp"]
+    to: str = Field(min_length=1, max_length=320)
+    body: str = Field(min_length=1, max_length=5_000)
+
+
+class Accepted(BaseModel):
+    id: str = Field(description="the vendor's message id")
+    status: Literal["accepted"] = "accepted"
+    duplicate: bool = Field(description="true when this idempotency key was seen before (nothing is sent again)")
+
+
+class ReceiptPoster:
+    """Posts receipts when due, with bounded concurrency and retries, and records them as posted."""
+
+    def __init__(self, settings: Settings, db: Database):
+        self.settings, self.db = settings, db
+        self.secret = receipt_secret(settings)
+        self.webhook: str | None = None  # our receipt endpoint, learned from the app's own address
+        self._due: list[tuple[float, str, dict]] = []  # heap of (monotonic due time, key, receipt)
+        self._scheduled: set[str] = set()
+        self._posted: list[str] = []
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(POST_CONCURRENCY)
+        self._tasks: set[asyncio.Task] = set()
+        self._client = httpx.AsyncClient(timeout=10)
+        self._loops: list[asyncio.Task] = []
+        self.posted_count = 0
+
+    @property
+    def outstanding(self) -> int:
+        """Receipts scheduled here and not yet posted."""
+        return len(self._scheduled)
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loops = [loop.create_task(self._deliver_due()), loop.create_task(self._sweep_and_mark())]
+
+    async def stop(self) -> None:
+        for task in self._loops:
+            task.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self._mark_posted)
+        await self._client.aclose()
+
+    def schedule(self, key: str, receipt: dict, delay: float) -> None:
+        if key in self._scheduled:
+            return
+        self._scheduled.add(key)
+        heapq.heappush(self._due, (time.monotonic() + delay, key, receipt))
+        self._wake.set()
+
+    async def _deliver_due(self) -> None:
+        while True:
+            if not self._due or self.webhook is None:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), 0.5)
+                except TimeoutError:
+                    pass
+                continue
+            wait = self._due[0][0] - time.monotonic()
+            if wait > 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                except TimeoutError:
+                    pass
+                continue
+            _, key, receipt = heapq.heappop(self._due)
+            await self._slots.acquire()
+            task = asyncio.get_running_loop().create_task(self._post(key, receipt))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _post(self, key: str, receipt: dict) -> None:
+        body = json.dumps(receipt, separators=(",", ":")).encode("utf-8")
+        headers = {HEADER: sign(self.secret, body), "Content-Type": "application/json"}
+        try:
+            async for attempt in AsyncRetrying(stop=stop_after_attempt(6), reraise=True,
+                                               wait=wait_exponential_jitter(initial=0.2, max=5),
+                                               retry=retry_if_exception_type(httpx.HTTPError)):
+                with attempt:
+                    response = await self._client.post(self.webhook, content=body, headers=headers)
+                    if response.status_code >= 500 or response.status_code == 429:
+                        response.raise_for_status()
+            if response.is_success:
+                self._posted.append(key)
+                self.posted_count += 1
+        except httpx.HTTPError:
+            pass  # left unposted in MongoDB: the sweep tries again later
+        finally:
+            self._scheduled.discard(key)
+            self._slots.release()
+
+    async def _sweep_and_mark(self) -> None:
+        grace = timedelta(seconds=5 + 3 * self.settings.vendor_delay_ms / 1000)
+        ticks = 0
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS / 4)
+            await asyncio.to_thread(self._mark_posted)
+            ticks += 1
+            if self.webhook is not None and ticks % 4 == 0:
+                for doc in await asyncio.to_thread(self._overdue, grace):
+                    self.schedule(doc["_id"], doc["receipt"], 0)
+
+    def _mark_posted(self) -> None:
+        keys, self._posted = self._posted, []
+        if keys:
+            self.db[COLLECTION].update_many({"_id": {"$in": keys}}, {"$set": {"receipt_posted_at": now()}})
+
+    def _overdue(self, grace: timedelta) -> list[dict]:
+        query = {"receipt_posted_at": None, "receipt_due_at": {"$lt": now() - grace}}
+        return [d for d in self.db[COLLECTION].find(query, {"receipt": 1}).limit(5_000)
+                if d["_id"] not in self._scheduled]
+
+
+def _insert_new(db: Database, docs: Sequence[dict]) -> list[bool]:
+    """Insert vendor records; True for each that is new, False for a key seen before."""
+    fresh = [True] * len(docs)
+    try:
+        db[COLLECTION].insert_many(list(docs), ordered=False)
+    except BulkWriteError as exc:
+        for err in exc.details.get("writeErrors", []):
+            if err.get("code") != 11000:
+                raise
+            fresh[err["index"]] = False
+    return fresh
+
+
+def vendor_router(settings: Settings) -> APIRouter:
+    """The mock vendor's routes, with their own receipt poster and batched key store."""
+    state: dict = {}
+
+    def database() -> Database:
+        from crm.store import get_db
+
+        return get_db(settings)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        poster = state["poster"] = ReceiptPoster(settings, await asyncio.to_thread(database))
+        poster.webhook = _webhook(app, settings)
+        poster.start()
+        state["store"] = GroupCommit(lambda docs: _insert_new(database(), docs), 500, 5).start()
+        app.state.vendor = poster
+        try:
+            yield
+        finally:
+            await state["store"].close()
+            await poster.stop()
+
+    router = APIRouter(prefix=PREFIX, tags=["mock vendor"], lifespan=lifespan)
+
+    @router.post("/messages", status_code=201, response_model=Accepted, summary="Send one message (mock vendor)",
+                 responses={200: {"model": Accepted, "description": "this idempotency key was seen before: "
+                                                                    "the original message's id, nothing sent again"},
+                            400: error("the body is not JSON", "bad_request", "There was an error parsing the body"),
+                            503: error("the vendor is busy (CRM_VENDOR_FAULT_RATE); retry", "vendor_busy",
+                                       "the vendor is overloaded; retry later")})
+    async def send_message(message: VendorMessage, request: Request, response: Response,
+                           idempotency_key: str = Header(min_length=3, max_length=400)) -> Accepted:
+        """Accepted messages get a receipt later; a repeated `Idempotency-Key` is recognised."""
+        poster: ReceiptPoster = state["poster"]
+        if poster.webhook is None:
+            poster.webhook = str(request.base_url).rstrip("/") + RECEIPT_PATH
+        if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
+            raise ApiError(503, "vendor_busy", "the vendor is overloaded; retry later")
+        record = _new_record(settings, idempotency_key, message)
+        if await state["store"].submit(record):
+            poster.schedule(idempotency_key, record["receipt"], record["delay"])
+            return Accepted(id=record["vendor_message_id"], duplicate=False)
+        seen = await asyncio.to_thread(database()[COLLECTION].find_one_and_update, {"_id": idempotency_key},
+                                       {"$inc": {"submissions": 1}})
+        response.status_code = 200
+        return Accepted(id=seen["vendor_message_id"], duplicate=True)
+
+    return router
+
+
+def _webhook(app, settings: Settings) -> str | None:
+    base = getattr(app.state, "public_url", None)
+    return f"{base.rstrip('/')}{RECEIPT_PATH}" if base else None
+
+
+def _new_record(settings: Settings, key: str, message: VendorMessage) -> dict:
+    vendor_id = uuid.uuid4().hex
+    delay = random.uniform(MIN_DELAY_SECONDS, max(MIN_DELAY_SECONDS, settings.vendor_delay_ms / 1000))
+    accepted = now()
+    failed = random.random() < settings.vendor_failure_rate
+    receipt = {"idempotency_key": key, "vendor_message_id": vendor_id,
+               "status": "FAILED" if failed else "DELIVERED",
+               "reason": random.choice(FAILURE_REASONS) if failed else None,
+               "occurred_at": (accepted + timedelta(seconds=delay)).isoformat()}
+    return {"_id": key, "vendor_message_id": vendor_id, "channel": message.channel, "to": message.to,
+            "body": message.body, "submissions": 1, "accepted_at": accepted, "delay": delay,
+            "receipt": receipt, "receipt_due_at": accepted + timedelta(seconds=delay), "receipt_posted_at": None}

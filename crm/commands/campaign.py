@@ -1,0 +1,108 @@
+"""`python -m crm campaign send|resume|stats`: send a campaign from the command line.
+
+Every subcommand ends with one JSON line: {"campaign_id", "audience", "sent", "delivered",
+"failed", "pending"}. Unless CRM_VENDOR_URL names a vendor, this process hosts the mock vendor
+and the receipt endpoint itself (see `crm.campaigns.host`); without `--wait` it still stays until
+the vendor has posted the receipts it owes, after printing the JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from crm.errors import InvalidInput
+
+DRAIN_SECONDS = 60
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("campaign", help="send campaigns and read their counters")
+    actions = parser.add_subparsers(dest="campaign_command", required=True, metavar="ACTION")
+
+    send = actions.add_parser("send", help="check, create and send a campaign to a segment's audience")
+    send.add_argument("rules", metavar="RULES.json", help="segment rule file (JSON)")
+    send.add_argument("--name", required=True, help="campaign name")
+    send.add_argument("--message", required=True, action="append", metavar="TEMPLATE",
+                      help='message template, e.g. \'Hi {{ first_name | default("there") }}\'; '
+                           "repeat for variants (customers are split between them)")
+    send.add_argument("--channel", default="sms", choices=["sms", "email", "whatsapp"], help="default: sms")
+    send.add_argument("--objective", default="", help="what the campaign is for")
+    send.add_argument("--as-of", metavar="DATE", help="evaluation date of the rule, YYYY-MM-DD (default: today)")
+    send.add_argument("--wait", action="store_true", help="return when no message is pending")
+    send.set_defaults(handler=send_command)
+
+    resume = actions.add_parser("resume", help="continue sending a campaign that was interrupted")
+    resume.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    resume.add_argument("--wait", action="store_true", help="return when no message is pending")
+    resume.set_defaults(handler=resume_command)
+
+    stats = actions.add_parser("stats", help="print a campaign's counters as JSON")
+    stats.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    stats.set_defaults(handler=stats_command)
+
+
+def send_command(args) -> int:
+    from crm.auth import CLI
+    from crm.campaigns import CampaignDraft, compose_campaign
+    from crm.commands.segment import parse_as_of, read_rule
+    from crm.store import get_db
+
+    group = read_rule(args.rules)
+    draft = CampaignDraft.build(name=args.name, objective=args.objective, channel=args.channel,
+                                templates=args.message, rules=group.to_json(), as_of=parse_as_of(args.as_of))
+    db = get_db()
+    campaign, report = compose_campaign(db, CLI, draft)
+    print(f"campaign {campaign.id} {campaign.name!r}: {report.summary()}", file=sys.stderr, flush=True)
+    return _send(db, campaign.id, report.recipients, args.wait)
+
+
+def resume_command(args) -> int:
+    from crm.campaigns import get_campaign
+    from crm.store import get_db
+
+    db = get_db()
+    campaign = get_campaign(db, args.campaign_id)
+    return _send(db, campaign.id, campaign.audience, args.wait)
+
+
+def _send(db, campaign_id: str, expected: int | None, wait: bool) -> int:
+    from tqdm import tqdm
+
+    from crm.auth import CLI
+    from crm.campaigns import send_campaign, wait_until_settled
+    from crm.campaigns.host import drain_hosts, stop_hosts
+
+    bars: dict[str, tqdm] = {}
+
+    def progress(phase: str, n: int) -> None:
+        if phase not in bars:
+            label = "snapshot" if phase == "snapshot" else "sending"
+            bars[phase] = tqdm(total=expected, desc=label, unit="msg", file=sys.stderr)
+        bars[phase].update(n)
+
+    try:
+        stats = send_campaign(db, CLI, campaign_id, progress=progress)
+        for bar in bars.values():
+            bar.close()
+        if wait:
+            with tqdm(total=stats.audience, desc="receipts", unit="msg", file=sys.stderr) as bar:
+                def settled(s) -> None:
+                    bar.update(s.delivered + s.failed - bar.n)
+
+                stats = wait_until_settled(db, campaign_id, settled)
+        print(json.dumps(stats.model_dump()), flush=True)
+        drain_hosts(DRAIN_SECONDS)  # the in-process mock vendor posts what it still owes
+    finally:
+        stop_hosts()
+    return 0
+
+
+def stats_command(args) -> int:
+    from crm.campaigns import campaign_stats
+    from crm.store import get_db
+
+    if not args.campaign_id.strip():
+        raise InvalidInput("CAMPAIGN_ID", "give the id printed by `campaign send`")
+    print(json.dumps(campaign_stats(get_db(), args.campaign_id.strip()).model_dump()))
+    return 0

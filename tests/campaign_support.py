@@ -1,0 +1,52 @@
+"""Helpers of the campaign tests: a small customer base, a signed receipt, waiting on conditions."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+
+from crm.analytics import analytic_copy
+from crm.auth import CLI
+from crm.campaigns import CampaignDraft, compose_campaign
+from crm.campaigns.signing import HEADER, sign
+from crm.ingest.records import validate_records
+from crm.ingest.writer import write_records
+from tests.api_fixtures import wait_for  # noqa: F401 - re-exported for the campaign tests
+
+SECRET = "test-receipt-secret"
+EVERYONE = {"op": "and", "rules": [{"field": "customer_id", "operator": "is_not_empty"}]}
+
+
+def load_customers(db, n: int, *, no_sms_consent: set[int] = frozenset(), no_phone: set[int] = frozenset(),
+                   no_city: set[int] = frozenset()) -> list[str]:
+    """Customers c000.. with a phone, an email and a city, except where told otherwise."""
+    rows = []
+    for i in range(n):
+        row = {"customer_id": f"c{i:03d}", "name": f"Asha {i}", "email": f"asha{i}@example.com",
+               "phone": None if i in no_phone else f"+9198{i:08d}",
+               "city": None if i in no_city else ["Mumbai", "Pune"][i % 2]}
+        if i in no_sms_consent:
+            row["consent_sms"] = False
+        rows.append(row)
+    write_records(db, "customers", validate_records("customers", rows).valid)
+    analytic_copy.close_all()  # the next reader opens a copy that has them
+    return [r["customer_id"] for r in rows]
+
+
+def compose(db, templates=("Hi {{ first_name }} in {{ city | default('India') }}",), channel="sms",
+            rules=EVERYONE, name="spring sale", user=CLI):
+    draft = CampaignDraft.build(name=name, channel=channel, templates=list(templates), rules=rules)
+    return compose_campaign(db, user, draft)
+
+
+def post_receipt(url: str, receipt: dict, secret: str = SECRET, signature: str | None = None) -> httpx.Response:
+    body = json.dumps(receipt).encode()
+    headers = {"Content-Type": "application/json"}
+    if signature is not False:
+        headers[HEADER] = signature or sign(secret.encode(), body)
+    return httpx.post(f"{url}/api/v1/delivery-receipts", content=body, headers=headers, timeout=30)
+
+
+def log_rows(db, campaign_id: str) -> list[dict]:
+    return list(db.communication_log.find({"campaign_id": campaign_id}, {"_id": 0}))

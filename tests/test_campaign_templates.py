@@ -1,0 +1,89 @@
+"""Message templates and SMS length: checked when composed, never a blank in a sent message."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from crm.campaigns.sms_length import sms_length
+from crm.campaigns.templating import RenderError, compile_template, render, variant_for
+from crm.errors import InvalidInput
+
+
+def test_unknown_placeholder_is_an_error_that_suggests_the_near_name():
+    with pytest.raises(InvalidInput) as err:
+        compile_template("Hi {{ frist_name }}", location="template 2")
+    assert err.value.location == "template 2"
+    assert "unknown placeholder {{ frist_name }}" in err.value.message
+    assert "did you mean {{ first_name }}" in err.value.message
+
+
+@pytest.mark.parametrize("source, line", [("Hi {{ name ", 1), ("Hi\n{% if city %}\n{{ city }}", 3),
+                                          ("{{ }}", 1)])
+def test_syntax_error_names_the_line(source, line):
+    with pytest.raises(InvalidInput) as err:
+        compile_template(source)
+    assert err.value.location == f"message line {line}"
+
+
+def test_empty_template_is_an_error():
+    with pytest.raises(InvalidInput, match="empty"):
+        compile_template("   ")
+
+
+def test_an_empty_value_is_an_error_not_a_blank():
+    template = compile_template("Hi {{ name }} from {{ city }}")
+    assert render(template, {"name": "Asha Rao", "city": "Pune"}) == "Hi Asha Rao from Pune"
+    with pytest.raises(RenderError, match="no value for city"):
+        render(template, {"name": "Asha Rao", "city": "  "})
+    with pytest.raises(RenderError, match="no value for city, name"):
+        render(template, {"name": None, "city": None})
+
+
+def test_default_fills_an_empty_value_and_if_tests_it():
+    template = compile_template('Hi {{ first_name | default("there") }}{% if city %} in {{ city }}{% endif %}!')
+    assert template.guarded == {"first_name"}
+    assert render(template, {"name": None, "city": None}) == "Hi there!"
+    assert render(template, {"name": "Asha Rao", "city": "Pune"}) == "Hi Asha in Pune!"
+
+
+def test_sandbox_refuses_python_internals():
+    template = compile_template("{{ name.__class__.__mro__ }}")
+    with pytest.raises(RenderError, match="unsafe"):
+        render(template, {"name": "x"})
+
+
+def test_money_and_dates_render_the_way_people_read_them():
+    template = compile_template("{{ total_spend | inr }} since {{ first_order_date }}")
+    from datetime import UTC, datetime
+
+    row = {"total_spend": Decimal("123456.5"), "first_order_date": datetime(2024, 3, 1, 10, tzinfo=UTC)}
+    assert render(template, row) == "₹1,23,456.50 since 2024-03-01"
+
+
+@pytest.mark.parametrize("text, encoding, units, segments", [
+    ("a" * 160, "GSM-7", 160, 1),
+    ("a" * 161, "GSM-7", 161, 2),
+    ("a" * 306, "GSM-7", 306, 2),
+    ("a" * 307, "GSM-7", 307, 3),
+    ("€" * 80, "GSM-7", 160, 1),  # extension characters take two septets
+    ("€" * 81, "GSM-7", 162, 2),
+    ("₹" * 70, "UCS-2", 70, 1),  # the rupee sign is not in GSM-7
+    ("₹" * 71, "UCS-2", 71, 2),
+    ("😀" * 35, "UCS-2", 70, 1),  # an emoji is two UTF-16 units
+    ("a" * 134 + "₹", "UCS-2", 135, 3),
+])
+def test_sms_segments_follow_gsm7_and_ucs2_limits(text, encoding, units, segments):
+    length = sms_length(text)
+    assert (length.encoding, length.units, length.segments) == (encoding, units, segments)
+
+
+def test_variants_are_stable_and_split_the_audience():
+    ids = [f"c{i:04d}" for i in range(2_000)]
+    first = [variant_for(c, 2) for c in ids]
+    assert first == [variant_for(c, 2) for c in ids]
+    shares = Counter(first)
+    assert set(shares) == {0, 1} and min(shares.values()) > 800
+    assert {variant_for(c, 1) for c in ids} == {0}
