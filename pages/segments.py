@@ -1,0 +1,347 @@
+"""Segments: build a rule by dragging conditions and groups, watch the audience, save and export."""
+
+from crm.ui.auth import require_user
+
+user = require_user()
+
+import json  # noqa: E402 - nothing runs before the guard
+import textwrap  # noqa: E402
+from datetime import datetime, timezone  # noqa: E402
+
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+from streamlit_condition_tree import condition_tree  # noqa: E402
+
+from crm import analytics  # noqa: E402
+from crm.analytics.audience_columns import COLUMNS  # noqa: E402
+from crm.analytics.segment_preview import Preview  # noqa: E402
+from crm.auth import allowed  # noqa: E402
+from crm.errors import CRMError, InvalidInput  # noqa: E402
+from crm.segment_builder import builder_config, rule_to_tree  # noqa: E402
+from crm.segment_builder.choices import value_choices, with_rule_values  # noqa: E402
+from crm.segment_builder.download import audience_csv  # noqa: E402
+from crm.segment_builder.reading import read_json, read_tree  # noqa: E402
+from crm.segment_engine import describe_rule  # noqa: E402
+from crm.segments import (  # noqa: E402
+    create_segment,
+    delete_segment,
+    duplicate_segment,
+    get_segment,
+    list_segments,
+    record_count,
+    update_segment,
+)
+from crm.ui.data import get_database  # noqa: E402
+from crm.ui.errors import errors_shown, show_error  # noqa: E402
+from crm.ui.format import format_count, group_indian  # noqa: E402
+
+# UI state (st.session_state): which tree the builder was last loaded with, a counter that
+# remounts the widget when a rule is loaded (it reads `tree=` only when it mounts), the open
+# saved segment, and a delete waiting for confirmation.
+GENERATION, LOADED, OPEN_ID, CONFIRM_DELETE, FLASH = (
+    "seg_generation", "seg_loaded_tree", "seg_open_id", "seg_confirm_delete", "seg_flash")
+EXPORT_DEFAULT = ["customer_id", "name", "email", "phone", "city", "total_spend", "order_count",
+                  "last_order_date"]
+TEAL = "#0f766e"
+
+
+def builder_key() -> str:
+    return f"segment-builder-{st.session_state.get(GENERATION, 0)}"
+
+
+def current_tree():
+    """The widget's tree; before it reports one (first run, or AppTest), the tree it was given."""
+    return st.session_state.get(builder_key()) or st.session_state.get(LOADED)
+
+
+def load_into_builder(rule_json: dict | None, offered, open_id: str | None = None) -> None:
+    old = builder_key()
+    st.session_state[LOADED] = rule_to_tree(rule_json, offered) if rule_json else None
+    st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
+    st.session_state.pop(old, None)
+    st.session_state[OPEN_ID] = open_id
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def cached_choices(data_version: str) -> dict[str, list[str]]:
+    return value_choices(analytics.open_copy().cursor())
+
+
+# --- the live preview ----------------------------------------------------------------------
+
+def _wrap(text: str, width: int = 38) -> str:
+    return "<br>".join(textwrap.wrap(text, width)) or text
+
+
+def waterfall_chart(result: Preview) -> go.Figure:
+    """Each top-level condition: customers meeting it alone, and those left after it."""
+    labels = [_wrap(f"{i + 1}. {step.label.removeprefix('Customers ')}") for i, step in enumerate(result.waterfall)]
+    left = [step.remaining for step in result.waterfall]
+    reached = "Left after this step" if result.combine == "and" else "Reached so far"
+    fig = go.Figure([
+        go.Bar(name="Meeting this condition alone", y=labels, x=[s.alone for s in result.waterfall],
+               orientation="h", marker_color="#99d5ce"),
+        go.Bar(name=reached, y=labels, x=left, orientation="h", marker_color=TEAL,
+               text=[format_count(n) for n in left], textposition="auto"),
+    ])
+    if result.negated:
+        fig.add_bar(name="Audience (the group is negated)", y=["Everyone else"], x=[result.count],
+                    orientation="h", marker_color="#f59e0b", text=[format_count(result.count)])
+    fig.update_layout(barmode="group", height=120 + 70 * (len(labels) + result.negated),
+                      margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", y=-0.15),
+                      yaxis=dict(autorange="reversed"), xaxis_title="Customers")
+    return fig
+
+
+def spend_chart(result: Preview) -> go.Figure:
+    def bin_label(low: int, high: int | None) -> str:
+        return f"₹{group_indian(low)}+" if high is None else f"₹{group_indian(low)}–{group_indian(high)}"
+
+    bins = result.spend_histogram
+    fig = go.Figure(go.Bar(x=[bin_label(b.low_rupees, b.high_rupees) for b in bins],
+                           y=[b.customers for b in bins], marker_color=TEAL))
+    fig.update_layout(height=280, margin=dict(l=0, r=0, t=10, b=0), yaxis_title="Customers",
+                      xaxis_title="Total spend on completed orders")
+    return fig
+
+
+def show_preview(rule, english: str) -> Preview:
+    with st.spinner("Counting..."):
+        result = analytics.preview(rule)
+    cols = st.columns(3, border=True)
+    cols[0].metric("Customers in this segment", format_count(result.count))
+    cols[1].metric("Share of all customers", f"{result.share:.1%}",
+                   help=f"{format_count(result.count)} of {format_count(result.total_customers)}")
+    cols[2].metric("As of", f"{result.as_of.day} {result.as_of:%b %Y}", help="Dates compare as UTC days")
+    st.markdown(f"**In words:** {english}")
+    chart, cities = st.columns([3, 2])
+    with chart:
+        st.caption("Where the audience drops (top-level conditions, in order)")
+        st.plotly_chart(waterfall_chart(result), width="stretch", key="waterfall")
+    with cities:
+        st.caption("Top cities in this segment")
+        if result.top_cities:
+            st.dataframe([{"City": c, "Customers": format_count(n)} for c, n in result.top_cities],
+                         hide_index=True, width="stretch")
+        else:
+            st.write("No cities to show.")
+    st.caption("Total spend of the customers in this segment")
+    st.plotly_chart(spend_chart(result), width="stretch", key="spend")
+    return result
+
+
+def show_sample(result: Preview) -> None:
+    st.caption(f"The first {len(result.sample)} customers of the segment, by customer ID")
+    st.dataframe(result.sample, hide_index=True, width="stretch",
+                 column_config={"total_spend": st.column_config.NumberColumn("total_spend (₹)", format="%.2f"),
+                                "avg_order_value": st.column_config.NumberColumn("avg_order_value (₹)",
+                                                                                 format="%.2f")})
+
+
+def show_export(rule_json: dict, count: int) -> None:
+    columns = st.multiselect("Columns", list(COLUMNS), default=EXPORT_DEFAULT, key="export-columns")
+    if not columns:
+        st.info("Choose at least one column to export.")
+        return
+    text = json.dumps(rule_json, sort_keys=True)
+    # The export runs when the button is clicked (on its own thread), streaming to a temp file.
+    st.download_button(f"Download CSV ({format_count(count)} customers)",
+                       data=lambda: audience_csv(text, columns), file_name="segment.csv", mime="text/csv",
+                       icon=":material/download:", on_click="ignore", key="export-download")
+
+
+@st.fragment
+def builder_and_preview(config: dict) -> None:
+    """The builder and everything that follows the rule; an edit reruns only this part."""
+    tree = st.session_state.get(LOADED)
+    condition_tree(config, return_type="none", tree=tree, key=builder_key(), min_height=260,
+                   placeholder="Add a condition, or open a saved segment.")
+    # "none" is no export format: the widget then sends only its tree, which we convert ourselves.
+    reading = read_tree(current_tree())
+    if reading.empty:
+        st.info("Add a condition to see who it finds: drag conditions to reorder them or into groups.",
+                icon=":material/touch_app:")
+        return
+    if reading.problem:
+        st.warning(f"To see the audience, fix this: {reading.problem}", icon=":material/edit:")
+        return
+    rule_json = reading.rule.to_json()
+    with errors_shown():
+        english = describe_rule(reading.rule)
+        result = show_preview(reading.rule, english)
+        sample, as_json, export = st.tabs(["Sample", "Rule as JSON", "Export"])
+        with sample:
+            show_sample(result)
+        with as_json:
+            st.code(json.dumps(rule_json, indent=2, ensure_ascii=False), language="json")
+        with export:
+            show_export(rule_json, result.count)
+
+
+# --- saved segments ------------------------------------------------------------------------
+
+def _when(moment: datetime | None) -> str:
+    if moment is None:
+        return "not counted yet"
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return f"{moment.astimezone(timezone.utc):%d %b %Y %H:%M} UTC"
+
+
+def current_rule_or_warn():
+    reading = read_tree(current_tree())
+    if reading.empty:
+        st.warning("The builder is empty: add a condition first.")
+    elif reading.problem:
+        st.warning(f"Fix the rule first: {reading.problem}")
+    return reading.rule
+
+
+def save_and_count(db, segment_id: str, rule) -> None:
+    record_count(db, segment_id, analytics.preview(rule, sample=0).count)
+
+
+def save_panel(db) -> None:
+    open_id = st.session_state.get(OPEN_ID)
+    opened = None
+    if open_id:
+        try:
+            opened = get_segment(db, open_id)
+        except CRMError:
+            st.session_state[OPEN_ID] = None
+    if opened:
+        st.caption(f"Open: **{opened.name}**")
+        if st.button(f"Save changes to “{opened.name}”", type="primary", key="save-changes",
+                     icon=":material/save:"):
+            rule = current_rule_or_warn()
+            if rule is not None:
+                with errors_shown():
+                    update_segment(db, opened.id, rules=rule, by=user)
+                    save_and_count(db, opened.id, rule)
+                    flash(f"Saved changes to “{opened.name}”.")
+    with st.form("save-new", clear_on_submit=True, border=False):
+        name = st.text_input("Name", placeholder="e.g. Big spenders in Mumbai", key="save-name")
+        if st.form_submit_button("Save as a new segment", icon=":material/add:"):
+            rule = current_rule_or_warn()
+            if rule is not None:
+                try:
+                    saved = create_segment(db, name, rule, owner=user.username, by=user)
+                    save_and_count(db, saved.id, rule)
+                except CRMError as exc:
+                    show_error(exc)
+                else:
+                    st.session_state[OPEN_ID] = saved.id
+                    flash(f"Saved “{saved.name}”.")
+
+
+def flash(message: str) -> None:
+    """Show a message after the rerun that refreshes the list."""
+    st.session_state[FLASH] = message
+    st.rerun()
+
+
+def saved_segments_panel(db, offered, may_save: bool) -> None:
+    st.subheader("Saved segments")
+    segments = list_segments(db)
+    if not segments:
+        st.caption("None yet." + (" Build a rule and save it below." if may_save else ""))
+        return
+    st.dataframe([{"Name": s.name, "Customers": None if s.last_count is None else format_count(s.last_count),
+                   "Counted": _when(s.last_counted_at)} for s in segments],
+                 hide_index=True, width="stretch", key="segment-list")
+    by_id = {s.id: s for s in segments}
+    default = st.session_state.get(OPEN_ID)
+    ids = list(by_id)
+    chosen_id = st.selectbox("Segment", ids, index=ids.index(default) if default in by_id else 0,
+                             format_func=lambda i: by_id[i].name, key="segment-choice")
+    chosen = by_id[chosen_id]
+    st.caption(chosen.description)
+    if st.button("Open in the builder", key="segment-open", icon=":material/open_in_new:", type="primary"):
+        load_into_builder(chosen.rules, offered, chosen.id)
+        with errors_shown():
+            save_and_count(db, chosen.id, chosen.rules)
+        st.rerun()
+    if not may_save:
+        st.caption(f"Your role ({user.role}) can open and export segments but not change them.")
+        return
+    if st.session_state.get(CONFIRM_DELETE) == chosen.id:
+        st.warning(f"Delete “{chosen.name}”? This cannot be undone.")
+        yes, no = st.columns(2)
+        if yes.button("Yes, delete", type="primary", key="segment-delete-yes"):
+            with errors_shown():
+                delete_segment(db, chosen.id, by=user)
+                st.session_state[CONFIRM_DELETE] = None
+                if st.session_state.get(OPEN_ID) == chosen.id:
+                    st.session_state[OPEN_ID] = None
+                flash(f"Deleted “{chosen.name}”.")
+        if no.button("Cancel", key="segment-delete-no"):
+            st.session_state[CONFIRM_DELETE] = None
+            st.rerun()
+        return
+    dup, delete = st.columns(2)
+    if dup.button("Duplicate", key="segment-duplicate", icon=":material/content_copy:"):
+        with errors_shown():
+            copy = duplicate_segment(db, chosen.id, owner=user.username, by=user)
+            st.session_state[OPEN_ID] = copy.id
+            flash(f"Made “{copy.name}”.")
+    if delete.button("Delete", key="segment-delete", icon=":material/delete:"):
+        st.session_state[CONFIRM_DELETE] = chosen.id
+        st.rerun()
+    with st.form("rename", clear_on_submit=True, border=False):
+        new_name = st.text_input("New name", key="rename-name")
+        if st.form_submit_button("Rename", icon=":material/edit:"):
+            try:
+                renamed = update_segment(db, chosen.id, name=new_name, by=user)
+            except CRMError as exc:
+                show_error(exc)
+            else:
+                flash(f"Renamed to “{renamed.name}”.")
+
+
+def paste_json_panel(offered) -> None:
+    with st.expander("Paste a rule as JSON"):
+        with st.form("paste-json", border=False):
+            text = st.text_area("Rule JSON", height=160, key="paste-text",
+                                placeholder='{"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]}')
+            if st.form_submit_button("Load into the builder", icon=":material/upload:"):
+                try:
+                    rule = read_json(text)
+                except InvalidInput as exc:
+                    st.warning(f"Not loaded: {exc.message}")
+                else:
+                    load_into_builder(rule.to_json(), offered, st.session_state.get(OPEN_ID))
+                    st.rerun()
+
+
+def describe_your_audience_slot() -> None:
+    # Place for "Describe your audience": turning a sentence into a rule for this builder is a
+    # separate piece of work; until it lands this says so and offers no control that does nothing.
+    st.caption("Describe your audience in words: not available yet. Build the rule below.")
+
+
+# --- the page ------------------------------------------------------------------------------
+
+st.title("Segments")
+db = get_database()
+may_save = allowed(user, "segment.save")
+with errors_shown():
+    with st.spinner("Preparing the analytic copy..."):
+        copy = analytics.open_copy()
+    choices = cached_choices(copy.data_version)
+loaded_rule = None
+if st.session_state.get(LOADED):
+    reading = read_tree(st.session_state[LOADED])
+    loaded_rule = reading.rule.to_json() if reading.rule else None
+choices = with_rule_values(choices, loaded_rule)
+if FLASH in st.session_state:
+    st.success(st.session_state.pop(FLASH), icon=":material/check:")
+describe_your_audience_slot()
+main, side = st.columns([3, 1], gap="large")
+with side:
+    with errors_shown():
+        saved_segments_panel(db, set(choices), may_save)
+    if may_save:
+        st.subheader("Save")
+        save_panel(db)
+    paste_json_panel(set(choices))
+with main:
+    builder_and_preview(builder_config(choices))

@@ -1,0 +1,225 @@
+"""The Segments page under AppTest: preview, messages, saved segments, pasted JSON, export.
+
+AppTest cannot drive the builder widget itself (it only sees the component's default value), so
+rules reach the page the two other ways it has: pasted JSON and opened saved segments; the
+widget is exercised in the browser test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crm.analytics import analytic_copy
+from crm.analytics.segment_preview import count
+from crm.auth import CLI
+from crm.demo import DemoSpec, load_demo
+from crm.segment_builder.download import audience_csv
+from crm.segment_builder.widget_config import window_key
+from crm.segment_engine import describe_rule, parse_rule
+from crm.segments import create_segment, get_segment_by_name, list_segments
+from crm.ui.format import format_count
+from tests.auth_fixtures import sign_in
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_SECONDS = 120
+RULE = {"op": "and", "rules": [
+    {"field": "total_spend", "operator": ">", "value": 5000},
+    {"op": "or", "rules": [{"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+                           {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30}]}]}
+
+
+@pytest.fixture
+def demo_db(db):
+    analytic_copy.close_all()  # each test has its own database: no copy of another one
+    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3))
+    yield db
+    analytic_copy.close_all()
+
+
+def segments_page(role: str = "marketer") -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
+    sign_in(at, role)
+    at.run()
+    at.switch_page("pages/segments.py")
+    at.run()
+    no_failures(at)
+    return at
+
+
+def no_failures(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r}; have {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def paste(at: AppTest, rule) -> AppTest:
+    at.text_area(key="paste-text").input(rule if isinstance(rule, str) else json.dumps(rule))
+    button(at, "Load into the builder").click()
+    return at.run()
+
+
+def test_an_empty_builder_asks_for_a_condition_and_shows_no_numbers(demo_db):
+    at = segments_page()
+    assert [t.value for t in at.title] == ["Segments"]
+    assert any("Add a condition" in i.value for i in at.info)
+    assert not at.metric and not at.warning
+
+
+def test_a_pasted_rule_shows_its_count_share_waterfall_sample_and_english(demo_db):
+    at = paste(segments_page(), RULE)
+    no_failures(at)
+    expected = count(RULE)
+    assert 0 < expected < 300
+    assert metrics(at)["Customers in this segment"] == format_count(expected)
+    assert metrics(at)["Share of all customers"] == f"{expected / 300:.1%}"
+    assert any(describe_rule(RULE) in m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) == 2  # waterfall and spend histogram
+    sample = at.dataframe[-1].value
+    assert len(sample) == min(50, expected)
+    shown = json.loads(at.code[0].value)
+    assert shown["rules"][1]["rules"][1] == {"field": "order_count", "operator": ">=", "value": 2,
+                                             "within_days": 30}
+
+
+@pytest.mark.parametrize("pasted, words", [
+    ({"op": "and", "rules": [{"field": "city", "operator": ">", "value": 3}]},
+     "Condition 1 (City): operator \">\" does not apply to city"),
+    ({"op": "and", "rules": [{"op": "or", "rules": []}]}, "Group 1: empty group"),
+    ('{"op": "and", "rules": [', "not valid JSON"),
+])
+def test_a_bad_pasted_rule_says_what_to_fix_and_keeps_the_builder(demo_db, pasted, words):
+    at = paste(segments_page(), pasted)
+    no_failures(at)
+    assert any(words in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.metric
+
+
+def test_an_incomplete_rule_in_the_builder_says_what_to_fix(demo_db):
+    at = segments_page()
+    at.session_state["seg_loaded_tree"] = {"type": "group", "properties": {"conjunction": "AND"}, "children": [
+        {"type": "rule", "properties": {"field": "city", "operator": "=", "value": ["Pune"]}},
+        {"type": "rule", "properties": {"field": window_key("total_spend"), "operator": window_key(">"),
+                                        "value": [5000, None]}}]}
+    at.run()
+    no_failures(at)
+    assert [w.value for w in at.warning] == [
+        "To see the audience, fix this: Condition 2 (Total spend): "
+        "enter the number of days (in the last N days)"]
+    assert not at.metric
+
+
+def test_save_lists_the_segment_with_its_count(demo_db):
+    at = paste(segments_page(), RULE)
+    at.text_input(key="save-name").input("Big spenders, Mumbai or Pune")
+    button(at, "Save as a new segment").click()
+    at.run()
+    no_failures(at)
+    saved = get_segment_by_name(demo_db, "Big spenders, Mumbai or Pune")
+    assert saved.last_count == count(RULE) and saved.last_counted_at is not None
+    assert saved.owner == "test-marketer"
+    listed = next(d.value for d in at.dataframe if "Name" in d.value.columns)
+    assert list(listed["Name"]) == ["Big spenders, Mumbai or Pune"]
+    assert list(listed["Customers"]) == [format_count(saved.last_count)]
+    assert any("Saved" in s.value for s in at.success)
+
+
+def test_saving_a_nameless_or_taken_name_explains_and_saves_nothing_new(demo_db):
+    create_segment(demo_db, "Taken", RULE, by=CLI)
+    at = paste(segments_page(), RULE)
+    button(at, "Save as a new segment").click()
+    at.run()
+    assert any("needs a name" in e.value for e in at.error)
+    at.text_input(key="save-name").input("Taken")
+    button(at, "Save as a new segment").click()
+    at.run()
+    assert any("already exists" in e.value for e in at.error)
+    assert [s.name for s in list_segments(demo_db)] == ["Taken"]
+
+
+def test_open_rename_duplicate_and_confirmed_delete(demo_db):
+    mumbai = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]}
+    create_segment(demo_db, "Mumbai", mumbai, by=CLI)
+    at = segments_page()
+    button(at, "Open in the builder").click()
+    at.run()
+    no_failures(at)
+    assert metrics(at)["Customers in this segment"] == format_count(count(mumbai))
+    assert get_segment_by_name(demo_db, "Mumbai").last_count == count(mumbai)
+
+    at.text_input(key="rename-name").input("Mumbai shoppers")
+    button(at, "Rename").click()
+    at.run()
+    no_failures(at)
+    assert [s.name for s in list_segments(demo_db)] == ["Mumbai shoppers"]
+
+    button(at, "Duplicate").click()
+    at.run()
+    assert [s.name for s in list_segments(demo_db)] == ["Mumbai shoppers", "Mumbai shoppers (copy)"]
+
+    at.selectbox(key="segment-choice").select(get_segment_by_name(demo_db, "Mumbai shoppers").id)
+    at.run()
+    button(at, "Delete").click()
+    at.run()
+    assert any("cannot be undone" in w.value for w in at.warning)
+    button(at, "Cancel").click()
+    at.run()
+    assert len(list_segments(demo_db)) == 2
+    button(at, "Delete").click()
+    at.run()
+    button(at, "Yes, delete").click()
+    at.run()
+    no_failures(at)
+    assert [s.name for s in list_segments(demo_db)] == ["Mumbai shoppers (copy)"]
+
+
+def test_save_changes_updates_the_open_segment(demo_db):
+    seg = create_segment(demo_db, "Pune", {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]},
+                         by=CLI)
+    at = segments_page()
+    button(at, "Open in the builder").click()
+    at.run()
+    at = paste(at, RULE)
+    button(at, "Save changes to “Pune”").click()
+    at.run()
+    no_failures(at)
+    changed = get_segment_by_name(demo_db, "Pune")
+    assert changed.id == seg.id and changed.rules == parse_rule(RULE).to_json()
+    assert changed.last_count == count(RULE)
+
+
+def test_a_viewer_can_open_but_not_save_rename_or_delete(demo_db):
+    create_segment(demo_db, "Mumbai", {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]},
+                   by=CLI)
+    at = segments_page("viewer")
+    labels = {b.label for b in at.button}
+    assert "Open in the builder" in labels
+    assert not labels & {"Save as a new segment", "Rename", "Duplicate", "Delete"}
+    assert any("viewer" in c.value for c in at.caption)
+
+
+def test_the_describe_your_audience_place_offers_no_control_yet(demo_db):
+    at = segments_page()
+    assert any("Describe your audience" in c.value and "not available yet" in c.value for c in at.caption)
+    assert not [t for t in at.text_input if "describe" in t.label.lower()]
+
+
+def test_downloaded_csv_has_one_row_per_customer_and_the_chosen_columns(demo_db):
+    data = audience_csv(RULE, ["customer_id", "city", "total_spend"])
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert len(rows) == count(RULE)
+    assert list(rows[0]) == ["customer_id", "city", "total_spend"]
