@@ -135,9 +135,9 @@ class ReceiptPoster:
                     response = await self._client.post(self.webhook, content=body, headers=headers)
                     if response.status_code >= 500 or response.status_code == 429:
                         response.raise_for_status()
-            if response.is_success:
-                self._posted.append(key)
-                self.posted_count += 1
+            # Answered (2xx, or a 4xx refusal that a retry would not change): done with it.
+            self._posted.append(key)
+            self.posted_count += 1
         except httpx.HTTPError:
             pass  # left unposted in MongoDB: the sweep tries again later
         finally:

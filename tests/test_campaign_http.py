@@ -1,0 +1,202 @@
+"""Dispatcher, mock vendor and receipt endpoint talking over real HTTP (uvicorn on a free port)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from crm.campaigns import campaign_stats, wait_until_settled
+from crm.campaigns.dispatcher import Outcome, dispatch, outcome_updates
+from crm.campaigns.lease import Lease
+from crm.campaigns.repository import get_campaign, object_id
+from crm.campaigns.snapshot import take_snapshot
+from crm.config import load_settings
+from crm.errors import Conflict
+from tests.api_fixtures import free_port, start_api  # noqa: F401 - fixtures
+from tests.campaign_support import SECRET, compose, load_customers, log_rows, post_receipt, wait_for
+
+FAST = dict(receipt_secret=SECRET, vendor_delay_ms=200, receipt_flush_ms=20)
+
+
+@pytest.fixture
+def settings(crm_env):
+    return dataclasses.replace(load_settings(), **FAST)
+
+
+@pytest.fixture
+def live(start_api):
+    """The API (vendor + receipt endpoint) on a free port; options override the settings."""
+    return lambda **options: start_api(**{**FAST, **options})
+
+
+def settle(db, campaign_id):
+    return wait_until_settled(db, campaign_id, stall_seconds=60, poll_seconds=0.05)
+
+
+def receipt(campaign_id, customer_id, status="DELIVERED", vendor_id="v-1", reason=None):
+    return {"idempotency_key": f"{campaign_id}:{customer_id}", "vendor_message_id": vendor_id,
+            "status": status, "reason": reason, "occurred_at": datetime.now(UTC).isoformat()}
+
+
+def test_campaign_settles_with_exact_counters(db, live, settings):
+    api = live(vendor_failure_rate=0.3)
+    load_customers(db, 40, no_sms_consent={0, 1, 2}, no_phone={3, 4})
+    campaign, _ = compose(db)
+    dispatch(db, campaign.id, settings, api.url)
+    stats = settle(db, campaign.id)
+    rows = log_rows(db, campaign.id)
+    vendor = {d["_id"]: d for d in db.vendor_messages.find()}
+    assert len(rows) == stats.audience == 35 == len(vendor)
+    assert stats.sent == 35 and stats.pending == 0
+    delivered = sum(1 for d in vendor.values() if d["receipt"]["status"] == "DELIVERED")
+    assert (stats.delivered, stats.failed) == (delivered, 35 - delivered)
+    assert 0 < stats.failed < 35  # both outcomes happen (30% failures on 35 messages)
+    for row in rows:
+        sent = vendor[f"{campaign.id}:{row['customer_id']}"]
+        assert row["vendor_message_id"] == sent["vendor_message_id"]
+        assert row["status"] == sent["receipt"]["status"] and row["error"] == sent["receipt"]["reason"]
+        assert sent["submissions"] == 1 and sent["body"] == row["message"]
+    assert {r["customer_id"] for r in rows}.isdisjoint({"c000", "c001", "c002", "c003", "c004"})
+    done = get_campaign(db, campaign.id)
+    assert done.status == "completed" and done.finished_at is not None and done.lease_owner is None
+    assert done.counters == stats.model_dump(exclude={"campaign_id"})
+
+
+def test_forged_or_missing_signature_is_rejected_and_changes_nothing(db, live, settings):
+    api = live()
+    load_customers(db, 3)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    forged = post_receipt(api.url, receipt(campaign.id, "c000"), secret="not-the-secret")
+    missing = post_receipt(api.url, receipt(campaign.id, "c000"), signature=False)
+    assert forged.status_code == missing.status_code == 401
+    assert forged.json()["error"]["code"] == "unauthorized"
+    assert {r["status"] for r in log_rows(db, campaign.id)} == {"PENDING"}
+
+
+def test_invalid_receipt_is_a_422_naming_the_field(db, live):
+    api = live()
+    response = post_receipt(api.url, {**receipt("0" * 24, "c1"), "status": "LOST"})
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["error"]["details"]] == ["status"]
+
+
+def test_duplicate_receipt_is_counted_once_and_status_only_moves_forward(db, live, settings):
+    api = live()
+    load_customers(db, 3)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    first = receipt(campaign.id, "c000", "DELIVERED")
+    for _ in range(3):
+        assert post_receipt(api.url, first).status_code == 202
+    late_failure = receipt(campaign.id, "c000", "FAILED", reason="handset switched off")
+    assert post_receipt(api.url, late_failure).status_code == 202
+    stats = campaign_stats(db, campaign.id)
+    assert (stats.delivered, stats.failed, stats.pending, stats.audience) == (1, 0, 2, 3)
+    row = db.communication_log.find_one({"campaign_id": campaign.id, "customer_id": "c000"})
+    assert row["status"] == "DELIVERED" and row["error"] is None
+
+
+def test_receipt_before_our_sent_write_is_kept(db, live, settings):
+    """Out of order: the vendor's receipt lands before the dispatcher records the send."""
+    api = live()
+    load_customers(db, 2)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    assert post_receipt(api.url, receipt(campaign.id, "c000", "FAILED", "v-9", "mailbox full")).status_code == 202
+    db.communication_log.bulk_write(outcome_updates(campaign.id, [Outcome("c000", True, "v-9", 1),
+                                                                  Outcome("c001", True, "v-8", 1)]))
+    rows = {r["customer_id"]: r for r in log_rows(db, campaign.id)}
+    assert rows["c000"]["status"] == "FAILED" and rows["c000"]["error"] == "mailbox full"
+    assert rows["c001"]["status"] == "SENT" and rows["c001"]["vendor_message_id"] == "v-8"
+    stats = campaign_stats(db, campaign.id)
+    assert (stats.sent, stats.failed, stats.pending) == (2, 1, 1)
+
+
+def test_vendor_recognises_a_repeated_idempotency_key(db, live):
+    api = live()
+    message = {"channel": "sms", "to": "+919800000000", "body": "Hi"}
+    headers = {"Idempotency-Key": f"{'0' * 24}:c1"}
+    first = httpx.post(f"{api.url}/vendor/v1/messages", json=message, headers=headers, timeout=30)
+    again = httpx.post(f"{api.url}/vendor/v1/messages", json=message, headers=headers, timeout=30)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
+    [stored] = list(db.vendor_messages.find())
+    assert stored["submissions"] == 2
+    wait_for(lambda: db.vendor_messages.find_one({"receipt_posted_at": {"$ne": None}}), what="the receipt")
+
+
+def test_retries_on_5xx_until_the_vendor_accepts(db, live, settings):
+    api = live(vendor_fault_rate=0.5)
+    load_customers(db, 20)
+    campaign, _ = compose(db)
+    dispatch(db, campaign.id, dataclasses.replace(settings, campaign_max_attempts=30), api.url)
+    stats = settle(db, campaign.id)
+    assert stats.sent == stats.audience == 20 and stats.pending == 0
+    rows = log_rows(db, campaign.id)
+    assert max(r["attempts"] for r in rows) > 1
+    assert db.vendor_messages.count_documents({}) == 20
+
+
+def test_unreachable_vendor_fails_each_message_with_its_reason(db, settings):
+    load_customers(db, 4)
+    campaign, _ = compose(db)
+    closed = f"http://127.0.0.1:{free_port()}"
+    dispatch(db, campaign.id, dataclasses.replace(settings, campaign_max_attempts=2), closed)
+    stats = campaign_stats(db, campaign.id)
+    assert (stats.audience, stats.sent, stats.failed, stats.pending) == (4, 0, 4, 0)
+    for row in log_rows(db, campaign.id):
+        assert row["attempts"] == 2 and row["error"].startswith("not accepted after 2 attempt(s)")
+
+
+def test_two_dispatchers_one_wins_and_nobody_gets_two_messages(db, live, settings):
+    api = live()
+    load_customers(db, 30)
+    campaign, _ = compose(db)
+    slow = dataclasses.replace(settings, campaign_rate_per_second=30)
+    outcomes: list = []
+    start = threading.Barrier(2)
+
+    def run(owner):
+        start.wait()
+        try:
+            dispatch(db, campaign.id, slow, api.url, owner=owner)
+            outcomes.append("sent")
+        except Conflict as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=run, args=(f"dispatcher-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(outcomes)[-1] == "sent" and "is being sent by dispatcher-" in sorted(outcomes)[0]
+    settle(db, campaign.id)
+    assert all(d["submissions"] == 1 for d in db.vendor_messages.find())
+    assert db.vendor_messages.count_documents({}) == 30
+
+
+def test_an_expired_lease_can_be_taken_over_and_a_live_one_cannot(db, settings):
+    load_customers(db, 1)
+    campaign, _ = compose(db)
+    holder = Lease(db, campaign.id, seconds=60, owner="holder")
+    holder.claim()
+    with pytest.raises(Conflict, match="being sent by holder"):
+        Lease(db, campaign.id, seconds=60, owner="other").claim()
+    db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": {"lease_until": datetime(2020, 1, 1, tzinfo=UTC)}})
+    Lease(db, campaign.id, seconds=60, owner="other").claim()
+    assert not holder.renew()  # the old holder learns it lost the campaign
+
+
+def test_a_completed_campaign_is_not_sent_again(db, live, settings):
+    api = live()
+    load_customers(db, 2)
+    campaign, _ = compose(db)
+    dispatch(db, campaign.id, settings, api.url)
+    with pytest.raises(Conflict, match="already been sent"):
+        dispatch(db, campaign.id, settings, api.url)
