@@ -50,10 +50,13 @@ def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) ->
     by_status = dict(con.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status").fetchall())
     kpis = Kpis(customers=customers, orders=sum(by_status.values()), revenue_paise=revenue,
                 active_customers=active, orders_by_status=by_status)
-    months = con.execute(
-        "SELECT date_trunc('month', order_date) AS month, sum(amount)::BIGINT AS revenue_paise, "
+    months = pd.DataFrame(con.execute(
+        # The copy's session zone is UTC: the plain TIMESTAMP is the UTC month start.
+        "SELECT date_trunc('month', order_date)::TIMESTAMP AS month, sum(amount)::BIGINT AS revenue_paise, "
         "       count(*) AS orders "
-        "FROM orders WHERE status = 'completed' GROUP BY ALL ORDER BY month").df()
+        "FROM orders WHERE status = 'completed' GROUP BY ALL ORDER BY month").fetchall(),
+        columns=["month", "revenue_paise", "orders"])
+    months["month"] = pd.to_datetime(months["month"], utc=True)
     return Dashboard(kpis=kpis, revenue_by_month=months, customers_by_city=customers_by_city(con))
 
 

@@ -111,6 +111,18 @@ def import_tab(db) -> None:
                    icon=":material/check_circle:")
 
 
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rupees from paise, dates as UTC text, tags as one string."""
+    if "amount" in frame:
+        frame["amount"] = frame["amount"].map(format_inr)
+    for column in ("order_date", "signup_date"):
+        if column in frame:
+            frame[column] = frame[column].map(lambda when: when.strftime("%Y-%m-%d %H:%M UTC") if pd.notna(when) else "")
+    if "tags" in frame:
+        frame["tags"] = frame["tags"].map(lambda tags: ", ".join(tags or []))
+    return frame
+
+
 def paging_controls(kind: str) -> tuple[str, int, int]:
     text_col, size_col, page_col = st.columns([4, 1, 1])
     text = text_col.text_input("Search", key=f"{kind}-search",
@@ -126,11 +138,7 @@ def show_page(result: Page, kind: str) -> None:
     if result.page > result.pages:
         st.info(f"There are only {result.pages} pages.")
         return
-    frame = pd.DataFrame(result.rows)
-    if kind == "orders" and not frame.empty:
-        frame["amount"] = frame["amount"].map(format_inr)
-    if kind == "customers" and "tags" in frame:
-        frame["tags"] = frame["tags"].map(lambda tags: ", ".join(tags or []))
+    frame = readable(pd.DataFrame(result.rows))
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
@@ -145,8 +153,7 @@ def show_customer(view: CustomerView) -> None:
     cols[2].metric("Refunded", format_inr(view.refunded_paise))
     cols[3].metric("Cancelled orders", format_count(view.cancelled_orders))
     if view.orders:
-        orders = pd.DataFrame(view.orders)[["order_id", "order_date", "status", "amount"]]
-        orders["amount"] = orders["amount"].map(format_inr)
+        orders = readable(pd.DataFrame(view.orders)[["order_id", "order_date", "status", "amount"]])
         st.dataframe(orders, hide_index=True, width="stretch")
     else:
         st.caption("No orders yet.")
