@@ -175,3 +175,41 @@ def test_rules_read_as_english(rule, english):
     from crm.segment_engine import describe_rule
 
     assert describe_rule(rule) == english
+
+
+def test_builder_fields_offer_each_field_with_its_types_operators():
+    from crm.segment_engine import builder_fields
+
+    fields = {f["name"]: f for f in builder_fields()}
+    assert list(fields) == list(FIELDS)
+    assert [o["key"] for o in fields["tags"]["operators"]] == [o.key for o in operators_for("list")]
+    assert fields["total_spend"]["within_days"] and not fields["age"]["within_days"]
+    assert fields["total_spend"]["widget"] == "currency"
+
+
+def test_prompt_facts_name_every_field_and_operator():
+    from crm.segment_engine import prompt_facts
+
+    text = prompt_facts()
+    assert all(f"- {name} (" in text for name in FIELDS)
+    assert all(f"{key} (" in text for key in OPERATORS)
+
+
+def test_rule_json_schema_accepts_the_contract_example_and_rejects_unknown_fields():
+    import jsonschema  # installed with schemathesis (requirements-dev.txt)
+    from crm.segment_engine import rule_json_schema
+
+    schema = rule_json_schema()
+    jsonschema.validate(CONTRACT_EXAMPLE, schema)
+    bad = {"op": "and", "rules": [{"field": "shoe_size", "operator": "=", "value": 9}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    assert "rules" not in schema["$defs"]["Group"]["required"]
+
+
+def test_the_schema_enums_come_from_the_tables():
+    from crm.segment_engine import rule_json_schema
+
+    condition = rule_json_schema()["$defs"]["Condition"]["properties"]
+    assert condition["field"]["enum"] == list(FIELDS)
+    assert condition["operator"]["enum"] == list(OPERATORS)
