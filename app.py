@@ -16,6 +16,7 @@ navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
     st.Page("pages/segments.py", title="Segments", icon=":material/filter_alt:"),
+    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
 ])
 account_sidebar(require_user())
 render_data_status()
