@@ -99,6 +99,12 @@ def test_invalid_rule_is_rejected_naming_the_place(rule, location, words):
     assert words in caught.value.message
 
 
+@pytest.mark.parametrize("empty", [None, "", []])
+def test_presence_operators_accept_an_empty_placeholder_value(empty):
+    group = parse_rule(cond(field="city", operator="is_empty", value=empty))
+    assert group.to_json()["rules"][0] == {"field": "city", "operator": "is_empty"}
+
+
 def test_groups_nested_too_deep_are_rejected_not_a_recursion_error():
     rule = {"field": "age", "operator": "is_empty"}
     for _ in range(sys.getrecursionlimit() + 10):

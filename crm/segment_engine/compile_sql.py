@@ -17,7 +17,7 @@ from crm.errors import InvalidInput
 from crm.segment_engine.catalogue import FIELDS, TYPES
 from crm.segment_engine.features import COMPLETED, TABLE
 from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
-from crm.segment_engine.operators import OPERATORS
+from crm.segment_engine.operators import DAYS, MANY, NONE, OPERATORS, PAIR
 from crm.segment_engine.text_keys import text_key_sql
 
 
@@ -180,13 +180,14 @@ def _condition(cond: Condition, ctx: _Context) -> Fragment:
 
 
 def _values(cond: Condition, element: str, per: Fragment | None, ctx: _Context) -> dict:
-    """Bound-value fragments for the operator's slots: v, lo/hi, vs, start."""
+    """Bound-value fragments for the operator's slots: v, lo/hi, vs or start."""
+    shape = OPERATORS[cond.operator].shape
     typed = typed_value(cond)
-    if typed is None:
+    if shape == NONE:
         return {}
-    if isinstance(typed, int) and OPERATORS[cond.operator].shape == "days":
+    if shape == DAYS:
         return {"start": Fragment("CAST(? AS DATE)", (_days_before(ctx.as_of, typed),))}
-    if isinstance(typed, tuple) and OPERATORS[cond.operator].shape == "many":
+    if shape == MANY:  # lists only ever hold text
         key = text_key_sql("x")
         return {"vs": Fragment(f"list_transform(CAST(? AS VARCHAR[]), lambda x: {key})", (list(typed),))}
 
@@ -199,6 +200,6 @@ def _values(cond: Condition, element: str, per: Fragment | None, ctx: _Context) 
             return Fragment(f"(CAST(? AS HUGEINT) * {per.sql})", (v, *per.params))
         return Fragment("CAST(? AS BIGINT)", (v,))
 
-    if isinstance(typed, tuple):
+    if shape == PAIR:
         return {"lo": one(typed[0]), "hi": one(typed[1])}
     return {"v": one(typed)}

@@ -144,7 +144,7 @@ def _condition(obj: dict, path: str) -> dict:
 
 def _value(value: Any, shape: str, element: str, key: str, at: str) -> Any:
     if shape == NONE:
-        if value is not None:
+        if value not in (None, "", []):  # an empty placeholder from a form or a model is fine
             raise InvalidInput(at, f"{key} takes no value; remove value")
         return None
     if value is None:
