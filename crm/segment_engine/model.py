@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict

@@ -16,9 +16,3 @@ def text_key_sql(expr: str) -> str:
     """SQL turning a string expression into its comparison key (NULL when missing)."""
     return f"nullif(lower(regexp_replace({expr}, '{_TRIM_PATTERN}', '', 'g')), '')"
 
-
-def text_key(value: str | None) -> str | None:
-    """The Python twin of text_key_sql for ASCII-safe checks (emptiness, length)."""
-    if value is None:
-        return None
-    return value.strip().lower() or None
