@@ -91,6 +91,10 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
         st.logout()
         st.stop()  # st.logout() navigates away; nothing more may render with an empty st.user
     if not st.user.is_logged_in:
+        if not (secrets().get("auth") or {}).get("cookie_secret"):
+            st.error("Sign-in is not set up: add `cookie_secret` (a long random string) to the [auth] "
+                     "section of .streamlit/secrets.toml. See the README, 'Google sign-in'.")
+            st.stop()
         st.title("Mini CRM")
         st.write("Sign in with your work account to continue.")
         st.button(f"Sign in with {(oidc.name or 'your provider').capitalize()}", type="primary",
