@@ -112,3 +112,12 @@ def test_serve_refuses_a_busy_port_with_one_line(tmp_path):
     assert result.returncode == 2
     assert "error: the UI did not start" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_reports_an_unreachable_mongodb_uri_in_one_line(tmp_path):
+    env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/"}
+    result = subprocess.run([sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(free_port())],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2
+    assert "error: cannot reach the database at MONGODB_URI" in result.stderr
+    assert "Traceback" not in result.stderr

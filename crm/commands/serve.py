@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from pymongo.errors import PyMongoError
 
 from crm.config import load_settings
 from crm.errors import Unavailable
@@ -100,7 +101,10 @@ def serve_command(args) -> int:
     env = {**os.environ, "CRM_UI_PORT": str(args.ui_port), "CRM_API_PORT": str(args.api_port),
            "CRM_API_HOST": args.host}
     try:
-        get_db(settings)  # starts the embedded server in this process: we own it, children reuse it
+        try:
+            get_db(settings)  # starts the embedded server in this process: we own it, children reuse it
+        except PyMongoError as exc:
+            raise Unavailable(f"cannot reach the database at MONGODB_URI: {exc}") from None
         if settings.embedded:
             print(f"database: embedded, data in {settings.data_dir}", flush=True)
         for child in children:
