@@ -166,9 +166,9 @@ class AnalyticCopy:
 
     # ----- reading ------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A connection for one reader thread; it sees committed data only."""
-        with self._lock:
-            return self.con.cursor()
+        """A connection for one reader thread; it sees committed data only (never blocks on a
+        refresh running in another thread: DuckDB isolates the two)."""
+        return self.con.cursor()
 
     def row_count(self) -> int:
         return sum(self.counts().values())
