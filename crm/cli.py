@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "crm.commands.bench",
     "crm.commands.segment",
     "crm.commands.campaign",
+    "crm.commands.user",
 ]
 
 

@@ -48,16 +48,28 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _hash(password: str) -> str:
-    from streamlit_authenticator import Hasher  # imports streamlit: only when hashing
+def _hasher():
+    """streamlit-authenticator's Hasher (the format its sign-in form checks), imported on first use.
 
-    return Hasher.hash(password)
+    The import loads Streamlit; outside a running app (the CLI) its bare-mode warnings are noise.
+    """
+    import streamlit.logger
+    from streamlit import config, runtime
+
+    if not runtime.exists():
+        config.get_option("logger.level")  # parse the config now, or parsing later resets the level
+        streamlit.logger.set_log_level("error")
+    from streamlit_authenticator import Hasher
+
+    return Hasher
+
+
+def _hash(password: str) -> str:
+    return _hasher().hash(password)
 
 
 def check_password(password: str, password_hash: str) -> bool:
-    from streamlit_authenticator import Hasher
-
-    return Hasher.check_pw(password, password_hash)
+    return _hasher().check_pw(password, password_hash)
 
 
 def new_password() -> str:

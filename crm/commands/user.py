@@ -1,0 +1,60 @@
+"""`python -m crm user list|add|reset-password|role`: user admin from the shell (e.g. a lost
+admin password). Acts as crm.auth.CLI; every change goes to the audit log."""
+
+from __future__ import annotations
+
+import json
+
+from crm.auth import CLI, ROLES
+
+
+def register(sub) -> None:
+    user = sub.add_parser("user", help="local accounts and roles").add_subparsers(dest="user_command", required=True)
+    user.add_parser("list", help="print the users as JSON lines").set_defaults(handler=list_command)
+    add = user.add_parser("add", help="add a local account; the last line printed is its one-time password")
+    add.add_argument("username")
+    add.add_argument("--role", choices=list(ROLES), default="viewer")
+    add.add_argument("--name", default="")
+    add.add_argument("--email", default="")
+    add.set_defaults(handler=add_command)
+    reset = user.add_parser("reset-password", help="new one-time password (the last line printed)")
+    reset.add_argument("username")
+    reset.set_defaults(handler=reset_command)
+    role = user.add_parser("role", help="change a user's role")
+    role.add_argument("username")
+    role.add_argument("role", choices=list(ROLES))
+    role.set_defaults(handler=role_command)
+
+
+def list_command(args) -> int:
+    from crm.auth import users
+
+    for user in users.list_users():
+        print(json.dumps(user.model_dump(mode="json")))
+    return 0
+
+
+def add_command(args) -> int:
+    from crm.auth import users
+
+    user, password = users.add_local_user(CLI, args.username, args.role, name=args.name, email=args.email)
+    print(f"added {user.username} ({user.role}); one-time password, to be changed at first sign-in:")
+    print(password)
+    return 0
+
+
+def reset_command(args) -> int:
+    from crm.auth import users
+
+    password = users.reset_password(CLI, args.username)
+    print(f"new one-time password for {args.username}, to be changed at first sign-in:")
+    print(password)
+    return 0
+
+
+def role_command(args) -> int:
+    from crm.auth import users
+
+    user = users.set_role(CLI, args.username, args.role)
+    print(f"{user.username} is now {user.role}")
+    return 0
