@@ -275,14 +275,27 @@ def _key(settings: Settings) -> tuple:
     return os.getpid(), str(settings.data_dir), settings.mongodb_uri, settings.db_name
 
 
-def open_copy(settings: Settings | None = None) -> AnalyticCopy:
-    """This process's copy for the configured database, opened on first use and kept fresh."""
-    settings = settings or load_settings()
+def _registered_copy(settings: Settings) -> AnalyticCopy:
     key = _key(settings)
     with _copies_lock:
         copy = _copies.get(key)
         if copy is None:
             copy = _copies[key] = AnalyticCopy(settings)
+    return copy
+
+
+def rebuild_copy(settings: Settings | None = None) -> AnalyticCopy:
+    """Rebuild this process's copy from MongoDB (opening it that way if it was not open)."""
+    copy = _registered_copy(settings or load_settings())
+    with copy._lock:
+        copy.rebuild()
+        copy.opened = True
+    return copy
+
+
+def open_copy(settings: Settings | None = None) -> AnalyticCopy:
+    """This process's copy for the configured database, opened on first use and kept fresh."""
+    copy = _registered_copy(settings or load_settings())
     with copy._lock:
         if copy.opened:
             copy.ensure_fresh()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crm.analytics.analytic_copy import mark_changed, open_copy, open_copy_if_any
+from crm.analytics.analytic_copy import mark_changed, open_copy_if_any, rebuild_copy
 from crm.config import load_settings
 
 KINDS = ("customers", "orders")
@@ -25,8 +25,4 @@ def refresh_if_open(kind: str) -> None:
 
 def rebuild() -> None:
     """Recreate this process's copy (and the snapshot file) from MongoDB."""
-    copy = open_copy_if_any()
-    if copy is None:
-        open_copy()  # opening an absent or stale snapshot already rebuilds; a present one refreshes
-        copy = open_copy_if_any()
-    copy.rebuild()
+    rebuild_copy()
