@@ -245,6 +245,16 @@ def test_writer_reports_progress_and_refreshes_analytics_once(db, monkeypatch):
     assert calls == ["customers"]  # nothing changed: no refresh
 
 
+def test_existing_records_after_an_all_new_chunk_are_updated_not_duplicated(db):
+    db.customers.insert_many([{"customer_id": f"C{i}", "name": "Old"} for i in range(1500, 1510)])
+    records = validate_records("customers", [{"customer_id": f"C{i}", "name": "New"} for i in range(2000)]).valid
+    result = write_records(db, "customers", records)
+    assert (result.inserted, result.updated, result.unchanged) == (1990, 10, 0)
+    assert db.customers.count_documents({}) == 2000
+    assert db.customers.count_documents({"name": "New"}) == 2000
+    assert db.customers.find_one({"customer_id": "C1505"})["updated_at"] is not None
+
+
 class InsertsACompetingRecord(monitoring.CommandListener):
     """Plays another writer that inserts the same id between our lookup and our insert."""
 

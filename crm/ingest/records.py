@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal
 
 from bson.int64 import Int64
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
                       ValidationError, model_validator)
 from pydantic_core import PydanticCustomError
@@ -83,9 +83,19 @@ def _amount_to_paise(value: Any) -> int:
     return paise
 
 
+# Plain ASCII addresses that email-validator accepts unchanged (a test checks that it agrees):
+# matching them first skips its per-character Unicode checks for the common case.
+_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@"
+                          r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_SPECIAL_USE_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
 def _email(value: str | None) -> str | None:
     if value is None:
         return None
+    if (len(value) <= 254 and _PLAIN_EMAIL.fullmatch(value) and value.index("@") <= 64
+            and not value.lower().rsplit(".", 1)[-1] in _SPECIAL_USE_DOMAINS):
+        return value.lower()
     try:
         return validate_email(value, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
@@ -144,20 +154,21 @@ class _Record(BaseModel):
             return data
         if not isinstance(data, Mapping):
             raise _fail("record_type", "each record must be an object of fields")
-        prepared: dict[str, Any] = {}
-        for key, value in data.items():
-            if not isinstance(key, str) or key.startswith("$"):
-                raise _fail("field_name", "field name {name} is not allowed (names must not start with $)",
-                            name=repr(str(key)[:40]), column=str(key)[:40])
-            if isinstance(value, str):
-                value = value.strip()
-                if not value:
-                    if key in cls.defaulted_inputs:
-                        continue
-                    value = [] if key in cls.list_inputs else None
-            elif type(value) is int and key in cls.text_inputs:
-                value = str(value)
-            prepared[key] = value
+        if not all(type(key) is str and key[:1] != "$" for key in data):
+            key = next(key for key in data if type(key) is not str or key[:1] == "$")
+            raise _fail("field_name", "field name {name} is not allowed (names must not start with $)",
+                        name=repr(str(key)[:40]), column=str(key)[:40])
+        # One comprehension for every field, then a few named ones (this runs for every row).
+        prepared = {key: (value.strip() or None) if type(value) is str else value for key, value in data.items()}
+        for key in cls.defaulted_inputs:
+            if key in prepared and prepared[key] is None:
+                del prepared[key]
+        for key in cls.list_inputs:
+            if key in prepared and prepared[key] is None:
+                prepared[key] = []
+        for key in cls.text_inputs:
+            if type(prepared.get(key)) is int:
+                prepared[key] = str(prepared[key])
         return cls.reshape(prepared)
 
     @classmethod

@@ -3,6 +3,8 @@
 Upserts cost about three inserts on the embedded server, so each chunk first asks which ids
 exist, inserts the rest with `insert_many`, and sends updates only for records whose fields
 differ. Writing the same records again therefore changes nothing, not even `updated_at`.
+Once a chunk turns out to be all new, the next ones skip the question and let the unique index
+answer it (a duplicate-key error sends that record down the update path).
 
 An update sets only the fields the input carried (a CSV without a `city` column leaves cities
 alone; an empty cell clears one). A new record gets every field, missing ones as null.
@@ -59,10 +61,15 @@ def _stored(doc: dict[str, Any], path: str) -> Any:
     return doc
 
 
-def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult) -> None:
+def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult, look_up: bool = True) -> bool:
+    """Write one chunk; True if some of its ids already existed.
+
+    Without `look_up` every record is tried as an insert and the unique index tells which ids
+    exist (those are then looked up and updated): the cheap way while the data is all new.
+    """
     ids = [getattr(record, id_field) for record in records]
     existing = {}
-    for start in range(0, len(ids), IN_QUERY_CHUNK):
+    for start in range(0, len(ids) if look_up else 0, IN_QUERY_CHUNK):
         cursor = collection.find({id_field: {"$in": ids[start:start + IN_QUERY_CHUNK]}}, {"_id": 0})
         existing.update((doc[id_field], doc) for doc in cursor)
     now = utc_now()
@@ -93,7 +100,7 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
             errors = exc.details.get("writeErrors", [])
             if any(err.get("code") != DUPLICATE_KEY for err in errors):
                 raise
-            # Another writer inserted these ids since we looked: update them instead.
+            # Ids that exist after all (another writer was faster, or we did not look): update.
             raced = [new_records[err["index"]] for err in errors]
             result.inserted += len(inserts) - len(raced)
     if updates:
@@ -101,6 +108,7 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
         result.updated += len(updates)
     if raced:
         _write_chunk(collection, id_field, raced, result)
+    return bool(existing or raced)
 
 
 def write_records(db, kind: str, records: Sequence[CustomerRecord] | Sequence[OrderRecord],
@@ -112,9 +120,10 @@ def write_records(db, kind: str, records: Sequence[CustomerRecord] | Sequence[Or
     id_field = ID_FIELDS[kind]
     result = WriteResult()
     total = len(records)
+    look_up = True  # until a chunk turns out all new: then insert first (a lookup costs ~10%)
     try:
         for start in range(0, total, CHUNK_SIZE):
-            _write_chunk(collection, id_field, records[start:start + CHUNK_SIZE], result)
+            look_up = _write_chunk(collection, id_field, records[start:start + CHUNK_SIZE], result, look_up)
             if progress:
                 progress(min(start + CHUNK_SIZE, total), total)
     except ConnectionFailure as exc:
