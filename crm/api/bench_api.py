@@ -49,8 +49,8 @@ def _wait(condition, timeout: float, what: str, interval: float = 0.05):
 class Services:
     """The API process (and the worker in Redis mode) for one mode."""
 
-    def __init__(self, env: dict, redis_mode: bool):
-        self.env, self.redis_mode = env, redis_mode
+    def __init__(self, env: dict, redis_mode: bool, log_dir: Path):
+        self.env, self.redis_mode, self.log_dir = env, redis_mode, log_dir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.processes: list[subprocess.Popen] = []
@@ -59,8 +59,9 @@ class Services:
         import httpx
 
         def spawn(*args):
+            log = open(self.log_dir / f"{args[0]}-{'redis' if self.redis_mode else 'direct'}.log", "w")
             self.processes.append(subprocess.Popen([sys.executable, "-m", "crm", *args], cwd=ROOT, env=self.env,
-                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                                                   stdout=log, stderr=subprocess.STDOUT))
 
         spawn("api", "--port", str(self.port))
         if self.redis_mode:
@@ -154,6 +155,11 @@ def _in_query_probe(db, customers: int) -> dict:
             "ratio_one_over_chunked": round(one / chunked, 2)}
 
 
+def _failures(log: Path) -> list[str]:
+    """The worker's failed attempts (each costs CRM_STREAM_CLAIM_IDLE_MS before the retry)."""
+    return [line.strip()[:300] for line in log.read_text(errors="replace").splitlines() if "failed (attempt" in line]
+
+
 def _redis_available() -> str | None:
     import redis
 
@@ -193,14 +199,17 @@ def run(args) -> dict:
             if redis_url:
                 modes["redis"] = {**env, "REDIS_URL": redis_url}
             results: dict = {}
+            worker_failures: list[str] = []
             for mode, mode_env in modes.items():
-                with Services(mode_env, mode == "redis") as services:
+                with Services(mode_env, mode == "redis", Path(tmp)) as services:
                     results[mode] = {
                         "batch_1": _drive(services, key, f"{mode}-1-", args.single, 1, args.customers,
                                           args.concurrency, db),
                         "batch_1000": _drive(services, key, f"{mode}-1000-", args.bulk, 1000, args.customers,
                                              args.concurrency, db),
                     }
+                if mode == "redis":
+                    worker_failures = _failures(Path(tmp) / "worker-redis.log")
             baseline = results["direct"]["batch_1"]["accepted_orders_per_s"]
             ratios = {f"{mode}_{size}_accepted_vs_direct_batch_1": round(run["accepted_orders_per_s"] / baseline, 2)
                       for mode, sizes in results.items() for size, run in sizes.items()}
@@ -222,5 +231,6 @@ def run(args) -> dict:
             "concurrency": args.concurrency, "customers": args.customers,
             "redis_mode": "measured" if redis_url else "skipped: no Redis answered",
             **results, "ratios": ratios, "profile_in_process": profile, "customer_in_query": probe,
+            "worker_failed_attempts": worker_failures,
             "bottleneck": {size: f"{p['largest']} ({round(100 * p['share'][p['largest']])}% of a request's time)"
                            for size, p in profile.items()}}
