@@ -12,12 +12,15 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 STOP_GRACE_SECONDS = 15
 
 
 def server_command(port: int, storage_path: str) -> list[str]:
-    exe = shutil.which("secantusd-py") or "secantusd-py"
+    # The launcher is installed beside our interpreter; a venv need not be on PATH.
+    beside = Path(sys.executable).with_name("secantusd-py")
+    exe = str(beside) if beside.exists() else shutil.which("secantusd-py") or "secantusd-py"
     # --sync-on-commit: without it a kill -9 loses acknowledged writes (measured).
     return [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage_path,
             "--sync-on-commit", "--log-level", "WARNING"]
