@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "crm.commands.importer",
     "crm.commands.bench",
     "crm.commands.segment",
+    "crm.commands.ai",  # adds `segment from-text`
     "crm.commands.campaign",
     "crm.commands.user",
 ]

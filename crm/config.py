@@ -44,6 +44,9 @@ class Settings:
     vendor_delay_ms: int = 800
     vendor_failure_rate: float = 0.1
     vendor_fault_rate: float = 0.0
+    gemini_timeout_ms: int = 8_000
+    gemini_attempts: int = 3
+    gemini_base_url: str | None = None
 
     @property
     def embedded(self) -> bool:
@@ -86,6 +89,11 @@ def load_settings() -> Settings:
         redis_url=env("REDIS_URL") or None,
         gemini_api_key=env("GEMINI_API_KEY") or None,
         gemini_model=env("CRM_GEMINI_MODEL") or "gemini-2.5-flash",
+        # Gemini: time allowed per request, tries on 429/5xx/timeouts, and another endpoint
+        # (a proxy, or a local fake in tests); unset: Google's.
+        gemini_timeout_ms=_int("CRM_GEMINI_TIMEOUT_MS", 8_000),
+        gemini_attempts=_int("CRM_GEMINI_ATTEMPTS", 3),
+        gemini_base_url=env("CRM_GEMINI_BASE_URL") or None,
         api_host=env("CRM_API_HOST") or "127.0.0.1",
         api_port=_int("CRM_API_PORT", 8000),
         ui_port=_int("CRM_UI_PORT", 8501),
