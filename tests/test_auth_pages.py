@@ -193,3 +193,18 @@ def test_status_lists_each_part_and_the_audit_log_filters(db):
     at.run()
     log = at.dataframe[-1].value
     assert list(log["action"]) == ["segment.save"] and list(log["target"]) == ["big spenders"]
+
+
+def test_sign_out_clears_the_session_and_shows_sign_in_again(shop):
+    at = app()
+    sign_in(at, "marketer")
+    at.session_state["customers-search"] = "what the last user typed"
+    at.run()
+    next(b for b in at.sidebar.button if b.label == "Sign out").click()
+    at.run()
+    assert "customers-search" not in at.session_state
+    assert any(button.label == "Sign in" for button in at.button)
+    shows_nothing_private(at, shop)
+    at.run()
+    shows_nothing_private(at, shop)
+    assert [e.action for e in audit.query({"action": "signout"})] == ["signout"]

@@ -72,6 +72,17 @@ def _ask_sign_out() -> None:
     st.session_state[_SIGN_OUT] = True
 
 
+# streamlit-authenticator's own keys: `logout` stops its cookie from signing this session in again.
+_AUTHENTICATOR_KEYS = {"logout", "authentication_status", "username", "name", "email", "roles"}
+
+
+def _clear_session() -> None:
+    """Forget everything the signed-out user left in this session (filters, selections, results)."""
+    for key in list(st.session_state.keys()):
+        if key not in _AUTHENTICATOR_KEYS:
+            del st.session_state[key]
+
+
 def _refuse(email: str, reason: str, message: str) -> None:
     if st.session_state.get(_REFUSED) != email:
         audit.record(email or "unknown", "signin.refused", email, {"reason": reason})
@@ -149,8 +160,8 @@ def _local_gate() -> users.User:
     authenticator = _authenticator()
     if st.session_state.pop(_SIGN_OUT, False) and st.session_state.get("authentication_status"):
         audit.record(st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL})
-        st.session_state.pop(SIGNED_IN_KEY, None)
-        authenticator.logout(location="unrendered")  # clears the session and deletes the cookie
+        authenticator.logout(location="unrendered")  # deletes the cookie, marks the session out
+        _clear_session()
     # A failure is reported by the run that saw it; start each run undecided so it is not repeated.
     if st.session_state.get("authentication_status") is False:
         st.session_state["authentication_status"] = None

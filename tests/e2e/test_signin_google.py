@@ -59,6 +59,9 @@ def test_allowed_user_signs_in_reaches_a_protected_page_and_signs_out(google_app
         sidebar.get_by_text("Signed in as").wait_for()
         assert "ann@corp.example" in sidebar.inner_text() and "admin" in sidebar.inner_text()
         page.get_by_role("heading", name="Home").wait_for()  # a page for signed-in users only
+        settle(page)
+        sidebar.get_by_role("link", name="Segments").click()
+        page.get_by_role("heading", name="Segments").wait_for()
 
         settle(page)
         sidebar.get_by_role("button", name="Sign out").click()
@@ -68,6 +71,9 @@ def test_allowed_user_signs_in_reaches_a_protected_page_and_signs_out(google_app
         page.get_by_role("button", name="Sign in with Google").wait_for()
         assert page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").count() == 0
         assert page.get_by_role("heading", name="Home").count() == 0
+        page.goto(f"{url}/segments")  # straight to a page's address: still the sign-in button
+        page.get_by_role("button", name="Sign in with Google").wait_for()
+        assert page.get_by_role("heading", name="Segments").count() == 0
 
     assert users.get_user("ann@corp.example", db=db).role == "admin"  # the first user
     actions = [(e.username, e.action) for e in audit.query({}, db=db)]
