@@ -1,4 +1,5 @@
-"""The README's start path in a real browser: demo data, `python -m crm serve`, the Home page.
+"""The README's start path in a real browser: demo data, `python -m crm serve`, sign in as the
+first admin with the one-time password printed on the console, then the Home page.
 
 Set CRM_SCREENSHOT_DIR to also save the Home screenshot there (how docs/screenshots/home.png
 is made).
@@ -48,7 +49,7 @@ def wait_for_line(log: Path, text: str, process: subprocess.Popen, seconds: floa
 
 @pytest.fixture
 def served_app(tmp_path):
-    """A data dir with the demo loaded, served by `python -m crm serve`; yields the UI URL."""
+    """A data dir with the demo loaded, served by `python -m crm serve`; yields (UI URL, console log)."""
     env = {**os.environ, "CRM_DATA_DIR": str(tmp_path / "data"), "CRM_DB_NAME": "crm"}
     for key in ("MONGODB_URI", "REDIS_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(key, None)
@@ -63,7 +64,7 @@ def served_app(tmp_path):
                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         wait_for_line(log, "ready", serve, 180)
-        yield f"http://127.0.0.1:{ui_port}/"
+        yield f"http://127.0.0.1:{ui_port}/", log
     finally:
         if serve.poll() is None:
             serve.send_signal(signal.SIGINT)
@@ -84,8 +85,10 @@ def browser_page():
             context = playwright.chromium.launch_persistent_context(
                 profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
                 viewport={"width": 1440, "height": 960})
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(WAIT_MS)  # a loaded machine can be slow to first paint
             try:
-                yield context.pages[0] if context.pages else context.new_page()
+                yield page
             finally:
                 context.close()
     finally:
@@ -95,9 +98,12 @@ def browser_page():
 def test_home_shows_the_demo_numbers_after_the_readme_start(served_app, browser_page, tmp_path):
     from playwright.sync_api import expect
 
+    from tests.e2e.signin_support import sign_in_as_first_admin
+
+    url, console = served_app
     page = browser_page
-    page.goto(served_app)
-    sign_in_as_first_admin(page, tmp_path / "serve.log")  # with the one-time password serve printed
+    page.goto(url)
+    sign_in_as_first_admin(page, console)  # with the one-time password serve printed
     customers = page.get_by_test_id("stMetric").filter(has_text="Customers")
     expect(customers.get_by_test_id("stMetricValue")).to_have_text("2,000", timeout=WAIT_MS)
     orders = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Orders", exact=True))
