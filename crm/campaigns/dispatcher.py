@@ -25,6 +25,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from crm.campaigns.batching import GroupCommit
 from crm.campaigns.lease import Lease
 from crm.campaigns.model import COMPLETED, FAILED, PENDING, SENT
+from crm.campaigns.receipts import forward_only
 from crm.campaigns.repository import now
 from crm.campaigns.snapshot import take_snapshot
 from crm.campaigns.vendor import PREFIX as VENDOR_PREFIX
@@ -73,20 +74,22 @@ class Throttle:
 
 
 def outcome_updates(campaign_id: str, outcomes: Sequence[Outcome]) -> list[UpdateOne]:
+    """PENDING -> SENT (or FAILED), never back: a receipt may already have settled the row."""
     stamp = now()
     ops = []
     for o in outcomes:
         key = {"campaign_id": campaign_id, "customer_id": o.customer_id}
         if o.accepted:
-            # PENDING -> SENT, but never back: a receipt may already have made it DELIVERED/FAILED.
-            ops.append(UpdateOne(key, [{"$set": {
-                "status": {"$cond": [{"$eq": ["$status", PENDING]}, SENT, "$status"]},
-                "accepted": True, "vendor_message_id": o.vendor_message_id, "sent_at": stamp,
-                "attempts": {"$add": ["$attempts", o.attempts]}, "updated_at": stamp}}]))
+            changes = {"accepted": True, "vendor_message_id": o.vendor_message_id, "sent_at": stamp,
+                       "updated_at": stamp, "status": SENT}
         else:
-            ops.append(UpdateOne({**key, "status": PENDING}, {
-                "$set": {"status": FAILED, "error": o.error, "settled_at": stamp, "updated_at": stamp},
-                "$inc": {"attempts": o.attempts}}))
+            changes = {"error": o.error, "settled_at": stamp, "updated_at": stamp, "status": FAILED}
+        pipeline = forward_only([PENDING], changes)
+        if o.accepted:  # the vendor id and the send time hold whatever the status already is
+            for name in ("accepted", "vendor_message_id", "sent_at"):
+                pipeline[0]["$set"][name] = {"$literal": changes[name]}
+        pipeline[0]["$set"]["attempts"] = {"$add": [{"$ifNull": ["$attempts", 0]}, o.attempts]}
+        ops.append(UpdateOne(key, pipeline))
     return ops
 
 

@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "import": "crm.ingest.bench_import",
     "api": "crm.api.bench_api",
     "preview": "crm.analytics.bench_preview",
+    "campaign": "crm.campaigns.bench_campaign",
     "nl": "crm.ai.bench_nl",
 }
 

@@ -27,6 +27,10 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("campaign_id", ASCENDING), ("customer_id", ASCENDING)], unique=True),
         IndexModel([("campaign_id", ASCENDING), ("status", ASCENDING)]),
     ],
+    "vendor_messages": [
+        # The mock vendor's sweep for receipts a stopped process never posted.
+        IndexModel([("receipt_posted_at", ASCENDING), ("receipt_due_at", ASCENDING)]),
+    ],
     "api_keys": [
         IndexModel([("key_hash", ASCENDING)], unique=True),
         IndexModel([("name", ASCENDING)]),
