@@ -155,6 +155,8 @@ def _authenticator():
 
 
 def _local_gate() -> users.User:
+    from streamlit_authenticator.utilities import LoginError
+
     settings = load_settings()
     _first_start(str(settings.data_dir), settings.db_name)
     authenticator = _authenticator()
@@ -166,20 +168,25 @@ def _local_gate() -> users.User:
     if st.session_state.get("authentication_status") is False:
         st.session_state["authentication_status"] = None
     credentials = authenticator.authentication_controller.authentication_model.credentials["usernames"]
-    from streamlit_authenticator.utilities import LoginError
-
+    failures_before = {name: entry.get("failed_login_attempts", 0) for name, entry in credentials.items()}
     title = st.empty()  # shown above the form, cleared when a cookie signs the user in
     title.title("Mini CRM")
     try:
-        authenticator.login(location="main", key="crm_login",
+        authenticator.login(location="main", key="crm_login", max_login_attempts=users.MAX_FAILED_LOGINS,
                             fields={"Form name": "Sign in", "Username": "Username",
                                     "Password": "Password", "Login": "Sign in"})
-    except LoginError as exc:  # e.g. a cookie for an account that was removed or disabled
-        st.error(f"Sign-in failed: {exc}")
+    except LoginError as exc:
+        locked = "attempts exceeded" in str(exc)
+        audit.record("unknown", "signin.locked" if locked else "signin.failed", "", {"reason": str(exc)})
+        st.error("Too many wrong passwords for this account: it is locked until an admin resets its "
+                 "password." if locked else f"Sign-in failed: {exc}")
         st.stop()
     status = st.session_state.get("authentication_status")
     if status is False:
-        tried = [name for name, entry in credentials.items() if entry.get("failed_login_attempts")]
+        tried = [name for name, entry in credentials.items()
+                 if entry.get("failed_login_attempts", 0) > failures_before.get(name, 0)]
+        for name in tried:  # a wrong password for a real account: count it where every process sees it
+            users.note_failed_login(name)
         audit.record(tried[0] if tried else "unknown", "signin.failed", tried[0] if tried else "",
                      {"reason": "wrong username or password"})
         st.error("Wrong username or password.")

@@ -26,6 +26,7 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything longer
+MAX_FAILED_LOGINS = 10  # then the account is locked until an admin resets its password
 
 
 class User(BaseModel):
@@ -186,7 +187,8 @@ def reset_password(actor: Principal, username: str, *, db: Database | None = Non
         raise InvalidInput("username", f"{user.username} signs in with {user.provider}; it has no password here")
     password = new_password()
     _users(db).update_one({"username": user.username},
-                          {"$set": {"password_hash": _hash(password), "must_change_password": True}})
+                          {"$set": {"password_hash": _hash(password), "must_change_password": True,
+                                    "failed_logins": 0}})
     audit.record(actor, "user.reset_password", user.username, db=db)
     return password
 
@@ -251,7 +253,14 @@ def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
 
 
 def stamp_login(username: str, *, db: Database | None = None) -> None:
-    _users(db).update_one({"username": username}, {"$set": {"last_login": _now()}})
+    _users(db).update_one({"username": username}, {"$set": {"last_login": _now(), "failed_logins": 0}})
+
+
+def note_failed_login(username: str, *, db: Database | None = None) -> int:
+    """Count a wrong password; returns the count since the last sign-in or reset."""
+    doc = _users(db).find_one_and_update({"username": username}, {"$inc": {"failed_logins": 1}},
+                                         projection={"failed_logins": 1}, return_document=True)
+    return int(doc["failed_logins"]) if doc else 0
 
 
 def authenticator_credentials(*, db: Database | None = None) -> dict:
@@ -259,5 +268,6 @@ def authenticator_credentials(*, db: Database | None = None) -> dict:
     usernames = {}
     for doc in _users(db).find({"provider": LOCAL, "active": True}, {"_id": 0}):
         usernames[doc["username"]] = {"email": doc.get("email") or "", "name": doc.get("name") or doc["username"],
-                                      "password": doc["password_hash"], "roles": [doc["role"]]}
+                                      "password": doc["password_hash"], "roles": [doc["role"]],
+                                      "failed_login_attempts": int(doc.get("failed_logins") or 0)}
     return {"usernames": usernames}
