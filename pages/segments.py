@@ -313,9 +313,11 @@ def paste_json_panel(offered) -> None:
 
 
 def describe_your_audience_slot() -> None:
-    # Place for "Describe your audience": turning a sentence into a rule for this builder is a
-    # separate piece of work; until it lands this says so and offers no control that does nothing.
-    st.caption("Describe your audience in words: not available yet. Build the rule below.")
+    """A sentence -> a proposed rule with its count and changes; applied only on the user's click."""
+    from crm.ui.describe_audience import describe_audience_panel
+
+    describe_audience_panel(read_tree(current_tree()).rule,
+                            apply=lambda rule: load_into_builder(rule, set(choices), st.session_state.get(OPEN_ID)))
 
 
 # --- the page ------------------------------------------------------------------------------

@@ -212,10 +212,9 @@ def test_a_viewer_can_open_but_not_save_rename_or_delete(demo_db):
     assert any("viewer" in c.value for c in at.caption)
 
 
-def test_the_describe_your_audience_place_offers_no_control_yet(demo_db):
-    at = segments_page()
-    assert any("Describe your audience" in c.value and "not available yet" in c.value for c in at.caption)
-    assert not [t for t in at.text_input if "describe" in t.label.lower()]
+def test_the_describe_your_audience_place_offers_a_description_box(demo_db):
+    at = segments_page()  # its behaviour is tested in test_ai_pages.py
+    assert at.text_input(key="describe-text").label == "In your own words"
 
 
 def test_downloaded_csv_has_one_row_per_customer_and_the_chosen_columns(demo_db):
