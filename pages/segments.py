@@ -88,7 +88,8 @@ def waterfall_chart(result: Preview) -> go.Figure:
         fig.add_bar(name="Audience (the group is negated)", y=["Everyone else"], x=[result.count],
                     orientation="h", marker_color="#f59e0b", text=[format_count(result.count)])
     fig.update_layout(barmode="group", height=120 + 70 * (len(labels) + result.negated),
-                      margin=dict(l=0, r=0, t=10, b=0), legend=dict(orientation="h", y=-0.15),
+                      margin=dict(l=0, r=0, t=30, b=0),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
                       yaxis=dict(autorange="reversed"), xaxis_title="Customers")
     return fig
 
@@ -154,7 +155,7 @@ def show_export(rule_json: dict, count: int) -> None:
 def builder_and_preview(config: dict) -> None:
     """The builder and everything that follows the rule; an edit reruns only this part."""
     tree = st.session_state.get(LOADED)
-    condition_tree(config, return_type="none", tree=tree, key=builder_key(), min_height=260,
+    condition_tree(config, return_type="none", tree=tree, key=builder_key(), min_height=420,
                    placeholder="Add a condition, or open a saved segment.")
     # "none" is no export format: the widget then sends only its tree, which we convert ourselves.
     reading = read_tree(current_tree())
@@ -337,7 +338,7 @@ choices = with_rule_values(choices, loaded_rule)
 if FLASH in st.session_state:
     st.success(st.session_state.pop(FLASH), icon=":material/check:")
 describe_your_audience_slot()
-main, side = st.columns([3, 1], gap="large")
+main, side = st.columns([7, 3], gap="large")
 with side:
     with errors_shown():
         saved_segments_panel(db, set(choices), may_save)

@@ -1,0 +1,242 @@
+"""The Segments page in headless Chromium: build a two-level rule by clicking and dragging, see the
+count `python -m crm segment count` gives, save it, find it after a reload, download its CSV.
+
+Also prints (never asserts) how long the page takes from an edit to the updated count. Sizes come
+from CRM_E2E_CUSTOMERS / CRM_E2E_ORDERS (default 2,000 / 20,000); set CRM_SCREENSHOT_DIR to save
+the page's screenshot there (how docs/screenshots/segments.png is made).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from crm.auth import CLI, users
+from tests.e2e.signin_support import chromium_page, settle, streamlit_app, submit_sign_in, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow,
+              pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's Chromium")]
+
+CUSTOMERS = int(os.environ.get("CRM_E2E_CUSTOMERS", "2000"))
+ORDERS = int(os.environ.get("CRM_E2E_ORDERS", "20000"))
+PASSWORD = "segment builder test password"
+NAME = "Big spenders: Mumbai, Pune or frequent"
+WAIT = 120  # seconds for anything the app computes
+# What the clicks below build: spend over ₹5,000 AND (Mumbai/Pune OR 2+ orders in 30 days).
+EXPECTED = {"op": "and", "not": False, "rules": [
+    {"field": "total_spend", "operator": ">", "value": 5000},
+    {"op": "or", "not": False, "rules": [
+        {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},  # dropped on top
+        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]}]}]}
+
+
+# --- driving the builder (react-awesome-query-builder in the component's iframe) -----------
+
+def builder(page):
+    return page.frame_locator("iframe[title*=condition_tree]")
+
+
+def rules(page):
+    return builder(page).locator(".rule")
+
+
+def pick(page, select, title: str) -> None:
+    """Open an antd select, type to narrow its (virtualised) list, click the option with this
+    title. Options render at the end of the iframe's body."""
+    select.click()
+    select.locator("input").first.fill(title)
+    _option(page, title).click()
+
+
+def _option(page, title: str):
+    options = builder(page).locator(".ant-select-dropdown:visible .ant-select-item-option")
+    # value and operator options carry a title, RAQB's field options a label
+    return options.and_(builder(page).locator(f"[title='{title}'], [label='{title}']")).first
+
+
+def pick_many(page, select, titles: list[str]) -> None:
+    """A multi-select stays open: type and click each value in turn."""
+    select.click()
+    for title in titles:
+        select.locator("input").first.fill(title)
+        _option(page, title).click()
+
+
+def set_condition(page, rule, field: str, operator: str) -> None:
+    pick(page, rule.locator(".rule--field .ant-select"), field)
+    pick(page, rule.locator(".rule--operator .ant-select"), operator)
+
+
+def value_inputs(rule):
+    return rule.locator(".rule--value input")
+
+
+def drag(page, source, target) -> None:
+    """Drag with the mouse: RAQB follows mousedown/mousemove/mouseup on its drag handle.
+    Boxes of frame elements are already page coordinates."""
+    start, end = source.bounding_box(), target.bounding_box()
+    x, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    to_x, to_y = end["x"] + 40, end["y"] + end["height"] * 0.75
+    steps = 12
+    for i in range(1, steps + 1):
+        page.mouse.move(x + (to_x - x) * i / steps, y + (to_y - y) * i / steps)
+        time.sleep(0.03)  # let RAQB see each move (it reorders on mousemove)
+    page.mouse.up()
+
+
+def audience_count(page) -> str:
+    metric = page.get_by_test_id("stMetric").filter(has_text="Customers in this segment")
+    return metric.get_by_test_id("stMetricValue").inner_text()
+
+
+def wait_for_count(page, different_from: str | None = None) -> str:
+    def ready():
+        metric = page.get_by_test_id("stMetric").filter(has_text="Customers in this segment")
+        if not metric.count():
+            return None
+        text = metric.get_by_test_id("stMetricValue").inner_text()
+        return text if text != different_from else None
+
+    return wait_until(ready, WAIT, "the audience count")
+
+
+def shown_rule(page) -> dict:
+    page.get_by_role("tab", name="Rule as JSON").click()
+    code = page.get_by_test_id("stCode").first
+    code.wait_for()
+    return json.loads(code.inner_text())
+
+
+def timed_edit(page, edit) -> float:
+    """Seconds from an edit in the builder to the new count in the page."""
+    before = audience_count(page)
+    started = time.perf_counter()
+    edit()
+    wait_for_count(page, different_from=before)
+    return time.perf_counter() - started
+
+
+def sign_in_again_if_asked(page) -> None:
+    """After a reload the sign-in cookie normally signs the session in; if the form shows
+    instead, sign in the way a person would."""
+    banner = page.locator("[data-testid=stSidebar]").get_by_text("Signed in as")
+    form = page.locator("[data-testid=stForm]").get_by_role("button", name="Sign in")
+    wait_until(lambda: banner.count() or form.count(), WAIT, "the page after the reload")
+    settle(page)
+    if not banner.count():
+        submit_sign_in(page, "mia", PASSWORD)
+        banner.wait_for()
+
+
+# --- the test ------------------------------------------------------------------------------
+
+@pytest.fixture
+def marketer(db):
+    user, one_time = users.add_local_user(CLI, "mia", "marketer", name="Mia Marketer", db=db)
+    users.change_own_password(user, PASSWORD, PASSWORD, db=db)
+    return user
+
+
+def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, marketer, tmp_path):
+    run_cli("demo", "--customers", str(CUSTOMERS), "--orders", str(ORDERS), check=True, timeout=3600)
+    rule_file = tmp_path / "rule.json"
+    rule_file.write_text(json.dumps(EXPECTED))
+    expected = int(run_cli("segment", "count", str(rule_file), check=True).stdout.strip().splitlines()[-1])
+
+    with streamlit_app(crm_env, "# local accounts\n") as (url, _log), chromium_page() as page:
+        page.set_viewport_size({"width": 1440, "height": 1100})
+        page.set_default_timeout(WAIT * 1000)
+        page.goto(url)
+        submit_sign_in(page, "mia", PASSWORD)
+        page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+        page.get_by_role("link", name="Segments").click()
+        builder(page).locator(".query-builder").wait_for()
+        settle(page)
+
+        # Level 1: spend over ₹5,000.
+        add_condition = builder(page).locator(".group--header .action--ADD-RULE").first
+        add_condition.click()
+        first = rules(page).nth(0)
+        set_condition(page, first, "Total spend (₹)", "greater than")
+        value_inputs(first).first.fill("5000")
+        value_inputs(first).first.press("Tab")
+        wait_for_count(page)
+
+        # Level 2: a group with "city is any of Mumbai, Pune".
+        builder(page).locator(".group--header .action--ADD-GROUP").first.click()
+        group = builder(page).locator(".group--children .group-container").first
+        in_group = group.locator(".rule").first
+        set_condition(page, in_group, "City", "is any of")
+        cities = in_group.locator(".rule--value .ant-select")
+        pick_many(page, cities, ["Mumbai", "Pune"])
+        page.keyboard.press("Escape")
+
+        # A third condition at the top level, dragged into the group, which then becomes an OR.
+        add_condition.click()
+        last = rules(page).nth(2)
+        set_condition(page, last, "Order count in the last N days", "at least")
+        value_inputs(last).nth(0).fill("2")
+        value_inputs(last).nth(1).fill("30")
+        value_inputs(last).nth(1).press("Tab")
+        drag(page, last.locator(".qb-drag-handler"), group.locator(".rule").first)
+        # RAQB shows And/Or once a group holds two conditions
+        group.locator(".group--conjunctions").get_by_text("Or", exact=True).click()
+        wait_until(lambda: group.locator(".rule").count() == 2, 30, "the dragged condition inside the group")
+
+        wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the built rule to reach the page")
+        shown = int(wait_for_count(page).replace(",", ""))
+        assert shown == expected  # the same number as `python -m crm segment count`
+
+        # Edit-to-count timing: change the amount back and forth.
+        spend = value_inputs(rules(page).nth(0)).first
+        timings = []
+        for amount in ("6000", "5000", "7500"):
+            def edit(amount=amount):
+                spend.fill(amount)
+                spend.press("Tab")
+            timings.append(round(timed_edit(page, edit), 3))
+        print(json.dumps({"edit_to_count_seconds": timings, "customers": CUSTOMERS, "orders": ORDERS}))
+        value_inputs(rules(page).nth(0)).first.fill("5000")
+        value_inputs(rules(page).nth(0)).first.press("Tab")
+        wait_until(lambda: int(audience_count(page).replace(",", "")) == expected, WAIT, "the count back at 5,000")
+
+        if os.environ.get("CRM_SCREENSHOT_DIR"):
+            target = Path(os.environ["CRM_SCREENSHOT_DIR"])
+            target.mkdir(parents=True, exist_ok=True)
+            page.get_by_role("tab", name="Sample").click()
+            settle(page)
+            page.screenshot(path=str(target / "segments.png"), full_page=True)
+
+        # Save, reload, find it and open it.
+        settle(page)
+        page.get_by_role("textbox", name="Name", exact=True).fill(NAME)
+        page.get_by_role("button", name="Save as a new segment").click()
+        page.get_by_text(f"Saved “{NAME}”.").wait_for()
+        page.reload()
+        sign_in_again_if_asked(page)
+        page.get_by_role("heading", name="Saved segments").wait_for()
+        choice = page.get_by_role("combobox", name="Segment", exact=True)
+        wait_until(lambda: choice.input_value() == NAME, WAIT, "the saved segment in the list")
+        settle(page)
+        page.get_by_role("button", name="Open in the builder").click()
+        wait_until(lambda: rules(page).count() == 3, WAIT, "the saved rule in the builder")
+        wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the saved rule")
+        assert int(wait_for_count(page).replace(",", "")) == expected
+
+        # Download the audience.
+        page.get_by_role("tab", name="Export").click()
+        with page.expect_download(timeout=WAIT * 1000) as download:
+            page.get_by_role("button", name="Download CSV").click()
+        saved = tmp_path / "audience.csv"
+        download.value.save_as(saved)
+        with open(saved, newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == expected
+        assert {"customer_id", "city", "total_spend"} <= set(rows[0])
