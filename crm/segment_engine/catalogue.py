@@ -53,6 +53,12 @@ class Field:
     per: str | None = None  # SQL of a denominator: the value is column / per (exact compare)
     present_sql: str | None = None  # SQL that is true when the value is not missing
     phrase: str | None = None  # English override of the type's phrase
+    # Never missing (0 or [] instead): no presence test. Stored as is in f (features coalesce),
+    # so value_sql is only needed for window aggregates.
+    never_missing: bool = False
+    # The value is today - this day column in whole days: comparisons become comparisons of the
+    # column with a constant day, computed once from the evaluation date.
+    days_to_today: bool = False
 
     @property
     def noun(self) -> str:
@@ -76,14 +82,16 @@ FIELDS = MappingProxyType({f.name: f for f in (
     Field("signup_date", "date", "Signup date", "Day the customer signed up (UTC).",
           "customers.signup_date", "signup_day", ("2024-01-15",)),
     Field("tags", "list", "Tags", "Labels on the customer; never missing, maybe empty.",
-          "customers.tags", "tags_key", ("vip", "newsletter")),
+          "customers.tags", "tags_key", ("vip", "newsletter"), never_missing=True),
     Field("total_spend", "money", "Total spend",
           f"Sum of {_ORDERS} in rupees (0 with none).", f"sum of amount over {_ORDERS}",
           "total_spend_paise", (5000, 25000), windowable=True,
-          value_sql="coalesce({src}.total_spend_paise, 0)", phrase="who spent {cmp}{window}"),
+          value_sql="coalesce({src}.total_spend_paise, 0)", phrase="who spent {cmp}{window}",
+          never_missing=True),
     Field("order_count", "number", "Order count", f"Number of {_ORDERS} (0 with none).",
           f"count of {_ORDERS}", "order_count", (2, 5), windowable=True,
-          value_sql="coalesce({src}.order_count, 0)", phrase="who placed {cmp} orders{window}"),
+          value_sql="coalesce({src}.order_count, 0)", phrase="who placed {cmp} orders{window}",
+          never_missing=True),
     Field("avg_order_value", "money", "Average order value",
           f"Mean amount of {_ORDERS} in rupees; missing with none.",
           f"total spend / order count over {_ORDERS}", "total_spend_paise", (1500,),
@@ -98,7 +106,8 @@ FIELDS = MappingProxyType({f.name: f for f in (
     Field("days_since_last_order", "number", "Days since last order",
           f"Whole days from the last of the {_ORDERS} to today; missing with none.",
           "today - last_order_date", "last_order_day", (30, 90),
-          value_sql="({today} - {src}.last_order_day)", phrase="whose last order was {cmp} days ago"),
+          value_sql="({today} - {src}.last_order_day)", phrase="whose last order was {cmp} days ago",
+          days_to_today=True),
 )})
 
 WINDOW_FIELDS = tuple(name for name, f in FIELDS.items() if f.windowable)

@@ -1,7 +1,10 @@
 """Compile a rule to a WHERE clause over `customer_features AS f`, with `?` parameters only.
 
 Every condition compiles to COALESCE(present AND (comparison), false): never NULL, so AND, OR and
-NOT behave as two-valued logic and a missing value matches nothing but `is_empty`.
+NOT behave as two-valued logic and a missing value matches nothing but `is_empty`. Shorter forms
+where they are equal: no presence test when the value is never missing or the comparison is NULL
+for a missing value anyway, no COALESCE when neither side can be NULL, and days-to-today compared
+as the day column against one constant day.
 `within_days N` joins one aggregate of the completed orders whose UTC day lies in
 [as_of - N, as_of] per distinct N (alias wN); a customer without such orders gets 0 / 0 / missing.
 """
@@ -168,15 +171,50 @@ def _condition(cond: Condition, ctx: _Context) -> Fragment:
     field = FIELDS[cond.field]
     operator = OPERATORS[cond.operator]
     src = "f" if cond.within_days is None else ctx.window(cond.within_days)
+    if field.days_to_today and operator.strict:
+        as_days = _compare_days(cond, f"{src}.{field.column}", ctx.as_of)
+        if as_days is not None:
+            return as_days
     today = ctx.today()
-    value = _render(field.value_sql or f"{{src}}.{field.column}", src=src, today=today)
+    if field.never_missing and src == "f":  # the feature column already holds 0 or []
+        value = Fragment(f"f.{field.column}")
+    else:
+        value = _render(field.value_sql or f"{{src}}.{field.column}", src=src, today=today)
     present = _render(field.present_sql or "{c} IS NOT NULL", c=value, src=src)
     per = _render(field.per, src=src) if field.per else None
-    parts = _values(cond, TYPES[field.type].element, per, ctx)
+    element = TYPES[field.type].element
+    parts = _values(cond, element, per, ctx)
     comparison = _render(operator.sql[field.type], c=value, present=present, today=today, **parts)
-    if operator.tests_presence:
-        return _render("COALESCE({x}, false)", x=comparison)
+    if operator.strict and field.never_missing and element in ("integer", "money"):
+        return comparison  # a number compared with a bound number: never NULL
+    if operator.tests_presence or field.never_missing or (operator.strict and field.present_sql is None):
+        return _render("COALESCE({x}, false)", x=comparison)  # presence adds nothing here
     return _render("COALESCE(({p}) AND ({x}), false)", p=present, x=comparison)
+
+
+# today - day <op> n  <=>  day <mirrored op> today - n
+_MIRRORED = {"=": "=", "!=": "<>", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
+
+
+def _compare_days(cond: Condition, column: str, as_of: date) -> Fragment | None:
+    """A whole-days-to-today comparison as a comparison of the day column with a constant day
+    (no subtraction per row); None when such a day falls outside the calendar."""
+    typed = typed_value(cond)
+    if cond.operator == "between":
+        latest, earliest = _shift(as_of, typed[0]), _shift(as_of, typed[1])
+        if latest is None or earliest is None:
+            return None
+        return Fragment(f"COALESCE({column} >= CAST(? AS DATE) AND {column} <= CAST(? AS DATE), false)",
+                        (earliest, latest))
+    day = _shift(as_of, typed) if cond.operator in _MIRRORED else None
+    if day is None:
+        return None
+    return Fragment(f"COALESCE({column} {_MIRRORED[cond.operator]} CAST(? AS DATE), false)", (day,))
+
+
+def _shift(day: date, days: int) -> date | None:
+    ordinal = day.toordinal() - days
+    return date.fromordinal(ordinal) if 1 <= ordinal <= date.max.toordinal() else None
 
 
 def _values(cond: Condition, element: str, per: Fragment | None, ctx: _Context) -> dict:

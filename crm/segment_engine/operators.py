@@ -37,33 +37,36 @@ class Operator:
     sql: MappingProxyType  # field type -> SQL template
     english: MappingProxyType  # field type -> English template
     tests_presence: bool = False  # true for is_empty / is_not_empty: not wrapped by presence
+    # NULL whenever {c} is NULL (plain SQL comparisons): the presence test adds nothing then.
+    strict: bool = False
 
     @property
     def types(self) -> tuple[str, ...]:
         return tuple(self.sql)
 
 
-def _op(key: str, label: str, shape: str, presence: bool = False, **by_type) -> Operator:
+def _op(key: str, label: str, shape: str, presence: bool = False, strict: bool = False,
+        **by_type) -> Operator:
     """by_type maps a field type (`numeric` = number and money) to (sql, english)."""
     if "numeric" in by_type:
         by_type["number"] = by_type["money"] = by_type.pop("numeric")
     return Operator(key, label, shape,
                     MappingProxyType({t: s for t, (s, _) in by_type.items()}),
-                    MappingProxyType({t: e for t, (_, e) in by_type.items()}), presence)
+                    MappingProxyType({t: e for t, (_, e) in by_type.items()}), presence, strict)
 
 
 _EMPTY = ("NOT ({present})", "whose {noun}{window} is empty")
 _NOT_EMPTY = ("{present}", "whose {noun}{window} is not empty")
 
 OPERATORS = MappingProxyType({o.key: o for o in (
-    _op("=", "is", ONE, numeric=("{c} = {v}", "exactly {v}"), string=("{c} = {v}", "is {v}")),
-    _op("!=", "is not", ONE, numeric=("{c} <> {v}", "other than {v}"),
+    _op("=", "is", ONE, strict=True, numeric=("{c} = {v}", "exactly {v}"), string=("{c} = {v}", "is {v}")),
+    _op("!=", "is not", ONE, strict=True, numeric=("{c} <> {v}", "other than {v}"),
         string=("{c} <> {v}", "is not {v}")),
-    _op(">", "greater than", ONE, numeric=("{c} > {v}", "more than {v}")),
-    _op(">=", "at least", ONE, numeric=("{c} >= {v}", "at least {v}")),
-    _op("<", "less than", ONE, numeric=("{c} < {v}", "less than {v}")),
-    _op("<=", "at most", ONE, numeric=("{c} <= {v}", "at most {v}")),
-    _op("between", "between", PAIR,
+    _op(">", "greater than", ONE, strict=True, numeric=("{c} > {v}", "more than {v}")),
+    _op(">=", "at least", ONE, strict=True, numeric=("{c} >= {v}", "at least {v}")),
+    _op("<", "less than", ONE, strict=True, numeric=("{c} < {v}", "less than {v}")),
+    _op("<=", "at most", ONE, strict=True, numeric=("{c} <= {v}", "at most {v}")),
+    _op("between", "between", PAIR, strict=True,
         numeric=("{c} >= {lo} AND {c} <= {hi}", "between {lo} and {hi}"),
         date=("{c} >= {lo} AND {c} <= {hi}", "is between {lo} and {hi}")),
     _op("in", "is any of", MANY, string=("list_contains({vs}, {c})", "is one of {vs}")),
@@ -75,12 +78,12 @@ OPERATORS = MappingProxyType({o.key: o for o in (
     _op("starts_with", "starts with", ONE, string=("starts_with({c}, {v})", "starts with {v}")),
     _op("contains_any", "contains any of", MANY, list=("list_has_any({c}, {vs})", "include any of {vs}")),
     _op("contains_all", "contains all of", MANY, list=("list_has_all({c}, {vs})", "include all of {vs}")),
-    _op("before", "before", ONE, date=("{c} < {v}", "is before {v}")),
-    _op("after", "after", ONE, date=("{c} > {v}", "is after {v}")),
-    _op("on", "on", ONE, date=("{c} = {v}", "is on {v}")),
-    _op("in_last_days", "in the last N days", DAYS,
+    _op("before", "before", ONE, strict=True, date=("{c} < {v}", "is before {v}")),
+    _op("after", "after", ONE, strict=True, date=("{c} > {v}", "is after {v}")),
+    _op("on", "on", ONE, strict=True, date=("{c} = {v}", "is on {v}")),
+    _op("in_last_days", "in the last N days", DAYS, strict=True,
         date=("{c} >= {start} AND {c} <= {today}", "is within the last {n}")),
-    _op("not_in_last_days", "not in the last N days", DAYS,
+    _op("not_in_last_days", "not in the last N days", DAYS, strict=True,
         date=("{c} < {start}", "is more than {n} ago")),
     _op("is_empty", "is empty", NONE, True, numeric=_EMPTY, string=_EMPTY, date=_EMPTY,
         list=("len({c}) = 0", "who have no {noun}")),
