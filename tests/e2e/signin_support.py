@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -69,22 +70,26 @@ def streamlit_app(env: dict[str, str], secrets_toml: str, port: int | None = Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager
 def chromium_page():
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="crm-chromium-"), executable_path="/usr/bin/chromium",
-            headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(30_000)
-            yield page
-        finally:
-            context.close()
+    profile = tempfile.mkdtemp(prefix="crm-chromium-")
+    try:
+        with sync_playwright() as p:
+            context = p.chromium.launch_persistent_context(
+                profile, executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+            try:
+                page = context.pages[0] if context.pages else context.new_page()
+                page.set_default_timeout(30_000)
+                yield page
+            finally:
+                context.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def settle(page, quiet_seconds: float = 0.5, timeout: float = 30) -> None:
