@@ -16,6 +16,8 @@ navigation = st.navigation([
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/data.py", title="Data", icon=":material/database:"),
     st.Page("pages/segments.py", title="Segments", icon=":material/filter_alt:"),
+    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/campaign:"),
+    st.Page("pages/history.py", title="History", icon=":material/history:"),
     st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
 ])
 account_sidebar(require_user())

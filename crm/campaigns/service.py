@@ -58,8 +58,8 @@ def wait_until_settled(db: Database, campaign_id: str, on_change: Callable[[Camp
             last, changed_at = stats, time.monotonic()
             if on_change:
                 on_change(stats)
-        if stats.pending == 0:
-            return stats
+        if stats.pending == 0 and get_campaign(db, campaign_id).snapshot_done:
+            return stats  # every row written and none of them pending
         if time.monotonic() - changed_at > stall_seconds:
             raise Unavailable(f"campaign {campaign_id}: no receipt for {stall_seconds:.0f} s with "
                               f"{stats.pending} message(s) pending; is the vendor reachable?")

@@ -1,0 +1,179 @@
+"""Campaigns: pick an audience, write the message, preview it for real customers, check, send."""
+
+from crm.ui.auth import require_user
+
+user = require_user()
+
+import hashlib  # noqa: E402 - nothing runs before the guard
+import json  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from crm.auth import allowed  # noqa: E402
+from crm.campaigns import CHANNELS, CampaignDraft, campaign_stats, check_draft, compose_campaign  # noqa: E402
+from crm.campaigns import preview_messages  # noqa: E402
+from crm.campaigns.audience import EXCLUSIONS  # noqa: E402
+from crm.campaigns.background import is_sending, send_error, send_in_background  # noqa: E402
+from crm.campaigns.check import Problem  # noqa: E402
+from crm.campaigns.model import MAX_TEMPLATES  # noqa: E402
+from crm.campaigns.sms_length import sms_length  # noqa: E402
+from crm.campaigns.templating import DERIVED, FIELDS  # noqa: E402
+from crm.errors import CRMError  # noqa: E402
+from crm.segments import list_segments  # noqa: E402
+from crm.ui.data import get_database  # noqa: E402
+from crm.ui.errors import errors_shown, show_error  # noqa: E402
+from crm.ui.format import format_count  # noqa: E402
+
+# UI state: the last check (for which draft), and the campaign this session is sending.
+CHECKED, SENDING, NAMED = "cmp_checked", "cmp_sending", "cmp_named"
+UNNAMED = "(unnamed)"
+EXAMPLE_RULE = {"op": "and", "rules": [{"field": "days_since_last_order", "operator": ">", "value": 90}]}
+EXAMPLE_TEMPLATE = 'Hi {{ first_name | default("there") }}, we miss you! 10% off this week in {{ city | default("your city") }}.'
+
+
+def draft_key(draft: CampaignDraft) -> str:
+    return hashlib.sha256(draft.model_dump_json().encode()).hexdigest()
+
+
+def choose_audience(db) -> tuple[dict | None, str | None, str | None]:
+    """(rule, segment id, segment name) from a saved segment or a pasted rule."""
+    segments = list_segments(db)
+    source = st.radio("Audience", ["Saved segment", "Rule JSON"], horizontal=True, key="cmp_source",
+                      index=0 if segments else 1)
+    if source == "Saved segment":
+        if not segments:
+            st.info("No saved segments yet: build one on the Segments page, or paste a rule.")
+            return None, None, None
+        chosen = st.selectbox("Segment", segments, key="cmp_segment", format_func=lambda s: s.name)
+        st.caption(chosen.description)
+        return chosen.rules, chosen.id, chosen.name
+    text = st.text_area("Rule (JSON)", json.dumps(EXAMPLE_RULE, indent=2), height=160, key="cmp_rule")
+    try:
+        return json.loads(text), None, None
+    except json.JSONDecodeError as exc:
+        st.error(f"The rule is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")
+        return None, None, None
+
+
+def compose_form(db) -> CampaignDraft | None:
+    rule, segment_id, segment_name = choose_audience(db)
+    left, right = st.columns(2)
+    name = left.text_input("Campaign name", key="cmp_name", placeholder="Win back lapsed buyers")
+    channel = right.selectbox("Channel", list(CHANNELS), key="cmp_channel", format_func=lambda c: CHANNELS[c].label,
+                              help="Decides the contact field and the consent that apply")
+    objective = st.text_input("Objective", key="cmp_objective", placeholder="Bring back customers idle for 90 days")
+    variants = st.number_input("Message variants", 1, MAX_TEMPLATES, 1, key="cmp_variants",
+                               help="Customers are split evenly and stably between the variants")
+    templates = []
+    for i in range(int(variants)):
+        text = st.text_area(f"Message {i + 1}" if variants > 1 else "Message", EXAMPLE_TEMPLATE if i == 0 else "",
+                            key=f"cmp_template_{i}", height=100)
+        templates.append(text)
+        if CHANNELS[channel].counts_sms_segments and text:
+            length = sms_length(text)
+            st.caption(f"Template: {len(text)} characters, {length.encoding}; rendered length is checked below")
+    with st.expander("Placeholders you can use"):
+        derived = ", ".join(f"`{k}` ({v})" for k, v in DERIVED.items())
+        st.markdown(", ".join(f"`{f}`" for f in FIELDS if f not in DERIVED) + f"; derived: {derived}. "
+                    'Give a field that may be empty a default: `{{ city | default("your city") }}`; '
+                    "money as rupees: `{{ total_spend | inr }}`.")
+    if rule is None:
+        return None
+    try:
+        st.session_state[NAMED] = bool(name.strip())
+        # Preview and check need no name; sending does (checked at the button).
+        return CampaignDraft.build(name=name.strip() or UNNAMED, objective=objective, channel=channel,
+                                   templates=templates, rules=rule, segment_id=segment_id, segment_name=segment_name)
+    except CRMError as exc:
+        show_error(exc)
+        return None
+
+
+def show_preview(draft: CampaignDraft) -> None:
+    st.subheader("Preview for 5 customers")
+    items = preview_messages(draft, n=5)
+    problems = [p for p in items if isinstance(p, Problem)]
+    for problem in problems:
+        st.error(f"{problem.location}: {problem.message}", icon=":material/error:")
+    samples = [s for s in items if not isinstance(s, Problem)]
+    if samples:
+        sms = CHANNELS[draft.channel].counts_sms_segments
+        st.dataframe(pd.DataFrame([{
+            "customer": s.customer_id, "to": s.to, "variant": s.variant + 1, "message": s.message,
+            **({"SMS segments": sms_length(s.message).segments} if sms else {})} for s in samples]),
+            hide_index=True, width="stretch")
+    elif not problems:
+        st.info("Nobody in this audience can be messaged on this channel.")
+
+
+def show_report(report) -> None:
+    cols = st.columns(4, border=True)
+    cols[0].metric("Matched", format_count(report.matched))
+    cols[1].metric("Will be messaged", format_count(report.recipients))
+    for col, reason in zip(cols[2:], EXCLUSIONS):
+        col.metric(f"Excluded: {reason.replace('_', ' ')}", format_count(report.excluded.get(reason, 0)),
+                   help=EXCLUSIONS[reason])
+    if report.segments:
+        parts = ", ".join(f"{format_count(n)} message(s) of {k} segment(s)" for k, n in sorted(report.segments.items()))
+        st.caption(f"SMS length: {parts}; encodings: {dict(report.encodings)}")
+    if report.ok:
+        st.success("The check passed: every message renders.", icon=":material/check_circle:")
+    for problem in report.problems:
+        st.error(f"{problem.location}: {problem.message}", icon=":material/error:")
+
+
+@st.fragment(run_every="1s")
+def follow(db, campaign_id: str) -> None:
+    """Progress of the campaign this session started, refreshed every second."""
+    with errors_shown():
+        stats = campaign_stats(db, campaign_id)
+        error = send_error(campaign_id)
+        if error:
+            st.error(f"Sending stopped: {error}", icon=":material/error:")
+        total = max(stats.audience, 1)
+        st.progress(stats.sent / total, text=f"Handed to the vendor: {format_count(stats.sent)} of "
+                                               f"{format_count(stats.audience)}")
+        settled = stats.delivered + stats.failed
+        st.progress(settled / total, text=f"Receipts: {format_count(stats.delivered)} delivered, "
+                                          f"{format_count(stats.failed)} failed, {format_count(stats.pending)} pending")
+        if stats.pending == 0 and stats.audience and not is_sending(campaign_id):
+            st.success("Every message has its receipt. See the details on the History page.",
+                       icon=":material/done_all:")
+        st.page_link("pages/history.py", label="Open History", icon=":material/history:")
+
+
+st.title("Campaigns")
+db = get_database()
+may_send = allowed(user, "campaign.send")
+if not may_send:
+    st.info(f"Your role ({user.role}) may preview campaigns but not send them.", icon=":material/lock:")
+
+with errors_shown():
+    draft = compose_form(db)
+    if draft is not None:
+        show_preview(draft)
+        st.subheader("Check before sending")
+        checked = st.session_state.get(CHECKED)
+        current = checked if checked and checked[0] == draft_key(draft) else None
+        if st.button("Run the pre-send check", icon=":material/fact_check:"):
+            with st.spinner("Rendering every message..."):
+                current = (draft_key(draft), check_draft(draft))
+            st.session_state[CHECKED] = current
+        if current is not None:
+            show_report(current[1])
+        ready = current is not None and current[1].ok
+        send_help = None if ready else "Run the check; it must pass for this exact audience and message"
+        if st.button("Send campaign", type="primary", disabled=not (ready and may_send), help=send_help,
+                     icon=":material/send:"):
+            if not st.session_state.get(NAMED):
+                st.error("Name the campaign before sending it.", icon=":material/error:")
+            else:
+                campaign, _ = compose_campaign(db, user, draft)
+                send_in_background(db, user, campaign.id)
+                st.session_state[SENDING] = campaign.id
+                st.session_state.pop(CHECKED, None)
+
+if st.session_state.get(SENDING):
+    st.subheader("Sending")
+    follow(db, st.session_state[SENDING])

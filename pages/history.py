@@ -1,0 +1,157 @@
+"""History: every campaign with its counters, and one campaign's funnel, timeline and log."""
+
+from crm.ui.auth import require_user
+
+user = require_user()
+
+import pandas as pd  # noqa: E402 - nothing runs before the guard
+import plotly.express as px  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from crm.auth import allowed  # noqa: E402
+from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get_campaign, list_campaigns  # noqa: E402
+from crm.campaigns.audience import EXCLUSIONS  # noqa: E402
+from crm.campaigns.background import is_sending, send_error, send_in_background  # noqa: E402
+from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline  # noqa: E402
+from crm.campaigns.model import COMPLETED  # noqa: E402
+from crm.ui.data import get_database  # noqa: E402
+from crm.ui.errors import errors_shown  # noqa: E402
+from crm.ui.format import format_count  # noqa: E402
+
+TEAL, RED = "#0f766e", "#b91c1c"
+LOG_ROWS = 200
+REFRESH = "2s"
+
+
+def counters(db, campaign: Campaign) -> CampaignStats:
+    """Settled campaigns read their stored counters; the others are counted now."""
+    stored = campaign.counters
+    if campaign.status == COMPLETED and stored and stored.get("pending") == 0 and campaign.finished_at:
+        return CampaignStats(campaign_id=campaign.id, **stored)
+    return campaign_stats(db, campaign.id)
+
+
+def _when(value) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def campaign_table(db) -> list[Campaign]:
+    campaigns = list_campaigns(db)
+    rows = []
+    for c in campaigns:
+        stats = counters(db, c)
+        rate = stats.delivery_rate
+        rows.append({"campaign": c.name, "channel": CHANNELS[c.channel].label, "status": c.status,
+                     "audience": stats.audience, "sent": stats.sent, "delivered": stats.delivered,
+                     "failed": stats.failed, "pending": stats.pending,
+                     "delivery rate": None if rate is None else round(100 * rate, 1),
+                     "started (UTC)": _when(c.started_at), "finished (UTC)": _when(c.finished_at),
+                     "owner": c.owner or ""})
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
+                     column_config={"delivery rate": st.column_config.NumberColumn(format="%.1f%%")})
+    return campaigns
+
+
+def funnel(stats: CampaignStats) -> go.Figure:
+    fig = go.Figure(go.Funnel(y=["Audience", "Sent", "Delivered"], x=[stats.audience, stats.sent, stats.delivered],
+                              marker={"color": TEAL}, textinfo="value+percent initial"))
+    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=260)
+    return fig
+
+
+def timeline_chart(frame: pd.DataFrame) -> go.Figure:
+    long = frame.melt(id_vars="time", var_name="messages", value_name="count")
+    fig = px.line(long, x="time", y="count", color="messages", line_shape="hv",
+                  color_discrete_map={"sent": "#64748b", "delivered": TEAL, "failed": RED},
+                  labels={"time": "UTC", "count": "Messages (cumulative)"})
+    fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=260, legend_title_text="")
+    return fig
+
+
+def campaign_view(db, campaign_id: str) -> None:
+    campaign = get_campaign(db, campaign_id)
+    stats = campaign_stats(db, campaign.id)
+    st.subheader(campaign.name)
+    st.caption(f"{CHANNELS[campaign.channel].label} · {campaign.status} · {campaign.description}"
+               + (f" · objective: {campaign.objective}" if campaign.objective else ""))
+    error = send_error(campaign.id)
+    if error:
+        st.error(f"Sending stopped: {error}", icon=":material/error:")
+    cols = st.columns(6, border=True)
+    rate = stats.delivery_rate
+    for col, (label, value) in zip(cols, [("Audience", stats.audience), ("Sent", stats.sent),
+                                          ("Delivered", stats.delivered), ("Failed", stats.failed),
+                                          ("Pending", stats.pending)]):
+        col.metric(label, format_count(value))
+    cols[5].metric("Delivery rate", "–" if rate is None else f"{100 * rate:.1f}%")
+    excluded = ", ".join(f"{format_count(n)} {EXCLUSIONS[r]}" for r, n in campaign.excluded.items() if n)
+    if excluded:
+        st.caption(f"Not messaged: {excluded}.")
+    if campaign.status != COMPLETED and not is_sending(campaign.id) and allowed(user, "campaign.send"):
+        if st.button("Resume sending", icon=":material/play_arrow:", key=f"resume-{campaign.id}"):
+            send_in_background(db, user, campaign.id)
+
+    left, right = st.columns(2, border=True)
+    with left:
+        st.markdown("**Delivery funnel**")
+        st.plotly_chart(funnel(stats), width="stretch", key=f"funnel-{campaign.id}")
+    with right:
+        st.markdown("**Timeline**")
+        frame = timeline(db, campaign.id)
+        if frame.empty:
+            st.caption("Nothing sent yet.")
+        else:
+            st.plotly_chart(timeline_chart(frame), width="stretch", key=f"timeline-{campaign.id}")
+
+    reasons = failure_reasons(db, campaign.id)
+    if not reasons.empty:
+        st.markdown("**Failure reasons**")
+        st.dataframe(reasons, hide_index=True, width="stretch")
+
+    st.markdown("**Communication log**")
+    filters = st.columns([2, 3])
+    statuses = filters[0].multiselect("Status", STATUSES, key=f"log-status-{campaign.id}")
+    search = filters[1].text_input("Search a customer (id, phone or email)", key=f"log-search-{campaign.id}")
+    page, total = log_page(db, campaign.id, statuses, search, limit=LOG_ROWS)
+    st.caption(f"{format_count(total)} message(s)" + (f"; the first {LOG_ROWS} shown" if total > LOG_ROWS else ""))
+    st.dataframe(page, hide_index=True, width="stretch")
+    st.download_button("Download the log (CSV)", log_csv(db, campaign.id, statuses, search),
+                       file_name=f"campaign-{campaign.id}-log.csv", mime="text/csv", icon=":material/download:",
+                       key=f"log-csv-{campaign.id}")
+    with st.expander("Message templates"):
+        for template in campaign.templates:
+            st.code(template, language=None)
+
+
+def live_or_static(render, live: bool):
+    """Render inside a fragment that reruns every REFRESH while messages are pending."""
+    return st.fragment(run_every=REFRESH if live else None)(render)
+
+
+st.title("Campaign history")
+db = get_database()
+
+
+def overview() -> None:
+    with errors_shown():
+        campaigns = campaign_table(db)
+        if not campaigns:
+            st.info("No campaigns yet. Compose one on the Campaigns page.", icon=":material/campaign:")
+
+
+with errors_shown():
+    campaigns = list_campaigns(db)
+    any_live = any(c.status != COMPLETED or c.finished_at is None for c in campaigns)
+    live_or_static(overview, any_live)()
+    if campaigns:
+        chosen = st.selectbox("Campaign", campaigns, key="history-campaign",
+                              format_func=lambda c: f"{c.name} · {_when(c.created_at)}")
+        live = chosen.status != COMPLETED or chosen.finished_at is None
+
+        def detail() -> None:
+            with errors_shown():
+                campaign_view(db, chosen.id)
+
+        live_or_static(detail, live)()
