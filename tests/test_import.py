@@ -208,6 +208,11 @@ def test_utf8_with_bom_and_file_like_sources_are_read(db):
     assert not data.closed
 
 
+def test_text_streams_are_read_too(db):
+    report = import_csv(db, "customers", io.StringIO("customer_id,name\nC1,Asha\n"))
+    assert report.inserted == 1
+
+
 def test_a_file_that_is_not_utf8_is_rejected_clearly(db, tmp_path):
     path = write_csv(tmp_path, "latin.csv", "customer_id,name\nC1,Ärger\n", encoding="latin-1")
     with pytest.raises(InvalidInput, match="not UTF-8 text"):

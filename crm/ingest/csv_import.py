@@ -23,7 +23,7 @@ from crm.ingest.records import (INPUT_FIELDS, REQUIRED_FIELDS, Kind, RowError, R
 from crm.ingest.writer import Progress, write_records
 
 FIRST_DATA_ROW = 2  # the header is row 1
-Source = str | Path | IO[bytes]
+Source = str | Path | IO[bytes] | IO[str]  # a path, or an open file (e.g. an upload) read from its start
 
 # Other names real exports use for our fields, compared without case, spaces, `_`, `-` or `.`.
 # Our own field name always wins over a synonym.
@@ -119,6 +119,8 @@ def _text_stream(source: Source) -> IO[str]:
             raise InvalidInput(str(source), f"cannot open the file: {exc.strerror}") from None
     if hasattr(source, "seek"):
         source.seek(0)
+    if isinstance(source, io.TextIOBase):
+        return source
     return io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
 
 
@@ -141,7 +143,7 @@ def _table(source: Source) -> Iterator[list[str]]:
     finally:
         if isinstance(source, (str, Path)):
             stream.close()
-        else:
+        elif stream is not source:
             stream.detach()  # leave the caller's file open
 
 
@@ -153,6 +155,7 @@ def read_header(source: Source) -> list[str]:
         rows.close()
     if not header or not any(cell.strip() for cell in header):
         raise InvalidInput(_source_name(source), "the file is empty: the first row must name the columns")
+    header[0] = header[0].lstrip("\ufeff")  # a BOM left in by a text stream
     return [cell.strip() for cell in header]
 
 
