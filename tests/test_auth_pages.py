@@ -109,6 +109,15 @@ def test_google_user_on_the_allow_list_gets_in_and_the_first_is_admin(shop, monk
     assert [e.action for e in audit.query({"username": "ann@corp.example"})] == ["signin"]
 
 
+def test_an_unverified_email_is_refused_even_in_an_allowed_domain(shop, monkeypatch):
+    at = google_app(monkeypatch, "mallory@corp.example")
+    at.user = {"is_logged_in": True, "email": "mallory@corp.example", "email_verified": False}
+    at.run()
+    assert any("has not verified mallory@corp.example" in e.value for e in at.error)
+    shows_nothing_private(at, shop)
+    assert users.get_user("mallory@corp.example") is None
+
+
 def test_a_disabled_google_user_is_refused(shop, monkeypatch):
     users.oidc_sign_in("boss@corp.example", "Boss", "google", "viewer")
     users.oidc_sign_in("ann@corp.example", "Ann", "google", "viewer")

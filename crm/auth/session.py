@@ -121,6 +121,9 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
     if not email:
         _refuse("", "no email", "Your sign-in provider did not send an email address, so we cannot "
                 "tell who you are. Ask an admin to check the provider's settings.")
+    if st.user.get("email_verified") is False:  # the provider itself does not vouch for the address
+        _refuse(email, "email not verified", f"Access refused: your provider has not verified {email}. "
+                "Verify the address with your provider, then sign in again.")
     if existing is not None and not existing.active:
         _refuse(email, "disabled", f"Access refused: the account {email} is disabled. Ask an admin to enable it.")
     allow = allow_list(settings, secrets())
