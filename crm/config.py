@@ -88,7 +88,7 @@ def load_settings() -> Settings:
         db_name=env("CRM_DB_NAME") or "crm",
         redis_url=env("REDIS_URL") or None,
         gemini_api_key=env("GEMINI_API_KEY") or None,
-        gemini_model=env("CRM_GEMINI_MODEL") or "gemini-2.5-flash",
+        gemini_model=env("CRM_GEMINI_MODEL") or "gemini-3.8-flash",
         # Gemini: time allowed per request, tries on 429/5xx/timeouts, and another endpoint
         # (a proxy, or a local fake in tests); unset: Google's.
         gemini_timeout_ms=_int("CRM_GEMINI_TIMEOUT_MS", 8_000),

@@ -49,7 +49,7 @@ def test_request_carries_model_key_schema_and_prompt_with_date_currency_cities_a
     fake.replies = [answer(GOOD)]
     rule_from_gemini(client_for(fake), TEXT, TODAY, FACTS)
     (request,) = fake.seen
-    assert request.path.endswith("/models/gemini-test-model:generateContent")
+    assert request.path == "/v1beta/models/gemini-test-model:generateContent"
     assert request.headers["x-goog-api-key"] == "test-key"
     config = request.body["generationConfig"]
     assert config["responseMimeType"] == "application/json"

@@ -58,7 +58,9 @@ class GeminiClient:
         retry = types.HttpRetryOptions(attempts=max(1, attempts), initial_delay=retry_delay,
                                        max_delay=8 * retry_delay,
                                        http_status_codes=[408, 429, 500, 502, 503, 504])
-        options = types.HttpOptions(timeout=timeout_ms, retry_options=retry, base_url=base_url)
+        # v1beta: the API version whose generateContent documents responseJsonSchema.
+        options = types.HttpOptions(timeout=timeout_ms, retry_options=retry, base_url=base_url,
+                                    api_version="v1beta")
         # vertexai=False: a stray GOOGLE_GENAI_USE_VERTEXAI in the environment must not reroute us.
         self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
 

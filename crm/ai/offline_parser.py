@@ -53,6 +53,8 @@ MONEY_CUES = re.compile(r"\b(?:spent|spend|spends|spending|spender|spenders|wort
 AVERAGE_CUES = re.compile(r"\b(?:average order value|average order|average basket|average|avg|aov|basket|"
                           r"ticket size|ticket|mean|per order|order value)\b")
 COUNT_NOUNS = r"(?:orders?|purchases?|times|transactions?|buys|bookings?)"
+_RUPEES = rf"(?:rs\s*)?{w.AMOUNT}(?:\s*rs\b)?"
+AMOUNT = re.compile(rf"(?:\brs\s*)?(?P<num>(?:between\s+)?{_RUPEES}(?:\s*~\s*{_RUPEES})?)(?:\s*rs\b)?")
 AGE_CUES = re.compile(r"\b(?:aged?|ages|years? old|yrs? old|year olds?|yo|y/o|years? of age)\b")
 INACTIVE = re.compile(
     r"\b(?:inactive|not active|dormant|lapsed|churned|gone quiet|"
@@ -187,13 +189,9 @@ class _Parser:
                          r"\bwhich\b|\balso\b)\s*", t)
         clauses, connector = [], "and"
         for i, part in enumerate(parts):
-            if i % 2:
-                connector = "or" if part == "or" else (connector if part in (",",) and connector == "or"
-                                                       and not parts[i + 1:i + 2] == [""] else "and")
-                if part == "or":
-                    connector = "or"
-                continue
-            if part.strip():
+            if i % 2:  # a separator: "or" wins over any "and"/"," next to it
+                connector = "or" if part == "or" else connector
+            elif part.strip():
                 clauses.append(_Clause(f" {part} ", connector))
                 connector = "and"
         return clauses
@@ -239,7 +237,7 @@ class _Parser:
         match = WINDOW.search(c.text)
         if not match:
             return None
-        n, unit = (match.group("n"), match.group("unit")) if match.group("unit") else (match.group("n2"), match.group("unit2"))
+        n, unit = match.group("n", "unit") if match.group("unit") else match.group("n2", "unit2")
         c.take(*match.span())
         return round((w.quantity(n) if n else 1) * w.DAYS_PER[unit])
 
@@ -249,8 +247,8 @@ class _Parser:
             return None
         days = w.days_of(match)
         begin = match.start()
-        lead = re.search(r"(?:\b(?:for|in|since|over|during|of|the|last|past|almost|about|around|nearly|more than|over)\s+)+$",
-                         c.text[:begin])
+        lead = re.search(r"(?:\b(?:for|in|since|over|during|of|the|last|past|almost|about|around|nearly|more than)"
+                         r"\s+)+$", c.text[:begin])
         c.take(lead.start() if lead else begin, match.end())
         ago = re.match(r"\s*ago\b", c.text[match.end():])
         if ago:
@@ -435,11 +433,9 @@ class _Parser:
 
     def money(self, c: _Clause) -> _Item | None:
         cue = MONEY_CUES.search(c.text)
-        amount = re.search(rf"(?:\brs\s*)?(?P<num>(?:between\s+)?(?:rs\s*)?{w.AMOUNT}(?:\s*rs\b)?(?:\s*~\s*(?:rs\s*)?"
-                           rf"{w.AMOUNT}(?:\s*rs\b)?)?)(?:\s*rs\b)?", c.text)
-        while amount and re.match(rf"\s*(?:{w.UNIT}|{COUNT_NOUNS}|years? old|yrs?)\b", c.text[amount.end():]):
-            amount = re.search(rf"(?:\brs\s*)?(?P<num>(?:rs\s*)?{w.AMOUNT}(?:\s*~\s*(?:rs\s*)?{w.AMOUNT})?)(?:\s*rs\b)?",
-                               c.text[:amount.start()] + " " * (amount.end() - amount.start()) + c.text[amount.end():])
+        # The first number that is not a duration, a count of orders or an age.
+        amount = next((m for m in AMOUNT.finditer(c.text) if not re.match(
+            rf"\s*(?:{w.UNIT}|{COUNT_NOUNS}|years? old|yrs?)\b", c.text[m.end():])), None)
         if not amount or not (cue or "rs" in amount.group(0) or re.search(rf"\d\s*(?:{'|'.join(w.SCALES)})\b",
                                                                               amount.group(0))):
             return None
@@ -467,8 +463,8 @@ class _Parser:
                 c.take(*m.span())
                 return _Item("and", {"field": "age", "operator": op, "value": value, "_at": m.start()})
         decades = {"twenties": 20, "thirties": 30, "forties": 40, "fifties": 50, "sixties": 60}
-        m = re.search(r"\bin (?:their|his|her|the) (?:(?P<d>[2-7]0)'?s|(?P<word>twenties|thirties|forties|fifties|sixties))\b",
-                      c.text)
+        m = re.search(r"\bin (?:their|his|her|the) "
+                      r"(?:(?P<d>[2-7]0)'?s|(?P<word>twenties|thirties|forties|fifties|sixties))\b", c.text)
         if m:
             lo = int(m.group("d")) if m.group("d") else decades[m.group("word")]
             c.take(*m.span())
