@@ -86,10 +86,39 @@ def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: 
 
     `cities=False` skips the one part that needs a query of its own (the top cities).
     """
-    from crm.segment_engine import describe_rule, top_level_predicates
+    from crm.segment_engine import top_level_predicates
 
     sample = max(0, min(int(sample), MAX_SAMPLE))
     top = top_level_predicates(group, as_of)
+    cur = con.cursor()  # its own connection: the temporary window tables are private to it
+    try:
+        joins = _materialise_windows(cur, top.windows)
+        return _preview(cur, group, top, joins, as_of, sample, data_version, cities)
+    finally:
+        for window in top.windows:
+            cur.execute(f"DROP TABLE IF EXISTS {_window_table(window.alias)}")
+        cur.close()
+
+
+def _window_table(alias: str) -> str:
+    return f"_preview_{alias}"
+
+
+def _materialise_windows(cur: duckdb.DuckDBPyConnection, windows) -> str:
+    """Aggregate each `within_days` window once into a temporary table that every query of this
+    preview joins (rather than aggregating the orders again in each of them)."""
+    joins = []
+    for window in windows:
+        table = _window_table(window.alias)
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {window.select.sql}", list(window.select.params))
+        joins.append(window.join(table).sql)
+    return " ".join(joins)
+
+
+def _preview(cur, group, top, joins: str, as_of: date, sample: int, data_version: str,
+             cities: bool) -> Preview:
+    from crm.segment_engine import describe_rule
+
     n = len(top.predicates)
     # One scan: each row's top-level results become one pattern (bit i = condition i holds;
     # compiled conditions are never NULL), grouped with the spend bin. Small CASE integers let
@@ -103,11 +132,9 @@ def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: 
     edges = [e * 100 for e in SPEND_EDGES_RUPEES[1:]]  # features hold paise
     spend_bin = "CASE " + " ".join(f"WHEN f.total_spend_paise < {e} THEN {i}" for i, e in enumerate(edges))
     spend_bin += f" ELSE {len(edges)} END"
-    joins = " ".join(j.sql for j in top.joins)
     query = (f"SELECT {pattern} AS pattern, {spend_bin} AS bin, count(*) AS n "
              f"FROM customer_features AS f {joins} GROUP BY ALL")
-    cur = con.cursor()
-    groups = cur.execute(query, flag_params + [v for j in top.joins for v in j.params]).fetchall()
+    groups = cur.execute(query, flag_params).fetchall()
     combine = all if top.op == "and" else any
     alone, running = [0] * n, [0] * n
     bin_counts = [0] * len(SPEND_EDGES_RUPEES)
@@ -125,16 +152,17 @@ def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: 
                  for i, rule in enumerate(group.rules)]
     highs = list(SPEND_EDGES_RUPEES[1:]) + [None]
     histogram = [SpendBin(lo, hi, c) for lo, hi, c in zip(SPEND_EDGES_RUPEES, highs, bin_counts)]
+    where = top.where()
+    audience = f"FROM customer_features AS f {joins} WHERE ({where.sql})"
     by_city: list[tuple[str, int]] = []
     if count and cities:
-        sql, params = audience_query(group, as_of, "any_value(f.city) AS city, count(*) AS n")
-        by_city = cur.execute(f"{sql} AND f.city_key IS NOT NULL GROUP BY f.city_key ORDER BY n DESC, "
-                              f"f.city_key LIMIT {TOP_CITIES}", params).fetchall()
+        by_city = cur.execute(f"SELECT any_value(f.city) AS city, count(*) AS n {audience} "
+                              f"AND f.city_key IS NOT NULL GROUP BY f.city_key ORDER BY n DESC, "
+                              f"f.city_key LIMIT {TOP_CITIES}", list(where.params)).fetchall()
     rows: list[dict[str, Any]] = []
-    if sample:
+    if sample and count:
         select, select_params = select_list(None, as_of)
-        sql, params = audience_query(group, as_of, select, select_params)
-        result = cur.execute(f"{sql} LIMIT {sample}", params)
+        result = cur.execute(f"SELECT {select} {audience} LIMIT {sample}", [*select_params, *where.params])
         names = [d[0] for d in result.description]
         rows = [dict(zip(names, values)) for values in result.fetchall()]
     return Preview(count=count, total_customers=total, share=(count / total) if total else 0.0,

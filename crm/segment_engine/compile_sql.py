@@ -86,6 +86,12 @@ class TopLevel:
     negate: bool
     predicates: tuple[Fragment, ...]
     joins: tuple[Fragment, ...] = ()
+    windows: tuple[Window, ...] = ()  # what the joins aggregate, to compute them once
+
+    def where(self) -> Fragment:
+        """The whole group (op and `not` applied) as one never-NULL predicate."""
+        whole = _join(list(self.predicates), f" {self.op.upper()} ")
+        return _render("NOT ({w})", w=whole) if self.negate else whole
 
     def waterfall_query(self) -> tuple[str, list]:
         """One row: total, then per rule its count alone, then the running count with the rules
@@ -104,10 +110,24 @@ class TopLevel:
                 [*select.params, *(v for j in self.joins for v in j.params)])
 
 
+@dataclass(frozen=True)
+class Window:
+    """The aggregate of completed orders in a `within_days` window, LEFT JOINed to f as `alias`."""
+
+    alias: str
+    select: Fragment  # SELECT customer_id, total_spend_paise, order_count ... GROUP BY customer_id
+
+    def join(self, source: str | None = None) -> Fragment:
+        """The LEFT JOIN of this aggregate (inline, or from a table that already holds it)."""
+        body = Fragment(source) if source else _render("({s})", s=self.select)
+        return _render(f"LEFT JOIN {{b}} AS {self.alias} ON {self.alias}.customer_id = f.customer_id",
+                       b=body)
+
+
 @dataclass
 class _Context:
     as_of: date
-    windows: dict[int, Fragment] = dataclass_field(default_factory=dict)
+    windows: dict[int, Window] = dataclass_field(default_factory=dict)
 
     def today(self) -> Fragment:
         return Fragment("CAST(? AS DATE)", (self.as_of,))
@@ -118,13 +138,15 @@ class _Context:
         if days not in self.windows:
             start = datetime.combine(_days_before(self.as_of, days), time(), timezone.utc)
             end = datetime.combine(self.as_of + timedelta(days=1), time(), timezone.utc)
-            self.windows[days] = Fragment(
-                "LEFT JOIN (SELECT customer_id, sum(amount) AS total_spend_paise, "
+            self.windows[days] = Window(alias, Fragment(
+                "SELECT customer_id, sum(amount) AS total_spend_paise, "
                 "count(*) AS order_count FROM orders "
                 f"WHERE status = '{COMPLETED}' AND order_date >= ? AND order_date < ? "
-                f"GROUP BY customer_id) AS {alias} ON {alias}.customer_id = f.customer_id",
-                (start, end))
+                "GROUP BY customer_id", (start, end)))
         return alias
+
+    def joins(self) -> tuple[Fragment, ...]:
+        return tuple(w.join() for w in self.windows.values())
 
 
 def _days_before(day: date, days: int) -> date:
@@ -148,14 +170,14 @@ def compile_rule(group: Group | dict, as_of: date) -> CompiledRule:
     """Compile a rule (validated again here, so a hand-built Group cannot inject anything)."""
     ctx = _Context(_as_of(as_of))
     where = _group(parse_rule(group), ctx)
-    return CompiledRule(where.sql, list(where.params), tuple(ctx.windows.values()))
+    return CompiledRule(where.sql, list(where.params), ctx.joins())
 
 
 def top_level_predicates(group: Group | dict, as_of: date) -> TopLevel:
     ctx = _Context(_as_of(as_of))
     rule = parse_rule(group)
     predicates = tuple(_rule(r, ctx) for r in rule.rules)
-    return TopLevel(rule.op, rule.negate, predicates, tuple(ctx.windows.values()))
+    return TopLevel(rule.op, rule.negate, predicates, ctx.joins(), tuple(ctx.windows.values()))
 
 
 def _rule(rule: Group | Condition, ctx: _Context) -> Fragment:
