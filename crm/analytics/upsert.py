@@ -31,10 +31,12 @@ def load_all(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: pa.Tab
 def apply_changes(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: pa.Table) -> int:
     """Upsert changed rows (re-reads of unchanged rows are skipped); returns the rows applied.
 
-    Features are rebuilt only for the customers touched: changed customers, customers of changed
-    orders, and the previous customer of an order that moved.
+    Base rows and features change in one transaction. Features are rebuilt only for the
+    customers touched by a change (changed customers, both customers of a changed order); orders
+    never seen before are added to their customers' totals without reading older orders.
     """
     from crm.segment_engine import build_features
+    from crm.segment_engine.features import add_new_orders
 
     if customers.num_rows == 0 and orders.num_rows == 0:
         return 0
@@ -43,35 +45,43 @@ def apply_changes(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: p
                     + CUSTOMER_SELECT.format(src="_in_customers i")
                     + " WHERE NOT EXISTS (SELECT 1 FROM customers c "
                       "WHERE c.customer_id = i.customer_id AND c.updated_at = i.updated_at)")
+        # previous_customer_id: the order's customer before this change (NULL: a new order).
         con.execute("CREATE OR REPLACE TEMP TABLE _changed_orders AS "
-                    + ORDER_SELECT.format(src="_in_orders i")
-                    + " WHERE NOT EXISTS (SELECT 1 FROM orders o "
-                      "WHERE o.order_id = i.order_id AND o.updated_at = i.updated_at)")
+                    f"SELECT {', '.join('i.' + c for c in ORDER_COLUMNS.split(', '))}, "
+                    "o.customer_id AS previous_customer_id, o.order_id IS NOT NULL AS existed "
+                    "FROM _in_orders i LEFT JOIN orders o ON o.order_id = i.order_id "
+                    "WHERE NOT coalesce(o.updated_at = i.updated_at, false)")
     try:
-        applied = con.execute("SELECT (SELECT count(*) FROM _changed_customers) "
-                              "+ (SELECT count(*) FROM _changed_orders)").fetchall()[0][0]
-        if not applied:
+        changed_customers, changed_orders, updated_orders = con.execute(
+            "SELECT (SELECT count(*) FROM _changed_customers), (SELECT count(*) FROM _changed_orders), "
+            "(SELECT count(*) FROM _changed_orders WHERE existed)").fetchall()[0]
+        if not changed_customers + changed_orders:
             return 0
-        touched = [row[0] for row in con.execute(
-            "SELECT customer_id FROM _changed_customers UNION SELECT customer_id FROM _changed_orders "
-            "UNION SELECT o.customer_id FROM orders o JOIN _changed_orders c USING (order_id)").fetchall()]
+        # Rebuilt whole: changed customers and both customers of an order that changed.
+        con.execute("CREATE OR REPLACE TEMP TABLE _rebuilt AS "
+                    "SELECT customer_id FROM _changed_customers UNION "
+                    "SELECT customer_id FROM _changed_orders WHERE existed UNION "
+                    "SELECT previous_customer_id FROM _changed_orders WHERE existed")
+        rebuilt = [row[0] for row in con.execute("SELECT customer_id FROM _rebuilt").fetchall()]
         con.begin()
         try:
-            con.execute("DELETE FROM customers WHERE customer_id IN (SELECT customer_id FROM _changed_customers)")
-            con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) SELECT * FROM _changed_customers")
-            con.execute("DELETE FROM orders WHERE order_id IN (SELECT order_id FROM _changed_orders)")
-            con.execute(f"INSERT INTO orders ({ORDER_COLUMNS}) SELECT * FROM _changed_orders ORDER BY order_date")
+            if changed_customers:
+                con.execute("DELETE FROM customers WHERE customer_id IN (SELECT customer_id FROM _changed_customers)")
+                con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) SELECT * FROM _changed_customers")
+            if updated_orders:
+                con.execute("DELETE FROM orders WHERE order_id IN (SELECT order_id FROM _changed_orders WHERE existed)")
+            con.execute(f"INSERT INTO orders ({ORDER_COLUMNS}) SELECT {ORDER_COLUMNS} FROM _changed_orders "
+                        "ORDER BY order_date")
+            build_features(con, rebuilt)
+            add_new_orders(con, "(SELECT * FROM _changed_orders WHERE NOT existed)", "_rebuilt")
             con.commit()
         except BaseException:
             con.rollback()
             raise
-        # build_features runs its own transaction, so for a moment a reader may see new orders
-        # beside old features; a later refresh (or rebuild) never leaves them apart.
-        build_features(con, touched)
-        return applied
+        return changed_customers + changed_orders
     finally:
-        con.execute("DROP TABLE IF EXISTS _changed_customers")
-        con.execute("DROP TABLE IF EXISTS _changed_orders")
+        for table in ("_changed_customers", "_changed_orders", "_rebuilt"):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 class _registered:

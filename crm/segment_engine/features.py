@@ -73,7 +73,9 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
     """(Re)build `customer_features`: all of it, or only the rows of `customer_ids`.
 
     For an incremental refresh pass every customer whose attributes or orders changed (when an
-    order moves to another customer, both). Ids no longer in `customers` lose their row.
+    order moves to another customer, both). Ids no longer in `customers` lose their row. The
+    incremental form opens no transaction of its own: run it inside the caller's, with the
+    writes to the base tables, so readers never see new orders beside old features.
     """
     use_utc(con)
     if customer_ids is None:
@@ -81,12 +83,35 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
         return
     ids = list(dict.fromkeys(customer_ids))
     con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS {_select_sql(False)} LIMIT 0")
-    con.begin()
-    try:
-        con.execute(f"DELETE FROM {TABLE} WHERE customer_id IN "
-                    "(SELECT unnest(CAST(? AS VARCHAR[])))", [ids])
-        con.execute(f"INSERT INTO {TABLE} BY NAME {_select_sql(True)}", [ids, ids])
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+    if not ids:
+        return
+    con.execute(f"DELETE FROM {TABLE} WHERE customer_id IN "
+                "(SELECT unnest(CAST(? AS VARCHAR[])))", [ids])
+    con.execute(f"INSERT INTO {TABLE} BY NAME {_select_sql(True)}", [ids, ids])
+
+
+def add_new_orders(con: duckdb.DuckDBPyConnection, new_orders: str, skip_ids: str) -> None:
+    """Add orders never seen before to the aggregates of their customers, without reading the
+    customers' other orders: sums and counts add up, first/last dates are the min/max of old and
+    new, so the rows equal a rebuild. `new_orders` and `skip_ids` (customer ids whose rows are
+    rebuilt instead) are names of tables the caller made. Runs in the caller's transaction."""
+    use_utc(con)
+    con.execute(f"""
+UPDATE {TABLE} AS f SET
+    total_spend_paise = f.total_spend_paise + d.total_spend_paise,
+    order_count = f.order_count + d.order_count,
+    avg_order_value_paise = CAST(f.total_spend_paise + d.total_spend_paise AS BIGINT)
+                            / (f.order_count + d.order_count),
+    first_order_date = CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date
+                            ELSE d.first_order_date END,
+    last_order_date = CASE WHEN f.last_order_date >= d.last_order_date THEN f.last_order_date
+                           ELSE d.last_order_date END,
+    first_order_day = {_utc_day('CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date ELSE d.first_order_date END')},
+    last_order_day = {_utc_day('CASE WHEN f.last_order_date >= d.last_order_date THEN f.last_order_date ELSE d.last_order_date END')}
+FROM (SELECT customer_id, CAST(sum(amount) AS BIGINT) AS total_spend_paise, count(*) AS order_count,
+             min(order_date) AS first_order_date, max(order_date) AS last_order_date
+      FROM {new_orders} AS n
+      WHERE n.status = '{COMPLETED}'
+        AND NOT EXISTS (SELECT 1 FROM {skip_ids} AS s WHERE s.customer_id = n.customer_id)
+      GROUP BY customer_id) AS d
+WHERE f.customer_id = d.customer_id""")
