@@ -24,6 +24,7 @@ from crm.segments import list_segments  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown, show_error  # noqa: E402
 from crm.ui.format import format_count  # noqa: E402
+from crm.ui.message_variants import english_or_blank, message_variants_panel  # noqa: E402
 
 # UI state: the last check (for which draft), and the campaign this session is sending.
 CHECKED, SENDING, NAMED = "cmp_checked", "cmp_sending", "cmp_named"
@@ -63,6 +64,8 @@ def compose_form(db) -> CampaignDraft | None:
     channel = right.selectbox("Channel", list(CHANNELS), key="cmp_channel", format_func=lambda c: CHANNELS[c].label,
                               help="Decides the contact field and the consent that apply")
     objective = st.text_input("Objective", key="cmp_objective", placeholder="Bring back customers idle for 90 days")
+    message_variants_panel(objective, english_or_blank(rule), channel, template_key="cmp_template_{}",
+                           count_key="cmp_variants")
     variants = st.number_input("Message variants", 1, MAX_TEMPLATES, 1, key="cmp_variants",
                                help="Customers are split evenly and stably between the variants")
     templates = []

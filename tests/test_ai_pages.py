@@ -122,3 +122,25 @@ def test_gemini_failing_still_answers_offline_and_says_why(demo_db, monkeypatch)
     assert "Answered offline (the built-in parser)" in [c.value for c in at.caption]
     assert any("Gemini did not help" in w.value and "503" in w.value for w in at.warning)
     assert f"**Proposed:** {describe_rule(PROPOSED)}" in markdown(at)
+
+
+def test_campaign_compose_offers_variants_that_become_the_message_boxes(demo_db):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    sign_in(at, "marketer")
+    at.run()
+    at.switch_page("pages/campaigns.py")
+    at.run()
+    at.radio(key="cmp_source").set_value("Rule JSON")
+    at.text_input(key="cmp_objective").input("Win back customers idle for 3 months")
+    at.run()
+    at.button(key="variants-suggest").click()
+    at.run()
+    no_failures(at)
+    assert "Answered offline (the built-in parser) · template kind: win-back" in [c.value for c in at.caption]
+    offered = [c.value for c in at.code if "{{" in c.value]
+    assert len(offered) == 3
+    at.button(key="variant-use-all").click()
+    at.run()
+    no_failures(at)
+    assert at.number_input(key="cmp_variants").value == 3
+    assert [at.text_area(key=f"cmp_template_{i}").value for i in range(3)] == offered

@@ -1,7 +1,9 @@
-"""Message variants in Campaigns compose: an objective -> 2-3 checked variants with a tone label,
-their SMS length and which engine wrote them; "Use" copies one into the message box to edit.
+"""Message variants in Campaigns compose: the objective -> 2-3 checked variants with a tone label,
+an example, their SMS length and which engine wrote them. "Use" puts one variant in the first
+message box, "Use all" makes them the campaign's variants; the boxes stay editable.
 
-    message_variants_panel(describe_rule(rule), channel="sms", target_key="compose-message")
+    message_variants_panel(objective, describe_rule(rule), channel,
+                           template_key="cmp_template_{}", count_key="cmp_variants")
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import dataclasses
 import streamlit as st
 
 from crm.ai.client import gemini_client
-from crm.ai.variants import message_variants
+from crm.ai.variants import VariantSet, message_variants
 from crm.config import load_settings
+from crm.errors import CRMError
+from crm.segment_engine import describe_rule
 from crm.ui.describe_audience import UI_ATTEMPTS, UI_TIMEOUT_MS, engine_label
 from crm.ui.errors import errors_shown
 
@@ -26,22 +30,33 @@ def _client():
         gemini_attempts=min(settings.gemini_attempts, UI_ATTEMPTS)))
 
 
-def _use(target_key: str, text: str) -> None:
-    st.session_state[target_key] = text  # a callback: runs before the message box is drawn again
+def english_or_blank(rule) -> str:
+    """The audience in English for the prompt; blank while the rule is missing or invalid."""
+    try:
+        return describe_rule(rule) if rule else ""
+    except CRMError:
+        return ""
 
 
-def message_variants_panel(segment_english: str, channel: str, target_key: str) -> None:
-    """`target_key`: the session-state key of the compose page's message text area."""
-    with st.expander("Suggest messages", icon=":material/auto_awesome:", expanded=VARIANTS in st.session_state):
-        with st.form("suggest-messages", border=False):
-            objective = st.text_input("Objective", key="variants-objective",
-                                      placeholder="e.g. win back inactive users with 15% off")
-            asked = st.form_submit_button("Suggest variants", icon=":material/auto_awesome:")
-        if asked:
+def _use(template_key: str, texts: list[str], count_key: str | None) -> None:
+    # A callback: it runs before the message boxes are drawn again, so it may set their values.
+    for i, text in enumerate(texts):
+        st.session_state[template_key.format(i)] = text
+    if count_key and len(texts) > 1:
+        st.session_state[count_key] = len(texts)
+
+
+def message_variants_panel(objective: str, segment_english: str, channel: str,
+                           template_key: str, count_key: str | None = None) -> None:
+    """`template_key`: the message boxes' session-state keys with {} for the index (from 0);
+    `count_key`: the key of the number of variants, if the page has one."""
+    with st.expander("Suggest messages for this objective", icon=":material/auto_awesome:",
+                     expanded=VARIANTS in st.session_state):
+        if st.button("Suggest variants", key="variants-suggest", icon=":material/auto_awesome:",
+                     help="2-3 messages in different tones from the objective and the audience"):
             with errors_shown(), st.spinner("Writing variants..."):
-                result = message_variants(objective, segment_english, channel, client=_client())
-                st.session_state[VARIANTS] = result
-        result = st.session_state.get(VARIANTS)
+                st.session_state[VARIANTS] = message_variants(objective, segment_english, channel, client=_client())
+        result: VariantSet | None = st.session_state.get(VARIANTS)
         if result is None:
             return
         st.caption(engine_label(result.engine) + (f" · template kind: {result.kind}" if result.kind else ""))
@@ -51,8 +66,11 @@ def message_variants_panel(segment_english: str, channel: str, target_key: str) 
             with st.container(border=True):
                 st.markdown(f"**{variant.tone}**")
                 st.code(variant.text, language=None, wrap_lines=True)
-                sms = f"{variant.sms_segments} SMS segment{'s' if variant.sms_segments > 1 else ''} " \
-                      f"({variant.encoding})" if channel == "sms" else f"{len(variant.example)} characters"
-                st.caption(f"For example: {variant.example} · {sms}")
+                length = f"{variant.sms_segments} SMS segment{'s' if variant.sms_segments > 1 else ''} " \
+                         f"({variant.encoding})" if channel == "sms" else f"{len(variant.example)} characters"
+                st.caption(f"For example: {variant.example} · {length}")
                 st.button("Use this message", key=f"variant-use-{i}", on_click=_use,
-                          args=(target_key, variant.text), icon=":material/edit:")
+                          args=(template_key, [variant.text], None), icon=":material/edit:")
+        if count_key:
+            st.button(f"Use all {len(result.variants)} as the campaign's variants", key="variant-use-all",
+                      on_click=_use, args=(template_key, [v.text for v in result.variants], count_key))
