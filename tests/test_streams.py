@@ -207,14 +207,15 @@ def test_deadletter_list_and_replay_commands(queued_api, api_key, worker, redis_
     assert missing.returncode == 2 and "no dead-letter entry" in missing.stderr
 
 
-def test_two_versions_of_a_record_in_a_row_are_written_in_order(queued_api, api_key, worker, redis_mode, db):
+def test_two_versions_of_a_record_in_a_row_are_written_in_order_and_unicode_survives_the_queue(queued_api, api_key, worker, redis_mode, db):
     client, keys = redis_mode
     post(queued_api, api_key, "customers", {"customer_id": "C1", "name": "First", "city": "Pune"})
     post(queued_api, api_key, "customers", {"customer_id": "C1", "name": "Second"})  # city not sent: kept
-    post(queued_api, api_key, "customers", {"customer_id": "C2", "name": "Other"})
+    post(queued_api, api_key, "customers", {"customer_id": "यूनि-2", "name": "Zoë 李 अनन्या 😀"})
 
     drain(worker, client, keys)
 
     stored = db.customers.find_one({"customer_id": "C1"})
     assert (stored["name"], stored["city"]) == ("Second", "Pune")
+    assert db.customers.find_one({"customer_id": "यूनि-2"})["name"] == "Zoë 李 अनन्या 😀"
     assert db.customers.count_documents({}) == 2
