@@ -82,7 +82,11 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
         con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {_select_sql(False)}")
         return
     ids = list(dict.fromkeys(customer_ids))
-    con.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} AS {_select_sql(False)} LIMIT 0")
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
+                         "AND database_name = current_database()",
+                         [TABLE]).fetchall()[0][0]
+    if not exists:  # planning the whole feature query costs milliseconds: only when needed
+        con.execute(f"CREATE TABLE {TABLE} AS {_select_sql(False)} LIMIT 0")
     if not ids:
         return
     con.execute(f"DELETE FROM {TABLE} WHERE customer_id IN "
