@@ -236,15 +236,30 @@ def _column_of(location: str, columns: dict[str, str]) -> str:
     return columns.get(our_field, location)
 
 
-def import_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = None, skip_invalid: bool = False,
-               rejected_path: str | Path | None = None, progress: Progress | None = None) -> ImportReport:
-    """Validate the whole file, then write it (strict) or its valid rows (`skip_invalid`)."""
+@dataclass
+class CheckedFile:
+    """A file validated whole, nothing written yet: what an import would write and refuse."""
+
+    report: ImportReport  # rows_read and rejected
+    valid: list
+    rows: list[int]  # source row of each valid record
+
+    @property
+    def valid_rows(self) -> int:
+        return len(self.valid)
+
+    @property
+    def invalid_rows(self) -> int:
+        return len({error.row for error in self.report.rejected})
+
+
+def check_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = None) -> CheckedFile:
+    """Mapping check, row validation and unknown customers: every reason an import refuses a row."""
     header = read_header(source)
     mapping = mapping if mapping is not None else suggest_mapping(kind, header)
     check_mapping(kind, header, mapping)
     result = validate_records(kind, read_rows(source, mapping), first_row=FIRST_DATA_ROW)
     columns = {our_field: column for column, our_field in mapping.items()}
-    report = ImportReport(kind=kind, rows_read=result.rows_seen)
     errors = result.errors
     valid, rows = result.valid, result.rows
     if kind == "orders" and valid:
@@ -254,13 +269,22 @@ def import_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = 
             bad_rows = {error.row for error in unknown}
             kept = [(record, row) for record, row in zip(valid, rows) if row not in bad_rows]
             valid, rows = [record for record, _ in kept], [row for _, row in kept]
+    report = ImportReport(kind=kind, rows_read=result.rows_seen)
     report.rejected = sorted((RowError(e.row, _column_of(e.column, columns), e.reason) for e in errors),
                              key=lambda error: error.row)
+    return CheckedFile(report=report, valid=valid, rows=rows)
+
+
+def import_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = None, skip_invalid: bool = False,
+               rejected_path: str | Path | None = None, progress: Progress | None = None) -> ImportReport:
+    """Validate the whole file, then write it (strict) or its valid rows (`skip_invalid`)."""
+    checked = check_csv(db, kind, source, mapping)
+    report = checked.report
     if rejected_path is not None and report.rejected:
         Path(rejected_path).write_text(errors_to_csv(report.rejected, source), encoding="utf-8")
     if report.rejected and not skip_invalid:
         raise ImportRejected(_source_name(source), report)
-    written = write_records(db, kind, valid, progress=progress)
+    written = write_records(db, kind, checked.valid, progress=progress)
     report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged
     return report
 
