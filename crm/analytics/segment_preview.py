@@ -18,9 +18,10 @@ from typing import Any
 import duckdb
 
 from crm.analytics.audience_columns import select_list
+from crm.segment_engine.features import SPEND_BAND_EDGES_RUPEES
 
-# Spend histogram bin edges in rupees: fixed, so charts of different segments compare.
-SPEND_EDGES_RUPEES = (0, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000)
+# Spend histogram bin edges in rupees: the bands stored per customer with the features.
+SPEND_EDGES_RUPEES = SPEND_BAND_EDGES_RUPEES
 TOP_CITIES = 5
 MAX_SAMPLE = 1_000
 CACHE_SIZE = 256
@@ -121,18 +122,15 @@ def _preview(cur, group, top, joins: str, as_of: date, sample: int, data_version
 
     n = len(top.predicates)
     # One scan: each row's top-level results become one pattern (bit i = condition i holds;
-    # compiled conditions are never NULL), grouped with the spend bin. Small CASE integers let
-    # DuckDB use its perfect-hash aggregate (no hashing per row); Python then adds up the few
-    # groups into the waterfall and the histogram.
+    # compiled conditions are never NULL), grouped with the stored spend band. Small CASE
+    # integers let DuckDB use its perfect-hash aggregate (no hashing per row); Python then adds
+    # up the few groups into the waterfall and the histogram.
     if n <= 62:
         pattern = " + ".join(f"CASE WHEN ({p.sql}) THEN {1 << i} ELSE 0 END" for i, p in enumerate(top.predicates))
     else:  # beyond what an integer holds: a text of 0s and 1s
         pattern = " || ".join(f"CASE WHEN ({p.sql}) THEN '1' ELSE '0' END" for p in top.predicates)
     flag_params = [v for p in top.predicates for v in p.params]
-    edges = [e * 100 for e in SPEND_EDGES_RUPEES[1:]]  # features hold paise
-    spend_bin = "CASE " + " ".join(f"WHEN f.total_spend_paise < {e} THEN {i}" for i, e in enumerate(edges))
-    spend_bin += f" ELSE {len(edges)} END"
-    query = (f"SELECT {pattern} AS pattern, {spend_bin} AS bin, count(*) AS n "
+    query = (f"SELECT {pattern} AS pattern, f.spend_band AS bin, count(*) AS n "
              f"FROM customer_features AS f {joins} GROUP BY ALL")
     groups = cur.execute(query, flag_params).fetchall()
     combine = all if top.op == "and" else any

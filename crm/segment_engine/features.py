@@ -15,6 +15,16 @@ from crm.segment_engine.text_keys import text_key_sql
 
 TABLE = "customer_features"
 COMPLETED = "completed"
+# Total-spend bands in rupees for histograms: fixed, so charts of different segments compare.
+# Each customer's band is stored (spend_band = i: SPEND_BAND_EDGES_RUPEES[i] <= spend < the
+# next edge), so a preview reads it instead of classifying every customer again.
+SPEND_BAND_EDGES_RUPEES = (0, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000)
+
+
+def _spend_band(paise: str) -> str:
+    edges = SPEND_BAND_EDGES_RUPEES[1:]
+    cases = " ".join(f"WHEN {paise} < {e * 100} THEN {i}" for i, e in enumerate(edges))
+    return f"CAST(CASE {cases} ELSE {len(edges)} END AS UTINYINT)"
 
 
 def _utc_day(expr: str) -> str:
@@ -59,6 +69,7 @@ SELECT c.*,
        {', '.join(_customer_keys())},
        coalesce(o.total_spend_paise, 0) AS total_spend_paise,
        coalesce(o.order_count, 0) AS order_count,
+       {_spend_band('coalesce(o.total_spend_paise, 0)')} AS spend_band,
        o.total_spend_paise / o.order_count AS avg_order_value_paise,  -- for display only
        o.first_order_date,
        o.last_order_date,
@@ -104,6 +115,7 @@ def add_new_orders(con: duckdb.DuckDBPyConnection, new_orders: str, skip_ids: st
 UPDATE {TABLE} AS f SET
     total_spend_paise = f.total_spend_paise + d.total_spend_paise,
     order_count = f.order_count + d.order_count,
+    spend_band = {_spend_band('f.total_spend_paise + d.total_spend_paise')},
     avg_order_value_paise = CAST(f.total_spend_paise + d.total_spend_paise AS BIGINT)
                             / (f.order_count + d.order_count),
     first_order_date = CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date
