@@ -200,3 +200,14 @@ def test_a_completed_campaign_is_not_sent_again(db, live, settings):
     dispatch(db, campaign.id, settings, api.url)
     with pytest.raises(Conflict, match="already been sent"):
         dispatch(db, campaign.id, settings, api.url)
+
+
+def test_a_receipt_records_the_vendor_id_when_the_sender_died_before_writing_it(db, live):
+    api = live()
+    load_customers(db, 2)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    assert post_receipt(api.url, receipt(campaign.id, "c000", "DELIVERED", "v-42")).status_code == 202
+    row = db.communication_log.find_one({"campaign_id": campaign.id, "customer_id": "c000"})
+    assert (row["status"], row["vendor_message_id"], row["accepted"]) == ("DELIVERED", "v-42", True)
+    assert campaign_stats(db, campaign.id).sent == 1

@@ -80,8 +80,9 @@ def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
     """One batch in as few operations as possible: one UpdateMany per (campaign, outcome, second).
 
     The server's cost is per operation more than per document, so receipts that would make the
-    same change share one `$in` update. The settle time is kept to the second; the vendor id is
-    the one the dispatcher records when the vendor accepts the message.
+    same change share one `$in` update; the settle time is kept to the second. The vendor id is
+    normally recorded by the dispatcher when the vendor accepts; rows that lack it (the sender
+    died before writing it) get it from their receipt, one update each.
     """
     groups: dict[tuple, list[str]] = {}
     for r in receipts:
@@ -93,8 +94,23 @@ def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
                       forward_only([PENDING, SENT], {"error": reason, "settled_at": settled, "accepted": True,
                                                      "updated_at": stamp, "status": status}))
            for (campaign_id, status, reason, settled), customer_ids in groups.items()]
+    ops += _missing_vendor_ids(db, receipts)
     db.communication_log.bulk_write(ops, ordered=False)
     return [None] * len(receipts)
+
+
+def _missing_vendor_ids(db: Database, receipts: Sequence[Receipt]) -> list[UpdateOne]:
+    by_campaign: dict[str, dict[str, str]] = {}
+    for r in receipts:
+        by_campaign.setdefault(r.campaign_id, {})[r.customer_id] = r.vendor_message_id
+    ops = []
+    for campaign_id, vendor_ids in by_campaign.items():
+        rows = db.communication_log.find({"campaign_id": campaign_id, "customer_id": {"$in": list(vendor_ids)}},
+                                         {"_id": 0, "customer_id": 1, "vendor_message_id": 1})
+        ops += [UpdateOne({"campaign_id": campaign_id, "customer_id": row["customer_id"]},
+                          {"$set": {"vendor_message_id": vendor_ids[row["customer_id"]]}})
+                for row in rows if not row.get("vendor_message_id")]
+    return ops
 
 
 def receipts_router(settings: Settings) -> APIRouter:

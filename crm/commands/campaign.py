@@ -54,7 +54,7 @@ def send_command(args) -> int:
     db = get_db()
     campaign, report = compose_campaign(db, CLI, draft)
     print(f"campaign {campaign.id} {campaign.name!r}: {report.summary()}", file=sys.stderr, flush=True)
-    return _send(db, campaign.id, report.recipients, args.wait)
+    return _send(db, campaign.id, args.wait)
 
 
 def resume_command(args) -> int:
@@ -62,23 +62,28 @@ def resume_command(args) -> int:
     from crm.store import get_db
 
     db = get_db()
-    campaign = get_campaign(db, args.campaign_id)
-    return _send(db, campaign.id, campaign.audience, args.wait)
+    campaign = get_campaign(db, args.campaign_id)  # NotFound before anything starts
+    return _send(db, campaign.id, args.wait)
 
 
-def _send(db, campaign_id: str, expected: int | None, wait: bool) -> int:
+def _send(db, campaign_id: str, wait: bool) -> int:
     from tqdm import tqdm
 
     from crm.auth import CLI
-    from crm.campaigns import send_campaign, wait_until_settled
+    from crm.campaigns import get_campaign, send_campaign, wait_until_settled
     from crm.campaigns.host import drain_hosts, stop_hosts
 
     bars: dict[str, tqdm] = {}
 
     def progress(phase: str, n: int) -> None:
         if phase not in bars:
-            label = "snapshot" if phase == "snapshot" else "sending"
-            bars[phase] = tqdm(total=expected, desc=label, unit="msg", file=sys.stderr)
+            campaign = get_campaign(db, campaign_id)
+            if phase == "snapshot":  # counts every matched customer, excluded ones too
+                bars[phase] = tqdm(total=campaign.matched, desc="snapshot", unit="customer", file=sys.stderr)
+            else:  # a resumed campaign starts part-way
+                pending = db.communication_log.count_documents({"campaign_id": campaign_id, "status": "PENDING"})
+                bars[phase] = tqdm(total=campaign.audience, initial=max(0, campaign.audience - pending - n),
+                                   desc="sending", unit="msg", file=sys.stderr)
         bars[phase].update(n)
 
     try:
