@@ -53,9 +53,9 @@ def wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.1)
 
 
-def start_serve(data_dir: Path, *extra: str):
+def start_serve(data_dir: Path, *extra: str, env_extra: dict | None = None):
     ui, api = free_port(), free_port()
-    env = {**os.environ, "CRM_DATA_DIR": str(data_dir), "CRM_DB_NAME": "serve_test"}
+    env = {**os.environ, "CRM_DATA_DIR": str(data_dir), "CRM_DB_NAME": "serve_test", **(env_extra or {})}
     env.pop("MONGODB_URI", None)
     log = open(data_dir / "serve.log", "w+")
     process = subprocess.Popen([sys.executable, "-m", "crm", "serve", "--ui-port", str(ui), "--api-port", str(api),
@@ -121,3 +121,26 @@ def test_serve_reports_an_unreachable_mongodb_uri_in_one_line(tmp_path):
     assert result.returncode == 2
     assert "error: cannot reach the database at MONGODB_URI" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_with_redis_configured_serve_runs_the_worker_and_stops_it(tmp_path):
+    prefix = f"crm-serve-test-{os.getpid()}:"
+    process, _, _ = start_serve(tmp_path, env_extra={"REDIS_URL": "redis://127.0.0.1:6379/0",
+                                                     "CRM_STREAM_PREFIX": prefix})
+    try:
+        assert "worker: persisting queued API writes" in (tmp_path / "serve.log").read_text()
+        workers = [pid for pid in descendants(process.pid)
+                   if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+        assert len(workers) == 1
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+        wait_for(lambda: not alive(workers[0]), 30, "the worker to stop")
+    finally:
+        if process.poll() is None:
+            process.kill()
+        import redis
+
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)

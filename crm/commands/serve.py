@@ -52,8 +52,8 @@ def register(sub) -> None:
 class Child:
     name: str
     command: list[str]
-    url: str  # what to open
-    health_url: str  # answers 200 once the child is ready
+    url: str  # what to open, or what it does
+    health_url: str | None  # answers 200 once the child is ready (None: ready once started)
     process: subprocess.Popen | None = field(default=None, repr=False)
 
 
@@ -72,9 +72,12 @@ def api_available() -> bool:
     return importlib.util.find_spec("crm.api.app") is not None and "crm.commands.api" in COMMAND_MODULES
 
 
-def plan(host: str, ui_port: int, api_port: int, with_api: bool) -> list[Child]:
+def plan(host: str, ui_port: int, api_port: int, with_api: bool, with_worker: bool = False) -> list[Child]:
     """The children to start, in start order (they stop in reverse)."""
     children = []
+    if with_worker:  # API writes queue in Redis: someone must persist them
+        children.append(Child("worker", [sys.executable, "-m", "crm", "worker"],
+                              "persisting queued API writes from Redis", None))
     if with_api:
         children.append(Child("API", [sys.executable, "-m", "crm", "api", "--host", host, "--port", str(api_port)],
                               f"http://{host}:{api_port}/docs", f"http://{host}:{api_port}/healthz"))
@@ -97,7 +100,8 @@ def serve_command(args) -> int:
     with_api = not args.no_api and api_available()
     if not args.no_api and not with_api:
         print("note: the REST API is not part of this build yet; starting the UI only", flush=True)
-    children = plan(args.host, args.ui_port, args.api_port, with_api)
+    children = plan(args.host, args.ui_port, args.api_port, with_api,
+                    with_worker=with_api and bool(settings.redis_url))
     env = {**os.environ, "CRM_UI_PORT": str(args.ui_port), "CRM_API_PORT": str(args.api_port),
            "CRM_API_HOST": args.host}
     try:
@@ -131,6 +135,8 @@ def serve_command(args) -> int:
 
 
 def _wait_healthy(child: Child, stop: threading.Event) -> None:
+    if child.health_url is None:
+        return  # a child that serves nothing; the main loop notices if it stops
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     with httpx.Client(timeout=2) as http:
         while not stop.is_set():
