@@ -117,7 +117,8 @@ def campaign_view(db, campaign_id: str) -> None:
     page, total = log_page(db, campaign.id, statuses, search, limit=LOG_ROWS)
     st.caption(f"{format_count(total)} message(s)" + (f"; the first {LOG_ROWS} shown" if total > LOG_ROWS else ""))
     st.dataframe(page, hide_index=True, width="stretch")
-    st.download_button("Download the log (CSV)", log_csv(db, campaign.id, statuses, search),
+    # A callable: the CSV is built when someone clicks, not on every refresh.
+    st.download_button("Download the log (CSV)", lambda: log_csv(db, campaign.id, statuses, search),
                        file_name=f"campaign-{campaign.id}-log.csv", mime="text/csv", icon=":material/download:",
                        key=f"log-csv-{campaign.id}")
     with st.expander("Message templates"):

@@ -128,3 +128,18 @@ def test_history_lists_counters_and_filters_the_log(db, start_api):
     at.text_input(key=f"log-search-{campaign.id}").set_value("C007")
     at.run()
     assert list(at.dataframe[-1].value["customer_id"]) == ["c007"]
+
+
+def test_log_csv_has_one_row_per_customer_and_honours_the_filters(db, start_api):
+    from crm.campaigns.history import log_csv
+    from crm.campaigns.snapshot import take_snapshot
+    from crm.campaigns.repository import get_campaign
+
+    load_customers(db, 5)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    lines = log_csv(db, campaign.id).decode().splitlines()
+    assert lines[0].startswith("customer_id,to,status,variant,message")
+    assert [line.split(",")[0] for line in lines[1:]] == ["c000", "c001", "c002", "c003", "c004"]
+    assert len(log_csv(db, campaign.id, ["DELIVERED"]).decode().splitlines()) == 1
+    assert len(log_csv(db, campaign.id, [], "+919800000003").decode().splitlines()) == 2
