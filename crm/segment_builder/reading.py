@@ -6,6 +6,7 @@ screen: "Group 2, condition 1 (City)".
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -42,12 +43,10 @@ def read_json(text: str) -> Group:
     try:
         return parse_rule(text)
     except InvalidInput as exc:
-        raw = None
         try:
-            import json
             raw = json.loads(text)
         except ValueError:
-            pass
+            raw = None
         raise InvalidInput("rule JSON", explain(exc, raw if isinstance(raw, dict) else None)) from None
 
 
