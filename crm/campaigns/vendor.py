@@ -86,11 +86,11 @@ class ReceiptPoster:
         self._loops = [loop.create_task(self._deliver_due()), loop.create_task(self._sweep_and_mark())]
 
     async def stop(self) -> None:
-        for task in self._loops:
+        # Receipts still in flight stay unposted in MongoDB: the next host's sweep sends them.
+        # Waiting for their retries would hold up shutdown while the receipt endpoint is gone.
+        for task in [*self._loops, *self._tasks]:
             task.cancel()
-        await asyncio.gather(*self._loops, return_exceptions=True)
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
         await asyncio.to_thread(self._mark_posted)
         await self._client.aclose()
 
