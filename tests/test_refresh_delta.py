@@ -55,7 +55,8 @@ def test_refreshed_features_equal_a_rebuild_after_any_mix_of_changes(seed):
         for n in range(rng.randint(0, 6)):  # new orders, some for customers not there (yet)
             batch.append({"order_id": f"o{step}-{n}", "customer_id": rng.choice(ids + ["ghost"]),
                           "amount": rng.randint(0, 10_000), "status": rng.choice(STATUSES),
-                          "order_date": START + timedelta(days=rng.randint(-30, 60), hours=rng.randint(0, 23)),
+                          "order_date": START + timedelta(days=rng.randint(-30, 60),
+                                                          hours=rng.randint(0, 23)),
                           "created_at": stamp, "updated_at": stamp})
         for old in rng.sample(sorted(known), min(len(known), rng.randint(0, 2))):  # changed orders
             changed = dict(known[old], updated_at=stamp, status=rng.choice(STATUSES),

@@ -111,7 +111,8 @@ def _materialise_windows(cur: duckdb.DuckDBPyConnection, windows) -> str:
     joins = []
     for window in windows:
         table = _window_table(window.alias)
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {window.select.sql}", list(window.select.params))
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {window.select.sql}",
+                    list(window.select.params))
         joins.append(window.join(table).sql)
     return " ".join(joins)
 

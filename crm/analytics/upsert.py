@@ -66,10 +66,12 @@ def apply_changes(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: p
         con.begin()
         try:
             if changed_customers:
-                con.execute("DELETE FROM customers WHERE customer_id IN (SELECT customer_id FROM _changed_customers)")
+                con.execute("DELETE FROM customers WHERE customer_id IN "
+                            "(SELECT customer_id FROM _changed_customers)")
                 con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) SELECT * FROM _changed_customers")
             if updated_orders:
-                con.execute("DELETE FROM orders WHERE order_id IN (SELECT order_id FROM _changed_orders WHERE existed)")
+                con.execute("DELETE FROM orders WHERE order_id IN "
+                            "(SELECT order_id FROM _changed_orders WHERE existed)")
             con.execute(f"INSERT INTO orders ({ORDER_COLUMNS}) SELECT {ORDER_COLUMNS} FROM _changed_orders "
                         "ORDER BY order_date")
             build_features(con, rebuilt)

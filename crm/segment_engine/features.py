@@ -109,8 +109,13 @@ def add_new_orders(con: duckdb.DuckDBPyConnection, new_orders: str, skip_ids: st
     """Add orders never seen before to the aggregates of their customers, without reading the
     customers' other orders: sums and counts add up, first/last dates are the min/max of old and
     new, so the rows equal a rebuild. `new_orders` and `skip_ids` (customer ids whose rows are
-    rebuilt instead) are names of tables the caller made. Runs in the caller's transaction."""
+    rebuilt instead) are trusted SQL of the caller: a table name or a parenthesised query.
+    Runs in the caller's transaction."""
     use_utc(con)
+    first = ("CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date "
+             "ELSE d.first_order_date END")
+    last = ("CASE WHEN f.last_order_date >= d.last_order_date THEN f.last_order_date "
+            "ELSE d.last_order_date END")
     con.execute(f"""
 UPDATE {TABLE} AS f SET
     total_spend_paise = f.total_spend_paise + d.total_spend_paise,
@@ -118,12 +123,10 @@ UPDATE {TABLE} AS f SET
     spend_band = {_spend_band('f.total_spend_paise + d.total_spend_paise')},
     avg_order_value_paise = CAST(f.total_spend_paise + d.total_spend_paise AS BIGINT)
                             / (f.order_count + d.order_count),
-    first_order_date = CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date
-                            ELSE d.first_order_date END,
-    last_order_date = CASE WHEN f.last_order_date >= d.last_order_date THEN f.last_order_date
-                           ELSE d.last_order_date END,
-    first_order_day = {_utc_day('CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date ELSE d.first_order_date END')},
-    last_order_day = {_utc_day('CASE WHEN f.last_order_date >= d.last_order_date THEN f.last_order_date ELSE d.last_order_date END')}
+    first_order_date = {first},
+    last_order_date = {last},
+    first_order_day = {_utc_day(first)},
+    last_order_day = {_utc_day(last)}
 FROM (SELECT customer_id, CAST(sum(amount) AS BIGINT) AS total_spend_paise, count(*) AS order_count,
              min(order_date) AS first_order_date, max(order_date) AS last_order_date
       FROM {new_orders} AS n
