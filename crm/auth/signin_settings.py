@@ -6,14 +6,12 @@ can be checked without a browser.
 
 from __future__ import annotations
 
-import os
-import secrets as random_secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 from crm.config import Settings
+from crm.data_dir_secret import data_dir_secret
 
 COOKIE_SECRET_FILE = "cookie_secret"
 
@@ -92,18 +90,4 @@ def cookie_secret(settings: Settings, secrets: Mapping | None = None) -> str:
     configured = auth.get("cookie_secret") or crm.get("cookie_secret")
     if configured:
         return str(configured)
-    path = Path(settings.data_dir) / COOKIE_SECRET_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Write aside, then link into place: concurrent first starts agree on one secret.
-        tmp = path.with_name(f".{COOKIE_SECRET_FILE}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(random_secrets.token_hex(32))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip()
+    return data_dir_secret(settings.data_dir, COOKIE_SECRET_FILE)

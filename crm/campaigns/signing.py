@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import secrets
-from pathlib import Path
 
 from crm.config import Settings
+from crm.data_dir_secret import data_dir_secret
 
 HEADER = "X-Signature"
 PREFIX = "sha256="
@@ -22,22 +20,7 @@ SECRET_FILE = "receipt-secret"
 def receipt_secret(settings: Settings) -> bytes:
     if settings.receipt_secret:
         return settings.receipt_secret.encode("utf-8")
-    path = Path(settings.data_dir) / SECRET_FILE
-    if not path.exists():
-        # Written whole to a temporary file, then linked into place: a reader never sees it
-        # half-written, and of two processes racing only the first link wins.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip().encode("utf-8")
+    return data_dir_secret(settings.data_dir, SECRET_FILE).encode("utf-8")
 
 
 def sign(secret: bytes, body: bytes) -> str:
