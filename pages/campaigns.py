@@ -167,8 +167,9 @@ with errors_shown():
             show_report(current[1])
         ready = current is not None and current[1].ok
         send_help = None if ready else "Run the check; it must pass for this exact audience and message"
-        if st.button("Send campaign", type="primary", disabled=not (ready and may_send), help=send_help,
-                     icon=":material/send:"):
+        # A role that may not send gets no send button at all (the core refuses it as well).
+        if may_send and st.button("Send campaign", type="primary", disabled=not ready, help=send_help,
+                                  icon=":material/send:"):
             if not st.session_state.get(NAMED):
                 st.error("Name the campaign before sending it.", icon=":material/error:")
             else:

@@ -104,12 +104,11 @@ def test_user_outside_the_allow_list_is_refused_with_a_clear_message(google_app,
         sidebar = page.locator("[data-testid=stSidebar]")
         sidebar.get_by_text("Signed in as").wait_for()
         assert "viewer" in sidebar.inner_text()
-        # a viewer on Campaigns: told it may not send, and no enabled send button
+        # a viewer on Campaigns: told it may not send, and there is no send button
         settle(page)
         sidebar.get_by_role("link", name="Campaigns").click()
         page.get_by_text("Your role (viewer) may preview campaigns but not send them.").wait_for()
-        send = page.get_by_role("button", name="Send campaign")
-        assert all(send.nth(i).is_disabled() for i in range(send.count()))
+        assert page.get_by_role("button", name="Send campaign").count() == 0
 
     assert users.get_user("eve@elsewhere.example", db=db) is None
     refused = audit.query({"action": "signin.refused"}, db=db)
