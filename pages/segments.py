@@ -109,12 +109,12 @@ def spend_chart(result: Preview) -> go.Figure:
 def show_preview(rule, english: str) -> Preview:
     with st.spinner("Counting..."):
         result = analytics.preview(rule)
-    cols = st.columns(3, border=True)
+    cols = st.columns(2, border=True)
     cols[0].metric("Customers in this segment", format_count(result.count))
     cols[1].metric("Share of all customers", f"{result.share:.1%}",
                    help=f"{format_count(result.count)} of {format_count(result.total_customers)}")
-    cols[2].metric("As of", f"{result.as_of.day} {result.as_of:%b %Y}", help="Dates compare as UTC days")
     st.markdown(f"**In words:** {english}")
+    st.caption(f"As of {result.as_of.day} {result.as_of:%b %Y} (dates compare as UTC days)")
     chart, cities = st.columns([3, 2])
     with chart:
         st.caption("Where the audience drops (top-level conditions, in order)")

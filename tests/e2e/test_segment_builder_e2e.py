@@ -12,6 +12,7 @@ import csv
 import json
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -135,6 +136,16 @@ def sign_in_again_if_asked(page) -> None:
         banner.wait_for()
 
 
+@contextmanager
+def screenshot_on_failure(page, path: Path):
+    try:
+        yield
+    except BaseException:
+        page.screenshot(path=str(path), full_page=True)
+        print(f"screenshot of the failure: {path}")
+        raise
+
+
 # --- the test ------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -151,92 +162,96 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
     expected = int(run_cli("segment", "count", str(rule_file), check=True).stdout.strip().splitlines()[-1])
 
     with streamlit_app(crm_env, "# local accounts\n") as (url, _log), chromium_page() as page:
-        page.set_viewport_size({"width": 1440, "height": 1100})
-        page.set_default_timeout(WAIT * 1000)
-        page.goto(url)
-        submit_sign_in(page, "mia", PASSWORD)
-        page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
-        page.get_by_role("link", name="Segments").click()
-        builder(page).locator(".query-builder").wait_for()
-        settle(page)
-
-        # Level 1: spend over ₹5,000.
-        add_condition = builder(page).locator(".group--header .action--ADD-RULE").first
-        add_condition.click()
-        first = rules(page).nth(0)
-        set_condition(page, first, "Total spend (₹)", "greater than")
-        value_inputs(first).first.fill("5000")
-        value_inputs(first).first.press("Tab")
-        wait_for_count(page)
-
-        # Level 2: a group with "city is any of Mumbai, Pune".
-        builder(page).locator(".group--header .action--ADD-GROUP").first.click()
-        group = builder(page).locator(".group--children .group-container").first
-        in_group = group.locator(".rule").first
-        set_condition(page, in_group, "City", "is any of")
-        cities = in_group.locator(".rule--value .ant-select")
-        pick_many(page, cities, ["Mumbai", "Pune"])
-        page.keyboard.press("Escape")
-
-        # A third condition at the top level, dragged into the group, which then becomes an OR.
-        add_condition.click()
-        last = rules(page).nth(2)
-        set_condition(page, last, "Order count in the last N days", "at least")
-        value_inputs(last).nth(0).fill("2")
-        value_inputs(last).nth(1).fill("30")
-        value_inputs(last).nth(1).press("Tab")
-        drag(page, last.locator(".qb-drag-handler"), group.locator(".rule").first)
-        # RAQB shows And/Or once a group holds two conditions
-        group.locator(".group--conjunctions").get_by_text("Or", exact=True).click()
-        wait_until(lambda: group.locator(".rule").count() == 2, 30, "the dragged condition inside the group")
-
-        wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the built rule to reach the page")
-        shown = int(wait_for_count(page).replace(",", ""))
-        assert shown == expected  # the same number as `python -m crm segment count`
-
-        # Edit-to-count timing: change the amount back and forth.
-        spend = value_inputs(rules(page).nth(0)).first
-        timings = []
-        for amount in ("6000", "5000", "7500"):
-            def edit(amount=amount):
-                spend.fill(amount)
-                spend.press("Tab")
-            timings.append(round(timed_edit(page, edit), 3))
-        print(json.dumps({"edit_to_count_seconds": timings, "customers": CUSTOMERS, "orders": ORDERS}))
-        value_inputs(rules(page).nth(0)).first.fill("5000")
-        value_inputs(rules(page).nth(0)).first.press("Tab")
-        wait_until(lambda: int(audience_count(page).replace(",", "")) == expected, WAIT, "the count back at 5,000")
-
-        if os.environ.get("CRM_SCREENSHOT_DIR"):
-            target = Path(os.environ["CRM_SCREENSHOT_DIR"])
-            target.mkdir(parents=True, exist_ok=True)
-            page.get_by_role("tab", name="Sample").click()
+        with screenshot_on_failure(page, tmp_path / "failure.png"):
+            page.set_viewport_size({"width": 1440, "height": 1100})
+            page.set_default_timeout(WAIT * 1000)
+            page.goto(url)
+            submit_sign_in(page, "mia", PASSWORD)
+            page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+            page.get_by_role("link", name="Segments").click()
+            builder(page).locator(".query-builder").wait_for()
             settle(page)
-            page.screenshot(path=str(target / "segments.png"), full_page=True)
 
-        # Save, reload, find it and open it.
-        settle(page)
-        page.get_by_role("textbox", name="Name", exact=True).fill(NAME)
-        page.get_by_role("button", name="Save as a new segment").click()
-        page.get_by_text(f"Saved “{NAME}”.").wait_for()
-        page.reload()
-        sign_in_again_if_asked(page)
-        page.get_by_role("heading", name="Saved segments").wait_for()
-        choice = page.get_by_role("combobox", name="Segment", exact=True)
-        wait_until(lambda: choice.input_value() == NAME, WAIT, "the saved segment in the list")
-        settle(page)
-        page.get_by_role("button", name="Open in the builder").click()
-        wait_until(lambda: rules(page).count() == 3, WAIT, "the saved rule in the builder")
-        wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the saved rule")
-        assert int(wait_for_count(page).replace(",", "")) == expected
+            # Level 1: spend over ₹5,000.
+            add_condition = builder(page).locator(".group--header .action--ADD-RULE").first
+            add_condition.click()
+            first = rules(page).nth(0)
+            set_condition(page, first, "Total spend (₹)", "greater than")
+            value_inputs(first).first.fill("5000")
+            value_inputs(first).first.press("Tab")
+            wait_for_count(page)
 
-        # Download the audience.
-        page.get_by_role("tab", name="Export").click()
-        with page.expect_download(timeout=WAIT * 1000) as download:
-            page.get_by_role("button", name="Download CSV").click()
-        saved = tmp_path / "audience.csv"
-        download.value.save_as(saved)
-        with open(saved, newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        assert len(rows) == expected
-        assert {"customer_id", "city", "total_spend"} <= set(rows[0])
+            # Level 2: a group with "city is any of Mumbai, Pune".
+            builder(page).locator(".group--header .action--ADD-GROUP").first.click()
+            group = builder(page).locator(".group--children .group-container").first
+            in_group = group.locator(".rule").first
+            set_condition(page, in_group, "City", "is any of")
+            cities = in_group.locator(".rule--value .ant-select")
+            pick_many(page, cities, ["Mumbai", "Pune"])
+            page.keyboard.press("Escape")
+
+            # A third condition at the top level, dragged into the group, which then becomes an OR.
+            add_condition.click()
+            last = rules(page).nth(2)
+            set_condition(page, last, "Order count in the last N days", "at least")
+            value_inputs(last).nth(0).fill("2")
+            value_inputs(last).nth(1).fill("30")
+            value_inputs(last).nth(1).press("Tab")
+            drag(page, last.locator(".qb-drag-handler"), group.locator(".rule").first)
+            # RAQB shows And/Or once a group holds two conditions
+            group.locator(".group--conjunctions").get_by_text("Or", exact=True).click()
+            wait_until(lambda: group.locator(".rule").count() == 2, 30, "the dragged condition inside the group")
+
+            wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the built rule to reach the page")
+            shown = int(wait_for_count(page).replace(",", ""))
+            assert shown == expected  # the same number as `python -m crm segment count`
+
+            # Edit-to-count timing: change the amount back and forth.
+            spend = value_inputs(rules(page).nth(0)).first
+            timings = []
+            for amount in ("6000", "5000", "7500"):
+                def edit(amount=amount):
+                    spend.fill(amount)
+                    spend.press("Tab")
+                timings.append(round(timed_edit(page, edit), 3))
+            print(json.dumps({"edit_to_count_seconds": timings, "customers": CUSTOMERS, "orders": ORDERS}))
+            value_inputs(rules(page).nth(0)).first.fill("5000")
+            value_inputs(rules(page).nth(0)).first.press("Tab")
+            wait_until(lambda: int(audience_count(page).replace(",", "")) == expected, WAIT, "the count back at 5,000")
+
+            if os.environ.get("CRM_SCREENSHOT_DIR"):
+                target = Path(os.environ["CRM_SCREENSHOT_DIR"])
+                target.mkdir(parents=True, exist_ok=True)
+                page.get_by_role("tab", name="Sample").click()
+                page.set_viewport_size({"width": 1440, "height": 1800})  # Streamlit scrolls inside
+                page.get_by_role("heading", name="Segments", exact=True).scroll_into_view_if_needed()
+                settle(page)
+                page.screenshot(path=str(target / "segments.png"))
+                page.set_viewport_size({"width": 1440, "height": 1100})
+
+            # Save, reload, find it and open it.
+            settle(page)
+            page.get_by_role("textbox", name="Name", exact=True).fill(NAME)
+            page.get_by_role("button", name="Save as a new segment").click()
+            page.get_by_text(f"Saved “{NAME}”.").wait_for()
+            page.reload()
+            sign_in_again_if_asked(page)
+            page.get_by_role("heading", name="Saved segments").wait_for()
+            choice = page.get_by_role("combobox", name="Segment", exact=True)
+            wait_until(lambda: choice.input_value() == NAME, WAIT, "the saved segment in the list")
+            settle(page)
+            page.get_by_role("button", name="Open in the builder").click()
+            wait_until(lambda: rules(page).count() == 3, WAIT, "the saved rule in the builder")
+            wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the saved rule")
+            assert int(wait_for_count(page).replace(",", "")) == expected
+
+            # Download the audience.
+            page.get_by_role("tab", name="Export").click()
+            with page.expect_download(timeout=WAIT * 1000) as download:
+                page.get_by_role("button", name="Download CSV").click()
+            saved = tmp_path / "audience.csv"
+            download.value.save_as(saved)
+            with open(saved, newline="") as handle:
+                rows = list(csv.DictReader(handle))
+            assert len(rows) == expected
+            assert {"customer_id", "city", "total_spend"} <= set(rows[0])
