@@ -230,3 +230,18 @@ def test_documents_have_the_design_shape():
 def test_models_are_usable_directly_by_the_api():
     assert CustomerRecord.model_validate({"customer_id": "C9"}).consent.email is True
     assert OrderRecord.model_validate(order()).amount_paise == 1000
+
+
+def test_unknown_customers_are_found_when_a_batch_names_most_of_the_collection(db):
+    # Past SCAN_MIN_IDS distinct ids the check reads every id once instead of $in chunks.
+    from crm.ingest.records import SCAN_MIN_IDS, OrderRecord, check_customers_exist
+
+    known = [f"C{i:05d}" for i in range(SCAN_MIN_IDS + 400)]
+    db.customers.insert_many([{"customer_id": cid} for cid in known])
+    unknown = [f"X{i:05d}" for i in range(100)]
+    orders = [OrderRecord.model_validate({"order_id": f"O{i}", "customer_id": cid, "amount": "10",
+                                          "order_date": "2024-01-01"})
+              for i, cid in enumerate(known + unknown)]
+    errors = check_customers_exist(db, orders)
+    assert [e.row for e in errors] == list(range(len(known), len(known) + len(unknown)))
+    assert all(e.column == "customer_id" and "unknown customer" in e.reason for e in errors)

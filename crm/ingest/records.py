@@ -28,6 +28,7 @@ MAX_TAGS, MAX_TAG_LENGTH = 50, 64
 # Ids per `$in` query. The embedded server's cost grows with the square of the matches of one
 # `$in` (measured: 1000 ids 0.96 s, 20 x 50 ids 0.12 s), so lookups go in small batches.
 IN_QUERY_CHUNK = 50
+SCAN_MIN_IDS = 2_000  # from this many distinct ids on, consider reading all ids instead
 
 
 def _fail(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
@@ -337,10 +338,16 @@ def check_customers_exist(db, records: Sequence[OrderRecord], rows: Sequence[int
     """
     wanted = list(dict.fromkeys(record.customer_id for record in records))
     known: set[str] = set()
-    for start in range(0, len(wanted), IN_QUERY_CHUNK):
-        chunk = wanted[start:start + IN_QUERY_CHUNK]
-        cursor = db.customers.find({"customer_id": {"$in": chunk}}, {"customer_id": 1, "_id": 0})
+    if len(wanted) >= SCAN_MIN_IDS and 2 * len(wanted) >= db.customers.estimated_document_count():
+        # Asking for most of the collection: reading every id once is ~8x faster than
+        # thousands of small $in queries (measured on the embedded server).
+        cursor = db.customers.find({}, {"customer_id": 1, "_id": 0}).batch_size(10_000)
         known.update(doc["customer_id"] for doc in cursor)
+    else:
+        for start in range(0, len(wanted), IN_QUERY_CHUNK):
+            chunk = wanted[start:start + IN_QUERY_CHUNK]
+            cursor = db.customers.find({"customer_id": {"$in": chunk}}, {"customer_id": 1, "_id": 0})
+            known.update(doc["customer_id"] for doc in cursor)
     rows = rows if rows is not None else range(len(records))
     return [RowError(row, "customer_id", f"unknown customer {record.customer_id!r}: import the customer first")
             for row, record in zip(rows, records) if record.customer_id not in known]
