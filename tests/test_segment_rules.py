@@ -183,16 +183,6 @@ def test_rules_read_as_english(rule, english):
     assert describe_rule(rule) == english
 
 
-def test_builder_fields_offer_each_field_with_its_types_operators():
-    from crm.segment_engine import builder_fields
-
-    fields = {f["name"]: f for f in builder_fields()}
-    assert list(fields) == list(FIELDS)
-    assert [o["key"] for o in fields["tags"]["operators"]] == [o.key for o in operators_for("list")]
-    assert fields["total_spend"]["within_days"] and not fields["age"]["within_days"]
-    assert fields["total_spend"]["widget"] == "currency"
-
-
 def test_prompt_facts_name_every_field_and_operator():
     from crm.segment_engine import prompt_facts
 

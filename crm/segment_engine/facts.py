@@ -1,4 +1,4 @@
-"""Facts about fields and operators for the rule-builder widget and the AI prompt, generated from
+"""Facts about fields and operators for the AI prompt and its JSON schema, generated from
 the catalogue and the operator table (nothing here lists a field or an operator by hand)."""
 
 from __future__ import annotations
@@ -8,23 +8,6 @@ import json
 from crm.segment_engine.catalogue import FIELDS, TYPES, WINDOW_FIELDS
 from crm.segment_engine.model import MAX_DAYS
 from crm.segment_engine.operators import OPERATORS, SHAPE_HELP, operators_for
-
-
-def builder_fields() -> list[dict]:
-    """One entry per field: what the rule-builder needs to offer it and its operators."""
-    return [{
-        "name": f.name,
-        "label": f.label,
-        "type": f.type,
-        "description": f.description,
-        "source": f.source,
-        "widget": TYPES[f.type].widget,
-        "value_help": TYPES[f.type].value_help,
-        "examples": list(f.examples),
-        "within_days": f.windowable,
-        "operators": [{"key": o.key, "label": o.label, "value": o.shape, "value_help": SHAPE_HELP[o.shape]}
-                      for o in operators_for(f.type)],
-    } for f in FIELDS.values()]
 
 
 def prompt_facts() -> str:
