@@ -6,9 +6,7 @@ Import them into a test module: `from tests.api_fixtures import api, api_key, cl
 from __future__ import annotations
 
 import dataclasses
-import socket
 import threading
-import time
 
 import httpx
 import pytest
@@ -17,22 +15,7 @@ import uvicorn
 from crm.api.app import create_app
 from crm.apikeys import create_key
 from crm.config import Settings, load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float = 30, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+from tests.support import free_port, wait_for  # noqa: F401 (re-exported to tests)
 
 
 class LiveAPI:

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pymongo
 import pytest
@@ -16,21 +15,12 @@ from crm.ingest.fake_csv import write_customers_csv
 from crm.store.embedded import EmbeddedServer, _pid_alive
 
 from .conftest import ROOT
+from tests.support import wait_for
 
 ROWS = 20_000  # enough that the write phase lasts seconds, so the kill lands mid-import
 OWNER = ("import sys; from pathlib import Path; from crm.store.embedded import EmbeddedServer;"
          "info = EmbeddedServer(Path(sys.argv[1])).ensure(); print(info.server_pid, flush=True);"
          "sys.stdin.read()")
-
-
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.slow

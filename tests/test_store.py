@@ -7,20 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from crm.store.embedded import EmbeddedServer, _pid_alive
 
 from .conftest import ROOT
-
-
-def _wait(condition, seconds=30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.support import wait_for
 
 
 def test_indexes_are_created_and_unique_ids_enforced(db):
@@ -51,7 +42,7 @@ def test_server_stops_when_its_owner_is_killed_and_a_stale_record_is_recovered(t
     assert _pid_alive(server_pid)
     owner.send_signal(signal.SIGKILL)
     owner.wait()
-    assert _wait(lambda: not _pid_alive(server_pid)), "the server outlived its owner"
+    wait_for(lambda: not _pid_alive(server_pid), 30, "the server to stop with its owner")
     # mongo.json still names the dead server: the next process must start a fresh one.
     assert (tmp_path / "mongo.json").exists()
     server = EmbeddedServer(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,26 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, timeout: float, what: str, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @contextmanager
@@ -61,7 +45,7 @@ def streamlit_app(env: dict[str, str], secrets_toml: str, port: int | None = Non
                 return httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok"
             except httpx.HTTPError:
                 return False
-        wait_until(healthy, 60, "streamlit /_stcore/health")
+        wait_for(healthy, 60, "streamlit /_stcore/health")
         yield url, log_path
     finally:
         proc.terminate()
@@ -108,7 +92,7 @@ def settle(page, quiet_seconds: float = 0.5, timeout: float = 30) -> None:
         quiet_since[0] = quiet_since[0] or time.monotonic()
         return time.monotonic() - quiet_since[0] >= quiet_seconds
 
-    wait_until(quiet, timeout, "the app to stop running scripts", every=0.1)
+    wait_for(quiet, timeout, "the app to stop running scripts", every=0.1)
 
 
 ONE_TIME_PASSWORD = re.compile(r"username: (\S+)\s+one-time password: (\S+)")
@@ -134,7 +118,7 @@ def choose_new_password(page, password: str) -> None:
 def sign_in_as_first_admin(page, console_log: Path, new_password: str = "a password of my own") -> str:
     """On a fresh app: sign in with the one-time password printed on the console, replace it."""
     page.get_by_role("button", name="Sign in").wait_for()
-    printed = wait_until(lambda: ONE_TIME_PASSWORD.search(console_log.read_text()), 60,
+    printed = wait_for(lambda: ONE_TIME_PASSWORD.search(console_log.read_text()), 60,
                          "the first admin's one-time password on the console")
     submit_sign_in(page, printed.group(1), printed.group(2))
     choose_new_password(page, new_password)

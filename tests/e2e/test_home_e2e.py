@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.signin_support import sign_in_as_first_admin
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -29,12 +29,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 WAIT_MS = 90_000
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's Chromium")]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_line(log: Path, text: str, process: subprocess.Popen, seconds: float) -> None:
@@ -97,8 +91,6 @@ def browser_page():
 
 def test_home_shows_the_demo_numbers_after_the_readme_start(served_app, browser_page, tmp_path):
     from playwright.sync_api import expect
-
-    from tests.e2e.signin_support import sign_in_as_first_admin
 
     url, console = served_app
     page = browser_page

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from crm.auth import CLI, users
-from tests.e2e.signin_support import chromium_page, settle, streamlit_app, submit_sign_in, wait_until
+from tests.e2e.signin_support import chromium_page, settle, streamlit_app, submit_sign_in, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's Chromium")]
@@ -105,7 +105,7 @@ def wait_for_count(page, different_from: str | None = None) -> str:
         text = metric.get_by_test_id("stMetricValue").inner_text()
         return text if text != different_from else None
 
-    return wait_until(ready, WAIT, "the audience count")
+    return wait_for(ready, WAIT, "the audience count")
 
 
 def shown_rule(page) -> dict:
@@ -129,7 +129,7 @@ def sign_in_again_if_asked(page) -> None:
     instead, sign in the way a person would."""
     banner = page.locator("[data-testid=stSidebar]").get_by_text("Signed in as")
     form = page.locator("[data-testid=stForm]").get_by_role("button", name="Sign in")
-    wait_until(lambda: banner.count() or form.count(), WAIT, "the page after the reload")
+    wait_for(lambda: banner.count() or form.count(), WAIT, "the page after the reload")
     settle(page)
     if not banner.count():
         submit_sign_in(page, "mia", PASSWORD)
@@ -200,9 +200,9 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
             drag(page, last.locator(".qb-drag-handler"), group.locator(".rule").first)
             # RAQB shows And/Or once a group holds two conditions
             group.locator(".group--conjunctions").get_by_text("Or", exact=True).click()
-            wait_until(lambda: group.locator(".rule").count() == 2, 30, "the dragged condition inside the group")
+            wait_for(lambda: group.locator(".rule").count() == 2, 30, "the dragged condition inside the group")
 
-            wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the built rule to reach the page")
+            wait_for(lambda: shown_rule(page) == EXPECTED, WAIT, "the built rule to reach the page")
             shown = int(wait_for_count(page).replace(",", ""))
             assert shown == expected  # the same number as `python -m crm segment count`
 
@@ -217,7 +217,7 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
             print(json.dumps({"edit_to_count_seconds": timings, "customers": CUSTOMERS, "orders": ORDERS}))
             value_inputs(rules(page).nth(0)).first.fill("5000")
             value_inputs(rules(page).nth(0)).first.press("Tab")
-            wait_until(lambda: int(audience_count(page).replace(",", "")) == expected, WAIT, "the count back at 5,000")
+            wait_for(lambda: int(audience_count(page).replace(",", "")) == expected, WAIT, "the count back at 5,000")
 
             if os.environ.get("CRM_SCREENSHOT_DIR"):
                 target = Path(os.environ["CRM_SCREENSHOT_DIR"])
@@ -238,11 +238,11 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
             sign_in_again_if_asked(page)
             page.get_by_role("heading", name="Saved segments").wait_for()
             choice = page.get_by_role("combobox", name="Segment", exact=True)
-            wait_until(lambda: choice.input_value() == NAME, WAIT, "the saved segment in the list")
+            wait_for(lambda: choice.input_value() == NAME, WAIT, "the saved segment in the list")
             settle(page)
             page.get_by_role("button", name="Open in the builder").click()
-            wait_until(lambda: rules(page).count() == 3, WAIT, "the saved rule in the builder")
-            wait_until(lambda: shown_rule(page) == EXPECTED, WAIT, "the saved rule")
+            wait_for(lambda: rules(page).count() == 3, WAIT, "the saved rule in the builder")
+            wait_for(lambda: shown_rule(page) == EXPECTED, WAIT, "the saved rule")
             assert int(wait_for_count(page).replace(",", "")) == expected
 
             # Download the audience.

@@ -7,7 +7,7 @@ import pytest
 from crm import audit
 from crm.auth import users
 from tests.e2e.signin_support import (ONE_TIME_PASSWORD, choose_new_password, chromium_page, settle,
-                                      streamlit_app, submit_sign_in, wait_until)
+                                      streamlit_app, submit_sign_in, wait_for)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -22,7 +22,7 @@ def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_en
     with streamlit_app(crm_env, NO_PROVIDER) as (url, log), chromium_page() as page:
         page.goto(url)
         page.get_by_role("button", name="Sign in").wait_for()
-        printed = wait_until(lambda: ONE_TIME_PASSWORD.search(log.read_text()), 30,
+        printed = wait_for(lambda: ONE_TIME_PASSWORD.search(log.read_text()), 30,
                              "the first admin's one-time password on the console")
         username, one_time = printed.group(1), printed.group(2)
 
