@@ -21,3 +21,17 @@ def wait_for(condition, timeout: float = 30, what: str = "condition", every: flo
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def loaded_duckdb(customers: list[dict], orders: list[dict] = (), only_ids: list[str] | None = None):
+    """An in-memory analytic copy holding these rows, features built (for `only_ids` alone if given)."""
+    import duckdb
+
+    from crm.segment_engine import build_features, create_base_tables, insert_records
+
+    connection = duckdb.connect(":memory:")
+    create_base_tables(connection)
+    insert_records(connection, "customers", customers)
+    insert_records(connection, "orders", list(orders))
+    build_features(connection, only_ids)
+    return connection

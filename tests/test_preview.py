@@ -5,14 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-import duckdb
 import pytest
 
 from crm.analytics import analytic_copy, preview
 from crm.analytics.segment_preview import compute_preview, parse
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
-from crm.segment_engine import build_features, create_base_tables, insert_records
+from tests.support import loaded_duckdb
 
 AS_OF = date(2025, 6, 30)
 CUSTOMERS = [("a", "Mumbai", ["vip"]), ("b", "Pune", []), ("c", "mumbai ", []), ("d", "Delhi", []),
@@ -28,16 +27,11 @@ ORDERS = [  # (customer, rupees, status, day)
 
 @pytest.fixture(scope="module")
 def con():
-    con = duckdb.connect(":memory:")
-    create_base_tables(con)
-    insert_records(con, "customers", [{"customer_id": cid, "city": city, "tags": tags}
-                                      for cid, city, tags in CUSTOMERS])
-    insert_records(con, "orders", [
-        {"order_id": f"o{i}", "customer_id": cid, "amount": rupees * 100, "status": status,
-         "order_date": datetime.fromisoformat(day).replace(tzinfo=UTC)}
-        for i, (cid, rupees, status, day) in enumerate(ORDERS)])
-    build_features(con)
-    return con
+    return loaded_duckdb(
+        [{"customer_id": cid, "city": city, "tags": tags} for cid, city, tags in CUSTOMERS],
+        [{"order_id": f"o{i}", "customer_id": cid, "amount": rupees * 100, "status": status,
+          "order_date": datetime.fromisoformat(day).replace(tzinfo=UTC)}
+         for i, (cid, rupees, status, day) in enumerate(ORDERS)])
 
 
 def run(con, rule, sample=50):

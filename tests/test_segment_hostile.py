@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 
-import duckdb
 import pytest
 
 from crm.errors import InvalidInput
-from crm.segment_engine import build_features, compile_rule, create_base_tables, insert_records
+from crm.segment_engine import compile_rule
+from tests.support import loaded_duckdb
 
 AS_OF = date(2024, 3, 1)
 UTC = timezone.utc
@@ -40,11 +40,7 @@ def cond(field, operator, value=None, **extra) -> dict:
 
 @pytest.fixture(scope="module")
 def con():
-    connection = duckdb.connect()
-    create_base_tables(connection)
-    insert_records(connection, "customers", CUSTOMERS)
-    insert_records(connection, "orders", ORDERS)
-    build_features(connection)
+    connection = loaded_duckdb(CUSTOMERS, ORDERS)
     yield connection
     assert connection.execute("SELECT count(*) FROM customers").fetchone()[0] == len(CUSTOMERS)
     assert connection.execute("SELECT count(*) FROM orders").fetchone()[0] == len(ORDERS)

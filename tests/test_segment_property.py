@@ -9,11 +9,12 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.segment_engine import build_features, compile_rule, create_base_tables, insert_records
+from crm.segment_engine import compile_rule
 from crm.segment_engine.catalogue import FIELDS, TYPES
 from crm.segment_engine.compile_sql import top_level_predicates
 from crm.segment_engine.operators import operators_for
 from crm.segment_engine.reference import evaluate
+from tests.support import loaded_duckdb
 
 BASE = date(2024, 3, 1)
 ZONES = [None, timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
@@ -113,12 +114,7 @@ def per_condition(con, leaves: list[dict], as_of: date) -> list[tuple]:
 
 
 def load(people: list[dict], sales: list[dict], incremental: bool) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
-    create_base_tables(con)
-    insert_records(con, "customers", people)
-    insert_records(con, "orders", sales)
-    build_features(con, [p["customer_id"] for p in people] if incremental else None)
-    return con
+    return loaded_duckdb(people, sales, [p["customer_id"] for p in people] if incremental else None)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

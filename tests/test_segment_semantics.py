@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 
-import duckdb
 import pytest
 
-from crm.segment_engine import build_features, compile_rule, create_base_tables, insert_records
+from crm.segment_engine import build_features, compile_rule
 from crm.segment_engine.compile_sql import top_level_predicates
 from crm.segment_engine.reference import evaluate
+from tests.support import loaded_duckdb
 
 AS_OF = date(2024, 3, 1)
 UTC = timezone.utc
@@ -69,11 +69,7 @@ ALL = {"c1", "c2", "c3", "c4", "c5", "c6"}
 
 @pytest.fixture(scope="module")
 def con():
-    connection = duckdb.connect()
-    create_base_tables(connection)
-    insert_records(connection, "customers", CUSTOMERS)
-    insert_records(connection, "orders", ORDERS)
-    build_features(connection)
+    connection = loaded_duckdb(CUSTOMERS, ORDERS)
     yield connection
     connection.close()
 
@@ -253,11 +249,7 @@ def test_waterfall_counts_each_top_level_rule_alone_and_cumulatively(con):
 
 
 def test_incremental_rebuild_replaces_only_the_given_customers():
-    connection = duckdb.connect()
-    create_base_tables(connection)
-    insert_records(connection, "customers", CUSTOMERS)
-    insert_records(connection, "orders", ORDERS)
-    build_features(connection)
+    connection = loaded_duckdb(CUSTOMERS, ORDERS)
     connection.execute("UPDATE orders SET status = 'refunded' WHERE order_id = 'o1'")
     connection.execute("DELETE FROM customers WHERE customer_id = 'c6'")
     connection.execute("UPDATE customers SET city = 'Pune' WHERE customer_id = 'c5'")
