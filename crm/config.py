@@ -54,24 +54,22 @@ class Settings:
         return not self.mongodb_uri
 
 
-def _int(name: str, default: int) -> int:
+def _number(name: str, default, kind=int, what: str = "a whole number"):
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise SystemExit(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from exc
+        raise SystemExit(f"{name}={raw!r} is not {what}; set it to e.g. {default}") from exc
+
+
+def _int(name: str, default: int) -> int:
+    return _number(name, default)
 
 
 def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise SystemExit(f"{name}={raw!r} is not a number; set it to e.g. {default}") from exc
+    return _number(name, default, float, "a number")
 
 
 def _csv(name: str) -> tuple[str, ...]:

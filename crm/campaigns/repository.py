@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pymongo import DESCENDING
 from pymongo.database import Database
 
 from crm.campaigns.check import CheckReport
 from crm.campaigns.model import (COMPLETED, DELIVERED, DRAFT, FAILED, PENDING, SENT, Campaign, CampaignDraft,
                                  CampaignStats)
+from crm.store.ids import parse_object_id
 from crm.errors import NotFound
 
 
@@ -27,10 +27,7 @@ def now() -> datetime:
 
 
 def object_id(campaign_id: str) -> ObjectId:
-    try:
-        return ObjectId(campaign_id)
-    except (InvalidId, TypeError):
-        raise NotFound(f"no campaign with id {campaign_id!r}") from None
+    return parse_object_id(campaign_id, "campaign")
 
 
 def insert_campaign(db: Database, draft: CampaignDraft, report: CheckReport, owner: str) -> Campaign:

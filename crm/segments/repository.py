@@ -6,13 +6,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from pydantic import BaseModel
 from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from crm.auth.permissions import Principal, require
+from crm.store.ids import parse_object_id
 from crm.errors import Conflict, InvalidInput, NotFound
 
 MAX_NAME_LENGTH = 120
@@ -57,10 +57,7 @@ def _checked_rules(rules: Any) -> tuple[dict[str, Any], str]:
 
 
 def _object_id(segment_id: str) -> ObjectId:
-    try:
-        return ObjectId(segment_id)
-    except (InvalidId, TypeError) as exc:
-        raise NotFound(f"no segment with id {segment_id!r}") from exc
+    return parse_object_id(segment_id, "segment")
 
 
 def _taken(name: str) -> Conflict:
