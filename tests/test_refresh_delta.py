@@ -1,5 +1,6 @@
 """Incremental refresh of the DuckDB copy (no MongoDB): after any mix of new orders, changed
-orders, moved orders and changed customers, the features equal a rebuild from the same rows."""
+orders, moved orders and changed customers, the features and the completed orders that
+`within_days` windows aggregate equal a rebuild from the same rows."""
 
 from __future__ import annotations
 
@@ -28,8 +29,17 @@ def orders(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=ORDER_SCHEMA.to_arrow())
 
 
-def features(con) -> list[dict]:
-    return con.sql("SELECT * FROM customer_features ORDER BY customer_id").to_arrow_table().to_pylist()
+def features(con) -> dict[str, list]:
+    """Every customer's feature row and completed orders (day, amount), by customer id: the
+    integer keys differ between a refreshed copy and a rebuild, what they point to must not."""
+    rows = con.sql("SELECT * EXCLUDE (customer_idx) FROM customer_features "
+                   "ORDER BY customer_id").to_arrow_table().to_pylist()
+    window_rows = con.execute("SELECT k.customer_id, o.day, o.amount FROM completed_orders AS o "
+                              "JOIN customer_keys AS k USING (customer_idx) ORDER BY ALL").fetchall()
+    unkeyed = con.execute("SELECT count(*) FROM customer_features AS f WHERE NOT EXISTS (SELECT 1 "
+                          "FROM customer_keys AS k WHERE k.customer_id = f.customer_id "
+                          "AND k.customer_idx = f.customer_idx)").fetchall()[0][0]
+    return {"features": rows, "completed_orders": window_rows, "rows_without_their_key": unkeyed}
 
 
 def rebuilt_features(con) -> list[dict]:

@@ -5,20 +5,20 @@ NOT behave as two-valued logic and a missing value matches nothing but `is_empty
 where they are equal: no presence test when the value is never missing or the comparison is NULL
 for a missing value anyway, no COALESCE when neither side can be NULL, and days-to-today compared
 as the day column against one constant day.
-`within_days N` joins one aggregate of the completed orders whose UTC day lies in
+`within_days N` joins (on the integer customer_idx) one aggregate of `completed_orders` whose UTC day lies in
 [as_of - N, as_of] per distinct N (alias wN); a customer without such orders gets 0 / 0 / missing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field as dataclass_field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timezone
 from string import Formatter
 from typing import Any
 
 from crm.errors import InvalidInput
 from crm.segment_engine.catalogue import FIELDS, TYPES
-from crm.segment_engine.features import COMPLETED, TABLE
+from crm.segment_engine.features import COMPLETED_ORDERS, TABLE
 from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
 from crm.segment_engine.operators import DAYS, MANY, NONE, OPERATORS, PAIR
 from crm.segment_engine.text_keys import text_key_sql
@@ -115,12 +115,12 @@ class Window:
     """The aggregate of completed orders in a `within_days` window, LEFT JOINed to f as `alias`."""
 
     alias: str
-    select: Fragment  # SELECT customer_id, total_spend_paise, order_count ... GROUP BY customer_id
+    select: Fragment  # SELECT customer_idx, total_spend_paise, order_count ... GROUP BY customer_idx
 
     def join(self, source: str | None = None) -> Fragment:
         """The LEFT JOIN of this aggregate (inline, or from a table that already holds it)."""
         body = Fragment(source) if source else _render("({s})", s=self.select)
-        return _render(f"LEFT JOIN {{b}} AS {self.alias} ON {self.alias}.customer_id = f.customer_id",
+        return _render(f"LEFT JOIN {{b}} AS {self.alias} ON {self.alias}.customer_idx = f.customer_idx",
                        b=body)
 
 
@@ -136,13 +136,10 @@ class _Context:
         """Alias of the aggregate of completed orders in [as_of - days, as_of] (UTC days)."""
         alias = f"w{days}"
         if days not in self.windows:
-            start = datetime.combine(_days_before(self.as_of, days), time(), timezone.utc)
-            end = datetime.combine(self.as_of + timedelta(days=1), time(), timezone.utc)
             self.windows[days] = Window(alias, Fragment(
-                "SELECT customer_id, sum(amount) AS total_spend_paise, "
-                "count(*) AS order_count FROM orders "
-                f"WHERE status = '{COMPLETED}' AND order_date >= ? AND order_date < ? "
-                "GROUP BY customer_id", (start, end)))
+                "SELECT customer_idx, sum(amount) AS total_spend_paise, count(*) AS order_count "
+                f"FROM {COMPLETED_ORDERS} WHERE day >= CAST(? AS DATE) AND day <= CAST(? AS DATE) "
+                "GROUP BY customer_idx", (_days_before(self.as_of, days), self.as_of)))
         return alias
 
     def joins(self) -> tuple[Fragment, ...]:
