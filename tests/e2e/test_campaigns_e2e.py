@@ -1,0 +1,307 @@
+"""Campaigns and History in headless Chromium, as people use them.
+
+A marketer picks a saved segment, names the campaign, picks a channel, writes a message with a
+placeholder the app does not know, sees the preview and the pre-send check report it (nothing is
+sent), fixes it, passes the check and sends. On History the campaign is listed first, its
+counters settle to what `python -m crm campaign stats` prints, the funnel and timeline charts
+draw, the log filters by status and its CSV holds one row per recipient. A viewer sees History
+but gets no send button.
+
+One app (Streamlit on a free port, the mock vendor inside it) serves the whole module, on a small
+demo dataset in a database of its own. Set CRM_SCREENSHOT_DIR to save the History view there
+(how docs/screenshots/history.png is made).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from crm import store
+from crm.auth import CLI, users
+from crm.segments import create_segment
+from tests.e2e.signin_support import chromium_page, settle, streamlit_app, submit_sign_in, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow,
+              pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's Chromium")]
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 120  # seconds for anything the app computes or the vendor delivers
+PASSWORD = "campaign test password"
+SEGMENT = "Mumbai and Pune"
+CITIES = {"op": "and", "rules": [{"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]}]}
+LAPSED = {"op": "and", "rules": [{"field": "days_since_last_order", "operator": ">", "value": 90}]}
+NAME = "Diwali in Mumbai and Pune"
+BROKEN = "Hi {{ first_name }}, your code is {{ coupon_code }}"
+FIXED = 'Hi {{ first_name | default("there") }}, Diwali offers in {{ city }} this week!'
+
+
+@pytest.fixture(scope="module")
+def app(mongo_server):
+    """Demo data, a marketer and a viewer, two saved segments, one campaign sent earlier from the
+    CLI, and the app serving them; yields what the tests need."""
+    server, _ = mongo_server
+    env = {"CRM_DATA_DIR": str(server.data_dir), "CRM_DB_NAME": f"e2e_cmp_{uuid.uuid4().hex[:10]}",
+           # a quick vendor that fails some messages, so the log has every status to filter on
+           "CRM_VENDOR_DELAY_MS": "150", "CRM_VENDOR_FAILURE_RATE": "0.3"}
+    with pytest.MonkeyPatch.context() as mp:
+        for key in ("MONGODB_URI", "REDIS_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY", "CRM_VENDOR_URL"):
+            mp.delenv(key, raising=False)
+        for key, value in env.items():
+            mp.setenv(key, value)
+        store.reset()
+
+        def run_cli(*args: str) -> str:
+            done = subprocess.run([sys.executable, "-m", "crm", *args], cwd=ROOT, env=dict(os.environ),
+                                  capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, f"crm {' '.join(args)} failed:\n{done.stderr}"
+            return done.stdout
+
+        try:
+            run_cli("demo", "--customers", "300", "--orders", "2000")
+            db = store.get_db()
+            for username, role in (("mia", "marketer"), ("vic", "viewer")):
+                user, _ = users.add_local_user(CLI, username, role, db=db)
+                users.change_own_password(user, PASSWORD, PASSWORD, db=db)
+            create_segment(db, "Lapsed for 90 days", LAPSED, by=CLI)
+            create_segment(db, SEGMENT, CITIES, by=CLI)
+            rule_file = server.data_dir / f"{env['CRM_DB_NAME']}-rule.json"
+            rule_file.write_text(json.dumps(CITIES))
+            earlier = json.loads(run_cli("campaign", "send", str(rule_file), "--name", "Earlier from the CLI",
+                                         "--message", "Hello {{ first_name | default('there') }}",
+                                         "--wait").strip().splitlines()[-1])
+            with streamlit_app(env, "# local accounts\n") as (url, _log):
+                yield SimpleNamespace(url=url, db=db, run_cli=run_cli, earlier=earlier)
+        finally:
+            store.reset()
+
+
+@contextmanager
+def signed_in(app, username: str, tmp_path: Path):
+    """A browser signed in as `username`; a screenshot of the page if anything fails."""
+    with chromium_page() as page:
+        try:
+            page.set_viewport_size({"width": 1440, "height": 1100})
+            page.set_default_timeout(WAIT * 1000)
+            page.goto(app.url)
+            submit_sign_in(page, username, PASSWORD)
+            page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+            yield page
+        except BaseException:
+            shot = tmp_path / "failure.png"
+            page.screenshot(path=str(shot), full_page=True)
+            print(f"screenshot of the failure: {shot}")
+            raise
+
+
+def open_page(page, name: str, heading: str) -> None:
+    page.get_by_role("link", name=name, exact=True).click()
+    page.get_by_role("heading", name=heading, exact=True).wait_for()
+    settle(page)
+
+
+def grid_rows(grid) -> list[dict[str, str]]:
+    """The rows an st.dataframe shows, read from the grid's accessible table (the cells drawn on
+    screen: enough for the short tables here)."""
+    table = grid.locator("table[role=grid]")
+    table.wait_for(state="attached")
+    header = table.locator("th[role=columnheader]").all_inner_texts()
+    return [dict(zip(header, row.locator("td").all_inner_texts()))
+            for row in table.locator("tbody tr[role=row]").all()]
+
+
+def grid_row_count(grid) -> int:
+    """All the rows the grid holds, drawn or not (aria-rowcount counts the header too)."""
+    return int(grid.locator("table[role=grid]").get_attribute("aria-rowcount")) - 1
+
+
+def choose_option(page, select, name: str) -> None:
+    """Open a select and click one of its options; open it again if a rerun closed it first."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    option = page.get_by_role("option", name=name, exact=True)
+
+    def shown() -> bool:
+        if option.is_visible():
+            return True
+        settle(page)
+        select.click()
+        try:
+            option.wait_for(timeout=5_000)
+            return True
+        except PlaywrightTimeout:
+            return False  # the list closed before it showed: open it again
+
+    wait_for(shown, WAIT, f"the option {name!r}", every=0.2)
+    option.click()
+
+
+def metric(page, label: str) -> str:
+    box = page.get_by_test_id("stMetric").filter(has=page.get_by_text(label, exact=True))
+    return box.get_by_test_id("stMetricValue").inner_text()
+
+
+def write_message(page, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Control+Enter")  # a text area sends its value on Ctrl+Enter (or when it loses focus)
+    settle(page)
+
+
+def expected_message(customer: dict) -> str:
+    first = (customer.get("name") or "").split()
+    return f"Hi {first[0] if first else 'there'}, Diwali offers in {customer['city']} this week!"
+
+
+def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
+    db = app.db
+    in_cities = {"city": {"$in": ["Mumbai", "Pune"]}}
+    matched = db.customers.count_documents(in_cities)
+    # who may get an email: consent not refused and an address to write to
+    reachable = db.customers.count_documents({**in_cities, "consent.email": {"$ne": False},
+                                              "email": {"$nin": [None, ""]}})
+    assert 0 < reachable < matched  # the demo refuses some consent: exclusions are exercised
+    campaigns_before = db.campaigns.count_documents({})
+
+    with signed_in(app, "mia", tmp_path) as page:
+        from playwright.sync_api import expect
+
+        # --- compose ---------------------------------------------------------------------
+        open_page(page, "Campaigns", "Campaigns")
+        choose_option(page, page.get_by_role("combobox", name="Segment", exact=True), SEGMENT)
+        page.get_by_text("Customers whose city is").first.wait_for()
+        settle(page)
+        page.get_by_label("Campaign name").fill(NAME)
+        page.get_by_label("Campaign name").press("Enter")
+        settle(page)
+        choose_option(page, page.get_by_role("combobox", name="Channel"), "Email")
+        settle(page)
+
+        # --- an unknown placeholder: the preview and the check name it; nothing can be sent -
+        write_message(page, BROKEN)
+        unknown = page.get_by_text("unknown placeholder {{ coupon_code }}")
+        unknown.first.wait_for()
+        page.get_by_role("button", name="Run the pre-send check").click()
+        wait_for(lambda: unknown.count() >= 2, WAIT, "the check's report of the unknown placeholder")
+        expect(page.get_by_text("The check passed")).to_have_count(0)
+        expect(page.get_by_role("button", name="Send campaign")).to_be_disabled()
+        assert db.campaigns.count_documents({}) == campaigns_before
+
+        # --- fixed: the preview renders for real customers of the segment ------------------
+        write_message(page, FIXED)
+        expect(unknown).to_have_count(0)
+        preview = page.get_by_test_id("stDataFrame").first
+        wait_for(lambda: [r for r in grid_rows(preview) if "Diwali offers" in r.get("message", "")], WAIT,
+                 "the preview of the fixed message")
+        assert len(grid_rows(preview)) == 5
+        for row in grid_rows(preview):
+            customer = db.customers.find_one({"customer_id": row["customer"]})
+            assert customer["city"] in ("Mumbai", "Pune") and customer["consent"].get("email") is not False
+            assert row["to"] == customer["email"]
+            assert row["message"] == expected_message(customer)
+        # the failed check was for the old message: sending waits for a new one
+        expect(page.get_by_role("button", name="Send campaign")).to_be_disabled()
+
+        page.get_by_role("button", name="Run the pre-send check").click()
+        page.get_by_text("The check passed: every message renders.").wait_for()
+        assert metric(page, "Matched") == f"{matched:,}"
+        assert metric(page, "Will be messaged") == f"{reachable:,}"
+        settle(page)
+        send = page.get_by_role("button", name="Send campaign")
+        expect(send).to_be_enabled()
+        send.click()
+
+        # --- delivery, followed on the page ------------------------------------------------
+        page.get_by_role("heading", name="Sending").wait_for()
+        page.get_by_text("Every message has its receipt.").wait_for(timeout=WAIT * 1000)
+        assert db.campaigns.count_documents({}) == campaigns_before + 1
+        sent = db.campaigns.find_one({"name": NAME})
+        assert sent["channel"] == "email" and sent["owner"] == "mia"
+        campaign_id = str(sent["_id"])
+        stats = json.loads(app.run_cli("campaign", "stats", campaign_id).strip().splitlines()[-1])
+        assert stats["audience"] == reachable and stats["pending"] == 0
+        assert stats["delivered"] + stats["failed"] == stats["audience"] and stats["sent"] == stats["audience"]
+
+        # --- History: listed first, exact counters, charts, log filter, CSV ---------------
+        open_page(page, "History", "Campaign history")
+        overview = page.get_by_test_id("stDataFrame").first
+        wait_for(lambda: grid_row_count(overview) == campaigns_before + 1, WAIT, "both campaigns listed")
+        rows = grid_rows(overview)
+        assert [r["campaign"] for r in rows] == [NAME, "Earlier from the CLI"]  # most recent first
+        assert {k: int(rows[0][k]) for k in ("audience", "sent", "delivered", "failed", "pending")} == \
+            {k: stats[k] for k in ("audience", "sent", "delivered", "failed", "pending")}
+        assert rows[0]["channel"] == "Email" and rows[0]["owner"] == "mia"
+
+        page.get_by_role("heading", name=NAME).wait_for()  # the newest campaign is the one shown
+        for label in ("Audience", "Sent", "Delivered", "Failed", "Pending"):
+            assert metric(page, label) == f"{stats[label.lower()]:,}", label
+        assert metric(page, "Delivery rate") == f"{100 * stats['delivered'] / stats['audience']:.1f}%"
+        refused = db.customers.count_documents({**in_cities, "consent.email": False})
+        no_address = matched - reachable - refused
+        page.get_by_text("Not messaged: " + ", ".join(
+            [f"{refused:,} no consent for the channel"]
+            + ([f"{no_address:,} no contact address for the channel"] if no_address else [])) + ".").wait_for()
+        charts = page.locator(".js-plotly-plot")
+        expect(charts).to_have_count(2)  # the funnel and the timeline
+        expect(charts.first).to_be_visible()
+
+        # the whole log as CSV: one row per recipient, statuses as counted
+        with page.expect_download(timeout=WAIT * 1000) as download:
+            page.get_by_role("button", name="Download the log (CSV)").click()
+        saved = tmp_path / "log.csv"
+        download.value.save_as(saved)
+        with open(saved, newline="") as handle:
+            exported = list(csv.DictReader(handle))
+        logged = {r["customer_id"]: r for r in db.communication_log.find({"campaign_id": campaign_id})}
+        assert len(exported) == stats["audience"] and {r["customer_id"] for r in exported} == set(logged)
+        for row in exported:
+            assert row["status"] == logged[row["customer_id"]]["status"]
+            assert row["to"] == logged[row["customer_id"]]["to"]
+        assert sum(r["status"] == "FAILED" for r in exported) == stats["failed"]
+
+        if os.environ.get("CRM_SCREENSHOT_DIR"):
+            target = Path(os.environ["CRM_SCREENSHOT_DIR"])
+            target.mkdir(parents=True, exist_ok=True)
+            page.set_viewport_size({"width": 1440, "height": 2000})  # Streamlit scrolls inside
+            page.get_by_role("heading", name="Campaign history").scroll_into_view_if_needed()
+            page.mouse.move(1, 1)  # no hover toolbar over a chart in the picture
+            settle(page)
+            page.screenshot(path=str(target / "history.png"))
+            page.set_viewport_size({"width": 1440, "height": 1100})
+
+        # the log filtered by status
+        log = page.get_by_test_id("stDataFrame").last
+        page.get_by_text(f"{stats['audience']:,} message(s)", exact=True).wait_for()
+        choose_option(page, page.get_by_role("combobox", name="Status"), "FAILED")
+        page.keyboard.press("Escape")
+        page.get_by_text(f"{stats['failed']:,} message(s)", exact=True).wait_for()
+        wait_for(lambda: grid_row_count(log) == stats["failed"], WAIT, "the log filtered to FAILED")
+        assert {r["status"] for r in grid_rows(log)} == {"FAILED"}
+
+
+def test_a_viewer_sees_history_but_cannot_send(app, tmp_path):
+    with signed_in(app, "vic", tmp_path) as page:
+        from playwright.sync_api import expect
+
+        open_page(page, "Campaigns", "Campaigns")
+        page.get_by_text("Your role (viewer) may preview campaigns but not send them.").wait_for()
+        page.get_by_role("button", name="Run the pre-send check").click()
+        page.get_by_text("The check passed: every message renders.").wait_for()
+        expect(page.get_by_role("button", name="Send campaign")).to_have_count(0)
+
+        open_page(page, "History", "Campaign history")
+        overview = page.get_by_test_id("stDataFrame").first
+        wait_for(lambda: "Earlier from the CLI" in [r["campaign"] for r in grid_rows(overview)], WAIT,
+                 "the campaigns listed")
+        expect(page.get_by_role("button", name="Download the log (CSV)")).to_be_visible()
+        expect(page.get_by_role("button", name="Resume sending")).to_have_count(0)
