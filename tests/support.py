@@ -35,3 +35,16 @@ def loaded_duckdb(customers: list[dict], orders: list[dict] = (), only_ids: list
     insert_records(connection, "orders", list(orders))
     build_features(connection, only_ids)
     return connection
+
+
+def rule_audience(connection, rule, as_of) -> set[str]:
+    """The customer ids a rule selects, checked to be the same whether city and gender tests
+    compare text keys or integer codes (the two forms the compiler has)."""
+    from crm.segment_engine import compile_rule, parse_rule
+    from crm.segment_engine.codes import resolve_codes
+
+    as_text, as_codes = (
+        {row[0] for row in connection.execute(*compile_rule(rule, as_of, codes).query()).fetchall()}
+        for codes in (None, resolve_codes(connection, parse_rule(rule))))
+    assert as_text == as_codes, f"text keys select {sorted(as_text)}, integer codes {sorted(as_codes)}"
+    return as_text

@@ -13,6 +13,7 @@ from crm import analytics
 from crm.analytics import analytic_copy
 from crm.analytics.analytic_copy import AnalyticCopy, mark_changed, open_copy
 from crm.analytics.mongo_read import read_changed
+from crm.segment_engine.features import SURROGATE_COLUMNS
 from crm.analytics.segment_preview import count
 from crm.config import load_settings
 from crm.ingest.records import validate_records
@@ -37,7 +38,9 @@ def write(db, kind, rows):
 
 def features(copy: AnalyticCopy) -> list[tuple]:
     # As text: equal values print equally, and timestamps need no time-zone package.
-    return copy.cursor().execute("SELECT CAST(COLUMNS(* EXCLUDE (created_at, updated_at)) AS VARCHAR) "
+    # Surrogate integers are numbered in a different order by a refresh than by a rebuild.
+    excluded = ", ".join(["created_at", "updated_at", *SURROGATE_COLUMNS])
+    return copy.cursor().execute(f"SELECT CAST(COLUMNS(* EXCLUDE ({excluded})) AS VARCHAR) "
                                  "FROM customer_features ORDER BY customer_id").fetchall()
 
 

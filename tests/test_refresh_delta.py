@@ -14,6 +14,8 @@ from crm.analytics.analytic_copy import new_connection
 from crm.analytics.mongo_read import CUSTOMER_SCHEMA, ORDER_SCHEMA
 from crm.analytics.upsert import apply_changes, load_all
 from crm.segment_engine import build_features
+from crm.segment_engine.catalogue import FIELDS
+from crm.segment_engine.features import SURROGATE_COLUMNS
 
 START = datetime(2025, 1, 1)
 STATUSES = ["completed", "completed", "cancelled", "refunded"]
@@ -29,17 +31,26 @@ def orders(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=ORDER_SCHEMA.to_arrow())
 
 
+
+
 def features(con) -> dict[str, list]:
     """Every customer's feature row and completed orders (day, amount), by customer id: the
-    integer keys differ between a refreshed copy and a rebuild, what they point to must not."""
-    rows = con.sql("SELECT * EXCLUDE (customer_idx) FROM customer_features "
+    integer keys and codes differ between a refreshed copy and a rebuild, what they point to
+    must not."""
+    surrogates = ", ".join(SURROGATE_COLUMNS)
+    rows = con.sql(f"SELECT * EXCLUDE ({surrogates}) FROM customer_features "
                    "ORDER BY customer_id").to_arrow_table().to_pylist()
     window_rows = con.execute("SELECT k.customer_id, o.day, o.amount FROM completed_orders AS o "
                               "JOIN customer_keys AS k USING (customer_idx) ORDER BY ALL").fetchall()
     unkeyed = con.execute("SELECT count(*) FROM customer_features AS f WHERE NOT EXISTS (SELECT 1 "
                           "FROM customer_keys AS k WHERE k.customer_id = f.customer_id "
                           "AND k.customer_idx = f.customer_idx)").fetchall()[0][0]
-    return {"features": rows, "completed_orders": window_rows, "rows_without_their_key": unkeyed}
+    decoded = {f.name: con.execute(f"SELECT f.{f.column}, t.key FROM customer_features AS f LEFT JOIN "
+                                   f"text_codes AS t ON t.code = f.{f.code_column} ORDER BY f.customer_id"
+                                   ).fetchall() for f in FIELDS.values() if f.coded}
+    miscoded = {name: [pair for pair in pairs if pair[0] != pair[1]] for name, pairs in decoded.items()}
+    return {"features": rows, "completed_orders": window_rows, "rows_without_their_key": unkeyed,
+            "codes_not_matching_keys": miscoded}
 
 
 def rebuilt_features(con) -> list[dict]:

@@ -9,7 +9,7 @@ import pytest
 
 from crm.errors import InvalidInput
 from crm.segment_engine import compile_rule
-from tests.support import loaded_duckdb
+from tests.support import loaded_duckdb, rule_audience
 
 AS_OF = date(2024, 3, 1)
 UTC = timezone.utc
@@ -92,8 +92,7 @@ EXACT = [
 
 @pytest.mark.parametrize("rule, expected", EXACT, ids=[str(i) for i in range(len(EXACT))])
 def test_hostile_values_give_exact_audiences(con, rule, expected):
-    sql, params = compile_rule(rule, AS_OF).query()
-    assert {row[0] for row in con.execute(sql, params).fetchall()} == expected
+    assert rule_audience(con, rule, AS_OF) == expected
 
 
 REJECTED = [

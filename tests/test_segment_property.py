@@ -9,12 +9,13 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.segment_engine import compile_rule
 from crm.segment_engine.catalogue import FIELDS, TYPES
+from crm.segment_engine.codes import resolve_codes
 from crm.segment_engine.compile_sql import top_level_predicates
+from crm.segment_engine.model import parse_rule
 from crm.segment_engine.operators import operators_for
 from crm.segment_engine.reference import evaluate
-from tests.support import loaded_duckdb
+from tests.support import loaded_duckdb, rule_audience
 
 BASE = date(2024, 3, 1)
 ZONES = [None, timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
@@ -104,8 +105,10 @@ def conditions_in(rule: dict):
 
 
 def per_condition(con, leaves: list[dict], as_of: date) -> list[tuple]:
-    """One row per customer: its id, then whether each condition alone selects it."""
-    top = top_level_predicates({"op": "and", "rules": leaves}, as_of)
+    """One row per customer: its id, then whether each condition alone selects it (city and
+    gender tests in their integer-code form; the whole rule checks both forms)."""
+    rule = parse_rule({"op": "and", "rules": leaves})
+    top = top_level_predicates(rule, as_of, resolve_codes(con, rule))
     columns = ", ".join(f"({p.sql})" for p in top.predicates)
     joins = " ".join(j.sql for j in top.joins)
     params = [v for p in top.predicates for v in p.params] + [v for j in top.joins for v in j.params]
@@ -124,8 +127,7 @@ def test_duckdb_and_reference_select_the_same_customers(data, rule, as_of):
     sales = data.draw(orders([p["customer_id"] for p in people]))
     con = load(people, sales, incremental=data.draw(st.booleans()))
     try:
-        sql, params = compile_rule(rule, as_of).query()
-        from_sql = {row[0] for row in con.execute(sql, params).fetchall()}
+        from_sql = rule_audience(con, rule, as_of)
         assert from_sql == evaluate(rule, people, sales, as_of)
         waterfall_sql, waterfall_params = top_level_predicates(rule, as_of).waterfall_query()
         assert con.execute(waterfall_sql, waterfall_params).fetchone()[-1] == len(from_sql)

@@ -10,10 +10,10 @@ from datetime import date, datetime, time, timedelta, timezone
 
 import pytest
 
-from crm.segment_engine import build_features, compile_rule
+from crm.segment_engine import build_features
 from crm.segment_engine.compile_sql import top_level_predicates
 from crm.segment_engine.reference import evaluate
-from tests.support import loaded_duckdb
+from tests.support import loaded_duckdb, rule_audience
 
 AS_OF = date(2024, 3, 1)
 UTC = timezone.utc
@@ -75,8 +75,7 @@ def con():
 
 
 def audience(con, rule, as_of=AS_OF) -> set[str]:
-    sql, params = compile_rule(rule, as_of).query()
-    return {row[0] for row in con.execute(sql, params).fetchall()}
+    return rule_audience(con, rule, as_of)
 
 
 def one(field, operator, value=None, within_days=None) -> dict:

@@ -20,6 +20,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from crm.segment_engine.features import SURROGATE_COLUMNS
+
 AS_OF = date(2025, 6, 30)
 CITIES = ["Mumbai", "Pune", "Delhi", "Bengaluru", "Chennai", "Hyderabad", "Kolkata", "Ahmedabad",
           "Jaipur", "Lucknow"]
@@ -73,7 +75,7 @@ FROM range(?, ?) t(j)
 
 # What an incremental refresh must leave exactly as a rebuild does (integer keys may differ).
 _FINGERPRINTS = (
-    "SELECT sum(hash(COLUMNS(* EXCLUDE (customer_idx)))) FROM customer_features",
+    f"SELECT sum(hash(COLUMNS(* EXCLUDE ({', '.join(SURROGATE_COLUMNS)})))) FROM customer_features",
     "SELECT sum(hash(k.customer_id, o.day, o.amount)) FROM completed_orders AS o JOIN customer_keys AS k "
     "USING (customer_idx)",
 )

@@ -72,11 +72,13 @@ def parse(rule):
     return parse_rule(rule)
 
 
-def audience_query(group, as_of: date, select: str, select_params: list | None = None) -> tuple[str, list]:
-    """SELECT `select` (trusted SQL over f) for every customer the rule matches, and params."""
+def audience_query(group, as_of: date, select: str, select_params: list | None = None,
+                   codes: dict[str, int] | None = None) -> tuple[str, list]:
+    """SELECT `select` (trusted SQL over f) for every customer the rule matches, and params
+    (`codes`: from resolve_codes on the connection that runs it, for integer city tests)."""
     from crm.segment_engine import compile_rule
 
-    compiled = compile_rule(group, as_of)
+    compiled = compile_rule(group, as_of, codes)
     sql = f"SELECT {select} FROM {compiled.from_sql} WHERE ({compiled.where_sql})"
     return sql, [*(select_params or []), *compiled.from_params, *compiled.params]
 
@@ -88,16 +90,19 @@ def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: 
     `cities=False` skips the one part that needs a query of its own (the top cities).
     """
     from crm.segment_engine import top_level_predicates
+    from crm.segment_engine.codes import resolve_codes
 
     sample = max(0, min(int(sample), MAX_SAMPLE))
-    top = top_level_predicates(group, as_of)
     cur = con.cursor()  # its own connection: the temporary window tables are private to it
     try:
-        joins = _materialise_windows(cur, top.windows)
-        return _preview(cur, group, top, joins, as_of, sample, data_version, cities)
+        top = top_level_predicates(group, as_of, resolve_codes(cur, group))
+        try:
+            joins = _materialise_windows(cur, top.windows)
+            return _preview(cur, group, top, joins, as_of, sample, data_version, cities)
+        finally:
+            for window in top.windows:
+                cur.execute(f"DROP TABLE IF EXISTS {_window_table(window.alias)}")
     finally:
-        for window in top.windows:
-            cur.execute(f"DROP TABLE IF EXISTS {_window_table(window.alias)}")
         cur.close()
 
 
@@ -230,5 +235,8 @@ def count(rule, as_of: date | None = None) -> int:
     """The audience size alone (no cache: used by one-shot commands)."""
     from crm.analytics.analytic_copy import open_copy
 
-    sql, params = audience_query(parse(rule), as_of or today_utc(), "count(*)")
-    return open_copy().cursor().execute(sql, params).fetchall()[0][0]
+    from crm.segment_engine.codes import resolve_codes
+
+    group, cur = parse(rule), open_copy().cursor()
+    sql, params = audience_query(group, as_of or today_utc(), "count(*)", codes=resolve_codes(cur, group))
+    return cur.execute(sql, params).fetchall()[0][0]

@@ -59,14 +59,22 @@ class Field:
     # The value is today - this day column in whole days: comparisons become comparisons of the
     # column with a constant day, computed once from the evaluation date.
     days_to_today: bool = False
+    # Few distinct values (city, gender): features also hold an integer code of the key, so
+    # =, !=, in and not_in compare integers (see codes.py).
+    coded: bool = False
 
     @property
     def noun(self) -> str:
         return self.label[0].lower() + self.label[1:]
 
+    @property
+    def code_column(self) -> str:
+        return f"{self.name}_code"
 
-def _customer_text(name: str, label: str, description: str, examples: tuple) -> Field:
-    return Field(name, "string", label, description, f"customers.{name}", f"{name}_key", examples)
+
+def _customer_text(name: str, label: str, description: str, examples: tuple, coded: bool = False) -> Field:
+    return Field(name, "string", label, description, f"customers.{name}", f"{name}_key", examples,
+                 coded=coded)
 
 
 _ORDERS = "completed orders"
@@ -76,8 +84,8 @@ FIELDS = MappingProxyType({f.name: f for f in (
     _customer_text("name", "Name", "Full name.", ("Asha Rao",)),
     _customer_text("email", "Email", "Email address.", ("asha@example.com",)),
     _customer_text("phone", "Phone", "Phone number as stored.", ("+919812345678",)),
-    _customer_text("city", "City", "City of the customer.", ("Mumbai", "Pune")),
-    _customer_text("gender", "Gender", "Gender as recorded.", ("female", "male")),
+    _customer_text("city", "City", "City of the customer.", ("Mumbai", "Pune"), coded=True),
+    _customer_text("gender", "Gender", "Gender as recorded.", ("female", "male"), coded=True),
     Field("age", "number", "Age", "Age in years.", "customers.age", "age", (25, 40)),
     Field("signup_date", "date", "Signup date", "Day the customer signed up (UTC).",
           "customers.signup_date", "signup_day", ("2024-01-15",)),

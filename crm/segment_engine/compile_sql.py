@@ -11,6 +11,7 @@ as the day column against one constant day.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field as dataclass_field
 from datetime import date, datetime, timezone
 from string import Formatter
@@ -18,6 +19,7 @@ from typing import Any
 
 from crm.errors import InvalidInput
 from crm.segment_engine.catalogue import FIELDS, TYPES
+from crm.segment_engine.codes import codable, condition_values
 from crm.segment_engine.features import COMPLETED_ORDERS, TABLE
 from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
 from crm.segment_engine.operators import DAYS, MANY, NONE, OPERATORS, PAIR
@@ -127,6 +129,7 @@ class Window:
 @dataclass
 class _Context:
     as_of: date
+    codes: Mapping[str, int] = dataclass_field(default_factory=dict)  # from resolve_codes
     windows: dict[int, Window] = dataclass_field(default_factory=dict)
 
     def today(self) -> Fragment:
@@ -163,15 +166,18 @@ def _as_of(as_of: Any) -> date:
     return as_of
 
 
-def compile_rule(group: Group | dict, as_of: date) -> CompiledRule:
-    """Compile a rule (validated again here, so a hand-built Group cannot inject anything)."""
-    ctx = _Context(_as_of(as_of))
+def compile_rule(group: Group | dict, as_of: date, codes: Mapping[str, int] | None = None) -> CompiledRule:
+    """Compile a rule (validated again here, so a hand-built Group cannot inject anything).
+
+    `codes` (from `resolve_codes` on the connection that will run the query) lets equality
+    tests on coded fields compare integer codes; without them they compare text keys."""
+    ctx = _Context(_as_of(as_of), codes or {})
     where = _group(parse_rule(group), ctx)
     return CompiledRule(where.sql, list(where.params), ctx.joins())
 
 
-def top_level_predicates(group: Group | dict, as_of: date) -> TopLevel:
-    ctx = _Context(_as_of(as_of))
+def top_level_predicates(group: Group | dict, as_of: date, codes: Mapping[str, int] | None = None) -> TopLevel:
+    ctx = _Context(_as_of(as_of), codes or {})
     rule = parse_rule(group)
     predicates = tuple(_rule(r, ctx) for r in rule.rules)
     return TopLevel(rule.op, rule.negate, predicates, ctx.joins(), tuple(ctx.windows.values()))
@@ -189,6 +195,8 @@ def _group(group: Group, ctx: _Context) -> Fragment:
 def _condition(cond: Condition, ctx: _Context) -> Fragment:
     field = FIELDS[cond.field]
     operator = OPERATORS[cond.operator]
+    if codable(cond) and all(v in ctx.codes for v in condition_values(cond)):
+        return _coded_condition(cond, ctx.codes)
     src = "f" if cond.within_days is None else ctx.window(cond.within_days)
     if field.days_to_today and operator.strict:
         as_days = _compare_days(cond, f"{src}.{field.column}", ctx.as_of)
@@ -209,6 +217,20 @@ def _condition(cond: Condition, ctx: _Context) -> Fragment:
     if operator.tests_presence or field.never_missing or (operator.strict and field.present_sql is None):
         return _render("COALESCE({x}, false)", x=comparison)  # presence adds nothing here
     return _render("COALESCE(({p}) AND ({x}), false)", p=present, x=comparison)
+
+
+def _coded_condition(cond: Condition, codes: Mapping[str, int]) -> Fragment:
+    """The operator's string SQL over the field's integer code and the values' codes."""
+    operator = OPERATORS[cond.operator]
+    column = Fragment(f"f.{FIELDS[cond.field].code_column}")
+    values = [codes[v] for v in condition_values(cond)]
+    if operator.shape == MANY:
+        comparison = _render(operator.sql["string"], c=column, vs=Fragment("CAST(? AS INTEGER[])", (values,)))
+    else:
+        comparison = _render(operator.sql["string"], c=column, v=Fragment("CAST(? AS INTEGER)", (values[0],)))
+    if operator.strict:  # NULL for a missing code already
+        return _render("COALESCE({x}, false)", x=comparison)
+    return _render("COALESCE(({c} IS NOT NULL) AND ({x}), false)", c=column, x=comparison)
 
 
 # today - day <op> n  <=>  day <mirrored op> today - n

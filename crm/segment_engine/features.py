@@ -8,7 +8,8 @@ Beside it, for `within_days` windows: `customer_keys` gives each customer a dens
 (`customer_idx`, never reused), and `completed_orders` holds only what a window aggregates
 (customer_idx, UTC day, amount) of completed orders, sorted by day. A window then scans a few
 narrow row groups and groups and joins on integers rather than on customer id strings, which
-halves the cost of a windowed preview at a million customers.
+halves the cost of a windowed preview at a million customers. City and gender also get integer
+codes (`codes.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import duckdb
 
 from crm.segment_engine.catalogue import FIELDS, customer_column
+from crm.segment_engine.codes import CODES, add_codes, build_codes, code_columns_sql
 from crm.segment_engine.schema import use_utc
 from crm.segment_engine.text_keys import text_key_sql
 
@@ -23,6 +25,9 @@ TABLE = "customer_features"
 KEYS = "customer_keys"
 COMPLETED_ORDERS = "completed_orders"
 COMPLETED = "completed"
+# Integers standing for a customer or a text key: equal data refreshed or rebuilt may number
+# them differently, so comparisons of feature tables leave them out.
+SURROGATE_COLUMNS = ("customer_idx", *(f.code_column for f in FIELDS.values() if f.coded))
 # Total-spend bands in rupees for histograms: fixed, so charts of different segments compare.
 # Each customer's band is stored (spend_band = i: SPEND_BAND_EDGES_RUPEES[i] <= spend < the
 # next edge), so a preview reads it instead of classifying every customer again.
@@ -76,6 +81,7 @@ WITH completed AS (
 SELECT c.*,
        k.customer_idx,
        {', '.join(_customer_keys())},
+       {', '.join(code_columns_sql('c'))},
        coalesce(o.total_spend_paise, 0) AS total_spend_paise,
        coalesce(o.order_count, 0) AS order_count,
        {_spend_band('coalesce(o.total_spend_paise, 0)')} AS spend_band,
@@ -103,6 +109,7 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
     if customer_ids is None:
         con.execute(f"CREATE OR REPLACE TABLE {KEYS} AS SELECT customer_id, "
                     "CAST(row_number() OVER (ORDER BY customer_id) AS INTEGER) AS customer_idx FROM customers")
+        build_codes(con)
         con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {_select_sql(False)}")
         con.execute(f"CREATE OR REPLACE TABLE {COMPLETED_ORDERS} AS {_completed_orders_sql('orders')} ORDER BY day")
         return
@@ -112,6 +119,7 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
                          [TABLE]).fetchall()[0][0]
     if not exists:  # planning the whole feature query costs milliseconds: only when needed
         con.execute(f"CREATE TABLE IF NOT EXISTS {KEYS} (customer_id VARCHAR, customer_idx INTEGER)")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {CODES} (key VARCHAR, code INTEGER)")
         con.execute(f"CREATE TABLE {TABLE} AS {_select_sql(False)} LIMIT 0")
         con.execute(f"CREATE TABLE IF NOT EXISTS {COMPLETED_ORDERS} "
                     "(customer_idx INTEGER, day DATE, amount BIGINT)")
@@ -123,6 +131,7 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
                 f"FROM {KEYS}) + row_number() OVER (ORDER BY customer_id) AS INTEGER) "
                 f"FROM customers AS c WHERE customer_id IN {given} "
                 f"AND NOT EXISTS (SELECT 1 FROM {KEYS} AS k WHERE k.customer_id = c.customer_id)", [ids])
+    add_codes(con, ids)
     con.execute(f"DELETE FROM {TABLE} WHERE customer_id IN {given}", [ids])
     con.execute(f"INSERT INTO {TABLE} BY NAME {_select_sql(True)}", [ids, ids])
     con.execute(f"DELETE FROM {COMPLETED_ORDERS} WHERE customer_idx IN "

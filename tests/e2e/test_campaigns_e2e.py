@@ -254,6 +254,10 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
         charts = page.locator(".js-plotly-plot")
         expect(charts).to_have_count(2)  # the funnel and the timeline
         expect(charts.first).to_be_visible()
+        lines = charts.nth(1).locator(".scatterlayer path.js-line")
+        expect(lines).to_have_count(3)  # sent, delivered, failed
+        for line in lines.all():  # each one drawn: a path that goes somewhere, not a lone point
+            assert any(step in (line.get_attribute("d") or "") for step in "HVL"), line.get_attribute("d")
 
         # the whole log as CSV: one row per recipient, statuses as counted
         with page.expect_download(timeout=WAIT * 1000) as download:
