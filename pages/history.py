@@ -62,11 +62,19 @@ def funnel(stats: CampaignStats) -> go.Figure:
 
 
 def timeline_chart(frame: pd.DataFrame) -> go.Figure:
-    long = frame.melt(id_vars="time", var_name="messages", value_name="count")
-    fig = px.line(long, x="time", y="count", color="messages", line_shape="hv",
+    # Counts were zero the second before the first event: without that point a campaign settled
+    # within one second has one point per line, which plotly draws as nothing.
+    start = pd.DataFrame([{"time": frame["time"].min() - pd.Timedelta(seconds=1), "sent": 0, "delivered": 0,
+                           "failed": 0}])
+    long = pd.concat([start, frame], ignore_index=True).melt(id_vars="time", var_name="messages",
+                                                             value_name="count")
+    fig = px.line(long, x="time", y="count", color="messages", line_shape="hv", markers=True,
                   color_discrete_map={"sent": "#64748b", "delivered": TEAL, "failed": RED},
                   labels={"time": "UTC", "count": "Messages (cumulative)"})
     fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=260, legend_title_text="")
+    # Times are whole seconds: no millisecond ticks, and on a short run no tick between two seconds.
+    short = long["time"].max() - long["time"].min() <= pd.Timedelta(seconds=10)
+    fig.update_xaxes(tickformat="%H:%M:%S", dtick=1000 if short else None)
     return fig
 
 
