@@ -77,7 +77,9 @@ def resolve_codes(con: duckdb.DuckDBPyConnection, group: Group) -> dict[str, int
     values = list(dict.fromkeys(_coded_values(group)))
     if not values:
         return {}
-    rows = con.execute(f"SELECT u.v, coalesce(t.code, {UNKNOWN}) FROM unnest(CAST(? AS VARCHAR[])) AS u(v) "
-                       f"LEFT JOIN {CODES} AS t ON t.key = {text_key_sql('u.v')} "
-                       f"WHERE {text_key_sql('u.v')} IS NOT NULL", [values]).fetchall()
-    return dict(rows)
+    # Two tiny queries: a join of the values with the dictionary costs more to plan and run.
+    keys = con.execute(f"SELECT list_transform(CAST(? AS VARCHAR[]), lambda v: {text_key_sql('v')})",
+                       [values]).fetchall()[0][0]
+    found = dict(con.execute(f"SELECT key, code FROM {CODES} WHERE list_contains(CAST(? AS VARCHAR[]), key)",
+                             [[k for k in keys if k is not None]]).fetchall())
+    return {value: found.get(key, UNKNOWN) for value, key in zip(values, keys) if key is not None}
