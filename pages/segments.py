@@ -19,6 +19,7 @@ from crm.auth import allowed  # noqa: E402
 from crm.errors import CRMError, InvalidInput  # noqa: E402
 from crm.segment_builder import builder_config, rule_to_tree  # noqa: E402
 from crm.segment_builder.choices import value_choices, with_rule_values  # noqa: E402
+from crm.segment_builder import download  # noqa: E402
 from crm.segment_builder.download import audience_csv  # noqa: E402
 from crm.segment_builder.reading import read_json, read_tree  # noqa: E402
 from crm.segment_engine import describe_rule  # noqa: E402
@@ -37,9 +38,10 @@ from crm.ui.format import format_count, group_indian  # noqa: E402
 
 # UI state (st.session_state): which tree the builder was last loaded with, a counter that
 # remounts the widget when a rule is loaded (it reads `tree=` only when it mounts), the open
-# saved segment, and a delete waiting for confirmation.
-GENERATION, LOADED, OPEN_ID, CONFIRM_DELETE, FLASH = (
-    "seg_generation", "seg_loaded_tree", "seg_open_id", "seg_confirm_delete", "seg_flash")
+# saved segment, a delete waiting for confirmation, and a large export prepared for download
+# ((rule, columns), CSV bytes, time prepared).
+GENERATION, LOADED, OPEN_ID, CONFIRM_DELETE, FLASH, PREPARED_EXPORT = (
+    "seg_generation", "seg_loaded_tree", "seg_open_id", "seg_confirm_delete", "seg_flash", "seg_prepared_export")
 EXPORT_DEFAULT = ["customer_id", "name", "email", "phone", "city", "total_spend", "order_count",
                   "last_order_date"]
 TEAL = "#0f766e"
@@ -145,10 +147,31 @@ def show_export(rule_json: dict, count: int) -> None:
         st.info("Choose at least one column to export.")
         return
     text = json.dumps(rule_json, sort_keys=True)
-    # The export runs when the button is clicked (on its own thread), streaming to a temp file.
-    st.download_button(f"Download CSV ({format_count(count)} customers)",
-                       data=lambda: audience_csv(text, columns), file_name="segment.csv", mime="text/csv",
+    label = f"Download CSV ({format_count(count)} customers)"
+    if count <= download.PREPARE_ABOVE_ROWS:
+        # Written when the button is clicked (on its own thread), streaming to a temp file.
+        st.download_button(label, data=lambda: audience_csv(text, columns), file_name="segment.csv",
+                           mime="text/csv", icon=":material/download:", on_click="ignore", key="export-download")
+        return
+    wanted = (text, tuple(columns))
+    prepared = st.session_state.get(PREPARED_EXPORT)
+    if prepared is None or prepared[0] != wanted:
+        if not st.button(f"Prepare CSV ({format_count(count)} customers)", icon=":material/table_view:",
+                         key="export-prepare"):
+            return
+        bar = st.progress(0.0, text="Writing the CSV…")
+
+        def show(written: int, total: int) -> None:
+            bar.progress(min(1.0, written / max(total, 1)),
+                         text=f"Writing the CSV… {format_count(written)} of {format_count(total)} customers")
+
+        prepared = (wanted, audience_csv(text, columns, on_rows=show),
+                    datetime.now(timezone.utc).astimezone().strftime("%H:%M:%S"))
+        st.session_state[PREPARED_EXPORT] = prepared
+        bar.empty()
+    st.download_button(label, data=prepared[1], file_name="segment.csv", mime="text/csv",
                        icon=":material/download:", on_click="ignore", key="export-download")
+    st.caption(f"Prepared at {prepared[2]}; change the rule or the columns to prepare it again.")
 
 
 @st.fragment

@@ -19,6 +19,7 @@ from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
 from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
+from crm.segment_builder import download
 from crm.segment_builder.download import audience_csv
 from crm.segment_builder.widget_config import window_key
 from crm.segment_engine import describe_rule, parse_rule
@@ -222,3 +223,24 @@ def test_downloaded_csv_has_one_row_per_customer_and_the_chosen_columns(demo_db)
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     assert len(rows) == count(RULE)
     assert list(rows[0]) == ["customer_id", "city", "total_spend"]
+
+
+def test_a_large_export_is_prepared_behind_a_progress_bar_then_downloaded(demo_db, monkeypatch):
+    monkeypatch.setattr(download, "PREPARE_ABOVE_ROWS", 5)  # the demo's audience counts as large
+    at = paste(segments_page(), RULE)
+    expected = count(RULE)
+    assert expected > 5
+    assert not at.get("download_button"), "a large export must be prepared before it can download"
+    button(at, f"Prepare CSV ({format_count(expected)} customers)").click()
+    at.run()
+    no_failures(at)
+    assert at.get("download_button"), "after preparing, the download button is offered"
+    assert any("Prepared at" in c.value for c in at.caption)
+    (rule_text, columns), data, _ = at.session_state["seg_prepared_export"]
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert len(rows) == expected and list(rows[0]) == list(columns)
+    # Choosing other columns asks for a new file rather than offering the old one.
+    at.multiselect(key="export-columns").set_value(["customer_id", "email"])
+    at.run()
+    assert not at.get("download_button")
+    assert f"Prepare CSV ({format_count(expected)} customers)" in [b.label for b in at.button]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -17,11 +18,12 @@ BATCH_ROWS = 65_536
 
 
 def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] | None = None,
-               progress: bool = False) -> int:
+               progress: bool = False, on_rows: Callable[[int, int], None] | None = None) -> int:
     """Write the customers a rule matches to `path` (header + one row each, by customer_id).
 
     The file appears whole or not at all: rows go to a temporary file renamed at the end.
-    Returns the number of rows written.
+    `progress` draws a terminal progress bar; `on_rows(written, total)` is called after each
+    batch (for a progress bar elsewhere). Returns the number of rows written.
     """
     from crm.analytics.analytic_copy import open_copy
 
@@ -44,6 +46,8 @@ def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] |
                 writer.write_batch(batch)
                 written += batch.num_rows
                 bar.update(batch.num_rows)
+                if on_rows is not None:
+                    on_rows(written, total)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
