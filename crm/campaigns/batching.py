@@ -42,6 +42,22 @@ class GroupCommit(Generic[T]):
             self._full.set()
         return await future
 
+    async def submit_many(self, items: Sequence[T]) -> list[Any]:
+        """Queue several items at once (one request's worth); returns when all are written."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("the batch writer is not running")
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in items]
+        self._queue.extend(zip(items, futures))
+        self._arrived.set()
+        if len(self._queue) >= self.max_items:
+            self._full.set()
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
+
     async def close(self) -> None:
         """Write everything queued, then stop."""
         self._closing = True

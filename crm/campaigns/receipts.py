@@ -1,7 +1,9 @@
 """POST /api/v1/delivery-receipts: the vendor's signed callback, written in batches.
 
-Checks the HMAC signature over the raw body (401 when missing or wrong), then queues the receipt
-for the next bulk_write and answers 202 only once that write is done, so an acknowledged receipt
+The body is one receipt or an array of up to 1,000 (vendors post their events in batches: one
+request per message spends more on HTTP than on storing it). Checks the HMAC signature over the
+raw body (401 when missing or wrong), then queues the receipts for the next bulk_write and
+answers 202 only once that write is done, so an acknowledged receipt
 is never lost and an unacknowledged one is retried by the vendor. Each receipt moves its log row
 forward only: PENDING or SENT -> DELIVERED or FAILED. A repeated receipt matches nothing and
 changes nothing, so counting (by aggregation over the log) stays exact.
@@ -16,7 +18,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from pymongo import UpdateMany, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
@@ -30,6 +32,9 @@ from crm.campaigns.signing import HEADER, receipt_secret, verify
 from crm.config import Settings
 
 PATH = "/api/v1/delivery-receipts"
+MAX_RECEIPTS_PER_REQUEST = 1_000
+# The embedded server evaluates `$in` against every matched document: keep the lists short.
+IN_CHUNK = 200
 
 
 class Receipt(BaseModel):
@@ -51,19 +56,65 @@ class Receipt(BaseModel):
         return self.idempotency_key.split(":", 1)[1]
 
 
-def forward_only(allowed_from: list[str], changes: dict) -> list[dict]:
+def forward_only(allowed_from: list[str], changes: dict, computed: dict | None = None) -> list[dict]:
     """An update pipeline applying `changes` only when the row's status is in `allowed_from`.
 
     The filter stays on the unique (campaign_id, customer_id) key, so the server uses that index
     (a status condition in the filter made the embedded server scan). Values are $literal: a
-    text from outside that starts with "$" must not be read as a field path.
+    text from outside that starts with "$" must not be read as a field path. `computed` holds
+    expressions (such as `per_row`) applied under the same condition.
     """
     moves = {"$in": ["$status", allowed_from]}
-    fields = {name: {"$cond": [moves, {"$literal": value}, f"${name}"]}
-              for name, value in changes.items() if name != "status"}
-    if "status" in changes:  # last, in case stages are evaluated field by field
-        fields["status"] = {"$cond": [moves, {"$literal": changes["status"]}, "$status"]}
+    values = {name: {"$literal": value} for name, value in changes.items()}
+    values.update(computed or {})
+    fields = {name: {"$cond": [moves, value, f"${name}"]} for name, value in values.items() if name != "status"}
+    if "status" in values:  # last, in case stages are evaluated field by field
+        fields["status"] = {"$cond": [moves, values["status"], "$status"]}
     return [{"$set": fields}]
+
+
+def per_row(customer_ids: list[str], values: list) -> dict:
+    """In an update of many rows, each row's own value: `values[i]` for the row of `customer_ids[i]`.
+
+    This is what lets one UpdateMany replace a list of UpdateOnes and still write exact per-row
+    facts (vendor id, times): the embedded server's cost is per operation more than per row.
+    """
+    return {"$arrayElemAt": [{"$literal": values}, {"$indexOfArray": [{"$literal": customer_ids}, "$customer_id"]}]}
+
+
+def chunks(items: Sequence, size: int = IN_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+_ONE_OR_MANY = TypeAdapter(Receipt | list[Receipt])
+
+
+def parse_receipts(body: bytes) -> list[Receipt]:
+    """One receipt or an array of them; else a 422 naming each bad item and field."""
+    try:
+        parsed = _ONE_OR_MANY.validate_json(body)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_receipt", "the receipt is not valid", _details(exc)) from None
+    receipts = parsed if isinstance(parsed, list) else [parsed]
+    if not 1 <= len(receipts) <= MAX_RECEIPTS_PER_REQUEST:
+        raise ApiError(422, "invalid_receipt", f"send 1 to {MAX_RECEIPTS_PER_REQUEST} receipts per request",
+                       [ErrorDetail(field="body", reason=f"{len(receipts)} receipts")])
+    return receipts
+
+
+def _details(exc: ValidationError) -> list[ErrorDetail]:
+    """Errors of the single-object reading when the body is an object, else of the array's items."""
+    errors = exc.errors()
+    as_list = [e for e in errors if e["loc"] and e["loc"][0] == "list[Receipt]"]
+    chosen = as_list if as_list and any(len(e["loc"]) > 1 for e in as_list) else \
+        [e for e in errors if e["loc"] and e["loc"][0] == "Receipt"] or errors
+    details = []
+    for e in chosen:
+        loc = list(e["loc"][1:]) if e["loc"] and e["loc"][0] in ("Receipt", "list[Receipt]") else list(e["loc"])
+        index = loc.pop(0) if e["loc"][:1] == ("list[Receipt]",) and loc and isinstance(loc[0], int) else None
+        details.append(ErrorDetail(index=index, field=".".join(str(p) for p in loc) or "body", reason=e["msg"]))
+    return details
 
 
 def receipt_update(receipt: Receipt) -> UpdateOne:
@@ -77,40 +128,31 @@ def receipt_update(receipt: Receipt) -> UpdateOne:
 
 
 def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
-    """One batch in as few operations as possible: one UpdateMany per (campaign, outcome, second).
+    """One batch in as few operations as possible: one UpdateMany per (campaign, outcome, reason).
 
-    The server's cost is per operation more than per document, so receipts that would make the
-    same change share one `$in` update; the settle time is kept to the second. The vendor id is
-    normally recorded by the dispatcher when the vendor accepts; rows that lack it (the sender
-    died before writing it) get it from their receipt, one update each.
+    Forward-only: a row already DELIVERED or FAILED is left alone, so a repeated or late receipt
+    changes nothing. The settle time and vendor id stay exact per row (`per_row`); the vendor id
+    is normally recorded when the vendor accepts, and is filled from the receipt on rows whose
+    sender died before writing it.
     """
-    groups: dict[tuple, list[str]] = {}
+    groups: dict[tuple, dict[str, Receipt]] = {}
     for r in receipts:
-        settled = r.occurred_at.replace(microsecond=0)
         reason = r.reason if r.status == FAILED else None
-        groups.setdefault((r.campaign_id, r.status, reason, settled), []).append(r.customer_id)
+        groups.setdefault((r.campaign_id, r.status, reason), {}).setdefault(r.customer_id, r)
     stamp = now()
-    ops = [UpdateMany({"campaign_id": campaign_id, "customer_id": {"$in": customer_ids}},
-                      forward_only([PENDING, SENT], {"error": reason, "settled_at": settled, "accepted": True,
-                                                     "updated_at": stamp, "status": status}))
-           for (campaign_id, status, reason, settled), customer_ids in groups.items()]
-    ops += _missing_vendor_ids(db, receipts)
-    db.communication_log.bulk_write(ops, ordered=False)
-    return [None] * len(receipts)
-
-
-def _missing_vendor_ids(db: Database, receipts: Sequence[Receipt]) -> list[UpdateOne]:
-    by_campaign: dict[str, dict[str, str]] = {}
-    for r in receipts:
-        by_campaign.setdefault(r.campaign_id, {})[r.customer_id] = r.vendor_message_id
     ops = []
-    for campaign_id, vendor_ids in by_campaign.items():
-        rows = db.communication_log.find({"campaign_id": campaign_id, "customer_id": {"$in": list(vendor_ids)}},
-                                         {"_id": 0, "customer_id": 1, "vendor_message_id": 1})
-        ops += [UpdateOne({"campaign_id": campaign_id, "customer_id": row["customer_id"]},
-                          {"$set": {"vendor_message_id": vendor_ids[row["customer_id"]]}})
-                for row in rows if not row.get("vendor_message_id")]
-    return ops
+    for (campaign_id, status, reason), by_customer in groups.items():
+        for chunk in chunks(list(by_customer.values())):
+            ids = [r.customer_id for r in chunk]
+            computed = {"settled_at": per_row(ids, [r.occurred_at for r in chunk]),
+                        "vendor_message_id": {"$ifNull": ["$vendor_message_id",
+                                                          per_row(ids, [r.vendor_message_id for r in chunk])]}}
+            ops.append(UpdateMany({"campaign_id": campaign_id, "customer_id": {"$in": ids}},
+                                  forward_only([PENDING, SENT], {"error": reason, "accepted": True,
+                                                                 "updated_at": stamp, "status": status}, computed)))
+    if ops:
+        db.communication_log.bulk_write(ops, ordered=False)
+    return [None] * len(receipts)
 
 
 def receipts_router(settings: Settings) -> APIRouter:
@@ -147,7 +189,8 @@ def receipts_router(settings: Settings) -> APIRouter:
     async def delivery_receipt(request: Request) -> dict:
         """Sign the raw body with HMAC-SHA256 and the shared secret: `X-Signature: sha256=<hex>`.
 
-        Idempotent: a repeated receipt is accepted and changes nothing.
+        The body is one receipt or an array of up to 1,000. Idempotent: a repeated receipt is
+        accepted and changes nothing.
         """
         body = await request.body()
         if "secret" not in state:
@@ -155,21 +198,17 @@ def receipts_router(settings: Settings) -> APIRouter:
         if not verify(state["secret"], body, request.headers.get(HEADER)):
             raise ApiError(401, "unauthorized", f"the {HEADER} header does not match the body",
                            [ErrorDetail(field=HEADER, reason="missing or wrong HMAC-SHA256 signature")])
-        try:
-            receipt = Receipt.model_validate_json(body)
-        except ValidationError as exc:
-            details = [ErrorDetail(field=".".join(str(p) for p in e["loc"]) or "body", reason=e["msg"])
-                       for e in exc.errors()]
-            raise ApiError(422, "invalid_receipt", "the receipt is not valid", details) from None
+        receipts = parse_receipts(body)
         writer = state.get("writer")
         try:
             if writer is None:  # one update per receipt (the baseline the benchmark compares with)
-                await run_in_threadpool(database().communication_log.bulk_write, [receipt_update(receipt)])
+                await run_in_threadpool(database().communication_log.bulk_write,
+                                        [receipt_update(r) for r in receipts])
             else:
-                await writer.submit(receipt)
+                await writer.submit_many(receipts)
         except PyMongoError as exc:
             raise ApiError(503, "unavailable", f"the receipt was not stored ({type(exc).__name__}); "
                                                "send it again") from None
-        return {"accepted": True}
+        return {"accepted": True, "receipts": len(receipts)}
 
     return router

@@ -5,7 +5,8 @@ stores each key in MongoDB (`vendor_messages`, so it survives restarts) before a
 message sent again with a known key is recognised (same vendor id, `duplicate: true`) and never
 delivered twice. After a short random delay it posts a signed receipt to its webhook, our
 `/api/v1/delivery-receipts`: DELIVERED about 90% of the time, FAILED with a reason otherwise.
-Receipts are scheduled in memory and marked posted in MongoDB; any left unposted (the process
+Receipts are scheduled in memory, posted in batches of whatever is due (one signed JSON array
+per request) and marked posted in MongoDB; any left unposted (the process
 died) are found by a sweep in whichever process hosts the vendor next and posted then.
 `CRM_VENDOR_FAULT_RATE` makes it answer 503 to a share of requests, to exercise retries.
 """
@@ -42,7 +43,9 @@ PREFIX = "/vendor/v1"
 COLLECTION = "vendor_messages"
 FAILURE_REASONS = ("number not reachable", "registered on do-not-disturb", "blocked by the carrier",
                    "mailbox full", "invalid address", "handset switched off")
-POST_CONCURRENCY = 64
+POST_CONCURRENCY = 4  # batches in flight; a busy httpx pool costs O(connections x waiting requests)
+MAX_BATCH = 1_000  # messages in one batch send
+POST_BATCH = 500  # receipts per webhook call, like vendors' batched event webhooks
 SWEEP_SECONDS = 2.0
 MIN_DELAY_SECONDS = 0.05
 
@@ -59,6 +62,25 @@ class Accepted(BaseModel):
     duplicate: bool = Field(description="true when this idempotency key was seen before (nothing is sent again)")
 
 
+class BatchItem(VendorMessage):
+    idempotency_key: str = Field(min_length=3, max_length=400)
+
+
+class MessageBatch(BaseModel):
+    messages: list[BatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class ItemResult(BaseModel):
+    idempotency_key: str
+    status: Literal["accepted", "busy"] = Field(description="busy: not taken (CRM_VENDOR_FAULT_RATE); send it again")
+    id: str | None = Field(None, description="the vendor's message id, when accepted")
+    duplicate: bool = False
+
+
+class BatchAccepted(BaseModel):
+    results: list[ItemResult] = Field(description="one per message, in the order sent")
+
+
 class ReceiptPoster:
     """Posts receipts when due, with bounded concurrency and retries, and records them as posted."""
 
@@ -72,7 +94,7 @@ class ReceiptPoster:
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(POST_CONCURRENCY)
         self._tasks: set[asyncio.Task] = set()
-        self._client = httpx.AsyncClient(timeout=10)
+        self._client = httpx.AsyncClient(timeout=30)
         self._loops: list[asyncio.Task] = []
         self.posted_count = 0
 
@@ -118,31 +140,41 @@ class ReceiptPoster:
                 except TimeoutError:
                     pass
                 continue
-            _, key, receipt = heapq.heappop(self._due)
+            due = []
+            while self._due and self._due[0][0] <= time.monotonic() and len(due) < POST_BATCH:
+                _, key, receipt = heapq.heappop(self._due)
+                due.append((key, receipt))
             await self._slots.acquire()
-            task = asyncio.get_running_loop().create_task(self._post(key, receipt))
+            task = asyncio.get_running_loop().create_task(self._post(due))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _post(self, key: str, receipt: dict) -> None:
-        body = json.dumps(receipt, separators=(",", ":")).encode("utf-8")
-        headers = {HEADER: sign(self.secret, body), "Content-Type": "application/json"}
+    async def _post(self, due: list[tuple[str, dict]]) -> None:
         try:
-            async for attempt in AsyncRetrying(stop=stop_after_attempt(6), reraise=True,
-                                               wait=wait_exponential_jitter(initial=0.2, max=5),
-                                               retry=retry_if_exception_type(httpx.HTTPError)):
-                with attempt:
-                    response = await self._client.post(self.webhook, content=body, headers=headers)
-                    if response.status_code >= 500 or response.status_code == 429:
-                        response.raise_for_status()
-            # Answered (2xx, or a 4xx refusal that a retry would not change): done with it.
-            self._posted.append(key)
-            self.posted_count += 1
+            status = await self._send([receipt for _, receipt in due])
+            if 400 <= status < 500 and len(due) > 1:  # one bad receipt refuses the batch: the others go alone
+                for key, receipt in due:
+                    await self._send([receipt])
+            # Answered (2xx, or a 4xx refusal that a retry would not change): done with them.
+            self._posted.extend(key for key, _ in due)
+            self.posted_count += len(due)
         except httpx.HTTPError:
             pass  # left unposted in MongoDB: the sweep tries again later
         finally:
-            self._scheduled.discard(key)
+            self._scheduled.difference_update(key for key, _ in due)
             self._slots.release()
+
+    async def _send(self, receipts: list[dict]) -> int:
+        body = json.dumps(receipts[0] if len(receipts) == 1 else receipts, separators=(",", ":")).encode("utf-8")
+        headers = {HEADER: sign(self.secret, body), "Content-Type": "application/json"}
+        async for attempt in AsyncRetrying(stop=stop_after_attempt(6), reraise=True,
+                                           wait=wait_exponential_jitter(initial=0.2, max=5),
+                                           retry=retry_if_exception_type(httpx.HTTPError)):
+            with attempt:
+                response = await self._client.post(self.webhook, content=body, headers=headers)
+                if response.status_code >= 500 or response.status_code == 429:
+                    response.raise_for_status()
+        return response.status_code
 
     async def _sweep_and_mark(self) -> None:
         grace = timedelta(seconds=5 + 3 * self.settings.vendor_delay_ms / 1000)
@@ -157,8 +189,10 @@ class ReceiptPoster:
 
     def _mark_posted(self) -> None:
         keys, self._posted = self._posted, []
-        if keys:
-            self.db[COLLECTION].update_many({"_id": {"$in": keys}}, {"$set": {"receipt_posted_at": now()}})
+        stamp = now()
+        for i in range(0, len(keys), POST_BATCH):  # short $in lists: the embedded server checks each per document
+            self.db[COLLECTION].update_many({"_id": {"$in": keys[i:i + POST_BATCH]}},
+                                            {"$set": {"receipt_posted_at": stamp}})
 
     def _overdue(self, grace: timedelta) -> list[dict]:
         query = {"receipt_posted_at": None, "receipt_due_at": {"$lt": now() - grace}}
@@ -226,7 +260,47 @@ def vendor_router(settings: Settings) -> APIRouter:
         response.status_code = 200
         return Accepted(id=seen["vendor_message_id"], duplicate=True)
 
+    @router.post("/messages/batch", response_model=BatchAccepted, summary="Send many messages (mock vendor)",
+                 responses={400: error("the body is not JSON", "bad_request", "There was an error parsing the body")})
+    async def send_batch(batch: MessageBatch, request: Request) -> BatchAccepted:
+        """Each message carries its own idempotency key; each gets its own result.
+
+        A key seen before is recognised (its original id, `duplicate: true`, nothing sent again).
+        A message the vendor is too busy to take is `busy` and should be sent again.
+        """
+        poster: ReceiptPoster = state["poster"]
+        if poster.webhook is None:
+            poster.webhook = str(request.base_url).rstrip("/") + RECEIPT_PATH
+        results: dict[str, ItemResult] = {}
+        taken: dict[str, dict] = {}
+        for item in batch.messages:
+            if item.idempotency_key in results or item.idempotency_key in taken:
+                continue  # the same key twice in one batch: one message
+            if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
+                results[item.idempotency_key] = ItemResult(idempotency_key=item.idempotency_key, status="busy")
+            else:
+                taken[item.idempotency_key] = _new_record(settings, item.idempotency_key, item)
+        records = list(taken.values())
+        fresh = await state["store"].submit_many(records) if records else []
+        for record, new in zip(records, fresh):
+            if new:
+                poster.schedule(record["_id"], record["receipt"], record["delay"])
+                results[record["_id"]] = ItemResult(idempotency_key=record["_id"], status="accepted",
+                                                    id=record["vendor_message_id"])
+        seen = [r["_id"] for r, new in zip(records, fresh) if not new]
+        if seen:
+            for doc in await asyncio.to_thread(_count_again, database(), seen):
+                results[doc["_id"]] = ItemResult(idempotency_key=doc["_id"], status="accepted",
+                                                 id=doc["vendor_message_id"], duplicate=True)
+        return BatchAccepted(results=[results[item.idempotency_key] for item in batch.messages])
+
     return router
+
+
+def _count_again(db: Database, keys: list[str]) -> list[dict]:
+    """Keys sent before: count the new submission, return their original ids."""
+    db[COLLECTION].update_many({"_id": {"$in": keys}}, {"$inc": {"submissions": 1}})
+    return list(db[COLLECTION].find({"_id": {"$in": keys}}, {"vendor_message_id": 1}))
 
 
 def _webhook(app, settings: Settings) -> str | None:
