@@ -134,33 +134,47 @@ def campaign_view(db, campaign_id: str) -> None:
             st.code(template, language=None)
 
 
+def is_live(campaign: Campaign) -> bool:
+    """Still sending or waiting for receipts: its view refreshes itself."""
+    return campaign.status != COMPLETED or campaign.finished_at is None
+
+
 def live_or_static(render, live: bool):
     """Render inside a fragment that reruns every REFRESH while messages are pending."""
     return st.fragment(run_every=REFRESH if live else None)(render)
+
+
+def stop_refreshing_once_settled(was_live: bool, live_now: bool) -> None:
+    # A fragment's timer is fixed when the page runs: without a full rerun it would keep
+    # refreshing a settled campaign (and race the clicks on its filters and download button).
+    if was_live and not live_now:
+        st.rerun()
 
 
 st.title("Campaign history")
 db = get_database()
 
 
-def overview() -> None:
-    with errors_shown():
-        campaigns = campaign_table(db)
-        if not campaigns:
-            st.info("No campaigns yet. Compose one on the Campaigns page.", icon=":material/campaign:")
-
-
 with errors_shown():
     campaigns = list_campaigns(db)
-    any_live = any(c.status != COMPLETED or c.finished_at is None for c in campaigns)
+    any_live = any(map(is_live, campaigns))
+
+    def overview() -> None:
+        with errors_shown():
+            if not campaign_table(db):
+                st.info("No campaigns yet. Compose one on the Campaigns page.", icon=":material/campaign:")
+        # campaign_table's counting records a finish: read the campaigns again
+        stop_refreshing_once_settled(any_live, any(map(is_live, list_campaigns(db))))
+
     live_or_static(overview, any_live)()
     if campaigns:
         chosen = st.selectbox("Campaign", campaigns, key="history-campaign",
                               format_func=lambda c: f"{c.name} · {_when(c.created_at)}")
-        live = chosen.status != COMPLETED or chosen.finished_at is None
+        live = is_live(chosen)
 
         def detail() -> None:
             with errors_shown():
                 campaign_view(db, chosen.id)
+            stop_refreshing_once_settled(live, is_live(get_campaign(db, chosen.id)))
 
         live_or_static(detail, live)()

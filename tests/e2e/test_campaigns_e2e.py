@@ -238,6 +238,8 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
             return counts["Pending"] == 0 and counts["Delivered"] + counts["Failed"] == reachable
 
         wait_for(settled_on_page, WAIT, "History's counters to settle", every=0.5)
+        # Settled, the page stops refreshing itself (every 2 s while live): quiet for longer than that.
+        settle(page, quiet_seconds=3, timeout=30)
         stats = json.loads(app.run_cli("campaign", "stats", campaign_id).strip().splitlines()[-1])
         assert stats["audience"] == reachable and stats["pending"] == 0
         assert stats["delivered"] + stats["failed"] == stats["audience"] and stats["sent"] == stats["audience"]
