@@ -5,9 +5,9 @@ stores each key in MongoDB (`vendor_messages`, so it survives restarts) before a
 message sent again with a known key is recognised (same vendor id, `duplicate: true`) and never
 delivered twice. After a short random delay it posts a signed receipt to its webhook, our
 `/api/v1/delivery-receipts`: DELIVERED about 90% of the time, FAILED with a reason otherwise.
-Receipts are scheduled in memory, posted in batches of whatever is due (one signed JSON array
-per request) and marked posted in MongoDB; any left unposted (the process
-died) are found by a sweep in whichever process hosts the vendor next and posted then.
+Receipts are scheduled in memory and posted in batches of whatever is due (one signed JSON array
+per request); each poster checkpoints how far it got, and any receipts a stopped or dead poster
+still owed are posted by whichever process hosts the vendor next.
 `CRM_VENDOR_FAULT_RATE` makes it answer 503 to a share of requests, to exercise retries.
 """
 
@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 import httpx
@@ -45,7 +45,9 @@ FAILURE_REASONS = ("number not reachable", "registered on do-not-disturb", "bloc
                    "mailbox full", "invalid address", "handset switched off")
 POST_CONCURRENCY = 4  # batches in flight; a busy httpx pool costs O(connections x waiting requests)
 MAX_BATCH = 1_000  # messages in one batch send
-POST_BATCH = 500  # receipts per webhook call, like vendors' batched event webhooks
+POST_BATCH = 500
+RETRY_LATER_SECONDS = 5.0
+POSTERS = "vendor_posters"  # receipts per webhook call, like vendors' batched event webhooks
 SWEEP_SECONDS = 2.0
 MIN_DELAY_SECONDS = 0.05
 
@@ -82,15 +84,24 @@ class BatchAccepted(BaseModel):
 
 
 class ReceiptPoster:
-    """Posts receipts when due, with bounded concurrency and retries, and records them as posted."""
+    """Posts receipts when due, with bounded concurrency and retries, and checkpoints its progress.
+
+    Marking each receipt posted was a third of the database's work per message. Instead every
+    vendor record names the poster that accepted it, and the poster keeps one document
+    (`vendor_posters`) saying that everything it accepted that was due before `posted_through`
+    has been posted, with a heartbeat. A poster whose heartbeat stopped (its process died or
+    stopped with receipts in flight) is taken over by a live one, which posts again what that
+    poster had accepted due from its checkpoint on: a receipt may arrive twice, which the
+    endpoint counts once, and none is lost.
+    """
 
     def __init__(self, settings: Settings, db: Database):
         self.settings, self.db = settings, db
+        self.id = uuid.uuid4().hex
         self.secret = receipt_secret(settings)
         self.webhook: str | None = None  # our receipt endpoint, learned from the app's own address
         self._due: list[tuple[float, str, dict]] = []  # heap of (monotonic due time, key, receipt)
-        self._scheduled: set[str] = set()
-        self._posted: list[str] = []
+        self._outstanding: dict[str, datetime] = {}  # key -> when its receipt is due (UTC)
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(POST_CONCURRENCY)
         self._tasks: set[asyncio.Task] = set()
@@ -101,25 +112,26 @@ class ReceiptPoster:
     @property
     def outstanding(self) -> int:
         """Receipts scheduled here and not yet posted."""
-        return len(self._scheduled)
+        return len(self._outstanding)
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._loops = [loop.create_task(self._deliver_due()), loop.create_task(self._sweep_and_mark())]
+        self._loops = [loop.create_task(self._deliver_due()), loop.create_task(self._checkpoint_and_sweep())]
 
     async def stop(self) -> None:
-        # Receipts still in flight stay unposted in MongoDB: the next host's sweep sends them.
-        # Waiting for their retries would hold up shutdown while the receipt endpoint is gone.
+        # Receipts still in flight are left to the next host: the checkpoint written first still
+        # counts them as owed, and this poster's heartbeat stops. Waiting for their retries would
+        # hold up shutdown while the receipt endpoint is gone.
+        await asyncio.to_thread(self._checkpoint)
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self._mark_posted)
         await self._client.aclose()
 
-    def schedule(self, key: str, receipt: dict, delay: float) -> None:
-        if key in self._scheduled:
+    def schedule(self, key: str, receipt: dict, delay: float, due_at: datetime | None = None) -> None:
+        if key in self._outstanding:
             return
-        self._scheduled.add(key)
+        self._outstanding[key] = due_at or now() + timedelta(seconds=delay)
         heapq.heappush(self._due, (time.monotonic() + delay, key, receipt))
         self._wake.set()
 
@@ -156,12 +168,13 @@ class ReceiptPoster:
                 for key, receipt in due:
                     await self._send([receipt])
             # Answered (2xx, or a 4xx refusal that a retry would not change): done with them.
-            self._posted.extend(key for key, _ in due)
             self.posted_count += len(due)
+            for key, _ in due:
+                self._outstanding.pop(key, None)
         except httpx.HTTPError:
-            pass  # left unposted in MongoDB: the sweep tries again later
+            for key, receipt in due:  # still owed: try again later (the checkpoint waits for them)
+                heapq.heappush(self._due, (time.monotonic() + RETRY_LATER_SECONDS, key, receipt))
         finally:
-            self._scheduled.difference_update(key for key, _ in due)
             self._slots.release()
 
     async def _send(self, receipts: list[dict]) -> int:
@@ -176,28 +189,34 @@ class ReceiptPoster:
                     response.raise_for_status()
         return response.status_code
 
-    async def _sweep_and_mark(self) -> None:
+    async def _checkpoint_and_sweep(self) -> None:
         grace = timedelta(seconds=5 + 3 * self.settings.vendor_delay_ms / 1000)
         ticks = 0
         while True:
-            await asyncio.sleep(SWEEP_SECONDS / 4)
-            await asyncio.to_thread(self._mark_posted)
-            ticks += 1
+            await asyncio.to_thread(self._checkpoint)
             if self.webhook is not None and ticks % 4 == 0:
-                for doc in await asyncio.to_thread(self._overdue, grace):
-                    self.schedule(doc["_id"], doc["receipt"], 0)
+                for doc in await asyncio.to_thread(self._take_over, grace):
+                    self.schedule(doc["_id"], doc["receipt"], 0, doc["receipt_due_at"])
+            ticks += 1
+            await asyncio.sleep(SWEEP_SECONDS / 4)
 
-    def _mark_posted(self) -> None:
-        keys, self._posted = self._posted, []
+    def _checkpoint(self) -> None:
         stamp = now()
-        for i in range(0, len(keys), POST_BATCH):  # short $in lists: the embedded server checks each per document
-            self.db[COLLECTION].update_many({"_id": {"$in": keys[i:i + POST_BATCH]}},
-                                            {"$set": {"receipt_posted_at": stamp}})
+        through = min(self._outstanding.values(), default=stamp)
+        self.db[POSTERS].update_one({"_id": self.id}, {"$set": {"posted_through": min(through, stamp),
+                                                               "heartbeat": stamp}}, upsert=True)
 
-    def _overdue(self, grace: timedelta) -> list[dict]:
-        query = {"receipt_posted_at": None, "receipt_due_at": {"$lt": now() - grace}}
-        return [d for d in self.db[COLLECTION].find(query, {"receipt": 1}).limit(5_000)
-                if d["_id"] not in self._scheduled]
+    def _take_over(self, grace: timedelta) -> list[dict]:
+        """Receipts owed by posters whose heartbeat stopped, now owed by this one."""
+        owed = []
+        stale = {"heartbeat": {"$lt": now() - grace}, "taken_over_by": None, "_id": {"$ne": self.id}}
+        while (dead := self.db[POSTERS].find_one_and_update(stale, {"$set": {"taken_over_by": self.id}})) is not None:
+            query = {"poster": dead["_id"], "receipt_due_at": {"$gte": dead["posted_through"]}}
+            docs = list(self.db[COLLECTION].find(query, {"receipt": 1, "receipt_due_at": 1}))
+            if docs:
+                self.db[COLLECTION].update_many(query, {"$set": {"poster": self.id}})  # ours if we die too
+            owed += docs
+        return owed
 
 
 def _insert_new(db: Database, docs: Sequence[dict]) -> list[bool]:
@@ -251,7 +270,7 @@ def vendor_router(settings: Settings) -> APIRouter:
             poster.webhook = str(request.base_url).rstrip("/") + RECEIPT_PATH
         if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
             raise ApiError(503, "vendor_busy", "the vendor is overloaded; retry later")
-        record = _new_record(settings, idempotency_key, message)
+        record = _new_record(settings, idempotency_key, message, poster.id)
         if await state["store"].submit(record):
             poster.schedule(idempotency_key, record["receipt"], record["delay"])
             return Accepted(id=record["vendor_message_id"], duplicate=False)
@@ -279,7 +298,7 @@ def vendor_router(settings: Settings) -> APIRouter:
             if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
                 results[item.idempotency_key] = ItemResult(idempotency_key=item.idempotency_key, status="busy")
             else:
-                taken[item.idempotency_key] = _new_record(settings, item.idempotency_key, item)
+                taken[item.idempotency_key] = _new_record(settings, item.idempotency_key, item, poster.id)
         records = list(taken.values())
         fresh = await state["store"].submit_many(records) if records else []
         for record, new in zip(records, fresh):
@@ -308,7 +327,7 @@ def _webhook(app, settings: Settings) -> str | None:
     return f"{base.rstrip('/')}{RECEIPT_PATH}" if base else None
 
 
-def _new_record(settings: Settings, key: str, message: VendorMessage) -> dict:
+def _new_record(settings: Settings, key: str, message: VendorMessage, poster: str) -> dict:
     vendor_id = uuid.uuid4().hex
     delay = random.uniform(MIN_DELAY_SECONDS, max(MIN_DELAY_SECONDS, settings.vendor_delay_ms / 1000))
     accepted = now()
@@ -319,4 +338,4 @@ def _new_record(settings: Settings, key: str, message: VendorMessage) -> dict:
                "occurred_at": (accepted + timedelta(seconds=delay)).isoformat()}
     return {"_id": key, "vendor_message_id": vendor_id, "channel": message.channel, "to": message.to,
             "body": message.body, "submissions": 1, "accepted_at": accepted, "delay": delay,
-            "receipt": receipt, "receipt_due_at": accepted + timedelta(seconds=delay), "receipt_posted_at": None}
+            "receipt": receipt, "receipt_due_at": accepted + timedelta(seconds=delay), "poster": poster}

@@ -28,8 +28,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("campaign_id", ASCENDING), ("status", ASCENDING)]),
     ],
     "vendor_messages": [
-        # The mock vendor's sweep for receipts a stopped process never posted.
-        IndexModel([("receipt_posted_at", ASCENDING), ("receipt_due_at", ASCENDING)]),
+        # The mock vendor's take-over of receipts a stopped poster still owed.
+        IndexModel([("poster", ASCENDING), ("receipt_due_at", ASCENDING)]),
     ],
     "api_keys": [
         IndexModel([("key_hash", ASCENDING)], unique=True),
