@@ -234,7 +234,6 @@ def preview(rule, as_of: date | None = None, sample: int = 50) -> Preview:
 def count(rule, as_of: date | None = None) -> int:
     """The audience size alone (no cache: used by one-shot commands)."""
     from crm.analytics.analytic_copy import open_copy
-
     from crm.segment_engine.codes import resolve_codes
 
     group, cur = parse(rule), open_copy().cursor()

@@ -5,8 +5,9 @@ NOT behave as two-valued logic and a missing value matches nothing but `is_empty
 where they are equal: no presence test when the value is never missing or the comparison is NULL
 for a missing value anyway, no COALESCE when neither side can be NULL, and days-to-today compared
 as the day column against one constant day.
-`within_days N` joins (on the integer customer_idx) one aggregate of `completed_orders` whose UTC day lies in
-[as_of - N, as_of] per distinct N (alias wN); a customer without such orders gets 0 / 0 / missing.
+`within_days N` joins (on the integer customer_idx) one aggregate of `completed_orders` whose
+UTC day lies in [as_of - N, as_of] per distinct N (alias wN); a customer without such orders
+gets 0 / 0 / missing.
 """
 
 from __future__ import annotations
