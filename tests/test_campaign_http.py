@@ -37,6 +37,10 @@ def settle(db, campaign_id):
     return wait_until_settled(db, campaign_id, stall_seconds=60, poll_seconds=0.05)
 
 
+def row_status(db, campaign_id, customer_id):
+    return db.communication_log.find_one({"campaign_id": campaign_id, "customer_id": customer_id})["status"]
+
+
 def receipt(campaign_id, customer_id, status="DELIVERED", vendor_id="v-1", reason=None):
     return {"idempotency_key": f"{campaign_id}:{customer_id}", "vendor_message_id": vendor_id,
             "status": status, "reason": reason, "occurred_at": datetime.now(UTC).isoformat()}
@@ -95,6 +99,7 @@ def test_duplicate_receipt_is_counted_once_and_status_only_moves_forward(db, liv
         assert post_receipt(api.url, first).status_code == 202
     late_failure = receipt(campaign.id, "c000", "FAILED", reason="handset switched off")
     assert post_receipt(api.url, late_failure).status_code == 202
+    wait_for(lambda: row_status(db, campaign.id, "c000") == "DELIVERED", what="the receipt to be applied")
     stats = campaign_stats(db, campaign.id)
     assert (stats.delivered, stats.failed, stats.pending, stats.audience) == (1, 0, 2, 3)
     row = db.communication_log.find_one({"campaign_id": campaign.id, "customer_id": "c000"})
@@ -108,6 +113,7 @@ def test_receipt_before_our_sent_write_is_kept(db, live, settings):
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
     assert post_receipt(api.url, receipt(campaign.id, "c000", "FAILED", "v-9", "mailbox full")).status_code == 202
+    wait_for(lambda: row_status(db, campaign.id, "c000") == "FAILED", what="the receipt to be applied")
     db.communication_log.bulk_write(outcome_updates(campaign.id, [Outcome("c000", True, "v-9", 1),
                                                                   Outcome("c001", True, "v-8", 1)]))
     rows = {r["customer_id"]: r for r in log_rows(db, campaign.id)}
@@ -209,6 +215,7 @@ def test_a_receipt_records_the_vendor_id_when_the_sender_died_before_writing_it(
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
     assert post_receipt(api.url, receipt(campaign.id, "c000", "DELIVERED", "v-42")).status_code == 202
+    wait_for(lambda: row_status(db, campaign.id, "c000") == "DELIVERED", what="the receipt to be applied")
     row = db.communication_log.find_one({"campaign_id": campaign.id, "customer_id": "c000"})
     assert (row["status"], row["vendor_message_id"], row["accepted"]) == ("DELIVERED", "v-42", True)
     assert campaign_stats(db, campaign.id).sent == 1

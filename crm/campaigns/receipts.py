@@ -2,15 +2,17 @@
 
 The body is one receipt or an array of up to 1,000 (vendors post their events in batches: one
 request per message spends more on HTTP than on storing it). Checks the HMAC signature over the
-raw body (401 when missing or wrong), then queues the receipts for the next bulk_write and
-answers 202 only once that write is done, so an acknowledged receipt
-is never lost and an unacknowledged one is retried by the vendor. Each receipt moves its log row
-forward only: PENDING or SENT -> DELIVERED or FAILED. A repeated receipt matches nothing and
-changes nothing, so counting (by aggregation over the log) stays exact.
+raw body (401 when missing or wrong), then queues the receipts for the next write to the
+receipt journal (`receipt_journal.py`) and answers 202 only once that write is done, so an
+acknowledged receipt is never lost and an unacknowledged one is retried by the vendor. The
+journal then moves each log row forward only: PENDING or SENT -> DELIVERED or FAILED. A repeated
+receipt is dropped by the journal and changes nothing, so counting (by aggregation over the
+log) stays exact.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -166,16 +168,27 @@ def receipts_router(settings: Settings) -> APIRouter:
 
     @asynccontextmanager
     async def lifespan(app):
+        from crm.campaigns.receipt_journal import Applier, apply_journal, store_receipts, unsettled_campaigns
+
         state["secret"] = receipt_secret(settings)
+        recovery = None
         if settings.receipt_flush_size > 1:
-            state["writer"] = GroupCommit(lambda batch: write_receipts(database(), batch),
+            db = await asyncio.to_thread(database)
+            state["writer"] = GroupCommit(lambda batch: store_receipts(db, batch),
                                           settings.receipt_flush_size, settings.receipt_flush_ms).start()
+            state["applier"] = Applier(db).start()
+            # Receipts a stopped process stored but never applied (in the background: serve now).
+            recovery = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(lambda: apply_journal(db, unsettled_campaigns(db))))
         app.state.receipt_writer = state.get("writer")
         try:
             yield
         finally:
             if state.get("writer") is not None:
                 await state["writer"].close()  # flushed on shutdown: nothing queued is dropped
+                await state["applier"].close()
+            if recovery is not None:
+                await asyncio.gather(recovery, return_exceptions=True)
 
     router = APIRouter(tags=["delivery receipts"], lifespan=lifespan)
 
@@ -204,8 +217,9 @@ def receipts_router(settings: Settings) -> APIRouter:
             if writer is None:  # one update per receipt (the baseline the benchmark compares with)
                 await run_in_threadpool(database().communication_log.bulk_write,
                                         [receipt_update(r) for r in receipts])
-            else:
-                await writer.submit_many(receipts)
+            else:  # stored in the journal (acknowledged), then applied to the log in the background
+                fresh = await writer.submit_many(receipts)
+                state["applier"].add([r for r, new in zip(receipts, fresh) if new])
         except PyMongoError as exc:
             raise ApiError(503, "unavailable", f"the receipt was not stored ({type(exc).__name__}); "
                                                "send it again") from None

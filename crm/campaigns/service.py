@@ -17,11 +17,13 @@ from crm.campaigns.check import CheckReport, check_draft
 from crm.campaigns.dispatcher import Progress, dispatch
 from crm.campaigns.host import endpoints
 from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats
+from crm.campaigns.receipt_journal import apply_journal
 from crm.campaigns.repository import campaign_stats, get_campaign, insert_campaign
 from crm.config import Settings, load_settings
 from crm.errors import Unavailable
 
 STALL_SECONDS = 120
+RECOVER_SECONDS = 10  # pending count still for this long: apply what the receipt journal holds
 
 
 def compose_campaign(db: Database, user, draft: CampaignDraft) -> tuple[Campaign, CheckReport]:
@@ -51,7 +53,7 @@ def send_campaign(db: Database, user, campaign_id: str, settings: Settings | Non
 def wait_until_settled(db: Database, campaign_id: str, on_change: Callable[[CampaignStats], None] | None = None,
                        stall_seconds: float = STALL_SECONDS, poll_seconds: float = 0.25) -> CampaignStats:
     """Block until no message is pending; Unavailable if receipts stop coming for `stall_seconds`."""
-    last, changed_at = None, time.monotonic()
+    last, changed_at, recovered_for = None, time.monotonic(), None
     while True:
         asked = time.monotonic()
         stats = campaign_stats(db, campaign_id)
@@ -64,7 +66,11 @@ def wait_until_settled(db: Database, campaign_id: str, on_change: Callable[[Camp
                 on_change(stats)
         if stats.pending == 0 and get_campaign(db, campaign_id).snapshot_done:
             return stats  # every row written and none of them pending
-        if time.monotonic() - changed_at > stall_seconds:
+        still = time.monotonic() - changed_at
+        if still > RECOVER_SECONDS and recovered_for != changed_at:
+            recovered_for = changed_at  # once per stall: receipts stored by a process that died before applying them
+            apply_journal(db, [campaign_id])
+        if still > stall_seconds:
             raise Unavailable(f"campaign {campaign_id}: no receipt for {stall_seconds:.0f} s with "
                               f"{stats.pending} message(s) pending; is the vendor reachable?")
         time.sleep(pause)
