@@ -26,8 +26,9 @@ from crm.ui.errors import errors_shown, show_error  # noqa: E402
 from crm.ui.format import format_count  # noqa: E402
 from crm.ui.message_variants import english_or_blank, message_variants_panel  # noqa: E402
 
-# UI state: the last check (for which draft), and the campaign this session is sending.
-CHECKED, SENDING, NAMED = "cmp_checked", "cmp_sending", "cmp_named"
+# UI state: the last check (for which draft), the campaign this session is sending, whether its
+# progress still refreshes itself.
+CHECKED, SENDING, NAMED, FOLLOWING = "cmp_checked", "cmp_sending", "cmp_named", "cmp_following"
 UNNAMED = "(unnamed)"
 EXAMPLE_RULE = {"op": "and", "rules": [{"field": "days_since_last_order", "operator": ">", "value": 90}]}
 EXAMPLE_TEMPLATE = 'Hi {{ first_name | default("there") }}, we miss you! 10% off this week in {{ city | default("your city") }}.'
@@ -126,9 +127,12 @@ def show_report(report) -> None:
         st.error(f"{problem.location}: {problem.message}", icon=":material/error:")
 
 
-@st.fragment(run_every="1s")
+def all_settled(stats, campaign_id: str) -> bool:
+    return stats.pending == 0 and stats.audience > 0 and not is_sending(campaign_id)
+
+
 def follow(db, campaign_id: str) -> None:
-    """Progress of the campaign this session started, refreshed every second."""
+    """Progress of the campaign this session started, refreshed every second until it settles."""
     with errors_shown():
         stats = campaign_stats(db, campaign_id)
         error = send_error(campaign_id)
@@ -140,10 +144,16 @@ def follow(db, campaign_id: str) -> None:
         settled = stats.delivered + stats.failed
         st.progress(settled / total, text=f"Receipts: {format_count(stats.delivered)} delivered, "
                                           f"{format_count(stats.failed)} failed, {format_count(stats.pending)} pending")
-        if stats.pending == 0 and stats.audience and not is_sending(campaign_id):
+        if all_settled(stats, campaign_id):
             st.success("Every message has its receipt. See the details on the History page.",
                        icon=":material/done_all:")
         st.page_link("pages/history.py", label="Open History", icon=":material/history:")
+        if st.session_state.get(FOLLOWING) and all_settled(stats, campaign_id):
+            # A fragment's timer is fixed when the page runs: a full rerun stops it (otherwise the
+            # log is counted every second for as long as the tab is open). The flag is in the
+            # session so a timer run queued before the rerun does not ask for another.
+            st.session_state[FOLLOWING] = False
+            st.rerun()
 
 
 st.title("Campaigns")
@@ -180,4 +190,7 @@ with errors_shown():
 
 if st.session_state.get(SENDING):
     st.subheader("Sending")
-    follow(db, st.session_state[SENDING])
+    with errors_shown():
+        sending = st.session_state[SENDING]
+        st.session_state[FOLLOWING] = not all_settled(campaign_stats(db, sending), sending)
+        st.fragment(run_every="1s" if st.session_state[FOLLOWING] else None)(follow)(db, sending)

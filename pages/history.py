@@ -139,15 +139,20 @@ def is_live(campaign: Campaign) -> bool:
     return campaign.status != COMPLETED or campaign.finished_at is None
 
 
-def live_or_static(render, live: bool):
-    """Render inside a fragment that reruns every REFRESH while messages are pending."""
+def live_or_static(render, key: str, live: bool):
+    """Render inside a fragment that reruns every REFRESH while messages are pending; the
+    session remembers under `key` that it does."""
+    st.session_state[key] = live
     return st.fragment(run_every=REFRESH if live else None)(render)
 
 
-def stop_refreshing_once_settled(was_live: bool, live_now: bool) -> None:
+def stop_refreshing_once_settled(key: str, live_now: bool) -> None:
     # A fragment's timer is fixed when the page runs: without a full rerun it would keep
     # refreshing a settled campaign (and race the clicks on its filters and download button).
-    if was_live and not live_now:
+    # The flag lives in the session, not the closure, so a timer run queued before the rerun
+    # does not ask for another one.
+    if st.session_state.get(key) and not live_now:
+        st.session_state[key] = False
         st.rerun()
 
 
@@ -164,17 +169,17 @@ with errors_shown():
             if not campaign_table(db):
                 st.info("No campaigns yet. Compose one on the Campaigns page.", icon=":material/campaign:")
         # campaign_table's counting records a finish: read the campaigns again
-        stop_refreshing_once_settled(any_live, any(map(is_live, list_campaigns(db))))
+        stop_refreshing_once_settled("history-live-overview", any(map(is_live, list_campaigns(db))))
 
-    live_or_static(overview, any_live)()
+    live_or_static(overview, "history-live-overview", any_live)()
     if campaigns:
         chosen = st.selectbox("Campaign", campaigns, key="history-campaign",
                               format_func=lambda c: f"{c.name} · {_when(c.created_at)}")
-        live = is_live(chosen)
 
         def detail() -> None:
             with errors_shown():
                 campaign_view(db, chosen.id)
-            stop_refreshing_once_settled(live, is_live(get_campaign(db, chosen.id)))
+            stop_refreshing_once_settled("history-live-detail", is_live(get_campaign(db, chosen.id)))
 
-        live_or_static(detail, live)()
+        # read again: the selected option may be the campaign as it was when first listed
+        live_or_static(detail, "history-live-detail", is_live(get_campaign(db, chosen.id)))()

@@ -5,7 +5,7 @@ placeholder the app does not know, sees the preview and the pre-send check repor
 sent), fixes it, passes the check and sends. On History the campaign is listed first, its
 counters settle to what `python -m crm campaign stats` prints, the funnel and timeline charts
 draw, the log filters by status and its CSV holds one row per recipient. A viewer sees History
-but gets no send button.
+but gets no send button; the Campaigns page stops refreshing once a send has settled.
 
 One app (Streamlit on a free port, the mock vendor inside it) serves the whole module, on a small
 demo dataset in a database of its own. Set CRM_SCREENSHOT_DIR to save the History view there
@@ -249,9 +249,9 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
         wait_for(lambda: [r["pending"] for r in grid_rows(overview)] == ["0"] * (campaigns_before + 1), WAIT,
                  "both campaigns listed, settled")
         rows = grid_rows(overview)
-        assert [r["campaign"] for r in rows] == [NAME, "Earlier from the CLI"]  # most recent first
+        assert (rows[0]["campaign"], rows[-1]["campaign"]) == (NAME, "Earlier from the CLI")  # most recent first
         assert {k: int(rows[0][k]) for k in columns} == {k: stats[k] for k in columns}
-        assert {k: int(rows[1][k]) for k in columns} == {k: app.earlier[k] for k in columns}
+        assert {k: int(rows[-1][k]) for k in columns} == {k: app.earlier[k] for k in columns}
         assert rows[0]["channel"] == "Email" and rows[0]["owner"] == "mia"
 
         for label in ("Audience", "Sent", "Delivered", "Failed", "Pending"):
@@ -320,3 +320,25 @@ def test_a_viewer_sees_history_but_cannot_send(app, tmp_path):
                  "the campaigns listed")
         expect(page.get_by_role("button", name="Download the log (CSV)")).to_be_visible()
         expect(page.get_by_role("button", name="Resume sending")).to_have_count(0)
+
+
+def test_the_campaigns_page_follows_a_send_to_the_end_then_stops_refreshing(app, tmp_path):
+    with signed_in(app, "mia", tmp_path) as page:
+        # as the page opens: the first saved segment, SMS and the example message
+        open_page(page, "Campaigns", "Campaigns")
+        page.get_by_label("Campaign name").fill("Win back lapsed buyers")
+        page.get_by_label("Campaign name").press("Enter")
+        settle(page)
+        page.get_by_role("button", name="Run the pre-send check").click()
+        page.get_by_text("The check passed: every message renders.").wait_for()
+        settle(page)
+        page.get_by_role("button", name="Send campaign").click()
+        page.get_by_text("Every message has its receipt.").wait_for()
+        settle(page, quiet_seconds=2.5, timeout=30)  # it refreshed every second while sending
+
+        campaign_id = str(app.db.campaigns.find_one({"name": "Win back lapsed buyers"})["_id"])
+        stats = json.loads(app.run_cli("campaign", "stats", campaign_id).strip().splitlines()[-1])
+        assert stats["pending"] == 0 and stats["audience"] > 0
+        page.get_by_text(f"Handed to the vendor: {stats['sent']:,} of {stats['audience']:,}").wait_for()
+        page.get_by_text(f"Receipts: {stats['delivered']:,} delivered, {stats['failed']:,} failed, "
+                         "0 pending").wait_for()
