@@ -47,7 +47,7 @@ FIXED = 'Hi {{ first_name | default("there") }}, Diwali offers in {{ city }} thi
 
 
 @pytest.fixture(scope="module")
-def app(mongo_server):
+def app(mongo_server, tmp_path_factory):
     """Demo data, a marketer and a viewer, two saved segments, one campaign sent earlier from the
     CLI, and the app serving them; yields what the tests need."""
     server, _ = mongo_server
@@ -75,7 +75,7 @@ def app(mongo_server):
                 users.change_own_password(user, PASSWORD, PASSWORD, db=db)
             create_segment(db, "Lapsed for 90 days", LAPSED, by=CLI)
             create_segment(db, SEGMENT, CITIES, by=CLI)
-            rule_file = server.data_dir / f"{env['CRM_DB_NAME']}-rule.json"
+            rule_file = tmp_path_factory.mktemp("campaign-rule") / "rule.json"
             rule_file.write_text(json.dumps(CITIES))
             earlier = json.loads(run_cli("campaign", "send", str(rule_file), "--name", "Earlier from the CLI",
                                          "--message", "Hello {{ first_name | default('there') }}",
