@@ -125,3 +125,21 @@ def test_busy_vendor_messages_are_retried_within_a_batch(db, live):
     assert {r["status"] for r in rows} <= {"SENT", "DELIVERED", "FAILED"} and all(r["accepted"] for r in rows)
     assert len({r["attempts"] for r in rows}) > 1  # each message counts its own tries
     assert db.vendor_messages.count_documents({}) == 30
+
+
+def test_receipts_a_dead_poster_still_owed_are_posted_by_the_next_vendor_host(db, live):
+    campaign_id = snapshot(db, 2)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    for customer, posted in (("c000", True), ("c001", False)):  # c000's receipt went out before the crash
+        due = long_ago - timedelta(seconds=1) if posted else long_ago + timedelta(seconds=1)
+        db.vendor_messages.insert_one({"_id": f"{campaign_id}:{customer}", "vendor_message_id": f"v-{customer}",
+                                       "poster": "dead", "receipt_due_at": due, "submissions": 1,
+                                       "receipt": receipt(campaign_id, customer)})
+    db.vendor_posters.insert_one({"_id": "dead", "posted_through": long_ago, "heartbeat": long_ago})
+    api = live()
+    message = {"channel": "sms", "to": "+919800000000", "body": "Hi", "idempotency_key": f"{'0' * 24}:x"}
+    httpx.post(f"{api.url}/vendor/v1/messages/batch", json={"messages": [message]}, timeout=30)  # its webhook known
+    wait_for(lambda: {r["customer_id"]: r["status"] for r in log_rows(db, campaign_id)}["c001"] == "DELIVERED",
+             what="the owed receipt to be posted")
+    assert {r["customer_id"]: r["status"] for r in log_rows(db, campaign_id)}["c000"] == "PENDING"  # not owed
+    assert db.vendor_posters.find_one({"_id": "dead"})["taken_over_by"] is not None

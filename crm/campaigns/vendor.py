@@ -122,7 +122,7 @@ class ReceiptPoster:
         # Receipts still in flight are left to the next host: the checkpoint written first still
         # counts them as owed, and this poster's heartbeat stops. Waiting for their retries would
         # hold up shutdown while the receipt endpoint is gone.
-        await asyncio.to_thread(self._checkpoint)
+        await asyncio.to_thread(self._checkpoint, self._owed_since())
         for task in [*self._loops, *self._tasks]:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
@@ -193,16 +193,19 @@ class ReceiptPoster:
         grace = timedelta(seconds=5 + 3 * self.settings.vendor_delay_ms / 1000)
         ticks = 0
         while True:
-            await asyncio.to_thread(self._checkpoint)
             if self.webhook is not None and ticks % 4 == 0:
                 for doc in await asyncio.to_thread(self._take_over, grace):
                     self.schedule(doc["_id"], doc["receipt"], 0, doc["receipt_due_at"])
+            await asyncio.to_thread(self._checkpoint, self._owed_since())  # after scheduling what we took over
             ticks += 1
             await asyncio.sleep(SWEEP_SECONDS / 4)
 
-    def _checkpoint(self) -> None:
+    def _owed_since(self) -> datetime:
+        """Due time of the oldest receipt still owed (now if none); read in the event loop's thread."""
+        return min(self._outstanding.values(), default=now())
+
+    def _checkpoint(self, through: datetime) -> None:
         stamp = now()
-        through = min(self._outstanding.values(), default=stamp)
         self.db[POSTERS].update_one({"_id": self.id}, {"$set": {"posted_through": min(through, stamp),
                                                                "heartbeat": stamp}}, upsert=True)
 
@@ -213,8 +216,10 @@ class ReceiptPoster:
         while (dead := self.db[POSTERS].find_one_and_update(stale, {"$set": {"taken_over_by": self.id}})) is not None:
             query = {"poster": dead["_id"], "receipt_due_at": {"$gte": dead["posted_through"]}}
             docs = list(self.db[COLLECTION].find(query, {"receipt": 1, "receipt_due_at": 1}))
-            if docs:
-                self.db[COLLECTION].update_many(query, {"$set": {"poster": self.id}})  # ours if we die too
+            if docs:  # ours if we die too: first say we owe them, then take them
+                self.db[POSTERS].update_one({"_id": self.id}, {"$min": {"posted_through": dead["posted_through"]}},
+                                            upsert=True)
+                self.db[COLLECTION].update_many(query, {"$set": {"poster": self.id}})
             owed += docs
         return owed
 
