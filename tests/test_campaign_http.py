@@ -64,6 +64,7 @@ def test_campaign_settles_with_exact_counters(db, live, settings):
         assert row["vendor_message_id"] == sent["vendor_message_id"]
         assert row["status"] == sent["receipt"]["status"] and row["error"] == sent["receipt"]["reason"]
         assert sent["submissions"] == 1 and sent["body"] == row["message"]
+        assert row["sent_at"] <= row["settled_at"], "a message is never settled before it was sent"
     assert {r["customer_id"] for r in rows}.isdisjoint({"c000", "c001", "c002", "c003", "c004"})
     done = get_campaign(db, campaign.id)
     assert done.status == "completed" and done.finished_at is not None and done.lease_owner is None

@@ -22,6 +22,7 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 from pymongo import UpdateMany
@@ -62,6 +63,9 @@ class Outcome:
     vendor_message_id: str | None
     attempts: int
     error: str | None = None
+    # When the accepted request went out: before the vendor's own times, so a receipt is never
+    # dated before its send (the write of the outcome may come a batch later).
+    sent_at: datetime | None = None
 
 
 class Throttle:
@@ -99,7 +103,8 @@ def outcome_updates(campaign_id: str, outcomes: Sequence[Outcome]) -> list[Updat
             if accepted:
                 pipeline = forward_only([PENDING], {"updated_at": stamp, "status": SENT})
                 # the vendor id and the send time hold whatever the status already is
-                pipeline[0]["$set"].update(accepted={"$literal": True}, sent_at={"$literal": stamp},
+                pipeline[0]["$set"].update(accepted={"$literal": True},
+                                           sent_at=per_row(ids, [o.sent_at or stamp for o in chunk]),
                                            vendor_message_id=per_row(ids, [o.vendor_message_id for o in chunk]))
             else:
                 pipeline = forward_only([PENDING], {"error": error, "settled_at": stamp, "updated_at": stamp,
@@ -213,6 +218,7 @@ class Dispatcher:
                         attempts[key] += 1
                     payload = {"messages": [{"idempotency_key": key, "channel": row["channel"], "to": row["to"],
                                              "body": row["message"]} for key, row in waiting.items()]}
+                    posted = now()
                     response = await client.post(self.batch_url, json=payload)
                     if response.status_code == 429 or response.status_code >= 500:
                         raise VendorBusy(f"vendor answered {response.status_code}")
@@ -226,7 +232,8 @@ class Dispatcher:
                         row = waiting.pop(result["idempotency_key"], None) if result["status"] == "accepted" else None
                         if row is not None:
                             outcomes[result["idempotency_key"]] = Outcome(row["customer_id"], True, result["id"],
-                                                                          attempts[result["idempotency_key"]])
+                                                                          attempts[result["idempotency_key"]],
+                                                                          sent_at=posted)
                     if waiting:
                         raise VendorBusy(f"vendor busy ({len(waiting)} of the batch)")
         except (httpx.TransportError, VendorBusy) as exc:
@@ -247,6 +254,7 @@ class Dispatcher:
                     retry=retry_if_exception_type((httpx.TransportError, VendorBusy))):
                 with attempt:
                     attempts += 1
+                    posted = now()
                     response = await client.post(self.messages_url, json=payload, headers={"Idempotency-Key": key})
                     if response.status_code == 429 or response.status_code >= 500:
                         raise VendorBusy(f"vendor answered {response.status_code}")
@@ -255,7 +263,7 @@ class Dispatcher:
             return Outcome(row["customer_id"], False, None, attempts,
                            f"not accepted after {attempts} attempt(s): {reason}")
         if response.is_success:
-            return Outcome(row["customer_id"], True, response.json()["id"], attempts)
+            return Outcome(row["customer_id"], True, response.json()["id"], attempts, sent_at=posted)
         return Outcome(row["customer_id"], False, None, attempts,
                        f"rejected by the vendor ({response.status_code}): {_reason(response)}")
 
