@@ -191,10 +191,14 @@ def _on_own_cursor(con, query):
 
 
 def _top_cities(audience: str, params: list, cur) -> list[tuple[str, int]]:
-    rows = cur.execute(f"SELECT any_value(f.city) AS city, count(*) AS n {audience} "
-                       f"AND f.city_key IS NOT NULL GROUP BY f.city_key ORDER BY n DESC, "
-                       f"f.city_key LIMIT {TOP_CITIES}", params).fetchall()
-    return [tuple(row) for row in rows]
+    """The audience's largest cities (equal counts: the city first numbered first), each named
+    as first stored; grouped by integer code, which is far cheaper than grouping the text."""
+    from crm.segment_engine.codes import labels
+
+    rows = cur.execute(f"SELECT f.city_code, count(*) AS n {audience} AND f.city_code IS NOT NULL "
+                       f"GROUP BY f.city_code ORDER BY n DESC, f.city_code LIMIT {TOP_CITIES}", params).fetchall()
+    names = labels(cur, [code for code, _ in rows]) if rows else {}
+    return [(names[code], n) for code, n in rows]
 
 
 def _sample_rows(audience: str, params: list, as_of: date, sample: int, cur) -> list[dict[str, Any]]:

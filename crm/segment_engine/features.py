@@ -17,7 +17,7 @@ from __future__ import annotations
 import duckdb
 
 from crm.segment_engine.catalogue import FIELDS, customer_column
-from crm.segment_engine.codes import CODES, add_codes, build_codes, code_columns_sql
+from crm.segment_engine.codes import CODES, CODES_COLUMNS, add_codes, build_codes, code_columns_sql
 from crm.segment_engine.schema import use_utc
 from crm.segment_engine.text_keys import text_key_sql
 
@@ -119,7 +119,7 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
                          [TABLE]).fetchall()[0][0]
     if not exists:  # planning the whole feature query costs milliseconds: only when needed
         con.execute(f"CREATE TABLE IF NOT EXISTS {KEYS} (customer_id VARCHAR, customer_idx INTEGER)")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {CODES} (key VARCHAR, code INTEGER)")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {CODES} ({CODES_COLUMNS})")
         con.execute(f"CREATE TABLE {TABLE} AS {_select_sql(False)} LIMIT 0")
         con.execute(f"CREATE TABLE IF NOT EXISTS {COMPLETED_ORDERS} "
                     "(customer_idx INTEGER, day DATE, amount BIGINT)")
