@@ -203,16 +203,19 @@ class Dispatcher:
         self.failed += len(outcomes) - accepted
         self.progress("send", len(outcomes))
 
+    def _retrying(self) -> AsyncRetrying:
+        """Timeouts, refused connections, 429 and 5xx are tried again with growing, jittered waits."""
+        return AsyncRetrying(stop=stop_after_attempt(max(1, self.settings.campaign_max_attempts)), reraise=True,
+                             wait=wait_exponential_jitter(initial=0.1, max=5),
+                             retry=retry_if_exception_type((httpx.TransportError, VendorBusy)))
+
     async def _post_batch(self, client: httpx.AsyncClient, rows: list[dict]) -> list[Outcome]:
         """One request for many messages; those the vendor reports busy are sent again."""
         waiting = {f"{self.campaign_id}:{row['customer_id']}": row for row in rows}
         attempts = dict.fromkeys(waiting, 0)
         outcomes: dict[str, Outcome] = {}
         try:
-            async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(max(1, self.settings.campaign_max_attempts)), reraise=True,
-                    wait=wait_exponential_jitter(initial=0.1, max=5),
-                    retry=retry_if_exception_type((httpx.TransportError, VendorBusy))):
+            async for attempt in self._retrying():
                 with attempt:
                     for key in waiting:
                         attempts[key] += 1
@@ -248,10 +251,7 @@ class Dispatcher:
         payload = {"channel": row["channel"], "to": row["to"], "body": row["message"]}
         attempts = 0
         try:
-            async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(max(1, self.settings.campaign_max_attempts)), reraise=True,
-                    wait=wait_exponential_jitter(initial=0.1, max=5),
-                    retry=retry_if_exception_type((httpx.TransportError, VendorBusy))):
+            async for attempt in self._retrying():
                 with attempt:
                     attempts += 1
                     posted = now()
