@@ -7,7 +7,6 @@ user = require_user()
 import json  # noqa: E402 - nothing runs before the guard
 from datetime import datetime, time, timezone  # noqa: E402
 
-import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from crm import apikeys, audit  # noqa: E402
@@ -17,6 +16,7 @@ from crm.config import load_settings  # noqa: E402
 from crm.status import all_parts  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
+from crm.ui.tables import utc_table  # noqa: E402
 
 ALL = "(all)"
 
@@ -77,7 +77,7 @@ def users_tab() -> None:
                     show_once(f"New one-time password for {who}:", users.reset_password(user, who))
     rows = [u.model_dump(include={"username", "name", "email", "role", "provider", "active", "last_login", "created_at"})
             for u in users.list_users()]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.dataframe(utc_table(rows), hide_index=True, width="stretch")
 
 
 def keys_tab() -> None:
@@ -104,7 +104,7 @@ def keys_tab() -> None:
     rows = [{"name": k.name, "prefix": k.prefix, "created": k.created_at, "last used": k.last_used_at,
              "revoked": k.revoked_at} for k in apikeys.list_keys(db)]
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+        st.dataframe(utc_table(rows), hide_index=True, width="stretch")
     else:
         st.caption("No API keys yet.")
 
@@ -132,8 +132,7 @@ def audit_tab() -> None:
             "until": datetime.combine(until, time.max, timezone.utc) if until else None})
         st.caption(f"{len(entries)} entries, newest first")
         rows = [{**e.model_dump(), "details": json.dumps(e.details, default=str)} for e in entries]
-        st.dataframe(pd.DataFrame(rows,
-                                  columns=["at", "username", "role", "action", "target", "details"]),
+        st.dataframe(utc_table(rows, columns=["at", "username", "role", "action", "target", "details"]),
                      hide_index=True, width="stretch")
 
 
