@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.segment_engine.catalogue import FIELDS, TYPES
+from crm.analytics.segment_preview import MAX_SAMPLE, compute_preview
 from crm.segment_engine.codes import resolve_codes
 from crm.segment_engine.compile_sql import top_level_predicates
 from crm.segment_engine.model import parse_rule
@@ -131,6 +132,14 @@ def test_duckdb_and_reference_select_the_same_customers(data, rule, as_of):
         assert from_sql == evaluate(rule, people, sales, as_of)
         waterfall_sql, waterfall_params = top_level_predicates(rule, as_of).waterfall_query()
         assert con.execute(waterfall_sql, waterfall_params).fetchone()[-1] == len(from_sql)
+        # The preview's own queries (CASE WHEN patterns, the sample's WHERE) agree too.
+        preview = compute_preview(con, parse_rule(rule), as_of, sample=MAX_SAMPLE)
+        assert preview.count == len(from_sql)
+        assert {row["customer_id"] for row in preview.sample} <= from_sql
+        assert len(preview.sample) == min(len(from_sql), MAX_SAMPLE)
+        for step, top_rule in zip(preview.waterfall, rule["rules"]):
+            alone = {"op": rule["op"], "rules": [top_rule]}
+            assert step.alone == len(evaluate(alone, people, sales, as_of)), top_rule
         # Every condition on its own too, so a wrong leaf cannot hide inside a larger rule.
         leaves = list(conditions_in(rule))
         flags = per_condition(con, leaves, as_of)

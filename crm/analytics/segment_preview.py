@@ -147,10 +147,11 @@ def _preview(con, cur, group, top, joins: str, as_of: date, sample: int, data_ve
     # integers let DuckDB use its perfect-hash aggregate (no hashing per row); Python then adds
     # up the few groups into the waterfall and the histogram.
     if n <= 62:
-        pattern = " + ".join(f"CASE WHEN ({p.sql}) THEN {1 << i} ELSE 0 END" for i, p in enumerate(top.predicates))
+        pattern = " + ".join(f"CASE WHEN ({p.loose.sql}) THEN {1 << i} ELSE 0 END"
+                             for i, p in enumerate(top.predicates))
     else:  # beyond what an integer holds: a text of 0s and 1s
-        pattern = " || ".join(f"CASE WHEN ({p.sql}) THEN '1' ELSE '0' END" for p in top.predicates)
-    flag_params = [v for p in top.predicates for v in p.params]
+        pattern = " || ".join(f"CASE WHEN ({p.loose.sql}) THEN '1' ELSE '0' END" for p in top.predicates)
+    flag_params = [v for p in top.predicates for v in p.loose.params]
     query = (f"SELECT {pattern} AS pattern, f.spend_band AS bin, count(*) AS n "
              f"FROM customer_features AS f {joins} GROUP BY ALL")
     groups = cur.execute(query, flag_params).fetchall()
