@@ -1,7 +1,9 @@
-"""Helpers for the sign-in browser tests: the app on a free port with its own secrets, Chromium."""
+"""Helpers for the browser tests: the app on a free port with its own secrets, Chromium, sign-in,
+reading a downloaded CSV."""
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import shutil
@@ -124,3 +126,12 @@ def sign_in_as_first_admin(page, console_log: Path, new_password: str = "a passw
     choose_new_password(page, new_password)
     page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
     return printed.group(1)
+
+
+def downloaded_csv(page, button_name: str, path: Path, timeout: float) -> list[dict]:
+    """Click a download button and read the file the browser saved, as CSV rows."""
+    with page.expect_download(timeout=timeout * 1000) as download:
+        page.get_by_role("button", name=button_name).click()
+    download.value.save_as(path)
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

@@ -14,7 +14,6 @@ demo dataset in a database of its own. Set CRM_SCREENSHOT_DIR to save the Histor
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -30,7 +29,14 @@ import pytest
 from crm import store
 from crm.auth import CLI, users
 from crm.segments import create_segment
-from tests.e2e.signin_support import chromium_page, settle, streamlit_app, submit_sign_in, wait_for
+from tests.e2e.signin_support import (
+    chromium_page,
+    downloaded_csv,
+    settle,
+    streamlit_app,
+    submit_sign_in,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's Chromium")]
@@ -271,12 +277,7 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
             assert any(step in (line.get_attribute("d") or "") for step in "HVL"), line.get_attribute("d")
 
         # the whole log as CSV: one row per recipient, statuses as counted
-        with page.expect_download(timeout=WAIT * 1000) as download:
-            page.get_by_role("button", name="Download the log (CSV)").click()
-        saved = tmp_path / "log.csv"
-        download.value.save_as(saved)
-        with open(saved, newline="") as handle:
-            exported = list(csv.DictReader(handle))
+        exported = downloaded_csv(page, "Download the log (CSV)", tmp_path / "log.csv", WAIT)
         logged = {r["customer_id"]: r for r in db.communication_log.find({"campaign_id": campaign_id})}
         assert len(exported) == stats["audience"] and {r["customer_id"] for r in exported} == set(logged)
         for row in exported:

@@ -8,7 +8,6 @@ the page's screenshot there (how docs/screenshots/segments.png is made).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -18,7 +17,14 @@ from pathlib import Path
 import pytest
 
 from crm.auth import CLI, users
-from tests.e2e.signin_support import chromium_page, settle, streamlit_app, submit_sign_in, wait_for
+from tests.e2e.signin_support import (
+    chromium_page,
+    downloaded_csv,
+    settle,
+    streamlit_app,
+    submit_sign_in,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs Debian's Chromium")]
@@ -247,11 +253,6 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
 
             # Download the audience.
             page.get_by_role("tab", name="Export").click()
-            with page.expect_download(timeout=WAIT * 1000) as download:
-                page.get_by_role("button", name="Download CSV").click()
-            saved = tmp_path / "audience.csv"
-            download.value.save_as(saved)
-            with open(saved, newline="") as handle:
-                rows = list(csv.DictReader(handle))
+            rows = downloaded_csv(page, "Download CSV", tmp_path / "audience.csv", WAIT)
             assert len(rows) == expected
             assert {"customer_id", "city", "total_spend"} <= set(rows[0])
