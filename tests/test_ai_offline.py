@@ -19,7 +19,7 @@ TODAY = date(2025, 6, 30)
 FACTS = DataFacts(cities=("Mumbai", "Pune", "Delhi", "Bengaluru", "Kolkata"),
                   tags=("vip", "newsletter", "app_user"), genders=("female", "male"))
 # Accuracy reached on the committed evaluation set; a change that lowers it fails.
-ACCURACY_FLOOR = 0.96
+ACCURACY_FLOOR = 0.99
 
 
 def rules_of(text: str) -> list[dict]:
@@ -78,9 +78,31 @@ def test_typos_and_city_aliases_are_read_and_reported():
 
 
 def test_words_it_cannot_place_are_reported_not_guessed():
-    reading = parse_text("male customers over 45 who love cricket", TODAY, FACTS)
+    reading = parse_text("male customers over 5000 who love cricket", TODAY, FACTS)
     assert reading.rule.to_json()["rules"] == [{"field": "gender", "operator": "=", "value": "male"}]
-    assert reading.not_understood == ("over 45", "love cricket")
+    assert reading.not_understood == ("over 5000", "love cricket")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("male customers over 45", [{"field": "gender", "operator": "=", "value": "male"},
+                                {"field": "age", "operator": ">", "value": 45}]),
+    ("youngsters under 21", [{"field": "age", "operator": "<", "value": 21}]),
+    ("women younger than 30", [{"field": "gender", "operator": "=", "value": "female"},
+                               {"field": "age", "operator": "<", "value": 30}]),
+    ("customers over 45 orders", [{"field": "order_count", "operator": ">", "value": 45}]),
+    ("customers over 45 days inactive", [{"field": "days_since_last_order", "operator": ">", "value": 45}]),
+])
+def test_a_bare_number_after_people_is_an_age_and_says_so(text, expected):
+    reading = parse_text(text, TODAY, FACTS)
+    assert reading.rule.to_json()["rules"] == expected and not reading.not_understood
+    assert any("as an age" in r for r in reading.readings) == any(c["field"] == "age" for c in expected)
+
+
+def test_signed_up_this_year_or_month_is_the_calendar_period_so_far():
+    assert rules_of("signed up this year") == [
+        {"field": "signup_date", "operator": "between", "value": ["2025-01-01", "2025-06-30"]}]
+    assert rules_of("joined this month") == [
+        {"field": "signup_date", "operator": "between", "value": ["2025-06-01", "2025-06-30"]}]
 
 
 def test_a_city_not_in_the_data_is_not_invented():

@@ -55,6 +55,9 @@ AVERAGE_CUES = re.compile(r"\b(?:average order value|average order|average baske
 COUNT_NOUNS = r"(?:orders?|purchases?|times|transactions?|buys|bookings?)"
 _RUPEES = rf"(?:rs\s*)?{w.AMOUNT}(?:\s*rs\b)?"
 AMOUNT = re.compile(rf"(?:\brs\s*)?(?P<num>(?:between\s+)?{_RUPEES}(?:\s*~\s*{_RUPEES})?)(?:\s*rs\b)?")
+PEOPLE = (r"(?P<people>customers?|people|persons?|users?|shoppers?|buyers?|members?|men|women|males?|"
+          r"females?|youngsters?|adults?|folks?)")
+BARE_AGE_COMPARATIVES = r"over|above|under|below|older than|younger than"
 AGE_CUES = re.compile(r"\b(?:aged?|ages|years? old|yrs? old|year olds?|yo|y/o|years? of age)\b")
 INACTIVE = re.compile(
     r"\b(?:inactive|not active|dormant|lapsed|churned|gone quiet|"
@@ -376,6 +379,12 @@ class _Parser:
                     return _Item("and", {"field": "signup_date", "operator": "after",
                                          "value": (day - timedelta(days=1)).isoformat(), "_at": at})
                 return _Item("and", {"field": "signup_date", "operator": word, "value": day.isoformat(), "_at": at})
+        this = re.search(r"\bthis (?P<unit>year|month)\b", c.text)
+        if this:  # the calendar year or month so far
+            c.take(*this.span())
+            first = self.today.replace(month=1, day=1) if this.group("unit") == "year" else self.today.replace(day=1)
+            return _Item("and", {"field": "signup_date", "operator": "between",
+                                 "value": [first.isoformat(), self.today.isoformat()], "_at": at})
         days = self.window(c) or self.recent_days(c)
         if days is not None:
             return _Item("and", {"field": "signup_date", "operator": "in_last_days", "value": days, "_at": at})
@@ -471,7 +480,7 @@ class _Parser:
             return _Item("and", {"field": "age", "operator": "between", "value": [lo, lo + 9], "_at": m.start()})
         cue = AGE_CUES.search(c.text)
         if not cue:
-            return None
+            return self.bare_age(c)
         number = re.search(rf"(?:between\s+)?\b\d{{1,3}}(?:\s*~\s*\d{{1,3}})?\b", c.text)
         if not number:
             return None
@@ -479,6 +488,20 @@ class _Parser:
         op, value = self.number_with_comparative(c, number.start(), number.group(0), default="=")
         c.take(*number.span())
         return _Item("and", {"field": "age", "operator": op, "value": value, "_at": number.start()})
+
+    def bare_age(self, c: _Clause) -> _Item | None:
+        """"customers over 45", "youngsters under 21": a comparative and a plausible age right
+        after a word for people, with nothing after it that makes it money, orders or time."""
+        m = re.search(rf"\b{PEOPLE}\s+(?:who are\s+|aged?\s+)?(?P<cmp>{BARE_AGE_COMPARATIVES})\s+"
+                      rf"(?P<n>\d{{2,3}})\b(?!\s*(?:{w.UNIT}|{COUNT_NOUNS}|rs\b|%|k\b|\.\d|,\d))", c.text)
+        if not m or not 10 <= int(m.group("n")) <= 110:
+            return None
+        if not any(m.group("people") in words for words in GENDER_WORDS.values()):  # read later as the gender
+            c.take(*m.span("people"))
+        c.take(m.start("cmp"), m.end("n"))
+        self.readings.append(f"read “{m.group('cmp')} {m.group('n')}” after “{m.group('people')}” as an age")
+        op = ">" if m.group("cmp") in ("over", "above", "older than") else "<"
+        return _Item("and", {"field": "age", "operator": op, "value": int(m.group("n")), "_at": m.start("n")})
 
     def entities(self, c: _Clause) -> list[_Item]:
         items = []
