@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from crm.campaigns.batching import QueueWorker
 from crm.campaigns.model import COMPLETED, PENDING, SENDING, SENT
 from crm.campaigns.receipts import IN_CHUNK, Receipt, chunks, write_receipts
 from crm.campaigns.repository import now
@@ -68,46 +69,25 @@ def unsettled_campaigns(db: Database) -> list[str]:
     return [str(doc["_id"]) for doc in db.campaigns.find(query, {"_id": 1})]
 
 
-class Applier:
+class Applier(QueueWorker[Receipt]):
     """Applies stored receipts to the log in the background, coalescing what arrives meanwhile."""
 
     def __init__(self, db: Database):
+        super().__init__()
         self.db = db
-        self._queue: list[Receipt] = []
-        self._arrived = asyncio.Event()
-        self._closing = False
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> "Applier":
-        self._task = asyncio.get_running_loop().create_task(self._run())
-        return self
 
     def add(self, receipts: Sequence[Receipt]) -> None:
         if receipts:
-            self._queue.extend(receipts)
-            self._arrived.set()
+            self._put(receipts)
 
-    async def close(self) -> None:
-        """Apply everything queued, then stop."""
-        self._closing = True
-        self._arrived.set()
-        if self._task is not None:
-            await self._task
-
-    async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            batch, self._queue = self._queue[:APPLY_MAX], self._queue[APPLY_MAX:]
-            try:
-                await asyncio.to_thread(write_receipts, self.db, batch)
-            except PyMongoError as exc:  # stored in the journal: keep them and try again
-                log.warning("applying %d receipts failed (%s); retrying", len(batch), exc)
-                self._queue[:0] = batch
-                if self._closing:
-                    return  # left in the journal: the next start applies them
-                await asyncio.sleep(RETRY_SECONDS)
+    async def _step(self) -> bool:
+        batch, self._queue = self._queue[:APPLY_MAX], self._queue[APPLY_MAX:]
+        try:
+            await asyncio.to_thread(write_receipts, self.db, batch)
+        except PyMongoError as exc:  # stored in the journal: keep them and try again
+            log.warning("applying %d receipts failed (%s); retrying", len(batch), exc)
+            self._queue[:0] = batch
+            if self._closing:
+                return False  # left in the journal: the next start applies them
+            await asyncio.sleep(RETRY_SECONDS)
+        return True
