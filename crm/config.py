@@ -40,6 +40,8 @@ class Settings:
     receipt_flush_ms: int = 50
     receipt_flush_size: int = 500
     receipt_secret: str | None = None
+    receipt_secret_previous: str | None = None
+    signature_tolerance_seconds: int = 300
     vendor_url: str | None = None
     vendor_delay_ms: int = 800
     vendor_failure_rate: float = 0.1
@@ -123,6 +125,11 @@ def load_settings() -> Settings:
         receipt_flush_size=_int("CRM_RECEIPT_FLUSH_SIZE", 500),
         # Shared HMAC secret of vendor and receipt endpoint; unset: one generated per data dir.
         receipt_secret=env("CRM_RECEIPT_SECRET") or None,
+        # During a rotation the previous secret still verifies (never signs); drop it once the
+        # vendor signs with the new one.
+        receipt_secret_previous=env("CRM_RECEIPT_SECRET_PREVIOUS") or None,
+        # A signed webhook older than this, or this far in the future, is refused (replays).
+        signature_tolerance_seconds=_int("CRM_SIGNATURE_TOLERANCE_SECONDS", 300),
         # A messaging vendor's base URL; unset: the mock vendor hosted by the sending process.
         vendor_url=env("CRM_VENDOR_URL") or None,
         # The mock vendor: longest receipt delay, share of FAILED outcomes, share of 503 answers.

@@ -40,11 +40,13 @@ def compose(db, templates=("Hi {{ first_name }} in {{ city | default('India') }}
     return compose_campaign(db, user, draft)
 
 
-def post_receipt(url: str, receipt: dict, secret: str = SECRET, signature: str | None = None) -> httpx.Response:
+def post_receipt(url: str, receipt: dict | list, secret: str = SECRET, signature: str | bytes | bool | None = None,
+                 timestamp: int | None = None) -> httpx.Response:
+    """Post a receipt signed with `secret` at `timestamp` (now), or with `signature` as given (False: none)."""
     body = json.dumps(receipt).encode()
     headers = {"Content-Type": "application/json"}
     if signature is not False:
-        headers[HEADER] = signature or sign(secret.encode(), body)
+        headers[HEADER] = signature or sign(secret.encode(), body, timestamp)
     return httpx.post(f"{url}/api/v1/delivery-receipts", content=body, headers=headers, timeout=30)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import threading
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -12,7 +15,9 @@ import pytest
 from crm.campaigns import campaign_stats, wait_until_settled
 from crm.campaigns.dispatcher import Outcome, dispatch, outcome_updates
 from crm.campaigns.lease import Lease
+from crm.campaigns.receipt_journal import JOURNAL
 from crm.campaigns.repository import get_campaign, object_id
+from crm.campaigns.signing import HEADER, sign
 from crm.campaigns.snapshot import take_snapshot
 from crm.config import load_settings
 from crm.errors import Conflict
@@ -71,16 +76,62 @@ def test_campaign_settles_with_exact_counters(db, live, settings):
     assert done.counters == stats.model_dump(exclude={"campaign_id"})
 
 
-def test_forged_or_missing_signature_is_rejected_and_changes_nothing(db, live, settings):
+def refusal(response: httpx.Response) -> str:
+    """The message of a 401 in the API's error format."""
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == "unauthorized" and [d["field"] for d in error["details"]] == [HEADER]
+    return error["message"]
+
+
+def test_stale_future_forged_or_missing_signatures_are_refused_and_nothing_is_stored(db, live):
     api = live()
     load_customers(db, 3)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
-    forged = post_receipt(api.url, receipt(campaign.id, "c000"), secret="not-the-secret")
-    missing = post_receipt(api.url, receipt(campaign.id, "c000"), signature=False)
-    assert forged.status_code == missing.status_code == 401
-    assert forged.json()["error"]["code"] == "unauthorized"
-    assert {r["status"] for r in log_rows(db, campaign.id)} == {"PENDING"}
+    now = int(time.time())
+    genuine = receipt(campaign.id, "c000")
+    captured = sign(SECRET.encode(), json.dumps(genuine).encode(), now)
+    tampered = {**genuine, "status": "FAILED", "reason": "forged"}
+    stale = refusal(post_receipt(api.url, genuine, timestamp=now - 360))  # 6 minutes (and the time to get there)
+    assert re.search(r"is 36\d s old, 6\d s more than the 300 s allowed", stale), stale
+    assert "in the future" in refusal(post_receipt(api.url, genuine, timestamp=now + 360))
+    assert "does not match the body" in refusal(post_receipt(api.url, tampered, signature=captured))
+    assert "does not match the body" in refusal(post_receipt(api.url, genuine, secret="not-the-secret"))
+    assert "is missing" in refusal(post_receipt(api.url, genuine, signature=False))
+    # A fresh, genuine receipt for another customer is taken and applied; c000's never was.
+    assert post_receipt(api.url, receipt(campaign.id, "c001"), timestamp=now).status_code == 202
+    wait_for(lambda: row_status(db, campaign.id, "c001") == "DELIVERED", what="the genuine receipt to be applied")
+    assert row_status(db, campaign.id, "c000") == "PENDING"
+    assert db[JOURNAL].count_documents({"_id": genuine["idempotency_key"]}) == 0
+
+
+def test_malformed_signature_headers_get_a_401_saying_why(db, live):
+    api = live()
+    body = receipt("0" * 24, "c1")
+    digest = sign(SECRET.encode(), json.dumps(body).encode()).split("v1=")[1]
+    now = int(time.time())
+    cases = [("sha256=" + digest, "exactly one t="), (f"t={now}, v1={digest}", "has spaces"),
+             (f"t={now},v1={digest},", "is not key=value"), (f"t=soon,v1={digest}", "not a whole number"),
+             (f"t={now},v1=xyz", "not 64 hex digits"), (f"t={now}".encode() + b",v1=\xc3\xa9", "not ASCII"),
+             (b"\xff\xfe", "not ASCII")]
+    for header, reason in cases:
+        assert reason in refusal(post_receipt(api.url, body, signature=header)), header
+    empty = httpx.post(f"{api.url}/api/v1/delivery-receipts", content=json.dumps(body), headers={HEADER: ""})
+    assert "is empty" in refusal(empty)
+
+
+def test_during_a_secret_rotation_the_previous_secret_is_still_accepted(db, live):
+    api = live(receipt_secret="rotated-secret", receipt_secret_previous=SECRET)
+    load_customers(db, 3)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    assert post_receipt(api.url, receipt(campaign.id, "c000"), secret=SECRET).status_code == 202
+    assert post_receipt(api.url, receipt(campaign.id, "c001"), secret="rotated-secret").status_code == 202
+    assert "does not match" in refusal(post_receipt(api.url, receipt(campaign.id, "c002"), secret="older-secret"))
+    wait_for(lambda: row_status(db, campaign.id, "c001") == "DELIVERED" == row_status(db, campaign.id, "c000"),
+             what="both receipts to be applied")
 
 
 def test_invalid_receipt_is_a_422_naming_the_field(db, live):

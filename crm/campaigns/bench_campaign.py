@@ -115,7 +115,7 @@ def _receipt_rate(db, settings, campaign, mode_settings, per_request: int) -> tu
     """Receipts/s acknowledged, and applied to the log (the counters show them)."""
     from crm.campaigns.host import LocalHost
     from crm.campaigns.model import PENDING
-    from crm.campaigns.signing import receipt_secret
+    from crm.campaigns.signing import receipt_secrets
     from crm.campaigns.snapshot import take_snapshot
 
     take_snapshot(db, campaign)
@@ -128,7 +128,7 @@ def _receipt_rate(db, settings, campaign, mode_settings, per_request: int) -> tu
         # for this interpreter's lock.
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             began, seconds = pool.submit(_post_in_child, f"{host.url}/api/v1/delivery-receipts",
-                                         receipt_secret(settings), keys, per_request).result()
+                                         receipt_secrets(settings).current, keys, per_request).result()
         while db.communication_log.count_documents(pending):
             time.sleep(0.02)
         applied = time.time() - began

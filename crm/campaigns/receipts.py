@@ -1,9 +1,10 @@
 """POST /api/v1/delivery-receipts: the vendor's signed callback, written in batches.
 
 The body is one receipt or an array of up to 1,000 (vendors post their events in batches: one
-request per message spends more on HTTP than on storing it). Checks the HMAC signature over the
-raw body (401 when missing or wrong), then queues the receipts for the next write to the
-receipt journal (`receipt_journal.py`) and answers 202 only once that write is done, so an
+request per message spends more on HTTP than on storing it). Checks the timestamped HMAC
+signature over the raw body (`signing.py`; 401 saying why when missing, malformed, stale or
+wrong), then queues the receipts for the next write to the receipt journal
+(`receipt_journal.py`) and answers 202 only once that write is done, so an
 acknowledged receipt is never lost and an unacknowledged one is retried by the vendor. The
 journal then moves each log row forward only: PENDING or SENT -> DELIVERED or FAILED. A repeated
 receipt is dropped by the journal and changes nothing, so counting (by aggregation over the
@@ -30,7 +31,7 @@ from crm.api.routes.common import error
 from crm.campaigns.batching import GroupCommit
 from crm.campaigns.model import FAILED, PENDING, SENT
 from crm.campaigns.repository import now
-from crm.campaigns.signing import HEADER, receipt_secret, verify
+from crm.campaigns.signing import FORMAT, HEADER, SignatureError, openapi_declaration, receipt_secrets, sign, verify
 from crm.config import Settings
 
 PATH = "/api/v1/delivery-receipts"
@@ -157,6 +158,19 @@ def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
     return [None] * len(receipts)
 
 
+_EXAMPLE = {"idempotency_key": "665f1c2e9b1d4a0012345678:C-1001", "vendor_message_id": "v-1",
+            "status": "DELIVERED", "reason": None, "occurred_at": "2025-06-01T10:00:00Z"}
+_OPENAPI = {
+    **openapi_declaration("receiptSecret", "CRM_RECEIPT_SECRET, or the data dir's receipt-secret file",
+                          sign(b"<receipt secret>", b"{}", 1748772000)),
+    "requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"anyOf": [Receipt.model_json_schema(),
+                             {"type": "array", "items": Receipt.model_json_schema(),
+                              "minItems": 1, "maxItems": MAX_RECEIPTS_PER_REQUEST}]},
+        "example": _EXAMPLE}}},
+}
+
+
 def receipts_router(settings: Settings) -> APIRouter:
     """The receipt endpoint with its own batch writer (started and flushed with the app)."""
     state: dict = {}
@@ -170,7 +184,7 @@ def receipts_router(settings: Settings) -> APIRouter:
     async def lifespan(app):
         from crm.campaigns.receipt_journal import Applier, apply_journal, store_receipts, unsettled_campaigns
 
-        state["secret"] = receipt_secret(settings)
+        state["secrets"] = receipt_secrets(settings)
         recovery = None
         if settings.receipt_flush_size > 1:
             db = await asyncio.to_thread(database)
@@ -193,24 +207,32 @@ def receipts_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["delivery receipts"], lifespan=lifespan)
 
     @router.post(PATH, status_code=202, summary="Delivery receipt from the messaging vendor",
-                 responses={401: error("missing or wrong signature", "unauthorized",
-                                       f"the {HEADER} header does not match the body"),
+                 openapi_extra=_OPENAPI,
+                 responses={401: error("missing, malformed, stale or wrong signature", "unauthorized",
+                                       "the signature timestamp is 360 s old, 60 s more than the 300 s "
+                                       "allowed: sign each request when it is sent",
+                                       [{"index": None, "field": HEADER, "reason": f"expected {FORMAT}"}]),
                             503: error("the receipt could not be stored; send it again", "unavailable",
                                        "the database stopped answering"),
                             422: error("not a receipt", "invalid_receipt", "the receipt is not valid",
                                        [{"index": None, "field": "status", "reason": "Input should be 'DELIVERED'"}])})
     async def delivery_receipt(request: Request) -> dict:
-        """Sign the raw body with HMAC-SHA256 and the shared secret: `X-Signature: sha256=<hex>`.
+        """Signed with the shared secret: `X-Signature: t=<unix seconds>,v1=<hex>`, the hex being
+        the HMAC-SHA256 of `<t>.<raw body>`. Refused once the timestamp is more than 5 minutes old
+        or ahead (`CRM_SIGNATURE_TOLERANCE_SECONDS`), so a captured receipt cannot be replayed.
 
         The body is one receipt or an array of up to 1,000. Idempotent: a repeated receipt is
         accepted and changes nothing.
         """
         body = await request.body()
-        if "secret" not in state:
-            state["secret"] = receipt_secret(settings)
-        if not verify(state["secret"], body, request.headers.get(HEADER)):
-            raise ApiError(401, "unauthorized", f"the {HEADER} header does not match the body",
-                           [ErrorDetail(field=HEADER, reason="missing or wrong HMAC-SHA256 signature")])
+        if "secrets" not in state:
+            state["secrets"] = receipt_secrets(settings)
+        try:
+            verify(state["secrets"].accepted, body, request.headers.get(HEADER),
+                   tolerance=settings.signature_tolerance_seconds)
+        except SignatureError as exc:
+            raise ApiError(401, "unauthorized", str(exc),
+                           [ErrorDetail(field=HEADER, reason=f"expected {FORMAT}")]) from None
         receipts = parse_receipts(body)
         writer = state.get("writer")
         try:

@@ -36,7 +36,7 @@ from crm.api.routes.common import error
 from crm.campaigns.batching import GroupCommit
 from crm.campaigns.receipts import PATH as RECEIPT_PATH
 from crm.campaigns.repository import now
-from crm.campaigns.signing import HEADER, receipt_secret, sign
+from crm.campaigns.signing import HEADER, receipt_secrets, sign
 from crm.config import Settings
 
 PREFIX = "/vendor/v1"
@@ -98,7 +98,7 @@ class ReceiptPoster:
     def __init__(self, settings: Settings, db: Database):
         self.settings, self.db = settings, db
         self.id = uuid.uuid4().hex
-        self.secret = receipt_secret(settings)
+        self.secret = receipt_secrets(settings).current
         self.webhook: str | None = None  # our receipt endpoint, learned from the app's own address
         self._due: list[tuple[float, str, dict]] = []  # heap of (monotonic due time, key, receipt)
         self._outstanding: dict[str, datetime] = {}  # key -> when its receipt is due (UTC)
@@ -179,11 +179,11 @@ class ReceiptPoster:
 
     async def _send(self, receipts: list[dict]) -> int:
         body = json.dumps(receipts[0] if len(receipts) == 1 else receipts, separators=(",", ":")).encode("utf-8")
-        headers = {HEADER: sign(self.secret, body), "Content-Type": "application/json"}
         async for attempt in AsyncRetrying(stop=stop_after_attempt(6), reraise=True,
                                            wait=wait_exponential_jitter(initial=0.2, max=5),
                                            retry=retry_if_exception_type(httpx.HTTPError)):
-            with attempt:
+            with attempt:  # signed at each try: the receiver refuses an old timestamp
+                headers = {HEADER: sign(self.secret, body), "Content-Type": "application/json"}
                 response = await self._client.post(self.webhook, content=body, headers=headers)
                 if response.status_code >= 500 or response.status_code == 429:
                     response.raise_for_status()
