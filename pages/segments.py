@@ -4,7 +4,8 @@ from crm.ui.auth import require_user
 
 user = require_user()
 
-import json  # noqa: E402 - nothing runs before the guard
+import functools  # noqa: E402 - nothing runs before the guard
+import json  # noqa: E402
 import textwrap  # noqa: E402
 from datetime import datetime, timezone  # noqa: E402
 
@@ -24,6 +25,7 @@ from crm.segment_builder.download import audience_csv  # noqa: E402
 from crm.segment_builder.reading import read_json, read_tree  # noqa: E402
 from crm.segment_engine import describe_rule  # noqa: E402
 from crm.segments import (  # noqa: E402
+    SavedSegment,
     create_segment,
     delete_segment,
     duplicate_segment,
@@ -38,10 +40,12 @@ from crm.ui.format import format_count, group_indian  # noqa: E402
 
 # UI state (st.session_state): which tree the builder was last loaded with, a counter that
 # remounts the widget when a rule is loaded (it reads `tree=` only when it mounts), the open
-# saved segment, a delete waiting for confirmation, and a large export prepared for download
+# saved segment, the one chosen in the list (the selectbox's key), a delete waiting for
+# confirmation, what the last action has to say, and a large export prepared for download
 # ((rule, columns), CSV bytes, time prepared).
-GENERATION, LOADED, OPEN_ID, CONFIRM_DELETE, FLASH, PREPARED_EXPORT = (
-    "seg_generation", "seg_loaded_tree", "seg_open_id", "seg_confirm_delete", "seg_flash", "seg_prepared_export")
+GENERATION, LOADED, OPEN_ID, CHOICE, CONFIRM_DELETE, NOTICE, PREPARED_EXPORT = (
+    "seg_generation", "seg_loaded_tree", "seg_open_id", "segment-choice", "seg_confirm_delete", "seg_notice",
+    "seg_prepared_export")
 EXPORT_DEFAULT = ["customer_id", "name", "email", "phone", "city", "total_spend", "order_count",
                   "last_order_date"]
 TEAL = "#0f766e"
@@ -177,8 +181,9 @@ def show_export(rule_json: dict, count: int) -> None:
 @st.fragment
 def builder_and_preview(config: dict) -> None:
     """The builder and everything that follows the rule; an edit reruns only this part."""
-    tree = st.session_state.get(LOADED)
-    condition_tree(config, return_type="none", tree=tree, key=builder_key(), min_height=420,
+    # Mounted with the tree it holds, not the one last loaded: the browser remounts the component
+    # whenever the layout above it changes, and it then starts from `tree=`.
+    condition_tree(config, return_type="none", tree=current_tree(), key=builder_key(), min_height=420,
                    placeholder="Add a condition, or open a saved segment.")
     # "none" is no export format: the widget then sends only its tree, which we convert ourselves.
     reading = read_tree(current_tree())
@@ -203,6 +208,10 @@ def builder_and_preview(config: dict) -> None:
 
 
 # --- saved segments ------------------------------------------------------------------------
+# The panel's buttons act in callbacks, which run before the page is drawn: the list, the
+# segment chosen in it, the one open and the builder are then drawn once, agreeing. Open,
+# Duplicate and Save-as-new make a segment both open and chosen; Open and Duplicate load its
+# rule into the builder; saving keeps the builder as it is.
 
 def _when(moment: datetime | None) -> str:
     if moment is None:
@@ -211,60 +220,145 @@ def _when(moment: datetime | None) -> str:
     return f"{moment.astimezone(timezone.utc):%d %b %Y %H:%M} UTC"
 
 
-def current_rule_or_warn():
+class NotReady(Exception):
+    """The builder holds no complete rule to save (said as a warning)."""
+
+
+def builder_rule():
     reading = read_tree(current_tree())
     if reading.empty:
-        st.warning("The builder is empty: add a condition first.")
-    elif reading.problem:
-        st.warning(f"Fix the rule first: {reading.problem}")
+        raise NotReady("The builder is empty: add a condition first.")
+    if reading.problem:
+        raise NotReady(f"Fix the rule first: {reading.problem}")
     return reading.rule
+
+
+def action(place: str):
+    """A panel callback: the message it returns, or what it raises, is shown at `place` ("list"
+    or "save") when the page is drawn."""
+    def decorate(act):
+        @functools.wraps(act)
+        def run(*args) -> None:
+            try:
+                message = act(*args)
+            except NotReady as exc:
+                st.session_state[NOTICE] = (place, "warning", str(exc))
+            except Exception as exc:  # noqa: BLE001 - shown by show_error, as errors_shown does
+                st.session_state[NOTICE] = (place, "error", exc)
+            else:
+                if message:
+                    st.session_state[NOTICE] = (place, "success", message)
+        return run
+    return decorate
+
+
+def show_notice(place: str) -> None:
+    notice = st.session_state.get(NOTICE)
+    if notice is None or notice[0] != place:
+        return
+    del st.session_state[NOTICE]
+    _, kind, message = notice
+    if kind == "error":
+        show_error(message)
+    elif kind == "warning":
+        st.warning(message)
+    else:
+        st.success(message, icon=":material/check:")
 
 
 def save_and_count(db, segment_id: str, rule) -> None:
     record_count(db, segment_id, analytics.preview(rule, sample=0).count)
 
 
-def save_panel(db) -> None:
+def open_in_builder(db, segment: SavedSegment, offered) -> None:
+    """`segment` becomes the open one, the one chosen in the list and the builder's rule."""
+    load_into_builder(segment.rules, offered, segment.id)
+    st.session_state[CHOICE] = segment.id
+    save_and_count(db, segment.id, segment.rules)
+
+
+@action("list")
+def open_segment(db, segment_id: str, offered) -> None:
+    open_in_builder(db, get_segment(db, segment_id), offered)
+
+
+@action("list")
+def duplicate(db, segment_id: str, offered) -> str:
+    copy = duplicate_segment(db, segment_id, owner=user.username, by=user)
+    open_in_builder(db, copy, offered)
+    return f"Made “{copy.name}”; it is open in the builder."
+
+
+@action("list")
+def ask_to_delete(segment_id: str) -> None:
+    st.session_state[CONFIRM_DELETE] = segment_id
+
+
+@action("list")
+def cancel_delete() -> None:
+    st.session_state[CONFIRM_DELETE] = None
+
+
+@action("list")
+def delete(db, segment_id: str, name: str) -> str:
+    st.session_state[CONFIRM_DELETE] = None
+    delete_segment(db, segment_id, by=user)
+    if st.session_state.get(OPEN_ID) == segment_id:
+        st.session_state[OPEN_ID] = None  # the builder keeps the rule, now saved nowhere
+    st.session_state.pop(CHOICE, None)  # the list then chooses the open segment, or the first
+    return f"Deleted “{name}”."
+
+
+@action("list")
+def rename(db, segment_id: str) -> str:
+    renamed = update_segment(db, segment_id, name=st.session_state.get("rename-name", ""), by=user)
+    return f"Renamed to “{renamed.name}”."
+
+
+@action("save")
+def save_changes(db, segment_id: str) -> str:
+    rule = builder_rule()
+    saved = update_segment(db, segment_id, rules=rule, by=user)
+    save_and_count(db, saved.id, rule)
+    st.session_state[CHOICE] = saved.id
+    return f"Saved changes to “{saved.name}”."
+
+
+@action("save")
+def save_as_new(db) -> str:
+    rule = builder_rule()
+    saved = create_segment(db, st.session_state.get("save-name", ""), rule, owner=user.username, by=user)
+    save_and_count(db, saved.id, rule)
+    st.session_state[OPEN_ID] = st.session_state[CHOICE] = saved.id
+    return f"Saved “{saved.name}”."
+
+
+def open_segment_or_none(db) -> SavedSegment | None:
     open_id = st.session_state.get(OPEN_ID)
-    opened = None
-    if open_id:
-        try:
-            opened = get_segment(db, open_id)
-        except CRMError:
-            st.session_state[OPEN_ID] = None
+    if not open_id:
+        return None
+    try:
+        return get_segment(db, open_id)
+    except CRMError:  # deleted meanwhile (elsewhere): nothing is open any more
+        st.session_state[OPEN_ID] = None
+        return None
+
+
+def save_panel(db) -> None:
+    show_notice("save")
+    opened = open_segment_or_none(db)
     if opened:
         st.caption(f"Open: **{opened.name}**")
-        if st.button(f"Save changes to “{opened.name}”", type="primary", key="save-changes",
-                     icon=":material/save:"):
-            rule = current_rule_or_warn()
-            if rule is not None:
-                with errors_shown():
-                    update_segment(db, opened.id, rules=rule, by=user)
-                    save_and_count(db, opened.id, rule)
-                    flash(f"Saved changes to “{opened.name}”.")
+        st.button(f"Save changes to “{opened.name}”", type="primary", key="save-changes", icon=":material/save:",
+                  on_click=save_changes, args=(db, opened.id))
     with st.form("save-new", clear_on_submit=True, border=False):
-        name = st.text_input("Name", placeholder="e.g. Big spenders in Mumbai", key="save-name")
-        if st.form_submit_button("Save as a new segment", icon=":material/add:"):
-            rule = current_rule_or_warn()
-            if rule is not None:
-                try:
-                    saved = create_segment(db, name, rule, owner=user.username, by=user)
-                    save_and_count(db, saved.id, rule)
-                except CRMError as exc:
-                    show_error(exc)
-                else:
-                    st.session_state[OPEN_ID] = saved.id
-                    flash(f"Saved “{saved.name}”.")
-
-
-def flash(message: str) -> None:
-    """Show a message after the rerun that refreshes the list."""
-    st.session_state[FLASH] = message
-    st.rerun()
+        st.text_input("Name", placeholder="e.g. Big spenders in Mumbai", key="save-name")
+        st.form_submit_button("Save as a new segment", icon=":material/add:", on_click=save_as_new, args=(db,))
 
 
 def saved_segments_panel(db, offered, may_save: bool) -> None:
     st.subheader("Saved segments")
+    show_notice("list")
     segments = list_segments(db)
     if not segments:
         st.caption("None yet." + (" Build a rule and save it below." if may_save else ""))
@@ -273,52 +367,31 @@ def saved_segments_panel(db, offered, may_save: bool) -> None:
                    "Counted": _when(s.last_counted_at)} for s in segments],
                  hide_index=True, width="stretch", key="segment-list")
     by_id = {s.id: s for s in segments}
-    default = st.session_state.get(OPEN_ID)
-    ids = list(by_id)
-    chosen_id = st.selectbox("Segment", ids, index=ids.index(default) if default in by_id else 0,
-                             format_func=lambda i: by_id[i].name, key="segment-choice")
-    chosen = by_id[chosen_id]
+    if st.session_state.get(CHOICE) not in by_id:  # first visit, or the chosen one was deleted
+        open_id = st.session_state.get(OPEN_ID)
+        st.session_state[CHOICE] = open_id if open_id in by_id else segments[0].id
+    chosen = by_id[st.selectbox("Segment", list(by_id), format_func=lambda i: by_id[i].name, key=CHOICE)]
     st.caption(chosen.description)
-    if st.button("Open in the builder", key="segment-open", icon=":material/open_in_new:", type="primary"):
-        load_into_builder(chosen.rules, offered, chosen.id)
-        with errors_shown():
-            save_and_count(db, chosen.id, chosen.rules)
-        st.rerun()
+    st.button("Open in the builder", key="segment-open", icon=":material/open_in_new:", type="primary",
+              on_click=open_segment, args=(db, chosen.id, offered))
     if not may_save:
         st.caption(f"Your role ({user.role}) can open and export segments but not change them.")
         return
     if st.session_state.get(CONFIRM_DELETE) == chosen.id:
         st.warning(f"Delete “{chosen.name}”? This cannot be undone.")
         yes, no = st.columns(2)
-        if yes.button("Yes, delete", type="primary", key="segment-delete-yes"):
-            with errors_shown():
-                delete_segment(db, chosen.id, by=user)
-                st.session_state[CONFIRM_DELETE] = None
-                if st.session_state.get(OPEN_ID) == chosen.id:
-                    st.session_state[OPEN_ID] = None
-                flash(f"Deleted “{chosen.name}”.")
-        if no.button("Cancel", key="segment-delete-no"):
-            st.session_state[CONFIRM_DELETE] = None
-            st.rerun()
+        yes.button("Yes, delete", type="primary", key="segment-delete-yes", on_click=delete,
+                   args=(db, chosen.id, chosen.name))
+        no.button("Cancel", key="segment-delete-no", on_click=cancel_delete)
         return
-    dup, delete = st.columns(2)
-    if dup.button("Duplicate", key="segment-duplicate", icon=":material/content_copy:"):
-        with errors_shown():
-            copy = duplicate_segment(db, chosen.id, owner=user.username, by=user)
-            st.session_state[OPEN_ID] = copy.id
-            flash(f"Made “{copy.name}”.")
-    if delete.button("Delete", key="segment-delete", icon=":material/delete:"):
-        st.session_state[CONFIRM_DELETE] = chosen.id
-        st.rerun()
+    dup, remove = st.columns(2)
+    dup.button("Duplicate", key="segment-duplicate", icon=":material/content_copy:", on_click=duplicate,
+               args=(db, chosen.id, offered))
+    remove.button("Delete", key="segment-delete", icon=":material/delete:", on_click=ask_to_delete,
+                  args=(chosen.id,))
     with st.form("rename", clear_on_submit=True, border=False):
-        new_name = st.text_input("New name", key="rename-name")
-        if st.form_submit_button("Rename", icon=":material/edit:"):
-            try:
-                renamed = update_segment(db, chosen.id, name=new_name, by=user)
-            except CRMError as exc:
-                show_error(exc)
-            else:
-                flash(f"Renamed to “{renamed.name}”.")
+        st.text_input("New name", key="rename-name")
+        st.form_submit_button("Rename", icon=":material/edit:", on_click=rename, args=(db, chosen.id))
 
 
 def paste_json_panel(offered) -> None:
@@ -353,13 +426,9 @@ with errors_shown():
     with st.spinner("Preparing the analytic copy..."):
         copy = analytics.open_copy()
     choices = cached_choices(copy.data_version)
-loaded_rule = None
-if st.session_state.get(LOADED):
-    reading = read_tree(st.session_state[LOADED])
-    loaded_rule = reading.rule.to_json() if reading.rule else None
-choices = with_rule_values(choices, loaded_rule)
-if FLASH in st.session_state:
-    st.success(st.session_state.pop(FLASH), icon=":material/check:")
+# The builder mounts with its current tree: offer the values in it even when the data has none.
+held = read_tree(current_tree()).rule
+choices = with_rule_values(choices, held.to_json() if held else None)
 describe_your_audience_slot()
 main, side = st.columns([7, 3], gap="large")
 with side:

@@ -108,3 +108,44 @@ def test_only_roles_that_may_save_change_or_delete_segments(db):
     assert [s.name for s in list_segments(db)] == ["kept"]
     delete_segment(db, seg.id, by=marketer)
     assert list_segments(db) == []
+
+
+def test_each_change_is_in_the_audit_log_with_who_did_it(db):
+    from crm import audit
+    from crm.auth import SystemPrincipal
+
+    mo = SystemPrincipal("mo", "marketer")
+    seg = create_segment(db, "Mumbai", MUMBAI, by=mo)
+    update_segment(db, seg.id, rules=BIG_SPENDERS, by=mo)
+    update_segment(db, seg.id, name="Big spenders", by=mo)
+    copy = duplicate_segment(db, seg.id, by=mo)
+    delete_segment(db, copy.id, by=mo)
+    record_count(db, seg.id, 7)  # counting is not a change anyone made
+
+    entries = list(reversed(audit.query({"action": "segment."}, db=db)))
+    assert [(e.action, e.target) for e in entries] == [
+        ("segment.save", "Mumbai"), ("segment.save", "Mumbai"), ("segment.rename", "Big spenders"),
+        ("segment.duplicate", "Big spenders (copy)"), ("segment.delete", "Big spenders (copy)")]
+    assert {(e.username, e.role) for e in entries} == {("mo", "marketer")}
+    assert entries[0].details["id"] == seg.id and entries[0].details["new"] is True
+    assert entries[2].details == {"id": seg.id, "from": "Mumbai"}
+    assert entries[3].details == {"id": copy.id, "from": "Big spenders", "from_id": seg.id}
+    assert entries[4].details["id"] == copy.id
+    assert {"segment.save", "segment.rename", "segment.duplicate", "segment.delete"} <= set(audit.actions_seen(db=db))
+
+
+def test_refused_or_failed_changes_leave_no_audit_entry(db):
+    from crm import audit
+    from crm.auth import SystemPrincipal
+    from crm.errors import Forbidden
+
+    seg = create_segment(db, "kept", MUMBAI, by=CLI)
+    create_segment(db, "taken", MUMBAI, by=CLI)
+    before = len(audit.query({"action": "segment."}, db=db))
+    with pytest.raises(Forbidden):
+        delete_segment(db, seg.id, by=SystemPrincipal("vera", "viewer"))
+    with pytest.raises(Conflict):
+        update_segment(db, seg.id, name="taken", by=CLI)
+    with pytest.raises(Conflict):
+        duplicate_segment(db, seg.id, new_name="taken", by=CLI)
+    assert len(audit.query({"action": "segment."}, db=db)) == before

@@ -19,11 +19,12 @@ from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
 from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
-from crm.segment_builder import download
+from crm.segment_builder import download, rule_to_tree
 from crm.segment_builder.download import audience_csv
+from crm.segment_builder.reading import read_tree
 from crm.segment_builder.widget_config import window_key
 from crm.segment_engine import describe_rule, parse_rule
-from crm.segments import create_segment, get_segment_by_name, list_segments
+from crm.segments import create_segment, get_segment, get_segment_by_name, list_segments
 from crm.ui.format import format_count
 from tests.auth_fixtures import sign_in
 
@@ -201,6 +202,116 @@ def test_save_changes_updates_the_open_segment(demo_db):
     changed = get_segment_by_name(demo_db, "Pune")
     assert changed.id == seg.id and changed.rules == parse_rule(RULE).to_json()
     assert changed.last_count == count(RULE)
+
+
+MUMBAI = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]}
+
+
+def build_in_the_widget(at: AppTest, rule) -> None:
+    """What the builder reports after someone builds `rule` in it (AppTest's component reports
+    nothing of itself): its tree under the widget's key."""
+    generation = at.session_state["seg_generation"] if "seg_generation" in at.session_state else 0
+    at.session_state[f"segment-builder-{generation}"] = rule_to_tree(rule)
+
+
+def mounted_rule(at: AppTest) -> dict | None:
+    """The rule the builder is (re)mounted with: what a browser shows after the page redraws it."""
+    args = json.loads(at.get("component_instance")[0].proto.json_args)
+    rule = read_tree(args["tree"]).rule
+    return rule.to_json() if rule else None
+
+
+def open_caption(at: AppTest) -> str | None:
+    return next((c.value for c in at.caption if c.value.startswith("Open: ")), None)
+
+
+def open_segment(at: AppTest, segment_id: str) -> AppTest:
+    at.selectbox(key="segment-choice").select(segment_id)
+    at.run()
+    button(at, "Open in the builder").click()
+    return at.run()
+
+
+def test_save_as_new_keeps_the_rule_in_the_builder_and_opens_the_new_segment(demo_db):
+    mumbai = create_segment(demo_db, "Mumbai", MUMBAI, by=CLI)
+    at = open_segment(segments_page(), mumbai.id)
+    assert open_caption(at) == "Open: **Mumbai**"
+    build_in_the_widget(at, RULE)  # an edit of the open segment...
+    at.text_input(key="save-name").input("Big spenders")
+    button(at, "Save as a new segment").click()  # ...saved under a new name
+    at.run()
+    no_failures(at)
+    saved = get_segment_by_name(demo_db, "Big spenders")
+    assert saved.rules == parse_rule(RULE).to_json() and saved.last_count == count(RULE)
+    assert get_segment(demo_db, mumbai.id).rules == parse_rule(MUMBAI).to_json()
+    assert mounted_rule(at) == parse_rule(RULE).to_json(), "the builder must keep the saved rule"
+    assert open_caption(at) == "Open: **Big spenders**"
+    assert at.selectbox(key="segment-choice").value == saved.id
+    assert any(c.value == saved.description for c in at.caption)
+    assert "Save changes to “Big spenders”" in [b.label for b in at.button]
+    button(at, "Delete").click()
+    at.run()
+    assert any("Delete “Big spenders”?" in w.value for w in at.warning)
+
+
+def test_after_duplicate_the_copy_is_open_shown_and_what_delete_acts_on(demo_db):
+    mumbai = create_segment(demo_db, "Mumbai", MUMBAI, by=CLI)
+    at = open_segment(segments_page(), mumbai.id)
+    button(at, "Duplicate").click()
+    at.run()
+    no_failures(at)
+    copy = get_segment_by_name(demo_db, "Mumbai (copy)")
+    assert open_caption(at) == "Open: **Mumbai (copy)**"
+    assert at.selectbox(key="segment-choice").value == copy.id
+    assert mounted_rule(at) == copy.rules
+    assert copy.last_count == count(MUMBAI)
+    button(at, "Delete").click()
+    at.run()
+    assert [w.value for w in at.warning] == ["Delete “Mumbai (copy)”? This cannot be undone."]
+    button(at, "Yes, delete").click()
+    at.run()
+    no_failures(at)
+    assert [s.name for s in list_segments(demo_db)] == ["Mumbai"]
+    assert any(s.value == "Deleted “Mumbai (copy)”." for s in at.success)
+    # The deleted segment was open: nothing is open now, and the builder keeps its rule.
+    assert open_caption(at) is None and "Save changes to “Mumbai (copy)”" not in [b.label for b in at.button]
+    assert at.selectbox(key="segment-choice").value == mumbai.id
+    assert mounted_rule(at) == parse_rule(MUMBAI).to_json()
+
+
+def test_rename_and_save_after_duplicate_change_the_copy_not_the_original(demo_db):
+    mumbai = create_segment(demo_db, "Mumbai", MUMBAI, by=CLI)
+    at = open_segment(segments_page(), mumbai.id)
+    button(at, "Duplicate").click()
+    at.run()
+    copy_id = get_segment_by_name(demo_db, "Mumbai (copy)").id
+    at.text_input(key="rename-name").input("Mumbai, second try")
+    button(at, "Rename").click()
+    at.run()
+    no_failures(at)
+    assert open_caption(at) == "Open: **Mumbai, second try**"
+    at = paste(at, RULE)
+    button(at, "Save changes to “Mumbai, second try”").click()
+    at.run()
+    no_failures(at)
+    assert get_segment(demo_db, copy_id).rules == parse_rule(RULE).to_json()
+    original = get_segment(demo_db, mumbai.id)
+    assert (original.name, original.rules) == ("Mumbai", mumbai.rules)
+    assert at.selectbox(key="segment-choice").value == copy_id and mounted_rule(at) == parse_rule(RULE).to_json()
+
+
+def test_opening_another_segment_makes_it_the_one_saved_and_shown(demo_db):
+    mumbai = create_segment(demo_db, "Mumbai", MUMBAI, by=CLI)
+    spenders = create_segment(demo_db, "Big spenders", RULE, by=CLI)
+    at = open_segment(segments_page(), mumbai.id)
+    at = open_segment(at, spenders.id)
+    no_failures(at)
+    assert open_caption(at) == "Open: **Big spenders**" and mounted_rule(at) == spenders.rules
+    assert metrics(at)["Customers in this segment"] == format_count(count(RULE))
+    # Choosing a segment in the list without opening it changes neither what is open nor the builder.
+    at.selectbox(key="segment-choice").select(mumbai.id)
+    at.run()
+    assert open_caption(at) == "Open: **Big spenders**" and mounted_rule(at) == spenders.rules
 
 
 def test_a_viewer_can_open_but_not_save_rename_or_delete(demo_db):

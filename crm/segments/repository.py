@@ -1,4 +1,8 @@
-"""CRUD of saved segments in the MongoDB `segments` collection (names are unique)."""
+"""CRUD of saved segments in the MongoDB `segments` collection (names are unique).
+
+Each change is checked (`require`) and written to the audit log here, so it is recorded
+whichever page, API route or command asked for it.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from crm import audit
 from crm.auth.permissions import Principal, require
 from crm.store.ids import parse_object_id
 from crm.errors import Conflict, InvalidInput, NotFound
@@ -64,10 +69,7 @@ def _taken(name: str) -> Conflict:
     return Conflict(f"a segment named {name!r} already exists; choose another name")
 
 
-def create_segment(db: Database, name: str, rules: Any, owner: str | None = None,
-                   description: str | None = None, *, by: Principal) -> SavedSegment:
-    """A new saved segment; `by` (who acts) must be allowed to save segments."""
-    require(by, "segment.save")
+def _insert(db: Database, name: str, rules: Any, owner: str | None, description: str | None) -> SavedSegment:
     name = _clean_name(name)
     stored_rules, english = _checked_rules(rules)
     now = _now()
@@ -78,6 +80,16 @@ def create_segment(db: Database, name: str, rules: Any, owner: str | None = None
     except DuplicateKeyError as exc:
         raise _taken(name) from exc
     return SavedSegment.from_document(doc)
+
+
+def create_segment(db: Database, name: str, rules: Any, owner: str | None = None,
+                   description: str | None = None, *, by: Principal) -> SavedSegment:
+    """A new saved segment; `by` (who acts) must be allowed to save segments."""
+    require(by, "segment.save")
+    segment = _insert(db, name, rules, owner, description)
+    audit.record(by, "segment.save", segment.name,
+                 {"id": segment.id, "new": True, "description": segment.description}, db=db)
+    return segment
 
 
 def get_segment(db: Database, segment_id: str) -> SavedSegment:
@@ -115,13 +127,19 @@ def update_segment(db: Database, segment_id: str, *, name: str | None = None, ru
         return get_segment(db, segment_id)
     changes["updated_at"] = _now()
     try:
-        doc = db.segments.find_one_and_update({"_id": _object_id(segment_id)}, {"$set": changes},
-                                              return_document=ReturnDocument.AFTER)
+        before = db.segments.find_one_and_update({"_id": _object_id(segment_id)}, {"$set": changes},
+                                                 return_document=ReturnDocument.BEFORE)
     except DuplicateKeyError as exc:
         raise _taken(changes["name"]) from exc
-    if doc is None:
+    if before is None:
         raise NotFound(f"no segment with id {segment_id!r}")
-    return SavedSegment.from_document(doc)
+    segment = SavedSegment.from_document({**before, **changes})
+    if segment.name != before["name"]:
+        audit.record(by, "segment.rename", segment.name, {"id": segment.id, "from": before["name"]}, db=db)
+    if rules is not None or description is not None:
+        audit.record(by, "segment.save", segment.name, {"id": segment.id, "description": segment.description},
+                     db=db)
+    return segment
 
 
 def duplicate_segment(db: Database, segment_id: str, new_name: str | None = None,
@@ -129,21 +147,28 @@ def duplicate_segment(db: Database, segment_id: str, new_name: str | None = None
     """A copy with the same rules; without a name, "<name> (copy)", "<name> (copy 2)", ..."""
     require(by, "segment.save")
     original = get_segment(db, segment_id)
-    if new_name is not None:
-        return create_segment(db, new_name, original.rules, owner or original.owner, original.description, by=by)
-    for n in range(1, 1000):
-        candidate = f"{original.name} (copy)" if n == 1 else f"{original.name} (copy {n})"
+    candidates = [new_name] if new_name is not None else \
+        [f"{original.name} (copy)" if n == 1 else f"{original.name} (copy {n})" for n in range(1, 1000)]
+    for candidate in candidates:
         try:
-            return create_segment(db, candidate, original.rules, owner or original.owner, original.description, by=by)
+            copy = _insert(db, candidate, original.rules, owner or original.owner, original.description)
         except Conflict:
+            if new_name is not None:
+                raise
             continue
+        audit.record(by, "segment.duplicate", copy.name, {"id": copy.id, "from": original.name,
+                                                          "from_id": original.id}, db=db)
+        return copy
     raise Conflict(f"too many copies of {original.name!r}; name the copy yourself")
 
 
 def delete_segment(db: Database, segment_id: str, *, by: Principal) -> None:
     require(by, "segment.delete")
-    if db.segments.delete_one({"_id": _object_id(segment_id)}).deleted_count == 0:
+    doc = db.segments.find_one_and_delete({"_id": _object_id(segment_id)})
+    if doc is None:
         raise NotFound(f"no segment with id {segment_id!r}")
+    audit.record(by, "segment.delete", doc["name"], {"id": segment_id, "description": doc.get("description")},
+                 db=db)
 
 
 def record_count(db: Database, segment_id: str, count: int, counted_at: datetime | None = None) -> None:

@@ -1,5 +1,7 @@
 """The Segments page in headless Chromium: build a two-level rule by clicking and dragging, see the
-count `python -m crm segment count` gives, save it, find it after a reload, download its CSV.
+count `python -m crm segment count` gives, save it (the builder keeps it and it is what is open),
+find it after a reload, download its CSV, duplicate it (the copy is open and is what Delete
+deletes), and rename it after an edit (the builder keeps the edit).
 
 Also prints (never asserts) how long the page takes from an edit to the updated count. Sizes come
 from CRM_E2E_CUSTOMERS / CRM_E2E_ORDERS (default 2,000 / 20,000); set CRM_SCREENSHOT_DIR to save
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from crm.auth import CLI, users
+from crm.segments import get_segment_by_name, list_segments
 from tests.e2e.signin_support import (
     chromium_page,
     downloaded_csv,
@@ -130,6 +133,14 @@ def timed_edit(page, edit) -> float:
     return time.perf_counter() - started
 
 
+def open_caption(page, name: str):
+    return page.get_by_test_id("stCaptionContainer").filter(has_text=f"Open: {name}")
+
+
+def chosen_segment(page) -> str:
+    return page.get_by_role("combobox", name="Segment", exact=True).input_value()
+
+
 def sign_in_again_if_asked(page) -> None:
     """After a reload the sign-in cookie normally signs the session in; if the form shows
     instead, sign in the way a person would."""
@@ -240,6 +251,11 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
             page.get_by_role("textbox", name="Name", exact=True).fill(NAME)
             page.get_by_role("button", name="Save as a new segment").click()
             page.get_by_text(f"Saved “{NAME}”.").wait_for()
+            settle(page)
+            # The builder keeps the rule just saved, and the panel says that segment is open.
+            assert rules(page).count() == 3 and shown_rule(page) == EXPECTED
+            open_caption(page, NAME).wait_for()
+            assert chosen_segment(page) == NAME
             page.reload()
             sign_in_again_if_asked(page)
             page.get_by_role("heading", name="Saved segments").wait_for()
@@ -256,3 +272,41 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
             rows = downloaded_csv(page, "Download CSV", tmp_path / "audience.csv", WAIT)
             assert len(rows) == expected
             assert {"customer_id", "city", "total_spend"} <= set(rows[0])
+
+            # Duplicate: the copy is open, chosen in the list and in the builder; Delete deletes it.
+            copy = f"{NAME} (copy)"
+            settle(page)
+            page.get_by_role("button", name="Duplicate").click()
+            page.get_by_text(f"Made “{copy}”; it is open in the builder.").wait_for()
+            open_caption(page, copy).wait_for()
+            settle(page)
+            assert chosen_segment(page) == copy
+            assert rules(page).count() == 3 and shown_rule(page) == EXPECTED
+            page.get_by_role("button", name="Delete").click()
+            page.get_by_text(f"Delete “{copy}”? This cannot be undone.").wait_for()
+            settle(page)
+            page.get_by_role("button", name="Yes, delete").click()
+            page.get_by_text(f"Deleted “{copy}”.").wait_for()
+            settle(page)
+            assert [s.name for s in list_segments(db)] == [NAME]
+            assert chosen_segment(page) == NAME and not open_caption(page, copy).count()
+            assert rules(page).count() == 3 and shown_rule(page) == EXPECTED  # kept, saved nowhere now
+
+            # Open it again, edit the amount, rename it: the builder keeps the (unsaved) edit.
+            page.get_by_role("button", name="Open in the builder").click()
+            open_caption(page, NAME).wait_for()
+            wait_for(lambda: rules(page).count() == 3, WAIT, "the saved rule in the builder again")
+            settle(page)
+            before = wait_for_count(page)
+            value_inputs(rules(page).nth(0)).first.fill("7500")
+            value_inputs(rules(page).nth(0)).first.press("Tab")
+            wait_for_count(page, different_from=before)
+            settle(page)
+            renamed = "Big spenders, renamed"
+            page.get_by_role("textbox", name="New name", exact=True).fill(renamed)
+            page.get_by_role("button", name="Rename").click()
+            page.get_by_text(f"Renamed to “{renamed}”.").wait_for()
+            open_caption(page, renamed).wait_for()
+            settle(page)
+            assert shown_rule(page)["rules"][0]["value"] == 7500
+            assert get_segment_by_name(db, renamed).rules == EXPECTED  # the edit is not saved by a rename
