@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "crm.commands.demo",
     "crm.commands.serve",
     "crm.commands.importer",
+    "crm.commands.customer",
     "crm.commands.bench",
     "crm.commands.segment",
     "crm.commands.ai",  # adds `segment from-text`

@@ -112,7 +112,7 @@ def show_preview(draft: CampaignDraft) -> None:
 
 
 def show_report(report) -> None:
-    cols = st.columns(4, border=True)
+    cols = st.columns(2 + len(EXCLUSIONS), border=True)
     cols[0].metric("Matched", format_count(report.matched))
     cols[1].metric("Will be messaged", format_count(report.recipients))
     for col, reason in zip(cols[2:], EXCLUSIONS):

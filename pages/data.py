@@ -2,14 +2,17 @@
 
 from crm.ui.auth import require_user
 
-require_user()
+user = require_user()
 
 import io  # noqa: E402 - nothing runs before the guard
 
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
+from crm.auth import allowed, roles_allowed  # noqa: E402
 from crm.browse import PAGE_SIZES, CustomerView, Page, customer_view, search  # noqa: E402
+from crm.consent import CHANNELS, CONSENT_LAW, describe_declared  # noqa: E402
+from crm.erasure import erase_customer  # noqa: E402
 from crm.import_preview import ImportPreview, preview_import  # noqa: E402
 from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_rows, suggest_mapping  # noqa: E402
 from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS  # noqa: E402
@@ -69,7 +72,29 @@ def show_preview(preview: ImportPreview, data: bytes, kind: str) -> None:
                        file_name=f"rejected-{kind}.csv", mime="text/csv", icon=":material/download:")
 
 
+def declared_consent(mapping: dict[str, str]) -> tuple[frozenset[str], bool]:
+    """The consent the user declares for the file's customers, and whether they confirmed it."""
+    st.markdown("**Consent**")
+    own = sorted(field.removeprefix("consent_") for field in mapping.values() if field.startswith("consent_"))
+    if own:
+        st.caption(f"The file's own consent columns decide for {', '.join(own)}; a declaration below fills "
+                   "only their empty cells.")
+    channels = st.multiselect("These customers agreed to be contacted by", list(CHANNELS), key="import-consent",
+                              help="Leave empty when they agreed to nothing you can show, or you do not know")
+    st.caption(CONSENT_LAW)
+    if not channels:
+        st.caption("Declared: none. Channels the file does not give stay unknown: never messaged.")
+        return frozenset(), True
+    confirmed = st.checkbox(f"I confirm these customers agreed to {', '.join(channels)} and we keep the record of "
+                            "how (e.g. the opt-in box of a sign-up form)", key="import-consent-confirmed")
+    return frozenset(channels), confirmed
+
+
 def import_tab(db) -> None:
+    if not allowed(user, "data.import"):
+        st.info(f"Imports are for {' and '.join(roles_allowed('data.import'))}s; you are signed in as a "
+                f"{user.role}. Browse customers and orders in the other tabs.", icon=":material/lock:")
+        return
     kind = st.radio("What does the file hold?", ["customers", "orders"], horizontal=True,
                     format_func=str.capitalize, key="import-kind")
     fields = ", ".join(INPUT_FIELDS[kind])
@@ -96,18 +121,21 @@ def import_tab(db) -> None:
     skip = False
     if preview.report.rejected:
         skip = st.checkbox("Skip the invalid rows and import the valid ones", key="import-skip")
-    can_import = preview.valid_rows > 0 and (skip or not preview.report.rejected)
+    consent, confirmed = declared_consent(mapping) if kind == "customers" else (None, True)
+    can_import = preview.valid_rows > 0 and (skip or not preview.report.rejected) and confirmed
     if st.button(f"Import {kind}", type="primary", disabled=not can_import, icon=":material/upload:"):
         bar = st.progress(0.0, text="Writing...")
 
         def progress(done: int, total: int) -> None:
             bar.progress(done / total if total else 1.0, text=f"Writing {kind}: {format_count(done)} of {format_count(total)}")
 
-        report = import_csv(db, kind, io.BytesIO(data), mapping, skip_invalid=skip, progress=progress)
+        report = import_csv(db, kind, io.BytesIO(data), mapping, skip_invalid=skip, progress=progress, by=user,
+                            consent=consent, file_name=uploaded.name)
         bar.progress(1.0, text="Done")
         st.success(f"Imported {kind}: {format_count(report.inserted)} new, {format_count(report.updated)} updated, "
                    f"{format_count(report.unchanged)} unchanged"
-                   + (f", {format_count(report.summary()['rejected_rows'])} rows skipped." if report.rejected else "."),
+                   + (f", {format_count(report.summary()['rejected_rows'])} rows skipped." if report.rejected else ".")
+                   + (f" Consent declared: {describe_declared(consent)}." if kind == "customers" else ""),
                    icon=":material/check_circle:")
 
 
@@ -142,11 +170,12 @@ def show_page(result: Page, kind: str) -> None:
     st.dataframe(frame, hide_index=True, width="stretch")
 
 
-def show_customer(view: CustomerView) -> None:
+def show_customer(db, view: CustomerView) -> None:
     customer = view.customer
-    st.subheader(customer.get("name") or customer["customer_id"])
+    st.subheader(customer.get("name") or customer["customer_id"], anchor=False)
     details = [customer["customer_id"], customer.get("email"), customer.get("phone"), customer.get("city")]
-    st.caption(" · ".join(str(part) for part in details if part))
+    st.text(" · ".join(str(part) for part in details if part))
+    st.dataframe(pd.DataFrame(consent_rows(customer.get("consent"))), hide_index=True, width="stretch")
     cols = st.columns(4)
     cols[0].metric("Completed orders", format_count(view.completed_orders))
     cols[1].metric("Total spend", format_inr(view.total_spend_paise))
@@ -157,9 +186,39 @@ def show_customer(view: CustomerView) -> None:
         st.dataframe(orders, hide_index=True, width="stretch")
     else:
         st.caption("No orders yet.")
+    if allowed(user, "customer.erase"):
+        erase_panel(db, customer["customer_id"])
+
+
+def consent_rows(consent: dict | None) -> list[dict]:
+    rows = []
+    for channel in CHANNELS:
+        stored = (consent or {}).get(channel)
+        stored = stored if isinstance(stored, dict) else {}
+        when = stored.get("at")
+        rows.append({"channel": channel, "consent": stored.get("status") or "unknown",
+                     "source": stored.get("source") or "", "recorded": when.strftime("%Y-%m-%d %H:%M UTC") if when else ""})
+    return rows
+
+
+def erase_panel(db, customer_id: str) -> None:
+    with st.expander("Erase this customer", icon=":material/delete_forever:"):
+        st.write("Removes the customer and their orders for good, on their request (DPDP Act 2023 s.12, "
+                 "GDPR Art. 17). Messages already sent keep their row, with the address and text replaced, so "
+                 "campaign counts stay exact. This cannot be undone.")
+        typed = st.text_input(f"Type {customer_id} to confirm", key=f"erase-confirm-{customer_id}")
+        if st.button("Erase for good", type="primary", disabled=typed.strip() != customer_id,
+                     key=f"erase-{customer_id}", icon=":material/delete_forever:"):
+            report = erase_customer(db, customer_id, by=user)
+            st.session_state.pop("customer-open", None)
+            st.session_state["erased-note"] = (f"Erased {customer_id}: {report.orders} orders removed, "
+                                               f"{report.messages} messages turned into tombstones.")
+            st.rerun()
 
 
 def browse_tab(db, kind: str) -> None:
+    if kind == "customers" and (note := st.session_state.pop("erased-note", None)):
+        st.success(note, icon=":material/check_circle:")
     text, page, page_size = paging_controls(kind)
     result = cached_search(db_key(db), current_version(db), kind, text, page, page_size, db)
     show_page(result, kind)
@@ -168,7 +227,7 @@ def browse_tab(db, kind: str) -> None:
         chosen = st.selectbox("Open a customer", [None, *ids], key="customer-open",
                               format_func=lambda cid: "Choose one from this page..." if cid is None else cid)
         if chosen:
-            show_customer(customer_view(db, chosen))
+            show_customer(db, customer_view(db, chosen))
 
 
 st.title("Data")

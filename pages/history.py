@@ -126,9 +126,10 @@ def campaign_view(db, campaign_id: str) -> None:
     st.caption(f"{format_count(total)} message(s)" + (f"; the first {LOG_ROWS} shown" if total > LOG_ROWS else ""))
     st.dataframe(page, hide_index=True, width="stretch")
     # A callable: the CSV is built when someone clicks, not on every refresh.
-    st.download_button("Download the log (CSV)", lambda: log_csv(db, campaign.id, statuses, search),
-                       file_name=f"campaign-{campaign.id}-log.csv", mime="text/csv", icon=":material/download:",
-                       key=f"log-csv-{campaign.id}")
+    if allowed(user, "data.export"):
+        st.download_button("Download the log (CSV)", lambda: log_csv(db, campaign.id, statuses, search, by=user),
+                           file_name=f"campaign-{campaign.id}-log.csv", mime="text/csv",
+                           icon=":material/download:", key=f"log-csv-{campaign.id}")
     with st.expander("Message templates"):
         for template in campaign.templates:
             st.code(template, language=None)

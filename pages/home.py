@@ -2,7 +2,7 @@
 
 from crm.ui.auth import require_user
 
-require_user()
+user = require_user()
 
 from datetime import datetime, timezone  # noqa: E402 - nothing runs before the guard
 
@@ -10,6 +10,7 @@ import plotly.express as px  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from crm import analytics  # noqa: E402
+from crm.auth import allowed, roles_allowed  # noqa: E402
 from crm.dashboard import ACTIVE_DAYS, Dashboard, is_empty, load_dashboard  # noqa: E402
 from crm.demo import DemoSpec, load_demo  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
@@ -28,6 +29,10 @@ def cached_dashboard(db_key: str, version: str, today: str, _copy) -> Dashboard:
 def offer_first_steps(db) -> None:
     st.info("The workspace is empty. Load the demo shop to look around, or bring your own data.",
             icon=":material/waving_hand:")
+    if not allowed(user, "data.demo"):
+        st.caption(f"A {' or '.join(roles_allowed('data.import'))} can load the demo data or import customers "
+                   f"and orders; you are signed in as a {user.role}.")
+        return
     demo, own = st.columns(2, border=True)
     with demo:
         st.subheader("Load demo data")
@@ -44,7 +49,7 @@ def offer_first_steps(db) -> None:
                 bar.progress((before + done) / total, text=f"Writing {kind}: {format_count(done)} of {format_count(of)}")
 
             with errors_shown():
-                load_demo(db, spec, progress=progress)
+                load_demo(db, spec, progress=progress, by=user)
                 bar.progress(1.0, text="Preparing the dashboard...")
                 analytics.rebuild()
                 st.rerun()

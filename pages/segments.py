@@ -16,7 +16,7 @@ from streamlit_condition_tree import condition_tree  # noqa: E402
 from crm import analytics  # noqa: E402
 from crm.analytics.audience_columns import COLUMNS  # noqa: E402
 from crm.analytics.segment_preview import Preview  # noqa: E402
-from crm.auth import allowed  # noqa: E402
+from crm.auth import allowed, roles_allowed  # noqa: E402
 from crm.errors import CRMError, InvalidInput  # noqa: E402
 from crm.segment_builder import builder_config, rule_to_tree  # noqa: E402
 from crm.segment_builder.choices import value_choices, with_rule_values  # noqa: E402
@@ -146,6 +146,10 @@ def show_sample(result: Preview) -> None:
 
 
 def show_export(rule_json: dict, count: int) -> None:
+    if not allowed(user, "data.export"):
+        st.caption(f"Exporting customers' data is for {' and '.join(roles_allowed('data.export'))}s; "
+                   f"you are signed in as a {user.role}.")
+        return
     columns = st.multiselect("Columns", list(COLUMNS), default=EXPORT_DEFAULT, key="export-columns")
     if not columns:
         st.info("Choose at least one column to export.")
@@ -154,7 +158,7 @@ def show_export(rule_json: dict, count: int) -> None:
     label = f"Download CSV ({format_count(count)} customers)"
     if count <= download.PREPARE_ABOVE_ROWS:
         # Written when the button is clicked (on its own thread), streaming to a temp file.
-        st.download_button(label, data=lambda: audience_csv(text, columns), file_name="segment.csv",
+        st.download_button(label, data=lambda: audience_csv(text, columns, by=user), file_name="segment.csv",
                            mime="text/csv", icon=":material/download:", on_click="ignore", key="export-download")
         return
     wanted = (text, tuple(columns))
@@ -169,7 +173,7 @@ def show_export(rule_json: dict, count: int) -> None:
             bar.progress(min(1.0, written / max(total, 1)),
                          text=f"Writing the CSV… {format_count(written)} of {format_count(total)} customers")
 
-        prepared = (wanted, audience_csv(text, columns, on_rows=show),
+        prepared = (wanted, audience_csv(text, columns, on_rows=show, by=user),
                     datetime.now(timezone.utc).astimezone().strftime("%H:%M:%S"))
         st.session_state[PREPARED_EXPORT] = prepared
         bar.empty()

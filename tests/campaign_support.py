@@ -20,14 +20,16 @@ EVERYONE = {"op": "and", "rules": [{"field": "customer_id", "operator": "is_not_
 
 def load_customers(db, n: int, *, no_sms_consent: set[int] = frozenset(), no_phone: set[int] = frozenset(),
                    no_city: set[int] = frozenset()) -> list[str]:
-    """Customers c000.. with a phone, an email and a city, except where told otherwise."""
+    """Customers c000.. with a phone, an email, a city and consent to every channel, except where
+    told otherwise."""
     rows = []
     for i in range(n):
         row = {"customer_id": f"c{i:03d}", "name": f"Asha {i}", "email": f"asha{i}@example.com",
                "phone": None if i in no_phone else f"+9198{i:08d}",
-               "city": None if i in no_city else ["Mumbai", "Pune"][i % 2]}
+               "city": None if i in no_city else ["Mumbai", "Pune"][i % 2],
+               "consent_email": "yes", "consent_sms": "yes", "consent_whatsapp": "yes"}
         if i in no_sms_consent:
-            row["consent_sms"] = False
+            row["consent_sms"] = "no"
         rows.append(row)
     write_records(db, "customers", validate_records("customers", rows).valid)
     analytic_copy.close_all()  # the next reader opens a copy that has them

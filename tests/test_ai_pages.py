@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
+from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
 from crm.segment_engine import describe_rule
 from crm.ui.format import format_count
@@ -32,7 +33,7 @@ def demo_db(db, monkeypatch):
         if key.startswith(("GOOGLE_", "GEMINI_", "CRM_GEMINI_")):
             monkeypatch.delenv(key)
     analytic_copy.close_all()
-    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3))
+    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3), by=CLI)
     yield db
     analytic_copy.close_all()
 

@@ -47,14 +47,17 @@ def features(copy: AnalyticCopy) -> list[tuple]:
 def test_pymongoarrow_round_trips_dates_unicode_paise_and_tags(db):
     when = datetime(2024, 2, 29, 23, 59, 58, 123000, tzinfo=UTC)
     db.customers.insert_one({"customer_id": "c1", "name": "Zoë 東京 🚀", "tags": ["vip", "नया"],
-                             "consent": {"email": True, "sms": False}, "age": 41, "signup_date": when,
+                             "consent": {"email": {"status": "yes", "source": "file a.csv", "at": when},
+                                         "sms": {"status": "no", "source": "api key k", "at": when}},
+                             "age": 41, "signup_date": when,
                              "created_at": when, "updated_at": when})
     db.orders.insert_one({"order_id": "o1", "customer_id": "c1", "amount": Int64(2**53 + 7),
                           "status": "completed", "order_date": when, "created_at": when, "updated_at": when})
     customer = read_changed(db, "customers", None).to_pylist()[0]
     order = read_changed(db, "orders", when - timedelta(seconds=1)).to_pylist()[0]
     assert customer["name"] == "Zoë 東京 🚀" and customer["tags"] == ["vip", "नया"]
-    assert customer["consent"] == {"email": True, "sms": False, "whatsapp": None}
+    assert customer["consent"] == {"email": {"status": "yes"}, "sms": {"status": "no"},
+                                   "whatsapp": {"status": None}}
     assert customer["signup_date"] == when.replace(tzinfo=None)
     assert order["amount"] == 2**53 + 7 and isinstance(order["amount"], int)
     assert read_changed(db, "orders", when + timedelta(milliseconds=1)).num_rows == 0

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm import audit
-from crm.auth import users
+from crm.auth import CLI, users
 from crm.demo import DemoSpec, load_demo
 from tests.auth_fixtures import sign_in
 
@@ -41,7 +41,7 @@ def rendered(at: AppTest) -> str:
 @pytest.fixture
 def shop(db):
     """A small shop; returns strings that only customer data contains."""
-    load_demo(db, DemoSpec(customers=60, orders=300, seed=5))
+    load_demo(db, DemoSpec(customers=60, orders=300, seed=5), by=CLI)
     private = set()
     for customer in db.customers.find({}, {"customer_id": 1, "email": 1, "name": 1}):
         private |= {customer["customer_id"], customer.get("email") or "", customer.get("name") or ""}

@@ -19,7 +19,7 @@ def test_customers_without_consent_or_phone_are_excluded_and_counted_for_sms(db)
     report = check_draft(draft(["Hi {{ first_name }}"]))
     assert report.ok, report.problems
     assert report.matched == 12
-    assert report.excluded == {"no_consent": 3, "no_contact": 1}  # c003 lacks both: counted once
+    assert report.excluded == {"no_consent": 3, "consent_unknown": 0, "no_contact": 1}  # c003 lacks both: once
     assert report.recipients == 8
     assert {s.customer_id for s in report.samples}.isdisjoint({"c001", "c002", "c003", "c004"})
 
@@ -27,7 +27,7 @@ def test_customers_without_consent_or_phone_are_excluded_and_counted_for_sms(db)
 def test_email_channel_needs_email_consent_not_sms_consent(db):
     load_customers(db, 6, no_sms_consent={0, 1}, no_phone={2})
     report = check_draft(draft(["Hello {{ name }}"], channel="email"))
-    assert report.excluded == {"no_consent": 0, "no_contact": 0}
+    assert report.excluded == {"no_consent": 0, "consent_unknown": 0, "no_contact": 0}
     assert report.recipients == 6
     assert report.samples[0].to == "asha0@example.com"
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from crm.auth import CLI
 from crm.campaigns import wait_until_settled
+from crm.campaigns.background import is_sending
 from crm.campaigns.dispatcher import dispatch
 from crm.config import load_settings
 from tests.api_fixtures import start_api  # noqa: F401 - fixture
 from tests.auth_fixtures import sign_in
-from crm.campaigns.background import is_sending
 from tests.campaign_support import EVERYONE, SECRET, compose, load_customers, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,14 +133,14 @@ def test_history_lists_counters_and_filters_the_log(db, start_api):
 
 def test_log_csv_has_one_row_per_customer_and_honours_the_filters(db, start_api):
     from crm.campaigns.history import log_csv
-    from crm.campaigns.snapshot import take_snapshot
     from crm.campaigns.repository import get_campaign
+    from crm.campaigns.snapshot import take_snapshot
 
     load_customers(db, 5)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
-    lines = log_csv(db, campaign.id).decode().splitlines()
+    lines = log_csv(db, campaign.id, by=CLI).decode().splitlines()
     assert lines[0].startswith("customer_id,to,status,variant,message")
     assert [line.split(",")[0] for line in lines[1:]] == ["c000", "c001", "c002", "c003", "c004"]
-    assert len(log_csv(db, campaign.id, ["DELIVERED"]).decode().splitlines()) == 1
-    assert len(log_csv(db, campaign.id, [], "+919800000003").decode().splitlines()) == 2
+    assert len(log_csv(db, campaign.id, ["DELIVERED"], by=CLI).decode().splitlines()) == 1
+    assert len(log_csv(db, campaign.id, [], "+919800000003", by=CLI).decode().splitlines()) == 2

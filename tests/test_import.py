@@ -14,9 +14,9 @@ from pymongo import monitoring
 
 import crm.analytics
 from crm import store
+from crm.auth import CLI
 from crm.errors import InvalidInput
-from crm.ingest.csv_import import (ImportRejected, errors_to_csv, import_csv, read_header, read_rows,
-                                   suggest_mapping)
+from crm.ingest.csv_import import ImportRejected, errors_to_csv, import_csv, read_header, read_rows, suggest_mapping
 from crm.ingest.records import RowError, check_customers_exist, validate_records
 from crm.ingest.writer import write_records
 
@@ -46,15 +46,15 @@ def customers_csv(tmp_path):
 
 
 def test_sample_files_import_cleanly_customers_first(db):
-    customers = import_csv(db, "customers", SAMPLES / "customers.csv")
-    orders = import_csv(db, "orders", SAMPLES / "orders.csv")
+    customers = import_csv(db, "customers", SAMPLES / "customers.csv", by=CLI)
+    orders = import_csv(db, "orders", SAMPLES / "orders.csv", by=CLI)
     assert (customers.rows_read, customers.inserted, customers.rejected) == (20, 20, [])
     assert (orders.rows_read, orders.inserted, orders.rejected) == (20, 20, [])
     assert db.orders.count_documents({}) == 20
 
 
 def test_import_stores_unicode_utc_dates_and_lower_cased_email(db, customers_csv):
-    report = import_csv(db, "customers", customers_csv)
+    report = import_csv(db, "customers", customers_csv, by=CLI)
     assert (report.inserted, report.updated, report.unchanged) == (3, 0, 0)
     stored = docs(db, "customers")
     assert stored["C1"]["name"] == "अमित शर्मा" and stored["C2"]["name"] == "Zoë 😀"
@@ -62,24 +62,25 @@ def test_import_stores_unicode_utc_dates_and_lower_cased_email(db, customers_csv
     assert stored["C1"]["signup_date"] == datetime(2024, 2, 29, 18, 40, tzinfo=UTC)
     assert stored["C2"]["signup_date"] == datetime(2024, 1, 15, tzinfo=UTC)
     assert stored["C1"]["tags"] == ["vip", "app"] and stored["C2"]["tags"] == []
-    assert stored["C1"]["consent"] == {"email": True, "sms": True, "whatsapp": True}
+    assert {channel: c["status"] for channel, c in stored["C1"]["consent"].items()} == \
+        {"email": "unknown", "sms": "unknown", "whatsapp": "unknown"}  # never assumed
     assert stored["C1"]["created_at"] == stored["C1"]["updated_at"]
 
 
 def test_reimporting_the_same_file_changes_nothing(db, customers_csv):
-    import_csv(db, "customers", customers_csv)
+    import_csv(db, "customers", customers_csv, by=CLI)
     before = docs(db, "customers")
-    report = import_csv(db, "customers", customers_csv)
+    report = import_csv(db, "customers", customers_csv, by=CLI)
     assert (report.inserted, report.updated, report.unchanged) == (0, 0, 3)
     assert docs(db, "customers") == before  # updated_at included
     assert db.customers.count_documents({}) == 3
 
 
 def test_a_changed_row_is_updated_and_only_the_columns_in_the_file_change(db, tmp_path, customers_csv):
-    import_csv(db, "customers", customers_csv)
+    import_csv(db, "customers", customers_csv, by=CLI)
     before = docs(db, "customers")
     partial = write_csv(tmp_path, "cities.csv", "customer_id,city\nC1,Pune\nC2,Pune\n")
-    report = import_csv(db, "customers", partial)
+    report = import_csv(db, "customers", partial, by=CLI)
     assert (report.inserted, report.updated, report.unchanged) == (0, 1, 1)
     after = docs(db, "customers")
     assert after["C1"]["city"] == "Pune" and after["C1"]["name"] == "अमित शर्मा"
@@ -89,19 +90,21 @@ def test_a_changed_row_is_updated_and_only_the_columns_in_the_file_change(db, tm
 
 
 def test_an_empty_cell_clears_a_value_and_a_consent_column_changes_only_its_channel(db, tmp_path, customers_csv):
-    import_csv(db, "customers", customers_csv)
+    import_csv(db, "customers", customers_csv, by=CLI)
     update = write_csv(tmp_path, "u.csv", "customer_id,email,consent_sms\nC1,,no\n")
-    assert import_csv(db, "customers", update).updated == 1
+    assert import_csv(db, "customers", update, by=CLI).updated == 1
     stored = docs(db, "customers")["C1"]
     assert stored["email"] is None
-    assert stored["consent"] == {"email": True, "sms": False, "whatsapp": True}
+    assert {channel: c["status"] for channel, c in stored["consent"].items()} == \
+        {"email": "unknown", "sms": "no", "whatsapp": "unknown"}
+    assert stored["consent"]["sms"]["source"] == "file u.csv (imported by cli)"
 
 
 def test_strict_import_writes_nothing_when_any_row_is_invalid(db, tmp_path):
     path = write_csv(tmp_path, "c.csv", CUSTOMERS + "C1,Ok,ok@example.com,,,\nC2,Bad,not-an-email,,,\n"
                                                     "C3,Bad date,,,2024-02-30,\n")
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, "customers", path)
+        import_csv(db, "customers", path, by=CLI)
     assert db.customers.count_documents({}) == 0
     report = caught.value.report
     assert [(e.row, e.column) for e in report.rejected] == [(3, "email"), (4, "signup_date")]
@@ -116,9 +119,9 @@ def test_skip_invalid_writes_valid_rows_and_the_rejected_file_keeps_original_col
                                         "O3,C404,1.00,completed,2024-03-01,unknown customer\n"
                                         "O4,C1,1.234,lost,2024-03-01,two problems\n"
                                         "O1,C1,10.50,completed,2024-03-01,repeat\n")
-    import_csv(db, "customers", write_csv(tmp_path, "c.csv", "customer_id\nC1\n"))
+    import_csv(db, "customers", write_csv(tmp_path, "c.csv", "customer_id\nC1\n"), by=CLI)
     rejected = tmp_path / "rejected.csv"
-    report = import_csv(db, "orders", path, skip_invalid=True, rejected_path=rejected)
+    report = import_csv(db, "orders", path, skip_invalid=True, rejected_path=rejected, by=CLI)
     assert (report.rows_read, report.inserted) == (5, 1)
     assert list(docs(db, "orders")) == ["O1"] and docs(db, "orders")["O1"]["amount"] == 1050
     lines = list(csv.DictReader(io.StringIO(rejected.read_text(encoding="utf-8"))))
@@ -175,7 +178,7 @@ def test_order_column_suggestions(header, expected):
 
 def test_an_explicit_mapping_reads_only_the_mapped_columns(db, tmp_path):
     path = write_csv(tmp_path, "c.csv", "Ref,Who,Secret\nK1,Asha,x\nK2,Ravi,y\n")
-    report = import_csv(db, "customers", path, mapping={"Ref": "customer_id", "Who": "name"})
+    report = import_csv(db, "customers", path, mapping={"Ref": "customer_id", "Who": "name"}, by=CLI)
     assert report.inserted == 2
     assert docs(db, "customers")["K1"]["name"] == "Asha" and "Secret" not in docs(db, "customers")["K1"]
 
@@ -189,7 +192,7 @@ def test_an_explicit_mapping_reads_only_the_mapped_columns(db, tmp_path):
 def test_bad_mappings_say_what_is_wrong(db, tmp_path, mapping, message):
     path = write_csv(tmp_path, "c.csv", "Ref,Who\nK1,Asha\n")
     with pytest.raises(InvalidInput, match=message):
-        import_csv(db, "customers", path, mapping=mapping)
+        import_csv(db, "customers", path, mapping=mapping, by=CLI)
     with pytest.raises(InvalidInput, match=message):
         list(read_rows(path, mapping, kind="customers"))
 
@@ -197,38 +200,38 @@ def test_bad_mappings_say_what_is_wrong(db, tmp_path, mapping, message):
 def test_orders_file_without_an_amount_column_names_it(db, tmp_path):
     path = write_csv(tmp_path, "o.csv", "order_id,customer_id,order_date\nO1,C1,2024-01-01\n")
     with pytest.raises(InvalidInput, match="required column amount is missing"):
-        import_csv(db, "orders", path)
+        import_csv(db, "orders", path, by=CLI)
 
 
 def test_utf8_with_bom_and_file_like_sources_are_read(db):
     data = io.BytesIO("\ufeffcustomer_id,name\nC1,Ärger\n".encode())
     assert read_header(data) == ["customer_id", "name"]
-    assert import_csv(db, "customers", data).inserted == 1
+    assert import_csv(db, "customers", data, by=CLI).inserted == 1
     assert docs(db, "customers")["C1"]["name"] == "Ärger"
     assert not data.closed
 
 
 def test_text_streams_are_read_too(db):
-    report = import_csv(db, "customers", io.StringIO("customer_id,name\nC1,Asha\n"))
+    report = import_csv(db, "customers", io.StringIO("customer_id,name\nC1,Asha\n"), by=CLI)
     assert report.inserted == 1
 
 
 def test_a_file_that_is_not_utf8_is_rejected_clearly(db, tmp_path):
     path = write_csv(tmp_path, "latin.csv", "customer_id,name\nC1,Ärger\n", encoding="latin-1")
     with pytest.raises(InvalidInput, match="not UTF-8 text"):
-        import_csv(db, "customers", path)
+        import_csv(db, "customers", path, by=CLI)
 
 
 @pytest.mark.parametrize("text, message", [("", "the file is empty"), ("\n\n", "the file is empty")])
 def test_an_empty_file_is_rejected(db, tmp_path, text, message):
     with pytest.raises(InvalidInput, match=message):
-        import_csv(db, "customers", write_csv(tmp_path, "e.csv", text))
+        import_csv(db, "customers", write_csv(tmp_path, "e.csv", text), by=CLI)
 
 
 def test_rows_with_the_wrong_number_of_cells_are_reported_and_blank_lines_skipped(db, tmp_path):
     path = write_csv(tmp_path, "c.csv", "customer_id,name\nC1,A\n\nC2,B,extra\nC3,C\n")
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, "customers", path)
+        import_csv(db, "customers", path, by=CLI)
     assert caught.value.report.rejected == [RowError(4, "", "the row has 3 cells, the header has 2")]
 
 

@@ -9,6 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
 from crm.ui import auth
 from crm.ui.format import format_count, format_inr_short
@@ -39,7 +40,7 @@ def no_failures(at: AppTest) -> None:
 
 @pytest.fixture
 def demo_db(db):
-    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3))
+    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3), by=CLI)
     return db
 
 

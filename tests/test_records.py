@@ -149,19 +149,22 @@ def test_tags_come_from_semicolons_in_csv_or_a_list_in_json(tags, stored):
     assert one_valid("customers", {"customer_id": "C1", "tags": tags}).tags == stored
 
 
-@pytest.mark.parametrize("value, allowed", [
-    ("true", True), ("false", False), ("yes", True), ("no", False), ("1", True), ("0", False),
-    ("Y", True), ("n", False), ("", True),
+@pytest.mark.parametrize("value, status", [
+    ("true", "yes"), ("false", "no"), ("yes", "yes"), ("no", "no"), ("1", "yes"), ("0", "no"),
+    ("Y", "yes"), ("n", "no"), ("Subscribed", "yes"), ("unsubscribed", "no"), ("not_subscribed", "unknown"),
+    ("unknown", "unknown"), ("", None),
 ])
-def test_consent_columns_accept_yes_no_words(value, allowed):
+def test_consent_columns_accept_the_words_exports_use_and_say_nothing_when_empty(value, status):
     record = one_valid("customers", {"customer_id": "C1", "consent_sms": value})
-    assert record.consent.sms is allowed
-    assert record.consent.email is True and record.consent.whatsapp is True
+    assert record.consent.sms == status
+    assert record.consent.carried() == ({"sms": status} if status else {})
 
 
 def test_consent_as_json_object_and_bad_consent_value():
-    assert one_valid("customers", {"customer_id": "C1", "consent": {"whatsapp": False}}).consent.whatsapp is False
-    assert one_error("customers", {"customer_id": "C1", "consent_email": "maybe"}).column == "consent.email"
+    consent = one_valid("customers", {"customer_id": "C1", "consent": {"whatsapp": False, "email": "yes"}}).consent
+    assert consent.carried() == {"whatsapp": "no", "email": "yes"}
+    error = one_error("customers", {"customer_id": "C1", "consent_email": "maybe"})
+    assert error.column == "consent.email" and "use yes, no or unknown" in error.reason
 
 
 @pytest.mark.parametrize("row, column, reason", [
@@ -221,14 +224,14 @@ def test_documents_have_the_design_shape():
     doc = record_to_document(customer)
     assert set(doc) == {"customer_id", "name", "email", "phone", "city", "gender", "age", "signup_date", "tags",
                         "consent"}
-    assert doc["consent"] == {"email": True, "sms": False, "whatsapp": True}
+    assert doc["consent"] == {"email": None, "sms": "no", "whatsapp": None}  # the writer stamps and merges
     order_doc = record_to_document(one_valid("orders", order(amount="12.34")))
     assert set(order_doc) == {"order_id", "customer_id", "amount", "status", "order_date"}
     assert isinstance(order_doc["amount"], Int64) and order_doc["amount"] == 1234
 
 
 def test_models_are_usable_directly_by_the_api():
-    assert CustomerRecord.model_validate({"customer_id": "C9"}).consent.email is True
+    assert CustomerRecord.model_validate({"customer_id": "C9"}).consent.carried() == {}
     assert OrderRecord.model_validate(order()).amount_paise == 1000
 
 

@@ -56,8 +56,8 @@ def features(con) -> dict[str, list]:
 def rebuilt_features(con) -> list[dict]:
     fresh = new_connection()
     load_all(fresh, con.sql("SELECT customer_id, name, email, phone, city, gender, age::BIGINT AS age, "
-                            "signup_date, tags, {'email': consent_email, 'sms': consent_sms, "
-                            "'whatsapp': consent_whatsapp} AS consent, created_at, updated_at "
+                            "signup_date, tags, {'email': {'status': consent_email}, 'sms': {'status': consent_sms}, "
+                            "'whatsapp': {'status': consent_whatsapp}} AS consent, created_at, updated_at "
                             "FROM customers").to_arrow_table(),
              con.sql("SELECT * FROM orders").to_arrow_table())
     return features(fresh)

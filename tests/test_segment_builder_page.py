@@ -39,7 +39,7 @@ RULE = {"op": "and", "rules": [
 @pytest.fixture
 def demo_db(db):
     analytic_copy.close_all()  # each test has its own database: no copy of another one
-    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3))
+    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3), by=CLI)
     yield db
     analytic_copy.close_all()
 
@@ -330,7 +330,7 @@ def test_the_describe_your_audience_place_offers_a_description_box(demo_db):
 
 
 def test_downloaded_csv_has_one_row_per_customer_and_the_chosen_columns(demo_db):
-    data = audience_csv(RULE, ["customer_id", "city", "total_spend"])
+    data = audience_csv(RULE, ["customer_id", "city", "total_spend"], by=CLI)
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     assert len(rows) == count(RULE)
     assert list(rows[0]) == ["customer_id", "city", "total_spend"]

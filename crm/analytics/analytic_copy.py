@@ -30,8 +30,9 @@ from pathlib import Path
 import duckdb
 
 from crm.analytics.mongo_read import read_changed
-from crm.analytics.upsert import apply_changes, load_all
+from crm.analytics.upsert import apply_changes, drop_erased, load_all
 from crm.config import Settings, load_settings
+from crm.erasure import erased_since
 
 KINDS = ("customers", "orders")
 SNAPSHOT_MIN_ROWS = 50_000  # below this many changed rows a snapshot costs more than it saves
@@ -143,8 +144,9 @@ class AnalyticCopy:
             marker = _marker_state(self.marker_path)
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
+            applied = drop_erased(self.con, erased_since(db, self._next_since["customers"]))
             changed = {k: read_changed(db, k, self._next_since[k]) for k in KINDS}
-            applied = apply_changes(self.con, changed["customers"], changed["orders"])
+            applied += apply_changes(self.con, changed["customers"], changed["orders"])
             # Everything committed before `read_from` is now in the copy; later writes, even
             # with slightly older updated_at, fall inside the next read's overlap.
             self._next_since = {k: read_from for k in KINDS}

@@ -55,7 +55,8 @@ SELECT printf('C%08d', i), 'Customer ' || i, printf('c%d@example.com', i),
        ?::TIMESTAMP - to_days((hash(i, 5) % 1500)::INTEGER),
        list_concat(CASE WHEN hash(i, 6) % 10 = 0 THEN ['vip'] ELSE [] END,
                    CASE WHEN hash(i, 7) % 3 = 0 THEN ['newsletter'] ELSE [] END),
-       hash(i, 8) % 2 = 0, hash(i, 9) % 3 = 0, hash(i, 10) % 4 = 0,
+       ['yes', 'no', 'unknown'][1 + (hash(i, 8) % 3)::BIGINT], ['yes', 'no', 'unknown'][1 + (hash(i, 9) % 3)::BIGINT],
+       ['yes', 'no', 'unknown'][1 + (hash(i, 10) % 3)::BIGINT],
        ?::TIMESTAMP - INTERVAL 1500 DAY, ?::TIMESTAMP - INTERVAL 1500 DAY
 FROM range(?) t(i)
 """
@@ -253,7 +254,8 @@ def bench_size(customers: int, orders: int, repeats: int, baseline_repeats: int)
     no_customers = CUSTOMER_SCHEMA.to_arrow().empty_table()
     all_customers = con.sql(
         "SELECT customer_id, name, email, phone, city, gender, age::BIGINT AS age, signup_date, tags, "
-        "{'email': consent_email, 'sms': consent_sms, 'whatsapp': consent_whatsapp} AS consent, "
+        "{'email': {'status': consent_email}, 'sms': {'status': consent_sms}, "
+        "'whatsapp': {'status': consent_whatsapp}} AS consent, "
         "created_at, updated_at FROM customers").to_arrow_table()
     all_orders = con.sql("SELECT order_id, customer_id, amount, status, order_date, created_at, "
                              "updated_at FROM orders").to_arrow_table()

@@ -10,18 +10,27 @@ from pathlib import Path
 import pyarrow.csv as pa_csv
 from tqdm import tqdm
 
+from crm import audit
 from crm.analytics.audience_columns import select_list
 from crm.analytics.segment_preview import audience_query, parse, today_utc
+from crm.auth.permissions import Principal, requires
+from crm.csv_safety import neutralise_batch
 from crm.errors import InvalidInput
+from crm.segment_engine import describe_rule
 
 BATCH_ROWS = 65_536
 
 
+@requires("data.export")
 def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] | None = None,
-               progress: bool = False, on_rows: Callable[[int, int], None] | None = None) -> int:
+               progress: bool = False, on_rows: Callable[[int, int], None] | None = None, *,
+               by: Principal, segment: str = "") -> int:
     """Write the customers a rule matches to `path` (header + one row each, by customer_id).
 
-    The file appears whole or not at all: rows go to a temporary file renamed at the end.
+    The file appears whole or not at all: rows go to a temporary file renamed at the end. Text
+    a spreadsheet would run as a formula is written as text (`crm.csv_safety`). The export is
+    audited with who asked, the segment (`segment`: its name, else the rule in English) and the
+    rows written.
     `progress` draws a terminal progress bar; `on_rows(written, total)` is called after each
     batch (for a progress bar elsewhere). Returns the number of rows written.
     """
@@ -43,7 +52,7 @@ def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] |
         with open(tmp, "wb") as out, pa_csv.CSVWriter(out, reader.schema) as writer, \
                 tqdm(total=total, unit="rows", disable=not progress or None) as bar:
             for batch in reader:
-                writer.write_batch(batch)
+                writer.write_batch(neutralise_batch(batch))
                 written += batch.num_rows
                 bar.update(batch.num_rows)
                 if on_rows is not None:
@@ -51,4 +60,6 @@ def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] |
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+    audit.record(by, "data.export", segment or describe_rule(group),
+                 {"rows": written, "columns": columns or "all", "as_of": as_of.isoformat()})
     return written

@@ -23,7 +23,9 @@ CUSTOMER_SCHEMA = Schema({
     "customer_id": pa.string(), "name": pa.string(), "email": pa.string(), "phone": pa.string(),
     "city": pa.string(), "gender": pa.string(), "age": pa.int64(), "signup_date": _TS,
     "tags": pa.list_(pa.string()),
-    "consent": pa.struct([("email", pa.bool_()), ("sms", pa.bool_()), ("whatsapp", pa.bool_())]),
+    # Only each channel's status: the analytic copy decides who may be messaged, MongoDB keeps
+    # where the consent came from. Older boolean documents read as null, i.e. unknown.
+    "consent": pa.struct([(channel, pa.struct([("status", pa.string())])) for channel in ("email", "sms", "whatsapp")]),
     "created_at": _TS, "updated_at": _TS,
 })
 

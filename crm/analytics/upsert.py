@@ -7,10 +7,12 @@ import pyarrow as pa
 
 CUSTOMER_COLUMNS = ("customer_id, name, email, phone, city, gender, age, signup_date, tags, "
                     "consent_email, consent_sms, consent_whatsapp, created_at, updated_at")
-# Tags are a list and never missing; the consent sub-document becomes three columns.
+# Tags are a list and never missing; the consent sub-document becomes three status columns,
+# missing consent being unknown (never yes).
 CUSTOMER_SELECT = ("SELECT customer_id, name, email, phone, city, gender, CAST(age AS INTEGER), "
-                   "signup_date, coalesce(tags, []::VARCHAR[]), consent.email, consent.sms, "
-                   "consent.whatsapp, created_at, updated_at FROM {src}")
+                   "signup_date, coalesce(tags, []::VARCHAR[]), coalesce(consent.email.status, 'unknown'), "
+                   "coalesce(consent.sms.status, 'unknown'), coalesce(consent.whatsapp.status, 'unknown'), "
+                   "created_at, updated_at FROM {src}")
 ORDER_COLUMNS = "order_id, customer_id, amount, status, order_date, created_at, updated_at"
 ORDER_SELECT = f"SELECT {ORDER_COLUMNS} FROM {{src}}"
 
@@ -84,6 +86,37 @@ def apply_changes(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: p
     finally:
         for table in ("_changed_customers", "_changed_orders", "_rebuilt"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def drop_erased(con: duckdb.DuckDBPyConnection, erasures: list[dict]) -> int:
+    """Remove erased customers and their orders and features; returns the customer rows removed.
+
+    Only rows written before the erasure go: a customer imported again since keeps the new row.
+    """
+    from crm.segment_engine import build_features
+
+    if not erasures:
+        return 0
+    ids = [e["customer_id"] for e in erasures]
+    erased = pa.table({"customer_id": ids, "erased_at": [e["erased_at"] for e in erasures]})
+    con.register("_erased", erased)
+    try:
+        con.begin()
+        try:
+            removed = con.execute("DELETE FROM customers AS c USING _erased AS e WHERE c.customer_id = e.customer_id "
+                                  "AND c.updated_at <= e.erased_at").fetchall()[0][0]
+            removed_orders = con.execute("DELETE FROM orders AS o USING _erased AS e "
+                                         "WHERE o.customer_id = e.customer_id AND o.updated_at <= e.erased_at"
+                                         ).fetchall()[0][0]
+            if removed or removed_orders:
+                build_features(con, ids)  # ids no longer in `customers` lose their rows
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        con.unregister("_erased")
+    return removed
 
 
 class _registered:

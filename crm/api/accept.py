@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 from pymongo.database import Database
 
+from crm import audit
+from crm.auth.permissions import Principal, requires
+from crm.consent import ConsentSource
 from crm.ingest.records import RowError, check_customers_exist, validate_records
 from crm.ingest.streams import Producer
-from crm.ingest.writer import WriteResult, write_records
+from crm.ingest.writer import WriteResult, utc_now, write_records
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,9 @@ class BatchRejected(Exception):
         self.errors = errors
 
 
+@requires("data.import")
 def accept_batch(db: Database, kind: str, rows: Sequence[Mapping],
-                 producer: Producer | None = None) -> WriteResult | Queued:
+                 producer: Producer | None = None, *, by: Principal) -> WriteResult | Queued:
     """Validate every item (index = position in `rows`); write them, or queue them when a
     producer is given. Raises BatchRejected listing each bad item."""
     if not rows:
@@ -43,8 +47,11 @@ def accept_batch(db: Database, kind: str, rows: Sequence[Mapping],
     if errors:
         raise BatchRejected(sorted(errors, key=lambda e: e.row))
     if producer is None:
-        return write_records(db, kind, result.valid)
-    entry_id = producer.enqueue(kind, list(rows), [r.customer_id for r in result.valid])
+        written = write_records(db, kind, result.valid, origin=ConsentSource(by.username, utc_now()))
+        audit.record(by, f"api.write.{kind}", "", {"items": len(rows), **vars(written)}, db=db)
+        return written
+    entry_id = producer.enqueue(kind, list(rows), [r.customer_id for r in result.valid], source=by.username)
+    audit.record(by, f"api.write.{kind}", "", {"items": len(rows), "queued": entry_id}, db=db)
     return Queued(queued=len(rows), entry_id=entry_id)
 
 

@@ -15,7 +15,8 @@ from crm.ingest.records import MODELS
 
 CUSTOMER_EXAMPLE = {"customer_id": "C-1001", "name": "Asha Verma", "email": "asha@example.com",
                     "phone": "+91 98200 12345", "city": "Mumbai", "gender": "female", "age": 34,
-                    "signup_date": "2024-01-15", "tags": ["vip", "newsletter"]}
+                    "signup_date": "2024-01-15", "tags": ["vip", "newsletter"],
+                    "consent": {"email": "yes", "sms": "no"}}
 ORDER_EXAMPLE = {"order_id": "O-5001", "customer_id": "C-1001", "amount": 1299.5,
                  "status": "completed", "order_date": "2024-03-01T10:30:00+05:30"}
 EXAMPLES = {"customers": CUSTOMER_EXAMPLE, "orders": ORDER_EXAMPLE}
@@ -101,7 +102,9 @@ class CustomerView(BaseModel):
 
 CUSTOMER_VIEW_EXAMPLE = {
     "customer": {**CUSTOMER_EXAMPLE, "signup_date": "2024-01-15T00:00:00Z",
-                 "consent": {"email": True, "sms": True, "whatsapp": True},
+                 "consent": {channel: {"status": status, "source": "api key shop backend",
+                                       "at": "2024-03-01T05:00:00Z"}
+                             for channel, status in (("email", "yes"), ("sms", "no"), ("whatsapp", "unknown"))},
                  "created_at": "2024-03-01T05:00:00Z", "updated_at": "2024-03-01T05:00:00Z"},
     "orders": {"count": 1, "completed_count": 1, "total_spend": "1299.50", "total_spend_paise": 129950,
                "currency": "INR", "last_order": {"order_id": "O-5001", "amount": "1299.50",

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 from pymongo.database import Database
 
+from crm.auth.permissions import API_KEY_ROLE
 from crm.errors import Conflict, InvalidInput, NotFound
 
 KEY_MARKER = "crm_"
@@ -39,6 +40,20 @@ class ApiKey:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+    # A key acts as a principal of its own (crm.auth.permissions): named by its name, never by
+    # the key, with the role that lets it ingest and erase.
+    @property
+    def username(self) -> str:
+        return f"api key {self.name}"
+
+    @property
+    def role(self) -> str:
+        return API_KEY_ROLE
+
+    @property
+    def active(self) -> bool:
+        return not self.revoked
 
     @classmethod
     def from_document(cls, doc: dict) -> ApiKey:

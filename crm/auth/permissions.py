@@ -6,15 +6,24 @@ users) call `require(user, action)` themselves, so hiding a button is never the 
 
 from __future__ import annotations
 
-from typing import Protocol
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Protocol, TypeVar
 
 from crm.errors import Forbidden
+
+F = TypeVar("F", bound=Callable)
 
 ROLES: dict[str, str] = {
     "admin": "manages users, API keys and settings; may do everything",
     "marketer": "builds segments and sends campaigns",
     "viewer": "reads dashboards, segments and campaigns; changes nothing",
 }
+
+# An API key acts with this role: it may write customers and orders and erase customers,
+# nothing else. It is not a role a person can be given.
+API_KEY_ROLE = "api"
 
 _EVERYONE = frozenset(ROLES)
 _MARKETING = frozenset({"admin", "marketer"})
@@ -23,7 +32,10 @@ _ADMIN = frozenset({"admin"})
 # action -> (what it means, roles allowed). Pages, the API and the CLI all read this table.
 PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
     "data.view": ("see customers, orders and dashboards", _EVERYONE),
-    "data.import": ("import customers and orders", _MARKETING),
+    "data.import": ("import customers and orders", _MARKETING | {API_KEY_ROLE}),
+    "data.demo": ("load the demo data", _MARKETING),
+    "data.export": ("export customers' data", _MARKETING),
+    "customer.erase": ("erase a customer", _ADMIN | {API_KEY_ROLE}),
     "segment.save": ("save or change a segment", _MARKETING),
     "segment.delete": ("delete a segment", _MARKETING),
     "campaign.send": ("send a campaign", _MARKETING),
@@ -65,3 +77,26 @@ def roles_allowed(action: str) -> list[str]:
     """Roles that may do `action`, in the order of ROLES (for help texts)."""
     allowed_roles = PERMISSIONS[action][1]
     return [role for role in ROLES if role in allowed_roles]
+
+
+def requires(action: str, principal: str = "by") -> Callable[[F], F]:
+    """Decorate a core function that writes or exports: it checks its `principal` argument may do
+    `action` before anything else runs. A test finds every such function (and every function
+    that writes to the database without one) by reading the source."""
+    if action not in PERMISSIONS:
+        raise ValueError(f"unknown action {action!r}; add it to PERMISSIONS")
+
+    def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+        if principal not in signature.parameters:
+            raise TypeError(f"{fn.__qualname__} has no {principal!r} parameter to check")
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            require(signature.bind_partial(*args, **kwargs).arguments.get(principal), action)
+            return fn(*args, **kwargs)
+
+        checked.required_action = action  # type: ignore[attr-defined]
+        return checked  # type: ignore[return-value]
+
+    return decorate

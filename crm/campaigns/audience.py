@@ -1,7 +1,7 @@
 """A campaign's audience from the analytic copy, streamed in Arrow batches like `segment export`.
 
-Who may be messaged on a channel: consent for it (missing consent counts as given, as the
-customer record's defaults say) and a contact address for it.
+Who may be messaged on a channel: consent for it that is `yes` (an explicit `no` and an unknown
+consent are excluded and counted apart; see `crm.consent`) and a contact address for it.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from crm.analytics.audience_columns import COLUMNS, select_list
 from crm.analytics.segment_preview import audience_query, parse
 from crm.campaigns.channels import Channel
 from crm.campaigns.templating import DERIVED, is_empty
+from crm.consent import NO, YES
 
 BATCH_ROWS = 10_000
-NO_CONSENT, NO_CONTACT = "no_consent", "no_contact"
-EXCLUSIONS = {NO_CONSENT: "no consent for the channel", NO_CONTACT: "no contact address for the channel"}
+NO_CONSENT, CONSENT_UNKNOWN, NO_CONTACT = "no_consent", "consent_unknown", "no_contact"
+EXCLUSIONS = {NO_CONSENT: "refused consent for the channel",
+              CONSENT_UNKNOWN: "consent for the channel unknown",
+              NO_CONTACT: "no contact address for the channel"}
 
 
 def columns_for(channel: Channel, fields: set[str] | frozenset[str]) -> list[str]:
@@ -45,8 +48,9 @@ def stream(rule, as_of: date, columns: list[str], batch_rows: int = BATCH_ROWS,
 
 def exclusion(row: dict[str, Any], channel: Channel) -> str | None:
     """Why this customer may not get a message on the channel, or None when they may."""
-    if row.get(channel.consent_field) is False:
-        return NO_CONSENT
+    consent = row.get(channel.consent_field)
+    if consent != YES:
+        return NO_CONSENT if consent == NO else CONSENT_UNKNOWN
     if is_empty(row.get(channel.contact_field)):
         return NO_CONTACT
     return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections.abc import Iterable
@@ -10,7 +9,10 @@ from collections.abc import Iterable
 import pandas as pd
 from pymongo.database import Database
 
+from crm import audit
+from crm.auth.permissions import Principal, requires
 from crm.campaigns.model import DELIVERED, FAILED, PENDING, SENT
+from crm.csv_safety import safe_dict_writer
 
 STATUSES = (PENDING, SENT, DELIVERED, FAILED)
 LOG_COLUMNS = ["customer_id", "to", "status", "variant", "message", "vendor_message_id", "attempts", "error",
@@ -42,14 +44,20 @@ def log_page(db: Database, campaign_id: str, statuses: Iterable[str] = (), searc
     return frame, total
 
 
-def log_csv(db: Database, campaign_id: str, statuses: Iterable[str] = (), search: str = "") -> bytes:
-    """The whole (filtered) log as CSV, one row per customer."""
+@requires("data.export")
+def log_csv(db: Database, campaign_id: str, statuses: Iterable[str] = (), search: str = "", *,
+            by: Principal) -> bytes:
+    """The whole (filtered) log as CSV, one row per customer (formula-like text neutralised)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+    writer = safe_dict_writer(out, fieldnames=LOG_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     cursor = db.communication_log.find(_log_filter(campaign_id, statuses, search), {"_id": 0}).sort("customer_id", 1)
+    rows = 0
     for row in cursor:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in LOG_COLUMNS})
+        rows += 1
+    audit.record(by, "campaign.log_export", campaign_id, {"rows": rows, "statuses": list(statuses), "search": search},
+                 db=db)
     return out.getvalue().encode("utf-8")
 
 
@@ -63,15 +71,22 @@ def failure_reasons(db: Database, campaign_id: str) -> pd.DataFrame:
 
 
 def timeline(db: Database, campaign_id: str) -> pd.DataFrame:
-    """Cumulative sent, delivered and failed messages over time (one point per second with events)."""
-    rows = list(db.communication_log.find({"campaign_id": campaign_id},
-                                          {"_id": 0, "status": 1, "sent_at": 1, "settled_at": 1}))
+    """Cumulative sent, delivered and failed messages over time (one point per second with events).
+
+    Counted as `campaign_stats` counts, so the last point is the counters: sent = accepted by the
+    vendor, delivered and failed = settled. A message is sent at `sent_at`; one accepted without
+    it (its receipt came, the sender's write of the send did not) at the latest by its receipt.
+    """
+    rows = db.communication_log.find(
+        {"campaign_id": campaign_id},
+        {"_id": 0, "status": 1, "accepted": 1, "sent_at": 1, "settled_at": 1, "updated_at": 1})
     events = []
     for row in rows:
-        if row.get("sent_at"):
-            events.append((row["sent_at"], "sent"))
-        if row.get("settled_at") and row.get("status") in (DELIVERED, FAILED):
-            events.append((row["settled_at"], row["status"].lower()))
+        settled = row.get("settled_at") or row.get("updated_at")
+        if row.get("accepted"):
+            events.append((row.get("sent_at") or settled, "sent"))
+        if row.get("status") in (DELIVERED, FAILED):
+            events.append((settled, row["status"].lower()))
     if not events:
         return pd.DataFrame(columns=["time", "sent", "delivered", "failed"])
     frame = pd.DataFrame(events, columns=["time", "event"])

@@ -44,6 +44,7 @@ def demo_command(args) -> int:
     from tqdm import tqdm
 
     from crm import analytics
+    from crm.auth import CLI
     from crm.demo import load_demo
     from crm.store import get_db
 
@@ -57,7 +58,7 @@ def demo_command(args) -> int:
         bar.update(done - bar.n)
 
     try:
-        report = load_demo(get_db(), spec, reset=args.reset, progress=progress)
+        report = load_demo(get_db(), spec, reset=args.reset, progress=progress, by=CLI)
     finally:
         for bar in bars.values():
             bar.close()

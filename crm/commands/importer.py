@@ -18,6 +18,12 @@ def register(sub) -> None:
     parser.add_argument("file", help="CSV file, UTF-8, first row names the columns")
     parser.add_argument("--skip-invalid", action="store_true", help="write the valid rows, report the others")
     parser.add_argument("--rejected", metavar="OUT.csv", help="write rejected rows with their reasons here")
+    parser.add_argument("--consent", metavar="CHANNELS",
+                        help="what every customer of the file agreed to be contacted by, for files without "
+                             "consent columns (or where a cell is empty): sms,email,whatsapp (any of them) or "
+                             "'none'; recorded as the consent's source. Without it, consent the file does not "
+                             "give stays unknown and unknown is never messaged. An explicit 'no' is never "
+                             "overridden")
     parser.add_argument("--map", metavar="COLUMN=FIELD", action="append", default=[],
                         help="read the file's COLUMN as our FIELD (repeatable); "
                              "other columns are matched by name; FIELD '-' ignores a column")
@@ -47,9 +53,14 @@ def build_mapping(kind: str, header: list[str], overrides: dict[str, str]) -> di
 def import_command(args) -> int:
     from tqdm import tqdm
 
+    from crm.auth import CLI
+    from crm.consent import parse_declared
     from crm.ingest.csv_import import ImportRejected, import_csv, read_header
     from crm.store import get_db
 
+    declared = parse_declared(args.consent)
+    if declared is not None and args.kind != "customers":
+        raise InvalidInput("--consent", "consent belongs to customers: import the customers file with it")
     mapping = build_mapping(args.kind, read_header(args.file), parse_overrides(args.map))
     db = get_db()
     bar = tqdm(total=0, unit="rows", desc=f"writing {args.kind}", file=sys.stderr, disable=None)
@@ -61,7 +72,7 @@ def import_command(args) -> int:
     print(f"validating {args.file} ...", file=sys.stderr)
     try:
         report = import_csv(db, args.kind, args.file, mapping=mapping, skip_invalid=args.skip_invalid,
-                            rejected_path=args.rejected, progress=progress)
+                            rejected_path=args.rejected, progress=progress, by=CLI, consent=declared)
     except ImportRejected as exc:
         _print_errors(exc.report.rejected)
         raise

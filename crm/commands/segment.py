@@ -88,11 +88,12 @@ def count_command(args) -> int:
 
 def export_command(args) -> int:
     from crm.analytics.export import export_csv
+    from crm.auth import CLI
 
     group = read_rule(args.rules)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
     written = export_csv(group, Path(args.output), as_of=parse_as_of(args.as_of), columns=columns,
-                         progress=True)
+                         progress=True, by=CLI, segment=Path(args.rules).name)
     print(f"wrote {written} customers to {args.output}")
     return 0
 

@@ -113,9 +113,11 @@ def _customer_rows(rng, n, behaviour, signup_day, start: date) -> list[dict]:
         "wholesale": wholesale,
         "student": (age < 24) & (rng.random(n) < 0.5),
     }
-    # Most people agree to be contacted; some opt out of a channel.
-    consent = {"email": rng.random(n) < 0.93, "sms": rng.random(n) < 0.85,
-               "whatsapp": rng.random(n) < 0.78}
+    # Consent as a real base has it: most agreed to email, fewer to SMS and WhatsApp, some said
+    # no, and for some nobody ever asked (unknown, which is never messaged).
+    consent = {channel: _consent_statuses(rng.random(n), agreed, refused)
+               for channel, agreed, refused in (("email", 0.86, 0.05), ("sms", 0.74, 0.09),
+                                                ("whatsapp", 0.62, 0.12))}
 
     rows, seen_emails = [], set()
     for i in range(n):
@@ -135,9 +137,13 @@ def _customer_rows(rng, n, behaviour, signup_day, start: date) -> list[dict]:
             "age": None if no_age[i] else int(age[i]),
             "signup_date": signup,
             "tags": [tag for tag, has in tags.items() if has[i]],
-            "consent": {channel: bool(flags[i]) for channel, flags in consent.items()},
+            "consent": {channel: str(statuses[i]) for channel, statuses in consent.items()},
         })
     return rows
+
+
+def _consent_statuses(draws, agreed: float, refused: float):
+    return np.where(draws < agreed, "yes", np.where(draws < agreed + refused, "no", "unknown"))
 
 
 def _order_rows(rng, m, customers, behaviour, signup_day, last_day, start: date) -> list[dict]:

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 from pymongo.database import Database
 
+from crm import audit
+from crm.auth.permissions import Principal, requires
+from crm.consent import ConsentSource
 from crm.demo.generate import DemoSpec, generate
 from crm.ingest.records import validate_records
-from crm.ingest.writer import WriteResult, write_records
+from crm.ingest.writer import WriteResult, utc_now, write_records
 from crm.store.schema import ensure_indexes
 
 # (kind, records written so far, records of that kind): drives a tqdm bar or st.progress.
@@ -28,8 +31,9 @@ class DemoReport:
                 "written": {"customers": vars(self.customers), "orders": vars(self.orders)}}
 
 
+@requires("data.demo")
 def load_demo(db: Database, spec: DemoSpec, reset: bool = False,
-              progress: LoadProgress | None = None) -> DemoReport:
+              progress: LoadProgress | None = None, *, by: Principal) -> DemoReport:
     """Write the demo data; loading the same spec twice changes nothing the second time.
 
     `reset` first removes every customer and order, so the store holds exactly the demo data.
@@ -47,12 +51,15 @@ def load_demo(db: Database, spec: DemoSpec, reset: bool = False,
         checked[kind] = result.valid
     if reset:
         clear_customers_and_orders(db)
+    origin = ConsentSource("demo data", utc_now())
     for kind, records in checked.items():
         step = (lambda done, total, kind=kind: progress(kind, done, total)) if progress else None
         if step:
             step(0, len(records))
-        results[kind] = write_records(db, kind, records, progress=step)
-    return DemoReport(spec=spec, customers=results["customers"], orders=results["orders"])
+        results[kind] = write_records(db, kind, records, progress=step, origin=origin)
+    report = DemoReport(spec=spec, customers=results["customers"], orders=results["orders"])
+    audit.record(by, "data.demo", f"seed {spec.seed}", {**report.summary(), "reset": reset}, db=db)
+    return report
 
 
 def clear_customers_and_orders(db: Database) -> None:

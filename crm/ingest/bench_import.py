@@ -13,6 +13,8 @@ import time
 import uuid
 from pathlib import Path
 
+from crm.auth import CLI
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("--customers", type=int, default=100_000, help="customer rows (default 100000)")
@@ -36,7 +38,7 @@ def _duckdb_rate(paths: list[Path]) -> float:
 
 def _plain_insert(db, kind: str, path: Path) -> tuple[int, float]:
     """Time insert_many of exactly the documents our import writes (prepared untimed)."""
-    from crm.ingest.csv_import import FIRST_DATA_ROW, read_rows, suggest_mapping, read_header
+    from crm.ingest.csv_import import FIRST_DATA_ROW, read_header, read_rows, suggest_mapping
     from crm.ingest.records import record_to_document, validate_records
     from crm.ingest.writer import CHUNK_SIZE, utc_now
 
@@ -93,7 +95,7 @@ def run(args) -> dict:
             for kind, path in (("customers", customers_csv), ("orders", orders_csv)):
                 rows, plain_seconds = _plain_insert(plain_db, kind, path)
                 started = time.perf_counter()
-                import_csv(ours_db, kind, path)
+                import_csv(ours_db, kind, path, by=CLI)
                 ours_seconds = time.perf_counter() - started
                 if ours_db[kind].count_documents({}) != rows:
                     raise RuntimeError(f"{kind}: our import wrote {ours_db[kind].count_documents({})} of {rows} rows")

@@ -17,10 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from crm import audit
+from crm.auth.permissions import Principal, requires
+from crm.consent import ConsentSource, describe_declared
+from crm.csv_safety import restore, safe_writer
 from crm.errors import InvalidInput
 from crm.ingest.records import (INPUT_FIELDS, REQUIRED_FIELDS, Kind, RowError, RowProblem, check_customers_exist,
                                 validate_records)
-from crm.ingest.writer import Progress, write_records
+from crm.ingest.writer import Progress, utc_now, write_records
 
 FIRST_DATA_ROW = 2  # the header is row 1
 Source = str | Path | IO[bytes] | IO[str]  # a path, or an open file (e.g. an upload) read from its start
@@ -41,9 +45,13 @@ SYNONYMS: dict[str, dict[str, list[str]]] = {
         "signup_date": ["signup", "signedup", "signupat", "joined", "joindate", "joinedat",
                         "registrationdate", "registeredat", "created", "createdat", "createddate", "date"],
         "tags": ["tag", "labels", "label", "segments"],
-        "consent_email": ["emailconsent", "emailoptin"],
-        "consent_sms": ["smsconsent", "smsoptin"],
-        "consent_whatsapp": ["whatsappconsent", "whatsappoptin"],
+        # Shopify's "Accepts Email Marketing" / "Email Marketing Status", and the usual opt-in names.
+        "consent_email": ["acceptsemailmarketing", "emailmarketingstatus", "emailmarketingconsent",
+                          "acceptsmarketing", "emailconsent", "emailoptin", "emailsubscribed", "newsletteroptin"],
+        "consent_sms": ["acceptssmsmarketing", "smsmarketingstatus", "smsmarketingconsent", "smsconsent",
+                        "smsoptin", "smssubscribed"],
+        "consent_whatsapp": ["acceptswhatsappmarketing", "whatsappmarketingstatus", "whatsappconsent",
+                             "whatsappoptin", "whatsappsubscribed"],
     },
     "orders": {
         "order_id": ["orderid", "orderno", "ordernumber", "invoiceid", "invoiceno", "transactionid", "id"],
@@ -202,7 +210,7 @@ def read_rows(source: Source, mapping: dict[str, str],
                 continue
             yield RowProblem("", f"the row has {len(cells)} cells, the header has {width}")
             continue
-        yield {our_field: cells[index] for our_field, index in positions}
+        yield {our_field: restore(cells[index]) for our_field, index in positions}
 
 
 def errors_to_csv(errors: list[RowError], source: Source | None = None) -> str:
@@ -212,7 +220,7 @@ def errors_to_csv(errors: list[RowError], source: Source | None = None) -> str:
     (several problems of one row are joined with "; "), ready to fix and import again.
     """
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = safe_writer(out)
     if source is None:
         writer.writerow(["row", "column", "reason"])
         writer.writerows([error.row, error.column, error.reason] for error in errors)
@@ -275,17 +283,28 @@ def check_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = N
     return CheckedFile(report=report, valid=valid, rows=rows)
 
 
+@requires("data.import")
 def import_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = None, skip_invalid: bool = False,
-               rejected_path: str | Path | None = None, progress: Progress | None = None) -> ImportReport:
-    """Validate the whole file, then write it (strict) or its valid rows (`skip_invalid`)."""
+               rejected_path: str | Path | None = None, progress: Progress | None = None, *,
+               by: Principal, consent: frozenset[str] | None = None, file_name: str | None = None) -> ImportReport:
+    """Validate the whole file, then write it (strict) or its valid rows (`skip_invalid`).
+
+    `consent` declares what every customer of the file agreed to (channels; empty: nothing),
+    for the channels the file's own consent columns leave unsaid; None: not declared.
+    `file_name` names an uploaded file in the consent source and the audit log.
+    """
+    name = file_name or Path(_source_name(source)).name
     checked = check_csv(db, kind, source, mapping)
     report = checked.report
     if rejected_path is not None and report.rejected:
         Path(rejected_path).write_text(errors_to_csv(report.rejected, source), encoding="utf-8")
     if report.rejected and not skip_invalid:
         raise ImportRejected(_source_name(source), report)
-    written = write_records(db, kind, checked.valid, progress=progress)
+    origin = ConsentSource(f"file {name} (imported by {by.username})", utc_now(), consent)
+    written = write_records(db, kind, checked.valid, progress=progress, origin=origin)
     report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged
+    audit.record(by, f"data.import.{kind}", name, {**report.summary(), "consent_declared": describe_declared(consent)},
+                 db=db)
     return report
 
 

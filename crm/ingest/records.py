@@ -22,6 +22,8 @@ from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fi
                       ValidationError, model_validator)
 from pydantic_core import PydanticCustomError
 
+from crm.consent import parse_status
+
 Kind = Literal["customers", "orders"]
 INT64_MAX = 2**63 - 1
 MAX_TAGS, MAX_TAG_LENGTH = 50, 64
@@ -94,7 +96,8 @@ _SPECIAL_USE_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
 def _email(value: str | None) -> str | None:
     if value is None:
         return None
-    if (len(value) <= 254 and _PLAIN_EMAIL.fullmatch(value) and value.index("@") <= 64
+    # "--" is left to email-validator: RFC 5890 reserves labels like "ab--c" (only "xn--" is allowed).
+    if (len(value) <= 254 and "--" not in value and _PLAIN_EMAIL.fullmatch(value) and value.index("@") <= 64
             and not value.lower().rsplit(".", 1)[-1] in _SPECIAL_USE_DOMAINS):
         return value.lower()
     try:
@@ -178,14 +181,30 @@ class _Record(BaseModel):
         return data
 
 
+def _consent_status(value: Any) -> str:
+    try:
+        return parse_status(value)
+    except ValueError as exc:
+        raise _fail("consent", str(exc)) from None
+
+
+ConsentStatus = Annotated[Literal["yes", "no", "unknown"], BeforeValidator(_consent_status)]
+
+
 class Consent(BaseModel):
-    """What a customer agreed to be contacted by; everything is allowed unless said otherwise."""
+    """What the input says a customer agreed to, per channel; a channel it does not mention stays
+    None (unknown for a new customer, unchanged for a stored one: see `crm.consent`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    email: bool = True
-    sms: bool = True
-    whatsapp: bool = True
+    email: ConsentStatus | None = None
+    sms: ConsentStatus | None = None
+    whatsapp: ConsentStatus | None = None
+
+    def carried(self) -> dict[str, str]:
+        """Channel -> status, for the channels the input gave."""
+        return {channel: getattr(self, channel) for channel in self.model_fields_set
+                if getattr(self, channel) is not None}
 
 
 CONSENT_COLUMNS = {f"consent_{channel}": channel for channel in Consent.model_fields}

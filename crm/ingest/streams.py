@@ -27,9 +27,10 @@ import redis
 from pymongo.database import Database
 
 from crm.config import Settings
+from crm.consent import ConsentSource
 from crm.errors import NotFound, Unavailable
 from crm.ingest.records import ID_FIELDS, check_customers_exist, validate_records
-from crm.ingest.writer import write_records
+from crm.ingest.writer import utc_now, write_records
 
 log = logging.getLogger("crm.ingest.streams")
 
@@ -77,10 +78,12 @@ class Producer:
     def __init__(self, client: redis.Redis, keys: StreamKeys):
         self.client, self.keys = client, keys
 
-    def enqueue(self, kind: str, rows: Sequence[Mapping], customer_ids: Iterable[str] = ()) -> str:
-        """Append one validated batch; returns the stream entry id."""
+    def enqueue(self, kind: str, rows: Sequence[Mapping], customer_ids: Iterable[str] = (),
+                source: str = "") -> str:
+        """Append one validated batch; returns the stream entry id. `source` names who sent it
+        (an API key), which the worker records as the customers' consent source."""
         fields = {"kind": kind, "count": len(rows), "rows": json.dumps(rows, ensure_ascii=False),
-                  "accepted_at": _now()}
+                  "accepted_at": _now(), "source": source}
         try:
             with self.client.pipeline(transaction=True) as pipe:
                 if kind == "customers":
@@ -252,7 +255,11 @@ class Worker:
             missing = check_customers_exist(self.db, records)
             if missing:
                 return "; ".join(dict.fromkeys(e.reason for e in missing[:100]))
-        write_records(self.db, kind, records)
+        by_source: dict[str, list] = {}
+        for entry in run:
+            by_source.setdefault(entry.fields.get("source") or "queued API write", []).extend(entry.records)
+        for source, records in by_source.items():
+            write_records(self.db, kind, records, origin=ConsentSource(source, utc_now()))
         return None
 
     def _acknowledge(self, run: list[Entry]) -> None:
@@ -281,7 +288,8 @@ class Worker:
     def _dead_letter(self, entry: Entry, reason: str) -> None:
         fields = {"original_id": entry.entry_id, "kind": str(entry.fields.get("kind", "")),
                   "rows": str(entry.fields.get("rows", "")), "count": str(entry.fields.get("count", "")),
-                  "accepted_at": str(entry.fields.get("accepted_at", "")), "error": reason[:2000],
+                  "accepted_at": str(entry.fields.get("accepted_at", "")),
+                  "source": str(entry.fields.get("source", "")), "error": reason[:2000],
                   "attempts": str(entry.deliveries), "failed_at": _now()}
         with self.client.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.dead_letter, fields)
@@ -315,7 +323,8 @@ def replay_dead_letters(client: redis.Redis, keys: StreamKeys, ids: Sequence[str
         with client.pipeline(transaction=True) as pipe:
             pipe.xadd(keys.stream, {"kind": fields.get("kind", ""), "rows": fields.get("rows", ""),
                                     "count": fields.get("count", ""),
-                                    "accepted_at": fields.get("accepted_at", ""), "replayed_from": entry_id})
+                                    "accepted_at": fields.get("accepted_at", ""),
+                                    "source": fields.get("source", ""), "replayed_from": entry_id})
             pipe.xdel(keys.dead_letter, entry_id)
             new_ids.append(pipe.execute()[0])
     return new_ids

@@ -20,6 +20,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
+from crm.consent import CHANNELS, ConsentSource, merged, stored_status
 from crm.errors import Unavailable
 from crm.ingest.records import ID_FIELDS, IN_QUERY_CHUNK, CustomerRecord, OrderRecord, record_to_document
 
@@ -42,12 +43,11 @@ def utc_now() -> datetime:
 
 
 def _update_fields(record: CustomerRecord | OrderRecord, doc: dict[str, Any]) -> dict[str, Any]:
-    """Dotted path -> value for each field the input carried (consent channels one by one)."""
+    """Dotted path -> value for each field the input carried (consent is merged apart)."""
     fields: dict[str, Any] = {}
     for name in record.model_fields_set:
         if name == "consent":
-            for channel in record.consent.model_fields_set:
-                fields[f"consent.{channel}"] = doc["consent"][channel]
+            continue
         elif name == "amount_paise":
             fields["amount"] = doc["amount"]
         else:
@@ -61,7 +61,14 @@ def _stored(doc: dict[str, Any], path: str) -> Any:
     return doc
 
 
-def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult, look_up: bool = True) -> bool:
+def _consent_changes(record, stored: dict[str, Any] | None, origin: ConsentSource) -> dict[str, dict]:
+    if not isinstance(record, CustomerRecord):
+        return {}
+    return merged(stored.get("consent") if stored else None, record.consent.carried(), origin)
+
+
+def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult, look_up: bool = True, *,
+                 origin: ConsentSource) -> bool:
     """Write one chunk; True if some of its ids already existed.
 
     Without `look_up` every record is tried as an insert and the unique index tells which ids
@@ -79,13 +86,20 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
     for key, record in zip(ids, records):
         doc = record_to_document(record)
         stored = existing.get(key)
+        consent = _consent_changes(record, stored, origin)
         if stored is None:
+            if consent:
+                doc["consent"] = consent
             doc["created_at"] = doc["updated_at"] = now
             inserts.append(doc)
             new_records.append(record)
             continue
         changes = {path: value for path, value in _update_fields(record, doc).items()
                    if _stored(stored, path) != value}
+        if consent and not isinstance(stored.get("consent"), dict):
+            changes["consent"] = {**_legacy_consent(stored.get("consent")), **consent}
+        else:
+            changes.update({f"consent.{channel}": value for channel, value in consent.items()})
         if changes:
             changes["updated_at"] = now
             updates.append(UpdateOne({id_field: key}, {"$set": changes}))
@@ -107,15 +121,28 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
         collection.bulk_write(updates, ordered=False)
         result.updated += len(updates)
     if raced:
-        _write_chunk(collection, id_field, raced, result)
+        _write_chunk(collection, id_field, raced, result, origin=origin)
     return bool(existing or raced)
 
 
+def _legacy_consent(value: Any) -> dict:
+    """A consent sub-document of booleans (before consent tracking) as stored statuses."""
+    if not isinstance(value, dict):
+        return {}
+    return {channel: {"status": stored_status(flag), "source": "before consent tracking", "at": None}
+            for channel, flag in value.items() if channel in CHANNELS}
+
+
 def write_records(db, kind: str, records: Sequence[CustomerRecord] | Sequence[OrderRecord],
-                  progress: Progress | None = None) -> WriteResult:
-    """Insert new records, update changed ones, leave the rest; then refresh the analytic copy."""
+                  progress: Progress | None = None, origin: ConsentSource | None = None) -> WriteResult:
+    """Insert new records, update changed ones, leave the rest; then refresh the analytic copy.
+
+    `origin` says where the customers' consent comes from (stamped on each channel it sets) and
+    which channels the whole input declared; without it the source is recorded as unstated.
+    """
     from crm import analytics
 
+    origin = origin if origin is not None else ConsentSource("not stated", utc_now())
     collection = db[kind]
     id_field = ID_FIELDS[kind]
     result = WriteResult()
@@ -123,7 +150,8 @@ def write_records(db, kind: str, records: Sequence[CustomerRecord] | Sequence[Or
     look_up = True  # until a chunk turns out all new: then insert first (a lookup costs ~10%)
     try:
         for start in range(0, total, CHUNK_SIZE):
-            look_up = _write_chunk(collection, id_field, records[start:start + CHUNK_SIZE], result, look_up)
+            look_up = _write_chunk(collection, id_field, records[start:start + CHUNK_SIZE], result, look_up,
+                                   origin=origin)
             if progress:
                 progress(min(start + CHUNK_SIZE, total), total)
     except ConnectionFailure as exc:

@@ -20,9 +20,9 @@ CREATE TABLE IF NOT EXISTS customers (
     age INTEGER,
     signup_date TIMESTAMPTZ,
     tags VARCHAR[],
-    consent_email BOOLEAN,
-    consent_sms BOOLEAN,
-    consent_whatsapp BOOLEAN,
+    consent_email VARCHAR,      -- yes | no | unknown (NULL: unknown)
+    consent_sms VARCHAR,
+    consent_whatsapp VARCHAR,
     created_at TIMESTAMPTZ,
     updated_at TIMESTAMPTZ
 )"""

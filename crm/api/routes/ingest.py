@@ -12,6 +12,7 @@ from crm.api.accept import BatchRejected, Queued, accept_batch
 from crm.api.auth import authorized
 from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
+from crm.apikeys import ApiKey
 from crm.api.schemas import QueuedBatch, WriteSummary, request_body
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
@@ -68,11 +69,11 @@ def _responses(kind: str) -> dict:
     }
 
 
-async def _ingest(kind: str, request: Request) -> JSONResponse:
+async def _ingest(kind: str, request: Request, key: ApiKey) -> JSONResponse:
     items = await read_items(request)
     state = request.app.state
     try:
-        outcome = await run_in_threadpool(accept_batch, state.db(), kind, items, state.producer)
+        outcome = await run_in_threadpool(accept_batch, state.db(), kind, items, state.producer, by=key)
     except BatchRejected as exc:
         details = [ErrorDetail(index=e.row, field=e.column or None, reason=e.reason) for e in exc.errors]
         bad_items = len({e.row for e in exc.errors})
@@ -89,8 +90,8 @@ async def _ingest(kind: str, request: Request) -> JSONResponse:
              description="One customer object or an array of them, upserted by `customer_id`. "
                          "The batch is validated whole: any invalid item means 422 and nothing is "
                          "written. Sending the same request again is safe.")
-async def post_customers(request: Request, _key=Depends(authorized)) -> JSONResponse:
-    return await _ingest("customers", request)
+async def post_customers(request: Request, key: ApiKey = Depends(authorized)) -> JSONResponse:
+    return await _ingest("customers", request, key)
 
 
 @router.post("/orders", summary="Create or update orders", responses=_responses("orders"),
@@ -98,5 +99,5 @@ async def post_customers(request: Request, _key=Depends(authorized)) -> JSONResp
              description="One order object or an array of them, upserted by `order_id`; `amount` in "
                          "rupees (at most 2 decimals). Every order's customer must exist (or be "
                          "queued): otherwise 422 naming it. Nothing is written unless all are valid.")
-async def post_orders(request: Request, _key=Depends(authorized)) -> JSONResponse:
-    return await _ingest("orders", request)
+async def post_orders(request: Request, key: ApiKey = Depends(authorized)) -> JSONResponse:
+    return await _ingest("orders", request, key)

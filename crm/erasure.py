@@ -1,0 +1,91 @@
+"""Erasing a customer on request (DPDP Act 2023 s.12, GDPR Art. 17).
+
+The customer and their orders leave MongoDB; every message sent to them keeps its row (so a
+campaign's counters stay exact) with the address and text replaced by a tombstone, and a message
+not yet sent is settled as FAILED instead of going out. The erasure is journaled by id in
+`erasures`, which every process's analytic copy reads on its next refresh to drop the customer
+(the copy follows MongoDB's changes by time, and a deletion leaves no document to find); this
+process then writes a new snapshot, so no file on disk keeps them either. Who erased whom goes
+to the audit log, by id only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pymongo.database import Database
+
+from crm import audit
+from crm.auth.permissions import Principal, requires
+from crm.errors import NotFound
+from crm.ingest.writer import utc_now
+
+ERASED = "[erased]"
+ERASURES = "erasures"
+NOT_SENT_REASON = "customer erased before sending"
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    customer_id: str
+    orders: int
+    messages: int  # log rows turned into tombstones
+    unsent: int  # of them, messages that had not gone out and were settled as FAILED
+
+    def summary(self) -> dict:
+        return {"customer_id": self.customer_id, "orders": self.orders, "messages": self.messages,
+                "unsent": self.unsent}
+
+
+@requires("customer.erase")
+def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureReport:
+    """Erase one customer everywhere; NotFound when there is no such customer (any more)."""
+    customer_id = str(customer_id).strip()
+    if db.customers.find_one({"customer_id": customer_id}, {"_id": 1}) is None:
+        raise NotFound(f"no customer with customer_id {customer_id!r} (never imported, or already erased)")
+    stamp = utc_now()
+    # Journal first: should anything below fail, a retry finds the customer and finishes, and
+    # the copies already drop what is gone.
+    db[ERASURES].insert_one({"customer_id": customer_id, "erased_at": stamp})
+    unsent = db.communication_log.update_many(
+        {"customer_id": customer_id, "status": "PENDING"},
+        {"$set": {"status": "FAILED", "error": NOT_SENT_REASON, "settled_at": stamp, "updated_at": stamp}})
+    messages = db.communication_log.update_many(
+        {"customer_id": customer_id},
+        {"$set": {"to": ERASED, "message": ERASED, "erased_at": stamp, "updated_at": stamp}})
+    _erase_at_vendor(db, customer_id)
+    orders = db.orders.delete_many({"customer_id": customer_id})
+    db.customers.delete_one({"customer_id": customer_id})
+    report = ErasureReport(customer_id, orders.deleted_count, messages.modified_count, unsent.modified_count)
+    _drop_from_analytic_copy()
+    audit.record(by, "customer.erase", customer_id, {"orders": report.orders, "messages": report.messages},
+                 db=db)
+    return report
+
+
+def _erase_at_vendor(db: Database, customer_id: str) -> None:
+    """The mock vendor keeps what it was sent in this database: tombstone that too."""
+    from crm.campaigns.vendor import COLLECTION
+
+    # Its ids are "<campaign id>:<customer id>"; the campaign ids are the ones of the log rows.
+    keys = [f"{campaign_id}:{customer_id}" for campaign_id in
+            db.communication_log.distinct("campaign_id", {"customer_id": customer_id})]
+    if keys:
+        db[COLLECTION].update_many({"_id": {"$in": keys}}, {"$set": {"to": ERASED, "body": ERASED}})
+
+
+def _drop_from_analytic_copy() -> None:
+    """Refresh this process's copy (it reads the journal) and rewrite the snapshot file."""
+    from crm.analytics import after_write
+    from crm.analytics.analytic_copy import open_copy
+
+    after_write("customers")  # other processes: the marker tells them to refresh
+    copy = open_copy()
+    copy.refresh()
+    copy.save_snapshot()
+
+
+def erased_since(db: Database, since) -> list[dict]:
+    """Erasures journaled at or after `since` (all when None), for the analytic copy."""
+    query = {} if since is None else {"erased_at": {"$gte": since}}
+    return list(db[ERASURES].find(query, {"_id": 0, "customer_id": 1, "erased_at": 1}))
