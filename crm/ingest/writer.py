@@ -96,7 +96,7 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
             continue
         changes = {path: value for path, value in _update_fields(record, doc).items()
                    if _stored(stored, path) != value}
-        if consent and not isinstance(stored.get("consent"), dict):
+        if consent and _is_legacy(stored.get("consent")):
             changes["consent"] = {**_legacy_consent(stored.get("consent")), **consent}
         else:
             changes.update({f"consent.{channel}": value for channel, value in consent.items()})
@@ -125,11 +125,16 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
     return bool(existing or raced)
 
 
+def _is_legacy(consent: Any) -> bool:
+    return not isinstance(consent, dict) or any(not isinstance(value, dict) for value in consent.values())
+
+
 def _legacy_consent(value: Any) -> dict:
-    """A consent sub-document of booleans (before consent tracking) as stored statuses."""
+    """A consent sub-document with booleans (before consent tracking) in the stored shape."""
     if not isinstance(value, dict):
         return {}
-    return {channel: {"status": stored_status(flag), "source": "before consent tracking", "at": None}
+    return {channel: flag if isinstance(flag, dict) else
+            {"status": stored_status(flag), "source": "before consent tracking", "at": None}
             for channel, flag in value.items() if channel in CHANNELS}
 
 
