@@ -10,7 +10,7 @@ from datetime import datetime, time, timezone  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from crm import apikeys, audit  # noqa: E402
-from crm.auth import ROLES, allowed, api_keys, users  # noqa: E402
+from crm.auth import ROLES, allowed, api_keys, throttle, users  # noqa: E402
 from crm.auth.session import provider, secrets  # noqa: E402
 from crm.config import load_settings  # noqa: E402
 from crm.status import all_parts  # noqa: E402
@@ -62,7 +62,7 @@ def users_tab() -> None:
         with st.form("change-user"):
             who = st.selectbox("User", names, key="change-user-name")
             role = st.selectbox("Role", list(ROLES), key="change-user-role")
-            set_role, disable, enable, reset = st.columns(4)
+            set_role, disable, enable, reset, unlock = st.columns(5)
             with errors_shown():
                 if set_role.form_submit_button("Set role"):
                     users.set_role(user, who, role)
@@ -75,7 +75,14 @@ def users_tab() -> None:
                     st.success(f"{who} is enabled.")
                 if reset.form_submit_button("Reset password"):
                     show_once(f"New one-time password for {who}:", users.reset_password(user, who))
-    rows = [u.model_dump(include={"username", "name", "email", "role", "provider", "active", "last_login", "created_at"})
+                if unlock.form_submit_button("Unlock", help="Let them try a password again now, after "
+                                             "wrong passwords made them wait"):
+                    users.unlock(user, who)
+                    st.success(f"{who} may sign in again now.")
+    waits = throttle.waiting_accounts()
+    rows = [{**u.model_dump(include={"username", "name", "email", "role", "provider", "active", "last_login",
+                                     "created_at"}),
+             "sign-in wait (s)": waits.get(u.username)}
             for u in users.list_users()]
     st.dataframe(utc_table(rows), hide_index=True, width="stretch")
 

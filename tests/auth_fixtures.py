@@ -8,13 +8,16 @@ from crm.auth import CLI, users
 from crm.auth.session import SIGNED_IN_KEY
 
 
+PASSWORD = "a fixture's own passphrase"
+
+
 def ready_user(role: str = "admin", username: str | None = None) -> users.User:
-    """A ready local account with `role` in the test's database (created once)."""
+    """A ready local account with `role` in the test's database (created once), password PASSWORD."""
     username = username or f"test-{role}"
     user = users.get_user(username)
     if user is None:
-        user, password = users.add_local_user(CLI, username, role, name=f"Test {role.title()}")
-        users.change_own_password(user, password, password)
+        user, _ = users.add_local_user(CLI, username, role, name=f"Test {role.title()}")
+        users.change_own_password(user, PASSWORD, PASSWORD)
         user = users.get_user(username)
     return user
 

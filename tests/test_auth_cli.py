@@ -29,6 +29,26 @@ def test_cli_adds_a_user_resets_the_password_and_changes_the_role(run_cli, db):
     assert [e.username for e in audit.query({"action": "user."}, db=db)] == ["cli", "cli", "cli"]
 
 
+def test_cli_unlock_and_reset_password_end_a_sign_in_back_off(run_cli, db):
+    from crm.auth import throttle
+
+    users.add_local_user(SystemPrincipal("ada", "admin"), "admin2", "admin", db=db)
+    for client in ("203.0.113.7", "localhost"):
+        for _ in range(9):
+            throttle.note_failure("admin2", client, db=db)
+    assert throttle.wait_seconds("admin2", "localhost", db=db) > 0
+    done = run_cli("user", "unlock", "admin2", check=True)
+    assert "admin2 may sign in again now (back-off lifted for 2 client(s))" in done.stdout
+    assert throttle.wait_seconds("admin2", "localhost", db=db) == 0
+    assert throttle.wait_seconds("admin2", "203.0.113.7", db=db) == 0
+    for _ in range(9):
+        throttle.note_failure("admin2", "localhost", db=db)
+    run_cli("user", "reset-password", "admin2", check=True)
+    assert throttle.wait_seconds("admin2", "localhost", db=db) == 0
+    assert [e.action for e in audit.query({"action": "user."}, db=db)][:2] == ["user.reset_password", "user.unlock"]
+    assert "no back-off was in force" in run_cli("user", "unlock", "admin2", check=True).stdout
+
+
 def test_cli_errors_are_one_line_not_a_trace(run_cli, db):
     result = run_cli("user", "reset-password", "nobody")
     assert result.returncode == 2 and "no user named 'nobody'" in result.stderr

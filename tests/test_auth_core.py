@@ -112,14 +112,38 @@ def test_a_taken_username_is_a_conflict(db):
         users.add_local_user(ADMIN, "MIA", "viewer", db=db)
 
 
-@pytest.mark.parametrize("new, repeat, where", [
-    ("short", "short", "new password"), ("x" * 73, "x" * 73, "new password"),
-    ("long enough 1", "long enough 2", "repeat password")])
-def test_bad_new_passwords_are_refused_with_the_reason(db, new, repeat, where):
-    user, _ = users.add_local_user(ADMIN, "mia", "viewer", db=db)
+@pytest.mark.parametrize("new, repeat, where, reason", [
+    ("short", "short", "new password", "at least 10 characters"),
+    ("9 letters", "9 letters", "new password", "at least 10 characters"),
+    ("x" * 73, "x" * 73, "new password", "at most 72 bytes"),
+    ("password123", "password123", "new password", "very common password"),
+    ("qwertyuiop12", "qwertyuiop12", "new password", "too easy to guess"),
+    ("aaaaaaaaaaaaaa", "aaaaaaaaaaaaaa", "new password", 'Repeats like "aaa"'),
+    ("mia marketer 1", "mia marketer 1", "new password", "too easy to guess"),  # her own name
+    ("long unusual phrase 1", "long unusual phrase 2", "repeat password", "differ")])
+def test_weak_or_mistyped_new_passwords_are_refused_with_the_reason(db, new, repeat, where, reason):
+    user, _ = users.add_local_user(ADMIN, "mia", "viewer", name="Mia Marketer", db=db)
     with pytest.raises(InvalidInput) as err:
         users.change_own_password(user, new, repeat, db=db)
-    assert err.value.location == where
+    assert err.value.location == where and reason in err.value.message
+    assert users.get_user("mia", db=db).must_change_password
+
+
+def test_the_one_time_password_is_not_accepted_as_the_new_password(db):
+    user, one_time = users.add_local_user(ADMIN, "mia", "viewer", db=db)
+    with pytest.raises(InvalidInput, match="different from the one-time password"):
+        users.change_own_password(user, one_time, one_time, db=db)
+    with pytest.raises(InvalidInput, match="different from the one-time password"):
+        users.change_own_password(user, f"  {one_time} ", one_time, db=db)  # spaces are stripped at sign-in
+    assert users.get_user("mia", db=db).must_change_password
+
+
+def test_the_new_password_must_differ_from_the_current_one(db):
+    user, _ = users.add_local_user(ADMIN, "mia", "viewer", db=db)
+    users.change_own_password(user, "chosen by mia", "chosen by mia", db=db)
+    with pytest.raises(InvalidInput, match="different from your current one"):
+        users.change_own_password(user, "chosen by mia", "chosen by mia", db=db)
+    users.change_own_password(user, "then another phrase", "then another phrase", db=db)
 
 
 def test_reset_password_replaces_the_hash_and_forces_a_change(db):

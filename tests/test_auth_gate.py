@@ -1,12 +1,25 @@
 """The local-account gate under AppTest, on a one-file script (no pages/ folder, so every run
-goes through the gate): wrong passwords, lock-out after too many, the one-time password change."""
+goes through the gate): wrong passwords and the back-off they start, the one-time password
+change, and the audit log's one row per sign-in however many tabs a cookie opens."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import jwt
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm import audit
-from crm.auth import CLI, users
+from crm.auth import CLI, throttle, users
+from crm.auth.session import AUTH_COOKIE
+from crm.auth.signin_settings import cookie_secret
+from crm.config import load_settings
+
+HERE, ELSEWHERE = "203.0.113.7", "198.51.100.2"
+MIA_PASSWORD = "mia's own passphrase"
 
 
 def guarded_script():
@@ -18,6 +31,14 @@ def guarded_script():
     st.header(f"private page for {user.username}")
 
 
+@pytest.fixture
+def browser(monkeypatch):
+    """What the browser's connection brings: its address and cookies (AppTest cannot seed them)."""
+    client = SimpleNamespace(remote_ip=HERE, cookies={}, headers={})
+    monkeypatch.setattr("streamlit.runtime.context._get_client_context", lambda: client)
+    return client
+
+
 def gate() -> AppTest:
     at = AppTest.from_function(guarded_script, default_timeout=60)
     at.run()
@@ -25,8 +46,9 @@ def gate() -> AppTest:
 
 
 def submit(at: AppTest, username: str, password: str) -> None:
-    at.text_input[0].input(username)
-    at.text_input[1].input(password)
+    boxes = {t.label: t for t in at.text_input}
+    boxes["Username"].input(username)
+    boxes["Password"].input(password)
     next(b for b in at.button if b.label == "Sign in").click()
     at.run()
 
@@ -35,57 +57,139 @@ def errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
-def ready(username: str, password: str, role: str = "marketer") -> None:
-    user, first = users.add_local_user(CLI, username, role)
+def private(at: AppTest) -> list[str]:
+    return [h.value for h in at.header]
+
+
+def ready(username: str, password: str = MIA_PASSWORD, role: str = "marketer") -> None:
+    user, _ = users.add_local_user(CLI, username, role)
     users.change_own_password(user, password, password)
 
 
-def test_a_wrong_password_is_refused_counted_and_audited(db):
-    ready("mia", "mia's password")
+def signins() -> list[tuple[str, str]]:
+    return [(e.action, e.username) for e in reversed(audit.query({"action": "signin"}))]
+
+
+def let_time_pass(db, seconds: float) -> None:
+    """Move every recorded failure `seconds` into the past (the back-off reads those times)."""
+    for doc in db.signin_throttle.find():
+        db.signin_throttle.update_one({"_id": doc["_id"]},
+                                      {"$set": {"last_failure": doc["last_failure"] - timedelta(seconds=seconds)}})
+
+
+def test_a_wrong_password_is_refused_and_audited_and_the_right_one_lets_in(db, browser):
+    ready("mia")
     at = gate()
     submit(at, "mia", "not mia's password")
-    assert errors(at) == ["Wrong username or password."] and not at.header
-    assert db.users.find_one({"username": "mia"})["failed_logins"] == 1
-    assert [(e.action, e.target) for e in audit.query({"action": "signin."})] == [("signin.failed", "mia")]
-    submit(at, "mia", "mia's password")
-    assert [h.value for h in at.header] == ["private page for mia"]
-    assert db.users.find_one({"username": "mia"})["failed_logins"] == 0
+    assert errors(at) == ["Wrong username or password."] and not private(at)
+    failed = audit.query({"action": "signin."})
+    assert [(e.action, e.target, e.details["client"]) for e in failed] == [("signin.failed", "mia", HERE)]
+    submit(at, "mia", MIA_PASSWORD)
+    assert private(at) == ["private page for mia"]
+    assert signins() == [("signin", "mia")]
+    assert db.signin_throttle.count_documents({"kind": throttle.ACCOUNT}) == 0  # forgiven
 
 
-def test_an_unknown_username_gets_the_same_message(db):
+def test_an_unknown_username_gets_the_same_message(db, browser):
     at = gate()
     submit(at, "nobody", "whatever it is")
-    assert errors(at) == ["Wrong username or password."] and not at.header
+    assert errors(at) == ["Wrong username or password."] and not private(at)
 
 
-def test_too_many_wrong_passwords_lock_the_account_until_an_admin_resets_it(db):
-    ready("mia", "mia's password")
+def test_after_five_wrong_passwords_the_form_says_how_long_to_wait(db, browser):
+    ready("mia")
     at = gate()
-    for _ in range(users.MAX_FAILED_LOGINS):
+    for _ in range(4):
         submit(at, "mia", "a wrong guess")
-    submit(at, "mia", "mia's password")
-    assert any("locked" in message for message in errors(at)) and not at.header
-    assert audit.query({"action": "signin.locked"})
-    one_time = users.reset_password(CLI, "mia")
+        assert errors(at) == ["Wrong username or password."]
+    submit(at, "mia", "a wrong guess")
+    assert errors(at) == ["Wrong username or password. Too many attempts; try again in 2 s."]
+    submit(at, "mia", MIA_PASSWORD)  # even the right password waits: it is not even checked
+    assert errors(at)[0].startswith("Too many attempts; try again in ") and not private(at)
+    assert len(audit.query({"action": "signin.failed"})) == 5 and signins() == []
+    let_time_pass(db, 2)
+    submit(at, "mia", MIA_PASSWORD)
+    assert private(at) == ["private page for mia"]
+
+
+def test_an_admin_is_never_locked_out_for_good(db, browser):
+    username, one_time = users.ensure_first_admin()
+    now = datetime.now(timezone.utc)
+    for _ in range(100):
+        throttle.note_failure(username, HERE, now=now, db=db)
     at = gate()
-    submit(at, "mia", one_time)
-    assert [t.value for t in at.title] == ["Choose a new password"] and not at.header
+    submit(at, username, one_time)
+    (message,) = errors(at)
+    assert re.fullmatch(r"Too many attempts; try again in (\d+) s\.", message)
+    assert 800 < int(re.search(r"\d+", message).group()) <= 900  # 15 minutes at most
+    let_time_pass(db, 15 * 60)
+    submit(at, username, one_time)
+    assert [t.value for t in at.title] == ["Choose a new password"]
 
 
-def test_the_one_time_password_must_be_replaced_before_anything_renders(db):
+def test_guesses_from_another_client_do_not_keep_the_account_waiting(db, browser):
+    ready("mia")
+    browser.remote_ip = ELSEWHERE
+    at = gate()
+    for _ in range(6):
+        submit(at, "mia", "a wrong guess")
+    assert "Too many attempts" in errors(at)[0]
+    browser.remote_ip = HERE
+    at = gate()
+    submit(at, "mia", MIA_PASSWORD)
+    assert private(at) == ["private page for mia"]
+
+
+@pytest.mark.parametrize("lift", [lambda: users.unlock(CLI, "mia"), lambda: users.reset_password(CLI, "mia")])
+def test_an_unlock_or_a_password_reset_ends_the_wait_at_once(db, browser, lift):
+    ready("mia")
+    now = datetime.now(timezone.utc)
+    for _ in range(12):
+        throttle.note_failure("mia", HERE, now=now, db=db)
+    lift()
+    at = gate()
+    submit(at, "mia", "still wrong, but checked")
+    assert errors(at) == ["Wrong username or password."]
+
+
+def test_the_one_time_password_must_be_replaced_by_a_strong_new_one(db, browser):
     username, one_time = users.ensure_first_admin()
     at = gate()
     submit(at, username, one_time)
-    assert not at.header
-    boxes = {t.label: t for t in at.text_input}
-    boxes["New password"].input("short")
-    boxes["Repeat new password"].input("short")
-    next(b for b in at.button if b.label == "Save password").click()
-    at.run()
-    assert any("at least 8 characters" in message for message in errors(at)) and not at.header
-    boxes = {t.label: t for t in at.text_input}
-    boxes["New password"].input("my own password")
-    boxes["Repeat new password"].input("my own password")
-    next(b for b in at.button if b.label == "Save password").click()
-    at.run()
-    assert [h.value for h in at.header] == [f"private page for {username}"]
+    assert not private(at)
+    assert any("At least 10 characters" in c.value for c in at.caption)  # the rules, said up front
+
+    def choose(password: str) -> None:
+        boxes = {t.label: t for t in at.text_input}
+        boxes["New password"].input(password)
+        boxes["Repeat new password"].input(password)
+        next(b for b in at.button if b.label == "Save password").click()
+        at.run()
+
+    choose(one_time)
+    assert errors(at) == ["new password: choose a password different from the one-time password"]
+    choose("password123")
+    assert errors(at) == ["new password: too easy to guess. This is a very common password. "
+                          "Add another word or two. Uncommon words are better."]
+    choose("admin12345")
+    assert errors(at)[0].startswith("new password: too easy to guess.") and not private(at)
+    choose("my own unusual passphrase")
+    assert private(at) == [f"private page for {username}"]
+
+
+def test_reopening_tabs_with_the_sign_in_cookie_adds_no_sign_in_rows(db, browser):
+    ready("mia")
+    at = gate()
+    submit(at, "mia", MIA_PASSWORD)
+    assert signins() == [("signin", "mia")]
+    token = jwt.encode({"username": "mia", "exp_date": (datetime.now() + timedelta(days=7)).timestamp()},
+                       cookie_secret(load_settings(), {}), algorithm="HS256")
+    browser.cookies = {AUTH_COOKIE: token}
+    for _ in range(3):  # three new tabs: each is a new session that the cookie signs in
+        tab = gate()
+        assert private(tab) == ["private page for mia"] and not tab.text_input
+        tab.run()
+        assert private(tab) == ["private page for mia"]
+    assert signins() == [("signin", "mia")]
+    browser.cookies = {AUTH_COOKIE: token + "forged"}
+    assert not private(gate())

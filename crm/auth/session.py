@@ -1,16 +1,23 @@
 """Sign-in in the Streamlit app: the gate at the top of app.py and `current_user()` for pages.
 
 Google (or any OIDC provider) when secrets have an [auth] section with one, through Streamlit's
-native st.login/st.user/st.logout; otherwise local accounts through streamlit-authenticator, fed
-from the users collection. Sign-in, sign-out and refusals go to the audit log.
+native st.login/st.user/st.logout; otherwise local accounts: our own sign-in form, checked by
+streamlit-authenticator (fed from the users collection), which also keeps the sign-in cookie.
+
+The audit log gets one "signin" per sign-in that really happens (a password typed, an OIDC
+login), not one per browser tab: a tab that a cookie signs in continues that sign-in. Wrong
+passwords, refusals and sign-outs are recorded too. Wrong passwords slow the next attempts down
+(crm.auth.throttle) instead of locking the account.
 """
 
 from __future__ import annotations
 
+import uuid
+
 import streamlit as st
 
 from crm import audit
-from crm.auth import users
+from crm.auth import throttle, users
 from crm.auth.signin_settings import OidcProvider, allow_list, cookie_secret, default_role, oidc_provider
 from crm.config import load_settings
 from crm.errors import CRMError
@@ -20,6 +27,8 @@ AUTH_COOKIE_DAYS = 7.0
 SIGNED_IN_KEY = "crm_signed_in"    # username the gate let in (so sign-in is audited once)
 _REFUSED = "crm_refused"          # email refused in this session (audited once)
 _SIGN_OUT = "crm_sign_out"        # set by the sign-out button, acted on by the next run
+_PASSWORD_TYPED = "crm_password_typed"  # username whose password was typed in this session
+_SET_COOKIE = "crm_set_cookie"    # a password sign-in: the first signed-in run sets the cookie
 
 
 def secrets() -> dict:
@@ -63,9 +72,19 @@ def sign_in_gate() -> users.User:
 
 def account_sidebar(user: users.User) -> None:
     """Who is signed in, and the way out."""
+    if st.session_state.pop(_SET_COOKIE, False):
+        # Here rather than in the run that checked the password: that run ends in st.rerun(),
+        # which could drop the cookie component before the browser runs it.
+        _authenticator().cookie_controller.set_cookie()
     with st.sidebar:
         st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
         st.button("Sign out", key="crm_sign_out_button", on_click=_ask_sign_out)
+
+
+def client() -> str:
+    """Who is knocking, for the sign-in back-off: the connection's address (see crm.auth.throttle)."""
+    address = st.context.ip_address
+    return throttle.client_name(address if isinstance(address, str) else None)  # AppTest gives a mock
 
 
 def _ask_sign_out() -> None:
@@ -133,20 +152,31 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
                 "Ask an admin to add your email or your domain.")
     user = users.oidc_sign_in(email, str(st.user.get("name") or ""), oidc.stored_as,
                               default_role(settings, secrets()))
-    audit.record(user, "signin", "", {"provider": oidc.stored_as})
+    if users.first_sight_of_login(user.username, _oidc_login_id()):
+        audit.record(user, "signin", "", {"provider": oidc.stored_as})
     st.session_state[SIGNED_IN_KEY] = user.username
     return user
+
+
+def _oidc_login_id() -> str:
+    """What tells one OIDC login from the next: its ID token's issuer, subject, time and nonce.
+
+    Every tab reading the same Streamlit auth cookie gives the same value. Without those claims,
+    each session counts as a login of its own.
+    """
+    claims = [str(st.user.get(claim) or "") for claim in ("iss", "sub", "iat", "nonce")]
+    if not any(claims[2:]):
+        st.session_state.setdefault("crm_login_id", uuid.uuid4().hex)
+        return st.session_state["crm_login_id"]
+    return "\n".join(claims)
 
 
 @st.cache_resource(show_spinner=False)
 def _first_start(data_dir: str, db_name: str) -> None:
     """Once per process and database: create the first admin and print its one-time password."""
-    created = users.ensure_first_admin()
-    if created:
-        username, password = created
-        print(f"\nMini CRM: created the first admin account.\n  username: {username}\n"
-              f"  one-time password: {password}\n  (you will be asked to choose a new password "
-              "after signing in)\n", flush=True)
+    notice = users.first_start_notice()  # `python -m crm serve` has made it already, unless run alone
+    if notice:
+        print(f"\n{notice}\n", flush=True)
 
 
 def _authenticator():
@@ -167,53 +197,68 @@ def _local_gate() -> users.User:
         audit.record(st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL})
         authenticator.logout(location="unrendered")  # deletes the cookie, marks the session out
         _clear_session()
-    # A failure is reported by the run that saw it; start each run undecided so it is not repeated.
-    if st.session_state.get("authentication_status") is False:
-        st.session_state["authentication_status"] = None
-    credentials = authenticator.authentication_controller.authentication_model.credentials["usernames"]
-    failures_before = {name: entry.get("failed_login_attempts", 0) for name, entry in credentials.items()}
-    title = st.empty()  # shown above the form, cleared when a cookie signs the user in
-    title.title("Mini CRM")
-    try:
-        authenticator.login(location="main", key="crm_login", max_login_attempts=users.MAX_FAILED_LOGINS,
-                            fields={"Form name": "Sign in", "Username": "Username",
-                                    "Password": "Password", "Login": "Sign in"})
-    except LoginError as exc:
-        locked = "attempts exceeded" in str(exc)
-        audit.record("unknown", "signin.locked" if locked else "signin.failed", "", {"reason": str(exc)})
-        st.error("Too many wrong passwords for this account: it is locked until an admin resets its "
-                 "password." if locked else f"Sign-in failed: {exc}")
-        st.stop()
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        tried = [name for name, entry in credentials.items()
-                 if entry.get("failed_login_attempts", 0) > failures_before.get(name, 0)]
-        for name in tried:  # a wrong password for a real account: count it where every process sees it
-            users.note_failed_login(name)
-        audit.record(tried[0] if tried else "unknown", "signin.failed", tried[0] if tried else "",
-                     {"reason": "wrong username or password"})
-        st.error("Wrong username or password.")
-        st.stop()
-    if not status:
-        st.stop()
-    title.empty()
+    if not st.session_state.get("authentication_status"):
+        try:
+            authenticator.login(location="unrendered")  # signs in from a valid cookie, if any
+        except LoginError:
+            pass  # a cookie for an account that is gone or disabled: sign in again
+    if not st.session_state.get("authentication_status"):
+        _password_form(authenticator)  # returns only once a right password was typed
     username = st.session_state.get("username") or ""
     user = users.get_user(username)
     if user is None or not user.active:
         authenticator.logout(location="unrendered")
         _refuse(username, "disabled", f"Access refused: the account {username} is disabled.")
     if st.session_state.get(SIGNED_IN_KEY) != user.username:
-        users.stamp_login(user.username)
-        audit.record(user, "signin", "", {"provider": users.LOCAL})
+        if st.session_state.pop(_PASSWORD_TYPED, None) == user.username:
+            users.stamp_login(user.username)
+            audit.record(user, "signin", "", {"provider": users.LOCAL, "client": client()})
+            st.session_state[_SET_COOKIE] = True
+        # else the cookie of an earlier sign-in (a new tab): that sign-in is in the audit log already
         st.session_state[SIGNED_IN_KEY] = user.username
     if user.must_change_password:
         _change_password_form(user)
     return user
 
 
+def _password_form(authenticator) -> None:
+    """The sign-in form; stops the run unless the password just typed is right."""
+    form = st.empty()
+    with form.container():
+        st.title("Mini CRM")
+        with st.form("crm_login"):
+            st.subheader("Sign in")
+            typed = st.text_input("Username", autocomplete="username")
+            password = st.text_input("Password", type="password", autocomplete="current-password")
+            submitted = st.form_submit_button("Sign in", type="primary")
+    if not submitted:
+        st.stop()
+    username, here = typed.strip().lower(), client()
+    wait = throttle.wait_seconds(username, here)
+    if wait:  # refused before the password is even looked at: a wait reveals nothing about it
+        st.error(f"Too many attempts; try again in {wait} s.")
+        st.stop()
+    if not username or not password.strip():
+        st.error("Enter your username and password.")
+        st.stop()
+    if authenticator.authentication_controller.login(username, password):
+        throttle.note_success(username, here)
+        st.session_state[_PASSWORD_TYPED] = username
+        form.empty()
+        return
+    st.session_state["authentication_status"] = None  # a failure is reported by the run that saw it
+    wait = throttle.note_failure(username, here)
+    known = users.get_user(username) is not None
+    audit.record(username if known else "unknown", "signin.failed", username if known else "",
+                 {"reason": "wrong username or password", "client": here, "wait_seconds": wait})
+    st.error("Wrong username or password." + (f" Too many attempts; try again in {wait} s." if wait else ""))
+    st.stop()
+
+
 def _change_password_form(user: users.User) -> None:
     st.title("Choose a new password")
     st.info("You signed in with a one-time password. Choose your own password to continue.")
+    st.caption(users.PASSWORD_RULES)
     with st.form("crm_change_password"):
         new = st.text_input("New password", type="password")
         repeat = st.text_input("Repeat new password", type="password")

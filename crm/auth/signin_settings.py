@@ -6,8 +6,10 @@ can be checked without a browser.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from crm.config import Settings
@@ -91,3 +93,17 @@ def cookie_secret(settings: Settings, secrets: Mapping | None = None) -> str:
     if configured:
         return str(configured)
     return data_dir_secret(settings.data_dir, COOKIE_SECRET_FILE)
+
+
+def secrets_files(app_dir: Path) -> list[Path]:
+    """Where `streamlit run` started in `app_dir` reads secrets by default (later files win)."""
+    return [Path.home() / ".streamlit" / "secrets.toml", app_dir / ".streamlit" / "secrets.toml"]
+
+
+def read_secrets(app_dir: Path) -> dict:
+    """The secrets the web UI will see, read outside Streamlit (by `python -m crm serve`)."""
+    merged: dict = {}
+    for path in secrets_files(app_dir):
+        if path.is_file():
+            merged.update(tomllib.loads(path.read_text()))
+    return merged

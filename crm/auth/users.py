@@ -8,6 +8,7 @@ built from this collection on each run (`authenticator_credentials`).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from crm import audit
+from crm.auth import throttle
 from crm.auth.permissions import ROLES, Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store import get_db
@@ -24,9 +26,11 @@ from crm.store import get_db
 LOCAL = "local"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,63}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything longer
-MAX_FAILED_LOGINS = 10  # then the account is locked until an admin resets its password
+MIN_STRENGTH = 3  # zxcvbn's score, 0-4: 3 is "safely unguessable" for an online attack
+PASSWORD_RULES = (f"At least {MIN_PASSWORD} characters, hard to guess (no common passwords, names or "
+                  "keyboard runs), and not the one you have now. A few unusual words make a good one.")
 
 
 class User(BaseModel):
@@ -78,13 +82,28 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def validate_password(password: str, location: str = "password") -> str:
-    if len(password.strip()) < MIN_PASSWORD:
+def validate_password(password: str, location: str = "password", user_inputs: list[str] = ()) -> str:
+    """The password to store, or InvalidInput saying what is wrong with it.
+
+    Strength is zxcvbn's estimate of how many guesses it takes, given common passwords, words,
+    names, dates, keyboard runs and `user_inputs` (the account's own name and email).
+    """
+    from zxcvbn import zxcvbn
+
+    # streamlit-authenticator strips what is typed at sign-in; check and store what it will compare.
+    password = password.strip()
+    if len(password) < MIN_PASSWORD:
         raise InvalidInput(location, f"use at least {MIN_PASSWORD} characters")
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         raise InvalidInput(location, f"use at most {MAX_PASSWORD_BYTES} bytes")
-    # streamlit-authenticator strips what is typed at sign-in; store what it will compare.
-    return password.strip()
+    words = {part for text in [*user_inputs, "Mini CRM"] for part in [text, *re.split(r"[^\w]+", text)] if part}
+    verdict = zxcvbn(password, user_inputs=sorted(words))
+    if verdict["score"] < MIN_STRENGTH:
+        feedback = verdict["feedback"]
+        reason = " ".join(part for part in [feedback.get("warning"), *feedback.get("suggestions", [])] if part)
+        raise InvalidInput(location, "too easy to guess. " + (reason or "Add another word or two; "
+                                                             "uncommon words are better."))
+    return password
 
 
 def _check_role(role: str) -> str:
@@ -187,20 +206,37 @@ def reset_password(actor: Principal, username: str, *, db: Database | None = Non
         raise InvalidInput("username", f"{user.username} signs in with {user.provider}; it has no password here")
     password = new_password()
     _users(db).update_one({"username": user.username},
-                          {"$set": {"password_hash": _hash(password), "must_change_password": True,
-                                    "failed_logins": 0}})
+                          {"$set": {"password_hash": _hash(password), "must_change_password": True}})
+    throttle.clear_account(user.username, db=db)
     audit.record(actor, "user.reset_password", user.username, db=db)
     return password
 
 
+def unlock(actor: Principal, username: str, *, db: Database | None = None) -> int:
+    """Lift the sign-in back-off on an account now; returns how many clients were waiting."""
+    require(actor, "user.admin")
+    user = _existing(username, db)
+    cleared = throttle.clear_account(user.username, db=db)
+    audit.record(actor, "user.unlock", user.username, {"clients": cleared}, db=db)
+    return cleared
+
+
 def change_own_password(user: Principal, new: str, repeat: str, *, db: Database | None = None) -> None:
-    """The signed-in user replaces their password (required after a one-time password)."""
-    new = validate_password(new, "new password")
-    if new != repeat.strip():
-        raise InvalidInput("repeat password", "the two passwords differ")
+    """The signed-in user replaces their password (required after a one-time password).
+
+    The new one must be strong (`validate_password`) and differ from the current one, so a
+    one-time password can never become the lasting one.
+    """
     current = _existing(user.username, db)
     if current.provider != LOCAL:
         raise InvalidInput("password", f"{current.username} signs in with {current.provider}")
+    new = validate_password(new, "new password", [current.username, current.name, current.email])
+    if new != repeat.strip():
+        raise InvalidInput("repeat password", "the two passwords differ")
+    stored = _users(db).find_one({"username": current.username}, {"password_hash": 1}) or {}
+    if stored.get("password_hash") and check_password(new, stored["password_hash"]):
+        raise InvalidInput("new password", "choose a password different from the one-time password"
+                           if current.must_change_password else "choose a password different from your current one")
     _users(db).update_one({"username": current.username},
                           {"$set": {"password_hash": _hash(new), "must_change_password": False}})
     audit.record(current, "user.change_password", current.username, db=db)
@@ -228,6 +264,20 @@ def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
     return username, password
 
 
+def first_start_notice(*, db: Database | None = None) -> str | None:
+    """On the first start of local accounts: create the admin; the text to print on the console.
+
+    Printed once, by whichever starts first (`python -m crm serve`, or the web UI when run on
+    its own), and never logged: the password is stored only as a hash.
+    """
+    created = ensure_first_admin(db=db)
+    if created is None:
+        return None
+    username, password = created
+    return (f"Mini CRM: created the first admin account.\n  username: {username}\n"
+            f"  one-time password: {password}\n  (sign in with it, then choose your own password)")
+
+
 def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
                  *, db: Database | None = None) -> User:
     """Find or create the user of an allowed OIDC sign-in and stamp the sign-in time.
@@ -253,14 +303,22 @@ def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
 
 
 def stamp_login(username: str, *, db: Database | None = None) -> None:
-    _users(db).update_one({"username": username}, {"$set": {"last_login": _now(), "failed_logins": 0}})
+    _users(db).update_one({"username": username}, {"$set": {"last_login": _now()}})
 
 
-def note_failed_login(username: str, *, db: Database | None = None) -> int:
-    """Count a wrong password; returns the count since the last sign-in or reset."""
-    doc = _users(db).find_one_and_update({"username": username}, {"$inc": {"failed_logins": 1}},
-                                         projection={"failed_logins": 1}, return_document=True)
-    return int(doc["failed_logins"]) if doc else 0
+def first_sight_of_login(username: str, login_id: str, *, db: Database | None = None) -> bool:
+    """True the first time any session shows this login (an OIDC provider's one ID token).
+
+    Streamlit keeps an OIDC sign-in in a cookie that every new tab reuses; the sign-in is
+    audited once, by the first session that sees it.
+    """
+    key = hashlib.sha256(f"{username}\n{login_id}".encode()).hexdigest()
+    try:
+        (db if db is not None else get_db())["signins_seen"].insert_one(
+            {"_id": key, "username": username, "at": _now()})
+    except DuplicateKeyError:
+        return False
+    return True
 
 
 def authenticator_credentials(*, db: Database | None = None) -> dict:
@@ -268,6 +326,5 @@ def authenticator_credentials(*, db: Database | None = None) -> dict:
     usernames = {}
     for doc in _users(db).find({"provider": LOCAL, "active": True}, {"_id": 0}):
         usernames[doc["username"]] = {"email": doc.get("email") or "", "name": doc.get("name") or doc["username"],
-                                      "password": doc["password_hash"], "roles": [doc["role"]],
-                                      "failed_login_attempts": int(doc.get("failed_logins") or 0)}
+                                      "password": doc["password_hash"], "roles": [doc["role"]]}
     return {"usernames": usernames}

@@ -1,5 +1,8 @@
 """`python -m crm serve`: the database (embedded unless MONGODB_URI), the API and the web UI.
 
+On the first start with local accounts it creates the `admin` account and prints its one-time
+password on the console, once (before the UI starts, so the UI finds the admin made).
+
 This process owns the embedded database: it starts it first, so the UI and API children find it
 running and reuse it. The children run in sessions of their own, so a Ctrl-C in the terminal
 reaches only us and we stop them in order: UI, API, then the database. Should we die without
@@ -89,6 +92,16 @@ def plan(host: str, ui_port: int, api_port: int, with_api: bool, with_worker: bo
     return children
 
 
+def first_admin_notice() -> str | None:
+    """Local accounts (no OIDC provider in the UI's secrets) and no admin yet: create one."""
+    from crm.auth import users
+    from crm.auth.signin_settings import oidc_provider, read_secrets
+
+    if oidc_provider(read_secrets(ROOT)) is not None:
+        return None
+    return users.first_start_notice()
+
+
 def serve_command(args) -> int:
     from crm.store import embedded_server, get_db
 
@@ -111,6 +124,9 @@ def serve_command(args) -> int:
             raise Unavailable(f"cannot reach the database at MONGODB_URI: {exc}") from None
         if settings.embedded:
             print(f"database: embedded, data in {settings.data_dir}", flush=True)
+        notice = first_admin_notice()
+        if notice:  # at once: should a child then fail to start, the password is not lost
+            print(f"\n{notice}\n", flush=True)
         for child in children:
             child.process = subprocess.Popen(child.command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                                              start_new_session=True, preexec_fn=_die_with_parent)

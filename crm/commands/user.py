@@ -1,5 +1,6 @@
-"""`python -m crm user list|add|reset-password|role`: user admin from the shell (e.g. a lost
-admin password). Acts as crm.auth.CLI; every change goes to the audit log."""
+"""`python -m crm user list|add|reset-password|unlock|role`: user admin from the shell (e.g. a
+lost admin password, or an admin kept waiting by wrong passwords). Acts as crm.auth.CLI; every
+change goes to the audit log."""
 
 from __future__ import annotations
 
@@ -17,9 +18,13 @@ def register(sub) -> None:
     add.add_argument("--name", default="")
     add.add_argument("--email", default="")
     add.set_defaults(handler=add_command)
-    reset = user.add_parser("reset-password", help="new one-time password (the last line printed)")
+    reset = user.add_parser("reset-password", help="new one-time password (the last line printed); "
+                                                   "also lifts the sign-in back-off")
     reset.add_argument("username")
     reset.set_defaults(handler=reset_command)
+    unlock = user.add_parser("unlock", help="lift the sign-in back-off after wrong passwords, now")
+    unlock.add_argument("username")
+    unlock.set_defaults(handler=unlock_command)
     role = user.add_parser("role", help="change a user's role")
     role.add_argument("username")
     role.add_argument("role", choices=list(ROLES))
@@ -49,6 +54,15 @@ def reset_command(args) -> int:
     password = users.reset_password(CLI, args.username)
     print(f"new one-time password for {args.username}, to be changed at first sign-in:")
     print(password)
+    return 0
+
+
+def unlock_command(args) -> int:
+    from crm.auth import users
+
+    cleared = users.unlock(CLI, args.username)
+    print(f"{args.username} may sign in again now" + (f" (back-off lifted for {cleared} client(s))" if cleared
+                                                      else " (no back-off was in force)"))
     return 0
 
 

@@ -62,6 +62,12 @@ def test_allowed_user_signs_in_reaches_a_protected_page_and_signs_out(google_app
         settle(page)
         sidebar.get_by_role("link", name="Segments").click()
         page.get_by_role("heading", name="Segments").wait_for()
+        for _ in range(2):  # new tabs reuse the sign-in: the audit log still has one sign-in
+            tab = page.context.new_page()
+            tab.goto(url)
+            tab.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+            tab.close()
+        assert [e.username for e in audit.query({"action": "signin"}, db=db)] == ["ann@corp.example"]
 
         settle(page)
         sidebar.get_by_role("button", name="Sign out").click()
@@ -78,6 +84,7 @@ def test_allowed_user_signs_in_reaches_a_protected_page_and_signs_out(google_app
     assert users.get_user("ann@corp.example", db=db).role == "admin"  # the first user
     actions = [(e.username, e.action) for e in audit.query({}, db=db)]
     assert ("ann@corp.example", "signin") in actions and ("ann@corp.example", "signout") in actions
+    assert actions.count(("ann@corp.example", "signin")) == 1
 
 
 def test_user_outside_the_allow_list_is_refused_with_a_clear_message(google_app, db):

@@ -1,4 +1,5 @@
-"""Local accounts end to end: first-start admin with a one-time password, wrong password, sign-out."""
+"""Local accounts end to end: only the sign-in form before sign-in, first-start admin with a
+one-time password, wrong password, sign-out, and one audited sign-in however many tabs open."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 from crm import audit
 from crm.auth import users
+from crm.auth.session import AUTH_COOKIE
 from tests.e2e.signin_support import (ONE_TIME_PASSWORD, choose_new_password, chromium_page, settle,
                                       streamlit_app, submit_sign_in, wait_for)
 
@@ -14,8 +16,45 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 NO_PROVIDER = "# no [auth] section: local accounts\n"
 
 
+PAGE_NAMES = ["Home", "Data", "Segments", "Campaigns", "History", "Settings"]
+
+
 def signed_in_banner(page):
     return page.locator("[data-testid=stSidebar]").get_by_text("Signed in as")
+
+
+def only_the_sign_in_form(page) -> None:
+    """The sign-in form and nothing of the app: no navigation, no sidebar, no page links."""
+    page.get_by_role("button", name="Sign in").wait_for()
+    settle(page)
+    assert page.locator("[data-testid=stForm]").count() == 1
+    assert page.locator("[data-testid=stSidebarNav], [data-testid=stSidebar], [data-testid=stTopNav]").count() == 0
+    for name in PAGE_NAMES:
+        assert page.get_by_role("link", name=name).count() == 0, name
+    text = page.locator("[data-testid=stMain]").inner_text()
+    assert not any(name in text for name in PAGE_NAMES[1:]), text
+
+
+def test_before_sign_in_the_page_shows_only_the_sign_in_form(crm_env, db):
+    admin = users.get_user(users.ensure_first_admin(db=db)[0], db=db)
+    mia, _ = users.add_local_user(admin, "mia", "marketer", db=db)
+    users.change_own_password(mia, "mia's own password", "mia's own password", db=db)
+    with streamlit_app(crm_env, NO_PROVIDER) as (url, _log), chromium_page() as page:
+        # A page's address first, on a server nobody has opened yet: Streamlit would run the page
+        # on its own and list every file of pages/ in the sidebar.
+        page.goto(f"{url}/segments")
+        only_the_sign_in_form(page)
+        page.goto(url)
+        only_the_sign_in_form(page)
+        page.goto(f"{url}/data")
+        only_the_sign_in_form(page)
+        submit_sign_in(page, "mia", "mia's own password")
+        signed_in_banner(page).wait_for()
+        nav = page.locator("[data-testid=stSidebarNav]")
+        for name in PAGE_NAMES:
+            nav.get_by_role("link", name=name).wait_for()
+        page.get_by_role("heading", name="Data").first.wait_for()  # the page the link asked for
+        assert page.url.endswith("/data")
 
 
 def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_env, db):
@@ -71,3 +110,23 @@ def test_a_user_added_by_an_admin_signs_in_with_the_password_handed_over(crm_env
         sidebar = page.locator("[data-testid=stSidebar]").inner_text()
         assert "Mia Marketer" in sidebar and "marketer" in sidebar
         assert "one-time password" not in log.read_text()  # an admin existed: nothing created
+
+
+def test_new_tabs_signed_in_by_the_cookie_add_no_sign_in_rows(crm_env, db):
+    admin = users.get_user(users.ensure_first_admin(db=db)[0], db=db)
+    mia, _ = users.add_local_user(admin, "mia", "marketer", db=db)
+    users.change_own_password(mia, "mia's own password", "mia's own password", db=db)
+    with streamlit_app(crm_env, NO_PROVIDER) as (url, _log), chromium_page() as page:
+        page.goto(url)
+        submit_sign_in(page, "mia", "mia's own password")
+        signed_in_banner(page).wait_for()
+        settle(page)  # the sign-in cookie is set by the first signed-in run
+        wait_for(lambda: any(c["name"] == AUTH_COOKIE for c in page.context.cookies()), 30, "the sign-in cookie")
+        for _ in range(3):
+            tab = page.context.new_page()
+            tab.goto(url)
+            signed_in_banner(tab).wait_for()
+            tab.close()
+        page.reload()
+        signed_in_banner(page).wait_for()
+    assert [(e.action, e.username) for e in audit.query({"action": "signin"}, db=db)] == [("signin", "mia")]
