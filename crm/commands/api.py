@@ -87,10 +87,10 @@ def worker_command(args) -> int:
 
 
 def apikey_create(args) -> int:
-    from crm.apikeys import create_key
+    from crm.auth import CLI, api_keys
     from crm.store import get_db
 
-    record, key = create_key(get_db(), args.name)
+    record, key = api_keys.create(CLI, args.name, db=get_db())  # checked and audited like the UI
     print(f"created API key {record.name!r} (prefix {record.prefix}); it is shown only once:")
     print(key)
     return 0
@@ -117,10 +117,10 @@ def apikey_list(args) -> int:
 
 
 def apikey_revoke(args) -> int:
-    from crm.apikeys import revoke_key
+    from crm.auth import CLI, api_keys
     from crm.store import get_db
 
-    key = revoke_key(get_db(), args.name_or_prefix)
+    key = api_keys.revoke(CLI, args.name_or_prefix, db=get_db())
     print(f"revoked API key {key.name!r} (prefix {key.prefix})")
     return 0
 
