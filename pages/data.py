@@ -9,7 +9,8 @@ import io  # noqa: E402 - nothing runs before the guard
 import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from crm.auth import allowed, roles_allowed  # noqa: E402
+from crm.auth import allowed  # noqa: E402
+from crm.auth.permissions import who_may  # noqa: E402
 from crm.browse import PAGE_SIZES, CustomerView, Page, customer_view, search  # noqa: E402
 from crm.consent import CHANNELS, CONSENT_LAW, describe_declared  # noqa: E402
 from crm.erasure import erase_customer  # noqa: E402
@@ -92,7 +93,7 @@ def declared_consent(mapping: dict[str, str]) -> tuple[frozenset[str], bool]:
 
 def import_tab(db) -> None:
     if not allowed(user, "data.import"):
-        st.info(f"Imports are for {' and '.join(roles_allowed('data.import'))}s; you are signed in as a "
+        st.info(f"Imports are for {who_may('data.import')}; you are signed in as a "
                 f"{user.role}. Browse customers and orders in the other tabs.", icon=":material/lock:")
         return
     kind = st.radio("What does the file hold?", ["customers", "orders"], horizontal=True,

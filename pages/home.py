@@ -10,7 +10,8 @@ import plotly.express as px  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from crm import analytics  # noqa: E402
-from crm.auth import allowed, roles_allowed  # noqa: E402
+from crm.auth import allowed  # noqa: E402
+from crm.auth.permissions import who_may  # noqa: E402
 from crm.dashboard import ACTIVE_DAYS, Dashboard, is_empty, load_dashboard  # noqa: E402
 from crm.demo import DemoSpec, load_demo  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
@@ -30,8 +31,8 @@ def offer_first_steps(db) -> None:
     st.info("The workspace is empty. Load the demo shop to look around, or bring your own data.",
             icon=":material/waving_hand:")
     if not allowed(user, "data.demo"):
-        st.caption(f"A {' or '.join(roles_allowed('data.import'))} can load the demo data or import customers "
-                   f"and orders; you are signed in as a {user.role}.")
+        st.caption(f"Only {who_may('data.demo')} can load the demo data or import customers and orders; "
+                   f"you are signed in as a {user.role}.")
         return
     demo, own = st.columns(2, border=True)
     with demo:

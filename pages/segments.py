@@ -16,7 +16,8 @@ from streamlit_condition_tree import condition_tree  # noqa: E402
 from crm import analytics  # noqa: E402
 from crm.analytics.audience_columns import COLUMNS  # noqa: E402
 from crm.analytics.segment_preview import Preview  # noqa: E402
-from crm.auth import allowed, roles_allowed  # noqa: E402
+from crm.auth import allowed  # noqa: E402
+from crm.auth.permissions import who_may  # noqa: E402
 from crm.errors import CRMError, InvalidInput  # noqa: E402
 from crm.segment_builder import builder_config, rule_to_tree  # noqa: E402
 from crm.segment_builder.choices import value_choices, with_rule_values  # noqa: E402
@@ -147,7 +148,7 @@ def show_sample(result: Preview) -> None:
 
 def show_export(rule_json: dict, count: int) -> None:
     if not allowed(user, "data.export"):
-        st.caption(f"Exporting customers' data is for {' and '.join(roles_allowed('data.export'))}s; "
+        st.caption(f"Exporting customers' data is for {who_may('data.export')}; "
                    f"you are signed in as a {user.role}.")
         return
     columns = st.multiselect("Columns", list(COLUMNS), default=EXPORT_DEFAULT, key="export-columns")
@@ -379,7 +380,8 @@ def saved_segments_panel(db, offered, may_save: bool) -> None:
     st.button("Open in the builder", key="segment-open", icon=":material/open_in_new:", type="primary",
               on_click=open_segment, args=(db, chosen.id, offered))
     if not may_save:
-        st.caption(f"Your role ({user.role}) can open and export segments but not change them.")
+        st.caption(f"Your role ({user.role}) can open segments but not change them"
+                   + ("." if allowed(user, "data.export") else " or export their customers."))
         return
     if st.session_state.get(CONFIRM_DELETE) == chosen.id:
         st.warning(f"Delete “{chosen.name}”? This cannot be undone.")

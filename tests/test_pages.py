@@ -53,6 +53,20 @@ def test_empty_home_offers_demo_data_and_import(db):
     assert not at.metric
 
 
+def test_a_viewer_gets_no_demo_or_import_on_home_and_no_import_on_data(db):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
+    sign_in(at, "viewer")
+    at.run()
+    no_failures(at)
+    assert not any(button.label == "Load demo data" for button in at.button) and not at.page_link
+    assert "Only admins and marketers can load the demo data" in " ".join(c.value for c in at.caption)
+    at.switch_page("pages/data.py").run()
+    no_failures(at)
+    assert not at.get("file_uploader") and not any(b.label.startswith("Import ") for b in at.button)
+    assert "Imports are for admins and marketers" in " ".join(i.value for i in at.info)
+    assert db.customers.count_documents({}) == 0
+
+
 def test_load_demo_button_fills_the_store_and_shows_the_dashboard(db):
     at = app()
     at.run()

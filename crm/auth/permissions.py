@@ -100,3 +100,8 @@ def requires(action: str, principal: str = "by") -> Callable[[F], F]:
         return checked  # type: ignore[return-value]
 
     return decorate
+
+
+def who_may(action: str) -> str:
+    """The roles that may do `action`, as a page says it: "admins and marketers"."""
+    return " and ".join(f"{role}s" for role in roles_allowed(action))

@@ -5,7 +5,7 @@ placeholder the app does not know, sees the preview and the pre-send check repor
 sent), fixes it, passes the check and sends. On History the campaign is listed first, its
 counters settle to what `python -m crm campaign stats` prints, the funnel and timeline charts
 draw, the log filters by status and its CSV holds one row per recipient. A viewer sees History
-but gets no send button; the Campaigns page stops refreshing once a send has settled.
+but gets no send button and no CSV of the log; the Campaigns page stops refreshing once a send has settled.
 
 One app (Streamlit on a free port, the mock vendor inside it) serves the whole module, on a small
 demo dataset in a database of its own. Set CRM_SCREENSHOT_DIR to save the History view there
@@ -173,10 +173,10 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
     db = app.db
     in_cities = {"city": {"$in": ["Mumbai", "Pune"]}}
     matched = db.customers.count_documents(in_cities)
-    # who may get an email: consent not refused and an address to write to
-    reachable = db.customers.count_documents({**in_cities, "consent.email": {"$ne": False},
+    # who may get an email: consent given (never assumed) and an address to write to
+    reachable = db.customers.count_documents({**in_cities, "consent.email.status": "yes",
                                               "email": {"$nin": [None, ""]}})
-    assert 0 < reachable < matched  # the demo refuses some consent: exclusions are exercised
+    assert 0 < reachable < matched  # the demo has refused and unknown consent: exclusions are exercised
     campaigns_before = db.campaigns.count_documents({})
 
     with signed_in(app, "mia", tmp_path) as page:
@@ -212,7 +212,7 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
         assert len(grid_rows(preview)) == 5
         for row in grid_rows(preview):
             customer = db.customers.find_one({"customer_id": row["customer"]})
-            assert customer["city"] in ("Mumbai", "Pune") and customer["consent"].get("email") is not False
+            assert customer["city"] in ("Mumbai", "Pune") and customer["consent"]["email"]["status"] == "yes"
             assert row["to"] == customer["email"]
             assert row["message"] == expected_message(customer)
         # the failed check was for the old message: sending waits for a new one
@@ -263,10 +263,12 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
         for label in ("Audience", "Sent", "Delivered", "Failed", "Pending"):
             assert metric(page, label) == f"{stats[label.lower()]:,}", label
         assert metric(page, "Delivery rate") == f"{100 * stats['delivered'] / stats['audience']:.1f}%"
-        refused = db.customers.count_documents({**in_cities, "consent.email": False})
-        no_address = matched - reachable - refused
+        refused = db.customers.count_documents({**in_cities, "consent.email.status": "no"})
+        unknown = db.customers.count_documents({**in_cities, "consent.email.status": "unknown"})
+        no_address = matched - reachable - refused - unknown
+        assert refused and unknown
         page.get_by_text("Not messaged: " + ", ".join(
-            [f"{refused:,} no consent for the channel"]
+            [f"{refused:,} refused consent for the channel", f"{unknown:,} consent for the channel unknown"]
             + ([f"{no_address:,} no contact address for the channel"] if no_address else [])) + ".").wait_for()
         charts = page.locator(".js-plotly-plot")
         expect(charts).to_have_count(2)  # the funnel and the timeline
@@ -319,8 +321,34 @@ def test_a_viewer_sees_history_but_cannot_send(app, tmp_path):
         overview = page.get_by_test_id("stDataFrame").first
         wait_for(lambda: "Earlier from the CLI" in [r["campaign"] for r in grid_rows(overview)], WAIT,
                  "the campaigns listed")
-        expect(page.get_by_role("button", name="Download the log (CSV)")).to_be_visible()
+        page.get_by_text("Communication log").first.wait_for()
+        expect(page.get_by_role("button", name="Download the log (CSV)")).to_have_count(0)  # exports: marketers
         expect(page.get_by_role("button", name="Resume sending")).to_have_count(0)
+
+
+def test_a_viewer_gets_no_import_no_export_and_no_erase(app, tmp_path):
+    with signed_in(app, "vic", tmp_path) as page:
+        from playwright.sync_api import expect
+
+        open_page(page, "Data", "Data")
+        page.get_by_text("Imports are for admins and marketers; you are signed in as a viewer.").wait_for()
+        expect(page.get_by_test_id("stFileUploader")).to_have_count(0)
+        page.get_by_role("tab", name="Customers").click()
+        search = page.get_by_label("Search").first
+        search.fill("CUST-000001")
+        search.press("Enter")
+        settle(page)
+        choose_option(page, page.get_by_role("combobox", name="Open a customer"), "CUST-000001")
+        page.get_by_role("heading", name="CUST-000001").or_(page.get_by_text("Completed orders")).first.wait_for()
+        expect(page.get_by_text("Erase this customer")).to_have_count(0)
+
+        open_page(page, "Segments", "Segments")
+        page.get_by_text("can open segments but not change them or export their customers").wait_for()
+        page.get_by_role("button", name="Open in the builder").click()
+        page.get_by_role("tab", name="Export").click()
+        page.get_by_text("Exporting customers' data is for admins and marketers").wait_for()
+        expect(page.get_by_role("button", name="Download CSV")).to_have_count(0)
+    assert app.db.customers.count_documents({"customer_id": "CUST-000001"}) == 1
 
 
 def test_the_campaigns_page_follows_a_send_to_the_end_then_stops_refreshing(app, tmp_path):
