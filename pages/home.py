@@ -18,7 +18,6 @@ from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
 from crm.ui.format import format_count, format_inr, format_inr_short  # noqa: E402
 
-
 DEMO_SIZES = [DemoSpec(), DemoSpec(customers=1_000, orders=10_000)]
 
 

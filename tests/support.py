@@ -48,3 +48,18 @@ def rule_audience(connection, rule, as_of) -> set[str]:
         for codes in (None, resolve_codes(connection, parse_rule(rule))))
     assert as_text == as_codes, f"text keys select {sorted(as_text)}, integer codes {sorted(as_codes)}"
     return as_text
+
+
+def stop_gently(process, seconds: float = 60) -> None:
+    """Ctrl-C a child process (as a person stops `serve`), then kill it if it does not stop."""
+    import signal
+    import subprocess
+
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

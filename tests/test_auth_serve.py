@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from crm.auth import users
 from crm.store.embedded import EmbeddedServer
-from tests.support import free_port, wait_for
+from tests.support import free_port, stop_gently, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTICE = re.compile(r"username: (\S+)\s+one-time password: (\S+)")
@@ -35,12 +34,7 @@ def serve_until_ready(data_dir: Path, console: Path) -> str:
         wait_for(lambda: "ready" in console.read_text() or process.poll() is not None, 180, "serve to be ready")
         assert process.poll() is None, console.read_text()
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_gently(process)
     return console.read_text()
 
 

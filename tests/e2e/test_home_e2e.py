@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.signin_support import sign_in_as_first_admin
-from tests.support import free_port
+from tests.support import free_port, stop_gently
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -60,13 +59,7 @@ def served_app(tmp_path):
         wait_for_line(log, "ready", serve, 180)
         yield f"http://127.0.0.1:{ui_port}/", log
     finally:
-        if serve.poll() is None:
-            serve.send_signal(signal.SIGINT)
-            try:
-                serve.wait(60)
-            except subprocess.TimeoutExpired:
-                serve.kill()
-                serve.wait()
+        stop_gently(serve)
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from crm.api.auth import authorized
 from crm.api.lookup import customer_with_orders
 from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
 from crm.api.schemas import CUSTOMER_VIEW_EXAMPLE, CustomerView
-from crm.api.auth import authorized
 from crm.apikeys import ApiKey
 from crm.erasure import erase_customer
 

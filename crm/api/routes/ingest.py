@@ -12,8 +12,8 @@ from crm.api.accept import BatchRejected, Queued, accept_batch
 from crm.api.auth import authorized
 from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
-from crm.apikeys import ApiKey
 from crm.api.schemas import QueuedBatch, WriteSummary, request_body
+from crm.apikeys import ApiKey
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 
