@@ -19,7 +19,7 @@ from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_r
 from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS  # noqa: E402
 from crm.ui.data import current_version, get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
-from crm.ui.format import format_count, format_inr  # noqa: E402
+from crm.ui.format import as_text, format_count, format_inr  # noqa: E402
 
 IGNORE = "(ignore)"
 PREVIEW_ROWS = 10
@@ -173,7 +173,7 @@ def show_page(result: Page, kind: str) -> None:
 
 def show_customer(db, view: CustomerView) -> None:
     customer = view.customer
-    st.subheader(customer.get("name") or customer["customer_id"], anchor=False)
+    st.subheader(as_text(customer.get("name") or customer["customer_id"]), anchor=False)
     details = [customer["customer_id"], customer.get("email"), customer.get("phone"), customer.get("city")]
     st.text(" · ".join(str(part) for part in details if part))
     st.dataframe(pd.DataFrame(consent_rows(customer.get("consent"))), hide_index=True, width="stretch")

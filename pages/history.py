@@ -17,7 +17,7 @@ from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, 
 from crm.campaigns.model import COMPLETED  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
-from crm.ui.format import format_count  # noqa: E402
+from crm.ui.format import as_text, format_count  # noqa: E402
 
 TEAL, RED = "#0f766e", "#b91c1c"
 LOG_ROWS = 200
@@ -81,8 +81,8 @@ def timeline_chart(frame: pd.DataFrame) -> go.Figure:
 def campaign_view(db, campaign_id: str) -> None:
     campaign = get_campaign(db, campaign_id)
     stats = campaign_stats(db, campaign.id)
-    st.subheader(campaign.name)
-    st.caption(f"{CHANNELS[campaign.channel].label} · {campaign.status} · {campaign.description}"
+    st.subheader(as_text(campaign.name), anchor=False)
+    st.caption(f"{CHANNELS[campaign.channel].label} · {campaign.status} · {as_text(campaign.description)}"
                + (f" · objective: {campaign.objective}" if campaign.objective else ""))
     error = send_error(campaign.id)
     if error:

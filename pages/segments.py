@@ -37,7 +37,7 @@ from crm.segments import (  # noqa: E402
 )
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown, show_error  # noqa: E402
-from crm.ui.format import format_count, group_indian  # noqa: E402
+from crm.ui.format import as_text, format_count, group_indian  # noqa: E402
 
 # UI state (st.session_state): which tree the builder was last loaded with, a counter that
 # remounts the widget when a rule is loaded (it reads `tree=` only when it mounts), the open
@@ -120,7 +120,7 @@ def show_preview(rule, english: str) -> Preview:
     cols[0].metric("Customers in this segment", format_count(result.count))
     cols[1].metric("Share of all customers", f"{result.share:.1%}",
                    help=f"{format_count(result.count)} of {format_count(result.total_customers)}")
-    st.markdown(f"**In words:** {english}")
+    st.markdown(f"**In words:** {as_text(english)}")
     st.caption(f"As of {result.as_of.day} {result.as_of:%b %Y} (dates compare as UTC days)")
     chart, cities = st.columns([3, 2])
     with chart:
@@ -266,9 +266,9 @@ def show_notice(place: str) -> None:
     if kind == "error":
         show_error(message)
     elif kind == "warning":
-        st.warning(message)
+        st.warning(as_text(message))
     else:
-        st.success(message, icon=":material/check:")
+        st.success(as_text(message), icon=":material/check:")
 
 
 def save_and_count(db, segment_id: str, rule) -> None:
@@ -353,8 +353,8 @@ def save_panel(db) -> None:
     show_notice("save")
     opened = open_segment_or_none(db)
     if opened:
-        st.caption(f"Open: **{opened.name}**")
-        st.button(f"Save changes to “{opened.name}”", type="primary", key="save-changes", icon=":material/save:",
+        st.caption(f"Open: **{as_text(opened.name)}**")
+        st.button(f"Save changes to “{as_text(opened.name)}”", type="primary", key="save-changes", icon=":material/save:",
                   on_click=save_changes, args=(db, opened.id))
     with st.form("save-new", clear_on_submit=True, border=False):
         st.text_input("Name", placeholder="e.g. Big spenders in Mumbai", key="save-name")
@@ -376,7 +376,7 @@ def saved_segments_panel(db, offered, may_save: bool) -> None:
         open_id = st.session_state.get(OPEN_ID)
         st.session_state[CHOICE] = open_id if open_id in by_id else segments[0].id
     chosen = by_id[st.selectbox("Segment", list(by_id), format_func=lambda i: by_id[i].name, key=CHOICE)]
-    st.caption(chosen.description)
+    st.caption(as_text(chosen.description))
     st.button("Open in the builder", key="segment-open", icon=":material/open_in_new:", type="primary",
               on_click=open_segment, args=(db, chosen.id, offered))
     if not may_save:
@@ -384,7 +384,7 @@ def saved_segments_panel(db, offered, may_save: bool) -> None:
                    + ("." if allowed(user, "data.export") else " or export their customers."))
         return
     if st.session_state.get(CONFIRM_DELETE) == chosen.id:
-        st.warning(f"Delete “{chosen.name}”? This cannot be undone.")
+        st.warning(f"Delete “{as_text(chosen.name)}”? This cannot be undone.")
         yes, no = st.columns(2)
         yes.button("Yes, delete", type="primary", key="segment-delete-yes", on_click=delete,
                    args=(db, chosen.id, chosen.name))

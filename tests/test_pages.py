@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
 from crm.ui import auth
-from crm.ui.format import format_count, format_inr_short
+from crm.ui.format import as_text, format_count, format_inr_short
 from tests.auth_fixtures import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -185,6 +186,30 @@ def test_customer_search_pages_and_opens_one_customer(demo_db):
     no_failures(at)
     orders = list(demo_db.orders.find({"customer_id": "CUST-000007", "status": "completed"}))
     assert metrics(at)["Completed orders"] == format_count(len(orders))
+
+
+BEACON = "![x](http://127.0.0.1:9/t.png) [click](http://x.example) :red[big] $x$"
+
+
+def test_a_customer_name_in_markdown_is_shown_as_its_characters(demo_db):
+    from crm.ingest.records import validate_records
+    from crm.ingest.writer import write_records
+
+    write_records(demo_db, "customers", validate_records("customers", [{"customer_id": "ZZ-1", "name": BEACON}]).valid)
+    at = open_import(demo_db)
+    at.text_input(key="customers-search").input("ZZ-1")
+    at.run()
+    at.selectbox(key="customer-open").select("ZZ-1")
+    at.run()
+    no_failures(at)
+    shown = [h.value for h in at.subheader]
+    assert shown == [as_text(BEACON)]
+    assert not re.search(r"(?<!\\)[\[\]:$]", shown[0])  # no link, image, colour, LaTeX or autolink left
+
+
+def test_as_text_escapes_every_mark_that_makes_markup():
+    assert as_text("![x](http://h/t.png)") == "!\\[x\\](http\\://h/t.png)"
+    assert as_text("Asha O'Brien (VIP), ₹5,000.50") == "Asha O'Brien (VIP), ₹5,000.50"  # plain text stays
 
 
 def test_search_text_is_matched_literally(demo_db):

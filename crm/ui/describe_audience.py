@@ -21,7 +21,7 @@ from crm.analytics.segment_preview import today_utc
 from crm.config import load_settings
 from crm.segment_engine import Group, describe_rule, parse_rule
 from crm.ui.errors import errors_shown
-from crm.ui.format import format_count
+from crm.ui.format import as_text, format_count
 
 PROPOSAL = "ai_proposal"  # session state: the proposal waiting for apply or discard
 UI_TIMEOUT_MS, UI_ATTEMPTS = 6_000, 2  # the page waits at most about this long for Gemini
@@ -72,7 +72,7 @@ def show_proposal(proposal: dict, current: Group | None, apply: Callable[[dict],
         return
     with errors_shown():
         group = parse_rule(rule)
-        st.markdown(f"**Proposed:** {describe_rule(group)}")
+        st.markdown(f"**Proposed:** {as_text(describe_rule(group))}")
         proposed_count = analytics.preview(group, sample=0).count
         line = f"**{format_count(proposed_count)}** customers"
         if current is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def group_indian(whole: int) -> str:
     """12345678 -> '1,23,45,678': the last three digits, then pairs."""
@@ -38,3 +40,16 @@ def format_inr_short(paise: int) -> str:
     if size >= 1e5:
         return f"₹{rupees / 1e5:.2f} L"
     return format_inr(paise, decimals=False)
+
+
+# The marks that make markup: links and images need "[", autolinks ":" or "<", colours and
+# emoji ":", LaTeX "$", emphasis "*", "_" and "~", code "`", tables "|", headings "#".
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$~|:#])")
+
+
+def as_text(value: object) -> str:
+    """Data (a customer's name, a segment's name, a rule's English) for a Streamlit element that
+    reads Markdown: each mark that makes markup escaped with a backslash (CommonMark), so a name like
+    `![x](http://host/t.png)` shows as those characters, never as a remote image, a link, a
+    colour (`:red[...]`), an emoji shortcode or LaTeX (`$...$`)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(value)).replace("\n", " ")
