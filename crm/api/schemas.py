@@ -23,9 +23,10 @@ EXAMPLES = {"customers": CUSTOMER_EXAMPLE, "orders": ORDER_EXAMPLE}
 INPUT_SCHEMA_NAMES = {"customers": "CustomerInput", "orders": "OrderInput"}
 
 AMOUNT_SCHEMA = {
-    "anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": r"^\s*\d+(\.\d{1,2})?\s*$"}],
+    "anyOf": [{"type": "number", "minimum": 0, "maximum": 100_000_000},
+              {"type": "string", "pattern": r"^\s*\d+(\.\d{1,2})?\s*$"}],
     "title": "Amount",
-    "description": "rupees with at most 2 decimals (stored as integer paise)",
+    "description": "rupees with at most 2 decimals, at most ₹10 crore (stored as integer paise)",
     "examples": [1299.5],
 }
 

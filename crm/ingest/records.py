@@ -25,7 +25,9 @@ from pydantic_core import PydanticCustomError
 from crm.consent import parse_status
 
 Kind = Literal["customers", "orders"]
-INT64_MAX = 2**63 - 1
+# One order is at most ₹10 crore: far above any real retail order, and low enough that no
+# customer's total (int64 paise) can overflow before 922 million such orders.
+MAX_ORDER_PAISE = 10**8 * 100  # ₹10,00,00,000 in paise
 MAX_TAGS, MAX_TAG_LENGTH = 50, 64
 # Ids per `$in` query. The embedded server's cost grows with the square of the matches of one
 # `$in` (measured: 1000 ids 0.96 s, 20 x 50 ids 0.12 s), so lookups go in small batches.
@@ -81,8 +83,9 @@ def _amount_to_paise(value: Any) -> int:
     if not exact:
         raise _fail("amount_decimals", "the amount {value} has more than 2 decimals", value=repr(text[:40]))
     paise = int(amount * 100)
-    if paise > INT64_MAX:
-        raise _fail("amount_too_large", "the amount {value} is too large", value=repr(text[:40]))
+    if paise > MAX_ORDER_PAISE:
+        raise _fail("amount_too_large", "the amount {value} is more than ₹10 crore, the most one order may be; "
+                                        "check the column holds rupees, not paise", value=repr(text[:40]))
     return paise
 
 
