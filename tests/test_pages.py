@@ -207,6 +207,32 @@ def test_a_customer_name_in_markdown_is_shown_as_its_characters(demo_db):
     assert not re.search(r"(?<!\\)[\[\]:$]", shown[0])  # no link, image, colour, LaTeX or autolink left
 
 
+def test_an_admin_erases_a_customer_from_their_page_after_typing_the_id(demo_db):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
+    sign_in(at, "admin")
+    at.run()
+    at.switch_page("pages/data.py").run()
+    at.text_input(key="customers-search").input("CUST-000007").run()
+    at.selectbox(key="customer-open").select("CUST-000007").run()
+    no_failures(at)
+    erase = next(b for b in at.button if b.label == "Erase for good")
+    assert erase.disabled  # until the id is typed
+    at.text_input(key="erase-confirm-CUST-000007").input("CUST-000007").run()
+    next(b for b in at.button if b.label == "Erase for good").click().run()
+    no_failures(at)
+    assert any("Erased CUST-000007" in s.value for s in at.success)
+    assert demo_db.customers.count_documents({"customer_id": "CUST-000007"}) == 0
+    assert demo_db.orders.count_documents({"customer_id": "CUST-000007"}) == 0
+
+
+def test_a_marketer_sees_a_customer_but_no_erase(demo_db):
+    at = open_import(demo_db)
+    at.text_input(key="customers-search").input("CUST-000007").run()
+    at.selectbox(key="customer-open").select("CUST-000007").run()
+    no_failures(at)
+    assert not any(b.label == "Erase for good" for b in at.button)
+
+
 def test_as_text_escapes_every_mark_that_makes_markup():
     assert as_text("![x](http://h/t.png)") == "!\\[x\\](http\\://h/t.png)"
     assert as_text("Asha O'Brien (VIP), ₹5,000.50") == "Asha O'Brien (VIP), ₹5,000.50"  # plain text stays
