@@ -43,6 +43,8 @@ class Settings:
     receipt_secret_previous: str | None = None
     signature_tolerance_seconds: int = 300
     vendor_url: str | None = None
+    vendor_key: str | None = None
+    receipt_url: str | None = None
     vendor_delay_ms: int = 800
     vendor_failure_rate: float = 0.1
     vendor_fault_rate: float = 0.0
@@ -132,6 +134,12 @@ def load_settings() -> Settings:
         signature_tolerance_seconds=_int("CRM_SIGNATURE_TOLERANCE_SECONDS", 300),
         # A messaging vendor's base URL; unset: the mock vendor hosted by the sending process.
         vendor_url=env("CRM_VENDOR_URL") or None,
+        # The key the vendor asks of senders (`Authorization: Bearer <key>`); unset: one
+        # generated per data dir, shared by the mock vendor and the dispatcher.
+        vendor_key=env("CRM_VENDOR_KEY") or None,
+        # Where the mock vendor posts receipts; unset: the API hosting it (never an address
+        # taken from a request's headers).
+        receipt_url=env("CRM_RECEIPT_URL") or None,
         # The mock vendor: longest receipt delay, share of FAILED outcomes, share of 503 answers.
         vendor_delay_ms=_int("CRM_VENDOR_DELAY_MS", 800),
         vendor_failure_rate=_float("CRM_VENDOR_FAILURE_RATE", 0.1),

@@ -10,6 +10,8 @@ from crm.analytics import analytic_copy
 from crm.auth import CLI
 from crm.campaigns import CampaignDraft, compose_campaign
 from crm.campaigns.signing import HEADER, sign
+from crm.campaigns.vendor import vendor_key
+from crm.config import load_settings
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
 from tests.api_fixtures import wait_for  # noqa: F401 - re-exported for the campaign tests
@@ -50,6 +52,11 @@ def post_receipt(url: str, receipt: dict | list, secret: str = SECRET, signature
     if signature is not False:
         headers[HEADER] = signature or sign(secret.encode(), body, timestamp)
     return httpx.post(f"{url}/api/v1/delivery-receipts", content=body, headers=headers, timeout=30)
+
+
+def vendor_auth(key: str | None = None) -> dict[str, str]:
+    """The mock vendor's `Authorization` header: with `key`, or the test data dir's vendor key."""
+    return {"Authorization": f"Bearer {key or vendor_key(load_settings())}"}
 
 
 def log_rows(db, campaign_id: str) -> list[dict]:

@@ -16,7 +16,7 @@ from crm.campaigns.repository import get_campaign, object_id
 from crm.campaigns.snapshot import take_snapshot
 from crm.config import load_settings
 from tests.api_fixtures import start_api  # noqa: F401 - fixture
-from tests.campaign_support import SECRET, compose, load_customers, log_rows, post_receipt, wait_for
+from tests.campaign_support import SECRET, compose, load_customers, log_rows, post_receipt, vendor_auth, wait_for
 
 FAST = dict(receipt_secret=SECRET, vendor_delay_ms=200, receipt_flush_ms=20)
 T0 = datetime(2025, 6, 1, 10, 0, 0, 123000, tzinfo=UTC)
@@ -104,8 +104,8 @@ def test_vendor_batch_recognises_repeated_keys_and_answers_each_message(db, live
     message = {"channel": "sms", "to": "+919800000000", "body": "Hi"}
     batch = {"messages": [{**message, "idempotency_key": f"{key}1"}, {**message, "idempotency_key": f"{key}2"},
                           {**message, "idempotency_key": f"{key}1"}]}
-    first = httpx.post(f"{api.url}/vendor/v1/messages/batch", json=batch, timeout=30).json()["results"]
-    again = httpx.post(f"{api.url}/vendor/v1/messages/batch", json=batch, timeout=30).json()["results"]
+    first, again = (httpx.post(f"{api.url}/vendor/v1/messages/batch", json=batch, headers=vendor_auth(),
+                               timeout=30).json()["results"] for _ in range(2))
     assert [r["duplicate"] for r in first] == [False, False, False]
     assert first[0]["id"] == first[2]["id"] != first[1]["id"]  # the same key twice is one message
     assert [r["duplicate"] for r in again] == [True, True, True]
@@ -138,7 +138,8 @@ def test_receipts_a_dead_poster_still_owed_are_posted_by_the_next_vendor_host(db
     db.vendor_posters.insert_one({"_id": "dead", "posted_through": long_ago, "heartbeat": long_ago})
     api = live()
     message = {"channel": "sms", "to": "+919800000000", "body": "Hi", "idempotency_key": f"{'0' * 24}:x"}
-    httpx.post(f"{api.url}/vendor/v1/messages/batch", json={"messages": [message]}, timeout=30)  # its webhook known
+    httpx.post(f"{api.url}/vendor/v1/messages/batch", json={"messages": [message]}, headers=vendor_auth(),
+               timeout=30)  # its webhook known
     wait_for(lambda: {r["customer_id"]: r["status"] for r in log_rows(db, campaign_id)}["c001"] == "DELIVERED",
              what="the owed receipt to be posted")
     assert {r["customer_id"]: r["status"] for r in log_rows(db, campaign_id)}["c000"] == "PENDING"  # not owed

@@ -8,6 +8,7 @@ import re
 import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from crm.campaigns.snapshot import take_snapshot
 from crm.config import load_settings
 from crm.errors import Conflict
 from tests.api_fixtures import free_port, start_api  # noqa: F401 - fixtures
-from tests.campaign_support import SECRET, compose, load_customers, log_rows, post_receipt, wait_for
+from tests.campaign_support import SECRET, compose, load_customers, log_rows, post_receipt, vendor_auth, wait_for
 
 FAST = dict(receipt_secret=SECRET, vendor_delay_ms=200, receipt_flush_ms=20)
 
@@ -178,7 +179,7 @@ def test_receipt_before_our_sent_write_is_kept(db, live, settings):
 def test_vendor_recognises_a_repeated_idempotency_key(db, live):
     api = live()
     message = {"channel": "sms", "to": "+919800000000", "body": "Hi"}
-    headers = {"Idempotency-Key": f"{'0' * 24}:c1"}
+    headers = {"Idempotency-Key": f"{'0' * 24}:c1", **vendor_auth()}
     first = httpx.post(f"{api.url}/vendor/v1/messages", json=message, headers=headers, timeout=30)
     again = httpx.post(f"{api.url}/vendor/v1/messages", json=message, headers=headers, timeout=30)
     assert (first.status_code, again.status_code) == (201, 200)
@@ -271,3 +272,88 @@ def test_a_receipt_records_the_vendor_id_when_the_sender_died_before_writing_it(
     row = db.communication_log.find_one({"campaign_id": campaign.id, "customer_id": "c000"})
     assert (row["status"], row["vendor_message_id"], row["accepted"]) == ("DELIVERED", "v-42", True)
     assert campaign_stats(db, campaign.id).sent == 1
+
+
+
+def send_one(url: str, campaign_id: str, customer_id: str, headers: dict) -> httpx.Response:
+    return httpx.post(f"{url}/vendor/v1/messages", json={"channel": "sms", "to": "+919800000000", "body": "Hi"},
+                      headers={"Idempotency-Key": f"{campaign_id}:{customer_id}", **headers}, timeout=30)
+
+
+def send_batch(url: str, campaign_id: str, customer_id: str, headers: dict) -> httpx.Response:
+    message = {"channel": "sms", "to": "+919800000000", "body": "Hi", "idempotency_key": f"{campaign_id}:{customer_id}"}
+    return httpx.post(f"{url}/vendor/v1/messages/batch", json={"messages": [message]}, headers=headers, timeout=30)
+
+
+@pytest.mark.parametrize("send", [send_one, send_batch], ids=["one", "batch"])
+@pytest.mark.parametrize(("headers", "reason"), [({}, "send the vendor key"),
+                                                 ({"Authorization": "Basic dmVuZG9yOmtleQ=="}, "send the vendor key"),
+                                                 (vendor_auth("not-the-vendor-key"), "is not valid")],
+                         ids=["no key", "not bearer", "wrong key"])
+def test_the_vendor_refuses_a_sender_without_its_key_and_stores_nothing(db, live, send, headers, reason):
+    api = live()
+    load_customers(db, 2)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    refused = send(api.url, campaign.id, "c000", headers)
+    assert refused.status_code == 401, refused.text
+    assert refused.headers["content-type"] == "application/json"
+    error = refused.json()["error"]
+    assert error["code"] == "unauthorized" and reason in error["message"]
+    assert [d["field"] for d in error["details"]] == ["Authorization"]
+    assert db.vendor_messages.count_documents({}) == 0
+    # The vendor's own key gets through, and its receipt settles c001; c000's never comes.
+    assert send(api.url, campaign.id, "c001", vendor_auth()).is_success
+    wait_for(lambda: row_status(db, campaign.id, "c001") != "PENDING", what="the accepted message's receipt")
+    assert row_status(db, campaign.id, "c000") == "PENDING"
+    assert [d["_id"] for d in db.vendor_messages.find()] == [f"{campaign.id}:c001"]
+    assert db[JOURNAL].count_documents({"_id": f"{campaign.id}:c000"}) == 0
+
+
+class Listener:
+    """An HTTP server on a free port that records every request it gets."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str]] = []
+        listener = self
+
+        class Record(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                listener.requests.append((self.path, body.decode("utf-8", "replace")))
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Record)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def listener():
+    other = Listener()
+    yield other
+    other.close()
+
+
+@pytest.mark.parametrize("send", [send_one, send_batch], ids=["one", "batch"])
+def test_a_forged_host_header_does_not_redirect_receipts(db, live, settings, listener, send):
+    api = live()
+    load_customers(db, 6)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    forged = {**vendor_auth(), "Host": f"127.0.0.1:{listener.port}", "X-Forwarded-Host": f"127.0.0.1:{listener.port}"}
+    assert send(api.url, campaign.id, "c000", forged).is_success  # the first call the vendor gets
+    assert send(api.url, campaign.id, "c001", vendor_auth()).is_success
+    dispatch(db, campaign.id, settings, api.url)  # and the rest of the campaign, as the dispatcher sends it
+    stats = settle(db, campaign.id)
+    assert (stats.audience, stats.pending, stats.delivered + stats.failed) == (6, 0, 6)
+    assert listener.requests == []

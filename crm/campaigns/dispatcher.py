@@ -8,7 +8,8 @@ timeouts, connection errors, 429, 5xx and messages the vendor reports busy (tena
 handling (and in httpx's connection pool, which scans every connection for every request) than
 everything else together. Each message carries the idempotency key
 `<campaign_id>:<customer_id>`, so resending a row that was accepted just before a crash is
-recognised by the vendor and delivered once. A vendor that refuses a batch (4xx: no batch
+recognised by the vendor and delivered once. Every request carries the vendor's key
+(`CRM_VENDOR_KEY`, or the data dir's generated one). A vendor that refuses a batch (4xx: no batch
 endpoint, or one invalid message) gets those messages one request each. Outcomes are written in
 batches; a row only moves forward (a receipt may arrive before our SENT write). Only PENDING
 rows are sent, so a resumed campaign continues where the last process stopped.
@@ -35,7 +36,7 @@ from crm.campaigns.model import COMPLETED, FAILED, PENDING, SENT
 from crm.campaigns.receipts import chunks, forward_only, per_row
 from crm.campaigns.repository import now
 from crm.campaigns.snapshot import take_snapshot
-from crm.campaigns.vendor import PREFIX as VENDOR_PREFIX
+from crm.campaigns.vendor import PREFIX as VENDOR_PREFIX, vendor_key
 from crm.config import Settings
 from crm.errors import Conflict
 
@@ -120,6 +121,7 @@ class Dispatcher:
         self.db, self.campaign_id, self.settings = db, campaign_id, settings
         self.messages_url = f"{vendor_url.rstrip('/')}{VENDOR_PREFIX}/messages"
         self.batch_url = f"{self.messages_url}/batch"
+        self.auth = {"Authorization": f"Bearer {vendor_key(settings)}"}
         self.progress = progress or (lambda phase, n: None)
         self.lease = Lease(db, campaign_id, settings.campaign_lease_seconds, owner)
         self.lost = asyncio.Event()
@@ -162,7 +164,8 @@ class Dispatcher:
         size = self._batch_size()
         limits = httpx.Limits(max_connections=in_flight)
         try:
-            async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as client:
+            async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits,
+                                         headers=self.auth) as client:
                 for _ in range(MAX_PASSES):
                     cursor = self.db.communication_log.find(
                         {"campaign_id": self.campaign_id, "status": PENDING},

@@ -4,7 +4,8 @@
 about (for the mock vendor of a running `python -m crm api`, that API itself).
 Unset (the default): the sending process hosts the API app itself (the mock vendor and the
 receipt endpoint included) with uvicorn on a free port on 127.0.0.1, in a background thread, for
-as long as the process lives. It never borrows an API found on a default port: that one may
+as long as the process lives, and tells the mock vendor that address (`app.state.public_url`),
+the only place its receipts go. It never borrows an API found on a default port: that one may
 serve another database. The CLI keeps it up until the receipts are in (`--wait`) or until the
 vendor has posted what it owes; the web UI keeps one for the life of its server.
 """

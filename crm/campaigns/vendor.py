@@ -9,12 +9,20 @@ Receipts are scheduled in memory and posted in batches of whatever is due (one s
 per request); each poster checkpoints how far it got, and any receipts a stopped or dead poster
 still owed are posted by whichever process hosts the vendor next.
 `CRM_VENDOR_FAULT_RATE` makes it answer 503 to a share of requests, to exercise retries.
+
+Like a real vendor it takes messages only from a sender holding its key (`Authorization: Bearer
+<vendor key>`: CRM_VENDOR_KEY, or one generated once per data dir, which the dispatcher sends);
+anything else is a 401 and nothing is stored. Receipts go only to the receipt endpoint it was
+configured with: the hosting process's address (`app.state.public_url`), else CRM_RECEIPT_URL,
+else the address of the socket the API listens on. Never to one named by a request's headers
+(`Host`, `X-Forwarded-*`), which would let any caller redirect every later receipt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import heapq
+import hmac
 import json
 import random
 import time
@@ -25,19 +33,21 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import httpx
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from crm.api.errors import ApiError
+from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import error
 from crm.campaigns.batching import GroupCommit
 from crm.campaigns.receipts import PATH as RECEIPT_PATH
 from crm.campaigns.repository import now
 from crm.campaigns.signing import HEADER, receipt_secrets, sign
 from crm.config import Settings
+from crm.data_dir_secret import data_dir_secret
 
 PREFIX = "/vendor/v1"
 COLLECTION = "vendor_messages"
@@ -50,6 +60,20 @@ RETRY_LATER_SECONDS = 5.0
 POSTERS = "vendor_posters"  # receipts per webhook call, like vendors' batched event webhooks
 SWEEP_SECONDS = 2.0
 MIN_DELAY_SECONDS = 0.05
+KEY_FILE = "vendor-key"
+AUTHORIZATION = "Authorization"
+
+# auto_error=False: a missing key is our JSON 401, not FastAPI's 403.
+bearer = HTTPBearer(auto_error=False, scheme_name="VendorKey",
+                    description="the vendor's key: CRM_VENDOR_KEY, or the data dir's `vendor-key` file")
+UNAUTHORIZED = error("missing or wrong vendor key", "unauthorized",
+                     "send the vendor key as 'Authorization: Bearer <vendor key>'",
+                     [{"field": AUTHORIZATION, "reason": "missing"}])
+
+
+def vendor_key(settings: Settings) -> str:
+    """The key the vendor asks of senders: CRM_VENDOR_KEY, or the one generated for the data dir."""
+    return settings.vendor_key or data_dir_secret(settings.data_dir, KEY_FILE)
 
 
 class VendorMessage(BaseModel):
@@ -248,6 +272,7 @@ def vendor_router(settings: Settings) -> APIRouter:
 
     @asynccontextmanager
     async def lifespan(app):
+        state["key"] = (await asyncio.to_thread(vendor_key, settings)).encode("utf-8")
         poster = state["poster"] = ReceiptPoster(settings, await asyncio.to_thread(database))
         poster.webhook = _webhook(app, settings)
         poster.start()
@@ -259,7 +284,18 @@ def vendor_router(settings: Settings) -> APIRouter:
             await state["store"].close()
             await poster.stop()
 
-    router = APIRouter(prefix=PREFIX, tags=["mock vendor"], lifespan=lifespan)
+    async def require_vendor_key(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if credentials is None or not credentials.credentials:
+            raise ApiError(401, "unauthorized", "send the vendor key as 'Authorization: Bearer <vendor key>'",
+                           [ErrorDetail(field=AUTHORIZATION, reason="missing")],
+                           headers={"WWW-Authenticate": 'Bearer realm="vendor"'})
+        if not hmac.compare_digest(credentials.credentials.encode("utf-8"), state["key"]):
+            raise ApiError(401, "unauthorized", "the vendor key is not valid",
+                           [ErrorDetail(field=AUTHORIZATION, reason="not the vendor's key")],
+                           headers={"WWW-Authenticate": 'Bearer realm="vendor", error="invalid_token"'})
+
+    router = APIRouter(prefix=PREFIX, tags=["mock vendor"], lifespan=lifespan,
+                       dependencies=[Depends(require_vendor_key)], responses={401: UNAUTHORIZED})
 
     @router.post("/messages", status_code=201, response_model=Accepted, summary="Send one message (mock vendor)",
                  responses={200: {"model": Accepted, "description": "this idempotency key was seen before: "
@@ -272,7 +308,7 @@ def vendor_router(settings: Settings) -> APIRouter:
         """Accepted messages get a receipt later; a repeated `Idempotency-Key` is recognised."""
         poster: ReceiptPoster = state["poster"]
         if poster.webhook is None:
-            poster.webhook = str(request.base_url).rstrip("/") + RECEIPT_PATH
+            poster.webhook = _listening_webhook(request)
         if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
             raise ApiError(503, "vendor_busy", "the vendor is overloaded; retry later")
         record = _new_record(settings, idempotency_key, message, poster.id)
@@ -294,7 +330,7 @@ def vendor_router(settings: Settings) -> APIRouter:
         """
         poster: ReceiptPoster = state["poster"]
         if poster.webhook is None:
-            poster.webhook = str(request.base_url).rstrip("/") + RECEIPT_PATH
+            poster.webhook = _listening_webhook(request)
         results: dict[str, ItemResult] = {}
         taken: dict[str, dict] = {}
         for item in batch.messages:
@@ -328,8 +364,25 @@ def _count_again(db: Database, keys: list[str]) -> list[dict]:
 
 
 def _webhook(app, settings: Settings) -> str | None:
-    base = getattr(app.state, "public_url", None)
-    return f"{base.rstrip('/')}{RECEIPT_PATH}" if base else None
+    """The receipt endpoint named by the hosting process, else by the settings."""
+    public = getattr(app.state, "public_url", None)
+    if public:
+        return f"{public.rstrip('/')}{RECEIPT_PATH}"
+    return settings.receipt_url
+
+
+def _listening_webhook(request: Request) -> str | None:
+    """Our receipt endpoint at the address of the socket this API listens on.
+
+    The ASGI `server` entry is that socket's own address; the Host header and forwarding
+    headers, which the caller writes, play no part.
+    """
+    server = request.scope.get("server")
+    if not server or server[1] is None:
+        return None
+    host, port = server
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}{RECEIPT_PATH}"
 
 
 def _new_record(settings: Settings, key: str, message: VendorMessage, poster: str) -> dict:
