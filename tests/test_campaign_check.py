@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from crm.analytics import analytic_copy
 from crm.auth import SystemPrincipal
 from crm.campaigns import CampaignDraft, check_draft, preview_messages
+from crm.campaigns.model import FAILED, PENDING
+from crm.campaigns.repository import get_campaign, object_id
+from crm.campaigns.snapshot import take_snapshot
 from crm.errors import Forbidden, InvalidInput
-from tests.campaign_support import EVERYONE, compose, load_customers
+from crm.ingest.records import validate_records
+from crm.ingest.writer import write_records
+from tests.campaign_support import EVERYONE, compose, load_customers, log_rows
 
 
 def draft(templates, channel="sms", rules=EVERYONE):
@@ -98,3 +106,38 @@ def test_bad_drafts_name_the_field(fields, location):
     with pytest.raises(InvalidInput) as err:
         CampaignDraft.build(**base)
     assert err.value.location.startswith(location)
+
+
+@pytest.mark.parametrize("template, reason", [
+    ("{{ 'x' * 200000000 }}", "longer than 5,000"),
+    ("{% for a in 'x' * 3000 %}{% for b in 'x' * 3000 %}{% for c in 'x' * 3000 %}{% endfor %}{% endfor %}"
+     "{% endfor %}", "loops take more than 10,000 steps"),
+    ("{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}", "a macro that calls itself"),
+])
+def test_a_template_bomb_fails_the_check_and_creates_no_campaign(db, template, reason):
+    load_customers(db, 3)
+    started = time.monotonic()
+    report = check_draft(draft([template]))
+    assert time.monotonic() - started < 10
+    [problem] = report.problems
+    assert problem.location == "template 1" and problem.customers == 3
+    assert "cannot render for 3 customer(s): " in problem.message and reason in problem.message
+    with pytest.raises(InvalidInput, match=reason):
+        compose(db, templates=[template])
+    assert db.campaigns.count_documents({}) == 0
+
+
+def test_a_message_over_the_limits_at_snapshot_time_is_a_failed_row(db):
+    load_customers(db, 3)
+    campaign, _ = compose(db)
+    bomb = "{% for a in name %}{% for b in name %}{% for c in name %}..{% endfor %}{% endfor %}{% endfor %}"
+    long_name = {"customer_id": "c001", "name": "Asha " + "k" * 15, "phone": "+919800000001", "consent_sms": "yes"}
+    write_records(db, "customers", validate_records("customers", [long_name]).valid)
+    analytic_copy.close_all()  # the snapshot reads the changed name
+    db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": {"templates": [bomb]}})
+    assert take_snapshot(db, get_campaign(db, campaign.id)) == 3
+    rows = {r["customer_id"]: r for r in log_rows(db, campaign.id)}
+    assert rows["c001"]["status"] == FAILED and rows["c001"]["message"] is None
+    assert "not rendered: the message is longer than 5,000 characters" in rows["c001"]["error"]
+    assert rows["c000"]["status"] == PENDING and rows["c000"]["message"] == "." * 2 * 6 ** 3
+    assert db.campaigns.find_one({"_id": object_id(campaign.id)})["snapshot_done"] is True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -87,3 +89,47 @@ def test_variants_are_stable_and_split_the_audience():
     shares = Counter(first)
     assert set(shares) == {0, 1} and min(shares.values()) > 800
     assert {variant_for(c, 1) for c in ids} == {0}
+
+
+NESTED_LOOPS = ("{% for a in 'x' * 3000 %}{% for b in 'x' * 3000 %}{% for c in 'x' * 3000 %}"
+                "{% endfor %}{% endfor %}{% endfor %}")
+
+
+@pytest.mark.parametrize("source, reason", [
+    (NESTED_LOOPS, "loops take more than 10,000 steps"),
+    ("{{ 'x' * 200000000 }}", "repeated 200,000,000 times"),
+    ("{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}", "a macro that calls itself"),
+    ("{% for i in range(10**9) %}.{% endfor %}", "range() may give at most 100 numbers"),
+    ("{% set a = 'x' * 4000 %}{{ a ~ a }}", "longer than 5,000"),
+    ("{% set a = 'x' * 4000 %}{{ a + a }}", "longer than 5,000"),
+    ("{{ 'x' * 3000 }}{{ 'y' * 3000 }}", "the message is longer than 5,000 characters"),
+    ("{{ 10 ** 10 ** 10 }}", "number in the template is too large"),
+    ("{{ '%999999999s' % name }}", "% formatting of text is not supported"),
+    ("{{ name.ljust(1000000000) }}", "unsafe"),
+])
+def test_template_bombs_are_refused_quickly_with_the_reason(source, reason):
+    template = compile_template(source)
+    started = time.monotonic()
+    with pytest.raises(RenderError, match=re.escape(reason)):
+        render(template, {"name": "Asha Rao"})
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("name", ["lipsum", "joiner", "cycler", "namespace", "dict"])
+def test_jinja_globals_are_unknown_placeholders(name):
+    with pytest.raises(InvalidInput, match=re.escape(f"unknown placeholder {{{{ {name} }}}}")):
+        compile_template(f"Hi {{{{ {name} }}}}")
+
+
+def test_filters_outside_the_list_are_unknown():
+    with pytest.raises(InvalidInput, match="unknown filter 'center'; available: .*inr"):
+        compile_template("{{ name | center(1000000000) }}")
+
+
+def test_ordinary_templates_still_work_under_the_limits():
+    template = compile_template('Hi {{ first_name | default("there") | upper }}{% if city %} in {{ city }}{% endif %}:'
+                                '{% for tag in tags %} #{{ tag }}{% if not loop.last %},{% endif %}{% endfor %}'
+                                ' {{ total_spend | inr }} {{ range(3) | join("-") }} {{ "*" * 3 }} {{ name.title() }}')
+    row = {"name": "asha rao", "city": "Pune", "tags": ["vip", "new"], "total_spend": Decimal("1500")}
+    assert render(template, row) == "Hi ASHA in Pune: #vip, #new ₹1,500.00 0-1-2 *** Asha Rao"
+    assert render(compile_template("{{ 'x' * 5000 }}"), {}) == "x" * 5000  # exactly at the limit
