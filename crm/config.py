@@ -25,6 +25,7 @@ class Settings:
     max_body_bytes: int
     api_rate_per_second: int
     api_rate_burst: int
+    api_key_guesses_per_minute: int
     stream_prefix: str
     stream_max_attempts: int
     stream_claim_idle_ms: int
@@ -103,6 +104,8 @@ def load_settings() -> Settings:
         # Token bucket per API key: sustained requests/s and the burst allowed on top.
         api_rate_per_second=_int("CRM_API_RATE_PER_SECOND", 50),
         api_rate_burst=_int("CRM_API_RATE_BURST", 100),
+        # Wrong API keys one client address may send a minute (also the burst) before 429s.
+        api_key_guesses_per_minute=_int("CRM_API_KEY_GUESSES_PER_MINUTE", 10),
         # Redis key names start with this, so tests and deployments can share one Redis.
         stream_prefix=env("CRM_STREAM_PREFIX") or "crm:",
         stream_max_attempts=_int("CRM_STREAM_MAX_ATTEMPTS", 5),

@@ -163,6 +163,19 @@ def test_requests_without_a_valid_key_are_401_with_a_bearer_challenge(api, heade
     assert db.customers.count_documents({}) == 0
 
 
+def test_guessing_keys_from_one_address_is_throttled_with_429_and_retry_after(start_api, api_key, db):
+    api = start_api(api_key_guesses_per_minute=3)
+    wrong = {"Authorization": "Bearer crm_guess-0000000000000000000000000000000000"}
+    codes = [httpx.post(api.url + "/api/v1/customers", headers=wrong, json={"customer_id": "C-1"}).status_code
+             for _ in range(5)]
+    assert codes == [401, 401, 401, 429, 429]
+    refused = httpx.post(api.url + "/api/v1/customers", headers=wrong, json={"customer_id": "C-1"})
+    assert_error(refused, 429, "rate_limited")
+    assert "wrong API keys from this address" in refused.json()["error"]["message"]
+    assert int(refused.headers["retry-after"]) >= 1
+    assert db.customers.count_documents({}) == 0
+
+
 def test_a_revoked_key_stops_working(client, db):
     assert client.post("/api/v1/customers", json={"customer_id": "C-1"}).status_code == 200
     revoke_key(db, "tests")

@@ -57,6 +57,7 @@ def _attach_state(app: FastAPI, settings: Settings) -> None:
     app.state.settings = settings
     app.state.db = lambda: get_db(settings)
     app.state.rate_limiter = TokenBuckets(settings.api_rate_per_second, settings.api_rate_burst)
+    app.state.key_guesses = TokenBuckets(settings.api_key_guesses_per_minute / 60, settings.api_key_guesses_per_minute)
     app.state.redis = app.state.producer = None
     if settings.redis_url:
         from crm.ingest.streams import Producer, StreamKeys, redis_client

@@ -32,5 +32,14 @@ class TokenBuckets:
             return (1 - tokens) / self.rate
 
 
+    def waiting(self, key: str) -> float:
+        """Seconds until `key` has a token again (0: it has one now); takes nothing."""
+        now = self.clock()
+        with self._lock:
+            tokens, then = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+
 def retry_after_header(wait_seconds: float) -> str:
     return str(max(1, math.ceil(wait_seconds)))
