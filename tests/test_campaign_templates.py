@@ -106,6 +106,8 @@ NESTED_LOOPS = ("{% for a in 'x' * 3000 %}{% for b in 'x' * 3000 %}{% for c in '
     ("{{ 10 ** 10 ** 10 }}", "number in the template is too large"),
     ("{{ '%999999999s' % name }}", "% formatting of text is not supported"),
     ("{{ name.ljust(1000000000) }}", "unsafe"),
+    ("{{ (range(100)|join(range(100)|join('x' * 4999)))|length }}", "a join would be longer than 5,000"),
+    ("{{ name.split(' ')|join('x' * 4999) }}", "a join would be longer than 5,000"),
 ])
 def test_template_bombs_are_refused_quickly_with_the_reason(source, reason):
     template = compile_template(source)

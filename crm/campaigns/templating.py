@@ -15,6 +15,7 @@ that says which limit, like any other message that cannot be rendered.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import time
 from collections.abc import Iterable, Iterator
@@ -171,7 +172,28 @@ def _check_repeat(sequence: Any, times: Any) -> None:
 _env = _MessageEnvironment(undefined=EmptyValue, autoescape=False)
 _env.globals.clear()
 _env.globals["range"] = _range
-_env.filters = {name: _env.filters[name] for name in SAFE_FILTERS}
+def _size_checked(filter_function):
+    """A filter whose result is held to the message's limits (a filter builds values too)."""
+    @functools.wraps(filter_function)  # keeps Jinja's pass_* markers: the call stays the same
+    def checked(*args, **kwargs):
+        return _limited(filter_function(*args, **kwargs))
+
+    return checked
+
+
+def _join(value: Iterable, d: str = "", attribute: Any = None) -> str:
+    """Jinja's `join`, refused before the text is built when it would pass the message limit
+    (nested joins otherwise build millions of characters from a few short ones)."""
+    if attribute is not None:
+        raise RenderError("join(attribute=...) is not available in messages")
+    items = [str(item) for item in _loop_guard(value)]
+    if sum(map(len, items)) + len(str(d)) * max(0, len(items) - 1) > MAX_MESSAGE_CHARS:
+        raise RenderError(f"a join would be longer than {MAX_MESSAGE_CHARS:,} characters, the most a message may have")
+    return str(d).join(items)
+
+
+_env.filters = {name: _size_checked(_env.filters[name]) for name in SAFE_FILTERS}
+_env.filters["join"] = _join
 _env.filters["inr"] = _inr
 _env.filters[LOOP_GUARD] = _loop_guard
 _env.filters["_limited"] = _limited
