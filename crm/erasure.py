@@ -57,9 +57,11 @@ def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureR
     orders = db.orders.delete_many({"customer_id": customer_id})
     db.customers.delete_one({"customer_id": customer_id})
     report = ErasureReport(customer_id, orders.deleted_count, messages.modified_count, unsent.modified_count)
-    _drop_from_analytic_copy()
+    # Audited before the copy is refreshed: should that fail, the erasure is still on record (and
+    # the journal makes every copy drop the customer at its next refresh).
     audit.record(by, "customer.erase", customer_id, {"orders": report.orders, "messages": report.messages},
                  db=db)
+    _drop_from_analytic_copy()
     return report
 
 

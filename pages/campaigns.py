@@ -23,7 +23,7 @@ from crm.errors import CRMError  # noqa: E402
 from crm.segments import list_segments  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown, show_error  # noqa: E402
-from crm.ui.format import format_count  # noqa: E402
+from crm.ui.format import as_text, format_count  # noqa: E402
 from crm.ui.message_variants import english_or_blank, message_variants_panel  # noqa: E402
 
 # UI state: the last check (for which draft), the campaign this session is sending, whether its
@@ -48,7 +48,7 @@ def choose_audience(db) -> tuple[dict | None, str | None, str | None]:
             st.info("No saved segments yet: build one on the Segments page, or paste a rule.")
             return None, None, None
         chosen = st.selectbox("Segment", segments, key="cmp_segment", format_func=lambda s: s.name)
-        st.caption(chosen.description)
+        st.caption(as_text(chosen.description))
         return chosen.rules, chosen.id, chosen.name
     text = st.text_area("Rule (JSON)", json.dumps(EXAMPLE_RULE, indent=2), height=160, key="cmp_rule")
     try:

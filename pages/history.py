@@ -83,7 +83,7 @@ def campaign_view(db, campaign_id: str) -> None:
     stats = campaign_stats(db, campaign.id)
     st.subheader(as_text(campaign.name), anchor=False)
     st.caption(f"{CHANNELS[campaign.channel].label} · {campaign.status} · {as_text(campaign.description)}"
-               + (f" · objective: {campaign.objective}" if campaign.objective else ""))
+               + (f" · objective: {as_text(campaign.objective)}" if campaign.objective else ""))
     error = send_error(campaign.id)
     if error:
         st.error(f"Sending stopped: {error}", icon=":material/error:")
