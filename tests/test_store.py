@@ -8,6 +8,8 @@ import signal
 import subprocess
 import sys
 
+import pymongo
+
 from crm.store.embedded import EmbeddedServer, _pid_alive
 
 from .conftest import ROOT
@@ -52,3 +54,24 @@ def test_server_stops_when_its_owner_is_killed_and_a_stale_record_is_recovered(t
     finally:
         server.stop()
     assert not (tmp_path / "mongo.json").exists()
+
+
+def test_the_embedded_servers_files_are_the_owners_alone(tmp_path):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    (data_dir / "mongo.log").write_text("from an earlier version\n")
+    (data_dir / "mongo.log").chmod(0o644)
+    server = EmbeddedServer(data_dir)
+    try:
+        info = server.ensure()
+        client = pymongo.MongoClient(info.uri)
+        client.crm.t.insert_one({"secret": 1})  # the server writes its files
+        client.close()
+        modes = {path.relative_to(data_dir).as_posix(): path.stat().st_mode & 0o777
+                 for path in [data_dir, *data_dir.rglob("*")]}
+    finally:
+        server.stop()
+    assert modes["."] == 0o700 and modes["mongo"] == 0o700
+    assert modes["mongo.json"] == modes["mongo.log"] == modes["mongo.lock"] == 0o600
+    readable_by_others = {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
+    assert not readable_by_others

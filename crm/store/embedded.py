@@ -26,6 +26,21 @@ from pymongo.errors import PyMongoError
 from crm.errors import Unavailable
 
 START_TIMEOUT_SECONDS = 60
+# The server listens on 127.0.0.1 without authentication, so what reaches it must stay the
+# owner's: its record (the port), lock and log files 0600, its storage folder 0700.
+PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
+
+
+def _make_private(folder: Path) -> None:
+    """The data dir, the storage folder and what an earlier version left there: the owner's only."""
+    folder.parent.chmod(PRIVATE_DIR)
+    folder.chmod(PRIVATE_DIR)
+    for path in folder.rglob("*"):
+        path.chmod(PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
+    for name in ("mongo.json", "mongo.log", "mongo.lock"):
+        existing = folder.parent / name
+        if existing.exists():
+            existing.chmod(PRIVATE_FILE)
 
 
 @dataclass
@@ -91,7 +106,7 @@ class EmbeddedServer:
     def ensure(self) -> ServerInfo:
         """Return a running server for this data dir, starting one if none answers."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_file, "w") as lock:
+        with open(os.open(self.lock_file, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             info = self._running()
             if info:
@@ -106,13 +121,15 @@ class EmbeddedServer:
             _wait_until(lambda: not _pid_alive(stale.server_pid), 10)
         self.info_file.unlink(missing_ok=True)
         self.storage.mkdir(parents=True, exist_ok=True)
+        _make_private(self.storage)
         port = _free_port()
-        log = open(self.data_dir / "mongo.log", "ab")
+        log = open(os.open(self.data_dir / "mongo.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE), "ab")
         self._supervisor = subprocess.Popen(
             [sys.executable, str(Path(__file__).with_name("supervise.py")), str(port), str(self.storage)],
             stdin=subprocess.PIPE, stdout=log, stderr=log,
             cwd=str(self.data_dir),  # the server auto-discovers ./secantusd.toml: not ours
             start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
+            umask=0o077,  # the database files it creates are the owner's alone
         )
         info = ServerInfo(port=port, server_pid=0, owner_pid=os.getpid())
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
@@ -122,7 +139,8 @@ class EmbeddedServer:
                     f"the embedded database did not start; see {self.data_dir / 'mongo.log'}")
             time.sleep(0.1)
         info.server_pid = _server_pid(self._supervisor.pid) or self._supervisor.pid
-        self.info_file.write_text(json.dumps(info.__dict__))
+        with open(os.open(self.info_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "w") as record:
+            record.write(json.dumps(info.__dict__))
         atexit.register(self.stop)
         return info
 
