@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,8 +112,21 @@ def signed_in(app, username: str, tmp_path: Path):
 
 
 def open_page(page, name: str, heading: str) -> None:
-    page.get_by_role("link", name=name, exact=True).click()
-    page.get_by_role("heading", name=heading, exact=True).wait_for()
+    """Follow a sidebar link; a click that lands while the app reruns (just after sign-in) is
+    lost, so it is clicked again until the page's heading shows."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    target = page.get_by_role("heading", name=heading, exact=True)
+    deadline = time.monotonic() + WAIT
+    while True:
+        settle(page)
+        page.get_by_role("link", name=name, exact=True).click()
+        try:
+            target.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if time.monotonic() > deadline:
+                raise
     settle(page)
 
 
