@@ -81,10 +81,8 @@ def _drop_from_analytic_copy() -> None:
     from crm.analytics import after_write
     from crm.analytics.analytic_copy import open_copy
 
-    after_write("customers")  # other processes: the marker tells them to refresh
-    copy = open_copy()
-    copy.refresh()
-    copy.save_snapshot()
+    after_write("customers")  # refreshes this copy if open; the marker tells other processes
+    open_copy().save_snapshot()  # opening (if it was not open) catches up from the journal too
 
 
 def erased_since(db: Database, since) -> list[dict]:
