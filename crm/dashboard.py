@@ -44,7 +44,8 @@ def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) ->
     active_since = datetime.combine(today - timedelta(days=ACTIVE_DAYS), time(), timezone.utc)
     customers, revenue, active = con.execute(
         "SELECT (SELECT count(*) FROM customers), "
-        "       coalesce(sum(amount) FILTER (WHERE status = 'completed'), 0)::BIGINT, "
+        # HUGEINT: totals of int64 paise can pass the int64 limit (fetched as Python ints).
+        "       coalesce(sum(amount) FILTER (WHERE status = 'completed'), 0)::HUGEINT, "
         "       count(DISTINCT customer_id) FILTER (WHERE status = 'completed' AND order_date >= ?) "
         "FROM orders", [active_since]).fetchone()
     by_status = dict(con.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status").fetchall())
@@ -52,7 +53,7 @@ def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) ->
                 active_customers=active, orders_by_status=by_status)
     months = pd.DataFrame(con.execute(
         # The copy's session zone is UTC: the plain TIMESTAMP is the UTC month start.
-        "SELECT date_trunc('month', order_date)::TIMESTAMP AS month, sum(amount)::BIGINT AS revenue_paise, "
+        "SELECT date_trunc('month', order_date)::TIMESTAMP AS month, sum(amount)::HUGEINT AS revenue_paise, "
         "       count(*) AS orders "
         "FROM orders WHERE status = 'completed' GROUP BY ALL ORDER BY month").fetchall(),
         columns=["month", "revenue_paise", "orders"])

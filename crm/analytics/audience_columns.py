@@ -12,7 +12,9 @@ from crm.errors import InvalidInput
 
 # Timestamps leave as naive UTC (what the CSV import reads back as UTC).
 _UTC = "timezone('UTC', {ts})"
-_RUPEES = "(CAST({paise} AS DECIMAL(38, 2)) / 100)::DECIMAL(18, 2)"
+# Whole paise times 0.01 stays DECIMAL (dividing would go through DOUBLE and lose paise past
+# 2**53); 38 digits hold a total of int64 paise, which can pass what DECIMAL(18, 2) holds.
+_RUPEES = "(CAST({paise} AS DECIMAL(38, 0)) * 0.01)::DECIMAL(38, 2)"
 
 COLUMNS: dict[str, str] = {
     "customer_id": "f.customer_id",

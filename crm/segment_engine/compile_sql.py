@@ -159,7 +159,7 @@ class _Context:
         alias = f"w{days}"
         if days not in self.windows:
             self.windows[days] = Window(alias, Fragment(
-                "SELECT customer_idx, sum(amount) AS total_spend_paise, count(*) AS order_count "
+                "SELECT customer_idx, CAST(sum(amount) AS HUGEINT) AS total_spend_paise, count(*) AS order_count "
                 f"FROM {COMPLETED_ORDERS} WHERE day >= CAST(? AS DATE) AND day <= CAST(? AS DATE) "
                 "GROUP BY customer_idx", (_days_before(self.as_of, days), self.as_of)))
         return alias

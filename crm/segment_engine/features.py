@@ -71,7 +71,8 @@ def _select_sql(only_given: bool) -> str:
     return f"""
 WITH completed AS (
     SELECT customer_id,
-           CAST(sum(amount) AS BIGINT) AS total_spend_paise,
+           -- HUGEINT: a customer's total of int64 paise can pass the int64 limit
+           CAST(sum(amount) AS HUGEINT) AS total_spend_paise,
            count(*) AS order_count,
            min(order_date) AS first_order_date,
            max(order_date) AS last_order_date
@@ -168,13 +169,13 @@ UPDATE {TABLE} AS f SET
     total_spend_paise = f.total_spend_paise + d.total_spend_paise,
     order_count = f.order_count + d.order_count,
     spend_band = {_spend_band('f.total_spend_paise + d.total_spend_paise')},
-    avg_order_value_paise = CAST(f.total_spend_paise + d.total_spend_paise AS BIGINT)
+    avg_order_value_paise = CAST(f.total_spend_paise + d.total_spend_paise AS HUGEINT)
                             / (f.order_count + d.order_count),
     first_order_date = {first},
     last_order_date = {last},
     first_order_day = {_utc_day(first)},
     last_order_day = {_utc_day(last)}
-FROM (SELECT customer_id, CAST(sum(amount) AS BIGINT) AS total_spend_paise, count(*) AS order_count,
+FROM (SELECT customer_id, CAST(sum(amount) AS HUGEINT) AS total_spend_paise, count(*) AS order_count,
              min(order_date) AS first_order_date, max(order_date) AS last_order_date
       FROM {new_orders} AS n
       WHERE n.status = '{COMPLETED}'
