@@ -5,7 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from crm.auth import CLI, users
-from crm.auth.session import SIGNED_IN_KEY
+from crm.auth.session import SESSION_VERSION_KEY, SIGNED_IN_KEY
 
 
 PASSWORD = "a fixture's own passphrase"
@@ -16,9 +16,8 @@ def ready_user(role: str = "admin", username: str | None = None) -> users.User:
     username = username or f"test-{role}"
     user = users.get_user(username)
     if user is None:
-        user, _ = users.add_local_user(CLI, username, role, name=f"Test {role.title()}")
-        users.change_own_password(user, PASSWORD, PASSWORD)
-        user = users.get_user(username)
+        user, one_time = users.add_local_user(CLI, username, role, name=f"Test {role.title()}")
+        user = users.change_own_password(user, PASSWORD, PASSWORD, current=one_time)
     return user
 
 
@@ -27,4 +26,5 @@ def sign_in(at: AppTest, role: str = "admin", username: str | None = None) -> us
     at.session_state["authentication_status"] = True
     at.session_state["username"] = user.username
     at.session_state[SIGNED_IN_KEY] = user.username
+    at.session_state[SESSION_VERSION_KEY] = user.session_version
     return user

@@ -81,12 +81,11 @@ def test_first_start_creates_one_admin_with_a_one_time_password(db):
 def test_admin_adds_a_user_who_must_replace_the_one_time_password(db):
     user, password = users.add_local_user(ADMIN, "Mia", "marketer", name="Mia M", email="MIA@Example.com", db=db)
     assert (user.username, user.email, user.role) == ("mia", "mia@example.com", "marketer")
-    creds = users.authenticator_credentials(db=db)["usernames"]["mia"]
-    assert users.check_password(password, creds["password"]) and creds["roles"] == ["marketer"]
-    users.change_own_password(user, "a much better one", "a much better one", db=db)
+    assert users.check_sign_in("mia", password, db=db).role == "marketer"
+    users.change_own_password(user, "a much better one", "a much better one", current=password, db=db)
     assert not users.get_user("mia", db=db).must_change_password
-    new = users.authenticator_credentials(db=db)["usernames"]["mia"]["password"]
-    assert users.check_password("a much better one", new) and not users.check_password(password, new)
+    assert users.check_sign_in("mia", "a much better one", db=db) is not None
+    assert users.check_sign_in("mia", password, db=db) is None
 
 
 def test_a_marketer_cannot_add_users_or_reset_passwords(db):
@@ -124,33 +123,33 @@ def test_a_taken_username_is_a_conflict(db):
     ("mia marketer 1", "mia marketer 1", "new password", "too easy to guess"),  # her own name
     ("long unusual phrase 1", "long unusual phrase 2", "repeat password", "differ")])
 def test_weak_or_mistyped_new_passwords_are_refused_with_the_reason(db, new, repeat, where, reason):
-    user, _ = users.add_local_user(ADMIN, "mia", "viewer", name="Mia Marketer", db=db)
+    user, one_time = users.add_local_user(ADMIN, "mia", "viewer", name="Mia Marketer", db=db)
     with pytest.raises(InvalidInput) as err:
-        users.change_own_password(user, new, repeat, db=db)
+        users.change_own_password(user, new, repeat, current=one_time, db=db)
     assert err.value.location == where and reason in err.value.message
     assert users.get_user("mia", db=db).must_change_password
 
 
 def test_the_one_time_password_is_not_accepted_as_the_new_password(db):
     user, one_time = users.add_local_user(ADMIN, "mia", "viewer", db=db)
-    with pytest.raises(InvalidInput, match="different from the one-time password"):
-        users.change_own_password(user, one_time, one_time, db=db)
-    with pytest.raises(InvalidInput, match="different from the one-time password"):
-        users.change_own_password(user, f"  {one_time} ", one_time, db=db)  # spaces are stripped at sign-in
+    with pytest.raises(InvalidInput, match="different from your one-time password"):
+        users.change_own_password(user, one_time, one_time, current=one_time, db=db)
+    with pytest.raises(InvalidInput, match="different from your one-time password"):
+        users.change_own_password(user, f"  {one_time} ", one_time, current=one_time, db=db)  # stripped at sign-in
     assert users.get_user("mia", db=db).must_change_password
 
 
 def test_the_new_password_must_differ_from_the_current_one(db):
-    user, _ = users.add_local_user(ADMIN, "mia", "viewer", db=db)
-    users.change_own_password(user, "chosen by mia", "chosen by mia", db=db)
-    with pytest.raises(InvalidInput, match="different from your current one"):
-        users.change_own_password(user, "chosen by mia", "chosen by mia", db=db)
-    users.change_own_password(user, "then another phrase", "then another phrase", db=db)
+    user, one_time = users.add_local_user(ADMIN, "mia", "viewer", db=db)
+    users.change_own_password(user, "chosen by mia", "chosen by mia", current=one_time, db=db)
+    with pytest.raises(InvalidInput, match="different from your current password"):
+        users.change_own_password(user, "chosen by mia", "chosen by mia", current="chosen by mia", db=db)
+    users.change_own_password(user, "then another phrase", "then another phrase", current="chosen by mia", db=db)
 
 
 def test_reset_password_replaces_the_hash_and_forces_a_change(db):
     user, first = users.add_local_user(ADMIN, "mia", "viewer", db=db)
-    users.change_own_password(user, "chosen by mia", "chosen by mia", db=db)
+    users.change_own_password(user, "chosen by mia", "chosen by mia", current=first, db=db)
     second = users.reset_password(ADMIN, "mia", db=db)
     stored = db.users.find_one({"username": "mia"})
     assert users.check_password(second, stored["password_hash"]) and stored["must_change_password"]
@@ -168,10 +167,11 @@ def test_the_last_admin_can_be_neither_demoted_nor_disabled(db):
     assert users.set_role(ADMIN, username, "viewer", db=db).role == "viewer"
 
 
-def test_disabled_local_users_are_not_given_to_the_authenticator(db):
-    users.add_local_user(ADMIN, "mia", "viewer", db=db)
+def test_a_disabled_local_user_cannot_sign_in_even_with_the_right_password(db):
+    _, one_time = users.add_local_user(ADMIN, "mia", "viewer", db=db)
+    assert users.check_sign_in("MIA ", f" {one_time}", db=db) is not None  # as typed: spaces stripped
     users.set_active(ADMIN, "mia", False, db=db)
-    assert "mia" not in users.authenticator_credentials(db=db)["usernames"]
+    assert users.check_sign_in("mia", one_time, db=db) is None
 
 
 def test_first_google_user_becomes_admin_and_later_ones_get_the_default_role(db):

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm import audit
-from crm.auth import CLI, throttle, users
+from crm.auth import CLI, session_cookie, throttle, users
 from crm.auth.session import AUTH_COOKIE
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
@@ -62,8 +62,8 @@ def private(at: AppTest) -> list[str]:
 
 
 def ready(username: str, password: str = MIA_PASSWORD, role: str = "marketer") -> None:
-    user, _ = users.add_local_user(CLI, username, role)
-    users.change_own_password(user, password, password)
+    user, one_time = users.add_local_user(CLI, username, role)
+    users.change_own_password(user, password, password, current=one_time)
 
 
 def signins() -> list[tuple[str, str]]:
@@ -161,13 +161,14 @@ def test_the_one_time_password_must_be_replaced_by_a_strong_new_one(db, browser)
 
     def choose(password: str) -> None:
         boxes = {t.label: t for t in at.text_input}
+        boxes["One-time password"].input(one_time)
         boxes["New password"].input(password)
         boxes["Repeat new password"].input(password)
         next(b for b in at.button if b.label == "Save password").click()
         at.run()
 
     choose(one_time)
-    assert errors(at) == ["new password: choose a password different from the one-time password"]
+    assert errors(at) == ["new password: choose a password different from your one-time password"]
     choose("password123")
     assert errors(at) == ["new password: too easy to guess. This is a very common password. "
                           "Add another word or two. Uncommon words are better."]
@@ -182,8 +183,7 @@ def test_reopening_tabs_with_the_sign_in_cookie_adds_no_sign_in_rows(db, browser
     at = gate()
     submit(at, "mia", MIA_PASSWORD)
     assert signins() == [("signin", "mia")]
-    token = jwt.encode({"username": "mia", "exp_date": (datetime.now() + timedelta(days=7)).timestamp()},
-                       cookie_secret(load_settings(), {}), algorithm="HS256")
+    token = session_cookie.issue("mia", users.get_user("mia").session_version, cookie_secret(load_settings(), {}), 7)
     browser.cookies = {AUTH_COOKIE: token}
     for _ in range(3):  # three new tabs: each is a new session that the cookie signs in
         tab = gate()

@@ -1,8 +1,14 @@
 """Sign-in in the Streamlit app: the gate at the top of app.py and `current_user()` for pages.
 
 Google (or any OIDC provider) when secrets have an [auth] section with one, through Streamlit's
-native st.login/st.user/st.logout; otherwise local accounts: our own sign-in form, checked by
-streamlit-authenticator (fed from the users collection), which also keeps the sign-in cookie.
+native st.login/st.user/st.logout; otherwise local accounts: our own sign-in form, checked against
+the users collection, and our own sign-in cookie (crm.auth.session_cookie), which
+streamlit-authenticator's cookie component writes and deletes.
+
+Every sign-in is bound to the account's session version (crm.auth.users): a session keeps the
+version it was let in under, the cookie carries it, an OIDC login is recorded with it. Each run
+compares it with the account's, so after a password reset or change, a disable or a role change
+no session, cookie or login from before still opens anything: it is told its session ended.
 
 The audit log gets one "signin" per sign-in that really happens (a password typed, an OIDC
 login), not one per browser tab: a tab that a cookie signs in continues that sign-in. Wrong
@@ -13,11 +19,12 @@ passwords, refusals and sign-outs are recorded too. Wrong passwords slow the nex
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 import streamlit as st
 
 from crm import audit
-from crm.auth import throttle, users
+from crm.auth import one_time_passwords, session_cookie, throttle, users
 from crm.auth.signin_settings import OidcProvider, allow_list, cookie_secret, default_role, oidc_provider
 from crm.config import load_settings
 from crm.errors import CRMError
@@ -29,6 +36,13 @@ _REFUSED = "crm_refused"          # email refused in this session (audited once)
 _SIGN_OUT = "crm_sign_out"        # set by the sign-out button, acted on by the next run
 _PASSWORD_TYPED = "crm_password_typed"  # username whose password was typed in this session
 _SET_COOKIE = "crm_set_cookie"    # a password sign-in: the first signed-in run sets the cookie
+SESSION_VERSION_KEY = "crm_session_version"  # the account's session version this session began under
+_ENDED = "crm_session_ended"      # this session was ended by a change to its account: say so
+_NO_COOKIE = "crm_no_cookie"      # signed out or ended: the cookie this session started with is void
+ENDED_MESSAGE = ("Your session ended because your account changed (a password reset or change, a new role, "
+                 "or access turned off or on). Sign in again.")
+OIDC_ENDED_MESSAGE = ("Your session ended because your account changed (a new role, or access turned off or "
+                      "on). Sign out, then sign in again.")
 
 
 def secrets() -> dict:
@@ -61,6 +75,8 @@ def current_user() -> users.User | None:
     user = users.get_user(username)
     if user is None or not user.active or user.must_change_password:
         return None
+    if user.session_version != st.session_state.get(SESSION_VERSION_KEY):
+        return None  # the account changed since this session began: the gate ends it
     return user
 
 
@@ -75,7 +91,10 @@ def account_sidebar(user: users.User) -> None:
     if st.session_state.pop(_SET_COOKIE, False):
         # Here rather than in the run that checked the password: that run ends in st.rerun(),
         # which could drop the cookie component before the browser runs it.
-        _authenticator().cookie_controller.set_cookie()
+        token = session_cookie.issue(user.username, st.session_state[SESSION_VERSION_KEY], _secret(),
+                                     AUTH_COOKIE_DAYS)
+        _authenticator().cookie_controller.cookie_model.cookie_manager.set(
+            AUTH_COOKIE, token, expires_at=datetime.now() + timedelta(days=AUTH_COOKIE_DAYS))
     with st.sidebar:
         st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
         st.button("Sign out", key="crm_sign_out_button", on_click=_ask_sign_out)
@@ -93,12 +112,13 @@ def _ask_sign_out() -> None:
 
 # streamlit-authenticator's own keys: `logout` stops its cookie from signing this session in again.
 _AUTHENTICATOR_KEYS = {"logout", "authentication_status", "username", "name", "email", "roles"}
+_KEPT = _AUTHENTICATOR_KEYS | {_NO_COOKIE, _ENDED}
 
 
 def _clear_session() -> None:
     """Forget everything the signed-out user left in this session (filters, selections, results)."""
     for key in list(st.session_state.keys()):
-        if key not in _AUTHENTICATOR_KEYS:
+        if key not in _KEPT:
             del st.session_state[key]
 
 
@@ -134,7 +154,9 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
     if st.session_state.get(SIGNED_IN_KEY) == email:
         user = users.get_user(email)
         if user is not None and user.active:
-            return user
+            if user.session_version == st.session_state.get(SESSION_VERSION_KEY):
+                return user
+            _refuse(email, "account changed", OIDC_ENDED_MESSAGE)
     settings = load_settings()
     existing = users.get_user(email) if email else None
     if not email:
@@ -152,9 +174,14 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
                 "Ask an admin to add your email or your domain.")
     user = users.oidc_sign_in(email, str(st.user.get("name") or ""), oidc.stored_as,
                               default_role(settings, secrets()))
-    if users.first_sight_of_login(user.username, _oidc_login_id()):
+    login_id = _oidc_login_id()
+    if users.first_sight_of_login(user.username, login_id, user.session_version):
         audit.record(user, "signin", "", {"provider": oidc.stored_as})
+    elif users.login_version(user.username, login_id) != user.session_version:
+        # a login (Streamlit's cookie, shared by every tab) from before the account changed
+        _refuse(email, "account changed", OIDC_ENDED_MESSAGE)
     st.session_state[SIGNED_IN_KEY] = user.username
+    st.session_state[SESSION_VERSION_KEY] = user.session_version
     return user
 
 
@@ -162,7 +189,7 @@ def _oidc_login_id() -> str:
     """What tells one OIDC login from the next: its ID token's issuer, subject, time and nonce.
 
     Every tab reading the same Streamlit auth cookie gives the same value. Without those claims,
-    each session counts as a login of its own.
+    each session counts as a login of its own (and a new tab is not held to an older version).
     """
     claims = [str(st.user.get(claim) or "") for claim in ("iss", "sub", "iat", "nonce")]
     if not any(claims[2:]):
@@ -179,17 +206,19 @@ def _first_start(data_dir: str, db_name: str) -> None:
         print(f"\n{notice}\n", flush=True)
 
 
+def _secret() -> str:
+    return cookie_secret(load_settings(), secrets())
+
+
 def _authenticator():
+    """streamlit-authenticator, for its cookie component and sign-out only: we check passwords
+    and read our cookie ourselves (its own cookie names no session version)."""
     import streamlit_authenticator as stauth
 
-    settings = load_settings()
-    return stauth.Authenticate(users.authenticator_credentials(), AUTH_COOKIE,
-                               cookie_secret(settings, secrets()), AUTH_COOKIE_DAYS, auto_hash=False)
+    return stauth.Authenticate({"usernames": {}}, AUTH_COOKIE, _secret(), AUTH_COOKIE_DAYS, auto_hash=False)
 
 
 def _local_gate() -> users.User:
-    from streamlit_authenticator.utilities import LoginError
-
     settings = load_settings()
     _first_start(str(settings.data_dir), settings.db_name)
     authenticator = _authenticator()
@@ -197,18 +226,20 @@ def _local_gate() -> users.User:
         audit.record(st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL})
         authenticator.logout(location="unrendered")  # deletes the cookie, marks the session out
         _clear_session()
+        st.session_state[_NO_COOKIE] = True
+    if st.session_state.get("authentication_status"):
+        _end_if_account_changed(authenticator)
     if not st.session_state.get("authentication_status"):
-        try:
-            authenticator.login(location="unrendered")  # signs in from a valid cookie, if any
-        except LoginError:
-            pass  # a cookie for an account that is gone or disabled: sign in again
+        _cookie_sign_in(authenticator)
     if not st.session_state.get("authentication_status"):
-        _password_form(authenticator)  # returns only once a right password was typed
+        _password_form()  # returns only once a right password was typed
     username = st.session_state.get("username") or ""
     user = users.get_user(username)
     if user is None or not user.active:
         authenticator.logout(location="unrendered")
         _refuse(username, "disabled", f"Access refused: the account {username} is disabled.")
+    if user.session_version != st.session_state.get(SESSION_VERSION_KEY):
+        st.rerun()  # changed in the last moment: the next run ends this session
     if st.session_state.get(SIGNED_IN_KEY) != user.username:
         if st.session_state.pop(_PASSWORD_TYPED, None) == user.username:
             users.stamp_login(user.username)
@@ -216,16 +247,51 @@ def _local_gate() -> users.User:
             st.session_state[_SET_COOKIE] = True
         # else the cookie of an earlier sign-in (a new tab): that sign-in is in the audit log already
         st.session_state[SIGNED_IN_KEY] = user.username
+        st.session_state.pop(_ENDED, None)
     if user.must_change_password:
         _change_password_form(user)
     return user
 
 
-def _password_form(authenticator) -> None:
+def _end_if_account_changed(authenticator) -> None:
+    """Sign this session out if its account's session version moved on since it began."""
+    user = users.get_user(st.session_state.get("username") or "")
+    if user is None or not user.active or user.session_version == st.session_state.get(SESSION_VERSION_KEY):
+        return  # the same account as when it began (or gone or disabled: refused by the gate)
+    audit.record(user, "signout", "", {"provider": users.LOCAL, "reason": "account changed"})
+    authenticator.logout(location="unrendered")  # deletes the cookie too
+    _clear_session()
+    st.session_state[_NO_COOKIE] = True
+    st.session_state[_ENDED] = True
+
+
+def _cookie_sign_in(authenticator) -> None:
+    """Sign the session in from the browser's cookie, if it is ours, valid and of the account's
+    current session version. A cookie from before an account change is deleted and said so."""
+    if st.session_state.get(_NO_COOKIE):
+        return  # Streamlit keeps the cookies a session started with, even once deleted
+    claims = session_cookie.read(st.context.cookies.get(AUTH_COOKIE), _secret())
+    if claims is None:
+        return
+    user = users.get_user(claims.username)
+    if user is None or user.provider != users.LOCAL or not user.active:
+        return
+    if user.session_version != claims.session_version:
+        authenticator.cookie_controller.delete_cookie()
+        st.session_state[_NO_COOKIE] = True
+        st.session_state[_ENDED] = True
+        return
+    st.session_state.update({"authentication_status": True, "username": user.username, "name": user.name,
+                             SESSION_VERSION_KEY: claims.session_version})
+
+
+def _password_form() -> None:
     """The sign-in form; stops the run unless the password just typed is right."""
     form = st.empty()
     with form.container():
         st.title("Mini CRM")
+        if st.session_state.get(_ENDED):
+            st.warning(ENDED_MESSAGE, icon=":material/logout:")
         with st.form("crm_login"):
             st.subheader("Sign in")
             typed = st.text_input("Username", autocomplete="username")
@@ -241,9 +307,15 @@ def _password_form(authenticator) -> None:
     if not username or not password.strip():
         st.error("Enter your username and password.")
         st.stop()
-    if authenticator.authentication_controller.login(username, password):
+    user = users.check_sign_in(username, password)
+    if user is not None and user.one_time_password_expired:
+        audit.record(user, "signin.refused", user.username, {"reason": "one-time password expired", "client": here})
+        st.error(one_time_passwords.expired_message(user.username, user.password_expires_at))
+        st.stop()
+    if user is not None:
         throttle.note_success(username, here)
-        st.session_state[_PASSWORD_TYPED] = username
+        st.session_state.update({"authentication_status": True, "username": user.username, "name": user.name,
+                                 SESSION_VERSION_KEY: user.session_version, _PASSWORD_TYPED: user.username})
         form.empty()
         return
     st.session_state["authentication_status"] = None  # a failure is reported by the run that saw it
@@ -257,16 +329,22 @@ def _password_form(authenticator) -> None:
 
 def _change_password_form(user: users.User) -> None:
     st.title("Choose a new password")
-    st.info("You signed in with a one-time password. Choose your own password to continue.")
+    st.info("You signed in with a one-time password. Type it once more, then choose your own password "
+            "to continue.")
     st.caption(users.PASSWORD_RULES)
     with st.form("crm_change_password"):
-        new = st.text_input("New password", type="password")
-        repeat = st.text_input("Repeat new password", type="password")
+        current = st.text_input("One-time password", type="password", autocomplete="current-password")
+        new = st.text_input("New password", type="password", autocomplete="new-password")
+        repeat = st.text_input("Repeat new password", type="password", autocomplete="new-password")
         if st.form_submit_button("Save password", type="primary"):
             try:
-                users.change_own_password(user, new, repeat)
+                changed = users.change_own_password(user, new, repeat, current=current)
             except CRMError as exc:
                 st.error(str(exc))
             else:
+                # The change voided every sign-in of the account, this one's cookie too: carry on
+                # under the new version, with a new cookie.
+                st.session_state[SESSION_VERSION_KEY] = changed.session_version
+                st.session_state[_SET_COOKIE] = True
                 st.rerun()
     st.stop()

@@ -2,8 +2,12 @@
 
 Users live in MongoDB rather than a YAML file so that every process (UI, API, CLI) sees the same
 accounts and roles at once, admins can change them from the Settings page while others are signed
-in, and local and Google users share one list. streamlit-authenticator gets a credentials dict
-built from this collection on each run (`authenticator_credentials`).
+in, and local and Google users share one list.
+
+Each user has a session version. Every sign-in (a cookie, a browser session, an OIDC login) is
+bound to the version it began under, and a password reset or change, a disable or enable and a
+role change move it on, so no sign-in from before that change still works (crm.auth.session).
+One-time passwords expire (crm.auth.one_time_passwords).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from crm import audit
-from crm.auth import throttle
+from crm.auth import one_time_passwords, throttle
 from crm.auth.permissions import ROLES, Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store import get_db
@@ -41,8 +45,14 @@ class User(BaseModel):
     provider: str = LOCAL
     active: bool = True
     must_change_password: bool = False
+    password_expires_at: datetime | None = None  # of the one-time password, while there is one
+    session_version: int = 0  # moved on by every change that must end existing sign-ins
     created_at: datetime
     last_login: datetime | None = None
+
+    @property
+    def one_time_password_expired(self) -> bool:
+        return one_time_passwords.has_expired(self.must_change_password, self.password_expires_at)
 
 
 def _users(db: Database | None):
@@ -54,7 +64,7 @@ def _now() -> datetime:
 
 
 def _hasher():
-    """streamlit-authenticator's Hasher (the format its sign-in form checks), imported on first use.
+    """streamlit-authenticator's Hasher (bcrypt, the format stored hashes have), imported on first use.
 
     The import loads Streamlit; outside a running app (the CLI) its bare-mode warnings are noise.
     """
@@ -74,7 +84,23 @@ def _hash(password: str) -> str:
 
 
 def check_password(password: str, password_hash: str) -> bool:
-    return _hasher().check_pw(password, password_hash)
+    try:
+        return _hasher().check_pw(password, password_hash)
+    except ValueError:  # bcrypt 5 refuses more than 72 bytes: no stored password is that long
+        return False
+
+
+def check_sign_in(username: str, password: str, *, db: Database | None = None) -> User | None:
+    """The active local account whose password this is, or None.
+
+    Hash and session version come from one read, so a session let in by a password is bound to
+    the version that password belongs to.
+    """
+    doc = _users(db).find_one({"username": (username or "").strip().lower(), "provider": LOCAL, "active": True},
+                              {"_id": 0})
+    if not doc or not doc.get("password_hash") or not check_password(password.strip(), doc.pop("password_hash")):
+        return None
+    return User.model_validate(doc)
 
 
 def new_password() -> str:
@@ -147,8 +173,9 @@ def add_local_user(actor: Principal, username: str, role: str, name: str = "", e
     password = new_password()
     user = _insert({"username": username, "email": normalise_email(email) if email.strip() else "",
                     "name": name.strip() or username, "role": _check_role(role), "provider": LOCAL,
-                    "active": True, "must_change_password": True, "created_at": _now(),
-                    "last_login": None, "password_hash": _hash(password)}, db)
+                    "active": True, "must_change_password": True,
+                    "password_expires_at": one_time_passwords.expiry(), "session_version": 0,
+                    "created_at": _now(), "last_login": None, "password_hash": _hash(password)}, db)
     audit.record(actor, "user.add", username, {"role": role, "provider": LOCAL}, db=db)
     return user, password
 
@@ -182,7 +209,9 @@ def set_role(actor: Principal, username: str, role: str, *, db: Database | None 
     _check_role(role)
     if user.role == "admin" and role != "admin" and _other_active_admins(user.username, db) == 0:
         raise Conflict(f"{user.username} is the last admin; make someone else admin first")
-    _users(db).update_one({"username": user.username}, {"$set": {"role": role}})
+    if role == user.role:
+        return user
+    _users(db).update_one({"username": user.username}, {"$set": {"role": role}, "$inc": {"session_version": 1}})
     audit.record(actor, "user.role", user.username, {"from": user.role, "to": role}, db=db)
     return user.model_copy(update={"role": role})
 
@@ -193,7 +222,10 @@ def set_active(actor: Principal, username: str, active: bool, *, db: Database | 
     user = _existing(username, db)
     if not active and user.role == "admin" and _other_active_admins(user.username, db) == 0:
         raise Conflict(f"{user.username} is the last admin; it cannot be disabled")
-    _users(db).update_one({"username": user.username}, {"$set": {"active": bool(active)}})
+    if bool(active) == user.active:
+        return user
+    _users(db).update_one({"username": user.username},
+                          {"$set": {"active": bool(active)}, "$inc": {"session_version": 1}})
     audit.record(actor, "user.enable" if active else "user.disable", user.username, db=db)
     return user.model_copy(update={"active": bool(active)})
 
@@ -206,7 +238,9 @@ def reset_password(actor: Principal, username: str, *, db: Database | None = Non
         raise InvalidInput("username", f"{user.username} signs in with {user.provider}; it has no password here")
     password = new_password()
     _users(db).update_one({"username": user.username},
-                          {"$set": {"password_hash": _hash(password), "must_change_password": True}})
+                          {"$set": {"password_hash": _hash(password), "must_change_password": True,
+                                    "password_expires_at": one_time_passwords.expiry()},
+                           "$inc": {"session_version": 1}})  # ends every sign-in from before the reset
     throttle.clear_account(user.username, db=db)
     audit.record(actor, "user.reset_password", user.username, db=db)
     return password
@@ -221,25 +255,38 @@ def unlock(actor: Principal, username: str, *, db: Database | None = None) -> in
     return cleared
 
 
-def change_own_password(user: Principal, new: str, repeat: str, *, db: Database | None = None) -> None:
-    """The signed-in user replaces their password (required after a one-time password).
+def change_own_password(user: Principal, new: str, repeat: str, *, current: str,
+                        db: Database | None = None) -> User:
+    """The signed-in user replaces their password; returns the account as it is now.
 
-    The new one must be strong (`validate_password`) and differ from the current one, so a
-    one-time password can never become the lasting one.
+    Always with the password they have now (after a reset: the one-time password, while it has
+    not expired), so a session alone, such as one opened by someone else's cookie, cannot take
+    the account. The new one must be strong (`validate_password`) and differ from the current
+    one, so a one-time password can never become the lasting one. The change ends every other
+    sign-in of the account (its session version moves on); the caller carries its own on.
     """
-    current = _existing(user.username, db)
-    if current.provider != LOCAL:
-        raise InvalidInput("password", f"{current.username} signs in with {current.provider}")
-    new = validate_password(new, "new password", [current.username, current.name, current.email])
+    account = _existing(user.username, db)
+    if account.provider != LOCAL:
+        raise InvalidInput("password", f"{account.username} signs in with {account.provider}")
+    which = "one-time password" if account.must_change_password else "current password"
+    stored = _users(db).find_one({"username": account.username}, {"password_hash": 1}) or {}
+    if not stored.get("password_hash") or not check_password((current or "").strip(), stored["password_hash"]):
+        raise InvalidInput(which, f"that is not your {which}")
+    if account.one_time_password_expired:
+        raise InvalidInput(which, one_time_passwords.expired_message(account.username, account.password_expires_at))
+    new = validate_password(new, "new password", [account.username, account.name, account.email])
     if new != repeat.strip():
         raise InvalidInput("repeat password", "the two passwords differ")
-    stored = _users(db).find_one({"username": current.username}, {"password_hash": 1}) or {}
-    if stored.get("password_hash") and check_password(new, stored["password_hash"]):
-        raise InvalidInput("new password", "choose a password different from the one-time password"
-                           if current.must_change_password else "choose a password different from your current one")
-    _users(db).update_one({"username": current.username},
-                          {"$set": {"password_hash": _hash(new), "must_change_password": False}})
-    audit.record(current, "user.change_password", current.username, db=db)
+    if check_password(new, stored["password_hash"]):
+        raise InvalidInput("new password", f"choose a password different from your {which}")
+    changed = _users(db).update_one(  # only if no reset, disable or role change came in between
+        {"username": account.username, "session_version": account.session_version},
+        {"$set": {"password_hash": _hash(new), "must_change_password": False, "password_expires_at": None},
+         "$inc": {"session_version": 1}})
+    if not changed.matched_count:
+        raise Conflict(f"the account {account.username} changed while you chose a password; sign in again")
+    audit.record(account, "user.change_password", account.username, db=db)
+    return _existing(account.username, db)
 
 
 def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
@@ -257,6 +304,7 @@ def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
     try:
         _insert({"username": username, "email": "", "name": "Administrator", "role": "admin",
                  "provider": LOCAL, "active": True, "must_change_password": True,
+                 "password_expires_at": one_time_passwords.expiry(), "session_version": 0,
                  "created_at": _now(), "last_login": None, "password_hash": _hash(password)}, db)
     except Conflict:
         return None  # another process created it at the same moment
@@ -274,8 +322,10 @@ def first_start_notice(*, db: Database | None = None) -> str | None:
     if created is None:
         return None
     username, password = created
+    expires = one_time_passwords.describe_expiry(_existing(username, db).password_expires_at)
     return (f"Mini CRM: created the first admin account.\n  username: {username}\n"
-            f"  one-time password: {password}\n  (sign in with it, then choose your own password)")
+            f"  one-time password: {password}\n  (sign in with it before {expires}, then choose your own "
+            f"password; after that, `python -m crm user reset-password {username}` gives a new one)")
 
 
 def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
@@ -306,25 +356,28 @@ def stamp_login(username: str, *, db: Database | None = None) -> None:
     _users(db).update_one({"username": username}, {"$set": {"last_login": _now()}})
 
 
-def first_sight_of_login(username: str, login_id: str, *, db: Database | None = None) -> bool:
+def _login_key(username: str, login_id: str) -> str:
+    return hashlib.sha256(f"{username}\n{login_id}".encode()).hexdigest()
+
+
+def first_sight_of_login(username: str, login_id: str, session_version: int = 0,
+                         *, db: Database | None = None) -> bool:
     """True the first time any session shows this login (an OIDC provider's one ID token).
 
     Streamlit keeps an OIDC sign-in in a cookie that every new tab reuses; the sign-in is
-    audited once, by the first session that sees it.
+    audited once, by the first session that sees it, and bound to the account's session version
+    of that moment (`login_version`).
     """
-    key = hashlib.sha256(f"{username}\n{login_id}".encode()).hexdigest()
     try:
         (db if db is not None else get_db())["signins_seen"].insert_one(
-            {"_id": key, "username": username, "at": _now()})
+            {"_id": _login_key(username, login_id), "username": username, "at": _now(),
+             "session_version": session_version})
     except DuplicateKeyError:
         return False
     return True
 
 
-def authenticator_credentials(*, db: Database | None = None) -> dict:
-    """Active local accounts in streamlit-authenticator's credentials format."""
-    usernames = {}
-    for doc in _users(db).find({"provider": LOCAL, "active": True}, {"_id": 0}):
-        usernames[doc["username"]] = {"email": doc.get("email") or "", "name": doc.get("name") or doc["username"],
-                                      "password": doc["password_hash"], "roles": [doc["role"]]}
-    return {"usernames": usernames}
+def login_version(username: str, login_id: str, *, db: Database | None = None) -> int | None:
+    """The session version an OIDC login was first seen under (None: never seen)."""
+    doc = (db if db is not None else get_db())["signins_seen"].find_one({"_id": _login_key(username, login_id)})
+    return None if doc is None else int(doc.get("session_version", 0))

@@ -109,9 +109,10 @@ def submit_sign_in(page, username: str, password: str) -> None:
     form.get_by_role("button", name="Sign in").click()
 
 
-def choose_new_password(page, password: str) -> None:
+def choose_new_password(page, one_time: str, password: str) -> None:
     page.get_by_text("Choose a new password").first.wait_for()
     settle(page)
+    page.get_by_label("One-time password", exact=True).fill(one_time)
     page.get_by_label("New password", exact=True).fill(password)
     page.get_by_label("Repeat new password").fill(password)
     page.get_by_role("button", name="Save password").click()
@@ -123,7 +124,7 @@ def sign_in_as_first_admin(page, console_log: Path, new_password: str = "a passw
     printed = wait_for(lambda: ONE_TIME_PASSWORD.search(console_log.read_text()), 60,
                          "the first admin's one-time password on the console")
     submit_sign_in(page, printed.group(1), printed.group(2))
-    choose_new_password(page, new_password)
+    choose_new_password(page, printed.group(2), new_password)
     page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
     return printed.group(1)
 

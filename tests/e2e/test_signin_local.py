@@ -37,8 +37,8 @@ def only_the_sign_in_form(page) -> None:
 
 def test_before_sign_in_the_page_shows_only_the_sign_in_form(crm_env, db):
     admin = users.get_user(users.ensure_first_admin(db=db)[0], db=db)
-    mia, _ = users.add_local_user(admin, "mia", "marketer", db=db)
-    users.change_own_password(mia, "mia's own password", "mia's own password", db=db)
+    mia, one_time = users.add_local_user(admin, "mia", "marketer", db=db)
+    users.change_own_password(mia, "mia's own password", "mia's own password", current=one_time, db=db)
     with streamlit_app(crm_env, NO_PROVIDER) as (url, _log), chromium_page() as page:
         # A page's address first, on a server nobody has opened yet: Streamlit would run the page
         # on its own and list every file of pages/ in the sidebar.
@@ -72,7 +72,7 @@ def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_en
         submit_sign_in(page, username, one_time)
         page.get_by_text("Choose a new password").first.wait_for()
         assert signed_in_banner(page).count() == 0  # nothing else until the password is replaced
-        choose_new_password(page, "correct horse battery")
+        choose_new_password(page, one_time, "correct horse battery")
         signed_in_banner(page).wait_for()
         page.get_by_role("heading", name="Home").wait_for()
         assert "admin" in page.locator("[data-testid=stSidebar]").inner_text()
@@ -100,7 +100,7 @@ def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_en
 def test_a_user_added_by_an_admin_signs_in_with_the_password_handed_over(crm_env, db):
     admin = users.get_user(users.ensure_first_admin(db=db)[0], db=db)
     mia, password = users.add_local_user(admin, "mia", "marketer", name="Mia Marketer", db=db)
-    users.change_own_password(mia, "mia's own password", "mia's own password", db=db)
+    users.change_own_password(mia, "mia's own password", "mia's own password", current=password, db=db)
     with streamlit_app(crm_env, NO_PROVIDER) as (url, log), chromium_page() as page:
         page.goto(url)
         submit_sign_in(page, "mia", "not it at all")
@@ -114,8 +114,8 @@ def test_a_user_added_by_an_admin_signs_in_with_the_password_handed_over(crm_env
 
 def test_new_tabs_signed_in_by_the_cookie_add_no_sign_in_rows(crm_env, db):
     admin = users.get_user(users.ensure_first_admin(db=db)[0], db=db)
-    mia, _ = users.add_local_user(admin, "mia", "marketer", db=db)
-    users.change_own_password(mia, "mia's own password", "mia's own password", db=db)
+    mia, one_time = users.add_local_user(admin, "mia", "marketer", db=db)
+    users.change_own_password(mia, "mia's own password", "mia's own password", current=one_time, db=db)
     with streamlit_app(crm_env, NO_PROVIDER) as (url, _log), chromium_page() as page:
         page.goto(url)
         submit_sign_in(page, "mia", "mia's own password")

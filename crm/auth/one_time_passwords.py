@@ -1,0 +1,56 @@
+"""How long a one-time password (the first admin's, a new user's, a reset's) may be used.
+
+A one-time password travels by console, chat or paper, so it must not stay good for ever: after
+CRM_ONE_TIME_PASSWORD_HOURS (default 72) it no longer signs in, and an admin hands out a new one.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from crm.errors import InvalidInput
+
+LIFETIME_ENV = "CRM_ONE_TIME_PASSWORD_HOURS"
+DEFAULT_HOURS = 72.0
+
+
+def lifetime() -> timedelta:
+    raw = os.environ.get(LIFETIME_ENV, "").strip()
+    try:
+        hours = float(raw) if raw else DEFAULT_HOURS
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours <= 24 * 365:
+        raise InvalidInput(LIFETIME_ENV, f"{raw!r} is not a number of hours between 0 and 8760; "
+                           f"unset it for the default of {DEFAULT_HOURS:g}")
+    return timedelta(hours=hours)
+
+
+def expiry(now: datetime | None = None) -> datetime:
+    """When a one-time password issued now stops working."""
+    return (now or datetime.now(timezone.utc)) + lifetime()
+
+
+def has_expired(must_change_password: bool, expires_at: datetime | None, now: datetime | None = None) -> bool:
+    """True for a one-time password past its time.
+
+    One with no recorded expiry was issued before one-time passwords expired: it counts as expired.
+    """
+    if not must_change_password:
+        return False
+    if expires_at is None:
+        return True
+    if expires_at.tzinfo is None:
+        expires_at = expires_at.replace(tzinfo=timezone.utc)
+    return (now or datetime.now(timezone.utc)) >= expires_at
+
+
+def describe_expiry(expires_at: datetime) -> str:
+    return (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def expired_message(username: str, expires_at: datetime | None) -> str:
+    when = f"expired at {describe_expiry(expires_at)}" if expires_at else "has expired"
+    return (f"The one-time password of {username} {when}. Ask an admin for a new one (Settings, Users, "
+            f"Reset password), or on the server run `python -m crm user reset-password {username}`.")
