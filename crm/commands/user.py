@@ -1,6 +1,7 @@
 """`python -m crm user list|add|reset-password|unlock|role`: user admin from the shell (e.g. a
 lost admin password, or an admin kept waiting by wrong passwords). Acts as crm.auth.CLI; every
-change goes to the audit log."""
+change goes to the audit log. One-time passwords expire after CRM_ONE_TIME_PASSWORD_HOURS
+(default 72); `reset-password` gives a new one, and ends the account's sign-ins from before."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def add_command(args) -> int:
     from crm.auth import users
 
     user, password = users.add_local_user(CLI, args.username, args.role, name=args.name, email=args.email)
-    print(f"added {user.username} ({user.role}); one-time password, to be changed at first sign-in:")
+    print(f"added {user.username} ({user.role}); one-time password, {_valid_until(user)}, "
+          "to be changed at first sign-in:")
     print(password)
     return 0
 
@@ -52,9 +54,17 @@ def reset_command(args) -> int:
     from crm.auth import users
 
     password = users.reset_password(CLI, args.username)
-    print(f"new one-time password for {args.username}, to be changed at first sign-in:")
+    user = users.get_user(args.username)
+    print(f"new one-time password for {user.username}, {_valid_until(user)}, to be changed at first sign-in "
+          "(earlier sign-ins of the account have ended):")
     print(password)
     return 0
+
+
+def _valid_until(user) -> str:
+    from crm.auth.one_time_passwords import describe_expiry
+
+    return f"valid until {describe_expiry(user.password_expires_at)}"
 
 
 def unlock_command(args) -> int:

@@ -1,0 +1,236 @@
+"""Sign-ins end when the account changes: a password reset, a password change, a disable, a role
+change. An open session ends on its next run, and a cookie (or a Google login) from before the
+change no longer opens anything, not even "Choose a new password"; the owner's one-time password
+does. One-time passwords expire."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import jwt
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from crm import audit
+from crm.auth import CLI, one_time_passwords, session_cookie, users
+from crm.auth.session import AUTH_COOKIE, ENDED_MESSAGE, OIDC_ENDED_MESSAGE
+from crm.auth.signin_settings import cookie_secret
+from crm.config import load_settings
+from crm.errors import InvalidInput
+from tests.test_auth_gate import MIA_PASSWORD, browser, errors, gate, private, ready, submit  # noqa: F401
+from tests.test_auth_pages import GOOGLE, ROOT
+
+NEW_PASSWORD = "mia's second passphrase"
+
+
+def cookie_of(username: str) -> str:
+    """The cookie the app sets for a session signed in now."""
+    return session_cookie.issue(username, users.get_user(username).session_version,
+                                cookie_secret(load_settings(), {}), 7)
+
+
+def titles(at: AppTest) -> list[str]:
+    return [t.value for t in at.title]
+
+
+def warnings(at: AppTest) -> list[str]:
+    return [w.value for w in at.warning]
+
+
+def ended(at: AppTest) -> bool:
+    """The sign-in form, saying the session ended, and nothing private."""
+    return (not at.exception and not private(at) and "Choose a new password" not in titles(at)
+            and warnings(at) == [ENDED_MESSAGE] and any(b.label == "Sign in" for b in at.button))
+
+
+def change_password(at: AppTest, current: str, new: str) -> None:
+    boxes = {t.label: t for t in at.text_input}
+    boxes["One-time password"].input(current)
+    boxes["New password"].input(new)
+    boxes["Repeat new password"].input(new)
+    next(b for b in at.button if b.label == "Save password").click()
+    at.run()
+
+
+def test_a_cookie_from_before_a_reset_opens_nothing_and_the_owners_one_time_password_works(db, browser):
+    ready("mia")
+    owner = gate()
+    submit(owner, "mia", MIA_PASSWORD)
+    assert private(owner) == ["private page for mia"]
+    stolen = cookie_of("mia")
+    browser.cookies = {AUTH_COOKIE: stolen}
+    assert private(gate()) == ["private page for mia"]  # before the reset the cookie signs in
+
+    one_time = users.reset_password(CLI, "mia")  # the admin resets the compromised account
+    thief = gate()
+    assert ended(thief)
+    thief.run()
+    assert ended(thief)
+    owner.run()  # the owner's open session ends too
+    assert ended(owner)
+
+    browser.cookies = {}
+    mia = gate()
+    submit(mia, "mia", one_time)
+    assert titles(mia) == ["Choose a new password"] and not private(mia)
+    change_password(mia, "not the one-time password", NEW_PASSWORD)
+    assert errors(mia) == ["one-time password: that is not your one-time password"]
+    change_password(mia, one_time, NEW_PASSWORD)
+    assert private(mia) == ["private page for mia"]
+    mia.run()
+    assert private(mia) == ["private page for mia"]  # her session carries on under the new version
+
+    browser.cookies = {AUTH_COOKIE: stolen}
+    assert ended(gate())
+    browser.cookies = {AUTH_COOKIE: cookie_of("mia")}  # the cookie her sign-in sets now
+    assert private(gate()) == ["private page for mia"]
+    assert [e.details.get("reason") for e in audit.query({"action": "signout"})] == ["account changed"]
+
+
+def test_the_sign_in_cookie_of_the_earlier_format_signs_nobody_in(db, browser):
+    ready("mia")
+    old = jwt.encode({"username": "mia", "exp_date": (datetime.now() + timedelta(days=7)).timestamp()},
+                     cookie_secret(load_settings(), {}), algorithm="HS256")
+    browser.cookies = {AUTH_COOKIE: old}
+    at = gate()
+    assert not private(at) and any(b.label == "Sign in" for b in at.button)
+
+
+def test_a_password_change_ends_the_accounts_other_sessions(db, browser):
+    ready("mia")
+    other_tab = gate()
+    submit(other_tab, "mia", MIA_PASSWORD)
+    browser.cookies = {AUTH_COOKIE: cookie_of("mia")}
+    users.change_own_password(users.get_user("mia"), NEW_PASSWORD, NEW_PASSWORD, current=MIA_PASSWORD)
+    other_tab.run()
+    assert ended(other_tab)
+    assert ended(gate())
+
+
+def test_disabling_ends_an_open_session_on_its_next_run_and_enabling_does_not_revive_its_cookie(db, browser):
+    ready("mia")
+    at = gate()
+    submit(at, "mia", MIA_PASSWORD)
+    browser.cookies = {AUTH_COOKIE: cookie_of("mia")}
+    users.set_active(CLI, "mia", False)
+    at.run()
+    assert errors(at) == ["Access refused: the account mia is disabled."] and not private(at)
+    at.run()
+    assert not private(at)
+    users.set_active(CLI, "mia", True)
+    assert ended(gate())
+    again = gate()
+    submit(again, "mia", MIA_PASSWORD)
+    assert private(again) == ["private page for mia"]
+
+
+def test_a_role_change_ends_open_sessions_and_earlier_cookies(db, browser):
+    ready("mia", role="marketer")
+    at = gate()
+    submit(at, "mia", MIA_PASSWORD)
+    browser.cookies = {AUTH_COOKIE: cookie_of("mia")}
+    users.set_role(CLI, "mia", "viewer")
+    at.run()
+    assert ended(at)
+    assert ended(gate())
+    submit(at, "mia", MIA_PASSWORD)
+    assert private(at) == ["private page for mia"]
+    users.set_role(CLI, "mia", "viewer")  # no change: nothing ends
+    at.run()
+    assert private(at) == ["private page for mia"]
+
+
+def google_session(monkeypatch, email: str, issued_at: int) -> AppTest:
+    """A browser tab whose Streamlit auth cookie holds the Google login issued at `issued_at`."""
+    monkeypatch.setenv("CRM_ALLOWED_DOMAINS", "corp.example")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.secrets["auth"] = GOOGLE
+    at.user = {"is_logged_in": True, "email": email, "name": "Ann", "iss": "https://accounts.google.com",
+               "sub": "ann-1", "iat": issued_at, "nonce": f"n-{issued_at}"}
+    at.run()
+    return at
+
+
+def signed_in_google(at: AppTest) -> bool:
+    return not at.exception and titles(at) == ["Home"] and any("Signed in as" in c.value for c in at.sidebar.caption)
+
+
+def test_google_sessions_end_on_a_role_change_and_on_disable(db, monkeypatch):
+    users.oidc_sign_in("boss@corp.example", "Boss", "google", "viewer")  # the first one: admin
+    users.oidc_sign_in("ann@corp.example", "Ann", "google", "marketer")
+    tab = google_session(monkeypatch, "ann@corp.example", 1_764_666_000)
+    assert signed_in_google(tab)
+    users.set_role(CLI, "ann@corp.example", "viewer")
+    tab.run()
+    assert [e.value for e in tab.error] == [OIDC_ENDED_MESSAGE] and not signed_in_google(tab)
+    new_tab = google_session(monkeypatch, "ann@corp.example", 1_764_666_000)  # same Google login
+    assert [e.value for e in new_tab.error] == [OIDC_ENDED_MESSAGE] and not signed_in_google(new_tab)
+    fresh = google_session(monkeypatch, "ann@corp.example", 1_764_669_600)  # signed in with Google again
+    assert signed_in_google(fresh) and any("viewer" in c.value for c in fresh.sidebar.caption)
+
+    users.set_active(CLI, "ann@corp.example", False)
+    fresh.run()
+    assert any("is disabled" in e.value for e in fresh.error) and not signed_in_google(fresh)
+
+
+def age(db, username: str, hours: float) -> None:
+    """Move the one-time password's expiry `hours` into the past."""
+    expires = db.users.find_one({"username": username})["password_expires_at"]
+    db.users.update_one({"username": username}, {"$set": {"password_expires_at": expires - timedelta(hours=hours)}})
+
+
+def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(db, browser, run_cli):
+    username, one_time = users.ensure_first_admin()
+    expires = users.get_user(username).password_expires_at
+    assert timedelta(hours=71.9) < expires - datetime.now(timezone.utc) <= timedelta(hours=72)  # the default
+    age(db, username, 73)
+    at = gate()
+    submit(at, username, one_time)
+    (message,) = errors(at)
+    assert message.startswith(f"The one-time password of {username} expired at ")
+    assert f"`python -m crm user reset-password {username}`" in message
+    assert not private(at) and "Choose a new password" not in titles(at)
+    assert audit.query({"action": "signin.refused"})[0].details["reason"] == "one-time password expired"
+
+    printed = run_cli("user", "reset-password", username, check=True).stdout.strip().splitlines()
+    assert "valid until" in printed[0]
+    submit(at, username, printed[-1])
+    assert titles(at) == ["Choose a new password"]
+    change_password(at, printed[-1], "an admin's own long phrase")
+    assert private(at) == [f"private page for {username}"]
+
+
+def test_a_one_time_password_that_expires_on_the_change_screen_cannot_set_a_password(db, browser):
+    _, one_time = users.add_local_user(CLI, "mia", "marketer")
+    at = gate()
+    submit(at, "mia", one_time)
+    age(db, "mia", 73)
+    change_password(at, one_time, NEW_PASSWORD)
+    assert errors(at)[0].startswith("one-time password: The one-time password of mia expired at ")
+    assert users.get_user("mia").must_change_password and not private(at)
+
+
+def test_the_lifetime_of_one_time_passwords_is_configurable(db, monkeypatch):
+    monkeypatch.setenv(one_time_passwords.LIFETIME_ENV, "1.5")
+    user, _ = users.add_local_user(CLI, "mia", "viewer")
+    left = user.password_expires_at - datetime.now(timezone.utc)
+    assert timedelta(hours=1.4) < left <= timedelta(hours=1.5)
+    monkeypatch.setenv(one_time_passwords.LIFETIME_ENV, "forever")
+    with pytest.raises(InvalidInput, match="CRM_ONE_TIME_PASSWORD_HOURS: 'forever' is not a number of hours"):
+        users.reset_password(CLI, "mia")
+
+
+def test_a_one_time_password_of_an_earlier_version_with_no_expiry_counts_as_expired(db):
+    _, one_time = users.add_local_user(CLI, "mia", "viewer")
+    db.users.update_one({"username": "mia"}, {"$unset": {"password_expires_at": ""}})
+    assert users.get_user("mia").one_time_password_expired
+
+
+def test_a_password_change_needs_the_current_password(db):
+    user, one_time = users.add_local_user(CLI, "mia", "viewer")
+    with pytest.raises(InvalidInput, match="one-time password: that is not your one-time password"):
+        users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current="")
+    users.change_own_password(user, MIA_PASSWORD, MIA_PASSWORD, current=one_time)
+    with pytest.raises(InvalidInput, match="current password: that is not your current password"):
+        users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current=one_time)
+    assert users.check_sign_in("mia", MIA_PASSWORD) is not None
