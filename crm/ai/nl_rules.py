@@ -16,6 +16,7 @@ from crm.ai.facts import DataFacts
 from crm.ai.offline_parser import parse_text
 from crm.errors import InvalidInput
 from crm.segment_engine import Group, parse_rule, prompt_facts, rule_json_schema
+from crm.segment_engine.model import TOO_DEEP
 
 OFFLINE = "offline"
 MAX_LISTED = 60  # cities or tags named in the prompt; more would only cost tokens
@@ -69,7 +70,7 @@ def rule_from_gemini(client: GeminiClient, text: str, today: date, facts: DataFa
     system = system_prompt(today, facts)
     schema = rule_json_schema()
     turns = [Turn("user", text)]
-    answer = client.generate_json(system, turns, schema)
+    answer = _ask(client, system, turns, schema)
     try:
         return parse_rule(answer.data)
     except InvalidInput as exc:
@@ -77,11 +78,18 @@ def rule_from_gemini(client: GeminiClient, text: str, today: date, facts: DataFa
     turns += [Turn("model", answer.text),
               Turn("user", f"That rule is invalid: {first_error}. Answer with a corrected rule for the "
                            f"same request, using only the fields, operators and values allowed.")]
-    repaired = client.generate_json(system, turns, schema)
+    repaired = _ask(client, system, turns, schema)
     try:
         return parse_rule(repaired.data)
     except InvalidInput as exc:
         raise GeminiBadAnswer(f"Gemini's rule was invalid twice ({first_error}; then {exc})") from None
+
+
+def _ask(client: GeminiClient, system: str, turns: list[Turn], schema: dict):
+    try:
+        return client.generate_json(system, turns, schema)
+    except RecursionError:  # an answer nested thousands deep cannot even be decoded
+        raise GeminiBadAnswer(f"Gemini's rule is not usable: {TOO_DEEP}") from None
 
 
 def rule_from_offline(text: str, today: date, facts: DataFacts) -> Proposal:

@@ -51,6 +51,7 @@ def _rule_arguments(parser) -> None:
 def read_rule(path_text: str):
     """The parsed rule in a JSON file; errors name the file (and line) and what is wrong."""
     from crm.segment_engine import parse_rule
+    from crm.segment_engine.model import TOO_DEEP
 
     path = Path(path_text)
     try:
@@ -63,6 +64,8 @@ def read_rule(path_text: str):
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path_text} line {exc.lineno} column {exc.colno}", f"not valid JSON: {exc.msg}") from None
+    except RecursionError:  # nested thousands deep: too deep for the decoder, let alone for us
+        raise InvalidInput(path_text, TOO_DEEP) from None
     try:
         return parse_rule(raw)
     except InvalidInput as exc:

@@ -15,7 +15,7 @@ from crm.errors import InvalidInput
 from crm.segment_builder.tree import tree_to_rule
 from crm.segment_builder.widget_config import split_window
 from crm.segment_engine.catalogue import FIELDS
-from crm.segment_engine.model import ROOT, Group, parse_rule
+from crm.segment_engine.model import MAX_DEPTH, ROOT, Group, parse_rule
 
 _STEP = re.compile(r"rules\[(\d+)\]")
 _CONDITION_KEYS = ("field", "operator", "value", "within_days")
@@ -45,7 +45,7 @@ def read_json(text: str) -> Group:
     except InvalidInput as exc:
         try:
             raw = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # parse_rule has said what is wrong with it
             raw = None
         raise InvalidInput("rule JSON", explain(exc, raw if isinstance(raw, dict) else None)) from None
 
@@ -91,15 +91,15 @@ def _field_label(cond: Any) -> str:
     return FIELDS[name].label if name in FIELDS else ""
 
 
-def _outline(node: Any) -> dict:
+def _outline(node: Any, depth: int = 1) -> dict:
     """Groups and fields of a tree, even an incomplete one: enough to name a place."""
-    if not isinstance(node, dict):
+    if not isinstance(node, dict) or depth > MAX_DEPTH + 1:  # deeper is refused anyway
         return {}
     if node.get("type") == "rule":
         return {"field": (node.get("properties") or {}).get("field")}
     children = node.get("children", node.get("children1")) or []
     children = children.values() if isinstance(children, dict) else children
-    return {"op": "and", "rules": [_outline(c) for c in children]}
+    return {"op": "and", "rules": [_outline(c, depth + 1) for c in children]}
 
 
 def _has_children(tree: Any) -> bool:

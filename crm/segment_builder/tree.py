@@ -24,7 +24,7 @@ from typing import Any
 from crm.errors import InvalidInput
 from crm.segment_builder.widget_config import operator_for_widget, split_window, value_widget, window_key
 from crm.segment_engine.catalogue import FIELDS
-from crm.segment_engine.model import ROOT, Group, parse_rule
+from crm.segment_engine.model import MAX_DEPTH, ROOT, TOO_DEEP, Group, parse_rule
 from crm.segment_engine.operators import MANY, NONE, OPERATORS, PAIR
 
 
@@ -70,7 +70,7 @@ def tree_to_rule(tree: Any) -> dict:
     """Our rule JSON (not yet validated) from a widget tree; see the module docstring."""
     if not isinstance(tree, dict) or tree.get("type", "group") != "group":
         raise InvalidInput(ROOT, "the builder sent no rule group; start again with Add condition")
-    return _group_rule(tree, "")
+    return _group_rule(tree, "", 1)
 
 
 def rule_from_tree(tree: Any) -> Group:
@@ -83,7 +83,10 @@ def _children(node: dict) -> list:
     return list(children.values()) if isinstance(children, dict) else list(children)
 
 
-def _group_rule(node: dict, path: str) -> dict:
+def _group_rule(node: dict, path: str, depth: int) -> dict:
+    # The widget stops at MAX_DEPTH; a tree sent deeper by hand is refused before it can recurse far.
+    if depth > MAX_DEPTH:
+        raise InvalidInput(path or ROOT, TOO_DEEP)
     props = node.get("properties") or {}
     rules = []
     for i, child in enumerate(_children(node)):
@@ -91,7 +94,7 @@ def _group_rule(node: dict, path: str) -> dict:
         if not isinstance(child, dict):
             raise InvalidInput(at, "the builder sent something that is neither a condition nor a group")
         if child.get("type") in ("group", "rule_group"):
-            rules.append(_group_rule(child, at))
+            rules.append(_group_rule(child, at, depth + 1))
         else:
             rules.append(_condition_rule(child.get("properties") or {}, at))
     return {"op": str(props.get("conjunction") or "AND").lower(), "not": bool(props.get("not", False)),

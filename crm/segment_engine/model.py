@@ -21,7 +21,7 @@ from crm.errors import InvalidInput
 from crm.segment_engine.catalogue import FIELDS, TYPES, WINDOW_FIELDS
 from crm.segment_engine.operators import DAYS, MANY, NONE, ONE, OPERATORS, PAIR, operators_for
 
-MAX_DEPTH = 8  # groups inside groups
+MAX_DEPTH = 8  # groups inside groups; the builder offers no deeper nesting either
 MAX_CONDITIONS = 500
 MAX_TEXT = 200  # characters in one text value
 MAX_LIST = 1000  # values in one list
@@ -30,6 +30,7 @@ MAX_RUPEES = 10**13  # |amount|: with 2 decimals it still fits a float's 15 exac
 MAX_DAYS = 100_000  # in_last_days / within_days
 
 ROOT = "(top level)"
+TOO_DEEP = f"groups nest too deep (at most {MAX_DEPTH} levels)"
 
 
 class Condition(BaseModel):
@@ -58,14 +59,22 @@ def parse_rule(obj: Any) -> Group:
     if isinstance(obj, Group):
         obj = obj.to_json()
     elif isinstance(obj, (str, bytes)):
-        try:
-            obj = json.loads(obj)
-        except ValueError as exc:
-            raise InvalidInput(ROOT, f"not valid JSON ({exc})") from None
-        except RecursionError:
-            raise InvalidInput(ROOT, f"groups nest too deep (at most {MAX_DEPTH} levels)") from None
+        obj = load_rule_json(obj)
     counter = [0]
     return Group.model_validate(_group(obj, "", 1, counter))
+
+
+def load_rule_json(text: str | bytes, where: str = ROOT) -> Any:
+    """JSON text -> raw rule; bad JSON and nesting too deep to decode are InvalidInput at `where`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(where, f"not valid JSON: {exc.msg} (line {exc.lineno}, column "
+                                  f"{exc.colno})") from None
+    except ValueError as exc:  # bytes that are not UTF-8
+        raise InvalidInput(where, f"not valid JSON ({exc})") from None
+    except RecursionError:  # thousands of levels: the decoder gives up before we can count them
+        raise InvalidInput(where, TOO_DEEP) from None
 
 
 def _at(path: str, key: str) -> str:
@@ -82,7 +91,7 @@ def _group(obj: Any, path: str, depth: int, counter: list[int]) -> dict:
                                   "{\"op\": \"and\", \"rules\": [condition]}")
     _no_extra_keys(obj, ("op", "not", "rules"), where)
     if depth > MAX_DEPTH:
-        raise InvalidInput(where, f"groups nest too deep (at most {MAX_DEPTH} levels)")
+        raise InvalidInput(where, TOO_DEEP)
     op = obj.get("op")
     if not isinstance(op, str) or op.lower() not in ("and", "or"):
         raise InvalidInput(_at(path, "op"), f"op must be \"and\" or \"or\", got {_show(op)}")
@@ -208,6 +217,11 @@ def _text(value: Any, at: str) -> str:
         raise InvalidInput(at, f"expected text, got {_kind(value)}")
     if len(value) > MAX_TEXT:
         raise InvalidInput(at, f"text is too long ({len(value)} characters; at most {MAX_TEXT})")
+    unpaired = unpaired_surrogate(value)
+    if unpaired is not None:
+        raise InvalidInput(at, f"text has a lone surrogate {ascii(value[unpaired])[1:-1]} at position "
+                               f"{unpaired}, which is half of a character, not text; send the "
+                               "whole character (or remove it)")
     if not value.strip():
         raise InvalidInput(at, "text is empty; use is_empty to find customers without a value")
     return value.strip()
@@ -226,6 +240,16 @@ def _date(value: Any, at: str) -> date:
         except ValueError:
             pass
     raise InvalidInput(at, f"expected a date like \"2024-03-01\", got {_show(value)}")
+
+
+def unpaired_surrogate(text: str) -> int | None:
+    """Where `text` holds half a UTF-16 pair (JSON "\\ud800" decodes to one), or None.
+
+    Such a string cannot be stored or compared (UTF-8 has no encoding for it)."""
+    for i, char in enumerate(text):
+        if "\ud800" <= char <= "\udfff":
+            return i
+    return None
 
 
 def _utc_day(moment: datetime) -> date:
@@ -281,6 +305,8 @@ def _kind(value: Any) -> str:
 def _show(value: Any) -> str:
     text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, float) \
         else repr(value)
+    # A lone surrogate would make the message itself unprintable (and the API's body unencodable).
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= 60 else text[:57] + "..."
 
 
