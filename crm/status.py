@@ -1,4 +1,4 @@
-"""The status of each part the app depends on: database, Redis, Gemini, sign-in provider."""
+"""The status of each part the app depends on: database, analytic copy, Redis, Gemini, sign-in."""
 
 from __future__ import annotations
 
@@ -29,6 +29,29 @@ def database_status(db: Database, settings: Settings) -> PartStatus:
         return PartStatus("Database", False, f"{where}: not answering ({type(exc).__name__}: {exc})")
     ms = (time.perf_counter() - started) * 1000
     return PartStatus("Database", True, f"{where}, database `{settings.db_name}`: answered ping in {ms:.0f} ms")
+
+
+def analytic_copy_status(settings: Settings) -> PartStatus:
+    """How much the analytic copy holds, and the MongoDB documents it had to leave out."""
+    from crm.analytics.analytic_copy import open_copy
+    from crm.ui.format import as_text
+
+    try:
+        copy = open_copy(settings)
+        counts, left_out = copy.counts(), copy.skipped_summary()
+    except Exception as exc:  # noqa: BLE001 - any failure is the status we report
+        return PartStatus("Analytic copy", False, f"could not be opened ({type(exc).__name__}: {exc})")
+    held = f"{counts['customers']:,} customers and {counts['orders']:,} orders"
+    if not left_out.total:
+        return PartStatus("Analytic copy", True, f"{held}; every document loaded")
+    what = " and ".join(f"{n:,} {kind if n != 1 else kind[:-1]}" for kind, n in left_out.counts.items())
+    # Ids and reasons come from the data: escaped, since the page reads Markdown.
+    shown = "; ".join(f"{s.kind[:-1]} {as_text(repr(s.row_id))}: {as_text(s.reason)}" for s in left_out.examples)
+    more = f" and {left_out.total - len(left_out.examples):,} more" if left_out.total > len(left_out.examples) else ""
+    return PartStatus("Analytic copy", False,
+                      f"{held}; left out {what} that cannot be loaded, so segments, exports and the "
+                      f"dashboard count without them ({shown}{more}). Write them again with the API or an "
+                      "import, or correct them in MongoDB and rebuild the analytic copy.")
 
 
 def redis_status(settings: Settings) -> PartStatus:

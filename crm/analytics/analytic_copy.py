@@ -29,8 +29,9 @@ from pathlib import Path
 
 import duckdb
 
-from crm.analytics.mongo_read import read_changed
-from crm.analytics.upsert import apply_changes, drop_erased, load_all
+from crm.analytics import skipped
+from crm.analytics.mongo_read import read_loadable
+from crm.analytics.upsert import apply_changes, drop_erased, drop_unloadable, load_all
 from crm.config import Settings, load_settings
 from crm.erasure import erased_since
 
@@ -126,7 +127,9 @@ class AnalyticCopy:
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
             con = new_connection()
-            load_all(con, read_changed(db, "customers", None), read_changed(db, "orders", None))
+            reads = {k: read_loadable(db, k, None) for k in KINDS}
+            load_all(con, reads["customers"].table, reads["orders"].table)
+            skipped.record(con, reads, everything=True)
             self.con = con
             self._next_since = {k: read_from for k in KINDS}
             _write_meta(con, self._next_since)
@@ -145,8 +148,10 @@ class AnalyticCopy:
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
             applied = drop_erased(self.con, erased_since(db, self._next_since["customers"]))
-            changed = {k: read_changed(db, k, self._next_since[k]) for k in KINDS}
-            applied += apply_changes(self.con, changed["customers"], changed["orders"])
+            changed = {k: read_loadable(db, k, self._next_since[k]) for k in KINDS}
+            applied += drop_unloadable(self.con, *([s.row_id for s in changed[k].skipped] for k in KINDS))
+            applied += apply_changes(self.con, changed["customers"].table, changed["orders"].table)
+            skipped.record(self.con, changed, everything=False)
             # Everything committed before `read_from` is now in the copy; later writes, even
             # with slightly older updated_at, fall inside the next read's overlap.
             self._next_since = {k: read_from for k in KINDS}
@@ -171,6 +176,10 @@ class AnalyticCopy:
         """A connection for one reader thread; it sees committed data only (never blocks on a
         refresh running in another thread: DuckDB isolates the two)."""
         return self.con.cursor()
+
+    def skipped_summary(self) -> skipped.SkippedSummary:
+        """The MongoDB documents this copy had to leave out (see `loadable.py`)."""
+        return skipped.summary(self.cursor())
 
     def row_count(self) -> int:
         return sum(self.counts().values())
@@ -212,6 +221,7 @@ def new_connection() -> duckdb.DuckDBPyConnection:
         con.execute(f"DROP TABLE {table}")
         con.execute(f"ALTER TABLE _{table} RENAME TO {table}")
     con.execute("CREATE TABLE IF NOT EXISTS analytics_meta (kind VARCHAR, next_since TIMESTAMP)")
+    con.execute(skipped.DDL)
     return con
 
 

@@ -8,10 +8,14 @@ dates, unicode, int64 paise and tags), so the warning is filtered here, at the o
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from pymongo.database import Database
+
+from crm.analytics.loadable import ID_FIELD, PROJECTION, problems, row_id, suspects
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r".*size changed.*", category=RuntimeWarning)
@@ -37,10 +41,42 @@ ORDER_SCHEMA = Schema({
 SCHEMAS = {"customers": CUSTOMER_SCHEMA, "orders": ORDER_SCHEMA}
 
 
+@dataclass(frozen=True)
+class Skipped:
+    """A document the analytic copy cannot load: its id and what is wrong with it."""
+
+    kind: str
+    row_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Read:
+    table: pa.Table  # the documents that can be loaded
+    skipped: list[Skipped] = field(default_factory=list)
+
+
 def read_changed(db: Database, kind: str, since: datetime | None) -> pa.Table:
-    """Every document of `kind` whose updated_at is at or after `since` (all when None)."""
+    """Every loadable document of `kind` whose updated_at is at or after `since` (all when None)."""
+    return read_loadable(db, kind, since).table
+
+
+def read_loadable(db: Database, kind: str, since: datetime | None) -> Read:
+    """Like `read_changed`, and the documents left out with their reasons (`loadable.py`)."""
     query = {} if since is None else {"updated_at": {"$gte": since}}
-    return find_arrow_all(db[kind], query, schema=SCHEMAS[kind])
+    table = find_arrow_all(db[kind], query, schema=SCHEMAS[kind], allow_invalid=True)
+    mask = suspects(kind, table)
+    if not pc.any(mask).as_py():
+        return Read(table)
+    doubtful = table.filter(mask)
+    id_field = ID_FIELD[kind]
+    ids = [i for i in doubtful[id_field].to_pylist() if i is not None]
+    docs = list(db[kind].find({**query, id_field: {"$in": ids}}, PROJECTION[kind])) if ids else []
+    if len(ids) < doubtful.num_rows:  # ids that are missing or not text: found by type (rare)
+        docs += db[kind].find({**query, id_field: {"$not": {"$type": "string"}}}, PROJECTION[kind])
+    skipped = [Skipped(kind, row_id(kind, doc), "; ".join(found)) for doc in docs if (found := problems(kind, doc))]
+    # A suspect without problems changed since it was read; the next refresh reads it again.
+    return Read(table.filter(pc.invert(mask)), skipped)
 
 
 def latest_change(db: Database, kind: str) -> datetime | None:

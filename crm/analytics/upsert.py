@@ -119,6 +119,32 @@ def drop_erased(con: duckdb.DuckDBPyConnection, erasures: list[dict]) -> int:
     return removed
 
 
+def drop_unloadable(con: duckdb.DuckDBPyConnection, customer_ids: list[str], order_ids: list[str]) -> int:
+    """Remove rows whose MongoDB document became one the copy cannot load (it would otherwise
+    keep counting the old value); returns the rows removed. Features of the customers concerned
+    are rebuilt."""
+    from crm.segment_engine import build_features
+
+    if not customer_ids and not order_ids:
+        return 0
+    con.begin()
+    try:
+        touched = [row[0] for row in con.execute(
+            "SELECT customer_id FROM orders WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+            [order_ids]).fetchall()]
+        removed = con.execute("DELETE FROM orders WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+                              [order_ids]).fetchall()[0][0]
+        removed += con.execute("DELETE FROM customers WHERE customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
+                               [customer_ids]).fetchall()[0][0]
+        if removed:
+            build_features(con, [*customer_ids, *touched])
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return removed
+
+
 class _registered:
     """Registers Arrow tables as `_in_<name>` views for the duration of a block."""
 
