@@ -14,7 +14,7 @@ from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get
 from crm.campaigns.audience import EXCLUSIONS  # noqa: E402
 from crm.campaigns.background import is_sending, send_error, send_in_background  # noqa: E402
 from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline  # noqa: E402
-from crm.campaigns.model import COMPLETED  # noqa: E402
+from crm.campaigns.model import COMPLETED, status_label  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
 from crm.ui.format import as_text, format_count  # noqa: E402
@@ -42,7 +42,7 @@ def campaign_table(db) -> list[Campaign]:
     for c in campaigns:
         stats = counters(db, c)
         rate = stats.delivery_rate
-        rows.append({"campaign": c.name, "channel": CHANNELS[c.channel].label, "status": c.status,
+        rows.append({"campaign": c.name, "channel": CHANNELS[c.channel].label, "status": status_label(c.status, stats.pending),
                      "audience": stats.audience, "sent": stats.sent, "delivered": stats.delivered,
                      "failed": stats.failed, "pending": stats.pending,
                      "delivery rate": None if rate is None else round(100 * rate, 1),
@@ -79,10 +79,10 @@ def timeline_chart(frame: pd.DataFrame) -> go.Figure:
 
 
 def campaign_view(db, campaign_id: str) -> None:
+    stats = campaign_stats(db, campaign_id)  # first: it completes a campaign whose last receipt came
     campaign = get_campaign(db, campaign_id)
-    stats = campaign_stats(db, campaign.id)
     st.subheader(as_text(campaign.name), anchor=False)
-    st.caption(f"{CHANNELS[campaign.channel].label} · {campaign.status} · {as_text(campaign.description)}"
+    st.caption(f"{CHANNELS[campaign.channel].label} · {status_label(campaign.status, stats.pending)} · {as_text(campaign.description)}"
                + (f" · objective: {as_text(campaign.objective)}" if campaign.objective else ""))
     error = send_error(campaign.id)
     if error:

@@ -16,6 +16,7 @@ import pytest
 from crm.campaigns import campaign_stats, wait_until_settled
 from crm.campaigns.dispatcher import Outcome, dispatch, outcome_updates
 from crm.campaigns.lease import Lease
+from crm.campaigns.model import status_label
 from crm.campaigns.receipt_journal import JOURNAL
 from crm.campaigns.repository import get_campaign, object_id
 from crm.campaigns.signing import HEADER, sign
@@ -47,9 +48,14 @@ def row_status(db, campaign_id, customer_id):
     return db.communication_log.find_one({"campaign_id": campaign_id, "customer_id": customer_id})["status"]
 
 
-def receipt(campaign_id, customer_id, status="DELIVERED", vendor_id="v-1", reason=None):
-    return {"idempotency_key": f"{campaign_id}:{customer_id}", "vendor_message_id": vendor_id,
+def receipt(campaign_id, customer_id, status="DELIVERED", vendor_id=None, reason=None):
+    return {"idempotency_key": f"{campaign_id}:{customer_id}", "vendor_message_id": vendor_id or f"v-{customer_id}",
             "status": status, "reason": reason, "occurred_at": datetime.now(UTC).isoformat()}
+
+
+def handed_to_vendor(db, campaign_id, *customers):
+    """As the dispatcher records it: the vendor accepted these messages, with id v-<customer>."""
+    db.communication_log.bulk_write(outcome_updates(campaign_id, [Outcome(c, True, f"v-{c}", 1) for c in customers]))
 
 
 def test_campaign_settles_with_exact_counters(db, live, settings):
@@ -77,6 +83,15 @@ def test_campaign_settles_with_exact_counters(db, live, settings):
     assert done.counters == stats.model_dump(exclude={"campaign_id"})
 
 
+def unknown(response: httpx.Response) -> str:
+    """The message of a 409 refusing receipts about messages we did not send with that id."""
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == "unknown_message" and error["details"]
+    return error["message"]
+
+
 def refusal(response: httpx.Response) -> str:
     """The message of a 401 in the API's error format."""
     assert response.status_code == 401, response.text
@@ -91,6 +106,7 @@ def test_stale_future_forged_or_missing_signatures_are_refused_and_nothing_is_st
     load_customers(db, 3)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
+    handed_to_vendor(db, campaign.id, "c000", "c001")
     now = int(time.time())
     genuine = receipt(campaign.id, "c000")
     captured = sign(SECRET.encode(), json.dumps(genuine).encode(), now)
@@ -104,7 +120,7 @@ def test_stale_future_forged_or_missing_signatures_are_refused_and_nothing_is_st
     # A fresh, genuine receipt for another customer is taken and applied; c000's never was.
     assert post_receipt(api.url, receipt(campaign.id, "c001"), timestamp=now).status_code == 202
     wait_for(lambda: row_status(db, campaign.id, "c001") == "DELIVERED", what="the genuine receipt to be applied")
-    assert row_status(db, campaign.id, "c000") == "PENDING"
+    assert row_status(db, campaign.id, "c000") == "SENT"
     assert db[JOURNAL].count_documents({"_id": genuine["idempotency_key"]}) == 0
 
 
@@ -128,6 +144,7 @@ def test_during_a_secret_rotation_the_previous_secret_is_still_accepted(db, live
     load_customers(db, 3)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
+    handed_to_vendor(db, campaign.id, "c000", "c001", "c002")
     assert post_receipt(api.url, receipt(campaign.id, "c000"), secret=SECRET).status_code == 202
     assert post_receipt(api.url, receipt(campaign.id, "c001"), secret="rotated-secret").status_code == 202
     assert "does not match" in refusal(post_receipt(api.url, receipt(campaign.id, "c002"), secret="older-secret"))
@@ -147,6 +164,7 @@ def test_duplicate_receipt_is_counted_once_and_status_only_moves_forward(db, liv
     load_customers(db, 3)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
+    handed_to_vendor(db, campaign.id, "c000")
     first = receipt(campaign.id, "c000", "DELIVERED")
     for _ in range(3):
         assert post_receipt(api.url, first).status_code == 202
@@ -159,18 +177,23 @@ def test_duplicate_receipt_is_counted_once_and_status_only_moves_forward(db, liv
     assert row["status"] == "DELIVERED" and row["error"] is None
 
 
-def test_receipt_before_our_sent_write_is_kept(db, live, settings):
+def test_a_receipt_before_our_sent_write_is_refused_for_now_then_taken(db, live, settings):
     """Out of order: the vendor's receipt lands before the dispatcher records the send."""
     api = live()
     load_customers(db, 2)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
-    assert post_receipt(api.url, receipt(campaign.id, "c000", "FAILED", "v-9", "mailbox full")).status_code == 202
-    wait_for(lambda: row_status(db, campaign.id, "c000") == "FAILED", what="the receipt to be applied")
+    early = receipt(campaign.id, "c000", "FAILED", "v-9", "mailbox full")
+    refused = post_receipt(api.url, early)
+    assert refused.status_code == 409 and refused.headers["Retry-After"] == "1"
+    assert "not recorded yet" in unknown(refused)
+    assert db[JOURNAL].count_documents({}) == 0 and row_status(db, campaign.id, "c000") == "PENDING"
     db.communication_log.bulk_write(outcome_updates(campaign.id, [Outcome("c000", True, "v-9", 1),
                                                                   Outcome("c001", True, "v-8", 1)]))
+    assert post_receipt(api.url, early).status_code == 202  # sent again, as the vendor does
+    wait_for(lambda: row_status(db, campaign.id, "c000") == "FAILED", what="the receipt to be applied")
     rows = {r["customer_id"]: r for r in log_rows(db, campaign.id)}
-    assert rows["c000"]["status"] == "FAILED" and rows["c000"]["error"] == "mailbox full"
+    assert rows["c000"]["error"] == "mailbox full" and rows["c000"]["vendor_message_id"] == "v-9"
     assert rows["c001"]["status"] == "SENT" and rows["c001"]["vendor_message_id"] == "v-8"
     stats = campaign_stats(db, campaign.id)
     assert (stats.sent, stats.failed, stats.pending) == (2, 1, 1)
@@ -258,21 +281,85 @@ def test_a_completed_campaign_is_not_sent_again(db, live, settings):
     load_customers(db, 2)
     campaign, _ = compose(db)
     dispatch(db, campaign.id, settings, api.url)
+    settle(db, campaign.id)
+    assert get_campaign(db, campaign.id).status == "completed"
     with pytest.raises(Conflict, match="already been sent"):
         dispatch(db, campaign.id, settings, api.url)
 
 
-def test_a_receipt_records_the_vendor_id_when_the_sender_died_before_writing_it(db, live):
+def test_a_campaign_is_completed_only_when_every_receipt_is_in(db, live, settings):
+    closed = f"http://127.0.0.1:{free_port()}/api/v1/delivery-receipts"
+    api = live(receipt_url=closed)  # the vendor's receipts go nowhere
+    load_customers(db, 5)
+    campaign, _ = compose(db)
+    dispatch(db, campaign.id, settings, api.url)
+    stats = campaign_stats(db, campaign.id)
+    assert (stats.sent, stats.pending) == (5, 5)
+    awaiting = get_campaign(db, campaign.id)
+    assert awaiting.status == "awaiting_receipts" and awaiting.finished_at is None
+    assert status_label(awaiting.status, stats.pending) == "awaiting receipts (5 outstanding)"
+    for row in log_rows(db, campaign.id):  # the receipts arrive after all
+        vendor_id = db.vendor_messages.find_one({"_id": f"{campaign.id}:{row['customer_id']}"})["vendor_message_id"]
+        assert post_receipt(api.url, receipt(campaign.id, row["customer_id"], vendor_id=vendor_id)).status_code == 202
+    assert settle(db, campaign.id).delivered == 5
+    done = get_campaign(db, campaign.id)
+    assert done.status == "completed" and done.finished_at is not None
+
+
+def test_a_receipt_with_a_made_up_vendor_id_is_refused_and_nothing_is_stored(db, live):
     api = live()
     load_customers(db, 2)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
-    assert post_receipt(api.url, receipt(campaign.id, "c000", "DELIVERED", "v-42")).status_code == 202
-    wait_for(lambda: row_status(db, campaign.id, "c000") == "DELIVERED", what="the receipt to be applied")
-    row = db.communication_log.find_one({"campaign_id": campaign.id, "customer_id": "c000"})
-    assert (row["status"], row["vendor_message_id"], row["accepted"]) == ("DELIVERED", "v-42", True)
-    assert campaign_stats(db, campaign.id).sent == 1
+    handed_to_vendor(db, campaign.id, "c000")
+    forged = post_receipt(api.url, receipt(campaign.id, "c000", "DELIVERED", "made-up-id"))
+    assert forged.status_code == 409 and "Retry-After" not in forged.headers
+    error = forged.json()["error"]
+    assert error["code"] == "unknown_message" and "not the vendor message id" in error["message"]
+    assert [(d["index"], d["field"]) for d in error["details"]] == [(None, "vendor_message_id")]
+    # another customer's vendor id does not fit this message either
+    assert post_receipt(api.url, receipt(campaign.id, "c000", vendor_id="v-c001")).status_code == 409
+    assert db[JOURNAL].count_documents({}) == 0
+    assert row_status(db, campaign.id, "c000") == "SENT"
+    assert campaign_stats(db, campaign.id).delivered == 0
 
+
+@pytest.mark.parametrize(("campaign_id", "customer_id"), [(None, "nobody"), ("0" * 24, "c000")],
+                         ids=["unknown customer", "unknown campaign"])
+def test_a_receipt_for_a_message_we_never_sent_is_refused(db, live, campaign_id, customer_id):
+    api = live()
+    load_customers(db, 1)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    handed_to_vendor(db, campaign.id, "c000")
+    refused = post_receipt(api.url, receipt(campaign_id or campaign.id, customer_id, vendor_id="v-c000"))
+    assert refused.status_code == 409
+    assert "no message of ours has this idempotency key" in unknown(refused)
+    assert [d["field"] for d in refused.json()["error"]["details"]] == ["idempotency_key"]
+    assert db[JOURNAL].count_documents({}) == 0 and row_status(db, campaign.id, "c000") == "SENT"
+
+
+def test_a_batch_settles_its_good_receipts_and_lists_the_refused_ones(db, live):
+    api = live()
+    load_customers(db, 3)
+    campaign, _ = compose(db)
+    take_snapshot(db, get_campaign(db, campaign.id))
+    handed_to_vendor(db, campaign.id, "c000", "c001")
+    batch = [receipt(campaign.id, "c000"), receipt(campaign.id, "c001", vendor_id="forged"),
+             receipt(campaign.id, "c002"), receipt(campaign.id, "c999")]
+    answer = post_receipt(api.url, batch)
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["receipts"] == 1
+    assert [(r["index"], r["field"], r["retry"]) for r in body["refused"]] == [
+        (1, "vendor_message_id", False), (2, "vendor_message_id", True), (3, "idempotency_key", False)]
+    wait_for(lambda: row_status(db, campaign.id, "c000") == "DELIVERED", what="the good receipt to be applied")
+    assert [d["_id"] for d in db[JOURNAL].find()] == [f"{campaign.id}:c000"]
+    assert (row_status(db, campaign.id, "c001"), row_status(db, campaign.id, "c002")) == ("SENT", "PENDING")
+    # a batch with nothing good in it is refused whole, saying which and why
+    none_good = post_receipt(api.url, batch[1:2] + batch[3:])
+    assert none_good.status_code == 409
+    assert [d["index"] for d in none_good.json()["error"]["details"]] == [0, 1]
 
 
 def send_one(url: str, campaign_id: str, customer_id: str, headers: dict) -> httpx.Response:
@@ -303,7 +390,10 @@ def test_the_vendor_refuses_a_sender_without_its_key_and_stores_nothing(db, live
     assert [d["field"] for d in error["details"]] == ["Authorization"]
     assert db.vendor_messages.count_documents({}) == 0
     # The vendor's own key gets through, and its receipt settles c001; c000's never comes.
-    assert send(api.url, campaign.id, "c001", vendor_auth()).is_success
+    accepted = send(api.url, campaign.id, "c001", vendor_auth())
+    assert accepted.is_success
+    vendor_id = accepted.json()["id"] if "id" in accepted.json() else accepted.json()["results"][0]["id"]
+    db.communication_log.bulk_write(outcome_updates(campaign.id, [Outcome("c001", True, vendor_id, 1)]))
     wait_for(lambda: row_status(db, campaign.id, "c001") != "PENDING", what="the accepted message's receipt")
     assert row_status(db, campaign.id, "c000") == "PENDING"
     assert [d["_id"] for d in db.vendor_messages.find()] == [f"{campaign.id}:c001"]

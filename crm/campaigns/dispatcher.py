@@ -32,7 +32,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from crm.campaigns.batching import GroupCommit
 from crm.campaigns.lease import Lease
-from crm.campaigns.model import COMPLETED, FAILED, PENDING, SENT
+from crm.campaigns.model import AWAITING, COMPLETED, FAILED, PENDING, SENT
 from crm.campaigns.receipts import chunks, forward_only, per_row
 from crm.campaigns.repository import now
 from crm.campaigns.snapshot import take_snapshot
@@ -130,19 +130,24 @@ class Dispatcher:
     async def run(self) -> None:
         campaign = await asyncio.to_thread(self.lease.claim)
         heartbeat = asyncio.get_running_loop().create_task(self._heartbeat())
-        completed = False
+        handed_over = False
         try:
             if not campaign.snapshot_done:
                 await asyncio.to_thread(take_snapshot, self.db, campaign,
                                         lambda n: self.progress("snapshot", n))
-            completed = await self._send_all()
+            handed_over = await self._send_all()
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
             if not self.lost.is_set():
-                await asyncio.to_thread(self.lease.release, COMPLETED if completed else None)
+                await asyncio.to_thread(self.lease.release, await asyncio.to_thread(self._state) if handed_over else None)
         if self.lost.is_set():
             raise Conflict(f"campaign {self.campaign_id}: another dispatcher took over (the lease expired)")
+
+    def _state(self) -> str:
+        """Completed only when no message waits for its receipt; else awaiting receipts."""
+        sent = self.db.communication_log.count_documents({"campaign_id": self.campaign_id, "status": SENT}, limit=1)
+        return AWAITING if sent else COMPLETED
 
     async def _heartbeat(self) -> None:
         while True:

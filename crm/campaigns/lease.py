@@ -16,7 +16,7 @@ from datetime import timedelta
 from pymongo import ReturnDocument
 from pymongo.database import Database
 
-from crm.campaigns.model import COMPLETED, DRAFT, SENDING, Campaign
+from crm.campaigns.model import AWAITING, COMPLETED, DRAFT, SENDING, Campaign
 from crm.campaigns.repository import get_campaign, now, object_id
 from crm.errors import Conflict
 
@@ -34,7 +34,7 @@ class Lease:
         """Take the campaign for this dispatcher, or raise Conflict saying who has it."""
         stamp = now()
         doc = self.db.campaigns.find_one_and_update(
-            {"_id": object_id(self.campaign_id), "status": {"$in": [DRAFT, SENDING]},
+            {"_id": object_id(self.campaign_id), "status": {"$in": [DRAFT, SENDING, AWAITING]},
              "$or": [{"lease_until": None}, {"lease_until": {"$lt": stamp}}, {"lease_owner": self.owner}]},
             {"$set": {"lease_owner": self.owner, "lease_until": stamp + timedelta(seconds=self.seconds),
                       "status": SENDING, "updated_at": stamp}},
@@ -43,7 +43,7 @@ class Lease:
             current = get_campaign(self.db, self.campaign_id)  # NotFound when it does not exist
             if current.status == COMPLETED:
                 raise Conflict(f"campaign {self.campaign_id} has already been sent")
-            if current.status not in (DRAFT, SENDING):
+            if current.status not in (DRAFT, SENDING, AWAITING):
                 raise Conflict(f"campaign {self.campaign_id} is {current.status}; it cannot be sent")
             raise Conflict(f"campaign {self.campaign_id} is being sent by {current.lease_owner} "
                            f"(lease until {current.lease_until:%H:%M:%S} UTC)")
@@ -59,8 +59,9 @@ class Lease:
         return result.matched_count == 1
 
     def release(self, status: str | None = None) -> None:
+        """Give the campaign up; with COMPLETED or AWAITING, every message was handed to the vendor."""
         changes: dict = {"lease_owner": None, "lease_until": None, "updated_at": now()}
-        if status == COMPLETED:
-            changes.update(status=COMPLETED, dispatched_at=changes["updated_at"])
+        if status in (COMPLETED, AWAITING):
+            changes.update(status=status, dispatched_at=changes["updated_at"])
         self.db.campaigns.update_one({"_id": object_id(self.campaign_id), "lease_owner": self.owner},
                                      {"$set": changes})

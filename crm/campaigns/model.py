@@ -13,8 +13,18 @@ MAX_TEMPLATES = 5
 # communication_log statuses; a status only moves forward: PENDING < SENT < DELIVERED | FAILED.
 PENDING, SENT, DELIVERED, FAILED = "PENDING", "SENT", "DELIVERED", "FAILED"
 FINAL = (DELIVERED, FAILED)
-# campaign statuses
-DRAFT, SENDING, COMPLETED = "draft", "sending", "completed"
+# campaign statuses. AWAITING: every message handed to the vendor, some receipts still owed;
+# COMPLETED only once no row is PENDING or SENT.
+DRAFT, SENDING, AWAITING, COMPLETED = "draft", "sending", "awaiting_receipts", "completed"
+
+
+def status_label(status: str, outstanding: int) -> str:
+    """A campaign's status in words, with how many messages it still waits for."""
+    if status == AWAITING:
+        return f"awaiting receipts ({outstanding} outstanding)" if outstanding else COMPLETED
+    if status == SENDING and outstanding:
+        return f"sending ({outstanding} outstanding)"
+    return status
 
 
 class CampaignDraft(BaseModel):

@@ -20,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from crm.campaigns.batching import QueueWorker
-from crm.campaigns.model import COMPLETED, PENDING, SENDING, SENT
+from crm.campaigns.model import AWAITING, COMPLETED, PENDING, SENDING, SENT
 from crm.campaigns.receipts import IN_CHUNK, Receipt, chunks, write_receipts
 from crm.campaigns.repository import now
 
@@ -48,6 +48,15 @@ def store_receipts(db: Database, receipts: Sequence[Receipt]) -> list[bool]:
     return fresh
 
 
+def journaled_receipts(db: Database, keys: Sequence[str]) -> list[Receipt]:
+    """The receipts first journaled under these idempotency keys."""
+    found = []
+    for chunk in chunks(list(keys), IN_CHUNK):
+        found += [Receipt.model_validate({**doc, "idempotency_key": doc["_id"]})
+                  for doc in db[JOURNAL].find({"_id": {"$in": chunk}})]
+    return found
+
+
 def apply_journal(db: Database, campaign_ids: Iterable[str]) -> int:
     """Apply journaled receipts whose log rows are still PENDING or SENT; returns how many."""
     applied = 0
@@ -65,7 +74,7 @@ def apply_journal(db: Database, campaign_ids: Iterable[str]) -> int:
 
 def unsettled_campaigns(db: Database) -> list[str]:
     """Campaigns that may still have receipts to apply: sending, or sent and not yet settled."""
-    query = {"status": {"$in": [SENDING, COMPLETED]}, "finished_at": None}
+    query = {"status": {"$in": [SENDING, AWAITING, COMPLETED]}, "finished_at": None}
     return [str(doc["_id"]) for doc in db.campaigns.find(query, {"_id": 1})]
 
 

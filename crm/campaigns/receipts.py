@@ -3,12 +3,21 @@
 The body is one receipt or an array of up to 1,000 (vendors post their events in batches: one
 request per message spends more on HTTP than on storing it). Checks the timestamped HMAC
 signature over the raw body (`signing.py`; 401 saying why when missing, malformed, stale or
-wrong), then queues the receipts for the next write to the receipt journal
-(`receipt_journal.py`) and answers 202 only once that write is done, so an
+wrong), then checks each receipt is about a message we sent to the vendor: its log row exists
+and its `vendor_message_id` is the id the vendor gave when it accepted the message, which the
+dispatcher recorded on the row (`check_known`). A receipt that fails is refused and nothing of it is stored. The others are queued for the next write to the
+receipt journal (`receipt_journal.py`), and the answer comes only once that write is done, so an
 acknowledged receipt is never lost and an unacknowledged one is retried by the vendor. The
 journal then moves each log row forward only: PENDING or SENT -> DELIVERED or FAILED. A repeated
 receipt is dropped by the journal and changes nothing, so counting (by aggregation over the
 log) stays exact.
+
+A batch with some refused receipts stores the good ones and answers 202 listing the refused
+ones (`refused`: index, key, reason, and `retry` when sending it again later can succeed): a
+batch sender that retries whole requests would otherwise resend the good ones forever behind
+one bad item. When every receipt of a request is refused the answer is a 409 `unknown_message`
+error naming each; `Retry-After` is set when all of them may succeed later (the vendor's
+answer to our send is not recorded yet: a receipt can overtake it).
 """
 
 from __future__ import annotations
@@ -126,17 +135,16 @@ def receipt_update(receipt: Receipt) -> UpdateOne:
         {"campaign_id": receipt.campaign_id, "customer_id": receipt.customer_id},
         forward_only([PENDING, SENT], {
             "error": receipt.reason if receipt.status == FAILED else None, "settled_at": receipt.occurred_at,
-            "accepted": True, "vendor_message_id": receipt.vendor_message_id, "updated_at": now(),
-            "status": receipt.status}))
+            "accepted": True, "updated_at": now(), "status": receipt.status}))
 
 
 def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
     """One batch in as few operations as possible: one UpdateMany per (campaign, outcome, reason).
 
     Forward-only: a row already DELIVERED or FAILED is left alone, so a repeated or late receipt
-    changes nothing. The settle time and vendor id stay exact per row (`per_row`); the vendor id
-    is normally recorded when the vendor accepts, and is filled from the receipt on rows whose
-    sender died before writing it.
+    changes nothing. The settle time stays exact per row (`per_row`). The vendor id is the one
+    recorded when the vendor accepted the message (the endpoint refuses receipts naming another),
+    so it is never written from a receipt.
     """
     groups: dict[tuple, dict[str, Receipt]] = {}
     for r in receipts:
@@ -147,9 +155,7 @@ def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
     for (campaign_id, status, reason), by_customer in groups.items():
         for chunk in chunks(list(by_customer.values())):
             ids = [r.customer_id for r in chunk]
-            computed = {"settled_at": per_row(ids, [r.occurred_at for r in chunk]),
-                        "vendor_message_id": {"$ifNull": ["$vendor_message_id",
-                                                          per_row(ids, [r.vendor_message_id for r in chunk])]}}
+            computed = {"settled_at": per_row(ids, [r.occurred_at for r in chunk])}
             ops.append(UpdateMany({"campaign_id": campaign_id, "customer_id": {"$in": ids}},
                                   forward_only([PENDING, SENT], {"error": reason, "accepted": True,
                                                                  "updated_at": stamp, "status": status}, computed)))
@@ -158,6 +164,66 @@ def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
     return [None] * len(receipts)
 
 
+class Refusal(BaseModel):
+    """A receipt of a request that was not taken, and why."""
+
+    index: int | None = Field(description="its place in the array (null for a single receipt)")
+    idempotency_key: str
+    field: str
+    reason: str
+    retry: bool = Field(description="true when sending it again later may succeed")
+
+
+NO_SUCH_MESSAGE = "no message of ours has this idempotency key"
+NOT_RECORDED = ("the vendor's acceptance of this message is not recorded yet (the receipt came first); "
+                "send it again later")
+MISMATCH = "this is not the vendor message id the vendor gave when it accepted this message"
+
+
+def check_known(db: Database, receipts: Sequence[Receipt], batch: bool) -> tuple[list[Receipt], list[Refusal]]:
+    """(receipts about messages we sent with that vendor id, refusals of the others).
+
+    One indexed read per campaign and chunk of customers, on the unique (campaign, customer) key.
+    """
+    wanted: dict[str, set[str]] = {}
+    for r in receipts:
+        wanted.setdefault(r.campaign_id, set()).add(r.customer_id)
+    recorded: dict[tuple[str, str], str | None] = {}
+    for campaign_id, customers in wanted.items():
+        for chunk in chunks(sorted(customers)):
+            for row in db.communication_log.find({"campaign_id": campaign_id, "customer_id": {"$in": chunk}},
+                                                 {"_id": 0, "customer_id": 1, "vendor_message_id": 1}):
+                recorded[(campaign_id, row["customer_id"])] = row.get("vendor_message_id")
+    good, refused = [], []
+    for index, r in enumerate(receipts):
+        key = (r.campaign_id, r.customer_id)
+        where = index if batch else None
+        if key not in recorded:
+            refused.append(Refusal(index=where, idempotency_key=r.idempotency_key, field="idempotency_key",
+                                   reason=NO_SUCH_MESSAGE, retry=False))
+        elif recorded[key] is None:
+            refused.append(Refusal(index=where, idempotency_key=r.idempotency_key, field="vendor_message_id",
+                                   reason=NOT_RECORDED, retry=True))
+        elif recorded[key] != r.vendor_message_id:
+            refused.append(Refusal(index=where, idempotency_key=r.idempotency_key, field="vendor_message_id",
+                                   reason=MISMATCH, retry=False))
+        else:
+            good.append(r)
+    return good, refused
+
+
+def all_refused(refused: list[Refusal]) -> ApiError:
+    """The 409 of a request none of whose receipts is about a message we sent with that id."""
+    retry = all(r.retry for r in refused)
+    message = ("no receipt of this request is about a message we sent to the vendor with that id"
+               if len(refused) > 1 else f"the receipt was refused: {refused[0].reason}")
+    details = [ErrorDetail(index=r.index, field=r.field, reason=f"{r.idempotency_key}: {r.reason}")
+               for r in refused]
+    return ApiError(409, "unknown_message", message, details,
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)} if retry else None)
+
+
+RETRY_AFTER_SECONDS = 1
 _EXAMPLE = {"idempotency_key": "665f1c2e9b1d4a0012345678:C-1001", "vendor_message_id": "v-1",
             "status": "DELIVERED", "reason": None, "occurred_at": "2025-06-01T10:00:00Z"}
 _OPENAPI = {
@@ -204,6 +270,11 @@ def receipts_router(settings: Settings) -> APIRouter:
             if recovery is not None:
                 await asyncio.gather(recovery, return_exceptions=True)
 
+    def journaled(db: Database, keys: list[str]) -> list[Receipt]:
+        from crm.campaigns.receipt_journal import journaled_receipts
+
+        return journaled_receipts(db, keys)
+
     router = APIRouter(tags=["delivery receipts"], lifespan=lifespan)
 
     @router.post(PATH, status_code=202, summary="Delivery receipt from the messaging vendor",
@@ -212,6 +283,11 @@ def receipts_router(settings: Settings) -> APIRouter:
                                        "the signature timestamp is 360 s old, 60 s more than the 300 s "
                                        "allowed: sign each request when it is sent",
                                        [{"index": None, "field": HEADER, "reason": f"expected {FORMAT}"}]),
+                            409: error("no receipt of the request is about a message we sent to the vendor "
+                                       "with that vendor message id; nothing was stored", "unknown_message",
+                                       f"the receipt was refused: {MISMATCH}",
+                                       [{"index": None, "field": "vendor_message_id",
+                                         "reason": f"665f1c2e9b1d4a0012345678:C-1001: {MISMATCH}"}]),
                             503: error("the receipt could not be stored; send it again", "unavailable",
                                        "the database stopped answering"),
                             422: error("not a receipt", "invalid_receipt", "the receipt is not valid",
@@ -222,7 +298,10 @@ def receipts_router(settings: Settings) -> APIRouter:
         or ahead (`CRM_SIGNATURE_TOLERANCE_SECONDS`), so a captured receipt cannot be replayed.
 
         The body is one receipt or an array of up to 1,000. Idempotent: a repeated receipt is
-        accepted and changes nothing.
+        accepted and changes nothing. Only receipts about messages we sent to the vendor, naming
+        the vendor message id it gave us, are taken: a batch stores those and lists the others
+        under `refused`; a request with none is a 409 `unknown_message` (with `Retry-After`
+        when they may succeed later), and nothing of a refused receipt is stored.
         """
         body = await request.body()
         if "secrets" not in state:
@@ -236,15 +315,24 @@ def receipts_router(settings: Settings) -> APIRouter:
         receipts = parse_receipts(body)
         writer = state.get("writer")
         try:
+            receipts, refused = await run_in_threadpool(check_known, database(), receipts, body.lstrip()[:1] == b"[")
+            if not receipts:
+                raise all_refused(refused)
             if writer is None:  # one update per receipt (the baseline the benchmark compares with)
                 await run_in_threadpool(database().communication_log.bulk_write,
                                         [receipt_update(r) for r in receipts])
             else:  # stored in the journal (acknowledged), then applied to the log in the background
                 fresh = await writer.submit_many(receipts)
                 state["applier"].add([r for r, new in zip(receipts, fresh) if new])
+                seen = [r.idempotency_key for r, new in zip(receipts, fresh) if not new]
+                if seen:  # journaled before, maybe never applied (a crash in between): apply the first
+                    state["applier"].add(await run_in_threadpool(journaled, database(), seen))
         except PyMongoError as exc:
             raise ApiError(503, "unavailable", f"the receipt was not stored ({type(exc).__name__}); "
                                                "send it again") from None
-        return {"accepted": True, "receipts": len(receipts)}
+        answer = {"accepted": True, "receipts": len(receipts)}
+        if refused:
+            answer["refused"] = [r.model_dump() for r in refused]
+        return answer
 
     return router

@@ -15,8 +15,8 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 
 from crm.campaigns.check import CheckReport
-from crm.campaigns.model import (COMPLETED, DELIVERED, DRAFT, FAILED, PENDING, SENT, Campaign, CampaignDraft,
-                                 CampaignStats)
+from crm.campaigns.model import (AWAITING, COMPLETED, DELIVERED, DRAFT, FAILED, PENDING, SENT, Campaign,
+                                 CampaignDraft, CampaignStats)
 from crm.store.ids import parse_object_id
 from crm.errors import NotFound
 
@@ -80,8 +80,11 @@ def campaign_stats(db: Database, campaign_id: str) -> CampaignStats:
     stats = CampaignStats(campaign_id=campaign.id, audience=delivered + failed + pending, sent=accepted,
                           delivered=delivered, failed=failed, pending=pending)
     changes: dict[str, Any] = {"counters": stats.model_dump(exclude={"campaign_id"})}
-    if campaign.status == COMPLETED and pending == 0 and campaign.finished_at is None:
-        changes["finished_at"] = last_settled or campaign.dispatched_at or now()
+    where: dict[str, Any] = {"_id": object_id(campaign.id)}
+    if campaign.status in (AWAITING, COMPLETED) and pending == 0 and campaign.finished_at is None:
+        # the last receipt is in: completed. Conditional, so a resume claiming it meanwhile wins.
+        changes.update(status=COMPLETED, finished_at=last_settled or campaign.dispatched_at or now())
+        where["status"] = campaign.status
     if changes["counters"] != campaign.counters or "finished_at" in changes:
-        db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": changes})
+        db.campaigns.update_one(where, {"$set": changes})
     return stats

@@ -6,8 +6,11 @@ message sent again with a known key is recognised (same vendor id, `duplicate: t
 delivered twice. After a short random delay it posts a signed receipt to its webhook, our
 `/api/v1/delivery-receipts`: DELIVERED about 90% of the time, FAILED with a reason otherwise.
 Receipts are scheduled in memory and posted in batches of whatever is due (one signed JSON array
-per request); each poster checkpoints how far it got, and any receipts a stopped or dead poster
-still owed are posted by whichever process hosts the vendor next.
+per request), at least once: a receipt counts as posted only when the receiver acknowledged it
+(2xx). Each poster checkpoints how far it got, and any receipts a stopped or dead poster still
+owed are posted by whichever process hosts the vendor next. A sweep backs this up: receipts of
+messages whose log row is still SENT a while (CRM_RECEIPT_SWEEP_SECONDS) after they were due are
+posted again, whatever became of the first post.
 `CRM_VENDOR_FAULT_RATE` makes it answer 503 to a share of requests, to exercise retries.
 
 Like a real vendor it takes messages only from a sender holding its key (`Authorization: Bearer
@@ -23,12 +26,15 @@ from __future__ import annotations
 import asyncio
 import heapq
 import hmac
+import itertools
 import json
+import logging
+import os
 import random
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -43,7 +49,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import error
 from crm.campaigns.batching import GroupCommit
-from crm.campaigns.receipts import PATH as RECEIPT_PATH
+from crm.campaigns.model import SENT
+from crm.campaigns.receipts import PATH as RECEIPT_PATH, chunks
 from crm.campaigns.repository import now
 from crm.campaigns.signing import HEADER, receipt_secrets, sign
 from crm.config import Settings
@@ -56,12 +63,17 @@ FAILURE_REASONS = ("number not reachable", "registered on do-not-disturb", "bloc
 POST_CONCURRENCY = 4  # batches in flight; a busy httpx pool costs O(connections x waiting requests)
 MAX_BATCH = 1_000  # messages in one batch send
 POST_BATCH = 500
-RETRY_LATER_SECONDS = 5.0
+RETRY_LATER_SECONDS = 5.0  # the receiver unreachable or failing: try again (for as long as it takes)
+REFUSED_RETRY_SECONDS = 0.5  # refused for now (our send not recorded yet): soon, then less and less often
+MAX_REFUSALS = 8  # then given up (about a minute): the sweep posts it again once its row is SENT
+SWEEP_ROWS = 5_000  # per campaign and sweep
 POSTERS = "vendor_posters"  # receipts per webhook call, like vendors' batched event webhooks
 SWEEP_SECONDS = 2.0
 MIN_DELAY_SECONDS = 0.05
 KEY_FILE = "vendor-key"
 AUTHORIZATION = "Authorization"
+SWEEP_VARIABLE = "CRM_RECEIPT_SWEEP_SECONDS"
+log = logging.getLogger("crm.campaigns")
 
 # auto_error=False: a missing key is our JSON 401, not FastAPI's 403.
 bearer = HTTPBearer(auto_error=False, scheme_name="VendorKey",
@@ -69,6 +81,20 @@ bearer = HTTPBearer(auto_error=False, scheme_name="VendorKey",
 UNAUTHORIZED = error("missing or wrong vendor key", "unauthorized",
                      "send the vendor key as 'Authorization: Bearer <vendor key>'",
                      [{"field": AUTHORIZATION, "reason": "missing"}])
+
+
+def sweep_grace(settings: Settings) -> float:
+    """How long after its receipt was due a message still SENT has its receipt posted again.
+
+    CRM_RECEIPT_SWEEP_SECONDS; by default 30 s, or three times the longest vendor delay.
+    """
+    configured = os.environ.get(SWEEP_VARIABLE, "").strip()
+    if configured:
+        try:
+            return max(0.1, float(configured))
+        except ValueError:
+            log.warning("%s=%r is not a number of seconds; using the default", SWEEP_VARIABLE, configured)
+    return max(30.0, 3 * settings.vendor_delay_ms / 1000)
 
 
 def vendor_key(settings: Settings) -> str:
@@ -113,10 +139,16 @@ class ReceiptPoster:
     Marking each receipt posted was a third of the database's work per message. Instead every
     vendor record names the poster that accepted it, and the poster keeps one document
     (`vendor_posters`) saying that everything it accepted that was due before `posted_through`
-    has been posted, with a heartbeat. A poster whose heartbeat stopped (its process died or
-    stopped with receipts in flight) is taken over by a live one, which posts again what that
-    poster had accepted due from its checkpoint on: a receipt may arrive twice, which the
-    endpoint counts once, and none is lost.
+    has been acknowledged by the receiver, with a heartbeat. The checkpoint never passes a
+    receipt still owed, nor one being stored (`storing`: its record is not written yet, but its
+    due time is already fixed). A poster whose heartbeat stopped (its process died or stopped
+    with receipts in flight) is taken over by a live one, which posts again what that poster had
+    accepted due from its checkpoint on: a receipt may arrive twice, which the endpoint counts
+    once, and none is lost.
+
+    A receipt the receiver refuses for now (it does not yet know our send) is posted again after
+    a growing wait, up to MAX_REFUSALS times; one refused for good is dropped. Both leave the
+    sweep (`_unsettled`) to post it again should its message be recorded SENT later.
     """
 
     def __init__(self, settings: Settings, db: Database):
@@ -126,12 +158,17 @@ class ReceiptPoster:
         self.webhook: str | None = None  # our receipt endpoint, learned from the app's own address
         self._due: list[tuple[float, str, dict]] = []  # heap of (monotonic due time, key, receipt)
         self._outstanding: dict[str, datetime] = {}  # key -> when its receipt is due (UTC)
+        self._storing: dict[int, datetime] = {}  # records being stored -> when they were made (UTC)
+        self._tokens = itertools.count()
+        self._refusals: dict[str, int] = {}  # key -> times the receiver refused it for now
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(POST_CONCURRENCY)
         self._tasks: set[asyncio.Task] = set()
         self._client = httpx.AsyncClient(timeout=30)
         self._loops: list[asyncio.Task] = []
         self.posted_count = 0
+        self.grace = timedelta(seconds=sweep_grace(settings))
+        self.swept = 0  # receipts the sweep posted again
 
     @property
     def outstanding(self) -> int:
@@ -151,6 +188,16 @@ class ReceiptPoster:
             task.cancel()
         await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
         await self._client.aclose()
+
+    @contextmanager
+    def storing(self):
+        """Around making and storing new records: the checkpoint waits for them meanwhile."""
+        token = next(self._tokens)
+        self._storing[token] = now()
+        try:
+            yield
+        finally:
+            del self._storing[token]
 
     def schedule(self, key: str, receipt: dict, delay: float, due_at: datetime | None = None) -> None:
         if key in self._outstanding:
@@ -187,21 +234,50 @@ class ReceiptPoster:
 
     async def _post(self, due: list[tuple[str, dict]]) -> None:
         try:
-            status = await self._send([receipt for _, receipt in due])
-            if 400 <= status < 500 and len(due) > 1:  # one bad receipt refuses the batch: the others go alone
-                for key, receipt in due:
-                    await self._send([receipt])
-            # Answered (2xx, or a 4xx refusal that a retry would not change): done with them.
-            self.posted_count += len(due)
-            for key, _ in due:
-                self._outstanding.pop(key, None)
-        except httpx.HTTPError:
-            for key, receipt in due:  # still owed: try again later (the checkpoint waits for them)
-                heapq.heappush(self._due, (time.monotonic() + RETRY_LATER_SECONDS, key, receipt))
+            await self._post_group(due)
         finally:
             self._slots.release()
 
-    async def _send(self, receipts: list[dict]) -> int:
+    async def _post_group(self, due: list[tuple[str, dict]]) -> None:
+        try:
+            response = await self._send([receipt for _, receipt in due])
+        except httpx.HTTPError:
+            for key, receipt in due:  # still owed: try again later (the checkpoint waits for them)
+                heapq.heappush(self._due, (time.monotonic() + RETRY_LATER_SECONDS, key, receipt))
+            return
+        if response.is_success:
+            refused = _refused(response, len(due))
+            self._acknowledged([item for i, item in enumerate(due) if i not in refused])
+            for i, retry in refused.items():
+                self._refused(*due[i], retry)
+        elif response.status_code == 409:  # none is about a message the receiver knows
+            for key, receipt in due:
+                self._refused(key, receipt, "Retry-After" in response.headers)
+        elif len(due) > 1:  # one bad receipt refuses the batch: the others go alone
+            for item in due:
+                await self._post_group([item])
+        else:  # refused (signature, format): not acknowledged, so tried again for a while
+            log.warning("the receipt endpoint refused %s (%d): %s", due[0][0], response.status_code,
+                        response.text[:200])
+            self._refused(*due[0], True)
+
+    def _acknowledged(self, items: list[tuple[str, dict]]) -> None:
+        self.posted_count += len(items)
+        for key, _ in items:
+            self._outstanding.pop(key, None)
+            self._refusals.pop(key, None)
+
+    def _refused(self, key: str, receipt: dict, retry: bool) -> None:
+        tries = self._refusals[key] = self._refusals.get(key, 0) + 1
+        if retry and tries <= MAX_REFUSALS:
+            wait = min(30.0, REFUSED_RETRY_SECONDS * 2 ** (tries - 1))
+            heapq.heappush(self._due, (time.monotonic() + wait, key, receipt))
+            return
+        log.info("receipt %s refused by the receiver (%d time(s)); left to the sweep", key, tries)
+        self._outstanding.pop(key, None)
+        self._refusals.pop(key, None)
+
+    async def _send(self, receipts: list[dict]) -> httpx.Response:
         body = json.dumps(receipts[0] if len(receipts) == 1 else receipts, separators=(",", ":")).encode("utf-8")
         async for attempt in AsyncRetrying(stop=stop_after_attempt(6), reraise=True,
                                            wait=wait_exponential_jitter(initial=0.2, max=5),
@@ -211,22 +287,47 @@ class ReceiptPoster:
                 response = await self._client.post(self.webhook, content=body, headers=headers)
                 if response.status_code >= 500 or response.status_code == 429:
                     response.raise_for_status()
-        return response.status_code
+        return response
 
     async def _checkpoint_and_sweep(self) -> None:
         grace = timedelta(seconds=5 + 3 * self.settings.vendor_delay_ms / 1000)
-        ticks = 0
+        ticks, swept_at = 0, time.monotonic()
         while True:
             if self.webhook is not None and ticks % 4 == 0:
                 for doc in await asyncio.to_thread(self._take_over, grace):
                     self.schedule(doc["_id"], doc["receipt"], 0, doc["receipt_due_at"])
             await asyncio.to_thread(self._checkpoint, self._owed_since())  # after scheduling what we took over
+            if self.webhook is not None and time.monotonic() - swept_at >= self.grace.total_seconds() / 2:
+                swept_at = time.monotonic()
+                for doc in await asyncio.to_thread(self._unsettled):
+                    if doc["_id"] not in self._outstanding:
+                        self.swept += 1
+                        self.schedule(doc["_id"], doc["receipt"], 0, doc["receipt_due_at"])
             ticks += 1
-            await asyncio.sleep(SWEEP_SECONDS / 4)
+            await asyncio.sleep(min(SWEEP_SECONDS, self.grace.total_seconds()) / 4)
 
     def _owed_since(self) -> datetime:
-        """Due time of the oldest receipt still owed (now if none); read in the event loop's thread."""
-        return min(self._outstanding.values(), default=now())
+        """Due time of the oldest receipt still owed or being stored (now if none); read in the
+        event loop's thread."""
+        return min([*self._outstanding.values(), *self._storing.values()], default=now())
+
+    def _unsettled(self) -> list[dict]:
+        """Our records of messages still SENT on the log a grace period after their receipt was due.
+
+        Read only: the receipt endpoint decides what a receipt changes.
+        """
+        from crm.campaigns.receipt_journal import unsettled_campaigns
+
+        cutoff = now() - self.grace
+        found: list[dict] = []
+        for campaign_id in unsettled_campaigns(self.db):
+            rows = self.db.communication_log.find({"campaign_id": campaign_id, "status": SENT,
+                                                   "sent_at": {"$lt": cutoff}}, {"_id": 0, "customer_id": 1})
+            keys = [f"{campaign_id}:{row['customer_id']}" for row in rows.limit(SWEEP_ROWS)]
+            for chunk in chunks(keys):
+                found += self.db[COLLECTION].find({"_id": {"$in": chunk}, "receipt_due_at": {"$lt": cutoff}},
+                                                  {"receipt": 1, "receipt_due_at": 1})
+        return found
 
     def _checkpoint(self, through: datetime) -> None:
         stamp = now()
@@ -246,6 +347,16 @@ class ReceiptPoster:
                 self.db[COLLECTION].update_many(query, {"$set": {"poster": self.id}})
             owed += docs
         return owed
+
+
+def _refused(response: httpx.Response, sent: int) -> dict[int, bool]:
+    """Of an acknowledged post, the receipts the receiver did not take: index -> worth retrying."""
+    try:
+        refused = response.json().get("refused") or []
+        return {(r["index"] if r["index"] is not None else 0): bool(r["retry"]) for r in refused
+                if r["index"] is None or 0 <= r["index"] < sent}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def _insert_new(db: Database, docs: Sequence[dict]) -> list[bool]:
@@ -311,10 +422,11 @@ def vendor_router(settings: Settings) -> APIRouter:
             poster.webhook = _listening_webhook(request)
         if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
             raise ApiError(503, "vendor_busy", "the vendor is overloaded; retry later")
-        record = _new_record(settings, idempotency_key, message, poster.id)
-        if await state["store"].submit(record):
-            poster.schedule(idempotency_key, record["receipt"], record["delay"])
-            return Accepted(id=record["vendor_message_id"], duplicate=False)
+        with poster.storing():
+            record = _new_record(settings, idempotency_key, message, poster.id)
+            if await state["store"].submit(record):
+                poster.schedule(idempotency_key, record["receipt"], record["delay"], record["receipt_due_at"])
+                return Accepted(id=record["vendor_message_id"], duplicate=False)
         seen = await asyncio.to_thread(database()[COLLECTION].find_one_and_update, {"_id": idempotency_key},
                                        {"$inc": {"submissions": 1}})
         response.status_code = 200
@@ -333,20 +445,21 @@ def vendor_router(settings: Settings) -> APIRouter:
             poster.webhook = _listening_webhook(request)
         results: dict[str, ItemResult] = {}
         taken: dict[str, dict] = {}
-        for item in batch.messages:
-            if item.idempotency_key in results or item.idempotency_key in taken:
-                continue  # the same key twice in one batch: one message
-            if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
-                results[item.idempotency_key] = ItemResult(idempotency_key=item.idempotency_key, status="busy")
-            else:
-                taken[item.idempotency_key] = _new_record(settings, item.idempotency_key, item, poster.id)
-        records = list(taken.values())
-        fresh = await state["store"].submit_many(records) if records else []
-        for record, new in zip(records, fresh):
-            if new:
-                poster.schedule(record["_id"], record["receipt"], record["delay"])
-                results[record["_id"]] = ItemResult(idempotency_key=record["_id"], status="accepted",
-                                                    id=record["vendor_message_id"])
+        with poster.storing():
+            for item in batch.messages:
+                if item.idempotency_key in results or item.idempotency_key in taken:
+                    continue  # the same key twice in one batch: one message
+                if settings.vendor_fault_rate and random.random() < settings.vendor_fault_rate:
+                    results[item.idempotency_key] = ItemResult(idempotency_key=item.idempotency_key, status="busy")
+                else:
+                    taken[item.idempotency_key] = _new_record(settings, item.idempotency_key, item, poster.id)
+            records = list(taken.values())
+            fresh = await state["store"].submit_many(records) if records else []
+            for record, new in zip(records, fresh):
+                if new:
+                    poster.schedule(record["_id"], record["receipt"], record["delay"], record["receipt_due_at"])
+                    results[record["_id"]] = ItemResult(idempotency_key=record["_id"], status="accepted",
+                                                        id=record["vendor_message_id"])
         seen = [r["_id"] for r, new in zip(records, fresh) if not new]
         if seen:
             for doc in await asyncio.to_thread(_count_again, database(), seen):
