@@ -11,6 +11,7 @@ import streamlit as st  # noqa: E402
 
 from crm import apikeys, audit  # noqa: E402
 from crm.auth import ROLES, allowed, api_keys, throttle, users  # noqa: E402
+from crm.auth.one_time_passwords import describe_expiry  # noqa: E402
 from crm.auth.session import provider, secrets  # noqa: E402
 from crm.config import load_settings  # noqa: E402
 from crm.status import all_parts  # noqa: E402
@@ -29,10 +30,15 @@ db = get_database()
 oidc = provider()
 
 
-def show_once(label: str, secret: str) -> None:
+def show_once(label: str, secret: str, note: str = "") -> None:
     st.success(label, icon=":material/key:")
     st.code(secret, language=None)
-    st.caption("Copy it now: it is stored only as a hash and will not be shown again.")
+    st.caption(f"Copy it now: it is stored only as a hash and will not be shown again. {note}".strip())
+
+
+def one_time_note(username: str) -> str:
+    expires = users.get_user(username).password_expires_at
+    return f"It works until {describe_expiry(expires)}; after that, reset the password again." if expires else ""
 
 
 def users_tab() -> None:
@@ -51,7 +57,8 @@ def users_tab() -> None:
                 with errors_shown():
                     if oidc is None:
                         added, password = users.add_local_user(user, username, role, name=name, email=email)
-                        show_once(f"Added {added.username}. Their one-time password:", password)
+                        show_once(f"Added {added.username}. Their one-time password:", password,
+                                  one_time_note(added.username))
                     else:
                         added = users.add_oidc_user(user, email, role, oidc.stored_as)
                         st.success(f"{added.username} can now sign in with {oidc.stored_as} as {role}.")
@@ -66,15 +73,17 @@ def users_tab() -> None:
             with errors_shown():
                 if set_role.form_submit_button("Set role"):
                     users.set_role(user, who, role)
-                    st.success(f"{who} is now {role}.")
+                    st.success(f"{who} is now {role}; their open sessions have ended.")
                 if disable.form_submit_button("Disable"):
                     users.set_active(user, who, False)
-                    st.success(f"{who} is disabled and cannot sign in.")
+                    st.success(f"{who} is disabled: their open sessions have ended and they cannot sign in.")
                 if enable.form_submit_button("Enable"):
                     users.set_active(user, who, True)
                     st.success(f"{who} is enabled.")
                 if reset.form_submit_button("Reset password"):
-                    show_once(f"New one-time password for {who}:", users.reset_password(user, who))
+                    password = users.reset_password(user, who)
+                    show_once(f"New one-time password for {who} (their open sessions have ended):", password,
+                              one_time_note(who))
                 if unlock.form_submit_button("Unlock", help="Let them try a password again now, after "
                                              "wrong passwords made them wait"):
                     users.unlock(user, who)

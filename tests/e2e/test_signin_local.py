@@ -1,13 +1,14 @@
 """Local accounts end to end: only the sign-in form before sign-in, first-start admin with a
-one-time password, wrong password, sign-out, and one audited sign-in however many tabs open."""
+one-time password, wrong password, sign-out, one audited sign-in however many tabs open, and a
+password reset that the sign-in cookie from before it cannot get past."""
 
 from __future__ import annotations
 
 import pytest
 
 from crm import audit
-from crm.auth import users
-from crm.auth.session import AUTH_COOKIE
+from crm.auth import CLI, users
+from crm.auth.session import AUTH_COOKIE, ENDED_MESSAGE
 from tests.e2e.signin_support import (ONE_TIME_PASSWORD, choose_new_password, chromium_page, settle,
                                       streamlit_app, submit_sign_in, wait_for)
 
@@ -81,6 +82,7 @@ def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_en
         page.locator("[data-testid=stSidebar]").get_by_role("button", name="Sign out").click()
         page.get_by_role("button", name="Sign in").wait_for()
         assert signed_in_banner(page).count() == 0
+        settle(page)  # the cookie component deletes the cookie once the browser has loaded it
         page.reload()  # the sign-in cookie is gone too: a new session is not signed in
         page.get_by_role("button", name="Sign in").wait_for()
         assert signed_in_banner(page).count() == 0
@@ -130,3 +132,35 @@ def test_new_tabs_signed_in_by_the_cookie_add_no_sign_in_rows(crm_env, db):
         page.reload()
         signed_in_banner(page).wait_for()
     assert [(e.action, e.username) for e in audit.query({"action": "signin"}, db=db)] == [("signin", "mia")]
+
+
+def test_after_a_reset_the_cookie_from_before_opens_nothing_and_the_one_time_password_is_asked_again(crm_env, db):
+    admin = users.get_user(users.ensure_first_admin(db=db)[0], db=db)
+    mia, one_time = users.add_local_user(admin, "mia", "marketer", db=db)
+    users.change_own_password(mia, "mia's own password", "mia's own password", current=one_time, db=db)
+    with streamlit_app(crm_env, NO_PROVIDER) as (url, _log), chromium_page() as page:
+        page.goto(url)
+        submit_sign_in(page, "mia", "mia's own password")
+        signed_in_banner(page).wait_for()
+        settle(page)
+        wait_for(lambda: any(c["name"] == AUTH_COOKIE for c in page.context.cookies()), 30, "the sign-in cookie")
+        reset = users.reset_password(CLI, "mia", db=db)  # an admin resets the account
+
+        tab = page.context.new_page()  # a new tab: the browser sends the cookie from before the reset
+        tab.goto(url)
+        tab.get_by_text(ENDED_MESSAGE).wait_for()
+        tab.get_by_role("button", name="Sign in").wait_for()
+        assert signed_in_banner(tab).count() == 0 and tab.get_by_text("Choose a new password").count() == 0
+        tab.close()
+
+        settle(page)
+        page.locator("[data-testid=stSidebarNav]").get_by_role("link", name="Data").click()  # the open tab
+        page.get_by_text(ENDED_MESSAGE).wait_for()
+        assert signed_in_banner(page).count() == 0
+
+        submit_sign_in(page, "mia", reset)
+        choose_new_password(page, "a wrong one-time password", "mia's second passphrase")
+        page.get_by_text("one-time password: that is not your one-time password").wait_for()
+        choose_new_password(page, reset, "mia's second passphrase")
+        signed_in_banner(page).wait_for()
+    assert users.check_sign_in("mia", "mia's second passphrase", db=db) is not None
