@@ -14,7 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 
 from crm.api.body_limit import BodySizeLimit
+from crm.api.body_timeout import BodyTimeout
 from crm.api.errors import install_error_handlers
+from crm.api.framing import OneBodyLength
 from crm.api.rate_limit import TokenBuckets
 from crm.api.routes import customers, health, ingest
 from crm.api.schemas import input_schemas
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None, extra_routers: Iterable[APIRout
     _attach_state(app, settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyTimeout)
+    app.add_middleware(OneBodyLength)  # added last, runs first: an ambiguous request is never read
     for router in (ingest.router, customers.router, health.router, *campaign_routers(settings), *extra_routers):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)
