@@ -39,6 +39,42 @@ def _fail(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
     return PydanticCustomError(kind, message, ctx)
 
 
+# Characters no text field may hold: C0 controls (tab and line breaks too: no field is free
+# text that needs them), DEL and C1 controls (ESC drives terminals), the Unicode bidi controls
+# that make text display in another order than it is stored, and lone surrogates (not Unicode:
+# the database cannot store them). Checked after trimming, so outer whitespace stays harmless.
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+                          "\ud800-\udfff]")
+_CHARACTER_NAMES = {0x00: "NUL", 0x09: "tab", 0x0A: "line feed", 0x0D: "carriage return", 0x1B: "ESC",
+                    0x7F: "DEL", 0x200E: "left-to-right mark", 0x200F: "right-to-left mark",
+                    0x202E: "right-to-left override", 0x202D: "left-to-right override"}
+
+
+def unsafe_text(value: str) -> str | None:
+    """Why `value` may not be stored as text (None: it may)."""
+    found = _UNSAFE_TEXT.search(value)
+    if found is None:
+        return None
+    code = ord(found.group())
+    name = _CHARACTER_NAMES.get(code) or ("a lone surrogate" if 0xD800 <= code <= 0xDFFF else
+                                          "a bidi control" if code > 0x9F else "a control character")
+    return (f"contains {name} (U+{code:04X}) at position {found.start() + 1}; text fields may not hold "
+            "control characters, bidi controls or lone surrogates")
+
+
+def _safe_text(key: str, value: str) -> None:
+    why = unsafe_text(value)
+    if why is not None:
+        raise _fail("text_unsafe", "{why}", why=why, column=key)
+
+
+def _whole_number(value: Any) -> Any:
+    """JSON true/false is no number (pydantic would read true as 1)."""
+    if isinstance(value, bool):
+        raise _fail("int_type", "must be a whole number, not {value}", value=str(value).lower())
+    return value
+
+
 def _utc_datetime(value: Any) -> datetime:
     """ISO 8601 text (or a date/datetime object) -> aware UTC datetime, millisecond precision."""
     if isinstance(value, datetime):
@@ -121,6 +157,10 @@ def _tags(value: Any) -> list[str]:
     else:
         raise _fail("tags_type", "tags must be a list of text or text separated by ';'")
     tags = list(dict.fromkeys(tag.strip() for tag in items if tag.strip()))
+    for tag in tags:
+        why = unsafe_text(tag)
+        if why is not None:
+            raise _fail("text_unsafe", "the tag {tag} {why}", tag=ascii(tag[:40]), why=why)
     if len(tags) > MAX_TAGS or any(len(tag) > MAX_TAG_LENGTH for tag in tags):
         raise _fail("tags_size", f"at most {MAX_TAGS} tags of at most {MAX_TAG_LENGTH} characters each")
     return tags
@@ -167,6 +207,9 @@ class _Record(BaseModel):
                         name=repr(str(key)[:40]), column=str(key)[:40])
         # One comprehension for every field, then a few named ones (this runs for every row).
         prepared = {key: (value.strip() or None) if type(value) is str else value for key, value in data.items()}
+        for key, value in prepared.items():
+            if type(value) is str and _UNSAFE_TEXT.search(value):
+                _safe_text(key, value)
         for key in cls.defaulted_inputs:
             if key in prepared and prepared[key] is None:
                 del prepared[key]
@@ -220,7 +263,7 @@ class CustomerRecord(_Record):
     phone: Annotated[str | None, AfterValidator(_phone)] = None
     city: Annotated[str | None, StringConstraints(max_length=128)] = None
     gender: Annotated[str | None, StringConstraints(max_length=32)] = None
-    age: Annotated[int | None, Field(ge=0, le=130)] = None
+    age: Annotated[int | None, BeforeValidator(_whole_number), Field(ge=0, le=130)] = None
     signup_date: UtcDatetime | None = None
     tags: Annotated[list[str], BeforeValidator(_tags)] = Field(default_factory=list)
     consent: Consent = Field(default_factory=Consent)

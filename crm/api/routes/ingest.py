@@ -16,10 +16,50 @@ from crm.api.schemas import QueuedBatch, WriteSummary, request_body
 from crm.apikeys import ApiKey
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
+# Items per request: a batch is validated whole and answered in one response, so its size is
+# bounded; 10,000 items validate in well under a second. Larger loads go in several requests.
+MAX_BATCH_ITEMS = 10_000
+# Problems listed in one 422 (the message gives the total): a wholly bad batch would otherwise
+# answer with an error body larger than the request.
+MAX_ERROR_DETAILS = 100
 
 
 def _no_constants(name: str):
     raise ValueError(f"{name} is not a JSON number")
+
+
+class _Repeated(dict):
+    """A JSON object that named a key more than once (json.loads would keep the last silently)."""
+
+    repeated: list[str]
+
+
+def _objects(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    marked = _Repeated(obj)
+    seen: set[str] = set()
+    marked.repeated = list(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    return marked
+
+
+def _repeated_keys(items: list) -> list[ErrorDetail]:
+    """Each key repeated in an object, with the item it is in (objects nest: walked without
+    recursion, so depth costs no stack)."""
+    details = []
+    for index, item in enumerate(items):
+        stack = [item]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, _Repeated):
+                details += [ErrorDetail(index=index, field=key, reason=f"the key {key!r} appears more than once "
+                                        "in one object; send each field once") for key in value.repeated]
+            if isinstance(value, dict):
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
+    return details
 
 
 async def read_items(request: Request) -> list:
@@ -32,16 +72,42 @@ async def read_items(request: Request) -> list:
     body = bytearray()
     async for chunk in request.stream():  # the body-size middleware stops this past the limit
         body += chunk
+    repeated = False
+
+    def objects(pairs):
+        nonlocal repeated
+        obj = _objects(pairs)
+        repeated = repeated or isinstance(obj, _Repeated)
+        return obj
+
     try:
+        # First without a hook (all C): a million tiny items are counted and refused in a
+        # fraction of the time a Python call per object would take.
         data = json.loads(body, parse_constant=_no_constants)
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
+    if isinstance(data, list) and len(data) > MAX_BATCH_ITEMS:  # before any item is looked at
+        raise ApiError(413, "too_many_items", f"the batch has {len(data):,} items; send at most "
+                       f"{MAX_BATCH_ITEMS:,} per request", [ErrorDetail(field="body", reason=
+                                                            f"at most {MAX_BATCH_ITEMS:,} items")])
+    if not isinstance(data, (dict, list)):
+        raise ApiError(422, "invalid_records", "the body must be one object or an array of objects",
+                       [ErrorDetail(field="body", reason=f"got a JSON {type(data).__name__}")])
+    data = json.loads(body, parse_constant=_no_constants, object_pairs_hook=objects)  # keys repeated?
     if isinstance(data, dict):
-        return [data]
-    if isinstance(data, list):
-        return data
-    raise ApiError(422, "invalid_records", "the body must be one object or an array of objects",
-                   [ErrorDetail(field="body", reason=f"got a JSON {type(data).__name__}")])
+        data = [data]
+    if repeated:
+        details = _repeated_keys(data)
+        raise _invalid(f"{len(details)} repeated key(s) in {len({d.index for d in details})} item(s) of "
+                       f"{len(data)}; nothing was written", details)
+    return data
+
+
+def _invalid(summary: str, details: list[ErrorDetail]) -> ApiError:
+    """The 422 of a rejected batch: the first MAX_ERROR_DETAILS problems, and how many in all."""
+    if len(details) > MAX_ERROR_DETAILS:
+        summary += f" ({len(details):,} problems; the first {MAX_ERROR_DETAILS} are listed)"
+    return ApiError(422, "invalid_records", summary, details[:MAX_ERROR_DETAILS])
 
 
 def _responses(kind: str) -> dict:
@@ -59,8 +125,8 @@ def _responses(kind: str) -> dict:
               "content": {"application/json": {"example": {"queued": 2, "entry_id": "1732560000000-0"}}}},
         400: error("the body is not JSON", "invalid_json", "the body is not valid JSON: Expecting value"),
         **AUTH_ERRORS,
-        413: error("the body is over the size limit", "body_too_large",
-                   "the request body is larger than 10485760 bytes; send smaller batches"),
+        413: error(f"the body is over the size limit, or the batch has more than {MAX_BATCH_ITEMS:,} items",
+                   "too_many_items", f"the batch has 12,000 items; send at most {MAX_BATCH_ITEMS:,} per request"),
         415: error("the body is not sent as JSON", "unsupported_media_type",
                    "send the body as JSON with 'Content-Type: application/json'"),
         422: error(f"some {item} is invalid; nothing was written", "invalid_records",
@@ -77,8 +143,7 @@ async def _ingest(kind: str, request: Request, key: ApiKey) -> JSONResponse:
     except BatchRejected as exc:
         details = [ErrorDetail(index=e.row, field=e.column or None, reason=e.reason) for e in exc.errors]
         bad_items = len({e.row for e in exc.errors})
-        raise ApiError(422, "invalid_records",
-                       f"{bad_items} invalid item(s) of {len(items)}; nothing was written", details) from None
+        raise _invalid(f"{bad_items} invalid item(s) of {len(items)}; nothing was written", details) from None
     if isinstance(outcome, Queued):
         return JSONResponse({"queued": outcome.queued, "entry_id": outcome.entry_id}, status_code=202)
     return JSONResponse({"inserted": outcome.inserted, "updated": outcome.updated,
@@ -89,7 +154,10 @@ async def _ingest(kind: str, request: Request, key: ApiKey) -> JSONResponse:
              openapi_extra=request_body("customers"), response_model=None,
              description="One customer object or an array of them, upserted by `customer_id`. "
                          "The batch is validated whole: any invalid item means 422 and nothing is "
-                         "written. Sending the same request again is safe.")
+                         f"written. At most {MAX_BATCH_ITEMS:,} items per request (413 beyond); a 422 "
+                         f"lists at most {MAX_ERROR_DETAILS} problems and says how many there are. "
+                         "Text may not hold control characters or bidi controls, and a key may appear "
+                         "only once in an object. Sending the same request again is safe.")
 async def post_customers(request: Request, key: ApiKey = Depends(authorized)) -> JSONResponse:
     return await _ingest("customers", request, key)
 
@@ -98,6 +166,8 @@ async def post_customers(request: Request, key: ApiKey = Depends(authorized)) ->
              openapi_extra=request_body("orders"), response_model=None,
              description="One order object or an array of them, upserted by `order_id`; `amount` in "
                          "rupees (at most 2 decimals). Every order's customer must exist (or be "
-                         "queued): otherwise 422 naming it. Nothing is written unless all are valid.")
+                         "queued): otherwise 422 naming it. Nothing is written unless all are valid. "
+                         f"At most {MAX_BATCH_ITEMS:,} items per request (413 beyond); a 422 lists at "
+                         f"most {MAX_ERROR_DETAILS} problems and says how many there are.")
 async def post_orders(request: Request, key: ApiKey = Depends(authorized)) -> JSONResponse:
     return await _ingest("orders", request, key)
