@@ -112,6 +112,29 @@ def test_strict_import_writes_nothing_when_any_row_is_invalid(db, tmp_path):
     assert isinstance(caught.value, InvalidInput)
 
 
+
+def test_control_and_bidi_characters_are_refused_per_row_and_column(db, tmp_path):
+    path = write_csv(tmp_path, "c.csv", "Customer,Full name,Town\n"
+                                        "C1,Asha,Pune\n"
+                                        "C2,Ravi\x1b[2J,Pune\n"
+                                        "C\x003,Meera,Pune\n"
+                                        "C4,Vikram,\u202eenuP\n")
+    with pytest.raises(ImportRejected) as caught:
+        import_csv(db, "customers", path, mapping={"Customer": "customer_id", "Full name": "name", "Town": "city"},
+                   by=CLI)
+    rejected = caught.value.report.rejected
+    assert [(e.row, e.column) for e in rejected] == [(3, "Full name"), (4, "Customer"), (5, "Town")]
+    assert rejected[0].reason.startswith("contains ESC (U+001B) at position 5")
+    assert rejected[1].reason.startswith("contains NUL (U+0000) at position 2")
+    assert rejected[2].reason.startswith("contains right-to-left override (U+202E) at position 1")
+    assert db.customers.count_documents({}) == 0
+
+
+def test_an_age_of_true_in_json_is_refused_but_a_number_in_a_csv_cell_is_read(db):
+    assert validate_records("customers", [{"customer_id": "C1", "age": True}]).errors == [
+        RowError(1, "age", "must be a whole number, not true")]
+    assert validate_records("customers", [{"customer_id": "C1", "age": "41"}]).valid[0].age == 41
+
 def test_skip_invalid_writes_valid_rows_and_the_rejected_file_keeps_original_columns(db, tmp_path):
     path = write_csv(tmp_path, "o.csv", "Order No,Cust ID,Total,Status,Date,Note\n"
                                         "O1,C1,10.50,completed,2024-03-01,ok\n"
