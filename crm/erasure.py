@@ -7,17 +7,25 @@ not yet sent is settled as FAILED instead of going out. The erasure is journaled
 (the copy follows MongoDB's changes by time, and a deletion leaves no document to find); this
 process then writes a new snapshot, so no file on disk keeps them either. Who erased whom goes
 to the audit log, by id only.
+
+With the Redis queue, a customer may also wait in the stream (accepted, not yet written) or in
+its dead letters. Such a customer can be erased too; their rows leave the dead letters here, and
+the stream worker drops rows of batches accepted before the erasure (`erasure_times`), so
+nothing queued brings them back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from pymongo.database import Database
 
 from crm import audit
 from crm.auth.permissions import Principal, requires
-from crm.errors import NotFound
+from crm.errors import NotFound, Unavailable
 from crm.ingest.writer import utc_now
 
 ERASED = "[erased]"
@@ -41,12 +49,19 @@ class ErasureReport:
 def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureReport:
     """Erase one customer everywhere; NotFound when there is no such customer (any more)."""
     customer_id = str(customer_id).strip()
-    if db.customers.find_one({"customer_id": customer_id}, {"_id": 1}) is None:
-        raise NotFound(f"no customer with customer_id {customer_id!r} (never imported, or already erased)")
     stamp = utc_now()
-    # Journal first: should anything below fail, a retry finds the customer and finishes, and
-    # the copies already drop what is gone.
-    db[ERASURES].insert_one({"customer_id": customer_id, "erased_at": stamp})
+    with _queue() as queue:
+        known = db.customers.find_one({"customer_id": customer_id}, {"_id": 1}) is not None or (
+            queue is not None and _queued(queue, customer_id))
+        # Journal first: should anything below fail, a retry finds the customer and finishes, and
+        # the copies (and the stream worker) already drop what is gone.
+        if known:
+            db[ERASURES].insert_one({"customer_id": customer_id, "erased_at": stamp})
+        in_dead_letters = _scrub(queue, customer_id) if queue is not None else 0
+    if not known:
+        if not in_dead_letters:
+            raise NotFound(f"no customer with customer_id {customer_id!r} (never imported, or already erased)")
+        db[ERASURES].insert_one({"customer_id": customer_id, "erased_at": stamp})
     unsent = db.communication_log.update_many(
         {"customer_id": customer_id, "status": "PENDING"},
         {"$set": {"status": "FAILED", "error": NOT_SENT_REASON, "settled_at": stamp, "updated_at": stamp}})
@@ -63,6 +78,64 @@ def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureR
                  db=db)
     _drop_from_analytic_copy()
     return report
+
+
+def erasure_times(db: Database, customer_ids: Iterable[str]) -> dict[str, datetime]:
+    """The latest erasure (UTC) of each of these customers that was ever erased."""
+    ids = sorted(set(customer_ids))
+    latest: dict[str, datetime] = {}
+    if not ids:
+        return latest
+    for doc in db[ERASURES].find({"customer_id": {"$in": ids}}, {"_id": 0, "customer_id": 1, "erased_at": 1}):
+        at = doc["erased_at"]
+        at = at.replace(tzinfo=UTC) if at.tzinfo is None else at  # MongoDB returns naive UTC
+        latest[doc["customer_id"]] = max(at, latest.get(doc["customer_id"], at))
+    return latest
+
+
+@contextmanager
+def _queue():
+    """(client, keys) of the Redis queue when one is configured, else None."""
+    from crm.config import load_settings
+    from crm.ingest.streams import StreamKeys, redis_client
+
+    settings = load_settings()
+    if not settings.redis_url:
+        yield None
+        return
+    client = redis_client(settings)
+    try:
+        yield client, StreamKeys(settings.stream_prefix)
+    finally:
+        client.close()
+
+
+def _queue_unavailable(exc: Exception) -> Unavailable:
+    return Unavailable(f"the queue (Redis) does not answer ({exc}), so what it holds of this customer "
+                       "cannot be erased yet; try again when Redis is back")
+
+
+def _queued(queue, customer_id: str) -> bool:
+    import redis
+
+    client, keys = queue
+    try:
+        return bool(client.sismember(keys.queued_customers, customer_id))
+    except redis.RedisError as exc:
+        raise _queue_unavailable(exc) from exc
+
+
+def _scrub(queue, customer_id: str) -> int:
+    """Their rows leave the dead letters (the worker drops them from the stream itself)."""
+    import redis
+
+    from crm.ingest.streams import scrub_dead_letters
+
+    client, keys = queue
+    try:
+        return scrub_dead_letters(client, keys, customer_id)
+    except redis.RedisError as exc:
+        raise _queue_unavailable(exc) from exc
 
 
 def _erase_at_vendor(db: Database, customer_id: str) -> None:

@@ -10,6 +10,10 @@
   all) moves to the dead-letter stream in one transaction with its XACK; `replay` re-queues it.
 - Customers queued but not yet written are kept in a set, so an order for them is accepted
   before the worker has caught up (the worker still checks the customer exists before writing).
+- A customer erased after a batch was accepted does not come back through it: the worker drops
+  that customer's rows and orders from batches accepted before the erasure (replayed dead
+  letters keep their `accepted_at`, so they are checked the same way); a batch accepted after
+  it is a new import and is written.
 """
 
 from __future__ import annotations
@@ -122,6 +126,7 @@ class Entry:
     deliveries: int
     kind: str = ""
     records: list = field(default_factory=list)
+    erased: list = field(default_factory=list)  # customer ids whose rows were dropped (erased since)
 
 
 @dataclass
@@ -129,6 +134,7 @@ class WorkerStats:
     written: int = 0  # entries written and acknowledged
     failed: int = 0  # failed attempts (left pending for a retry)
     dead_lettered: int = 0
+    dropped_erased: int = 0  # rows not written: their customer was erased after they were accepted
 
 
 class Worker:
@@ -201,6 +207,7 @@ class Worker:
                 self._failed(entry, exc)
                 continue
             ready.append(entry)
+        ready = self._drop_erased(ready)
         # Consecutive entries of one kind are written together: many small batches (one order
         # per request) then cost one database round trip instead of one each. A record sent
         # twice starts a new run, so each version is written in order, as it was sent.
@@ -232,6 +239,31 @@ class Worker:
             raise EntryFailed(f"{len(result.errors)} invalid item(s), first: item {first.row} "
                               f"{first.column}: {first.reason}", permanent=True)
         entry.kind, entry.records = kind, result.valid
+
+    def _drop_erased(self, entries: list[Entry]) -> list[Entry]:
+        """Drop rows of customers erased after their entry was accepted; entries left with
+        nothing to write are acknowledged at once. Returns the entries still to write."""
+        from crm.erasure import erasure_times
+
+        erased = erasure_times(self.db, {r.customer_id for e in entries for r in e.records})
+        if not erased:
+            return entries
+        keep, emptied = [], []
+        for entry in entries:
+            accepted = _accepted_at(entry)
+            gone = {cid for cid, at in erased.items() if at >= accepted}
+            if gone:
+                entry.erased = sorted(gone & {r.customer_id for r in entry.records})
+                before = len(entry.records)
+                entry.records = [r for r in entry.records if r.customer_id not in gone]
+                self.stats.dropped_erased += before - len(entry.records)
+                if before != len(entry.records):
+                    log.info("stream entry %s: %d row(s) of erased customers not written",
+                             entry.entry_id, before - len(entry.records))
+            (keep if entry.records else emptied).append(entry)
+        if emptied:
+            self._acknowledge(emptied)
+        return keep
 
     def _write_run(self, run: list[Entry]) -> None:
         try:
@@ -273,6 +305,7 @@ class Worker:
 
     def _forget_queued_customers(self, pipe, entries: list[Entry]) -> None:
         ids = [r.customer_id for e in entries if e.kind == "customers" for r in e.records]
+        ids += [cid for e in entries if e.kind == "customers" for cid in e.erased]
         if ids:
             pipe.srem(self.keys.queued_customers, *ids)
 
@@ -301,10 +334,44 @@ class Worker:
         log.error("stream entry %s moved to the dead-letter stream: %s", entry.entry_id, reason)
 
 
+def _accepted_at(entry: Entry) -> datetime:
+    """When the API accepted the entry's batch: its `accepted_at`, else the entry id's time."""
+    try:
+        return datetime.fromisoformat(entry.fields["accepted_at"])
+    except (KeyError, TypeError, ValueError):
+        return datetime.fromtimestamp(int(entry.entry_id.split("-")[0]) / 1000, UTC)
+
+
 def list_dead_letters(client: redis.Redis, keys: StreamKeys, limit: int = 100) -> list[dict]:
     """Dead-lettered entries, oldest first, without their rows."""
     return [{"id": entry_id, **{k: v for k, v in fields.items() if k != "rows"}}
             for entry_id, fields in client.xrange(keys.dead_letter, count=limit)]
+
+
+def scrub_dead_letters(client: redis.Redis, keys: StreamKeys, customer_id: str) -> int:
+    """Remove an erased customer's rows (and orders) from the dead-letter stream; returns how many.
+
+    An entry is immutable, so one that held them is replaced by a copy without them (or deleted
+    when nothing else was in it), in one transaction each."""
+    removed = 0
+    for entry_id, fields in client.xrange(keys.dead_letter):
+        try:
+            rows = json.loads(fields.get("rows", ""))
+        except ValueError:
+            continue  # a corrupt entry holds no rows we can read, or replay
+        if not isinstance(rows, list):
+            continue
+        kept = [r for r in rows if not (isinstance(r, dict) and str(r.get("customer_id", "")).strip() == customer_id)]
+        if len(kept) == len(rows):
+            continue
+        with client.pipeline(transaction=True) as pipe:
+            if kept:
+                pipe.xadd(keys.dead_letter, {**fields, "rows": json.dumps(kept, ensure_ascii=False),
+                                             "count": str(len(kept)), "scrubbed_from": entry_id})
+            pipe.xdel(keys.dead_letter, entry_id)
+            pipe.execute()
+        removed += len(rows) - len(kept)
+    return removed
 
 
 def replay_dead_letters(client: redis.Redis, keys: StreamKeys, ids: Sequence[str] | None = None) -> list[str]:
