@@ -42,6 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     except CRMError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a file the core could not write (a read-only data dir, a full disk)
+        print(f"error: {_file_problem(exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _file_problem(exc: OSError) -> str:
+    what = f"cannot use {exc.filename}: " if exc.filename else ""
+    return (f"{what}{exc.strerror or exc}; check that CRM_DATA_DIR is a folder this user may write "
+            "and that its disk has room")

@@ -52,6 +52,8 @@ class Settings:
     gemini_timeout_ms: int = 8_000
     gemini_attempts: int = 3
     gemini_base_url: str | None = None
+    db_timeout_ms: int = 2_000
+    db_wedged_seconds: float = 10.0
 
     @property
     def embedded(self) -> bool:
@@ -88,6 +90,12 @@ def load_settings() -> Settings:
     return Settings(
         data_dir=Path(env("CRM_DATA_DIR") or "data").resolve(),
         mongodb_uri=env("MONGODB_URI") or None,
+        # How long a request waits for the database server before answering 503 (and a
+        # connection attempt before giving up): short, so a dead database answers fast.
+        db_timeout_ms=_int("CRM_DB_TIMEOUT_MS", 2_000),
+        # The owner of the embedded server restarts it after it failed its probes this long
+        # (at once when its process is gone).
+        db_wedged_seconds=_float("CRM_DB_WEDGED_SECONDS", 10.0),
         db_name=env("CRM_DB_NAME") or "crm",
         redis_url=env("REDIS_URL") or None,
         gemini_api_key=env("GEMINI_API_KEY") or None,

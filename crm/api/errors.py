@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm.errors import Conflict, CRMError, Forbidden, InvalidInput, NotFound, Unavailable
@@ -68,6 +69,22 @@ _CORE_ERRORS: list[tuple[type[CRMError], int, str]] = [
 ]
 
 
+# Seconds a client is asked to wait when a dependency is down: about one restart of the
+# embedded server by its watchdog.
+RETRY_AFTER_SECONDS = "2"
+UNAVAILABLE_HEADERS = {"Retry-After": RETRY_AFTER_SECONDS}
+# Server answers that mean "the database cannot work now", not "your request is wrong":
+# InternalError (a storage failure), shutdown and step-down, time limits.
+_UNAVAILABLE_CODES = {1, 6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
+
+
+def database_unavailable(exc: PyMongoError) -> bool:
+    """Is this pymongo error the database being down or failing, rather than our request?"""
+    if isinstance(exc, ConnectionFailure) or getattr(exc, "timeout", False):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code in _UNAVAILABLE_CODES
+
+
 def _status_code_name(status: int) -> str:
     try:
         return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
@@ -108,8 +125,20 @@ def install_error_handlers(app: FastAPI) -> None:
                 field = exc.location if isinstance(exc, InvalidInput) else None
                 message = exc.message if isinstance(exc, InvalidInput) else str(exc)
                 details = [ErrorDetail(field=field, reason=message)] if field else []
-                return error_response(status, code, message, details)
+                headers = UNAVAILABLE_HEADERS if status == 503 else None
+                return error_response(status, code, message, details, headers)
         return error_response(400, "bad_request", str(exc))
+
+    @app.exception_handler(PyMongoError)
+    async def database_error(request: Request, exc: PyMongoError):
+        if not database_unavailable(exc):
+            return await unexpected(request, exc)
+        # The details (hosts, ports, server messages) stay in the server's log.
+        log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, str(exc)[:500])
+        return error_response(503, "unavailable", f"the database is not answering right now; retry in "
+                              f"{RETRY_AFTER_SECONDS} s (writes are upserts by id, so sending the same "
+                              "batch again is safe)", headers=UNAVAILABLE_HEADERS)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):

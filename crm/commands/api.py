@@ -44,13 +44,18 @@ def register(sub) -> None:
 def api_command(args) -> int:
     import uvicorn
 
+    from crm.api.access_log import log_config
     from crm.api.app import create_app
+    from crm.store import claim_database
 
     settings = load_settings()
+    # Before uvicorn: a data dir that cannot be used, or whose database another process runs
+    # (and would take down with it), is refused in one line rather than a startup traceback.
+    claim_database(settings)
     host, port = args.host or settings.api_host, args.port or settings.api_port
     mode = "queued through Redis" if settings.redis_url else "written directly"
     print(f"Mini CRM API on http://{host}:{port} (docs at /docs; batches {mode})", flush=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", log_config=log_config())
     return 0
 
 

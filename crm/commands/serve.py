@@ -8,6 +8,9 @@ running and reuse it. The children run in sessions of their own, so a Ctrl-C in 
 reaches only us and we stop them in order: UI, API, then the database. Should we die without
 cleaning up (kill -9), the kernel sends each child SIGTERM (PR_SET_PDEATHSIG) and the
 database's supervisor sees its pipe close, so nothing is left running.
+
+A second `serve` (or `api`) on a data dir whose database another live process runs refuses to
+start: that database stops with its owner, and this one must not die with it.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ def first_admin_notice() -> str | None:
 
 
 def serve_command(args) -> int:
-    from crm.store import embedded_server, get_db
+    from crm.store import claim_database, embedded_server, get_db
 
     settings = load_settings()
     stop = threading.Event()
@@ -119,7 +122,10 @@ def serve_command(args) -> int:
            "CRM_API_HOST": args.host}
     try:
         try:
-            get_db(settings)  # starts the embedded server in this process: we own it, children reuse it
+            # Starts the embedded server in this process: we own it, children reuse it. One that
+            # another process runs is refused: it would stop when that process does.
+            claim_database(settings)
+            get_db(settings)
         except PyMongoError as exc:
             raise Unavailable(f"cannot reach the database at MONGODB_URI: {exc}") from None
         if settings.embedded:

@@ -1,5 +1,5 @@
 """MongoDB, the system of record: client, embedded server, collections and indexes."""
 
-from crm.store.client import database_uri, embedded_server, get_db, reset
+from crm.store.client import claim_database, database_uri, embedded_server, get_db, reset
 
-__all__ = ["database_uri", "embedded_server", "get_db", "reset"]
+__all__ = ["claim_database", "database_uri", "embedded_server", "get_db", "reset"]

@@ -1,0 +1,102 @@
+"""The API lives through a crash or a wedge of its embedded database: it answers 503 with
+Retry-After at once, its process restarts the database by itself, and nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import httpx
+import pytest
+
+from crm.apikeys import create_key
+from tests.db_process import start_api
+from tests.support import stop_gently, wait_for
+
+# A 503 must come from the short server-selection timeout (2 s), not pymongo's 30 s default.
+FAST_SECONDS = 5
+
+
+@pytest.fixture
+def api(tmp_path):
+    api = start_api(tmp_path / "data", CRM_DB_WEDGED_SECONDS="2")
+    yield api
+    stop_gently(api.process)
+    server_pid = api.server()["server_pid"] if (api.data_dir / "mongo.json").exists() else None
+    if server_pid:
+        wait_for(lambda: not _alive(server_pid), 30, "the database to stop with its owner")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def test_database_killed_under_an_ingest_loop_gives_fast_503s_then_recovers_with_nothing_lost(api):
+    key = create_key(api.db(), "recovery")[1]
+    first_server = api.server()["server_pid"]
+    acknowledged, unavailable, others = [], [], []
+    killed_at = acknowledged_at_kill = recovered_at = None
+    with httpx.Client(base_url=api.url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as http:
+        deadline, n = time.monotonic() + 120, 0
+        while time.monotonic() < deadline:
+            ids = [f"R{n + i:06d}" for i in range(10)]
+            n += 10
+            started = time.monotonic()
+            response = http.post("/api/v1/customers", json=[{"customer_id": i} for i in ids])
+            took = time.monotonic() - started
+            if response.status_code == 200:
+                acknowledged += ids
+                if unavailable and recovered_at is None:
+                    recovered_at = time.monotonic()
+            elif response.status_code == 503:
+                unavailable.append((took, response.headers.get("retry-after"), response.json()))
+            else:
+                others.append((response.status_code, response.text[:300]))
+            if killed_at is None and len(acknowledged) >= 300:
+                os.kill(first_server, signal.SIGKILL)
+                killed_at, acknowledged_at_kill = time.monotonic(), len(acknowledged)
+            if recovered_at and len(acknowledged) >= acknowledged_at_kill + 300:
+                break
+    assert not others, f"answers other than 200 and 503: {others[:5]}"
+    assert killed_at and unavailable, "the kill must be seen by the loop as 503s"
+    assert recovered_at, f"the API did not recover within 120 s ({len(unavailable)} 503s)"
+    slowest = max(took for took, _, _ in unavailable)
+    assert slowest < FAST_SECONDS, f"a 503 took {slowest:.1f} s"
+    for _, retry_after, body in unavailable:
+        assert retry_after and int(retry_after) > 0
+        assert body["error"]["code"] == "unavailable"
+        assert "127.0.0.1" not in str(body) and "Error" not in str(body)  # no internals
+    assert api.process.poll() is None  # recovered without a restart of the API
+    assert api.server()["server_pid"] != first_server and api.server()["owner_pid"] == api.process.pid
+    stored = api.db().customers.count_documents({"customer_id": {"$in": acknowledged}})
+    print(f"\nkill -9 of the database under ingest: {len(acknowledged)} acknowledged, {stored} stored, "
+          f"{len(unavailable)} answered 503 (slowest {slowest:.2f} s), "
+          f"back after {recovered_at - killed_at:.1f} s")
+    assert stored == len(acknowledged)
+    assert api.health() == 200
+
+
+def test_a_hung_database_makes_healthz_503_fast_and_is_restarted_by_its_owner(api):
+    hung = api.server()["server_pid"]
+    os.kill(hung, signal.SIGSTOP)  # alive, answering nothing: as a wedged server
+    try:
+        started = time.monotonic()
+        response = httpx.get(api.url + "/healthz", timeout=60)
+        assert time.monotonic() - started < 10
+        assert response.status_code == 503 and response.headers["retry-after"]
+        error = response.json()["error"]
+        assert error["code"] == "unavailable"
+        assert error["details"] == [{"index": None, "field": "database",
+                                     "reason": "the database did not accept a write"}]
+        wait_for(lambda: api.health() == 200, 60, "the owner to replace the hung database")
+    finally:
+        if _alive(hung):
+            os.kill(hung, signal.SIGKILL)
+    wait_for(lambda: (api.data_dir / "mongo.json").exists(), 30, "the new server's record")
+    assert api.server()["server_pid"] != hung and api.process.poll() is None
+    assert "restarting it" in api.output()
