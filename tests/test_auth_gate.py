@@ -8,7 +8,6 @@ import re
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-import jwt
 import pytest
 from streamlit.testing.v1 import AppTest
 
