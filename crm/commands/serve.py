@@ -120,11 +120,11 @@ def serve_command(args) -> int:
                     with_worker=with_api and bool(settings.redis_url))
     env = {**os.environ, "CRM_UI_PORT": str(args.ui_port), "CRM_API_PORT": str(args.api_port),
            "CRM_API_HOST": args.host}
+    # Starts the embedded server in this process: we own it, children reuse it. One that another
+    # process runs is refused (it would stop when that process does), before anything starts.
+    claim_database(settings)
     try:
         try:
-            # Starts the embedded server in this process: we own it, children reuse it. One that
-            # another process runs is refused: it would stop when that process does.
-            claim_database(settings)
             get_db(settings)
         except PyMongoError as exc:
             raise Unavailable(f"cannot reach the database at MONGODB_URI: {exc}") from None
