@@ -234,3 +234,44 @@ def test_a_password_change_needs_the_current_password(db):
     with pytest.raises(InvalidInput, match="current password: that is not your current password"):
         users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current=one_time)
     assert users.check_sign_in("mia", MIA_PASSWORD) is not None
+
+
+
+def script_with_the_account_sidebar():
+    import streamlit as st
+
+    from crm.auth.session import account_sidebar
+    from crm.ui.auth import require_user
+
+    user = require_user()
+    account_sidebar(user)
+    st.header(f"private page for {user.username}")
+
+
+def test_a_signed_in_user_changes_their_password_only_with_the_current_one(db, browser):
+    ready("mia")
+    at = AppTest.from_function(script_with_the_account_sidebar, default_timeout=60)
+    at.run()
+    submit(at, "mia", MIA_PASSWORD)
+    at.run()
+    assert private(at) == ["private page for mia"]
+    browser.cookies = {AUTH_COOKIE: cookie_of("mia")}  # another browser of the same account
+
+    def change(current: str, new: str) -> None:
+        boxes = {t.label: t for t in at.sidebar.text_input}
+        boxes["Current password"].input(current)
+        boxes["New password"].input(new)
+        boxes["Repeat new password"].input(new)
+        next(b for b in at.sidebar.button if b.label == "Save password").click()
+        at.run()
+
+    change("someone else's guess", NEW_PASSWORD)
+    assert [e.value for e in at.sidebar.error] == ["current password: that is not your current password"]
+    assert users.check_sign_in("mia", MIA_PASSWORD) is not None
+    change(MIA_PASSWORD, NEW_PASSWORD)
+    assert private(at) == ["private page for mia"]
+    assert [s.value for s in at.sidebar.success] == ["Password changed. Your other sessions have ended."]
+    assert users.check_sign_in("mia", NEW_PASSWORD) is not None
+    at.run()
+    assert private(at) == ["private page for mia"]  # this session goes on
+    assert ended(gate())  # the other browser's cookie does not

@@ -39,6 +39,7 @@ _SET_COOKIE = "crm_set_cookie"    # a password sign-in: the first signed-in run 
 SESSION_VERSION_KEY = "crm_session_version"  # the account's session version this session began under
 _ENDED = "crm_session_ended"      # this session was ended by a change to its account: say so
 _NO_COOKIE = "crm_no_cookie"      # signed out or ended: the cookie this session started with is void
+_CHANGED = "crm_password_changed"  # this session changed its password: say so once
 ENDED_MESSAGE = ("Your session ended because your account changed (a password reset or change, a new role, "
                  "or access turned off or on). Sign in again.")
 OIDC_ENDED_MESSAGE = ("Your session ended because your account changed (a new role, or access turned off or "
@@ -97,7 +98,36 @@ def account_sidebar(user: users.User) -> None:
             AUTH_COOKIE, token, expires_at=datetime.now() + timedelta(days=AUTH_COOKIE_DAYS))
     with st.sidebar:
         st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
+        if st.session_state.pop(_CHANGED, False):
+            st.success("Password changed. Your other sessions have ended.")
+        if user.provider == users.LOCAL:
+            _own_password_form(user)
         st.button("Sign out", key="crm_sign_out_button", on_click=_ask_sign_out)
+
+
+def _own_password_form(user: users.User) -> None:
+    """Change one's password: the current one is asked for, so an open session alone is not enough."""
+    with st.popover("Change password"), st.form("crm_own_password", clear_on_submit=True):
+        st.caption(users.PASSWORD_RULES)
+        current = st.text_input("Current password", type="password", autocomplete="current-password")
+        new = st.text_input("New password", type="password", autocomplete="new-password")
+        repeat = st.text_input("Repeat new password", type="password", autocomplete="new-password")
+        if st.form_submit_button("Save password", type="primary"):
+            try:
+                changed = users.change_own_password(user, new, repeat, current=current)
+            except CRMError as exc:
+                st.error(str(exc))
+            else:
+                _carry_on_as(changed)
+                st.session_state[_CHANGED] = True
+                st.rerun()
+
+
+def _carry_on_as(changed: users.User) -> None:
+    """After this session changed the password (which voided every sign-in of the account, this
+    one's cookie too): carry on under the new version, with a new cookie."""
+    st.session_state[SESSION_VERSION_KEY] = changed.session_version
+    st.session_state[_SET_COOKIE] = True
 
 
 def client() -> str:
@@ -342,9 +372,6 @@ def _change_password_form(user: users.User) -> None:
             except CRMError as exc:
                 st.error(str(exc))
             else:
-                # The change voided every sign-in of the account, this one's cookie too: carry on
-                # under the new version, with a new cookie.
-                st.session_state[SESSION_VERSION_KEY] = changed.session_version
-                st.session_state[_SET_COOKIE] = True
+                _carry_on_as(changed)
                 st.rerun()
     st.stop()
