@@ -80,6 +80,16 @@ def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureR
     return report
 
 
+def erase_again(db: Database, customer_id: str) -> None:
+    """Take out a customer that a queued write put back while they were being erased.
+
+    Journaled again first, at this later time, so every analytic copy drops what that write
+    brought in as well."""
+    db[ERASURES].insert_one({"customer_id": customer_id, "erased_at": utc_now()})
+    db.orders.delete_many({"customer_id": customer_id})
+    db.customers.delete_one({"customer_id": customer_id})
+
+
 def erasure_times(db: Database, customer_ids: Iterable[str]) -> dict[str, datetime]:
     """The latest erasure (UTC) of each of these customers that was ever erased."""
     ids = sorted(set(customer_ids))

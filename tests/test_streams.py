@@ -331,3 +331,27 @@ def test_a_replayed_batch_accepted_before_an_erasure_is_still_dropped(worker, re
 
     assert db.customers.count_documents({"customer_id": "C1"}) == 0
     assert worker.stats.dropped_erased == 1
+
+
+def test_a_customer_erased_while_the_worker_writes_their_batch_is_erased_again(
+        queued_api, api_key, worker, redis_mode, db, monkeypatch):
+    from crm.ingest import streams
+
+    client, keys = redis_mode
+    post(queued_api, api_key, "customers", customers(2))
+    drain(worker, client, keys)
+    post(queued_api, api_key, "customers", [{"customer_id": "C1", "name": "Update"}, {"customer_id": "C0", "name": "Kept"}])
+    real_write = streams.write_records
+
+    def erased_just_before_the_write(db_, kind, records, **kwargs):
+        # The worker has already looked for erasures; the erasure lands before its write does.
+        if kind == "customers" and db_.erasures.count_documents({}) == 0:
+            erase(db_, "C1")
+        return real_write(db_, kind, records, **kwargs)
+
+    monkeypatch.setattr(streams, "write_records", erased_just_before_the_write)
+    drain(worker, client, keys)
+
+    assert db.customers.count_documents({"customer_id": "C1"}) == 0
+    assert db.customers.find_one({"customer_id": "C0"})["name"] == "Kept"
+    assert client.xpending(keys.stream, keys.group)["pending"] == 0

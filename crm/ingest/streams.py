@@ -265,12 +265,26 @@ class Worker:
             self._acknowledge(emptied)
         return keep
 
+    def _erase_again_if_erased_meanwhile(self, run: list[Entry]) -> None:
+        """A customer erased between `_drop_erased` and the write was just written back: erase
+        them again (before the acknowledgement, so a crash here retries the entry and drops it)."""
+        from crm.erasure import erase_again, erasure_times
+
+        erased = erasure_times(self.db, {r.customer_id for e in run for r in e.records})
+        late = {r.customer_id for e in run for r in e.records
+                if r.customer_id in erased and erased[r.customer_id] >= _accepted_at(e)}
+        for customer_id in sorted(late):
+            erase_again(self.db, customer_id)
+            log.info("customer erased while their queued batch was written: erased again")
+        self.stats.dropped_erased += sum(1 for e in run for r in e.records if r.customer_id in late)
+
     def _write_run(self, run: list[Entry]) -> None:
         try:
             refused = self._write(run)
         except Exception as exc:  # noqa: BLE001 - any failure is retried, then dead-lettered
             refused = f"{type(exc).__name__}: {exc}"
         if refused is None:
+            self._erase_again_if_erased_meanwhile(run)
             self._acknowledge(run)
         elif len(run) > 1:
             for entry in run:  # find the entries at fault; the others go through
