@@ -61,10 +61,14 @@ def test_api_command_serves_the_test_database_with_a_cli_key(run_cli, crm_env, d
                               headers={"Authorization": f"Bearer {key}"})
         assert response.json() == {"inserted": 1, "updated": 0, "unchanged": 0}
         assert db.customers.count_documents({"customer_id": "from-cli"}) == 1
+        # A key in the query string is refused, and the access log keeps only the names.
+        in_query = httpx.get(url + f"/api/v1/customers/from-cli?api_key={key}&token={key[::-1]}")
+        assert in_query.status_code == 401
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0]
-    assert key not in output  # keys never reach the logs
+    assert key not in output and key[::-1] not in output  # keys never reach the logs
+    assert "GET /api/v1/customers/from-cli?api_key=***&token=*** HTTP/1.1" in output
     assert f"http://127.0.0.1:{port}" in output
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -10,8 +11,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pymongo
 import pytest
-from tests.support import free_port, wait_for
+from tests.support import free_port, stop_gently, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 120
@@ -130,3 +132,29 @@ def test_with_redis_configured_serve_runs_the_worker_and_stops_it(tmp_path):
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
         for key in client.scan_iter(f"{prefix}*"):
             client.delete(key)
+
+
+def test_a_second_serve_or_api_on_a_data_dir_in_use_refuses_and_the_first_keeps_its_database(tmp_path):
+    first, ui, _ = start_serve(tmp_path, "--no-api")
+    try:
+        record = json.loads((tmp_path / "mongo.json").read_text())
+        env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DB_NAME": "serve_test"}
+        env.pop("MONGODB_URI", None)
+        for command in (["serve", "--no-api", "--ui-port", str(free_port())],
+                        ["api", "--port", str(free_port())]):
+            second = subprocess.run([sys.executable, "-m", "crm", *command], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, timeout=120)
+            assert second.returncode == 2, second.stdout + second.stderr
+            assert "Traceback" not in second.stderr
+            message = second.stderr.strip().splitlines()[-1]
+            assert message.startswith(f"error: the data dir {tmp_path} is in use")
+            assert f"pid {first.pid}" in message and "stop that process first" in message
+        # The first serve's database is untouched: same server, same owner, answering.
+        assert json.loads((tmp_path / "mongo.json").read_text()) == record and alive(record["server_pid"])
+        assert httpx.get(f"http://127.0.0.1:{ui}/_stcore/health", timeout=5).text == "ok"
+        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{record['port']}/?directConnection=true",
+                                     serverSelectionTimeoutMS=5000)
+        assert client.admin.command("ping")["ok"] == 1
+        client.close()
+    finally:
+        stop_gently(first)
