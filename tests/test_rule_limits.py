@@ -131,6 +131,18 @@ def test_saved_segment_with_a_lone_surrogate_is_refused_and_nothing_is_stored(db
     assert db.segments.count_documents({}) == 0
 
 
+@pytest.mark.parametrize("name, description, location", [
+    ("Big\ud800 spenders", None, "name"),
+    ("Big spenders", "for \udfffthe sale", "description"),
+])
+def test_saved_segment_name_or_description_with_a_lone_surrogate_is_refused(db, name, description, location):
+    rule = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]}
+    with pytest.raises(InvalidInput) as caught:
+        create_segment(db, name, rule, description=description, by=CLI)
+    assert caught.value.location == location and "lone surrogate" in caught.value.message
+    assert db.segments.count_documents({}) == 0
+
+
 @pytest.fixture
 def gemini():
     server = FakeGemini().start()

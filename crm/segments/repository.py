@@ -50,7 +50,18 @@ def _clean_name(name: str) -> str:
         raise InvalidInput("name", "a segment needs a name")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput("name", f"at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    _storable("name", name)
     return name
+
+
+def _storable(where: str, text: str | None) -> None:
+    """Half a character (a lone surrogate) cannot be stored: say so instead of failing to."""
+    from crm.segment_engine.model import unpaired_surrogate
+
+    at = unpaired_surrogate(text) if text else None
+    if at is not None:
+        raise InvalidInput(where, f"has a lone surrogate at position {at}, which is half of a character; "
+                                  "remove it or send the whole character")
 
 
 def _checked_rules(rules: Any) -> tuple[dict[str, Any], str]:
@@ -71,6 +82,7 @@ def _taken(name: str) -> Conflict:
 
 def _insert(db: Database, name: str, rules: Any, owner: str | None, description: str | None) -> SavedSegment:
     name = _clean_name(name)
+    _storable("description", description)
     stored_rules, english = _checked_rules(rules)
     now = _now()
     doc = {"name": name, "rules": stored_rules, "description": description or english, "owner": owner,
@@ -122,6 +134,7 @@ def update_segment(db: Database, segment_id: str, *, name: str | None = None, ru
         changes["rules"], changes["description"] = _checked_rules(rules)
         changes["last_count"] = changes["last_counted_at"] = None
     if description is not None:
+        _storable("description", description)
         changes["description"] = description
     if not changes:
         return get_segment(db, segment_id)
