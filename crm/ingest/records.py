@@ -263,7 +263,7 @@ class CustomerRecord(_Record):
     phone: Annotated[str | None, AfterValidator(_phone)] = None
     city: Annotated[str | None, StringConstraints(max_length=128)] = None
     gender: Annotated[str | None, StringConstraints(max_length=32)] = None
-    age: Annotated[int | None, BeforeValidator(_whole_number), Field(ge=0, le=130)] = None
+    age: Annotated[int, BeforeValidator(_whole_number), Field(ge=0, le=130)] | None = None
     signup_date: UtcDatetime | None = None
     tags: Annotated[list[str], BeforeValidator(_tags)] = Field(default_factory=list)
     consent: Consent = Field(default_factory=Consent)
