@@ -1,7 +1,8 @@
 """`python -m crm campaign send|resume|stats`: send a campaign from the command line.
 
 Every subcommand ends with one JSON line: {"campaign_id", "audience", "sent", "delivered",
-"failed", "pending"}. Unless CRM_VENDOR_URL names a vendor, this process hosts the mock vendor
+"failed", "pending"}; when messages still wait for their receipt, a line on stderr says how many
+and how to settle them (`resume --wait`). Unless CRM_VENDOR_URL names a vendor, this process hosts the mock vendor
 and the receipt endpoint itself (see `crm.campaigns.host`); without `--wait` it still stays until
 the vendor has posted the receipts it owes, after printing the JSON line.
 """
@@ -97,6 +98,7 @@ def _send(db, campaign_id: str, wait: bool) -> int:
 
                 stats = wait_until_settled(db, campaign_id, settled)
         print(json.dumps(stats.model_dump()), flush=True)
+        _outstanding(db, stats)
         drain_hosts(DRAIN_SECONDS)  # the in-process mock vendor posts what it still owes
     finally:
         stop_hosts()
@@ -109,5 +111,19 @@ def stats_command(args) -> int:
 
     if not args.campaign_id.strip():
         raise InvalidInput("CAMPAIGN_ID", "give the id printed by `campaign send`")
-    print(json.dumps(campaign_stats(get_db(), args.campaign_id.strip()).model_dump()))
+    db = get_db()
+    stats = campaign_stats(db, args.campaign_id.strip())
+    print(json.dumps(stats.model_dump()))
+    _outstanding(db, stats)
     return 0
+
+
+def _outstanding(db, stats) -> None:
+    """On stderr: the campaign's state when some messages still wait for their receipt."""
+    from crm.campaigns import get_campaign
+    from crm.campaigns.model import status_label
+
+    if stats.pending:
+        label = status_label(get_campaign(db, stats.campaign_id).status, stats.pending)
+        print(f"campaign {stats.campaign_id}: {label}; `python -m crm campaign resume {stats.campaign_id} --wait` "
+              "settles them", file=sys.stderr, flush=True)
