@@ -145,3 +145,27 @@ def test_a_fixed_document_is_loaded_by_the_next_refresh_and_no_longer_reported(d
     assert count(EVERYONE, as_of=AS_OF) == 3
     spend = dict(copy.cursor().execute("SELECT customer_id, total_spend_paise FROM customer_features").fetchall())
     assert spend == {"C1": 12_00, "C2": 250_00, "C-tags": 0}
+
+
+def test_a_customer_that_turns_unloadable_leaves_the_copy_until_fixed(db):
+    bad_data(db)
+    copy = open_copy()
+    later = datetime.now(UTC)
+    db.customers.update_one({"customer_id": "C2"}, {"$set": {"age": Int64(-(2**40)), "updated_at": later}})
+    copy.refresh()
+    assert count(EVERYONE, as_of=AS_OF) == 2  # C1 and C-tags
+    assert copy.skipped_summary().counts == {"customers": 3, "orders": 6}
+    db.customers.update_one({"customer_id": "C2"}, {"$set": {"age": 41, "updated_at": datetime.now(UTC)}})
+    copy.refresh()
+    assert count(EVERYONE, as_of=AS_OF) == 3
+    spend = dict(copy.cursor().execute("SELECT customer_id, total_spend_paise FROM customer_features").fetchall())
+    assert spend["C2"] == 250_00
+
+
+def test_the_list_of_documents_left_out_survives_the_snapshot(db):
+    bad_data(db)
+    before = rebuild_copy().skipped_summary()
+    analytic_copy.close_all()
+    copy = open_copy()  # loads the snapshot the rebuild wrote
+    assert copy.stats.get("snapshot_load_seconds") is not None
+    assert copy.skipped_summary() == before

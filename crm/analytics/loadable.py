@@ -7,8 +7,10 @@ leniently (pymongoarrow's `allow_invalid`: a value of the wrong type becomes nul
 suspects among the Arrow rows (a required value null, a number out of its range), and asks
 MongoDB for just those documents to say what is wrong with each. A filter on the server would
 find them directly, but the embedded server evaluates one at 3-7 times the cost of the read.
-One thing leniency cannot show: pymongoarrow reads a boolean as 0 or 1, so `amount: true` written
-by hand counts as 1 paisa (ingestion refuses booleans for numbers).
+What leniency cannot show: an optional value of the wrong type (a name that is a number, a
+signup date as text) reads as missing and the customer is loaded without it; and pymongoarrow
+reads a boolean as 0 or 1, so `amount: true` written by hand counts as 1 paisa. Ingestion
+refuses both.
 """
 
 from __future__ import annotations
