@@ -70,17 +70,18 @@ def _load_customers(db, sizes: dict[str, int]) -> None:
     n = max(sizes.values())
     for start in range(0, n, 10_000):
         rows = [{"customer_id": f"b{i:07d}", "name": f"Customer {i}", "phone": f"+91{9_000_000_000 + i}",
-                 "city": ("Mumbai", "Pune", "Delhi")[i % 3], "tags": [t for t, size in sizes.items() if i < size]}
+                 "city": ("Mumbai", "Pune", "Delhi")[i % 3], "consent_sms": "yes", "tags": [t for t, size in sizes.items() if i < size]}
                 for i in range(start, min(n, start + 10_000))]
         write_records(db, "customers", validate_records("customers", rows).valid)
 
 
-def _receipt(key: str) -> dict:
-    return {"idempotency_key": key, "vendor_message_id": uuid.uuid4().hex, "status": "DELIVERED",
+def _receipt(key: str, vendor_id: str | None = None) -> dict:
+    return {"idempotency_key": key, "vendor_message_id": vendor_id or uuid.uuid4().hex, "status": "DELIVERED",
             "occurred_at": datetime.now(UTC).isoformat()}
 
 
-async def _post_receipts(url: str, secret: bytes, keys: list[str], per_request: int) -> tuple[float, float]:
+async def _post_receipts(url: str, secret: bytes, keys: list[tuple[str, str]],
+                         per_request: int) -> tuple[float, float]:
     """(when the first request left, seconds until the last was acknowledged)"""
     import httpx
     from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -90,7 +91,7 @@ async def _post_receipts(url: str, secret: bytes, keys: list[str], per_request: 
     slots = asyncio.Semaphore(POST_CONCURRENCY)
     bodies = []
     for start in range(0, len(keys), per_request):
-        chunk = [_receipt(k) for k in keys[start:start + per_request]]
+        chunk = [_receipt(k, v) for k, v in keys[start:start + per_request]]
         bodies.append(json.dumps(chunk[0] if per_request == 1 else chunk).encode())
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=POST_CONCURRENCY)) as client:
         async def post(body: bytes) -> None:
@@ -107,21 +108,25 @@ async def _post_receipts(url: str, secret: bytes, keys: list[str], per_request: 
         return began, time.perf_counter() - started
 
 
-def _post_in_child(url: str, secret: bytes, keys: list[str], per_request: int) -> tuple[float, float]:
+def _post_in_child(url: str, secret: bytes, keys: list[tuple[str, str]], per_request: int) -> tuple[float, float]:
     return asyncio.run(_post_receipts(url, secret, keys, per_request))
 
 
 def _receipt_rate(db, settings, campaign, mode_settings, per_request: int) -> tuple[float, float]:
     """Receipts/s acknowledged, and applied to the log (the counters show them)."""
     from crm.campaigns.host import LocalHost
-    from crm.campaigns.model import PENDING
+    from crm.campaigns.dispatcher import Outcome, outcome_updates
+    from crm.campaigns.model import PENDING, SENT
     from crm.campaigns.signing import receipt_secrets
     from crm.campaigns.snapshot import take_snapshot
 
     take_snapshot(db, campaign)
-    keys = [f"{campaign.id}:{r['customer_id']}" for r in db.communication_log.find(
-        {"campaign_id": campaign.id}, {"customer_id": 1})]
-    pending = {"campaign_id": campaign.id, "status": PENDING}
+    customers = [r["customer_id"] for r in db.communication_log.find({"campaign_id": campaign.id}, {"customer_id": 1})]
+    # As the dispatcher records them: the endpoint takes receipts only for messages the vendor accepted.
+    sent = [Outcome(c, True, uuid.uuid4().hex, 1) for c in customers]
+    db.communication_log.bulk_write(outcome_updates(campaign.id, sent), ordered=False)
+    keys = [(f"{campaign.id}:{o.customer_id}", o.vendor_message_id) for o in sent]
+    pending = {"campaign_id": campaign.id, "status": {"$in": [PENDING, SENT]}}
     host = LocalHost(mode_settings).start()
     try:
         # The load comes from another process, so the client does not compete with the server
