@@ -3,14 +3,20 @@ Retry-After at once, its process restarts the database by itself, and nothing ac
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
 
 import httpx
+import pymongo
 import pytest
 
+from crm import store
 from crm.apikeys import create_key
+from crm.config import load_settings
+from crm.store.embedded import EmbeddedServer
+from tests.api_fixtures import LiveAPI
 from tests.db_process import start_api
 from tests.support import stop_gently, wait_for
 
@@ -100,3 +106,48 @@ def test_a_hung_database_makes_healthz_503_fast_and_is_restarted_by_its_owner(ap
     wait_for(lambda: (api.data_dir / "mongo.json").exists(), 30, "the new server's record")
     assert api.server()["server_pid"] != hung and api.process.poll() is None
     assert "restarting it" in api.output()
+
+
+@pytest.fixture
+def failing_server(tmp_path, monkeypatch):
+    """An embedded server owned by this process (watchdog on, 2 s to call it wedged) that accepts
+    failpoints, and the API on it."""
+    monkeypatch.setenv("CRM_DB_TEST_COMMANDS", "1")
+    server = EmbeddedServer(tmp_path / "data", wedged_seconds=2)
+    info = server.ensure()
+    settings = dataclasses.replace(load_settings(), data_dir=server.data_dir, mongodb_uri=None,
+                                   db_name="failing", redis_url=None)
+    store.reset()
+    live = LiveAPI(settings).start()
+    yield server, info, live, settings
+    live.stop()
+    store.reset()
+    server.stop()
+
+
+def test_a_database_that_answers_ping_but_fails_writes_is_unhealthy_then_restarted(failing_server):
+    server, info, live, settings = failing_server
+    key = create_key(store.get_db(settings), "panic")[1]
+    assert httpx.get(live.url + "/healthz").status_code == 200
+    admin = pymongo.MongoClient(info.uri, serverSelectionTimeoutMS=5000)
+    # As a storage panic after a full disk: every read and write fails, ping still answers.
+    admin.admin.command({"configureFailPoint": "failCommand", "mode": "alwaysOn",
+                         "data": {"failCommands": ["insert", "update", "find", "findAndModify"], "errorCode": 1}})
+    try:
+        assert admin.admin.command("ping")["ok"] == 1
+        health = httpx.get(live.url + "/healthz")
+        assert health.status_code == 503 and health.headers["retry-after"]
+        assert health.json()["error"]["details"] == [
+            {"index": None, "field": "database", "reason": "the database did not accept a write"}]
+        ingest = httpx.post(live.url + "/api/v1/customers", json={"customer_id": "P1"},
+                            headers={"Authorization": f"Bearer {key}"})
+        assert ingest.status_code == 503 and ingest.headers["retry-after"]
+        assert ingest.json()["error"]["code"] == "unavailable"
+        # Nobody restarts anything: the owner's watchdog replaces the failing server.
+        wait_for(lambda: httpx.get(live.url + "/healthz").status_code == 200, 60, "the watchdog's restart")
+    finally:
+        admin.close()
+    assert server.read_info().server_pid != info.server_pid and server.read_info().port == info.port
+    ingest = httpx.post(live.url + "/api/v1/customers", json={"customer_id": "P1"},
+                        headers={"Authorization": f"Bearer {key}"})
+    assert ingest.json() == {"inserted": 1, "updated": 0, "unchanged": 0}

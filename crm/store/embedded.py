@@ -163,11 +163,12 @@ class EmbeddedServer:
             raise Unavailable(f"cannot use the data dir {self.data_dir}: {exc.strerror or exc}; "
                               "check that it is a writable folder, or point CRM_DATA_DIR elsewhere") from None
 
-    def restart(self) -> ServerInfo | None:
-        """Replace a server that died or stopped answering (the watchdog's call); None if another
-        process already started a healthy one."""
+    def restart(self, failing_pid: int | None) -> ServerInfo | None:
+        """Replace the server `failing_pid`, which died or fails (the watchdog's call); None if
+        another process has already replaced it with one that answers."""
         with self.locked():
-            if self._running():
+            info = self._running()
+            if info and info.server_pid != failing_pid:
                 return None
             return self._start()
 

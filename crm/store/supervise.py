@@ -7,6 +7,7 @@ outlives the app. Usage: python -m crm.store.supervise PORT STORAGE_PATH
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -22,8 +23,13 @@ def server_command(port: int, storage_path: str) -> list[str]:
     beside = Path(sys.executable).with_name("secantusd-py")
     exe = str(beside) if beside.exists() else shutil.which("secantusd-py") or "secantusd-py"
     # --sync-on-commit: without it a kill -9 loses acknowledged writes (measured).
-    return [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage_path,
-            "--sync-on-commit", "--log-level", "WARNING"]
+    command = [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage_path,
+               "--sync-on-commit", "--log-level", "WARNING"]
+    # Fault tests make the server fail on purpose (configureFailPoint); any local process could
+    # then do the same, so it is off unless asked for.
+    if os.environ.get("CRM_DB_TEST_COMMANDS") == "1":
+        command.append("--enable-test-commands")
+    return command
 
 
 def main(argv: list[str]) -> int:

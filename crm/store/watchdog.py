@@ -49,25 +49,26 @@ class Watchdog(threading.Thread):
         failing_since = None
         try:
             while not self._stopping.wait(CHECK_SECONDS):
-                problem = self._problem()
+                info = self.server.read_info()
+                problem = self._problem(info)
                 if problem is None:
                     failing_since = None
                     continue
                 failing_since = failing_since or time.monotonic()
                 if problem != STOPPED and time.monotonic() - failing_since < self.wedged_seconds:
                     continue
-                if self._restart(problem):
+                if self._restart(problem, info.server_pid if info else None):
                     failing_since = None
         finally:
             if self._client is not None:
                 self._client.close()
 
-    def _restart(self, problem: str) -> bool:
+    def _restart(self, problem: str, failing_pid: int | None) -> bool:
         if self._stopping.is_set():
             return False
         log.warning("the embedded database in %s %s; restarting it", self.server.data_dir, problem)
         try:
-            if self.server.restart():
+            if self.server.restart(failing_pid):
                 self.restarts += 1
                 log.warning("the embedded database in %s runs again", self.server.data_dir)
             return True
@@ -75,9 +76,8 @@ class Watchdog(threading.Thread):
             log.warning("could not restart the embedded database: %s; trying again", exc)
             return False
 
-    def _problem(self) -> str | None:
+    def _problem(self, info) -> str | None:
         """None when the data dir's server answers a write and a read; else what is wrong."""
-        info = self.server.read_info()
         if info is None or not _alive(info.server_pid):
             return STOPPED
         try:
