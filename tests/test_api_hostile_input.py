@@ -103,3 +103,18 @@ def test_a_single_order_object_with_a_repeated_amount_is_refused(client, db):
     assert error["details"] == [{"index": 0, "field": "amount", "reason": (
         "the key 'amount' appears more than once in one object; send each field once")}]
     assert db.orders.count_documents({}) == 0
+
+
+def test_a_customer_whose_orders_total_past_int64_is_still_shown(client, db):
+    from datetime import UTC, datetime
+
+    from bson.int64 import Int64
+
+    when = datetime(2025, 3, 1, tzinfo=UTC)
+    db.customers.insert_one({"customer_id": "C-1", "created_at": when, "updated_at": when})
+    db.orders.insert_many([{"order_id": f"O-{i}", "customer_id": "C-1", "amount": Int64(2**63 - 8),
+                            "status": "completed", "order_date": when, "created_at": when, "updated_at": when}
+                           for i in range(2)])  # written before the per-order ceiling
+    response = client.get("/api/v1/customers/C-1")
+    assert response.status_code == 200, response.text
+    assert response.json()["orders"]["total_spend_paise"] == 2 * (2**63 - 8)
