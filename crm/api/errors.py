@@ -99,6 +99,15 @@ def _location(loc: tuple) -> tuple[int | None, str | None]:
     return index, ".".join(str(p) for p in parts) or (str(loc[0]) if loc else None)
 
 
+def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The details (hosts, ports, server messages) stay in the server's log.
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
+                type(exc).__name__, str(exc)[:500])
+    return error_response(503, "unavailable", f"the database is not answering right now; retry in "
+                          f"{RETRY_AFTER_SECONDS} s (writes are upserts by id, so sending the same "
+                          "batch again is safe)", headers=UNAVAILABLE_HEADERS)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
@@ -119,7 +128,9 @@ def install_error_handlers(app: FastAPI) -> None:
                               headers=getattr(exc, "headers", None))
 
     @app.exception_handler(CRMError)
-    async def core_error(_: Request, exc: CRMError):
+    async def core_error(request: Request, exc: CRMError):
+        if isinstance(exc, Unavailable) and isinstance(exc.__cause__, PyMongoError):
+            return _database_unavailable(request, exc)  # its text names hosts and ports
         for cls, status, code in _CORE_ERRORS:
             if isinstance(exc, cls):
                 field = exc.location if isinstance(exc, InvalidInput) else None
@@ -133,12 +144,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def database_error(request: Request, exc: PyMongoError):
         if not database_unavailable(exc):
             return await unexpected(request, exc)
-        # The details (hosts, ports, server messages) stay in the server's log.
-        log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
-                    type(exc).__name__, str(exc)[:500])
-        return error_response(503, "unavailable", f"the database is not answering right now; retry in "
-                              f"{RETRY_AFTER_SECONDS} s (writes are upserts by id, so sending the same "
-                              "batch again is safe)", headers=UNAVAILABLE_HEADERS)
+        return _database_unavailable(request, exc)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception):
