@@ -17,7 +17,8 @@ from crm.auth.session import AUTH_COOKIE, ENDED_MESSAGE, OIDC_ENDED_MESSAGE
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
 from crm.errors import InvalidInput
-from tests.test_auth_gate import MIA_PASSWORD, browser, errors, gate, private, ready, submit  # noqa: F401
+from tests.test_auth_gate import (MIA_PASSWORD, browser, errors, gate, let_time_pass, private, ready,  # noqa: F401
+                                  submit)
 from tests.test_auth_pages import GOOGLE, ROOT
 
 NEW_PASSWORD = "mia's second passphrase"
@@ -248,30 +249,51 @@ def script_with_the_account_sidebar():
     st.header(f"private page for {user.username}")
 
 
-def test_a_signed_in_user_changes_their_password_only_with_the_current_one(db, browser):
+def signed_in_with_sidebar() -> AppTest:
     ready("mia")
     at = AppTest.from_function(script_with_the_account_sidebar, default_timeout=60)
     at.run()
     submit(at, "mia", MIA_PASSWORD)
-    at.run()
+    assert not at.exception, [e.value for e in at.exception]  # the gate and the cookie on one run
     assert private(at) == ["private page for mia"]
+    return at
+
+
+def own_password(at: AppTest, current: str, new: str) -> None:
+    boxes = {t.label: t for t in at.sidebar.text_input}
+    boxes["Current password"].input(current)
+    boxes["New password"].input(new)
+    boxes["Repeat new password"].input(new)
+    next(b for b in at.sidebar.button if b.label == "Save password").click()
+    at.run()
+
+
+def test_a_signed_in_user_changes_their_password_only_with_the_current_one(db, browser):
+    at = signed_in_with_sidebar()
     browser.cookies = {AUTH_COOKIE: cookie_of("mia")}  # another browser of the same account
-
-    def change(current: str, new: str) -> None:
-        boxes = {t.label: t for t in at.sidebar.text_input}
-        boxes["Current password"].input(current)
-        boxes["New password"].input(new)
-        boxes["Repeat new password"].input(new)
-        next(b for b in at.sidebar.button if b.label == "Save password").click()
-        at.run()
-
-    change("someone else's guess", NEW_PASSWORD)
+    own_password(at, "someone else's guess", NEW_PASSWORD)
     assert [e.value for e in at.sidebar.error] == ["current password: that is not your current password"]
     assert users.check_sign_in("mia", MIA_PASSWORD) is not None
-    change(MIA_PASSWORD, NEW_PASSWORD)
+    own_password(at, MIA_PASSWORD, NEW_PASSWORD)
     assert private(at) == ["private page for mia"]
     assert [s.value for s in at.sidebar.success] == ["Password changed. Your other sessions have ended."]
     assert users.check_sign_in("mia", NEW_PASSWORD) is not None
     at.run()
     assert private(at) == ["private page for mia"]  # this session goes on
     assert ended(gate())  # the other browser's cookie does not
+
+
+def test_guessing_the_current_password_from_an_open_session_is_slowed_down(db, browser):
+    at = signed_in_with_sidebar()
+    for _ in range(4):
+        own_password(at, "a guess", NEW_PASSWORD)
+        assert [e.value for e in at.sidebar.error] == ["current password: that is not your current password"]
+    own_password(at, "a guess", NEW_PASSWORD)
+    assert [e.value for e in at.sidebar.error] == [
+        "current password: that is not your current password. Too many attempts; try again in 2 s."]
+    own_password(at, MIA_PASSWORD, NEW_PASSWORD)  # refused unchecked during the wait
+    assert [e.value for e in at.sidebar.error] == ["Too many attempts; try again in 2 s."]
+    assert users.check_sign_in("mia", MIA_PASSWORD) is not None
+    let_time_pass(db, 2)
+    own_password(at, MIA_PASSWORD, NEW_PASSWORD)
+    assert [s.value for s in at.sidebar.success] == ["Password changed. Your other sessions have ended."]

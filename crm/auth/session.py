@@ -94,8 +94,8 @@ def account_sidebar(user: users.User) -> None:
         # which could drop the cookie component before the browser runs it.
         token = session_cookie.issue(user.username, st.session_state[SESSION_VERSION_KEY], _secret(),
                                      AUTH_COOKIE_DAYS)
-        _authenticator().cookie_controller.cookie_model.cookie_manager.set(
-            AUTH_COOKIE, token, expires_at=datetime.now() + timedelta(days=AUTH_COOKIE_DAYS))
+        _cookie_writer().set(AUTH_COOKIE, token, key="crm_cookie_set",
+                             expires_at=datetime.now() + timedelta(days=AUTH_COOKIE_DAYS))
     with st.sidebar:
         st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
         if st.session_state.pop(_CHANGED, False):
@@ -112,22 +112,36 @@ def _own_password_form(user: users.User) -> None:
         current = st.text_input("Current password", type="password", autocomplete="current-password")
         new = st.text_input("New password", type="password", autocomplete="new-password")
         repeat = st.text_input("Repeat new password", type="password", autocomplete="new-password")
-        if st.form_submit_button("Save password", type="primary"):
-            try:
-                changed = users.change_own_password(user, new, repeat, current=current)
-            except CRMError as exc:
-                st.error(str(exc))
-            else:
-                _carry_on_as(changed)
-                st.session_state[_CHANGED] = True
-                st.rerun()
+        if st.form_submit_button("Save password", type="primary") and _change_password(user, current, new, repeat):
+            st.session_state[_CHANGED] = True
+            st.rerun()
 
 
-def _carry_on_as(changed: users.User) -> None:
-    """After this session changed the password (which voided every sign-in of the account, this
-    one's cookie too): carry on under the new version, with a new cookie."""
+def _change_password(user: users.User, current: str, new: str, repeat: str) -> bool:
+    """Change the password from one of the forms; False (and the reason shown) if refused.
+
+    Wrong current passwords count toward the sign-in back-off: an open session is no place to
+    guess the password from. Once changed, every sign-in of the account is void, this one's cookie
+    too, so the session carries on under the new version and sets a new cookie.
+    """
+    here = client()
+    wait = throttle.wait_seconds(user.username, here)
+    if wait:
+        st.error(f"Too many attempts; try again in {wait} s.")
+        return False
+    try:
+        changed = users.change_own_password(user, new, repeat, current=current)
+    except users.WrongPassword as exc:
+        wait = throttle.note_failure(user.username, here)
+        st.error(str(exc) + (f". Too many attempts; try again in {wait} s." if wait else ""))
+        return False
+    except CRMError as exc:
+        st.error(str(exc))
+        return False
+    throttle.note_success(user.username, here)
     st.session_state[SESSION_VERSION_KEY] = changed.session_version
     st.session_state[_SET_COOKIE] = True
+    return True
 
 
 def client() -> str:
@@ -238,6 +252,13 @@ def _first_start(data_dir: str, db_name: str) -> None:
 
 def _secret() -> str:
     return cookie_secret(load_settings(), secrets())
+
+
+def _cookie_writer():
+    """A cookie component of its own: the gate's authenticator may be on this run's page already."""
+    import extra_streamlit_components as stx
+
+    return stx.CookieManager(key="crm_cookie_writer")
 
 
 def _authenticator():
@@ -366,12 +387,6 @@ def _change_password_form(user: users.User) -> None:
         current = st.text_input("One-time password", type="password", autocomplete="current-password")
         new = st.text_input("New password", type="password", autocomplete="new-password")
         repeat = st.text_input("Repeat new password", type="password", autocomplete="new-password")
-        if st.form_submit_button("Save password", type="primary"):
-            try:
-                changed = users.change_own_password(user, new, repeat, current=current)
-            except CRMError as exc:
-                st.error(str(exc))
-            else:
-                _carry_on_as(changed)
-                st.rerun()
+        if st.form_submit_button("Save password", type="primary") and _change_password(user, current, new, repeat):
+            st.rerun()
     st.stop()

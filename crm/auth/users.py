@@ -37,6 +37,10 @@ PASSWORD_RULES = (f"At least {MIN_PASSWORD} characters, hard to guess (no common
                   "keyboard runs), and not the one you have now. A few unusual words make a good one.")
 
 
+class WrongPassword(InvalidInput):
+    """The current (or one-time) password given to confirm a change is not the account's."""
+
+
 class User(BaseModel):
     username: str
     email: str = ""
@@ -271,7 +275,7 @@ def change_own_password(user: Principal, new: str, repeat: str, *, current: str,
     which = "one-time password" if account.must_change_password else "current password"
     stored = _users(db).find_one({"username": account.username}, {"password_hash": 1}) or {}
     if not stored.get("password_hash") or not check_password((current or "").strip(), stored["password_hash"]):
-        raise InvalidInput(which, f"that is not your {which}")
+        raise WrongPassword(which, f"that is not your {which}")
     if account.one_time_password_expired:
         raise InvalidInput(which, one_time_passwords.expired_message(account.username, account.password_expires_at))
     new = validate_password(new, "new password", [account.username, account.name, account.email])

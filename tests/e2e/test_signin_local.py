@@ -77,6 +77,8 @@ def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_en
         signed_in_banner(page).wait_for()
         page.get_by_role("heading", name="Home").wait_for()
         assert "admin" in page.locator("[data-testid=stSidebar]").inner_text()
+        # the cookie component sets the cookie once it has loaded: sign out after that, not before
+        wait_for(lambda: any(c["name"] == AUTH_COOKIE for c in page.context.cookies()), 30, "the sign-in cookie")
 
         settle(page)
         page.locator("[data-testid=stSidebar]").get_by_role("button", name="Sign out").click()
