@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from crm.errors import Conflict, CRMError, Forbidden, InvalidInput, NotFound, Unavailable
@@ -99,11 +100,11 @@ def _location(loc: tuple) -> tuple[int | None, str | None]:
     return index, ".".join(str(p) for p in parts) or (str(loc[0]) if loc else None)
 
 
-def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+def _database_unavailable(request: Request, exc: Exception, what: str = "the database") -> JSONResponse:
     # The details (hosts, ports, server messages) stay in the server's log.
-    log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
+    log.warning("%s unavailable on %s %s: %s: %s", what, request.method, request.url.path,
                 type(exc).__name__, str(exc)[:500])
-    return error_response(503, "unavailable", f"the database is not answering right now; retry in "
+    return error_response(503, "unavailable", f"{what} is not answering right now; retry in "
                           f"{RETRY_AFTER_SECONDS} s (writes are upserts by id, so sending the same "
                           "batch again is safe)", headers=UNAVAILABLE_HEADERS)
 
@@ -129,8 +130,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CRMError)
     async def core_error(request: Request, exc: CRMError):
+        # The text of a database's or Redis's error names hosts and ports: not for callers.
         if isinstance(exc, Unavailable) and isinstance(exc.__cause__, PyMongoError):
-            return _database_unavailable(request, exc)  # its text names hosts and ports
+            return _database_unavailable(request, exc)
+        if isinstance(exc, Unavailable) and isinstance(exc.__cause__, RedisError):
+            return _database_unavailable(request, exc, "the queue (Redis)")
         for cls, status, code in _CORE_ERRORS:
             if isinstance(exc, cls):
                 field = exc.location if isinstance(exc, InvalidInput) else None
