@@ -19,7 +19,8 @@ from crm.campaigns.check import Problem  # noqa: E402
 from crm.campaigns.model import MAX_TEMPLATES  # noqa: E402
 from crm.campaigns.sms_length import sms_length  # noqa: E402
 from crm.campaigns.templating import DERIVED, FIELDS  # noqa: E402
-from crm.errors import CRMError  # noqa: E402
+from crm.errors import CRMError, InvalidInput  # noqa: E402
+from crm.segment_engine.model import load_rule_json  # noqa: E402
 from crm.segments import list_segments  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown, show_error  # noqa: E402
@@ -52,9 +53,9 @@ def choose_audience(db) -> tuple[dict | None, str | None, str | None]:
         return chosen.rules, chosen.id, chosen.name
     text = st.text_area("Rule (JSON)", json.dumps(EXAMPLE_RULE, indent=2), height=160, key="cmp_rule")
     try:
-        return json.loads(text), None, None
-    except json.JSONDecodeError as exc:
-        st.error(f"The rule is not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}")
+        return load_rule_json(text), None, None
+    except InvalidInput as exc:  # bad JSON or nesting too deep to decode
+        st.error(f"The rule is not valid: {as_text(str(exc))}")
         return None, None, None
 
 

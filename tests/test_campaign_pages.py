@@ -144,3 +144,19 @@ def test_log_csv_has_one_row_per_customer_and_honours_the_filters(db, start_api)
     assert [line.split(",")[0] for line in lines[1:]] == ["c000", "c001", "c002", "c003", "c004"]
     assert len(log_csv(db, campaign.id, ["DELIVERED"], by=CLI).decode().splitlines()) == 1
     assert len(log_csv(db, campaign.id, [], "+919800000003", by=CLI).decode().splitlines()) == 2
+
+
+def test_a_pasted_rule_nested_thousands_deep_is_a_clear_error_not_a_traceback(db):
+    load_customers(db, 3)
+    at = page("pages/campaigns.py")
+    deep = '{"op": "AND", "rules": [' * 5_000 + "]}" * 5_000
+    at.radio(key="cmp_source").set_value("Rule JSON")
+    at.run()
+    at.text_area(key="cmp_rule").set_value(deep)
+    at.run()
+    no_failures(at)
+    assert any("The rule is not valid" in e.value and "deep" in e.value for e in at.error), [e.value for e in at.error]
+    at.text_area(key="cmp_rule").set_value('{"op": "AND", "rules": [')
+    at.run()
+    no_failures(at)
+    assert any("not valid JSON" in e.value for e in at.error), [e.value for e in at.error]
