@@ -41,6 +41,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     "audit_log": [
         IndexModel([("at", DESCENDING)]),
     ],
+    "erasures": [
+        IndexModel([("customer_id", ASCENDING), ("erased_at", DESCENDING)]),  # the stream worker, each step
+        IndexModel([("erased_at", ASCENDING)]),  # each analytic copy's refresh, since its watermark
+    ],
 }
 
 
