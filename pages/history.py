@@ -42,12 +42,13 @@ def campaign_table(db) -> list[Campaign]:
     for c in campaigns:
         stats = counters(db, c)
         rate = stats.delivery_rate
-        rows.append({"campaign": c.name, "channel": CHANNELS[c.channel].label, "status": status_label(c.status, stats.pending),
+        # Owner before status: "awaiting receipts (N outstanding)" widens its column.
+        rows.append({"campaign": c.name, "channel": CHANNELS[c.channel].label, "owner": c.owner or "",
+                     "status": status_label(c.status, stats.pending),
                      "audience": stats.audience, "sent": stats.sent, "delivered": stats.delivered,
                      "failed": stats.failed, "pending": stats.pending,
                      "delivery rate": None if rate is None else round(100 * rate, 1),
-                     "started (UTC)": _when(c.started_at), "finished (UTC)": _when(c.finished_at),
-                     "owner": c.owner or ""})
+                     "started (UTC)": _when(c.started_at), "finished (UTC)": _when(c.finished_at)})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                      column_config={"delivery rate": st.column_config.NumberColumn(format="%.1f%%")})

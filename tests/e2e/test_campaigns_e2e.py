@@ -78,8 +78,8 @@ def app(mongo_server, tmp_path_factory):
             run_cli("demo", "--customers", "300", "--orders", "2000")
             db = store.get_db()
             for username, role in (("mia", "marketer"), ("vic", "viewer")):
-                user, _ = users.add_local_user(CLI, username, role, db=db)
-                users.change_own_password(user, PASSWORD, PASSWORD, db=db)
+                user, one_time = users.add_local_user(CLI, username, role, db=db)
+                users.change_own_password(user, PASSWORD, PASSWORD, current=one_time, db=db)
             create_segment(db, "Lapsed for 90 days", LAPSED, by=CLI)
             create_segment(db, SEGMENT, CITIES, by=CLI)
             rule_file = tmp_path_factory.mktemp("campaign-rule") / "rule.json"

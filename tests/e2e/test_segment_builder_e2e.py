@@ -168,7 +168,7 @@ def screenshot_on_failure(page, path: Path):
 @pytest.fixture
 def marketer(db):
     user, one_time = users.add_local_user(CLI, "mia", "marketer", name="Mia Marketer", db=db)
-    users.change_own_password(user, PASSWORD, PASSWORD, db=db)
+    users.change_own_password(user, PASSWORD, PASSWORD, current=one_time, db=db)
     return user
 
 
