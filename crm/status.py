@@ -88,5 +88,5 @@ def signin_status(settings: Settings, secrets: Mapping, db: Database) -> PartSta
 
 
 def all_parts(db: Database, settings: Settings, secrets: Mapping) -> list[PartStatus]:
-    return [database_status(db, settings), redis_status(settings), gemini_status(settings),
-            signin_status(settings, secrets, db)]
+    return [database_status(db, settings), analytic_copy_status(settings), redis_status(settings),
+            gemini_status(settings), signin_status(settings, secrets, db)]

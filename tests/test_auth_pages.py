@@ -195,9 +195,9 @@ def test_status_lists_each_part_and_the_audit_log_filters(db):
     audit.record("someone", "segment.save", "big spenders")
     at = open_settings("admin")
     status = " ".join(m.value for m in at.markdown)
-    for part in ("Database", "Redis", "Gemini", "Sign-in"):
+    for part in ("Database", "Analytic copy", "Redis", "Gemini", "Sign-in"):
         assert f"**{part}**" in status
-    assert "answered ping" in status and "local accounts" in status
+    assert "answered ping" in status and "local accounts" in status and "every document loaded" in status
     at.selectbox(key="audit-action").select("segment.save")
     at.run()
     log = at.dataframe[-1].value

@@ -13,7 +13,7 @@ GOOGLE = {"auth": {"google": {"server_metadata_url": "https://accounts.google.co
 
 def test_database_answers_and_unset_services_are_reported_as_not_configured(db):
     parts = {p.part: p for p in all_parts(db, load_settings(), {})}
-    assert list(parts) == ["Database", "Redis", "Gemini", "Sign-in"]
+    assert list(parts) == ["Database", "Analytic copy", "Redis", "Gemini", "Sign-in"]
     assert parts["Database"].ok and "answered ping" in parts["Database"].summary
     assert parts["Redis"].ok is None and parts["Gemini"].ok is None
     assert parts["Sign-in"].ok and parts["Sign-in"].summary.startswith("local accounts")
