@@ -176,6 +176,44 @@ def test_guessing_keys_from_one_address_is_throttled_with_429_and_retry_after(st
     assert db.customers.count_documents({}) == 0
 
 
+def test_wrong_keys_sent_in_parallel_cannot_pass_the_guess_limit_together(start_api, api_key, db):
+    import asyncio
+
+    api = start_api(api_key_guesses_per_minute=3)
+    wrong = {"Authorization": "Bearer crm_guess-0000000000000000000000000000000000"}
+
+    async def guess_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
+            answers = await asyncio.gather(*(client.post("/api/v1/customers", headers=wrong,
+                                                         json={"customer_id": "C-1"}) for _ in range(20)))
+        return [a.status_code for a in answers]
+
+    codes = asyncio.run(guess_all())
+    assert sorted(codes) == [401] * 3 + [429] * 17
+
+
+def test_right_keys_do_not_use_up_the_guess_limit(start_api, api_key, db):
+    api = start_api(api_key_guesses_per_minute=3)
+    right = {"Authorization": f"Bearer {api_key}"}
+    codes = [httpx.post(api.url + "/api/v1/customers", headers=right, json={"customer_id": f"C-{i}"}).status_code
+             for i in range(10)]
+    assert codes == [200] * 10
+
+
+def test_the_guess_limit_forgets_addresses_whose_bucket_has_refilled():
+    from crm.api.rate_limit import FORGET_EVERY, TokenBuckets
+
+    clock = [0.0]
+    buckets = TokenBuckets(rate=1.0, burst=2, clock=lambda: clock[0])
+    for i in range(FORGET_EVERY - 1):
+        buckets.take(f"10.0.{i // 250}.{i % 250}")
+    assert buckets.tracked() == FORGET_EVERY - 1
+    clock[0] += 5  # every bucket has refilled
+    buckets.take("10.9.9.9")
+    assert buckets.tracked() == 1
+    assert buckets.take("10.9.9.9") == 0.0 and buckets.take("10.9.9.9") > 0  # the live one is still counted
+
+
 def test_a_revoked_key_stops_working(client, db):
     assert client.post("/api/v1/customers", json={"customer_id": "C-1"}).status_code == 200
     revoke_key(db, "tests")

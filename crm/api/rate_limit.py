@@ -10,6 +10,8 @@ import math
 import threading
 import time
 
+FORGET_EVERY = 1_024  # takes between sweeps for refilled buckets (amortised O(1) a take)
+
 
 class TokenBuckets:
     def __init__(self, rate: float, burst: int, clock=time.monotonic):
@@ -18,11 +20,15 @@ class TokenBuckets:
         self.rate, self.burst, self.clock = rate, burst, clock
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, when)
         self._lock = threading.Lock()
+        self._takes = 0
 
     def take(self, key: str) -> float:
         """Take one token for `key`: 0 when allowed, else the seconds to wait for the next one."""
         now = self.clock()
         with self._lock:
+            self._takes += 1
+            if self._takes % FORGET_EVERY == 0:
+                self._forget_full(now)
             tokens, then = self._buckets.get(key, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - then) * self.rate)
             if tokens >= 1:
@@ -31,6 +37,24 @@ class TokenBuckets:
             self._buckets[key] = (tokens, now)
             return (1 - tokens) / self.rate
 
+    def give_back(self, key: str) -> None:
+        """Return a token taken for `key` that turned out not to count (a right API key)."""
+        with self._lock:
+            if key in self._buckets:
+                tokens, then = self._buckets[key]
+                self._buckets[key] = (min(float(self.burst), tokens + 1), then)
+
+    def tracked(self) -> int:
+        """How many keys have a bucket in memory."""
+        with self._lock:
+            return len(self._buckets)
+
+    def _forget_full(self, now: float) -> None:
+        # A bucket refilled to the brim is the same as none: forgetting it keeps memory bounded by
+        # the keys active within one refill time, not every address ever seen.
+        full = [k for k, (tokens, then) in self._buckets.items() if tokens + (now - then) * self.rate >= self.burst]
+        for key in full:
+            del self._buckets[key]
 
     def waiting(self, key: str) -> float:
         """Seconds until `key` has a token again (0: it has one now); takes nothing."""
