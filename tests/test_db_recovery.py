@@ -29,7 +29,9 @@ CLIENTS = 4
 
 @pytest.fixture
 def api(tmp_path):
-    api = start_api(tmp_path / "data", CRM_DB_WEDGED_SECONDS="2")
+    # The per-key rate limit is not under test: a fast machine's ingest loop would pass 50/s.
+    api = start_api(tmp_path / "data", CRM_DB_WEDGED_SECONDS="2", CRM_API_RATE_PER_SECOND="100000",
+                    CRM_API_RATE_BURST="100000")
     yield api
     stop_gently(api.process)
     server_pid = api.server()["server_pid"] if (api.data_dir / "mongo.json").exists() else None
