@@ -9,6 +9,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.api.errors import ApiError, error_response
+from crm.api.guarded_receive import run_refusing
 
 
 class BodyTooLarge(ApiError):
@@ -40,7 +41,6 @@ class BodySizeLimit:
             return
 
         seen = 0
-        started = False
 
         async def counting_receive() -> Message:
             nonlocal seen
@@ -51,14 +51,5 @@ class BodySizeLimit:
                     raise BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await self._refusal()(scope, receive, send)
+        await run_refusing(self.app, scope, receive, send, counting_receive, BodyTooLarge,
+                           lambda _: self._refusal())

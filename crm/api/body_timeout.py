@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from crm.api.errors import error_response
+from crm.api.guarded_receive import run_refusing
 
 # Read when a request arrives, so tests (and a deployment behind slow links) can change them.
 BODY_IDLE_SECONDS = 30.0  # longest pause before the next part of a body
@@ -52,7 +53,7 @@ class BodyTimeout:
         whole = self.body_seconds if self.body_seconds is not None else BODY_SECONDS
         loop = asyncio.get_running_loop()
         deadline = loop.time() + whole
-        complete, received, started = False, 0, False
+        complete, received = False, 0
 
         async def timed_receive() -> Message:
             nonlocal complete, received
@@ -71,14 +72,5 @@ class BodyTimeout:
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, timed_receive, tracking_send)
-        except StalledBody as stalled:  # read outside a route, where no handler answers it
-            if started:
-                raise
-            await error_response(408, "request_timeout", stalled.detail, headers=CLOSE)(scope, receive, send)
+        await run_refusing(self.app, scope, receive, send, timed_receive, StalledBody,
+                           lambda stalled: error_response(408, "request_timeout", stalled.detail, headers=CLOSE))
