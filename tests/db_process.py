@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pymongo
 
+from crm.store.embedded import EmbeddedServer
 from tests.support import free_port, stop_gently, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +31,7 @@ class ApiProcess:
         return json.loads((self.data_dir / "mongo.json").read_text())
 
     def db(self):
-        return pymongo.MongoClient(f"mongodb://127.0.0.1:{self.server()['port']}/?directConnection=true",
-                                   tz_aware=True)[DB_NAME]
+        return pymongo.MongoClient(EmbeddedServer(self.data_dir).read_info().uri, tz_aware=True)[DB_NAME]
 
     def health(self) -> int | None:
         try:

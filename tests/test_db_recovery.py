@@ -79,8 +79,12 @@ def test_database_killed_under_an_ingest_loop_gives_fast_503s_then_recovers_with
         client.start()
     try:
         wait_for(lambda: len(acknowledged) >= 300, 60, "writes before the kill")
-        os.kill(first_server, signal.SIGKILL)
-        times["killed"], at_kill = time.monotonic(), len(acknowledged)
+        # Holding the data dir's start lock keeps the restart waiting until the clients have seen
+        # the outage; a restart quicker than pymongo's retry would otherwise hide it.
+        with EmbeddedServer(api.data_dir).locked():
+            os.kill(first_server, signal.SIGKILL)
+            times["killed"], at_kill = time.monotonic(), len(acknowledged)
+            wait_for(lambda: len(unavailable) >= CLIENTS, 60, "503s while the database is down")
         recovered.wait(120)
         wait_for(lambda: len(acknowledged) >= at_kill + 600 or not recovered.is_set(), 120, "writes after")
     finally:

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pymongo
 import pytest
+from crm.store.embedded import EmbeddedServer
 from tests.support import free_port, stop_gently, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,9 +153,8 @@ def test_a_second_serve_or_api_on_a_data_dir_in_use_refuses_and_the_first_keeps_
         # The first serve's database is untouched: same server, same owner, answering.
         assert json.loads((tmp_path / "mongo.json").read_text()) == record and alive(record["server_pid"])
         assert httpx.get(f"http://127.0.0.1:{ui}/_stcore/health", timeout=5).text == "ok"
-        client = pymongo.MongoClient(f"mongodb://127.0.0.1:{record['port']}/?directConnection=true",
-                                     serverSelectionTimeoutMS=5000)
-        assert client.admin.command("ping")["ok"] == 1
+        client = pymongo.MongoClient(EmbeddedServer(tmp_path).read_info().uri, serverSelectionTimeoutMS=5000)
+        assert client.admin.command("serverStatus")["pid"] == record["server_pid"]
         client.close()
     finally:
         stop_gently(first)

@@ -9,11 +9,12 @@ import subprocess
 import sys
 
 import pymongo
+import pytest
 
 from crm.store.embedded import EmbeddedServer, _pid_alive
 
 from .conftest import ROOT
-from tests.support import wait_for
+from tests.support import free_port, wait_for
 
 
 def test_indexes_are_created_and_unique_ids_enforced(db):
@@ -75,3 +76,111 @@ def test_the_embedded_servers_files_are_the_owners_alone(tmp_path):
     assert modes["mongo.json"] == modes["mongo.log"] == modes["mongo.lock"] == 0o600
     readable_by_others = {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
     assert not readable_by_others
+
+
+def test_the_embedded_server_reads_nothing_to_a_client_without_its_password(tmp_path):
+    from pymongo.errors import OperationFailure
+
+    server = EmbeddedServer(tmp_path)
+    try:
+        info = server.ensure()
+        with pymongo.MongoClient(info.uri) as owner:
+            owner.crm.customers.insert_one({"customer_id": "C1", "email": "asha@example.in"})
+        plain = f"mongodb://127.0.0.1:{info.port}/?directConnection=true"
+        wrong = f"mongodb://crm:guess@127.0.0.1:{info.port}/?directConnection=true&authSource=admin"
+        with pymongo.MongoClient(plain, serverSelectionTimeoutMS=3000) as stranger:
+            with pytest.raises(OperationFailure) as refused:
+                stranger.crm.customers.find_one()
+            assert refused.value.code == 13  # requires authentication
+        with pymongo.MongoClient(wrong, serverSelectionTimeoutMS=3000) as guesser:
+            with pytest.raises(OperationFailure) as refused:
+                guesser.crm.customers.find_one()
+            assert refused.value.code == 18  # authentication failed
+        # The password is in its own file, the owner's alone, and in neither the record nor the log.
+        password = json.loads((tmp_path / "mongo.auth").read_text())["password"]
+        assert len(password) >= 32 and (tmp_path / "mongo.auth").stat().st_mode & 0o777 == 0o600
+        assert password not in (tmp_path / "mongo.json").read_text()
+        assert password not in (tmp_path / "mongo.log").read_text()
+        assert password not in repr(info)
+    finally:
+        server.stop()
+
+
+def test_a_data_dir_from_before_passwords_gets_one_and_keeps_its_data(tmp_path):
+    from crm.store.supervise import server_command
+
+    # A store written by an earlier version: a server without authentication.
+    storage = tmp_path / "mongo"
+    port = free_port()
+    old = subprocess.Popen(server_command(port, str(storage), auth=False), stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        wait_for(lambda: _answers(uri), 60, "the old server")
+        with pymongo.MongoClient(uri) as client:
+            client.crm.customers.insert_one({"customer_id": "C1"})
+    finally:
+        old.terminate()
+        old.wait(30)
+    assert not (tmp_path / "mongo.auth").exists()
+    server = EmbeddedServer(tmp_path)
+    try:
+        info = server.ensure()
+        with pymongo.MongoClient(info.uri) as client:
+            assert client.crm.customers.find_one({}, {"_id": 0}) == {"customer_id": "C1"}
+        with pymongo.MongoClient(f"mongodb://127.0.0.1:{info.port}/?directConnection=true") as stranger:
+            with pytest.raises(pymongo.errors.OperationFailure):
+                stranger.crm.customers.find_one()
+    finally:
+        server.stop()
+    # Started again, it keeps the same password and the same data.
+    password = json.loads((tmp_path / "mongo.auth").read_text())["password"]
+    server = EmbeddedServer(tmp_path)
+    try:
+        with pymongo.MongoClient(server.ensure().uri) as client:
+            assert client.crm.customers.count_documents({}) == 1
+        assert json.loads((tmp_path / "mongo.auth").read_text())["password"] == password
+    finally:
+        server.stop()
+
+
+def test_a_lost_password_file_is_replaced_and_a_wrong_one_is_named(tmp_path):
+    server = EmbeddedServer(tmp_path)
+    try:
+        with pymongo.MongoClient(server.ensure().uri) as client:
+            client.crm.customers.insert_one({"customer_id": "C1"})
+    finally:
+        server.stop()
+    auth_file = tmp_path / "mongo.auth"
+    record = json.loads(auth_file.read_text())
+    auth_file.write_text(json.dumps({**record, "password": "not-the-one"}))
+    from crm.errors import Unavailable
+
+    with pytest.raises(Unavailable) as wrong:
+        EmbeddedServer(tmp_path).ensure()
+    assert "refuses the password in" in str(wrong.value) and "delete that file" in str(wrong.value)
+    auth_file.unlink()  # what the message says to do: the user gets a new password
+    server = EmbeddedServer(tmp_path)
+    try:
+        with pymongo.MongoClient(server.ensure().uri) as client:
+            assert client.crm.customers.count_documents({}) == 1
+        assert json.loads(auth_file.read_text())["password"] != record["password"]
+    finally:
+        server.stop()
+
+
+def test_db_status_masks_the_password(crm_env, mongo_server):
+    _, info = mongo_server
+    out = subprocess.run([sys.executable, "-m", "crm", "db", "status"], cwd=ROOT, env={**os.environ, **crm_env},
+                         capture_output=True, text=True, check=True).stdout
+    assert info.credentials.password not in out
+    assert "crm:****@" in json.loads(out.strip().splitlines()[-1])["uri"]
+
+
+def _answers(uri: str) -> bool:
+    try:
+        with pymongo.MongoClient(uri, serverSelectionTimeoutMS=300) as client:
+            client.admin.command("ping")
+        return True
+    except pymongo.errors.PyMongoError:
+        return False

@@ -26,11 +26,13 @@ def embedded_server(settings: Settings | None = None) -> EmbeddedServer:
         return _state[key]
 
 
-def database_uri(settings: Settings | None = None) -> str:
+def database_uri(settings: Settings | None = None, shown: bool = False) -> str:
+    """The connection string; shown=True masks the embedded server's password, for printing."""
     settings = settings or load_settings()
     if settings.mongodb_uri:
         return settings.mongodb_uri
-    return embedded_server(settings).ensure().uri
+    info = embedded_server(settings).ensure()
+    return info.shown_uri if shown else info.uri
 
 
 def claim_database(settings: Settings | None = None) -> ServerInfo | None:

@@ -24,19 +24,22 @@ import subprocess
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pymongo
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from crm.errors import Conflict, Unavailable
+from crm.store import credentials
+from crm.store.credentials import Credentials
 from crm.store.data_dir import check_data_dir
 
 log = logging.getLogger("crm.store")
 START_TIMEOUT_SECONDS = 60
-# The server listens on 127.0.0.1 without authentication, so what reaches it must stay the
-# owner's: its record (the port), lock and log files 0600, its storage folder 0700.
+# What reaches the server must stay the owner's: its password file, record (the port), lock and
+# log files 0600, its storage folder 0700. The password keeps out other users of the machine,
+# who can reach its port on 127.0.0.1.
 PRIVATE_FILE, PRIVATE_DIR = 0o600, 0o700
 
 
@@ -46,7 +49,7 @@ def _make_private(folder: Path) -> None:
     folder.chmod(PRIVATE_DIR)
     for path in folder.rglob("*"):
         path.chmod(PRIVATE_DIR if path.is_dir() else PRIVATE_FILE)
-    for name in ("mongo.json", "mongo.log", "mongo.lock"):
+    for name in ("mongo.json", "mongo.log", "mongo.lock", credentials.FILE_NAME):
         existing = folder.parent / name
         if existing.exists():
             existing.chmod(PRIVATE_FILE)
@@ -57,10 +60,26 @@ class ServerInfo:
     port: int
     server_pid: int
     owner_pid: int
+    # Not in the record (mongo.json): the password lives in its own file.
+    credentials: Credentials | None = field(default=None, repr=False, compare=False)
 
     @property
     def uri(self) -> str:
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        if self.credentials is None:  # a server being provisioned, which runs without authentication
+            return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        return self.credentials.uri(self.port)
+
+    @property
+    def shown_uri(self) -> str:
+        """The connection string with its password masked."""
+        return self.credentials.uri(self.port, shown=True) if self.credentials else self.uri
+
+    def record(self) -> str:
+        return json.dumps({"port": self.port, "server_pid": self.server_pid, "owner_pid": self.owner_pid})
+
+
+class _CredentialsRefused(Exception):
+    """The server at a port refused this data dir's user and password."""
 
 
 def _free_port() -> int:
@@ -74,6 +93,10 @@ def _pings(uri: str, timeout_ms: int = 500) -> bool:
     try:
         client.admin.command("ping")
         return True
+    except OperationFailure as exc:
+        if exc.code == credentials.AUTHENTICATION_FAILED:
+            raise _CredentialsRefused from None
+        return False
     except PyMongoError:
         return False
     finally:
@@ -127,16 +150,21 @@ class EmbeddedServer:
 
     def read_info(self) -> ServerInfo | None:
         try:
-            return ServerInfo(**json.loads(self.info_file.read_text()))
-        except (OSError, ValueError, TypeError):
+            record = json.loads(self.info_file.read_text())
+            return ServerInfo(port=record["port"], server_pid=record["server_pid"], owner_pid=record["owner_pid"],
+                              credentials=credentials.read(self.data_dir))
+        except (OSError, ValueError, TypeError, KeyError):
             return None
 
     def _running(self) -> ServerInfo | None:
         # A server whose owner is gone is on its way down (its supervisor saw the pipe close).
         info = self.read_info()
-        if info and _pid_alive(info.server_pid) and _pid_alive(info.owner_pid) and _pings(info.uri):
-            return info
-        return None
+        if not (info and _pid_alive(info.server_pid) and _pid_alive(info.owner_pid)):
+            return None
+        try:
+            return info if _pings(info.uri) else None
+        except _CredentialsRefused:  # it cannot be used as it is: restart it, and say why if that fails too
+            return None
 
     @contextmanager
     def locked(self):
@@ -182,35 +210,72 @@ class EmbeddedServer:
         self.info_file.unlink(missing_ok=True)
         self.storage.mkdir(parents=True, exist_ok=True)
         _make_private(self.storage)
+        login = self._credentials()
         # The port it had, when restarting: clients of every process on this data dir reconnect
         # to it by themselves. Another program may have taken it meanwhile: then a free one.
         ports = [stale.port] if stale else []
+        refused = False
         for port in [*ports, _free_port()]:
-            info = self._launch(port)
+            try:
+                info = self._launch(port, login)
+            except _CredentialsRefused:
+                self._reap_supervisor()
+                info, refused = None, True
             if info:
                 break
         else:
+            if refused:
+                raise Unavailable(
+                    f"the embedded database in {self.data_dir} refuses the password in "
+                    f"{self.data_dir / credentials.FILE_NAME}; delete that file and start again: a new "
+                    "password is then set")
             raise Unavailable(f"the embedded database did not start; see {self.data_dir / 'mongo.log'}")
         with open(os.open(self.info_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "w") as record:
-            record.write(json.dumps(info.__dict__))
+            record.write(info.record())
         if not self._stop_registered:
             atexit.register(self.stop)
             self._stop_registered = True
         self._watch()
         return info
 
-    def _launch(self, port: int) -> ServerInfo | None:
-        """Start the supervised server on `port`; None if it did not come up there as ours."""
+    def _credentials(self) -> Credentials:
+        """This data dir's database login, setting it up first if it has none (a new data dir, or
+        one from before the server required a password)."""
+        if not any(self.storage.iterdir()):
+            credentials.forget(self.data_dir)  # new storage holds no user: a password of old files is void
+        login = credentials.read(self.data_dir)
+        if login is not None:
+            return login
+        login = credentials.new()
+        info = self._launch(_free_port(), None)
+        if info is None:
+            raise Unavailable(f"the embedded database did not start; see {self.data_dir / 'mongo.log'}")
+        try:
+            credentials.set_on_server(info.uri, login)
+        except PyMongoError as exc:
+            raise Unavailable(f"could not set up the embedded database's user: {exc}") from None
+        finally:
+            self._reap_supervisor()
+        credentials.write(self.data_dir, login)
+        log.info("the embedded database in %s now requires a password", self.data_dir)
+        return login
+
+    def _launch(self, port: int, login: Credentials | None) -> ServerInfo | None:
+        """Start the supervised server on `port`; None if it did not come up there as ours.
+
+        login None: without authentication, only to set up the user (on a fresh port)."""
         log_file = open(os.open(self.data_dir / "mongo.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE), "ab")
+        without_auth = [] if login else ["--without-auth"]
         with log_file:
             self._supervisor = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("supervise.py")), str(port), str(self.storage)],
+                [sys.executable, str(Path(__file__).with_name("supervise.py")), str(port), str(self.storage),
+                 *without_auth],
                 stdin=subprocess.PIPE, stdout=log_file, stderr=log_file,
                 cwd=str(self.data_dir),  # the server auto-discovers ./secantusd.toml: not ours
                 start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
                 umask=0o077,  # the database files it creates are the owner's alone
             )
-        info = ServerInfo(port=port, server_pid=0, owner_pid=os.getpid())
+        info = ServerInfo(port=port, server_pid=0, owner_pid=os.getpid(), credentials=login)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not _pings(info.uri, 300):
             if self._supervisor.poll() is not None or time.monotonic() > deadline:

@@ -2,7 +2,7 @@
 
 Started by the owning process with a pipe on stdin. When the owner exits in any way (clean
 exit, Ctrl-C, kill -9) the pipe closes, we read EOF and stop the server, so no orphan server
-outlives the app. Usage: python -m crm.store.supervise PORT STORAGE_PATH
+outlives the app. Usage: python -m crm.store.supervise PORT STORAGE_PATH [--without-auth]
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from pathlib import Path
 STOP_GRACE_SECONDS = 15
 
 
-def server_command(port: int, storage_path: str) -> list[str]:
+def server_command(port: int, storage_path: str, auth: bool = True) -> list[str]:
     # The launcher is installed beside our interpreter; a venv need not be on PATH.
     beside = Path(sys.executable).with_name("secantusd-py")
     exe = str(beside) if beside.exists() else shutil.which("secantusd-py") or "secantusd-py"
     # --sync-on-commit: without it a kill -9 loses acknowledged writes (measured).
     command = [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage_path,
                "--sync-on-commit", "--log-level", "WARNING"]
+    if auth:  # off only while its first user is set up (credentials.py)
+        command.append("--auth")
     # Fault tests make the server fail on purpose (configureFailPoint); any local process could
     # then do the same, so it is off unless asked for.
     if os.environ.get("CRM_DB_TEST_COMMANDS") == "1":
@@ -34,7 +36,8 @@ def server_command(port: int, storage_path: str) -> list[str]:
 
 def main(argv: list[str]) -> int:
     port, storage_path = int(argv[0]), argv[1]
-    server = subprocess.Popen(server_command(port, storage_path), stdin=subprocess.DEVNULL)
+    auth = "--without-auth" not in argv[2:]
+    server = subprocess.Popen(server_command(port, storage_path, auth), stdin=subprocess.DEVNULL)
     stop = threading.Event()
 
     def watch_owner() -> None:
