@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -41,12 +41,19 @@ def _who(user: Any) -> tuple[str, str]:
     return str(getattr(user, "username", user)), str(getattr(user, "role", "") or "")
 
 
-def record(user: Any, action: str, target: str = "", details: dict[str, Any] | None = None,
-           *, db: Database | None = None) -> AuditEntry:
+def record(
+    user: Any, action: str, target: str = "", details: dict[str, Any] | None = None, *, db: Database | None = None
+) -> AuditEntry:
     """Append one entry. `user` is a signed-in user, an API-key principal, a name or None."""
     username, role = _who(user)
-    entry = AuditEntry(at=datetime.now(timezone.utc), username=username, role=role,
-                       action=action, target=str(target or ""), details=details or {})
+    entry = AuditEntry(
+        at=datetime.now(UTC),
+        username=username,
+        role=role,
+        action=action,
+        target=str(target or ""),
+        details=details or {},
+    )
     (db if db is not None else get_db())["audit_log"].insert_one(entry.model_dump())
     return entry
 

@@ -76,8 +76,7 @@ def search(db: Database, kind: str, text: str = "", page: int = 1, page_size: in
     collection = db[kind]
     total = collection.count_documents(query) if query else collection.estimated_document_count()
     projection = {name: 1 for name in COLUMNS[kind]} | {"_id": 0}
-    cursor = (collection.find(query, projection).sort(SORT[kind])
-              .skip((page - 1) * page_size).limit(page_size))
+    cursor = collection.find(query, projection).sort(SORT[kind]).skip((page - 1) * page_size).limit(page_size)
     return Page(rows=list(cursor), total=total, page=page, page_size=page_size)
 
 

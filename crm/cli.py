@@ -36,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # A command that reads its own options once it runs (a benchmark) takes what is left over.
+    args, left_over = parser.parse_known_args(argv)
+    if left_over and not getattr(args, "reads_own_options", False):
+        parser.error(f"unrecognized arguments: {' '.join(left_over)}")
+    args.left_over = left_over
     try:
         return args.handler(args) or 0
     except CRMError as exc:
@@ -52,5 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _file_problem(exc: OSError) -> str:
     what = f"cannot use {exc.filename}: " if exc.filename else ""
-    return (f"{what}{exc.strerror or exc}; check that CRM_DATA_DIR is a folder this user may write "
-            "and that its disk has room")
+    return (
+        f"{what}{exc.strerror or exc}; check that CRM_DATA_DIR is a folder this user may write "
+        "and that its disk has room"
+    )

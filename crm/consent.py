@@ -26,12 +26,46 @@ Status = Literal["yes", "no", "unknown"]
 # Words real exports use (Shopify's "Accepts Email Marketing" says yes/no, its newer
 # "Email Marketing Status" subscribed/unsubscribed/not_subscribed, others true/false, 1/0).
 _WORDS: dict[str, str] = {
-    **dict.fromkeys(("yes", "y", "true", "t", "1", "subscribed", "opted_in", "optedin", "opt_in", "optin",
-                     "granted", "agreed", "accepted"), YES),
-    **dict.fromkeys(("no", "n", "false", "f", "0", "unsubscribed", "opted_out", "optedout", "opt_out",
-                     "optout", "refused", "declined", "revoked", "withdrawn"), NO),
-    **dict.fromkeys(("unknown", "not_subscribed", "notsubscribed", "pending", "never_subscribed",
-                     "invalid", "redacted"), UNKNOWN),
+    **dict.fromkeys(
+        (
+            "yes",
+            "y",
+            "true",
+            "t",
+            "1",
+            "subscribed",
+            "opted_in",
+            "optedin",
+            "opt_in",
+            "optin",
+            "granted",
+            "agreed",
+            "accepted",
+        ),
+        YES,
+    ),
+    **dict.fromkeys(
+        (
+            "no",
+            "n",
+            "false",
+            "f",
+            "0",
+            "unsubscribed",
+            "opted_out",
+            "optedout",
+            "opt_out",
+            "optout",
+            "refused",
+            "declined",
+            "revoked",
+            "withdrawn",
+        ),
+        NO,
+    ),
+    **dict.fromkeys(
+        ("unknown", "not_subscribed", "notsubscribed", "pending", "never_subscribed", "invalid", "redacted"), UNKNOWN
+    ),
 }
 
 
@@ -43,8 +77,10 @@ def parse_status(value: Any) -> str:
         word = value.strip().lower().replace(" ", "_").replace("-", "_")
         if word in _WORDS:
             return _WORDS[word]
-    raise ValueError(f"{str(value)[:40]!r} is not a consent value: use yes, no or unknown "
-                     "(also true/false, 1/0, subscribed/unsubscribed)")
+    raise ValueError(
+        f"{str(value)[:40]!r} is not a consent value: use yes, no or unknown "
+        "(also true/false, 1/0, subscribed/unsubscribed)"
+    )
 
 
 def parse_declared(text: str | None) -> frozenset[str] | None:
@@ -56,8 +92,11 @@ def parse_declared(text: str | None) -> frozenset[str] | None:
         return frozenset()
     unknown = [word for word in words if word not in CHANNELS]
     if not words or unknown:
-        raise InvalidInput("--consent", f"{(unknown or [text])[0]!r} is not a channel: give some of "
-                                        f"{', '.join(CHANNELS)} separated by commas, or 'none'")
+        raise InvalidInput(
+            "--consent",
+            f"{(unknown or [text])[0]!r} is not a channel: give some of "
+            f"{', '.join(CHANNELS)} separated by commas, or 'none'",
+        )
     return frozenset(words)
 
 
@@ -109,9 +148,12 @@ def merged(stored: dict | None, carried: dict[str, str | None], origin: ConsentS
             changes[channel] = stamp(status, origin)
     return changes
 
+
 # What a declaration means, in the words the Data page and the README use.
-CONSENT_LAW = ("Declare only what these customers actually agreed to. India's DPDP Act 2023 requires consent "
-               "that is free, specific, informed and given by a clear affirmative action, and TRAI's rules "
-               "require it for promotional SMS; you must be able to show how it was given. The declaration is "
-               "recorded with the file's name, your name and the time. Customers whose consent is unknown are "
-               "never messaged, and a later 'no' always wins.")
+CONSENT_LAW = (
+    "Declare only what these customers actually agreed to. India's DPDP Act 2023 requires consent "
+    "that is free, specific, informed and given by a clear affirmative action, and TRAI's rules "
+    "require it for promotional SMS; you must be able to show how it was given. The declaration is "
+    "recorded with the file's name, your name and the time. Customers whose consent is unknown are "
+    "never messaged, and a later 'no' always wins."
+)

@@ -76,8 +76,10 @@ def neutralise_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     columns = []
     for column in batch.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            risky = pc.and_(pc.match_substring_regex(column, FORMULA_START),
-                            pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)))
+            risky = pc.and_(
+                pc.match_substring_regex(column, FORMULA_START),
+                pc.invert(pc.match_substring_regex(column, PLAIN_NUMBER)),
+            )
             quoted = pc.binary_join_element_wise(pa.scalar("'", column.type), column, pa.scalar("", column.type))
             column = pc.if_else(pc.fill_null(risky, False), quoted, column)
         columns.append(column)

@@ -8,7 +8,7 @@ embedded MongoDB server takes about two seconds). Revenue counts completed order
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 import pandas as pd
@@ -40,23 +40,33 @@ def is_empty(db: Database) -> bool:
 
 def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) -> Dashboard:
     """The numbers from the analytic copy (`crm.analytics.open_copy().cursor()`)."""
-    today = today or datetime.now(timezone.utc).date()
-    active_since = datetime.combine(today - timedelta(days=ACTIVE_DAYS), time(), timezone.utc)
+    today = today or datetime.now(UTC).date()
+    active_since = datetime.combine(today - timedelta(days=ACTIVE_DAYS), time(), UTC)
     customers, revenue, active = con.execute(
         "SELECT (SELECT count(*) FROM customers), "
         # HUGEINT: totals of int64 paise can pass the int64 limit (fetched as Python ints).
         "       coalesce(sum(amount) FILTER (WHERE status = 'completed'), 0)::HUGEINT, "
         "       count(DISTINCT customer_id) FILTER (WHERE status = 'completed' AND order_date >= ?) "
-        "FROM orders", [active_since]).fetchone()
+        "FROM orders",
+        [active_since],
+    ).fetchone()
     by_status = dict(con.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status").fetchall())
-    kpis = Kpis(customers=customers, orders=sum(by_status.values()), revenue_paise=revenue,
-                active_customers=active, orders_by_status=by_status)
-    months = pd.DataFrame(con.execute(
-        # The copy's session zone is UTC: the plain TIMESTAMP is the UTC month start.
-        "SELECT date_trunc('month', order_date)::TIMESTAMP AS month, sum(amount)::HUGEINT AS revenue_paise, "
-        "       count(*) AS orders "
-        "FROM orders WHERE status = 'completed' GROUP BY ALL ORDER BY month").fetchall(),
-        columns=["month", "revenue_paise", "orders"])
+    kpis = Kpis(
+        customers=customers,
+        orders=sum(by_status.values()),
+        revenue_paise=revenue,
+        active_customers=active,
+        orders_by_status=by_status,
+    )
+    months = pd.DataFrame(
+        con.execute(
+            # The copy's session zone is UTC: the plain TIMESTAMP is the UTC month start.
+            "SELECT date_trunc('month', order_date)::TIMESTAMP AS month, sum(amount)::HUGEINT AS revenue_paise, "
+            "       count(*) AS orders "
+            "FROM orders WHERE status = 'completed' GROUP BY ALL ORDER BY month"
+        ).fetchall(),
+        columns=["month", "revenue_paise", "orders"],
+    )
     months["month"] = pd.to_datetime(months["month"], utc=True)
     return Dashboard(kpis=kpis, revenue_by_month=months, customers_by_city=customers_by_city(con))
 
@@ -64,7 +74,8 @@ def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) ->
 def customers_by_city(con: duckdb.DuckDBPyConnection, top: int = TOP_CITIES) -> pd.DataFrame:
     rows = con.execute(
         "SELECT coalesce(nullif(trim(city), ''), '(no city)') AS city, count(*) AS customers "
-        "FROM customers GROUP BY ALL ORDER BY customers DESC, city").fetchall()
+        "FROM customers GROUP BY ALL ORDER BY customers DESC, city"
+    ).fetchall()
     named = [{"city": city, "customers": n} for city, n in rows]
     head, rest = named[:top], named[top:]
     if rest:

@@ -13,7 +13,8 @@ from datetime import datetime
 
 from pymongo.database import Database
 
-KINDS = ("customers", "orders")
+from crm.store.schema import RECORD_KINDS
+
 _lock = threading.Lock()
 _newest_seen: dict[tuple, datetime] = {}
 
@@ -34,6 +35,6 @@ def _newest_change(db: Database, kind: str) -> datetime | None:
 
 def data_version(db: Database) -> tuple:
     version: list = []
-    for kind in KINDS:
+    for kind in RECORD_KINDS:
         version += [db[kind].estimated_document_count(), _newest_change(db, kind)]
     return tuple(version)

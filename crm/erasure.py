@@ -26,7 +26,7 @@ from pymongo.database import Database
 from crm import audit
 from crm.auth.permissions import Principal, requires
 from crm.errors import NotFound, Unavailable
-from crm.ingest.writer import utc_now
+from crm.store.clock import utc_now
 
 ERASED = "[erased]"
 ERASURES = "erasures"
@@ -41,8 +41,12 @@ class ErasureReport:
     unsent: int  # of them, messages that had not gone out and were settled as FAILED
 
     def summary(self) -> dict:
-        return {"customer_id": self.customer_id, "orders": self.orders, "messages": self.messages,
-                "unsent": self.unsent}
+        return {
+            "customer_id": self.customer_id,
+            "orders": self.orders,
+            "messages": self.messages,
+            "unsent": self.unsent,
+        }
 
 
 @requires("customer.erase")
@@ -52,7 +56,8 @@ def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureR
     stamp = utc_now()
     with _queue() as queue:
         known = db.customers.find_one({"customer_id": customer_id}, {"_id": 1}) is not None or (
-            queue is not None and _queued(queue, customer_id))
+            queue is not None and _queued(queue, customer_id)
+        )
         # Journal first: should anything below fail, a retry finds the customer and finishes, and
         # the copies (and the stream worker) already drop what is gone.
         if known:
@@ -64,18 +69,19 @@ def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureR
         db[ERASURES].insert_one({"customer_id": customer_id, "erased_at": stamp})
     unsent = db.communication_log.update_many(
         {"customer_id": customer_id, "status": "PENDING"},
-        {"$set": {"status": "FAILED", "error": NOT_SENT_REASON, "settled_at": stamp, "updated_at": stamp}})
+        {"$set": {"status": "FAILED", "error": NOT_SENT_REASON, "settled_at": stamp, "updated_at": stamp}},
+    )
     messages = db.communication_log.update_many(
         {"customer_id": customer_id},
-        {"$set": {"to": ERASED, "message": ERASED, "erased_at": stamp, "updated_at": stamp}})
+        {"$set": {"to": ERASED, "message": ERASED, "erased_at": stamp, "updated_at": stamp}},
+    )
     _erase_at_vendor(db, customer_id)
     orders = db.orders.delete_many({"customer_id": customer_id})
     db.customers.delete_one({"customer_id": customer_id})
     report = ErasureReport(customer_id, orders.deleted_count, messages.modified_count, unsent.modified_count)
     # Audited before the copy is refreshed: should that fail, the erasure is still on record (and
     # the journal makes every copy drop the customer at its next refresh).
-    audit.record(by, "customer.erase", customer_id, {"orders": report.orders, "messages": report.messages},
-                 db=db)
+    audit.record(by, "customer.erase", customer_id, {"orders": report.orders, "messages": report.messages}, db=db)
     _drop_from_analytic_copy()
     return report
 
@@ -121,8 +127,10 @@ def _queue():
 
 
 def _queue_unavailable(exc: Exception) -> Unavailable:
-    return Unavailable(f"the queue (Redis) does not answer ({exc}), so what it holds of this customer "
-                       "cannot be erased yet; try again when Redis is back")
+    return Unavailable(
+        f"the queue (Redis) does not answer ({exc}), so what it holds of this customer "
+        "cannot be erased yet; try again when Redis is back"
+    )
 
 
 def _queued(queue, customer_id: str) -> bool:
@@ -150,11 +158,13 @@ def _scrub(queue, customer_id: str) -> int:
 
 def _erase_at_vendor(db: Database, customer_id: str) -> None:
     """The mock vendor keeps what it was sent in this database: tombstone that too."""
-    from crm.campaigns.vendor import COLLECTION
+    from crm.campaigns.vendor_access import MOCK_VENDOR_MESSAGES as COLLECTION
 
     # Its ids are "<campaign id>:<customer id>"; the campaign ids are the ones of the log rows.
-    keys = [f"{campaign_id}:{customer_id}" for campaign_id in
-            db.communication_log.distinct("campaign_id", {"customer_id": customer_id})]
+    keys = [
+        f"{campaign_id}:{customer_id}"
+        for campaign_id in db.communication_log.distinct("campaign_id", {"customer_id": customer_id})
+    ]
     if keys:
         db[COLLECTION].update_many({"_id": {"$in": keys}}, {"$set": {"to": ERASED, "body": ERASED}})
 

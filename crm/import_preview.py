@@ -23,5 +23,4 @@ class ImportPreview:
 
 def preview_import(db: Database, kind: Kind, source: Source, mapping: dict[str, str]) -> ImportPreview:
     checked = check_csv(db, kind, source, mapping)
-    return ImportPreview(report=checked.report, valid_rows=checked.valid_rows,
-                         invalid_rows=checked.invalid_rows)
+    return ImportPreview(report=checked.report, valid_rows=checked.valid_rows, invalid_rows=checked.invalid_rows)

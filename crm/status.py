@@ -11,6 +11,7 @@ from pymongo.database import Database
 
 from crm.auth.signin_settings import allow_list, oidc_provider
 from crm.config import Settings
+from crm.indian_numbers import as_text
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,6 @@ def database_status(db: Database, settings: Settings) -> PartStatus:
 def analytic_copy_status(settings: Settings) -> PartStatus:
     """How much the analytic copy holds, and the MongoDB documents it had to leave out."""
     from crm.analytics.analytic_copy import open_copy
-    from crm.ui.format import as_text
 
     try:
         copy = open_copy(settings)
@@ -48,10 +48,13 @@ def analytic_copy_status(settings: Settings) -> PartStatus:
     # Ids and reasons come from the data: escaped, since the page reads Markdown.
     shown = "; ".join(f"{s.kind[:-1]} {as_text(repr(s.row_id))}: {as_text(s.reason)}" for s in left_out.examples)
     more = f" and {left_out.total - len(left_out.examples):,} more" if left_out.total > len(left_out.examples) else ""
-    return PartStatus("Analytic copy", False,
-                      f"{held}; left out {what} that cannot be loaded, so segments, exports and the "
-                      f"dashboard count without them ({shown}{more}). Write them again with the API or an "
-                      "import, or correct them in MongoDB and rebuild the analytic copy.")
+    return PartStatus(
+        "Analytic copy",
+        False,
+        f"{held}; left out {what} that cannot be loaded, so segments, exports and the "
+        f"dashboard count without them ({shown}{more}). Write them again with the API or an "
+        "import, or correct them in MongoDB and rebuild the analytic copy.",
+    )
 
 
 def redis_status(settings: Settings) -> PartStatus:
@@ -81,12 +84,25 @@ def signin_status(settings: Settings, secrets: Mapping, db: Database) -> PartSta
         return PartStatus("Sign-in", True, f"local accounts ({count} active); no [auth] provider in secrets")
     allow = allow_list(settings, secrets)
     if allow.empty:
-        return PartStatus("Sign-in", False, f"{provider.label}: the allow-list is empty, so only users "
-                          "an admin added can sign in (set CRM_ALLOWED_EMAILS / CRM_ALLOWED_DOMAINS)")
-    return PartStatus("Sign-in", True, f"{provider.label}; allow-list: {len(allow.emails)} emails, "
-                      f"domains {', '.join(sorted(allow.domains)) or 'none'}")
+        return PartStatus(
+            "Sign-in",
+            False,
+            f"{provider.label}: the allow-list is empty, so only users "
+            "an admin added can sign in (set CRM_ALLOWED_EMAILS / CRM_ALLOWED_DOMAINS)",
+        )
+    return PartStatus(
+        "Sign-in",
+        True,
+        f"{provider.label}; allow-list: {len(allow.emails)} emails, "
+        f"domains {', '.join(sorted(allow.domains)) or 'none'}",
+    )
 
 
 def all_parts(db: Database, settings: Settings, secrets: Mapping) -> list[PartStatus]:
-    return [database_status(db, settings), analytic_copy_status(settings), redis_status(settings),
-            gemini_status(settings), signin_status(settings, secrets, db)]
+    return [
+        database_status(db, settings),
+        analytic_copy_status(settings),
+        redis_status(settings),
+        gemini_status(settings),
+        signin_status(settings, secrets, db),
+    ]

@@ -11,28 +11,37 @@ import pandas as pd  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from crm.auth import allowed  # noqa: E402
-from crm.campaigns import CHANNELS, CampaignDraft, campaign_stats, check_draft, compose_campaign  # noqa: E402
-from crm.campaigns import preview_messages  # noqa: E402
+from crm.campaigns import (  # noqa: E402
+    CHANNELS,
+    CampaignDraft,
+    campaign_stats,
+    check_draft,
+    compose_campaign,
+    preview_messages,  # noqa: E402
+)
 from crm.campaigns.audience import EXCLUSIONS  # noqa: E402
-from crm.campaigns.background import is_sending, send_error, send_in_background  # noqa: E402
+from crm.campaigns.background import is_sending, send_error  # noqa: E402
 from crm.campaigns.check import Problem  # noqa: E402
 from crm.campaigns.model import MAX_TEMPLATES  # noqa: E402
 from crm.campaigns.sms_length import sms_length  # noqa: E402
 from crm.campaigns.templating import DERIVED, FIELDS  # noqa: E402
 from crm.errors import CRMError, InvalidInput  # noqa: E402
+from crm.indian_numbers import as_text, format_count  # noqa: E402
 from crm.segment_engine.model import load_rule_json  # noqa: E402
 from crm.segments import list_segments  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown, show_error  # noqa: E402
-from crm.ui.format import as_text, format_count  # noqa: E402
 from crm.ui.message_variants import english_or_blank, message_variants_panel  # noqa: E402
+from crm.ui.sending import start_sending  # noqa: E402
 
 # UI state: the last check (for which draft), the campaign this session is sending, whether its
 # progress still refreshes itself.
 CHECKED, SENDING, NAMED, FOLLOWING = "cmp_checked", "cmp_sending", "cmp_named", "cmp_following"
 UNNAMED = "(unnamed)"
 EXAMPLE_RULE = {"op": "and", "rules": [{"field": "days_since_last_order", "operator": ">", "value": 90}]}
-EXAMPLE_TEMPLATE = 'Hi {{ first_name | default("there") }}, we miss you! 10% off this week in {{ city | default("your city") }}.'
+EXAMPLE_TEMPLATE = (
+    'Hi {{ first_name | default("there") }}, we miss you! 10% off this week in {{ city | default("your city") }}.'
+)
 
 
 def draft_key(draft: CampaignDraft) -> str:
@@ -42,8 +51,9 @@ def draft_key(draft: CampaignDraft) -> str:
 def choose_audience(db) -> tuple[dict | None, str | None, str | None]:
     """(rule, segment id, segment name) from a saved segment or a pasted rule."""
     segments = list_segments(db)
-    source = st.radio("Audience", ["Saved segment", "Rule JSON"], horizontal=True, key="cmp_source",
-                      index=0 if segments else 1)
+    source = st.radio(
+        "Audience", ["Saved segment", "Rule JSON"], horizontal=True, key="cmp_source", index=0 if segments else 1
+    )
     if source == "Saved segment":
         if not segments:
             st.info("No saved segments yet: build one on the Segments page, or paste a rule.")
@@ -63,33 +73,58 @@ def compose_form(db) -> CampaignDraft | None:
     rule, segment_id, segment_name = choose_audience(db)
     left, right = st.columns(2)
     name = left.text_input("Campaign name", key="cmp_name", placeholder="Win back lapsed buyers")
-    channel = right.selectbox("Channel", list(CHANNELS), key="cmp_channel", format_func=lambda c: CHANNELS[c].label,
-                              help="Decides the contact field and the consent that apply")
+    channel = right.selectbox(
+        "Channel",
+        list(CHANNELS),
+        key="cmp_channel",
+        format_func=lambda c: CHANNELS[c].label,
+        help="Decides the contact field and the consent that apply",
+    )
     objective = st.text_input("Objective", key="cmp_objective", placeholder="Bring back customers idle for 90 days")
-    message_variants_panel(objective, english_or_blank(rule), channel, template_key="cmp_template_{}",
-                           count_key="cmp_variants")
-    variants = st.number_input("Message variants", 1, MAX_TEMPLATES, 1, key="cmp_variants",
-                               help="Customers are split evenly and stably between the variants")
+    message_variants_panel(
+        objective, english_or_blank(rule), channel, template_key="cmp_template_{}", count_key="cmp_variants"
+    )
+    variants = st.number_input(
+        "Message variants",
+        1,
+        MAX_TEMPLATES,
+        1,
+        key="cmp_variants",
+        help="Customers are split evenly and stably between the variants",
+    )
     templates = []
     for i in range(int(variants)):
-        text = st.text_area(f"Message {i + 1}" if variants > 1 else "Message", EXAMPLE_TEMPLATE if i == 0 else "",
-                            key=f"cmp_template_{i}", height=100)
+        text = st.text_area(
+            f"Message {i + 1}" if variants > 1 else "Message",
+            EXAMPLE_TEMPLATE if i == 0 else "",
+            key=f"cmp_template_{i}",
+            height=100,
+        )
         templates.append(text)
         if CHANNELS[channel].counts_sms_segments and text:
             length = sms_length(text)
             st.caption(f"Template: {len(text)} characters, {length.encoding}; rendered length is checked below")
     with st.expander("Placeholders you can use"):
         derived = ", ".join(f"`{k}` ({v})" for k, v in DERIVED.items())
-        st.markdown(", ".join(f"`{f}`" for f in FIELDS if f not in DERIVED) + f"; derived: {derived}. "
-                    'Give a field that may be empty a default: `{{ city | default("your city") }}`; '
-                    "money as rupees: `{{ total_spend | inr }}`.")
+        st.markdown(
+            ", ".join(f"`{f}`" for f in FIELDS if f not in DERIVED) + f"; derived: {derived}. "
+            'Give a field that may be empty a default: `{{ city | default("your city") }}`; '
+            "money as rupees: `{{ total_spend | inr }}`."
+        )
     if rule is None:
         return None
     try:
         st.session_state[NAMED] = bool(name.strip())
         # Preview and check need no name; sending does (checked at the button).
-        return CampaignDraft.build(name=name.strip() or UNNAMED, objective=objective, channel=channel,
-                                   templates=templates, rules=rule, segment_id=segment_id, segment_name=segment_name)
+        return CampaignDraft.build(
+            name=name.strip() or UNNAMED,
+            objective=objective,
+            channel=channel,
+            templates=templates,
+            rules=rule,
+            segment_id=segment_id,
+            segment_name=segment_name,
+        )
     except CRMError as exc:
         show_error(exc)
         return None
@@ -104,10 +139,22 @@ def show_preview(draft: CampaignDraft) -> None:
     samples = [s for s in items if not isinstance(s, Problem)]
     if samples:
         sms = CHANNELS[draft.channel].counts_sms_segments
-        st.dataframe(pd.DataFrame([{
-            "customer": s.customer_id, "to": s.to, "variant": s.variant + 1, "message": s.message,
-            **({"SMS segments": sms_length(s.message).segments} if sms else {})} for s in samples]),
-            hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "customer": s.customer_id,
+                        "to": s.to,
+                        "variant": s.variant + 1,
+                        "message": s.message,
+                        **({"SMS segments": sms_length(s.message).segments} if sms else {}),
+                    }
+                    for s in samples
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
     elif not problems:
         st.info("Nobody in this audience can be messaged on this channel.")
 
@@ -117,8 +164,11 @@ def show_report(report) -> None:
     cols[0].metric("Matched", format_count(report.matched))
     cols[1].metric("Will be messaged", format_count(report.recipients))
     for col, reason in zip(cols[2:], EXCLUSIONS):
-        col.metric(f"Excluded: {reason.replace('_', ' ')}", format_count(report.excluded.get(reason, 0)),
-                   help=EXCLUSIONS[reason])
+        col.metric(
+            f"Excluded: {reason.replace('_', ' ')}",
+            format_count(report.excluded.get(reason, 0)),
+            help=EXCLUSIONS[reason],
+        )
     if report.segments:
         parts = ", ".join(f"{format_count(n)} message(s) of {k} segment(s)" for k, n in sorted(report.segments.items()))
         st.caption(f"SMS length: {parts}; encodings: {dict(report.encodings)}")
@@ -140,14 +190,20 @@ def follow(db, campaign_id: str) -> None:
         if error:
             st.error(f"Sending stopped: {error}", icon=":material/error:")
         total = max(stats.audience, 1)
-        st.progress(stats.sent / total, text=f"Handed to the vendor: {format_count(stats.sent)} of "
-                                               f"{format_count(stats.audience)}")
+        st.progress(
+            stats.sent / total,
+            text=f"Handed to the vendor: {format_count(stats.sent)} of {format_count(stats.audience)}",
+        )
         settled = stats.delivered + stats.failed
-        st.progress(settled / total, text=f"Receipts: {format_count(stats.delivered)} delivered, "
-                                          f"{format_count(stats.failed)} failed, {format_count(stats.pending)} pending")
+        st.progress(
+            settled / total,
+            text=f"Receipts: {format_count(stats.delivered)} delivered, "
+            f"{format_count(stats.failed)} failed, {format_count(stats.pending)} pending",
+        )
         if all_settled(stats, campaign_id):
-            st.success("Every message has its receipt. See the details on the History page.",
-                       icon=":material/done_all:")
+            st.success(
+                "Every message has its receipt. See the details on the History page.", icon=":material/done_all:"
+            )
         st.page_link("pages/history.py", label="Open History", icon=":material/history:")
         if st.session_state.get(FOLLOWING) and all_settled(stats, campaign_id):
             # A fragment's timer is fixed when the page runs: a full rerun stops it (otherwise the
@@ -179,13 +235,14 @@ with errors_shown():
         ready = current is not None and current[1].ok
         send_help = None if ready else "Run the check; it must pass for this exact audience and message"
         # A role that may not send gets no send button at all (the core refuses it as well).
-        if may_send and st.button("Send campaign", type="primary", disabled=not ready, help=send_help,
-                                  icon=":material/send:"):
+        if may_send and st.button(
+            "Send campaign", type="primary", disabled=not ready, help=send_help, icon=":material/send:"
+        ):
             if not st.session_state.get(NAMED):
                 st.error("Name the campaign before sending it.", icon=":material/error:")
             else:
                 campaign, _ = compose_campaign(db, user, draft)
-                send_in_background(db, user, campaign.id)
+                start_sending(db, user, campaign.id)
                 st.session_state[SENDING] = campaign.id
                 st.session_state.pop(CHECKED, None)
 

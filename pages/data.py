@@ -15,11 +15,11 @@ from crm.browse import PAGE_SIZES, CustomerView, Page, customer_view, search  # 
 from crm.consent import CHANNELS, CONSENT_LAW, describe_declared  # noqa: E402
 from crm.erasure import erase_customer  # noqa: E402
 from crm.import_preview import ImportPreview, preview_import  # noqa: E402
+from crm.indian_numbers import as_text, format_count, format_inr  # noqa: E402
 from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_rows, suggest_mapping  # noqa: E402
 from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS  # noqa: E402
 from crm.ui.data import current_version, get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
-from crm.ui.format import as_text, format_count, format_inr  # noqa: E402
 
 IGNORE = "(ignore)"
 PREVIEW_ROWS = 10
@@ -49,8 +49,9 @@ def column_mapping(kind: str, header: list[str], file_id: str) -> dict[str, str]
     cols = st.columns(min(4, len(header)))
     for i, column in enumerate(header):
         guess = suggested.get(column, IGNORE)
-        choice = cols[i % len(cols)].selectbox(column or f"(column {i + 1})", options, index=options.index(guess),
-                                               key=f"map:{file_id}:{kind}:{i}")
+        choice = cols[i % len(cols)].selectbox(
+            column or f"(column {i + 1})", options, index=options.index(guess), key=f"map:{file_id}:{kind}:{i}"
+        )
         if choice != IGNORE:
             mapping[column] = choice
     return mapping
@@ -65,12 +66,19 @@ def show_preview(preview: ImportPreview, data: bytes, kind: str) -> None:
     if not report.rejected:
         st.success("Every row is valid.", icon=":material/check_circle:")
         return
-    st.warning(f"{format_count(preview.invalid_rows)} rows have problems. Nothing has been saved yet.",
-               icon=":material/report:")
+    st.warning(
+        f"{format_count(preview.invalid_rows)} rows have problems. Nothing has been saved yet.",
+        icon=":material/report:",
+    )
     errors = pd.DataFrame([{"row": e.row, "column": e.column, "reason": e.reason} for e in report.rejected])
     st.dataframe(errors, hide_index=True, width="stretch", height=min(400, 40 + 35 * len(errors)))
-    st.download_button("Download the rejected rows with reasons (CSV)", errors_to_csv(report.rejected, io.BytesIO(data)),
-                       file_name=f"rejected-{kind}.csv", mime="text/csv", icon=":material/download:")
+    st.download_button(
+        "Download the rejected rows with reasons (CSV)",
+        errors_to_csv(report.rejected, io.BytesIO(data)),
+        file_name=f"rejected-{kind}.csv",
+        mime="text/csv",
+        icon=":material/download:",
+    )
 
 
 def declared_consent(mapping: dict[str, str]) -> tuple[frozenset[str], bool]:
@@ -78,29 +86,50 @@ def declared_consent(mapping: dict[str, str]) -> tuple[frozenset[str], bool]:
     st.markdown("**Consent**")
     own = sorted(field.removeprefix("consent_") for field in mapping.values() if field.startswith("consent_"))
     if own:
-        st.caption(f"The file's own consent columns decide for {', '.join(own)}; a declaration below fills "
-                   "only their empty cells.")
-    channels = st.multiselect("These customers agreed to be contacted by", list(CHANNELS), key="import-consent",
-                              help="Leave empty when they agreed to nothing you can show, or you do not know")
+        st.caption(
+            f"The file's own consent columns decide for {', '.join(own)}; a declaration below fills "
+            "only their empty cells."
+        )
+    channels = st.multiselect(
+        "These customers agreed to be contacted by",
+        list(CHANNELS),
+        key="import-consent",
+        help="Leave empty when they agreed to nothing you can show, or you do not know",
+    )
     st.caption(CONSENT_LAW)
     if not channels:
         st.caption("Declared: none. Channels the file does not give stay unknown: never messaged.")
         return frozenset(), True
-    confirmed = st.checkbox(f"I confirm these customers agreed to {', '.join(channels)} and we keep the record of "
-                            "how (e.g. the opt-in box of a sign-up form)", key="import-consent-confirmed")
+    confirmed = st.checkbox(
+        f"I confirm these customers agreed to {', '.join(channels)} and we keep the record of "
+        "how (e.g. the opt-in box of a sign-up form)",
+        key="import-consent-confirmed",
+    )
     return frozenset(channels), confirmed
 
 
 def import_tab(db) -> None:
     if not allowed(user, "data.import"):
-        st.info(f"Imports are for {who_may('data.import')}; you are signed in as a "
-                f"{user.role}. Browse customers and orders in the other tabs.", icon=":material/lock:")
+        st.info(
+            f"Imports are for {who_may('data.import')}; you are signed in as a "
+            f"{user.role}. Browse customers and orders in the other tabs.",
+            icon=":material/lock:",
+        )
         return
-    kind = st.radio("What does the file hold?", ["customers", "orders"], horizontal=True,
-                    format_func=str.capitalize, key="import-kind")
+    kind = st.radio(
+        "What does the file hold?",
+        ["customers", "orders"],
+        horizontal=True,
+        format_func=str.capitalize,
+        key="import-kind",
+    )
     fields = ", ".join(INPUT_FIELDS[kind])
-    uploaded = st.file_uploader(f"CSV file of {kind}", type=["csv"], key="import-file",
-                                help=f"UTF-8 CSV with a header row. Our fields: {fields}")
+    uploaded = st.file_uploader(
+        f"CSV file of {kind}",
+        type=["csv"],
+        key="import-file",
+        help=f"UTF-8 CSV with a header row. Our fields: {fields}",
+    )
     if uploaded is None:
         st.caption("Orders need their customers: import customers first.")
         return
@@ -128,16 +157,29 @@ def import_tab(db) -> None:
         bar = st.progress(0.0, text="Writing...")
 
         def progress(done: int, total: int) -> None:
-            bar.progress(done / total if total else 1.0, text=f"Writing {kind}: {format_count(done)} of {format_count(total)}")
+            bar.progress(
+                done / total if total else 1.0, text=f"Writing {kind}: {format_count(done)} of {format_count(total)}"
+            )
 
-        report = import_csv(db, kind, io.BytesIO(data), mapping, skip_invalid=skip, progress=progress, by=user,
-                            consent=consent, file_name=uploaded.name)
+        report = import_csv(
+            db,
+            kind,
+            io.BytesIO(data),
+            mapping,
+            skip_invalid=skip,
+            progress=progress,
+            by=user,
+            consent=consent,
+            file_name=uploaded.name,
+        )
         bar.progress(1.0, text="Done")
-        st.success(f"Imported {kind}: {format_count(report.inserted)} new, {format_count(report.updated)} updated, "
-                   f"{format_count(report.unchanged)} unchanged"
-                   + (f", {format_count(report.summary()['rejected_rows'])} rows skipped." if report.rejected else ".")
-                   + (f" Consent declared: {describe_declared(consent)}." if kind == "customers" else ""),
-                   icon=":material/check_circle:")
+        st.success(
+            f"Imported {kind}: {format_count(report.inserted)} new, {format_count(report.updated)} updated, "
+            f"{format_count(report.unchanged)} unchanged"
+            + (f", {format_count(report.summary()['rejected_rows'])} rows skipped." if report.rejected else ".")
+            + (f" Consent declared: {describe_declared(consent)}." if kind == "customers" else ""),
+            icon=":material/check_circle:",
+        )
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +188,9 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
         frame["amount"] = frame["amount"].map(format_inr)
     for column in ("order_date", "signup_date"):
         if column in frame:
-            frame[column] = frame[column].map(lambda when: when.strftime("%Y-%m-%d %H:%M UTC") if pd.notna(when) else "")
+            frame[column] = frame[column].map(
+                lambda when: when.strftime("%Y-%m-%d %H:%M UTC") if pd.notna(when) else ""
+            )
     if "tags" in frame:
         frame["tags"] = frame["tags"].map(lambda tags: ", ".join(tags or []))
     return frame
@@ -154,16 +198,20 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
 
 def paging_controls(kind: str) -> tuple[str, int, int]:
     text_col, size_col, page_col = st.columns([4, 1, 1])
-    text = text_col.text_input("Search", key=f"{kind}-search",
-                               placeholder="id, name, email or city" if kind == "customers" else "order id, customer id or status")
+    text = text_col.text_input(
+        "Search",
+        key=f"{kind}-search",
+        placeholder="id, name, email or city" if kind == "customers" else "order id, customer id or status",
+    )
     page_size = size_col.selectbox("Page size", PAGE_SIZES, index=1, key=f"{kind}-size")
     page = page_col.number_input("Page", min_value=1, value=1, step=1, key=f"{kind}-page")
     return text, int(page), int(page_size)
 
 
 def show_page(result: Page, kind: str) -> None:
-    st.caption(f"{format_count(result.total)} {kind} found · page {result.page} of {format_count(result.pages)} "
-               "· newest first")
+    st.caption(
+        f"{format_count(result.total)} {kind} found · page {result.page} of {format_count(result.pages)} · newest first"
+    )
     if result.page > result.pages:
         st.info(f"There are only {result.pages} pages.")
         return
@@ -197,23 +245,38 @@ def consent_rows(consent: dict | None) -> list[dict]:
         stored = (consent or {}).get(channel)
         stored = stored if isinstance(stored, dict) else {}
         when = stored.get("at")
-        rows.append({"channel": channel, "consent": stored.get("status") or "unknown",
-                     "source": stored.get("source") or "", "recorded": when.strftime("%Y-%m-%d %H:%M UTC") if when else ""})
+        rows.append(
+            {
+                "channel": channel,
+                "consent": stored.get("status") or "unknown",
+                "source": stored.get("source") or "",
+                "recorded": when.strftime("%Y-%m-%d %H:%M UTC") if when else "",
+            }
+        )
     return rows
 
 
 def erase_panel(db, customer_id: str) -> None:
     with st.expander("Erase this customer", icon=":material/delete_forever:"):
-        st.write("Removes the customer and their orders for good, on their request (DPDP Act 2023 s.12, "
-                 "GDPR Art. 17). Messages already sent keep their row, with the address and text replaced, so "
-                 "campaign counts stay exact. This cannot be undone.")
+        st.write(
+            "Removes the customer and their orders for good, on their request (DPDP Act 2023 s.12, "
+            "GDPR Art. 17). Messages already sent keep their row, with the address and text replaced, so "
+            "campaign counts stay exact. This cannot be undone."
+        )
         typed = st.text_input(f"Type {customer_id} to confirm", key=f"erase-confirm-{customer_id}")
-        if st.button("Erase for good", type="primary", disabled=typed.strip() != customer_id,
-                     key=f"erase-{customer_id}", icon=":material/delete_forever:"):
+        if st.button(
+            "Erase for good",
+            type="primary",
+            disabled=typed.strip() != customer_id,
+            key=f"erase-{customer_id}",
+            icon=":material/delete_forever:",
+        ):
             report = erase_customer(db, customer_id, by=user)
             st.session_state.pop("customer-open", None)
-            st.session_state["erased-note"] = (f"Erased {customer_id}: {report.orders} orders removed, "
-                                               f"{report.messages} messages turned into tombstones.")
+            st.session_state["erased-note"] = (
+                f"Erased {customer_id}: {report.orders} orders removed, "
+                f"{report.messages} messages turned into tombstones."
+            )
             st.rerun()
 
 
@@ -225,8 +288,12 @@ def browse_tab(db, kind: str) -> None:
     show_page(result, kind)
     if kind == "customers" and result.rows:
         ids = [row["customer_id"] for row in result.rows]
-        chosen = st.selectbox("Open a customer", [None, *ids], key="customer-open",
-                              format_func=lambda cid: "Choose one from this page..." if cid is None else cid)
+        chosen = st.selectbox(
+            "Open a customer",
+            [None, *ids],
+            key="customer-open",
+            format_func=lambda cid: "Choose one from this page..." if cid is None else cid,
+        )
         if chosen:
             show_customer(db, customer_view(db, chosen))
 

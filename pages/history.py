@@ -12,12 +12,13 @@ import streamlit as st  # noqa: E402
 from crm.auth import allowed  # noqa: E402
 from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get_campaign, list_campaigns  # noqa: E402
 from crm.campaigns.audience import EXCLUSIONS  # noqa: E402
-from crm.campaigns.background import is_sending, send_error, send_in_background  # noqa: E402
+from crm.campaigns.background import is_sending, send_error  # noqa: E402
 from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline  # noqa: E402
 from crm.campaigns.model import COMPLETED, status_label  # noqa: E402
+from crm.indian_numbers import as_text, format_count  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
-from crm.ui.format import as_text, format_count  # noqa: E402
+from crm.ui.sending import start_sending  # noqa: E402
 
 TEAL, RED = "#0f766e", "#b91c1c"
 LOG_ROWS = 200
@@ -43,21 +44,41 @@ def campaign_table(db) -> list[Campaign]:
         stats = counters(db, c)
         rate = stats.delivery_rate
         # Owner before status: "awaiting receipts (N outstanding)" widens its column.
-        rows.append({"campaign": c.name, "channel": CHANNELS[c.channel].label, "owner": c.owner or "",
-                     "status": status_label(c.status, stats.pending),
-                     "audience": stats.audience, "sent": stats.sent, "delivered": stats.delivered,
-                     "failed": stats.failed, "pending": stats.pending,
-                     "delivery rate": None if rate is None else round(100 * rate, 1),
-                     "started (UTC)": _when(c.started_at), "finished (UTC)": _when(c.finished_at)})
+        rows.append(
+            {
+                "campaign": c.name,
+                "channel": CHANNELS[c.channel].label,
+                "owner": c.owner or "",
+                "status": status_label(c.status, stats.pending),
+                "audience": stats.audience,
+                "sent": stats.sent,
+                "delivered": stats.delivered,
+                "failed": stats.failed,
+                "pending": stats.pending,
+                "delivery rate": None if rate is None else round(100 * rate, 1),
+                "started (UTC)": _when(c.started_at),
+                "finished (UTC)": _when(c.finished_at),
+            }
+        )
     if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
-                     column_config={"delivery rate": st.column_config.NumberColumn(format="%.1f%%")})
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            width="stretch",
+            column_config={"delivery rate": st.column_config.NumberColumn(format="%.1f%%")},
+        )
     return campaigns
 
 
 def funnel(stats: CampaignStats) -> go.Figure:
-    fig = go.Figure(go.Funnel(y=["Audience", "Sent", "Delivered"], x=[stats.audience, stats.sent, stats.delivered],
-                              marker={"color": TEAL}, textinfo="value+percent initial"))
+    fig = go.Figure(
+        go.Funnel(
+            y=["Audience", "Sent", "Delivered"],
+            x=[stats.audience, stats.sent, stats.delivered],
+            marker={"color": TEAL},
+            textinfo="value+percent initial",
+        )
+    )
     fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=260)
     return fig
 
@@ -65,13 +86,20 @@ def funnel(stats: CampaignStats) -> go.Figure:
 def timeline_chart(frame: pd.DataFrame) -> go.Figure:
     # Counts were zero the second before the first event: without that point a campaign settled
     # within one second has one point per line, which plotly draws as nothing.
-    start = pd.DataFrame([{"time": frame["time"].min() - pd.Timedelta(seconds=1), "sent": 0, "delivered": 0,
-                           "failed": 0}])
-    long = pd.concat([start, frame], ignore_index=True).melt(id_vars="time", var_name="messages",
-                                                             value_name="count")
-    fig = px.line(long, x="time", y="count", color="messages", line_shape="hv", markers=True,
-                  color_discrete_map={"sent": "#64748b", "delivered": TEAL, "failed": RED},
-                  labels={"time": "UTC", "count": "Messages (cumulative)"})
+    start = pd.DataFrame(
+        [{"time": frame["time"].min() - pd.Timedelta(seconds=1), "sent": 0, "delivered": 0, "failed": 0}]
+    )
+    long = pd.concat([start, frame], ignore_index=True).melt(id_vars="time", var_name="messages", value_name="count")
+    fig = px.line(
+        long,
+        x="time",
+        y="count",
+        color="messages",
+        line_shape="hv",
+        markers=True,
+        color_discrete_map={"sent": "#64748b", "delivered": TEAL, "failed": RED},
+        labels={"time": "UTC", "count": "Messages (cumulative)"},
+    )
     fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=260, legend_title_text="")
     # Times are whole seconds: no millisecond ticks, and on a short run no tick between two seconds.
     short = long["time"].max() - long["time"].min() <= pd.Timedelta(seconds=10)
@@ -83,16 +111,26 @@ def campaign_view(db, campaign_id: str) -> None:
     stats = campaign_stats(db, campaign_id)  # first: it completes a campaign whose last receipt came
     campaign = get_campaign(db, campaign_id)
     st.subheader(as_text(campaign.name), anchor=False)
-    st.caption(f"{CHANNELS[campaign.channel].label} · {status_label(campaign.status, stats.pending)} · {as_text(campaign.description)}"
-               + (f" · objective: {as_text(campaign.objective)}" if campaign.objective else ""))
+    st.caption(
+        f"{CHANNELS[campaign.channel].label} · {status_label(campaign.status, stats.pending)} · "
+        f"{as_text(campaign.description)}"
+        + (f" · objective: {as_text(campaign.objective)}" if campaign.objective else "")
+    )
     error = send_error(campaign.id)
     if error:
         st.error(f"Sending stopped: {error}", icon=":material/error:")
     cols = st.columns(6, border=True)
     rate = stats.delivery_rate
-    for col, (label, value) in zip(cols, [("Audience", stats.audience), ("Sent", stats.sent),
-                                          ("Delivered", stats.delivered), ("Failed", stats.failed),
-                                          ("Pending", stats.pending)]):
+    for col, (label, value) in zip(
+        cols,
+        [
+            ("Audience", stats.audience),
+            ("Sent", stats.sent),
+            ("Delivered", stats.delivered),
+            ("Failed", stats.failed),
+            ("Pending", stats.pending),
+        ],
+    ):
         col.metric(label, format_count(value))
     cols[5].metric("Delivery rate", "–" if rate is None else f"{100 * rate:.1f}%")
     excluded = ", ".join(f"{format_count(n)} {EXCLUSIONS[r]}" for r, n in campaign.excluded.items() if n)
@@ -100,7 +138,8 @@ def campaign_view(db, campaign_id: str) -> None:
         st.caption(f"Not messaged: {excluded}.")
     if campaign.status != COMPLETED and not is_sending(campaign.id) and allowed(user, "campaign.send"):
         if st.button("Resume sending", icon=":material/play_arrow:", key=f"resume-{campaign.id}"):
-            send_in_background(db, user, campaign.id)
+            with errors_shown():
+                start_sending(db, user, campaign.id)
 
     left, right = st.columns(2, border=True)
     with left:
@@ -112,8 +151,7 @@ def campaign_view(db, campaign_id: str) -> None:
         if stats.sent == 0 and stats.delivered + stats.failed == 0:
             st.caption("Nothing sent yet.")
         else:
-            st.plotly_chart(timeline_chart(timeline(db, campaign.id)), width="stretch",
-                            key=f"timeline-{campaign.id}")
+            st.plotly_chart(timeline_chart(timeline(db, campaign.id)), width="stretch", key=f"timeline-{campaign.id}")
 
     reasons = failure_reasons(db, campaign.id)
     if not reasons.empty:
@@ -129,9 +167,14 @@ def campaign_view(db, campaign_id: str) -> None:
     st.dataframe(page, hide_index=True, width="stretch")
     # A callable: the CSV is built when someone clicks, not on every refresh.
     if allowed(user, "data.export"):
-        st.download_button("Download the log (CSV)", lambda: log_csv(db, campaign.id, statuses, search, by=user),
-                           file_name=f"campaign-{campaign.id}-log.csv", mime="text/csv",
-                           icon=":material/download:", key=f"log-csv-{campaign.id}")
+        st.download_button(
+            "Download the log (CSV)",
+            lambda: log_csv(db, campaign.id, statuses, search, by=user),
+            file_name=f"campaign-{campaign.id}-log.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            key=f"log-csv-{campaign.id}",
+        )
     with st.expander("Message templates"):
         for template in campaign.templates:
             st.code(template, language=None)
@@ -176,8 +219,9 @@ with errors_shown():
 
     live_or_static(overview, "history-live-overview", any_live)()
     if campaigns:
-        chosen = st.selectbox("Campaign", campaigns, key="history-campaign",
-                              format_func=lambda c: f"{c.name} · {_when(c.created_at)}")
+        chosen = st.selectbox(
+            "Campaign", campaigns, key="history-campaign", format_func=lambda c: f"{c.name} · {_when(c.created_at)}"
+        )
 
         def detail() -> None:
             with errors_shown():

@@ -7,7 +7,7 @@ user = require_user()
 import functools  # noqa: E402 - nothing runs before the guard
 import json  # noqa: E402
 import textwrap  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
@@ -19,9 +19,13 @@ from crm.analytics.segment_preview import Preview  # noqa: E402
 from crm.auth import allowed  # noqa: E402
 from crm.auth.permissions import who_may  # noqa: E402
 from crm.errors import CRMError, InvalidInput  # noqa: E402
-from crm.segment_builder import builder_config, rule_to_tree  # noqa: E402
+from crm.indian_numbers import as_text, format_count, group_indian  # noqa: E402
+from crm.segment_builder import (  # noqa: E402
+    builder_config,
+    download,  # noqa: E402
+    rule_to_tree,
+)
 from crm.segment_builder.choices import value_choices, with_rule_values  # noqa: E402
-from crm.segment_builder import download  # noqa: E402
 from crm.segment_builder.download import audience_csv  # noqa: E402
 from crm.segment_builder.reading import read_json, read_tree  # noqa: E402
 from crm.segment_engine import describe_rule  # noqa: E402
@@ -37,7 +41,6 @@ from crm.segments import (  # noqa: E402
 )
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown, show_error  # noqa: E402
-from crm.ui.format import as_text, format_count, group_indian  # noqa: E402
 
 # UI state (st.session_state): which tree the builder was last loaded with, a counter that
 # remounts the widget when a rule is loaded (it reads `tree=` only when it mounts), the open
@@ -45,10 +48,15 @@ from crm.ui.format import as_text, format_count, group_indian  # noqa: E402
 # confirmation, what the last action has to say, and a large export prepared for download
 # ((rule, columns), CSV bytes, time prepared).
 GENERATION, LOADED, OPEN_ID, CHOICE, CONFIRM_DELETE, NOTICE, PREPARED_EXPORT = (
-    "seg_generation", "seg_loaded_tree", "seg_open_id", "segment-choice", "seg_confirm_delete", "seg_notice",
-    "seg_prepared_export")
-EXPORT_DEFAULT = ["customer_id", "name", "email", "phone", "city", "total_spend", "order_count",
-                  "last_order_date"]
+    "seg_generation",
+    "seg_loaded_tree",
+    "seg_open_id",
+    "segment-choice",
+    "seg_confirm_delete",
+    "seg_notice",
+    "seg_prepared_export",
+)
+EXPORT_DEFAULT = ["customer_id", "name", "email", "phone", "city", "total_spend", "order_count", "last_order_date"]
 TEAL = "#0f766e"
 
 
@@ -76,6 +84,7 @@ def cached_choices(data_version: str) -> dict[str, list[str]]:
 
 # --- the live preview ----------------------------------------------------------------------
 
+
 def _wrap(text: str, width: int = 38) -> str:
     return "<br>".join(textwrap.wrap(text, width)) or text
 
@@ -85,19 +94,43 @@ def waterfall_chart(result: Preview) -> go.Figure:
     labels = [_wrap(f"{i + 1}. {step.label.removeprefix('Customers ')}") for i, step in enumerate(result.waterfall)]
     left = [step.remaining for step in result.waterfall]
     reached = "Left after this step" if result.combine == "and" else "Reached so far"
-    fig = go.Figure([
-        go.Bar(name="Meeting this condition alone", y=labels, x=[s.alone for s in result.waterfall],
-               orientation="h", marker_color="#99d5ce"),
-        go.Bar(name=reached, y=labels, x=left, orientation="h", marker_color=TEAL,
-               text=[format_count(n) for n in left], textposition="auto"),
-    ])
+    fig = go.Figure(
+        [
+            go.Bar(
+                name="Meeting this condition alone",
+                y=labels,
+                x=[s.alone for s in result.waterfall],
+                orientation="h",
+                marker_color="#99d5ce",
+            ),
+            go.Bar(
+                name=reached,
+                y=labels,
+                x=left,
+                orientation="h",
+                marker_color=TEAL,
+                text=[format_count(n) for n in left],
+                textposition="auto",
+            ),
+        ]
+    )
     if result.negated:
-        fig.add_bar(name="Audience (the group is negated)", y=["Everyone else"], x=[result.count],
-                    orientation="h", marker_color="#f59e0b", text=[format_count(result.count)])
-    fig.update_layout(barmode="group", height=120 + 70 * (len(labels) + result.negated),
-                      margin=dict(l=0, r=0, t=30, b=0),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-                      yaxis=dict(autorange="reversed"), xaxis_title="Customers")
+        fig.add_bar(
+            name="Audience (the group is negated)",
+            y=["Everyone else"],
+            x=[result.count],
+            orientation="h",
+            marker_color="#f59e0b",
+            text=[format_count(result.count)],
+        )
+    fig.update_layout(
+        barmode="group",
+        height=120 + 70 * (len(labels) + result.negated),
+        margin=dict(l=0, r=0, t=30, b=0),
+        legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+        yaxis=dict(autorange="reversed"),
+        xaxis_title="Customers",
+    )
     return fig
 
 
@@ -106,10 +139,17 @@ def spend_chart(result: Preview) -> go.Figure:
         return f"₹{group_indian(low)}+" if high is None else f"₹{group_indian(low)}–{group_indian(high)}"
 
     bins = result.spend_histogram
-    fig = go.Figure(go.Bar(x=[bin_label(b.low_rupees, b.high_rupees) for b in bins],
-                           y=[b.customers for b in bins], marker_color=TEAL))
-    fig.update_layout(height=280, margin=dict(l=0, r=0, t=10, b=0), yaxis_title="Customers",
-                      xaxis_title="Total spend on completed orders")
+    fig = go.Figure(
+        go.Bar(
+            x=[bin_label(b.low_rupees, b.high_rupees) for b in bins], y=[b.customers for b in bins], marker_color=TEAL
+        )
+    )
+    fig.update_layout(
+        height=280,
+        margin=dict(l=0, r=0, t=10, b=0),
+        yaxis_title="Customers",
+        xaxis_title="Total spend on completed orders",
+    )
     return fig
 
 
@@ -118,8 +158,11 @@ def show_preview(rule, english: str) -> Preview:
         result = analytics.preview(rule)
     cols = st.columns(2, border=True)
     cols[0].metric("Customers in this segment", format_count(result.count))
-    cols[1].metric("Share of all customers", f"{result.share:.1%}",
-                   help=f"{format_count(result.count)} of {format_count(result.total_customers)}")
+    cols[1].metric(
+        "Share of all customers",
+        f"{result.share:.1%}",
+        help=f"{format_count(result.count)} of {format_count(result.total_customers)}",
+    )
     st.markdown(f"**In words:** {as_text(english)}")
     st.caption(f"As of {result.as_of.day} {result.as_of:%b %Y} (dates compare as UTC days)")
     chart, cities = st.columns([3, 2])
@@ -129,8 +172,11 @@ def show_preview(rule, english: str) -> Preview:
     with cities:
         st.caption("Top cities in this segment")
         if result.top_cities:
-            st.dataframe([{"City": c, "Customers": format_count(n)} for c, n in result.top_cities],
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                [{"City": c, "Customers": format_count(n)} for c, n in result.top_cities],
+                hide_index=True,
+                width="stretch",
+            )
         else:
             st.write("No cities to show.")
     st.caption("Total spend of the customers in this segment")
@@ -140,16 +186,20 @@ def show_preview(rule, english: str) -> Preview:
 
 def show_sample(result: Preview) -> None:
     st.caption(f"The first {len(result.sample)} customers of the segment, by customer ID")
-    st.dataframe(result.sample, hide_index=True, width="stretch",
-                 column_config={"total_spend": st.column_config.NumberColumn("total_spend (₹)", format="%.2f"),
-                                "avg_order_value": st.column_config.NumberColumn("avg_order_value (₹)",
-                                                                                 format="%.2f")})
+    st.dataframe(
+        result.sample,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "total_spend": st.column_config.NumberColumn("total_spend (₹)", format="%.2f"),
+            "avg_order_value": st.column_config.NumberColumn("avg_order_value (₹)", format="%.2f"),
+        },
+    )
 
 
 def show_export(rule_json: dict, count: int) -> None:
     if not allowed(user, "data.export"):
-        st.caption(f"Exporting customers' data is for {who_may('data.export')}; "
-                   f"you are signed in as a {user.role}.")
+        st.caption(f"Exporting customers' data is for {who_may('data.export')}; you are signed in as a {user.role}.")
         return
     columns = st.multiselect("Columns", list(COLUMNS), default=EXPORT_DEFAULT, key="export-columns")
     if not columns:
@@ -159,27 +209,47 @@ def show_export(rule_json: dict, count: int) -> None:
     label = f"Download CSV ({format_count(count)} customers)"
     if count <= download.PREPARE_ABOVE_ROWS:
         # Written when the button is clicked (on its own thread), streaming to a temp file.
-        st.download_button(label, data=lambda: audience_csv(text, columns, by=user), file_name="segment.csv",
-                           mime="text/csv", icon=":material/download:", on_click="ignore", key="export-download")
+        st.download_button(
+            label,
+            data=lambda: audience_csv(text, columns, by=user),
+            file_name="segment.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            on_click="ignore",
+            key="export-download",
+        )
         return
     wanted = (text, tuple(columns))
     prepared = st.session_state.get(PREPARED_EXPORT)
     if prepared is None or prepared[0] != wanted:
-        if not st.button(f"Prepare CSV ({format_count(count)} customers)", icon=":material/table_view:",
-                         key="export-prepare"):
+        if not st.button(
+            f"Prepare CSV ({format_count(count)} customers)", icon=":material/table_view:", key="export-prepare"
+        ):
             return
         bar = st.progress(0.0, text="Writing the CSV…")
 
         def show(written: int, total: int) -> None:
-            bar.progress(min(1.0, written / max(total, 1)),
-                         text=f"Writing the CSV… {format_count(written)} of {format_count(total)} customers")
+            bar.progress(
+                min(1.0, written / max(total, 1)),
+                text=f"Writing the CSV… {format_count(written)} of {format_count(total)} customers",
+            )
 
-        prepared = (wanted, audience_csv(text, columns, on_rows=show, by=user),
-                    datetime.now(timezone.utc).astimezone().strftime("%H:%M:%S"))
+        prepared = (
+            wanted,
+            audience_csv(text, columns, on_rows=show, by=user),
+            datetime.now(UTC).astimezone().strftime("%H:%M:%S"),
+        )
         st.session_state[PREPARED_EXPORT] = prepared
         bar.empty()
-    st.download_button(label, data=prepared[1], file_name="segment.csv", mime="text/csv",
-                       icon=":material/download:", on_click="ignore", key="export-download")
+    st.download_button(
+        label,
+        data=prepared[1],
+        file_name="segment.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        on_click="ignore",
+        key="export-download",
+    )
     st.caption(f"Prepared at {prepared[2]}; change the rule or the columns to prepare it again.")
 
 
@@ -188,13 +258,21 @@ def builder_and_preview(config: dict) -> None:
     """The builder and everything that follows the rule; an edit reruns only this part."""
     # Mounted with the tree it holds, not the one last loaded: the browser remounts the component
     # whenever the layout above it changes, and it then starts from `tree=`.
-    condition_tree(config, return_type="none", tree=current_tree(), key=builder_key(), min_height=420,
-                   placeholder="Add a condition, or open a saved segment.")
+    condition_tree(
+        config,
+        return_type="none",
+        tree=current_tree(),
+        key=builder_key(),
+        min_height=420,
+        placeholder="Add a condition, or open a saved segment.",
+    )
     # "none" is no export format: the widget then sends only its tree, which we convert ourselves.
     reading = read_tree(current_tree())
     if reading.empty:
-        st.info("Add a condition to see who it finds: drag conditions to reorder them or into groups.",
-                icon=":material/touch_app:")
+        st.info(
+            "Add a condition to see who it finds: drag conditions to reorder them or into groups.",
+            icon=":material/touch_app:",
+        )
         return
     if reading.problem:
         st.warning(f"To see the audience, fix this: {reading.problem}", icon=":material/edit:")
@@ -218,11 +296,12 @@ def builder_and_preview(config: dict) -> None:
 # Duplicate and Save-as-new make a segment both open and chosen; Open and Duplicate load its
 # rule into the builder; saving keeps the builder as it is.
 
+
 def _when(moment: datetime | None) -> str:
     if moment is None:
         return "not counted yet"
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return f"{moment.astimezone(timezone.utc):%d %b %Y %H:%M} UTC"
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f"{moment.astimezone(UTC):%d %b %Y %H:%M} UTC"
 
 
 class NotReady(Exception):
@@ -241,6 +320,7 @@ def builder_rule():
 def action(place: str):
     """A panel callback: the message it returns, or what it raises, is shown at `place` ("list"
     or "save") when the page is drawn."""
+
     def decorate(act):
         @functools.wraps(act)
         def run(*args) -> None:
@@ -253,7 +333,9 @@ def action(place: str):
             else:
                 if message:
                     st.session_state[NOTICE] = (place, "success", message)
+
         return run
+
     return decorate
 
 
@@ -354,8 +436,14 @@ def save_panel(db) -> None:
     opened = open_segment_or_none(db)
     if opened:
         st.caption(f"Open: **{as_text(opened.name)}**")
-        st.button(f"Save changes to “{as_text(opened.name)}”", type="primary", key="save-changes", icon=":material/save:",
-                  on_click=save_changes, args=(db, opened.id))
+        st.button(
+            f"Save changes to “{as_text(opened.name)}”",
+            type="primary",
+            key="save-changes",
+            icon=":material/save:",
+            on_click=save_changes,
+            args=(db, opened.id),
+        )
     with st.form("save-new", clear_on_submit=True, border=False):
         st.text_input("Name", placeholder="e.g. Big spenders in Mumbai", key="save-name")
         st.form_submit_button("Save as a new segment", icon=":material/add:", on_click=save_as_new, args=(db,))
@@ -368,33 +456,56 @@ def saved_segments_panel(db, offered, may_save: bool) -> None:
     if not segments:
         st.caption("None yet." + (" Build a rule and save it below." if may_save else ""))
         return
-    st.dataframe([{"Name": s.name, "Customers": None if s.last_count is None else format_count(s.last_count),
-                   "Counted": _when(s.last_counted_at)} for s in segments],
-                 hide_index=True, width="stretch", key="segment-list")
+    st.dataframe(
+        [
+            {
+                "Name": s.name,
+                "Customers": None if s.last_count is None else format_count(s.last_count),
+                "Counted": _when(s.last_counted_at),
+            }
+            for s in segments
+        ],
+        hide_index=True,
+        width="stretch",
+        key="segment-list",
+    )
     by_id = {s.id: s for s in segments}
     if st.session_state.get(CHOICE) not in by_id:  # first visit, or the chosen one was deleted
         open_id = st.session_state.get(OPEN_ID)
         st.session_state[CHOICE] = open_id if open_id in by_id else segments[0].id
     chosen = by_id[st.selectbox("Segment", list(by_id), format_func=lambda i: by_id[i].name, key=CHOICE)]
     st.caption(as_text(chosen.description))
-    st.button("Open in the builder", key="segment-open", icon=":material/open_in_new:", type="primary",
-              on_click=open_segment, args=(db, chosen.id, offered))
+    st.button(
+        "Open in the builder",
+        key="segment-open",
+        icon=":material/open_in_new:",
+        type="primary",
+        on_click=open_segment,
+        args=(db, chosen.id, offered),
+    )
     if not may_save:
-        st.caption(f"Your role ({user.role}) can open segments but not change them"
-                   + ("." if allowed(user, "data.export") else " or export their customers."))
+        st.caption(
+            f"Your role ({user.role}) can open segments but not change them"
+            + ("." if allowed(user, "data.export") else " or export their customers.")
+        )
         return
     if st.session_state.get(CONFIRM_DELETE) == chosen.id:
         st.warning(f"Delete “{as_text(chosen.name)}”? This cannot be undone.")
         yes, no = st.columns(2)
-        yes.button("Yes, delete", type="primary", key="segment-delete-yes", on_click=delete,
-                   args=(db, chosen.id, chosen.name))
+        yes.button(
+            "Yes, delete", type="primary", key="segment-delete-yes", on_click=delete, args=(db, chosen.id, chosen.name)
+        )
         no.button("Cancel", key="segment-delete-no", on_click=cancel_delete)
         return
     dup, remove = st.columns(2)
-    dup.button("Duplicate", key="segment-duplicate", icon=":material/content_copy:", on_click=duplicate,
-               args=(db, chosen.id, offered))
-    remove.button("Delete", key="segment-delete", icon=":material/delete:", on_click=ask_to_delete,
-                  args=(chosen.id,))
+    dup.button(
+        "Duplicate",
+        key="segment-duplicate",
+        icon=":material/content_copy:",
+        on_click=duplicate,
+        args=(db, chosen.id, offered),
+    )
+    remove.button("Delete", key="segment-delete", icon=":material/delete:", on_click=ask_to_delete, args=(chosen.id,))
     with st.form("rename", clear_on_submit=True, border=False):
         st.text_input("New name", key="rename-name")
         st.form_submit_button("Rename", icon=":material/edit:", on_click=rename, args=(db, chosen.id))
@@ -403,8 +514,12 @@ def saved_segments_panel(db, offered, may_save: bool) -> None:
 def paste_json_panel(offered) -> None:
     with st.expander("Paste a rule as JSON"):
         with st.form("paste-json", border=False):
-            text = st.text_area("Rule JSON", height=160, key="paste-text",
-                                placeholder='{"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]}')
+            text = st.text_area(
+                "Rule JSON",
+                height=160,
+                key="paste-text",
+                placeholder='{"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]}',
+            )
             if st.form_submit_button("Load into the builder", icon=":material/upload:"):
                 try:
                     rule = read_json(text)
@@ -419,8 +534,10 @@ def describe_your_audience_slot() -> None:
     """A sentence -> a proposed rule with its count and changes; applied only on the user's click."""
     from crm.ui.describe_audience import describe_audience_panel
 
-    describe_audience_panel(read_tree(current_tree()).rule,
-                            apply=lambda rule: load_into_builder(rule, set(choices), st.session_state.get(OPEN_ID)))
+    describe_audience_panel(
+        read_tree(current_tree()).rule,
+        apply=lambda rule: load_into_builder(rule, set(choices), st.session_state.get(OPEN_ID)),
+    )
 
 
 # --- the page ------------------------------------------------------------------------------

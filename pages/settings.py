@@ -5,7 +5,7 @@ from crm.ui.auth import require_user
 user = require_user()
 
 import json  # noqa: E402 - nothing runs before the guard
-from datetime import datetime, time, timezone  # noqa: E402
+from datetime import UTC, datetime, time  # noqa: E402
 
 import streamlit as st  # noqa: E402
 
@@ -57,8 +57,9 @@ def users_tab() -> None:
                 with errors_shown():
                     if oidc is None:
                         added, password = users.add_local_user(user, username, role, name=name, email=email)
-                        show_once(f"Added {added.username}. Their one-time password:", password,
-                                  one_time_note(added.username))
+                        show_once(
+                            f"Added {added.username}. Their one-time password:", password, one_time_note(added.username)
+                        )
                     else:
                         added = users.add_oidc_user(user, email, role, oidc.stored_as)
                         st.success(f"{added.username} can now sign in with {oidc.stored_as} as {role}.")
@@ -82,17 +83,26 @@ def users_tab() -> None:
                     st.success(f"{who} is enabled.")
                 if reset.form_submit_button("Reset password"):
                     password = users.reset_password(user, who)
-                    show_once(f"New one-time password for {who} (their open sessions have ended):", password,
-                              one_time_note(who))
-                if unlock.form_submit_button("Unlock", help="Let them try a password again now, after "
-                                             "wrong passwords made them wait"):
+                    show_once(
+                        f"New one-time password for {who} (their open sessions have ended):",
+                        password,
+                        one_time_note(who),
+                    )
+                if unlock.form_submit_button(
+                    "Unlock", help="Let them try a password again now, after wrong passwords made them wait"
+                ):
                     users.unlock(user, who)
                     st.success(f"{who} may sign in again now.")
     waits = throttle.waiting_accounts()
-    rows = [{**u.model_dump(include={"username", "name", "email", "role", "provider", "active", "last_login",
-                                     "created_at"}),
-             "sign-in wait (s)": waits.get(u.username)}
-            for u in users.list_users()]
+    rows = [
+        {
+            **u.model_dump(
+                include={"username", "name", "email", "role", "provider", "active", "last_login", "created_at"}
+            ),
+            "sign-in wait (s)": waits.get(u.username),
+        }
+        for u in users.list_users()
+    ]
     st.dataframe(utc_table(rows), hide_index=True, width="stretch")
 
 
@@ -117,8 +127,16 @@ def keys_tab() -> None:
                 with errors_shown():
                     revoked = api_keys.revoke(user, prefix)
                     st.success(f"Revoked {revoked.name}; requests with it now get 401.")
-    rows = [{"name": k.name, "prefix": k.prefix, "created": k.created_at, "last used": k.last_used_at,
-             "revoked": k.revoked_at} for k in apikeys.list_keys(db)]
+    rows = [
+        {
+            "name": k.name,
+            "prefix": k.prefix,
+            "created": k.created_at,
+            "last used": k.last_used_at,
+            "revoked": k.revoked_at,
+        }
+        for k in apikeys.list_keys(db)
+    ]
     if rows:
         st.dataframe(utc_table(rows), hide_index=True, width="stretch")
     else:
@@ -141,15 +159,23 @@ def audit_tab() -> None:
     until = until_col.date_input("To", value=None, key="audit-until")
     limit = limit_col.number_input("At most", 10, 10_000, 500, step=100, key="audit-limit")
     with errors_shown():
-        entries = audit.query({
-            "action": None if action == ALL else action, "username": username or None,
-            "target_contains": target or None, "limit": limit,
-            "since": datetime.combine(since, time.min, timezone.utc) if since else None,
-            "until": datetime.combine(until, time.max, timezone.utc) if until else None})
+        entries = audit.query(
+            {
+                "action": None if action == ALL else action,
+                "username": username or None,
+                "target_contains": target or None,
+                "limit": limit,
+                "since": datetime.combine(since, time.min, UTC) if since else None,
+                "until": datetime.combine(until, time.max, UTC) if until else None,
+            }
+        )
         st.caption(f"{len(entries)} entries, newest first")
         rows = [{**e.model_dump(), "details": json.dumps(e.details, default=str)} for e in entries]
-        st.dataframe(utc_table(rows, columns=["at", "username", "role", "action", "target", "details"]),
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            utc_table(rows, columns=["at", "username", "role", "action", "target", "details"]),
+            hide_index=True,
+            width="stretch",
+        )
 
 
 users_part, keys_part, status_part, audit_part = st.tabs(["Users", "API keys", "Status", "Audit log"])

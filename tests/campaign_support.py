@@ -10,7 +10,7 @@ from crm.analytics import analytic_copy
 from crm.auth import CLI
 from crm.campaigns import CampaignDraft, compose_campaign
 from crm.campaigns.signing import HEADER, sign
-from crm.campaigns.vendor import vendor_key
+from crm.campaigns.vendor_access import vendor_key
 from crm.config import load_settings
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
@@ -20,16 +20,28 @@ SECRET = "test-receipt-secret"
 EVERYONE = {"op": "and", "rules": [{"field": "customer_id", "operator": "is_not_empty"}]}
 
 
-def load_customers(db, n: int, *, no_sms_consent: set[int] = frozenset(), no_phone: set[int] = frozenset(),
-                   no_city: set[int] = frozenset()) -> list[str]:
+def load_customers(
+    db,
+    n: int,
+    *,
+    no_sms_consent: set[int] = frozenset(),
+    no_phone: set[int] = frozenset(),
+    no_city: set[int] = frozenset(),
+) -> list[str]:
     """Customers c000.. with a phone, an email, a city and consent to every channel, except where
     told otherwise."""
     rows = []
     for i in range(n):
-        row = {"customer_id": f"c{i:03d}", "name": f"Asha {i}", "email": f"asha{i}@example.com",
-               "phone": None if i in no_phone else f"+9198{i:08d}",
-               "city": None if i in no_city else ["Mumbai", "Pune"][i % 2],
-               "consent_email": "yes", "consent_sms": "yes", "consent_whatsapp": "yes"}
+        row = {
+            "customer_id": f"c{i:03d}",
+            "name": f"Asha {i}",
+            "email": f"asha{i}@example.com",
+            "phone": None if i in no_phone else f"+9198{i:08d}",
+            "city": None if i in no_city else ["Mumbai", "Pune"][i % 2],
+            "consent_email": "yes",
+            "consent_sms": "yes",
+            "consent_whatsapp": "yes",
+        }
         if i in no_sms_consent:
             row["consent_sms"] = "no"
         rows.append(row)
@@ -38,14 +50,25 @@ def load_customers(db, n: int, *, no_sms_consent: set[int] = frozenset(), no_pho
     return [r["customer_id"] for r in rows]
 
 
-def compose(db, templates=("Hi {{ first_name }} in {{ city | default('India') }}",), channel="sms",
-            rules=EVERYONE, name="spring sale", user=CLI):
+def compose(
+    db,
+    templates=("Hi {{ first_name }} in {{ city | default('India') }}",),
+    channel="sms",
+    rules=EVERYONE,
+    name="spring sale",
+    user=CLI,
+):
     draft = CampaignDraft.build(name=name, channel=channel, templates=list(templates), rules=rules)
     return compose_campaign(db, user, draft)
 
 
-def post_receipt(url: str, receipt: dict | list, secret: str = SECRET, signature: str | bytes | bool | None = None,
-                 timestamp: int | None = None) -> httpx.Response:
+def post_receipt(
+    url: str,
+    receipt: dict | list,
+    secret: str = SECRET,
+    signature: str | bytes | bool | None = None,
+    timestamp: int | None = None,
+) -> httpx.Response:
     """Post a receipt signed with `secret` at `timestamp` (now), or with `signature` as given (False: none)."""
     body = json.dumps(receipt).encode()
     headers = {"Content-Type": "application/json"}

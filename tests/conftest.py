@@ -14,6 +14,9 @@ from crm import store
 from crm.store.embedded import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parent.parent
+# Fixture modules shared by many test files (a fixture imported into a test module would shadow
+# its own arguments).
+pytest_plugins = ("tests.api_fixtures", "tests.signin_gate")
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +55,26 @@ def run_cli(crm_env):
 
     def run(*args: str, check: bool = False, timeout: float = 300) -> subprocess.CompletedProcess:
         env = {**os.environ, **crm_env}
-        result = subprocess.run([sys.executable, "-m", "crm", *args], cwd=ROOT, env=env,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [sys.executable, "-m", "crm", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"crm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
     return run
+
+
+E2E_DIR = ROOT / "tests" / "e2e"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; scripts/test.sh installs it
+
+
+def pytest_collection_modifyitems(items):
+    """Marks every test that drives a real browser `e2e`, so `-m "not e2e"` gives the fast run,
+    and skips them where Chromium is missing (a developer's machine; CI always has it)."""
+    no_browser = pytest.mark.skip(reason=f"needs Debian's Chromium at {CHROMIUM} (scripts/test.sh installs it)")
+    for item in items:
+        if E2E_DIR in item.path.parents or "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
+            if not CHROMIUM.exists():
+                item.add_marker(no_browser)

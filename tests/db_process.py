@@ -50,8 +50,14 @@ def start_api(data_dir: Path, **env_extra: str) -> ApiProcess:
         env.pop(name, None)
     log = data_dir.parent / f"{data_dir.name}-api.log"
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "crm", "api", "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crm", "api", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     api = ApiProcess(process, f"http://127.0.0.1:{port}", data_dir, log)
     try:
         wait_for(lambda: api.health() == 200 or process.poll() is not None, 90, "the API to answer /healthz")

@@ -29,10 +29,16 @@ class Reply:
 def answer(data) -> Reply:
     """A 200 whose model text is `data` (JSON-encoded unless it is already text)."""
     text = data if isinstance(data, str) else json.dumps(data)
-    return Reply(200, json.dumps({
-        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],
-        "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
-        "modelVersion": "fake-model"}).encode())
+    return Reply(
+        200,
+        json.dumps(
+            {
+                "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5, "totalTokenCount": 15},
+                "modelVersion": "fake-model",
+            }
+        ).encode(),
+    )
 
 
 def error(status: int, name: str, message: str = "scripted error") -> Reply:
@@ -46,7 +52,7 @@ class FakeGemini:
     stopping: threading.Event = field(default_factory=threading.Event)
     url: str = ""
 
-    def start(self) -> "FakeGemini":
+    def start(self) -> FakeGemini:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -55,8 +61,9 @@ class FakeGemini:
 
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                fake.seen.append(Seen(self.path, {k.lower(): v for k, v in self.headers.items()},
-                                      json.loads(raw or b"{}")))
+                fake.seen.append(
+                    Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, json.loads(raw or b"{}"))
+                )
                 reply = fake.replies[min(len(fake.seen), len(fake.replies)) - 1]
                 if reply.hang:
                     fake.stopping.wait(30)

@@ -45,7 +45,8 @@ def rule_audience(connection, rule, as_of) -> set[str]:
 
     as_text, as_codes = (
         {row[0] for row in connection.execute(*compile_rule(rule, as_of, codes).query()).fetchall()}
-        for codes in (None, resolve_codes(connection, parse_rule(rule))))
+        for codes in (None, resolve_codes(connection, parse_rule(rule)))
+    )
     assert as_text == as_codes, f"text keys select {sorted(as_text)}, integer codes {sorted(as_codes)}"
     return as_text
 

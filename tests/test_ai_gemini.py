@@ -18,10 +18,14 @@ from crm.segment_engine import rule_json_schema
 from tests.fake_gemini import FakeGemini, Reply, answer, error
 
 TODAY = date(2025, 6, 30)
-FACTS = DataFacts(cities=("Mumbai", "Pune", "Visakhapatnam"), tags=("vip", "app_user"),
-                  genders=("female", "male"))
-GOOD = {"op": "and", "rules": [{"field": "total_spend", "operator": ">", "value": 5000},
-                               {"field": "days_since_last_order", "operator": ">", "value": 90}]}
+FACTS = DataFacts(cities=("Mumbai", "Pune", "Visakhapatnam"), tags=("vip", "app_user"), genders=("female", "male"))
+GOOD = {
+    "op": "and",
+    "rules": [
+        {"field": "total_spend", "operator": ">", "value": 5000},
+        {"field": "days_since_last_order", "operator": ">", "value": 90},
+    ],
+}
 TEXT = "people who spent more than ₹5,000 and have been inactive for 3 months"
 
 
@@ -41,8 +45,9 @@ def fake():
 
 
 def client_for(fake: FakeGemini, attempts: int = 1, timeout_ms: int = 5_000) -> GeminiClient:
-    return GeminiClient("test-key", "gemini-test-model", timeout_ms=timeout_ms, attempts=attempts,
-                        base_url=fake.url, retry_delay=0.01)
+    return GeminiClient(
+        "test-key", "gemini-test-model", timeout_ms=timeout_ms, attempts=attempts, base_url=fake.url, retry_delay=0.01
+    )
 
 
 def test_request_carries_model_key_schema_and_prompt_with_date_currency_cities_and_tags(fake):
@@ -133,7 +138,7 @@ def test_timeout_is_our_error_and_offline_answers(fake):
     assert proposal.engine == OFFLINE and "in time" in proposal.notes[0]
 
 
-@pytest.mark.parametrize("text", ["```json\n{\"op\": \"and\"", "Sure! Here is your rule.", ""])
+@pytest.mark.parametrize("text", ['```json\n{"op": "and"', "Sure! Here is your rule.", ""])
 def test_malformed_json_answer_is_a_bad_answer(fake, text):
     fake.replies = [answer(text)]
     with pytest.raises(GeminiBadAnswer):
@@ -168,12 +173,23 @@ def test_settings_give_key_model_and_endpoint(fake, monkeypatch):
 
 
 def test_gemini_variants_are_checked_and_a_bad_placeholder_is_dropped(fake):
-    fake.replies = [answer({"variants": [
-        {"tone": "Warm", "text": "Hi {{ first_name | default(\"there\") }}, we miss you! 15% off this week."},
-        {"tone": "Urgent", "text": "{{ first_name | default(\"Hi\") }}, 48 hours left for 15% off!"},
-        {"tone": "Odd", "text": "Hi {{ favourite_colour }}!"}]})]
-    result = message_variants("win back inactive users", "Customers whose last order was more than 90 days ago",
-                              "sms", client=client_for(fake))
+    fake.replies = [
+        answer(
+            {
+                "variants": [
+                    {"tone": "Warm", "text": 'Hi {{ first_name | default("there") }}, we miss you! 15% off this week.'},
+                    {"tone": "Urgent", "text": '{{ first_name | default("Hi") }}, 48 hours left for 15% off!'},
+                    {"tone": "Odd", "text": "Hi {{ favourite_colour }}!"},
+                ]
+            }
+        )
+    ]
+    result = message_variants(
+        "win back inactive users",
+        "Customers whose last order was more than 90 days ago",
+        "sms",
+        client=client_for(fake),
+    )
     assert result.engine == "gemini-test-model"
     assert [v.tone for v in result.variants] == ["Warm", "Urgent"]
     assert "favourite_colour" in result.notes[0]

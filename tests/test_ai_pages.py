@@ -1,4 +1,4 @@
-""""Describe your audience" on the Segments page (AppTest): a proposal shows its English, count,
+""" "Describe your audience" on the Segments page (AppTest): a proposal shows its English, count,
 changes and engine, and reaches the builder only when the user applies it."""
 
 from __future__ import annotations
@@ -14,17 +14,28 @@ from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
 from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
+from crm.indian_numbers import format_count
 from crm.segment_engine import describe_rule
-from crm.ui.format import format_count
+from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
 from tests.fake_gemini import FakeGemini, error
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "customers in Mumbai or Pune who spent more than ₹5,000"
-PROPOSED = {"op": "and", "rules": [{"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-                                   {"field": "total_spend", "operator": ">", "value": 5000}]}
-CURRENT = {"op": "and", "rules": [{"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-                                  {"field": "order_count", "operator": ">=", "value": 2}]}
+PROPOSED = {
+    "op": "and",
+    "rules": [
+        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+        {"field": "total_spend", "operator": ">", "value": 5000},
+    ],
+}
+CURRENT = {
+    "op": "and",
+    "rules": [
+        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+        {"field": "order_count", "operator": ">=", "value": 2},
+    ],
+}
 
 
 @pytest.fixture
@@ -56,11 +67,6 @@ def ask(at: AppTest, text: str) -> AppTest:
     at.text_input(key="describe-text").input(text)
     button(at, "Propose a rule").click()
     return at.run()
-
-
-def no_failures(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def markdown(at: AppTest) -> str:

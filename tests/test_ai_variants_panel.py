@@ -15,8 +15,13 @@ def compose_script():
     from crm.ui.message_variants import message_variants_panel
 
     objective = st.text_input("Objective", key="objective")
-    message_variants_panel(objective, "Customers whose last order was more than 90 days ago", "sms",
-                           template_key="message_{}", count_key="how_many")
+    message_variants_panel(
+        objective,
+        "Customers whose last order was more than 90 days ago",
+        "sms",
+        template_key="message_{}",
+        count_key="how_many",
+    )
     how_many = st.number_input("Message variants", 1, 3, 1, key="how_many")
     for i in range(int(how_many)):
         st.text_area(f"Message {i + 1}", "Hi there" if i == 0 else "", key=f"message_{i}")

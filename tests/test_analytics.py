@@ -13,11 +13,11 @@ from crm import analytics
 from crm.analytics import analytic_copy
 from crm.analytics.analytic_copy import AnalyticCopy, mark_changed, open_copy
 from crm.analytics.mongo_read import read_changed
-from crm.segment_engine.features import SURROGATE_COLUMNS
 from crm.analytics.segment_preview import count
 from crm.config import load_settings
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
+from crm.segment_engine.features import SURROGATE_COLUMNS
 
 MUMBAI = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]}
 SPENDERS = {"op": "and", "rules": [{"field": "total_spend", "operator": ">=", "value": 100}]}
@@ -40,32 +40,56 @@ def features(copy: AnalyticCopy) -> list[tuple]:
     # As text: equal values print equally, and timestamps need no time-zone package.
     # Surrogate integers are numbered in a different order by a refresh than by a rebuild.
     excluded = ", ".join(["created_at", "updated_at", *SURROGATE_COLUMNS])
-    return copy.cursor().execute(f"SELECT CAST(COLUMNS(* EXCLUDE ({excluded})) AS VARCHAR) "
-                                 "FROM customer_features ORDER BY customer_id").fetchall()
+    return (
+        copy.cursor()
+        .execute(f"SELECT CAST(COLUMNS(* EXCLUDE ({excluded})) AS VARCHAR) FROM customer_features ORDER BY customer_id")
+        .fetchall()
+    )
 
 
 def test_pymongoarrow_round_trips_dates_unicode_paise_and_tags(db):
     when = datetime(2024, 2, 29, 23, 59, 58, 123000, tzinfo=UTC)
-    db.customers.insert_one({"customer_id": "c1", "name": "Zoë 東京 🚀", "tags": ["vip", "नया"],
-                             "consent": {"email": {"status": "yes", "source": "file a.csv", "at": when},
-                                         "sms": {"status": "no", "source": "api key k", "at": when}},
-                             "age": 41, "signup_date": when,
-                             "created_at": when, "updated_at": when})
-    db.orders.insert_one({"order_id": "o1", "customer_id": "c1", "amount": Int64(2**53 + 7),
-                          "status": "completed", "order_date": when, "created_at": when, "updated_at": when})
+    db.customers.insert_one(
+        {
+            "customer_id": "c1",
+            "name": "Zoë 東京 🚀",
+            "tags": ["vip", "नया"],
+            "consent": {
+                "email": {"status": "yes", "source": "file a.csv", "at": when},
+                "sms": {"status": "no", "source": "api key k", "at": when},
+            },
+            "age": 41,
+            "signup_date": when,
+            "created_at": when,
+            "updated_at": when,
+        }
+    )
+    db.orders.insert_one(
+        {
+            "order_id": "o1",
+            "customer_id": "c1",
+            "amount": Int64(2**53 + 7),
+            "status": "completed",
+            "order_date": when,
+            "created_at": when,
+            "updated_at": when,
+        }
+    )
     customer = read_changed(db, "customers", None).to_pylist()[0]
     order = read_changed(db, "orders", when - timedelta(seconds=1)).to_pylist()[0]
     assert customer["name"] == "Zoë 東京 🚀" and customer["tags"] == ["vip", "नया"]
-    assert customer["consent"] == {"email": {"status": "yes"}, "sms": {"status": "no"},
-                                   "whatsapp": {"status": None}}
+    assert customer["consent"] == {"email": {"status": "yes"}, "sms": {"status": "no"}, "whatsapp": {"status": None}}
     assert customer["signup_date"] == when.replace(tzinfo=None)
     assert order["amount"] == 2**53 + 7 and isinstance(order["amount"], int)
     assert read_changed(db, "orders", when + timedelta(milliseconds=1)).num_rows == 0
 
 
 def test_importing_the_mongo_reader_prints_no_warnings():
-    result = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c",
-                             "import crm.analytics.mongo_read"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c", "import crm.analytics.mongo_read"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
@@ -92,13 +116,30 @@ def test_an_order_moved_to_another_customer_updates_both(db):
 
 
 def test_rebuild_equals_incremental_refresh(db):
-    write(db, "customers", [{"customer_id": f"c{i}", "city": ["Mumbai", "Pune", ""][i % 3],
-                             "tags": ["vip"] if i % 2 else []} for i in range(20)])
+    write(
+        db,
+        "customers",
+        [
+            {"customer_id": f"c{i}", "city": ["Mumbai", "Pune", ""][i % 3], "tags": ["vip"] if i % 2 else []}
+            for i in range(20)
+        ],
+    )
     incremental = open_copy()
     for step in range(3):
-        write(db, "orders", [{"order_id": f"o{step}-{i}", "customer_id": f"c{(i * 7 + step) % 20}",
-                              "amount": f"{100 + i}.5{step}", "status": ["completed", "cancelled"][i % 2],
-                              "order_date": f"2025-0{step + 1}-1{i % 10}"} for i in range(15)])
+        write(
+            db,
+            "orders",
+            [
+                {
+                    "order_id": f"o{step}-{i}",
+                    "customer_id": f"c{(i * 7 + step) % 20}",
+                    "amount": f"{100 + i}.5{step}",
+                    "status": ["completed", "cancelled"][i % 2],
+                    "order_date": f"2025-0{step + 1}-1{i % 10}",
+                }
+                for i in range(15)
+            ],
+        )
         write(db, "customers", [{"customer_id": f"c{step}", "city": "Delhi"}])
     rebuilt = AnalyticCopy(load_settings())
     rebuilt.rebuild()
@@ -120,8 +161,9 @@ def test_a_late_commit_with_an_older_updated_at_is_not_skipped(db):
     copy.refresh()
     # A write stamped before the last refresh but committed after it (another slow writer).
     stamped = datetime.now(UTC) - timedelta(seconds=3)
-    db.customers.insert_one({"customer_id": "late", "city": "Mumbai", "tags": [],
-                             "created_at": stamped, "updated_at": stamped})
+    db.customers.insert_one(
+        {"customer_id": "late", "city": "Mumbai", "tags": [], "created_at": stamped, "updated_at": stamped}
+    )
     assert copy.refresh() == 1
     assert count(MUMBAI) == 2
 
@@ -130,8 +172,7 @@ def test_writes_by_another_process_are_seen_through_the_marker_file(db):
     write(db, "customers", [{"customer_id": "c1", "city": "Mumbai"}])
     copy = open_copy()
     now = datetime.now(UTC)
-    db.customers.insert_one({"customer_id": "c2", "city": "Mumbai", "tags": [],
-                             "created_at": now, "updated_at": now})
+    db.customers.insert_one({"customer_id": "c2", "city": "Mumbai", "tags": [], "created_at": now, "updated_at": now})
     mark_changed()  # what after_write does in a process that has no copy open
     assert count(MUMBAI) == 2
     assert open_copy() is copy
@@ -142,8 +183,7 @@ def test_a_copy_polls_mongodb_for_writers_that_share_no_data_dir(db, monkeypatch
     write(db, "customers", [{"customer_id": "c1", "city": "Mumbai"}])
     assert count(MUMBAI) == 1
     now = datetime.now(UTC)
-    db.customers.insert_one({"customer_id": "c2", "city": "Mumbai", "tags": [],
-                             "created_at": now, "updated_at": now})
+    db.customers.insert_one({"customer_id": "c2", "city": "Mumbai", "tags": [], "created_at": now, "updated_at": now})
     assert count(MUMBAI) == 2
 
 

@@ -9,8 +9,20 @@ import pytest
 
 @pytest.mark.slow
 def test_bench_api_prints_rates_ratios_and_the_bottleneck(run_cli, redis_mode_available):
-    result = run_cli("bench", "api", "--single", "5", "--bulk", "1000", "--customers", "5", "--concurrency", "2",
-                     check=True, timeout=600)
+    result = run_cli(
+        "bench",
+        "api",
+        "--single",
+        "5",
+        "--bulk",
+        "1000",
+        "--customers",
+        "5",
+        "--concurrency",
+        "2",
+        check=True,
+        timeout=600,
+    )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["bench"] == "api"
     for mode in ("direct", "redis"):

@@ -20,7 +20,7 @@ def test_apikey_create_prints_the_key_last_and_stores_only_its_hash(run_cli, db)
     assert key.startswith("crm_") and len(key) > 40
     stored = db.api_keys.find_one({"name": "shop backend"})
     assert stored["key_hash"] == hash_key(key)
-    assert key not in str(stored) and key[len("crm_"):] not in str(stored)
+    assert key not in str(stored) and key[len("crm_") :] not in str(stored)
 
 
 def test_apikey_list_shows_keys_without_revealing_them(run_cli):
@@ -51,14 +51,20 @@ def test_a_second_active_key_with_the_same_name_is_refused(run_cli):
 def test_api_command_serves_the_test_database_with_a_cli_key(run_cli, crm_env, db):
     key = run_cli("apikey", "create", "cli", check=True).stdout.strip().splitlines()[-1]
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "crm", "api", "--host", "127.0.0.1", "--port", str(port)],
-                               cwd=ROOT, env={**os.environ, **crm_env}, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crm", "api", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **crm_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(url + "/healthz") or process.poll() is not None, 60, "the API process")
-        response = httpx.post(url + "/api/v1/customers", json={"customer_id": "from-cli"},
-                              headers={"Authorization": f"Bearer {key}"})
+        response = httpx.post(
+            url + "/api/v1/customers", json={"customer_id": "from-cli"}, headers={"Authorization": f"Bearer {key}"}
+        )
         assert response.json() == {"inserted": 1, "updated": 0, "unchanged": 0}
         assert db.customers.count_documents({"customer_id": "from-cli"}) == 1
         # A key in the query string is refused, and the access log keeps only the names.

@@ -15,8 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from tests.api_fixtures import api, api_key, start_api  # noqa: F401 - fixtures
-
 EXAMPLES_PER_OPERATION = 25
 
 
@@ -26,16 +24,21 @@ def test_every_operation_conforms_to_its_documentation(api, api_key, db, mode):
     db.customers.insert_many([{"customer_id": cid} for cid in ("0", "a", "C-1001")])
     schema = schemathesis.openapi.from_url(api.url + "/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.label for op in operations} >= {"POST /api/v1/customers", "POST /api/v1/orders",
-                                                "GET /api/v1/customers/{customer_id}", "GET /healthz"}
+    assert {op.label for op in operations} >= {
+        "POST /api/v1/customers",
+        "POST /api/v1/orders",
+        "GET /api/v1/customers/{customer_id}",
+        "GET /healthz",
+    }
     headers = {"Authorization": f"Bearer {api_key}"}
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and not _has_inputs(operation):
             continue  # nothing to get wrong (GET /healthz)
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=10_000, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION, deadline=10_000, database=None, suppress_health_check=list(HealthCheck)
+        )
         def conforms(case):
             case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
 

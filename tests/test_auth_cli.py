@@ -23,7 +23,9 @@ def test_cli_adds_a_user_resets_the_password_and_changes_the_role(run_cli, db):
     stored = db.users.find_one({"username": "ravi"})
     assert second != first and users.check_password(second, stored["password_hash"]) and stored["must_change_password"]
     assert "ravi is now admin" in run_cli("user", "role", "ravi", "admin", check=True).stdout
-    listed = [json.loads(line) for line in run_cli("user", "list", check=True).stdout.splitlines() if line.startswith("{")]
+    listed = [
+        json.loads(line) for line in run_cli("user", "list", check=True).stdout.splitlines() if line.startswith("{")
+    ]
     assert [(u["username"], u["role"]) for u in listed] == [("ravi", "admin")]
     assert "password_hash" not in listed[0]
     assert [e.username for e in audit.query({"action": "user."}, db=db)] == ["cli", "cli", "cli"]
@@ -69,6 +71,6 @@ def test_the_campaign_core_refuses_a_viewer_before_it_sends_anything(db):
     from crm.campaigns.service import send_campaign
 
     with pytest.raises(Forbidden, match="vera \\(viewer\\) may not send a campaign"):
-        send_campaign(db, VIEWER, "000000000000000000000000")
+        send_campaign(db, VIEWER, "000000000000000000000000", "http://127.0.0.1:9")
     assert db.communication_log.count_documents({}) == 0
     assert audit.query({"action": "campaign."}, db=db) == []

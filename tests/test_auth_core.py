@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import stat
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from crm import audit
-from crm.auth import CLI, PERMISSIONS, ROLES, SystemPrincipal, allowed, require, roles_allowed
-from crm.auth import users
-from crm.auth.signin_settings import allow_list, cookie_secret, oidc_provider
+from crm.auth import CLI, PERMISSIONS, ROLES, SystemPrincipal, allowed, require, roles_allowed, users
 from crm.auth.permissions import API_KEY_ROLE
+from crm.auth.signin_settings import allow_list, cookie_secret, oidc_provider
 from crm.config import load_settings
 from crm.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -99,8 +98,9 @@ def test_a_marketer_cannot_add_users_or_reset_passwords(db):
     assert users.get_user("eve", db=db) is None
 
 
-@pytest.mark.parametrize("username, role, where", [
-    ("", "viewer", "username"), ("a b", "viewer", "username"), ("ok-name", "boss", "role")])
+@pytest.mark.parametrize(
+    "username, role, where", [("", "viewer", "username"), ("a b", "viewer", "username"), ("ok-name", "boss", "role")]
+)
 def test_bad_user_input_names_the_field(db, username, role, where):
     with pytest.raises(InvalidInput) as err:
         users.add_local_user(ADMIN, username, role, db=db)
@@ -113,15 +113,19 @@ def test_a_taken_username_is_a_conflict(db):
         users.add_local_user(ADMIN, "MIA", "viewer", db=db)
 
 
-@pytest.mark.parametrize("new, repeat, where, reason", [
-    ("short", "short", "new password", "at least 10 characters"),
-    ("9 letters", "9 letters", "new password", "at least 10 characters"),
-    ("x" * 73, "x" * 73, "new password", "at most 72 bytes"),
-    ("password123", "password123", "new password", "very common password"),
-    ("qwertyuiop12", "qwertyuiop12", "new password", "too easy to guess"),
-    ("aaaaaaaaaaaaaa", "aaaaaaaaaaaaaa", "new password", 'Repeats like "aaa"'),
-    ("mia marketer 1", "mia marketer 1", "new password", "too easy to guess"),  # her own name
-    ("long unusual phrase 1", "long unusual phrase 2", "repeat password", "differ")])
+@pytest.mark.parametrize(
+    "new, repeat, where, reason",
+    [
+        ("short", "short", "new password", "at least 10 characters"),
+        ("9 letters", "9 letters", "new password", "at least 10 characters"),
+        ("x" * 73, "x" * 73, "new password", "at most 72 bytes"),
+        ("password123", "password123", "new password", "very common password"),
+        ("qwertyuiop12", "qwertyuiop12", "new password", "too easy to guess"),
+        ("aaaaaaaaaaaaaa", "aaaaaaaaaaaaaa", "new password", 'Repeats like "aaa"'),
+        ("mia marketer 1", "mia marketer 1", "new password", "too easy to guess"),  # her own name
+        ("long unusual phrase 1", "long unusual phrase 2", "repeat password", "differ"),
+    ],
+)
 def test_weak_or_mistyped_new_passwords_are_refused_with_the_reason(db, new, repeat, where, reason):
     user, one_time = users.add_local_user(ADMIN, "mia", "viewer", name="Mia Marketer", db=db)
     with pytest.raises(InvalidInput) as err:
@@ -206,9 +210,14 @@ def test_an_empty_allow_list_lets_nobody_in(monkeypatch):
 
 
 def test_google_is_picked_from_the_auth_section_and_absent_means_local_accounts():
-    google = {"auth": {"redirect_uri": "x", "cookie_secret": "s",
-                       "mock": {"server_metadata_url": "http://a/.well-known/openid-configuration"},
-                       "google": {"server_metadata_url": "https://accounts.google.com/.well-known/openid-configuration"}}}
+    google = {
+        "auth": {
+            "redirect_uri": "x",
+            "cookie_secret": "s",
+            "mock": {"server_metadata_url": "http://a/.well-known/openid-configuration"},
+            "google": {"server_metadata_url": "https://accounts.google.com/.well-known/openid-configuration"},
+        }
+    }
     provider = oidc_provider(google)
     assert provider.name == "google" and provider.label == "google (accounts.google.com)"
     assert oidc_provider({}) is None and oidc_provider({"auth": {"cookie_secret": "s"}}) is None
@@ -234,7 +243,7 @@ def test_audit_log_records_who_what_when_and_filters(db):
     assert [e.action for e in audit.query({"action": "signin"}, db=db)] == ["signin"]
     assert [e.target for e in audit.query({"username": "ADA"}, db=db)] == ["ingest"]
     assert len(audit.query({"target_contains": "EVIL.IO"}, db=db)) == 1
-    later = datetime.now(timezone.utc) + timedelta(minutes=1)
+    later = datetime.now(UTC) + timedelta(minutes=1)
     assert audit.query({"since": later}, db=db) == []
     assert len(audit.query({"until": later, "limit": 2}, db=db)) == 2
     assert audit.actions_seen(db=db) == ["apikey.create", "signin", "signin.refused"]
@@ -246,8 +255,13 @@ def test_regex_characters_in_audit_filters_match_literally(db):
     assert [e.username for e in audit.query({"username": "a.b"}, db=db)] == ["a.b"]
 
 
-def test_cli_acts_as_admin():
-    require(CLI, "apikey.create")
+def test_cli_acts_as_admin_and_may_do_everything():
+    # Whoever runs the command line owns the data dir, so every action of the table is open to it.
+    from crm.auth.permissions import PERMISSIONS, allowed
+
+    assert CLI.role == "admin"
+    assert [action for action in PERMISSIONS if not allowed(CLI, action)] == []
+    require(CLI, "apikey.create")  # does not raise
 
 
 def test_only_admins_create_and_revoke_api_keys_and_both_are_audited(db):
@@ -262,4 +276,6 @@ def test_only_admins_create_and_revoke_api_keys_and_both_are_audited(db):
         api_keys.revoke(VIEWER, "ingest", db=db)
     assert api_keys.revoke(ADMIN, key.prefix, db=db).revoked
     assert [(e.action, e.username, e.target) for e in audit.query({"action": "apikey."}, db=db)] == [
-        ("apikey.revoke", "ada", "ingest"), ("apikey.create", "ada", "ingest")]
+        ("apikey.revoke", "ada", "ingest"),
+        ("apikey.create", "ada", "ingest"),
+    ]

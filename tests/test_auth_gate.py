@@ -5,75 +5,27 @@ change, and the audit log's one row per sign-in however many tabs a cookie opens
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from types import SimpleNamespace
+from datetime import UTC, datetime
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from crm import audit
 from crm.auth import CLI, session_cookie, throttle, users
 from crm.auth.session import AUTH_COOKIE
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
-
-HERE, ELSEWHERE = "203.0.113.7", "198.51.100.2"
-MIA_PASSWORD = "mia's own passphrase"
-
-
-def guarded_script():
-    import streamlit as st
-
-    from crm.ui.auth import require_user
-
-    user = require_user()
-    st.header(f"private page for {user.username}")
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    """What the browser's connection brings: its address and cookies (AppTest cannot seed them)."""
-    client = SimpleNamespace(remote_ip=HERE, cookies={}, headers={})
-    monkeypatch.setattr("streamlit.runtime.context._get_client_context", lambda: client)
-    return client
-
-
-def gate() -> AppTest:
-    at = AppTest.from_function(guarded_script, default_timeout=60)
-    at.run()
-    return at
-
-
-def submit(at: AppTest, username: str, password: str) -> None:
-    boxes = {t.label: t for t in at.text_input}
-    boxes["Username"].input(username)
-    boxes["Password"].input(password)
-    next(b for b in at.button if b.label == "Sign in").click()
-    at.run()
-
-
-def errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
-
-
-def private(at: AppTest) -> list[str]:
-    return [h.value for h in at.header]
-
-
-def ready(username: str, password: str = MIA_PASSWORD, role: str = "marketer") -> None:
-    user, one_time = users.add_local_user(CLI, username, role)
-    users.change_own_password(user, password, password, current=one_time)
-
-
-def signins() -> list[tuple[str, str]]:
-    return [(e.action, e.username) for e in reversed(audit.query({"action": "signin"}))]
-
-
-def let_time_pass(db, seconds: float) -> None:
-    """Move every recorded failure `seconds` into the past (the back-off reads those times)."""
-    for doc in db.signin_throttle.find():
-        db.signin_throttle.update_one({"_id": doc["_id"]},
-                                      {"$set": {"last_failure": doc["last_failure"] - timedelta(seconds=seconds)}})
+from tests.signin_gate import (
+    ELSEWHERE,
+    HERE,
+    MIA_PASSWORD,
+    errors,
+    gate,
+    let_time_pass,
+    private,
+    ready,
+    signins,
+    submit,
+)
 
 
 def test_a_wrong_password_is_refused_and_audited_and_the_right_one_lets_in(db, browser):
@@ -113,7 +65,7 @@ def test_after_five_wrong_passwords_the_form_says_how_long_to_wait(db, browser):
 
 def test_an_admin_is_never_locked_out_for_good(db, browser):
     username, one_time = users.ensure_first_admin()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for _ in range(100):
         throttle.note_failure(username, HERE, now=now, db=db)
     at = gate()
@@ -142,7 +94,7 @@ def test_guesses_from_another_client_do_not_keep_the_account_waiting(db, browser
 @pytest.mark.parametrize("lift", [lambda: users.unlock(CLI, "mia"), lambda: users.reset_password(CLI, "mia")])
 def test_an_unlock_or_a_password_reset_ends_the_wait_at_once(db, browser, lift):
     ready("mia")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for _ in range(12):
         throttle.note_failure("mia", HERE, now=now, db=db)
     lift()
@@ -169,8 +121,10 @@ def test_the_one_time_password_must_be_replaced_by_a_strong_new_one(db, browser)
     choose(one_time)
     assert errors(at) == ["new password: choose a password different from your one-time password"]
     choose("password123")
-    assert errors(at) == ["new password: too easy to guess. This is a very common password. "
-                          "Add another word or two. Uncommon words are better."]
+    assert errors(at) == [
+        "new password: too easy to guess. This is a very common password. "
+        "Add another word or two. Uncommon words are better."
+    ]
     choose("admin12345")
     assert errors(at)[0].startswith("new password: too easy to guess.") and not private(at)
     choose("my own unusual passphrase")

@@ -15,9 +15,15 @@ from tests.auth_fixtures import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted(f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py"))
-GOOGLE = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
-          "google": {"client_id": "id", "client_secret": "secret",
-                     "server_metadata_url": "https://accounts.google.com/.well-known/openid-configuration"}}
+GOOGLE = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "x" * 32,
+    "google": {
+        "client_id": "id",
+        "client_secret": "secret",
+        "server_metadata_url": "https://accounts.google.com/.well-known/openid-configuration",
+    },
+}
 
 
 def app() -> AppTest:
@@ -96,7 +102,8 @@ def test_google_user_outside_the_allow_list_is_refused_on_every_run_and_audited_
     assert any("eve@elsewhere.example is not on this workspace's allow-list" in e.value for e in at.error)
     assert users.get_user("eve@elsewhere.example") is None
     assert [(e.action, e.target) for e in audit.query({"action": "signin."})] == [
-        ("signin.refused", "eve@elsewhere.example")]
+        ("signin.refused", "eve@elsewhere.example")
+    ]
 
 
 def test_google_user_on_the_allow_list_gets_in_and_the_first_is_admin(shop, monkeypatch):
@@ -159,7 +166,11 @@ def test_admin_creates_an_api_key_shown_once_then_revokes_it(db):
     assert not at.code  # shown once
     next(b for b in at.button if b.label == "Revoke").click()
     at.run()
-    assert any("Revoked shop-sync" in s.value for s in at.success), ([e.value for e in at.error], [s.value for s in at.success], at.exception)
+    assert any("Revoked shop-sync" in s.value for s in at.success), (
+        [e.value for e in at.error],
+        [s.value for s in at.success],
+        at.exception,
+    )
     assert db.api_keys.find_one({"name": "shop-sync"})["revoked_at"] is not None
     assert [e.action for e in audit.query({"action": "apikey."})] == ["apikey.revoke", "apikey.create"]
 

@@ -28,8 +28,13 @@ def serve_until_ready(data_dir: Path, console: Path) -> str:
     for key in ("MONGODB_URI", "REDIS_URL"):
         env.pop(key, None)
     with open(console, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(free_port())],
-                                   cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(free_port())],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: "ready" in console.read_text() or process.poll() is not None, 180, "serve to be ready")
         assert process.poll() is None, console.read_text()

@@ -5,7 +5,7 @@ does. One-time passwords expire."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
@@ -17,8 +17,7 @@ from crm.auth.session import AUTH_COOKIE, ENDED_MESSAGE, OIDC_ENDED_MESSAGE
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
 from crm.errors import InvalidInput
-from tests.test_auth_gate import (MIA_PASSWORD, browser, errors, gate, let_time_pass, private, ready,  # noqa: F401
-                                  submit)
+from tests.signin_gate import MIA_PASSWORD, errors, gate, let_time_pass, private, ready, submit
 from tests.test_auth_pages import GOOGLE, ROOT
 
 NEW_PASSWORD = "mia's second passphrase"
@@ -26,8 +25,9 @@ NEW_PASSWORD = "mia's second passphrase"
 
 def cookie_of(username: str) -> str:
     """The cookie the app sets for a session signed in now."""
-    return session_cookie.issue(username, users.get_user(username).session_version,
-                                cookie_secret(load_settings(), {}), 7)
+    return session_cookie.issue(
+        username, users.get_user(username).session_version, cookie_secret(load_settings(), {}), 7
+    )
 
 
 def titles(at: AppTest) -> list[str]:
@@ -40,8 +40,13 @@ def warnings(at: AppTest) -> list[str]:
 
 def ended(at: AppTest) -> bool:
     """The sign-in form, saying the session ended, and nothing private."""
-    return (not at.exception and not private(at) and "Choose a new password" not in titles(at)
-            and warnings(at) == [ENDED_MESSAGE] and any(b.label == "Sign in" for b in at.button))
+    return (
+        not at.exception
+        and not private(at)
+        and "Choose a new password" not in titles(at)
+        and warnings(at) == [ENDED_MESSAGE]
+        and any(b.label == "Sign in" for b in at.button)
+    )
 
 
 def change_password(at: AppTest, current: str, new: str) -> None:
@@ -90,8 +95,11 @@ def test_a_cookie_from_before_a_reset_opens_nothing_and_the_owners_one_time_pass
 
 def test_the_sign_in_cookie_of_the_earlier_format_signs_nobody_in(db, browser):
     ready("mia")
-    old = jwt.encode({"username": "mia", "exp_date": (datetime.now() + timedelta(days=7)).timestamp()},
-                     cookie_secret(load_settings(), {}), algorithm="HS256")
+    old = jwt.encode(
+        {"username": "mia", "exp_date": (datetime.now() + timedelta(days=7)).timestamp()},
+        cookie_secret(load_settings(), {}),
+        algorithm="HS256",
+    )
     browser.cookies = {AUTH_COOKIE: old}
     at = gate()
     assert not private(at) and any(b.label == "Sign in" for b in at.button)
@@ -146,8 +154,15 @@ def google_session(monkeypatch, email: str, issued_at: int) -> AppTest:
     monkeypatch.setenv("CRM_ALLOWED_DOMAINS", "corp.example")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.secrets["auth"] = GOOGLE
-    at.user = {"is_logged_in": True, "email": email, "name": "Ann", "iss": "https://accounts.google.com",
-               "sub": "ann-1", "iat": issued_at, "nonce": f"n-{issued_at}"}
+    at.user = {
+        "is_logged_in": True,
+        "email": email,
+        "name": "Ann",
+        "iss": "https://accounts.google.com",
+        "sub": "ann-1",
+        "iat": issued_at,
+        "nonce": f"n-{issued_at}",
+    }
     at.run()
     return at
 
@@ -183,7 +198,7 @@ def age(db, username: str, hours: float) -> None:
 def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(db, browser, run_cli):
     username, one_time = users.ensure_first_admin()
     expires = users.get_user(username).password_expires_at
-    assert timedelta(hours=71.9) < expires - datetime.now(timezone.utc) <= timedelta(hours=72)  # the default
+    assert timedelta(hours=71.9) < expires - datetime.now(UTC) <= timedelta(hours=72)  # the default
     age(db, username, 73)
     at = gate()
     submit(at, username, one_time)
@@ -214,7 +229,7 @@ def test_a_one_time_password_that_expires_on_the_change_screen_cannot_set_a_pass
 def test_the_lifetime_of_one_time_passwords_is_configurable(db, monkeypatch):
     monkeypatch.setenv(one_time_passwords.LIFETIME_ENV, "1.5")
     user, _ = users.add_local_user(CLI, "mia", "viewer")
-    left = user.password_expires_at - datetime.now(timezone.utc)
+    left = user.password_expires_at - datetime.now(UTC)
     assert timedelta(hours=1.4) < left <= timedelta(hours=1.5)
     monkeypatch.setenv(one_time_passwords.LIFETIME_ENV, "forever")
     with pytest.raises(InvalidInput, match="CRM_ONE_TIME_PASSWORD_HOURS: 'forever' is not a number of hours"):
@@ -235,7 +250,6 @@ def test_a_password_change_needs_the_current_password(db):
     with pytest.raises(InvalidInput, match="current password: that is not your current password"):
         users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current=one_time)
     assert users.check_sign_in("mia", MIA_PASSWORD) is not None
-
 
 
 def script_with_the_account_sidebar():
@@ -290,7 +304,8 @@ def test_guessing_the_current_password_from_an_open_session_is_slowed_down(db, b
         assert [e.value for e in at.sidebar.error] == ["current password: that is not your current password"]
     own_password(at, "a guess", NEW_PASSWORD)
     assert [e.value for e in at.sidebar.error] == [
-        "current password: that is not your current password. Too many attempts; try again in 2 s."]
+        "current password: that is not your current password. Too many attempts; try again in 2 s."
+    ]
     own_password(at, MIA_PASSWORD, NEW_PASSWORD)  # refused unchecked during the wait
     assert [e.value for e in at.sidebar.error] == ["Too many attempts; try again in 2 s."]
     assert users.check_sign_in("mia", MIA_PASSWORD) is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ from crm import audit
 from crm.auth import CLI, SystemPrincipal, throttle, users
 from crm.errors import Forbidden
 
-T0 = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 HERE, ELSEWHERE = "203.0.113.7", "198.51.100.2"
 
 
@@ -86,7 +86,8 @@ def test_an_admin_unlock_lifts_every_wait_on_the_account_and_is_audited(db):
     assert throttle.wait_seconds("mia", HERE, db=db) == throttle.wait_seconds("mia", ELSEWHERE, db=db) == 0
     assert set(throttle.waiting_accounts(now=T0 + timedelta(seconds=1), db=db)) == {"vic"}
     assert [(e.action, e.target, e.details) for e in audit.query({"action": "user.unlock"}, db=db)] == [
-        ("user.unlock", "mia", {"clients": 2})]
+        ("user.unlock", "mia", {"clients": 2})
+    ]
 
 
 def test_only_admins_unlock(db):

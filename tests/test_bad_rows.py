@@ -38,8 +38,16 @@ def customer(customer_id: str, **fields) -> dict:
 
 
 def order(order_id: str, customer_id: str = "C1", **fields) -> dict:
-    return {"order_id": order_id, "customer_id": customer_id, "amount": Int64(100_00), "status": "completed",
-            "order_date": WHEN, "created_at": WHEN, "updated_at": WHEN, **fields}
+    return {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "amount": Int64(100_00),
+        "status": "completed",
+        "order_date": WHEN,
+        "created_at": WHEN,
+        "updated_at": WHEN,
+        **fields,
+    }
 
 
 def exported(tmp_path, rule=EVERYONE) -> list[dict]:
@@ -52,8 +60,9 @@ def exported(tmp_path, rule=EVERYONE) -> list[dict]:
 def test_orders_whose_total_passes_int64_still_count_export_and_chart(db, tmp_path):
     # Two orders just under the int64 limit each (written before the per-order ceiling existed).
     db.customers.insert_many([customer("C1"), customer("C2")])
-    db.orders.insert_many([order("O1", amount=Int64(INT64_MAX - 7)), order("O2", amount=Int64(INT64_MAX - 7)),
-                           order("O3", "C2")])
+    db.orders.insert_many(
+        [order("O1", amount=Int64(INT64_MAX - 7)), order("O2", amount=Int64(INT64_MAX - 7)), order("O3", "C2")]
+    )
     exact = 2 * (INT64_MAX - 7)
     assert count(BIG_SPENDERS, as_of=AS_OF) == 1
     assert count(RECENT_BIG, as_of=AS_OF) == 1
@@ -89,11 +98,23 @@ BAD_ORDERS = {
 
 
 def bad_data(db) -> None:
-    db.customers.insert_many([customer("C1"), customer("C2"), customer("C-age", age=Int64(2**40)),
-                              customer(7), customer("C-tags", tags=[1, "vip"])])
-    db.orders.insert_many([order("O1"), order("O2", "C2", amount=Int64(250_00)),
-                           *(order(order_id, **fields) for order_id, fields in BAD_ORDERS.items()),
-                           order(12345, "C2")])
+    db.customers.insert_many(
+        [
+            customer("C1"),
+            customer("C2"),
+            customer("C-age", age=Int64(2**40)),
+            customer(7),
+            customer("C-tags", tags=[1, "vip"]),
+        ]
+    )
+    db.orders.insert_many(
+        [
+            order("O1"),
+            order("O2", "C2", amount=Int64(250_00)),
+            *(order(order_id, **fields) for order_id, fields in BAD_ORDERS.items()),
+            order(12345, "C2"),
+        ]
+    )
 
 
 def test_rows_the_copy_cannot_load_are_skipped_and_reported(db, tmp_path, caplog):
@@ -102,7 +123,10 @@ def test_rows_the_copy_cannot_load_are_skipped_and_reported(db, tmp_path, caplog
     assert count(EVERYONE, as_of=AS_OF) == 3  # C1, C2 and C-tags (whose bad tag list reads as no tags)
     assert count(BIG_SPENDERS, as_of=AS_OF) == 0
     assert {row["customer_id"]: row["total_spend"] for row in exported(tmp_path)} == {
-        "C1": "100.00", "C2": "250.00", "C-tags": "0.00"}
+        "C1": "100.00",
+        "C2": "250.00",
+        "C-tags": "0.00",
+    }
     board = load_dashboard(copy.cursor(), today=AS_OF)
     assert (board.kpis.customers, board.kpis.orders, board.kpis.revenue_paise) == (3, 2, 350_00)
 
@@ -115,7 +139,9 @@ def test_rows_the_copy_cannot_load_are_skipped_and_reported(db, tmp_path, caplog
     assert reasons["O-no-amount"] == "amount is missing"
     assert reasons["C-age"] == "age is out of range (1,099,511,627,776)"
     assert [r for i, r in reasons.items() if i.startswith("_id ")] == [
-        "customer_id should be text, not the number 7", "order_id should be text, not the number 12345"]
+        "customer_id should be text, not the number 7",
+        "order_id should be text, not the number 12345",
+    ]
     assert "left out 8 document(s) it cannot load" in caplog.text
 
 

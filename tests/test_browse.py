@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -22,31 +22,52 @@ def add(db, kind, rows):
 
 @pytest.fixture
 def shop(db):
-    add(db, "customers", [
-        {"customer_id": "C1", "name": "Asha Rao", "email": "asha@example.com", "city": "Pune",
-         "signup_date": "2025-01-01"},
-        {"customer_id": "C2", "name": "Vikram (Vicky) Shah", "email": "v.shah@example.in", "city": "Mumbai",
-         "signup_date": "2025-02-01"},
-        {"customer_id": "C3", "name": "Meera", "city": "", "signup_date": "2025-03-01"},
-    ])
-    add(db, "orders", [
-        {"order_id": "O1", "customer_id": "C1", "amount": "1299.50", "order_date": "2025-03-05"},
-        {"order_id": "O2", "customer_id": "C1", "amount": "500", "status": "refunded", "order_date": "2025-03-06"},
-        {"order_id": "O3", "customer_id": "C1", "amount": "200", "status": "cancelled", "order_date": "2025-04-01"},
-        {"order_id": "O4", "customer_id": "C2", "amount": "99.99", "order_date": "2025-04-02"},
-    ])
+    add(
+        db,
+        "customers",
+        [
+            {
+                "customer_id": "C1",
+                "name": "Asha Rao",
+                "email": "asha@example.com",
+                "city": "Pune",
+                "signup_date": "2025-01-01",
+            },
+            {
+                "customer_id": "C2",
+                "name": "Vikram (Vicky) Shah",
+                "email": "v.shah@example.in",
+                "city": "Mumbai",
+                "signup_date": "2025-02-01",
+            },
+            {"customer_id": "C3", "name": "Meera", "city": "", "signup_date": "2025-03-01"},
+        ],
+    )
+    add(
+        db,
+        "orders",
+        [
+            {"order_id": "O1", "customer_id": "C1", "amount": "1299.50", "order_date": "2025-03-05"},
+            {"order_id": "O2", "customer_id": "C1", "amount": "500", "status": "refunded", "order_date": "2025-03-06"},
+            {"order_id": "O3", "customer_id": "C1", "amount": "200", "status": "cancelled", "order_date": "2025-04-01"},
+            {"order_id": "O4", "customer_id": "C2", "amount": "99.99", "order_date": "2025-04-02"},
+        ],
+    )
     return db
 
 
-@pytest.mark.parametrize("text, found", [
-    ("", ["C3", "C2", "C1"]),          # newest signup first
-    ("ASHA", ["C1"]),                  # case-insensitive, on name and email
-    ("mumbai", ["C2"]),                # on city
-    ("c3", ["C3"]),                    # on id
-    ("(vicky)", ["C2"]),               # regex characters are literal
-    (".*", []),
-    ("example", ["C2", "C1"]),
-])
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("", ["C3", "C2", "C1"]),  # newest signup first
+        ("ASHA", ["C1"]),  # case-insensitive, on name and email
+        ("mumbai", ["C2"]),  # on city
+        ("c3", ["C3"]),  # on id
+        ("(vicky)", ["C2"]),  # regex characters are literal
+        (".*", []),
+        ("example", ["C2", "C1"]),
+    ],
+)
 def test_customer_search(shop, text, found):
     page = search(shop, "customers", text, page=1, page_size=10)
     assert [row["customer_id"] for row in page.rows] == found
@@ -61,9 +82,14 @@ def test_orders_page_newest_first_and_pages_count(shop):
     assert search(shop, "orders", "", page=2, page_size=10).rows == []
 
 
-@pytest.mark.parametrize("kwargs, where", [
-    ({"page": 0}, "page"), ({"page_size": 7}, "page_size"), ({"text": "x" * 201}, "search"),
-])
+@pytest.mark.parametrize(
+    "kwargs, where",
+    [
+        ({"page": 0}, "page"),
+        ({"page_size": 7}, "page_size"),
+        ({"text": "x" * 201}, "search"),
+    ],
+)
 def test_bad_paging_is_an_invalid_input_naming_the_field(shop, kwargs, where):
     with pytest.raises(InvalidInput) as error:
         search(shop, "customers", **kwargs)
@@ -73,7 +99,12 @@ def test_bad_paging_is_an_invalid_input_naming_the_field(shop, kwargs, where):
 def test_customer_view_totals_count_completed_orders_only(shop):
     view = customer_view(shop, "C1")
     assert [order["order_id"] for order in view.orders] == ["O3", "O2", "O1"]
-    assert (view.completed_orders, view.total_spend_paise, view.refunded_paise, view.cancelled_orders) == (1, 129_950, 50_000, 1)
+    assert (view.completed_orders, view.total_spend_paise, view.refunded_paise, view.cancelled_orders) == (
+        1,
+        129_950,
+        50_000,
+        1,
+    )
     with pytest.raises(NotFound):
         customer_view(shop, "nobody")
 
@@ -84,7 +115,9 @@ def test_dashboard_numbers_from_the_analytic_copy(shop):
     assert (kpis.customers, kpis.orders, kpis.revenue_paise, kpis.active_customers) == (3, 4, 129_950 + 9_999, 1)
     assert kpis.orders_by_status == {"cancelled": 1, "completed": 2, "refunded": 1}
     months = board.revenue_by_month
-    assert [m.to_pydatetime() for m in months["month"]] == [datetime(2025, 3, 1, tzinfo=timezone.utc),
-                                                            datetime(2025, 4, 1, tzinfo=timezone.utc)]
+    assert [m.to_pydatetime() for m in months["month"]] == [
+        datetime(2025, 3, 1, tzinfo=UTC),
+        datetime(2025, 4, 1, tzinfo=UTC),
+    ]
     assert list(months["revenue_paise"]) == [129_950, 9_999]
     assert set(map(tuple, board.customers_by_city.values.tolist())) == {("Pune", 1), ("Mumbai", 1), ("(no city)", 1)}

@@ -97,10 +97,15 @@ def test_compose_stores_the_campaign_and_audits_it(db):
     assert entry["username"] == "mia" and entry["target"] == campaign.id
 
 
-@pytest.mark.parametrize("fields, location", [
-    ({"name": " "}, "name"), ({"templates": []}, "templates"), ({"channel": "fax"}, "channel"),
-    ({"rules": {"op": "and", "rules": []}}, "rules"),
-])
+@pytest.mark.parametrize(
+    "fields, location",
+    [
+        ({"name": " "}, "name"),
+        ({"templates": []}, "templates"),
+        ({"channel": "fax"}, "channel"),
+        ({"rules": {"op": "and", "rules": []}}, "rules"),
+    ],
+)
 def test_bad_drafts_name_the_field(fields, location):
     base = {"name": "x", "templates": ["Hi"], "rules": EVERYONE, **fields}
     with pytest.raises(InvalidInput) as err:
@@ -108,12 +113,18 @@ def test_bad_drafts_name_the_field(fields, location):
     assert err.value.location.startswith(location)
 
 
-@pytest.mark.parametrize("template, reason", [
-    ("{{ 'x' * 200000000 }}", "longer than 5,000"),
-    ("{% for a in 'x' * 3000 %}{% for b in 'x' * 3000 %}{% for c in 'x' * 3000 %}{% endfor %}{% endfor %}"
-     "{% endfor %}", "loops take more than 10,000 steps"),
-    ("{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}", "a macro that calls itself"),
-])
+@pytest.mark.parametrize(
+    "template, reason",
+    [
+        ("{{ 'x' * 200000000 }}", "longer than 5,000"),
+        (
+            "{% for a in 'x' * 3000 %}{% for b in 'x' * 3000 %}{% for c in 'x' * 3000 %}{% endfor %}{% endfor %}"
+            "{% endfor %}",
+            "loops take more than 10,000 steps",
+        ),
+        ("{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}", "a macro that calls itself"),
+    ],
+)
 def test_a_template_bomb_fails_the_check_and_creates_no_campaign(db, template, reason):
     load_customers(db, 3)
     started = time.monotonic()
@@ -139,5 +150,5 @@ def test_a_message_over_the_limits_at_snapshot_time_is_a_failed_row(db):
     rows = {r["customer_id"]: r for r in log_rows(db, campaign.id)}
     assert rows["c001"]["status"] == FAILED and rows["c001"]["message"] is None
     assert "not rendered: the message is longer than 5,000 characters" in rows["c001"]["error"]
-    assert rows["c000"]["status"] == PENDING and rows["c000"]["message"] == "." * 2 * 6 ** 3
+    assert rows["c000"]["status"] == PENDING and rows["c000"]["message"] == "." * 2 * 6**3
     assert db.campaigns.find_one({"_id": object_id(campaign.id)})["snapshot_done"] is True

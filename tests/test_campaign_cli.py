@@ -44,8 +44,17 @@ def last_json(result) -> dict:
 
 def test_send_with_wait_ends_with_settled_counters(db, run_cli, rules, fast):
     load_customers(db, 25, no_sms_consent={0})
-    result = run_cli("campaign", "send", rules, "--name", "diwali", "--message",
-                     "Hi {{ first_name }}, Diwali offers in {{ city }}", "--wait", check=True)
+    result = run_cli(
+        "campaign",
+        "send",
+        rules,
+        "--name",
+        "diwali",
+        "--message",
+        "Hi {{ first_name }}, Diwali offers in {{ city }}",
+        "--wait",
+        check=True,
+    )
     stats = last_json(result)
     assert stats["audience"] == stats["sent"] == 24 and stats["pending"] == 0
     assert stats["delivered"] + stats["failed"] == 24
@@ -85,14 +94,41 @@ def test_kill_9_mid_send_then_resume_sends_each_customer_exactly_once(db, crm_en
     every message sent once, every receipt in (0 lost, 0 stuck), and the campaign completed."""
     audience, kill_at = 2_000, 1_000
     load_customers(db, audience)
-    env = {**os.environ, **crm_env, "CRM_CAMPAIGN_RATE_PER_SECOND": "0", "CRM_CAMPAIGN_LEASE_SECONDS": "3",
-           "CRM_VENDOR_DELAY_MS": "800", "CRM_RECEIPT_FLUSH_MS": "20", "CRM_RECEIPT_SWEEP_SECONDS": "2"}
-    child = subprocess.Popen([sys.executable, "-m", "crm", "campaign", "send", rules, "--name", "crash",
-                              "--message", "Hi {{ first_name }}", "--wait"], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        **crm_env,
+        "CRM_CAMPAIGN_RATE_PER_SECOND": "0",
+        "CRM_CAMPAIGN_LEASE_SECONDS": "3",
+        "CRM_VENDOR_DELAY_MS": "800",
+        "CRM_RECEIPT_FLUSH_MS": "20",
+        "CRM_RECEIPT_SWEEP_SECONDS": "2",
+    }
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crm",
+            "campaign",
+            "send",
+            rules,
+            "--name",
+            "crash",
+            "--message",
+            "Hi {{ first_name }}",
+            "--wait",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        wait_for(lambda: db.vendor_messages.count_documents({}) >= kill_at, timeout=120, every=0.01,
-                 what="the vendor to accept the first messages")
+        wait_for(
+            lambda: db.vendor_messages.count_documents({}) >= kill_at,
+            timeout=120,
+            every=0.01,
+            what="the vendor to accept the first messages",
+        )
     finally:
         os.kill(child.pid, signal.SIGKILL)
         child.wait(30)
@@ -101,11 +137,20 @@ def test_kill_9_mid_send_then_resume_sends_each_customer_exactly_once(db, crm_en
     accepted_at_kill = db.vendor_messages.count_documents({})
     at_kill = {s: db.communication_log.count_documents({"status": s}) for s in ("PENDING", "SENT")}
     assert at_kill["PENDING"] > 0 and campaign["status"] == "sending"  # really stopped mid-way
-    wait_for(lambda: db.campaigns.find_one()["lease_until"] < datetime.now(UTC), timeout=30,
-             what="the dead dispatcher's lease to expire")
+    wait_for(
+        lambda: db.campaigns.find_one()["lease_until"] < datetime.now(UTC),
+        timeout=30,
+        what="the dead dispatcher's lease to expire",
+    )
 
-    resumed = subprocess.run([sys.executable, "-m", "crm", "campaign", "resume", campaign_id, "--wait"],
-                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [sys.executable, "-m", "crm", "campaign", "resume", campaign_id, "--wait"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert resumed.returncode == 0, resumed.stderr
     rows = list(db.communication_log.find({"campaign_id": campaign_id}))
     assert len(rows) == len({r["customer_id"] for r in rows}) == audience
@@ -114,8 +159,10 @@ def test_kill_9_mid_send_then_resume_sends_each_customer_exactly_once(db, crm_en
     stuck = sum(1 for r in rows if r["status"] in ("PENDING", "SENT"))
     lost = sum(1 for r in rows if r["status"] != vendor[f"{campaign_id}:{r['customer_id']}"]["receipt"]["status"])
     resent = sum(d["submissions"] - 1 for d in vendor.values())
-    print(f"kill -9 with {accepted_at_kill} of {audience} accepted by the vendor, log {at_kill}: "
-          f"{resent} resubmissions recognised, {lost} lost, {stuck} stuck")
+    print(
+        f"kill -9 with {accepted_at_kill} of {audience} accepted by the vendor, log {at_kill}: "
+        f"{resent} resubmissions recognised, {lost} lost, {stuck} stuck"
+    )
     assert (lost, stuck) == (0, 0)
     stats = last_json(resumed)
     assert stats["audience"] == stats["sent"] == audience and stats["pending"] == 0
@@ -133,12 +180,15 @@ def test_stats_of_a_campaign_awaiting_receipts_says_how_many_are_outstanding(db,
     load_customers(db, 3)
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
-    db.communication_log.bulk_write(outcome_updates(campaign.id, [Outcome(f"c00{i}", True, f"v-{i}", 1)
-                                                                  for i in range(3)]))
+    db.communication_log.bulk_write(
+        outcome_updates(campaign.id, [Outcome(f"c00{i}", True, f"v-{i}", 1) for i in range(3)])
+    )
     lease = Lease(db, campaign.id, 30)  # as a dispatcher that handed every message to the vendor
     lease.claim()
     lease.release(AWAITING)
     result = run_cli("campaign", "stats", campaign.id, check=True)
     assert last_json(result)["pending"] == 3
-    assert (f"campaign {campaign.id}: awaiting receipts (3 outstanding); "
-            f"`python -m crm campaign resume {campaign.id} --wait` settles them") in result.stderr
+    assert (
+        f"campaign {campaign.id}: awaiting receipts (3 outstanding); "
+        f"`python -m crm campaign resume {campaign.id} --wait` settles them"
+    ) in result.stderr

@@ -23,8 +23,8 @@ from crm.campaigns.signing import HEADER, sign
 from crm.campaigns.snapshot import take_snapshot
 from crm.config import load_settings
 from crm.errors import Conflict
-from tests.api_fixtures import free_port, start_api  # noqa: F401 - fixtures
 from tests.campaign_support import SECRET, compose, load_customers, log_rows, post_receipt, vendor_auth, wait_for
+from tests.support import free_port
 
 FAST = dict(receipt_secret=SECRET, vendor_delay_ms=200, receipt_flush_ms=20)
 
@@ -49,8 +49,13 @@ def row_status(db, campaign_id, customer_id):
 
 
 def receipt(campaign_id, customer_id, status="DELIVERED", vendor_id=None, reason=None):
-    return {"idempotency_key": f"{campaign_id}:{customer_id}", "vendor_message_id": vendor_id or f"v-{customer_id}",
-            "status": status, "reason": reason, "occurred_at": datetime.now(UTC).isoformat()}
+    return {
+        "idempotency_key": f"{campaign_id}:{customer_id}",
+        "vendor_message_id": vendor_id or f"v-{customer_id}",
+        "status": status,
+        "reason": reason,
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
 
 
 def handed_to_vendor(db, campaign_id, *customers):
@@ -129,10 +134,15 @@ def test_malformed_signature_headers_get_a_401_saying_why(db, live):
     body = receipt("0" * 24, "c1")
     digest = sign(SECRET.encode(), json.dumps(body).encode()).split("v1=")[1]
     now = int(time.time())
-    cases = [("sha256=" + digest, "exactly one t="), (f"t={now}, v1={digest}", "has spaces"),
-             (f"t={now},v1={digest},", "is not key=value"), (f"t=soon,v1={digest}", "not a whole number"),
-             (f"t={now},v1=xyz", "not 64 hex digits"), (f"t={now}".encode() + b",v1=\xc3\xa9", "not ASCII"),
-             (b"\xff\xfe", "not ASCII")]
+    cases = [
+        ("sha256=" + digest, "exactly one t="),
+        (f"t={now}, v1={digest}", "has spaces"),
+        (f"t={now},v1={digest},", "is not key=value"),
+        (f"t=soon,v1={digest}", "not a whole number"),
+        (f"t={now},v1=xyz", "not 64 hex digits"),
+        (f"t={now}".encode() + b",v1=\xc3\xa9", "not ASCII"),
+        (b"\xff\xfe", "not ASCII"),
+    ]
     for header, reason in cases:
         assert reason in refusal(post_receipt(api.url, body, signature=header)), header
     empty = httpx.post(f"{api.url}/api/v1/delivery-receipts", content=json.dumps(body), headers={HEADER: ""})
@@ -148,8 +158,10 @@ def test_during_a_secret_rotation_the_previous_secret_is_still_accepted(db, live
     assert post_receipt(api.url, receipt(campaign.id, "c000"), secret=SECRET).status_code == 202
     assert post_receipt(api.url, receipt(campaign.id, "c001"), secret="rotated-secret").status_code == 202
     assert "does not match" in refusal(post_receipt(api.url, receipt(campaign.id, "c002"), secret="older-secret"))
-    wait_for(lambda: row_status(db, campaign.id, "c001") == "DELIVERED" == row_status(db, campaign.id, "c000"),
-             what="both receipts to be applied")
+    wait_for(
+        lambda: row_status(db, campaign.id, "c001") == "DELIVERED" == row_status(db, campaign.id, "c000"),
+        what="both receipts to be applied",
+    )
 
 
 def test_invalid_receipt_is_a_422_naming_the_field(db, live):
@@ -188,8 +200,9 @@ def test_a_receipt_before_our_sent_write_is_refused_for_now_then_taken(db, live,
     assert refused.status_code == 409 and refused.headers["Retry-After"] == "1"
     assert "not recorded yet" in unknown(refused)
     assert db[JOURNAL].count_documents({}) == 0 and row_status(db, campaign.id, "c000") == "PENDING"
-    db.communication_log.bulk_write(outcome_updates(campaign.id, [Outcome("c000", True, "v-9", 1),
-                                                                  Outcome("c001", True, "v-8", 1)]))
+    db.communication_log.bulk_write(
+        outcome_updates(campaign.id, [Outcome("c000", True, "v-9", 1), Outcome("c001", True, "v-8", 1)])
+    )
     assert post_receipt(api.url, early).status_code == 202  # sent again, as the vendor does
     wait_for(lambda: row_status(db, campaign.id, "c000") == "FAILED", what="the receipt to be applied")
     rows = {r["customer_id"]: r for r in log_rows(db, campaign.id)}
@@ -210,8 +223,15 @@ def test_vendor_recognises_a_repeated_idempotency_key(db, live):
     assert (first.json()["duplicate"], again.json()["duplicate"]) == (False, True)
     [stored] = list(db.vendor_messages.find())
     assert stored["submissions"] == 2
-    wait_for(lambda: (db.vendor_posters.find_one({"_id": stored["poster"]}) or {}).get(
-        "posted_through", stored["receipt_due_at"]) > stored["receipt_due_at"], what="the receipt to be posted")
+    wait_for(
+        lambda: (
+            (db.vendor_posters.find_one({"_id": stored["poster"]}) or {}).get(
+                "posted_through", stored["receipt_due_at"]
+            )
+            > stored["receipt_due_at"]
+        ),
+        what="the receipt to be posted",
+    )
 
 
 def test_retries_on_5xx_until_the_vendor_accepts(db, live, settings):
@@ -271,7 +291,9 @@ def test_an_expired_lease_can_be_taken_over_and_a_live_one_cannot(db, settings):
     holder.claim()
     with pytest.raises(Conflict, match="being sent by holder"):
         Lease(db, campaign.id, seconds=60, owner="other").claim()
-    db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": {"lease_until": datetime(2020, 1, 1, tzinfo=UTC)}})
+    db.campaigns.update_one(
+        {"_id": object_id(campaign.id)}, {"$set": {"lease_until": datetime(2020, 1, 1, tzinfo=UTC)}}
+    )
     Lease(db, campaign.id, seconds=60, owner="other").claim()
     assert not holder.renew()  # the old holder learns it lost the campaign
 
@@ -324,8 +346,9 @@ def test_a_receipt_with_a_made_up_vendor_id_is_refused_and_nothing_is_stored(db,
     assert campaign_stats(db, campaign.id).delivered == 0
 
 
-@pytest.mark.parametrize(("campaign_id", "customer_id"), [(None, "nobody"), ("0" * 24, "c000")],
-                         ids=["unknown customer", "unknown campaign"])
+@pytest.mark.parametrize(
+    ("campaign_id", "customer_id"), [(None, "nobody"), ("0" * 24, "c000")], ids=["unknown customer", "unknown campaign"]
+)
 def test_a_receipt_for_a_message_we_never_sent_is_refused(db, live, campaign_id, customer_id):
     api = live()
     load_customers(db, 1)
@@ -345,14 +368,21 @@ def test_a_batch_settles_its_good_receipts_and_lists_the_refused_ones(db, live):
     campaign, _ = compose(db)
     take_snapshot(db, get_campaign(db, campaign.id))
     handed_to_vendor(db, campaign.id, "c000", "c001")
-    batch = [receipt(campaign.id, "c000"), receipt(campaign.id, "c001", vendor_id="forged"),
-             receipt(campaign.id, "c002"), receipt(campaign.id, "c999")]
+    batch = [
+        receipt(campaign.id, "c000"),
+        receipt(campaign.id, "c001", vendor_id="forged"),
+        receipt(campaign.id, "c002"),
+        receipt(campaign.id, "c999"),
+    ]
     answer = post_receipt(api.url, batch)
     assert answer.status_code == 202
     body = answer.json()
     assert body["receipts"] == 1
     assert [(r["index"], r["field"], r["retry"]) for r in body["refused"]] == [
-        (1, "vendor_message_id", False), (2, "vendor_message_id", True), (3, "idempotency_key", False)]
+        (1, "vendor_message_id", False),
+        (2, "vendor_message_id", True),
+        (3, "idempotency_key", False),
+    ]
     wait_for(lambda: row_status(db, campaign.id, "c000") == "DELIVERED", what="the good receipt to be applied")
     assert [d["_id"] for d in db[JOURNAL].find()] == [f"{campaign.id}:c000"]
     assert (row_status(db, campaign.id, "c001"), row_status(db, campaign.id, "c002")) == ("SENT", "PENDING")
@@ -363,8 +393,12 @@ def test_a_batch_settles_its_good_receipts_and_lists_the_refused_ones(db, live):
 
 
 def send_one(url: str, campaign_id: str, customer_id: str, headers: dict) -> httpx.Response:
-    return httpx.post(f"{url}/vendor/v1/messages", json={"channel": "sms", "to": "+919800000000", "body": "Hi"},
-                      headers={"Idempotency-Key": f"{campaign_id}:{customer_id}", **headers}, timeout=30)
+    return httpx.post(
+        f"{url}/vendor/v1/messages",
+        json={"channel": "sms", "to": "+919800000000", "body": "Hi"},
+        headers={"Idempotency-Key": f"{campaign_id}:{customer_id}", **headers},
+        timeout=30,
+    )
 
 
 def send_batch(url: str, campaign_id: str, customer_id: str, headers: dict) -> httpx.Response:
@@ -373,10 +407,15 @@ def send_batch(url: str, campaign_id: str, customer_id: str, headers: dict) -> h
 
 
 @pytest.mark.parametrize("send", [send_one, send_batch], ids=["one", "batch"])
-@pytest.mark.parametrize(("headers", "reason"), [({}, "send the vendor key"),
-                                                 ({"Authorization": "Basic dmVuZG9yOmtleQ=="}, "send the vendor key"),
-                                                 (vendor_auth("not-the-vendor-key"), "is not valid")],
-                         ids=["no key", "not bearer", "wrong key"])
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        ({}, "send the vendor key"),
+        ({"Authorization": "Basic dmVuZG9yOmtleQ=="}, "send the vendor key"),
+        (vendor_auth("not-the-vendor-key"), "is not valid"),
+    ],
+    ids=["no key", "not bearer", "wrong key"],
+)
 def test_the_vendor_refuses_a_sender_without_its_key_and_stores_nothing(db, live, send, headers, reason):
     api = live()
     load_customers(db, 2)

@@ -6,7 +6,6 @@ import dataclasses
 import json
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm.auth import CLI
@@ -14,7 +13,7 @@ from crm.campaigns import wait_until_settled
 from crm.campaigns.background import is_sending
 from crm.campaigns.dispatcher import dispatch
 from crm.config import load_settings
-from tests.api_fixtures import start_api  # noqa: F401 - fixture
+from tests.apptest_support import no_exception, no_failures
 from tests.auth_fixtures import sign_in
 from tests.campaign_support import EVERYONE, SECRET, compose, load_customers, wait_for
 
@@ -33,10 +32,6 @@ def page(path: str, role: str = "marketer") -> AppTest:
 
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
-
-
-def no_failures(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
 
 
 def use_rule(at: AppTest, rule: dict, template: str) -> None:
@@ -61,7 +56,7 @@ def test_preview_check_and_send_from_the_campaigns_page(db, monkeypatch):
     load_customers(db, 12, no_sms_consent={0}, no_city={3})
     at = page("pages/campaigns.py")
     use_rule(at, EVERYONE, "Hi {{ first_name }} in {{ city }}")
-    no_failures(at)
+    no_exception(at)
     preview = at.dataframe[0].value
     assert list(preview["customer"]) == ["c001", "c002", "c004", "c005"]  # the 5th, c003, has no city
     assert preview["message"].iloc[0] == "Hi Asha in Pune"
@@ -102,8 +97,7 @@ def test_a_viewer_may_preview_but_not_send(db):
 
 
 def test_history_lists_counters_and_filters_the_log(db, start_api):
-    settings = dataclasses.replace(load_settings(), receipt_secret=SECRET, vendor_delay_ms=100,
-                                   vendor_failure_rate=0.5)
+    settings = dataclasses.replace(load_settings(), receipt_secret=SECRET, vendor_delay_ms=100, vendor_failure_rate=0.5)
     api = start_api(receipt_secret=SECRET, vendor_delay_ms=100, vendor_failure_rate=0.5, receipt_flush_ms=20)
     load_customers(db, 20)
     campaign, _ = compose(db)
@@ -114,8 +108,13 @@ def test_history_lists_counters_and_filters_the_log(db, start_api):
     no_failures(at)
     table = at.dataframe[0].value
     row = table.iloc[0]
-    assert (row["campaign"], row["audience"], row["delivered"], row["failed"], row["pending"]) == \
-        ("spring sale", 20, stats.delivered, stats.failed, 0)
+    assert (row["campaign"], row["audience"], row["delivered"], row["failed"], row["pending"]) == (
+        "spring sale",
+        20,
+        stats.delivered,
+        stats.failed,
+        0,
+    )
     assert {m.label: m.value for m in at.metric}["Delivered"] == str(stats.delivered)
     log = at.dataframe[-1].value
     assert len(log) == 20
@@ -154,9 +153,9 @@ def test_a_pasted_rule_nested_thousands_deep_is_a_clear_error_not_a_traceback(db
     at.run()
     at.text_area(key="cmp_rule").set_value(deep)
     at.run()
-    no_failures(at)
+    no_exception(at)
     assert any("The rule is not valid" in e.value and "deep" in e.value for e in at.error), [e.value for e in at.error]
     at.text_area(key="cmp_rule").set_value('{"op": "AND", "rules": [')
     at.run()
-    no_failures(at)
+    no_exception(at)
     assert any("not valid JSON" in e.value for e in at.error), [e.value for e in at.error]

@@ -22,8 +22,7 @@ def test_unknown_placeholder_is_an_error_that_suggests_the_near_name():
     assert "did you mean {{ first_name }}" in err.value.message
 
 
-@pytest.mark.parametrize("source, line", [("Hi {{ name ", 1), ("Hi\n{% if city %}\n{{ city }}", 3),
-                                          ("{{ }}", 1)])
+@pytest.mark.parametrize("source, line", [("Hi {{ name ", 1), ("Hi\n{% if city %}\n{{ city }}", 3), ("{{ }}", 1)])
 def test_syntax_error_names_the_line(source, line):
     with pytest.raises(InvalidInput) as err:
         compile_template(source)
@@ -65,18 +64,21 @@ def test_money_and_dates_render_the_way_people_read_them():
     assert render(template, row) == "₹1,23,456.50 since 2024-03-01"
 
 
-@pytest.mark.parametrize("text, encoding, units, segments", [
-    ("a" * 160, "GSM-7", 160, 1),
-    ("a" * 161, "GSM-7", 161, 2),
-    ("a" * 306, "GSM-7", 306, 2),
-    ("a" * 307, "GSM-7", 307, 3),
-    ("€" * 80, "GSM-7", 160, 1),  # extension characters take two septets
-    ("€" * 81, "GSM-7", 162, 2),
-    ("₹" * 70, "UCS-2", 70, 1),  # the rupee sign is not in GSM-7
-    ("₹" * 71, "UCS-2", 71, 2),
-    ("😀" * 35, "UCS-2", 70, 1),  # an emoji is two UTF-16 units
-    ("a" * 134 + "₹", "UCS-2", 135, 3),
-])
+@pytest.mark.parametrize(
+    "text, encoding, units, segments",
+    [
+        ("a" * 160, "GSM-7", 160, 1),
+        ("a" * 161, "GSM-7", 161, 2),
+        ("a" * 306, "GSM-7", 306, 2),
+        ("a" * 307, "GSM-7", 307, 3),
+        ("€" * 80, "GSM-7", 160, 1),  # extension characters take two septets
+        ("€" * 81, "GSM-7", 162, 2),
+        ("₹" * 70, "UCS-2", 70, 1),  # the rupee sign is not in GSM-7
+        ("₹" * 71, "UCS-2", 71, 2),
+        ("😀" * 35, "UCS-2", 70, 1),  # an emoji is two UTF-16 units
+        ("a" * 134 + "₹", "UCS-2", 135, 3),
+    ],
+)
 def test_sms_segments_follow_gsm7_and_ucs2_limits(text, encoding, units, segments):
     length = sms_length(text)
     assert (length.encoding, length.units, length.segments) == (encoding, units, segments)
@@ -91,24 +93,28 @@ def test_variants_are_stable_and_split_the_audience():
     assert {variant_for(c, 1) for c in ids} == {0}
 
 
-NESTED_LOOPS = ("{% for a in 'x' * 3000 %}{% for b in 'x' * 3000 %}{% for c in 'x' * 3000 %}"
-                "{% endfor %}{% endfor %}{% endfor %}")
+NESTED_LOOPS = (
+    "{% for a in 'x' * 3000 %}{% for b in 'x' * 3000 %}{% for c in 'x' * 3000 %}{% endfor %}{% endfor %}{% endfor %}"
+)
 
 
-@pytest.mark.parametrize("source, reason", [
-    (NESTED_LOOPS, "loops take more than 10,000 steps"),
-    ("{{ 'x' * 200000000 }}", "repeated 200,000,000 times"),
-    ("{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}", "a macro that calls itself"),
-    ("{% for i in range(10**9) %}.{% endfor %}", "range() may give at most 100 numbers"),
-    ("{% set a = 'x' * 4000 %}{{ a ~ a }}", "longer than 5,000"),
-    ("{% set a = 'x' * 4000 %}{{ a + a }}", "longer than 5,000"),
-    ("{{ 'x' * 3000 }}{{ 'y' * 3000 }}", "the message is longer than 5,000 characters"),
-    ("{{ 10 ** 10 ** 10 }}", "number in the template is too large"),
-    ("{{ '%999999999s' % name }}", "% formatting of text is not supported"),
-    ("{{ name.ljust(1000000000) }}", "unsafe"),
-    ("{{ (range(100)|join(range(100)|join('x' * 4999)))|length }}", "a join would be longer than 5,000"),
-    ("{{ name.split(' ')|join('x' * 4999) }}", "a join would be longer than 5,000"),
-])
+@pytest.mark.parametrize(
+    "source, reason",
+    [
+        (NESTED_LOOPS, "loops take more than 10,000 steps"),
+        ("{{ 'x' * 200000000 }}", "repeated 200,000,000 times"),
+        ("{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}", "a macro that calls itself"),
+        ("{% for i in range(10**9) %}.{% endfor %}", "range() may give at most 100 numbers"),
+        ("{% set a = 'x' * 4000 %}{{ a ~ a }}", "longer than 5,000"),
+        ("{% set a = 'x' * 4000 %}{{ a + a }}", "longer than 5,000"),
+        ("{{ 'x' * 3000 }}{{ 'y' * 3000 }}", "the message is longer than 5,000 characters"),
+        ("{{ 10 ** 10 ** 10 }}", "number in the template is too large"),
+        ("{{ '%999999999s' % name }}", "% formatting of text is not supported"),
+        ("{{ name.ljust(1000000000) }}", "unsafe"),
+        ("{{ (range(100)|join(range(100)|join('x' * 4999)))|length }}", "a join would be longer than 5,000"),
+        ("{{ name.split(' ')|join('x' * 4999) }}", "a join would be longer than 5,000"),
+    ],
+)
 def test_template_bombs_are_refused_quickly_with_the_reason(source, reason):
     template = compile_template(source)
     started = time.monotonic()
@@ -129,9 +135,11 @@ def test_filters_outside_the_list_are_unknown():
 
 
 def test_ordinary_templates_still_work_under_the_limits():
-    template = compile_template('Hi {{ first_name | default("there") | upper }}{% if city %} in {{ city }}{% endif %}:'
-                                '{% for tag in tags %} #{{ tag }}{% if not loop.last %},{% endif %}{% endfor %}'
-                                ' {{ total_spend | inr }} {{ range(3) | join("-") }} {{ "*" * 3 }} {{ name.title() }}')
+    template = compile_template(
+        'Hi {{ first_name | default("there") | upper }}{% if city %} in {{ city }}{% endif %}:'
+        "{% for tag in tags %} #{{ tag }}{% if not loop.last %},{% endif %}{% endfor %}"
+        ' {{ total_spend | inr }} {{ range(3) | join("-") }} {{ "*" * 3 }} {{ name.title() }}'
+    )
     row = {"name": "asha rao", "city": "Pune", "tags": ["vip", "new"], "total_spend": Decimal("1500")}
     assert render(template, row) == "Hi ASHA in Pune: #vip, #new ₹1,500.00 0-1-2 *** Asha Rao"
     assert render(compile_template("{{ 'x' * 5000 }}"), {}) == "x" * 5000  # exactly at the limit

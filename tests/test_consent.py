@@ -15,7 +15,6 @@ from crm.consent import parse_declared
 from crm.demo import DemoSpec, generate
 from crm.errors import InvalidInput
 from crm.ingest.csv_import import import_csv, suggest_mapping
-from tests.api_fixtures import api, api_key, client, start_api  # noqa: F401 - fixtures
 from tests.campaign_support import EVERYONE
 
 PEOPLE = "customer_id,name,phone,email\nC1,Asha,+919800000001,a@example.com\nC2,Ravi,+919800000002,r@example.com\n"
@@ -49,8 +48,9 @@ def test_customers_without_consent_are_unknown_and_excluded_from_campaigns_and_c
 
 
 def test_declared_consent_is_recorded_with_the_file_and_who_imported_it(db, tmp_path):
-    report = import_csv(db, "customers", write(tmp_path, "shop.csv", PEOPLE), by=CLI,
-                        consent=parse_declared("sms,email"))
+    report = import_csv(
+        db, "customers", write(tmp_path, "shop.csv", PEOPLE), by=CLI, consent=parse_declared("sms,email")
+    )
     assert statuses(db, "C2") == {"email": "yes", "sms": "yes", "whatsapp": "unknown"}
     sms = db.customers.find_one({"customer_id": "C2"})["consent"]["sms"]
     assert sms["source"] == "file shop.csv (imported by cli)" and sms["at"] is not None
@@ -87,8 +87,11 @@ def test_a_bad_consent_declaration_says_what_to_give(text):
 def test_shopify_and_opt_in_columns_map_onto_consent():
     header = ["Customer ID", "Accepts Email Marketing", "Accepts SMS Marketing", "whatsapp_opt_in"]
     assert suggest_mapping("customers", header) == {
-        "Customer ID": "customer_id", "Accepts Email Marketing": "consent_email",
-        "Accepts SMS Marketing": "consent_sms", "whatsapp_opt_in": "consent_whatsapp"}
+        "Customer ID": "customer_id",
+        "Accepts Email Marketing": "consent_email",
+        "Accepts SMS Marketing": "consent_sms",
+        "whatsapp_opt_in": "consent_whatsapp",
+    }
     assert suggest_mapping("customers", ["id", "sms_opt_in"])["sms_opt_in"] == "consent_sms"
 
 
@@ -102,9 +105,13 @@ def test_the_cli_declares_consent_and_records_it(run_cli, db, tmp_path):
 
 
 def test_api_writes_record_the_key_as_the_source_and_bools_or_words_are_accepted(client, db):
-    response = client.post("/api/v1/customers", json=[
-        {"customer_id": "A1", "phone": "+919800000001", "consent": {"sms": True, "email": "unsubscribed"}},
-        {"customer_id": "A2"}])
+    response = client.post(
+        "/api/v1/customers",
+        json=[
+            {"customer_id": "A1", "phone": "+919800000001", "consent": {"sms": True, "email": "unsubscribed"}},
+            {"customer_id": "A2"},
+        ],
+    )
     assert response.status_code == 200, response.text
     assert statuses(db, "A1") == {"email": "no", "sms": "yes", "whatsapp": "unknown"}
     assert statuses(db, "A2") == {"email": "unknown", "sms": "unknown", "whatsapp": "unknown"}

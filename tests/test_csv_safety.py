@@ -52,9 +52,17 @@ def test_arrow_batches_follow_the_same_rule_and_leave_other_types_alone():
 
 
 def hostile_customers(db):
-    rows = [{"customer_id": "c000", "name": FORMULA_NAME, "city": "@SUM(1)", "phone": "+919800000001",
-             "email": "a@example.com", "consent_sms": "yes"},
-            {"customer_id": "c001", "name": "-2+3", "city": "Pune", "phone": "+919800000002", "consent_sms": "yes"}]
+    rows = [
+        {
+            "customer_id": "c000",
+            "name": FORMULA_NAME,
+            "city": "@SUM(1)",
+            "phone": "+919800000001",
+            "email": "a@example.com",
+            "consent_sms": "yes",
+        },
+        {"customer_id": "c001", "name": "-2+3", "city": "Pune", "phone": "+919800000002", "consent_sms": "yes"},
+    ]
     write_records(db, "customers", validate_records("customers", rows).valid)
     analytic_copy.close_all()
 
@@ -70,8 +78,10 @@ def test_segment_export_neutralises_names_and_cities(run_cli, db, tmp_path):
     out = tmp_path / "out.csv"
     run_cli("segment", "export", str(rules), "-o", str(out), "--columns", "customer_id,name,city,phone", check=True)
     rows = cells(out.read_text())
-    assert rows[1:] == [["c000", "'" + FORMULA_NAME, "'@SUM(1)", "+919800000001"],
-                        ["c001", "'-2+3", "Pune", "+919800000002"]]
+    assert rows[1:] == [
+        ["c000", "'" + FORMULA_NAME, "'@SUM(1)", "+919800000001"],
+        ["c001", "'-2+3", "Pune", "+919800000002"],
+    ]
 
 
 def test_the_campaign_log_csv_neutralises_messages(db):

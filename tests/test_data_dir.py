@@ -19,8 +19,9 @@ def run(data_dir, *args: str) -> subprocess.CompletedProcess:
     args = [str(free_port()) if a == "0" else a for a in args]
     env = {**os.environ, "CRM_DATA_DIR": str(data_dir), "CRM_DB_NAME": "data_dir_test"}
     env.pop("MONGODB_URI", None)
-    return subprocess.run([sys.executable, "-m", "crm", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "crm", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def assert_refused(result: subprocess.CompletedProcess, *words: str) -> None:
@@ -45,8 +46,7 @@ def read_only_dir(tmp_path):
     """A folder on a read-only file system (root may write anywhere else)."""
     folder = tmp_path / "ro"
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-                             capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip("cannot mount a read-only file system here")
     yield folder

@@ -30,8 +30,9 @@ CLIENTS = 4
 @pytest.fixture
 def api(tmp_path):
     # The per-key rate limit is not under test: a fast machine's ingest loop would pass 50/s.
-    api = start_api(tmp_path / "data", CRM_DB_WEDGED_SECONDS="2", CRM_API_RATE_PER_SECOND="100000",
-                    CRM_API_RATE_BURST="100000")
+    api = start_api(
+        tmp_path / "data", CRM_DB_WEDGED_SECONDS="2", CRM_API_RATE_PER_SECOND="100000", CRM_API_RATE_BURST="100000"
+    )
     yield api
     stop_gently(api.process)
     server_pid = api.server()["server_pid"] if (api.data_dir / "mongo.json").exists() else None
@@ -52,7 +53,7 @@ def test_database_killed_under_an_ingest_loop_gives_fast_503s_then_recovers_with
     first_server = api.server()["server_pid"]
     lock, counter = threading.Lock(), itertools.count()
     acknowledged, unavailable, others = [], [], []
-    killed, recovered, done = threading.Event(), threading.Event(), threading.Event()
+    recovered, done = threading.Event(), threading.Event()
     times = {}
 
     def loop() -> None:  # one client posting batches of 10 new customers, as fast as answered
@@ -103,9 +104,11 @@ def test_database_killed_under_an_ingest_loop_gives_fast_503s_then_recovers_with
     assert api.process.poll() is None  # recovered without a restart of the API
     assert api.server()["server_pid"] != first_server and api.server()["owner_pid"] == api.process.pid
     stored = api.db().customers.count_documents({"customer_id": {"$in": acknowledged}})
-    print(f"\nkill -9 of the database under {CLIENTS} ingest clients: {len(acknowledged)} acknowledged, "
-          f"{stored} stored, {len(unavailable)} answered 503 (slowest {slowest:.2f} s), "
-          f"writes again {times['recovered'] - times['killed']:.1f} s after the kill")
+    print(
+        f"\nkill -9 of the database under {CLIENTS} ingest clients: {len(acknowledged)} acknowledged, "
+        f"{stored} stored, {len(unavailable)} answered 503 (slowest {slowest:.2f} s), "
+        f"writes again {times['recovered'] - times['killed']:.1f} s after the kill"
+    )
     assert stored == len(acknowledged)
     assert api.health() == 200
 
@@ -120,8 +123,9 @@ def test_a_hung_database_makes_healthz_503_fast_and_is_restarted_by_its_owner(ap
         assert response.status_code == 503 and response.headers["retry-after"]
         error = response.json()["error"]
         assert error["code"] == "unavailable"
-        assert error["details"] == [{"index": None, "field": "database",
-                                     "reason": "the database did not accept a write"}]
+        assert error["details"] == [
+            {"index": None, "field": "database", "reason": "the database did not accept a write"}
+        ]
         wait_for(lambda: api.health() == 200, 60, "the owner to replace the hung database")
     finally:
         if _alive(hung):
@@ -138,8 +142,9 @@ def failing_server(tmp_path, monkeypatch):
     monkeypatch.setenv("CRM_DB_TEST_COMMANDS", "1")
     server = EmbeddedServer(tmp_path / "data", wedged_seconds=2)
     info = server.ensure()
-    settings = dataclasses.replace(load_settings(), data_dir=server.data_dir, mongodb_uri=None,
-                                   db_name="failing", redis_url=None)
+    settings = dataclasses.replace(
+        load_settings(), data_dir=server.data_dir, mongodb_uri=None, db_name="failing", redis_url=None
+    )
     store.reset()
     live = LiveAPI(settings).start()
     yield server, info, live, settings
@@ -154,16 +159,23 @@ def test_a_database_that_answers_ping_but_fails_writes_is_unhealthy_then_restart
     assert httpx.get(live.url + "/healthz").status_code == 200
     admin = pymongo.MongoClient(info.uri, serverSelectionTimeoutMS=5000)
     # As a storage panic after a full disk: every read and write fails, ping still answers.
-    admin.admin.command({"configureFailPoint": "failCommand", "mode": "alwaysOn",
-                         "data": {"failCommands": ["insert", "update", "find", "findAndModify"], "errorCode": 1}})
+    admin.admin.command(
+        {
+            "configureFailPoint": "failCommand",
+            "mode": "alwaysOn",
+            "data": {"failCommands": ["insert", "update", "find", "findAndModify"], "errorCode": 1},
+        }
+    )
     try:
         assert admin.admin.command("ping")["ok"] == 1
         health = httpx.get(live.url + "/healthz")
         assert health.status_code == 503 and health.headers["retry-after"]
         assert health.json()["error"]["details"] == [
-            {"index": None, "field": "database", "reason": "the database did not accept a write"}]
-        ingest = httpx.post(live.url + "/api/v1/customers", json={"customer_id": "P1"},
-                            headers={"Authorization": f"Bearer {key}"})
+            {"index": None, "field": "database", "reason": "the database did not accept a write"}
+        ]
+        ingest = httpx.post(
+            live.url + "/api/v1/customers", json={"customer_id": "P1"}, headers={"Authorization": f"Bearer {key}"}
+        )
         assert ingest.status_code == 503 and ingest.headers["retry-after"]
         assert ingest.json()["error"]["code"] == "unavailable"
         # Nobody restarts anything: the owner's watchdog replaces the failing server.
@@ -171,6 +183,7 @@ def test_a_database_that_answers_ping_but_fails_writes_is_unhealthy_then_restart
     finally:
         admin.close()
     assert server.read_info().server_pid != info.server_pid and server.read_info().port == info.port
-    ingest = httpx.post(live.url + "/api/v1/customers", json={"customer_id": "P1"},
-                        headers={"Authorization": f"Bearer {key}"})
+    ingest = httpx.post(
+        live.url + "/api/v1/customers", json={"customer_id": "P1"}, headers={"Authorization": f"Bearer {key}"}
+    )
     assert ingest.json() == {"inserted": 1, "updated": 0, "unchanged": 0}

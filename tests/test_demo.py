@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -19,11 +19,14 @@ SMALL = DemoSpec(customers=400, orders=4_000, seed=7, as_of=AS_OF)
 
 def _comparable(docs):
     """Documents without the times of the write (consent is recorded when it is written, too)."""
+
     def consent(value):
         return {channel: {k: v for k, v in c.items() if k != "at"} for channel, c in value.items()}
 
-    return [{k: consent(v) if k == "consent" else v for k, v in doc.items()
-             if k not in ("_id", "created_at", "updated_at")} for doc in docs]
+    return [
+        {k: consent(v) if k == "consent" else v for k, v in doc.items() if k not in ("_id", "created_at", "updated_at")}
+        for doc in docs
+    ]
 
 
 def test_same_seed_and_date_give_identical_rows():
@@ -57,7 +60,7 @@ def test_behaviours_never_buyers_lapsed_and_loyal_are_all_there():
     last = {}
     for order in data.orders:
         last[order["customer_id"]] = max(last.get(order["customer_id"], order["order_date"]), order["order_date"])
-    cutoff = datetime.combine(AS_OF - timedelta(days=90), datetime.min.time(), timezone.utc)
+    cutoff = datetime.combine(AS_OF - timedelta(days=90), datetime.min.time(), UTC)
     lapsed = sum(when < cutoff for when in last.values()) / len(data.customers)
     assert 0.10 <= never <= 0.20
     assert 0.10 <= lapsed <= 0.40
@@ -76,7 +79,7 @@ def test_statuses_amounts_and_dates_are_realistic():
     assert rupees[0] >= 99 and rupees[-1] <= 200_000
     assert rupees[-len(rupees) // 100] > 10 * rupees[len(rupees) // 2]  # a long tail
     signup = {c["customer_id"]: c["signup_date"] for c in data.customers}
-    end = datetime.combine(AS_OF + timedelta(days=1), datetime.min.time(), timezone.utc)
+    end = datetime.combine(AS_OF + timedelta(days=1), datetime.min.time(), UTC)
     assert all(signup[o["customer_id"]] <= o["order_date"] < end for o in data.orders)
     assert max(o["order_date"] for o in data.orders).date() >= AS_OF - timedelta(days=1)  # fresh
 
@@ -94,8 +97,10 @@ def test_cli_loads_the_demo_and_loading_again_changes_nothing(db, run_cli):
     args = ("demo", "--customers", "300", "--orders", "2000", "--seed", "11", "--as-of", "2025-06-30")
     first = run_cli(*args, check=True)
     summary = json.loads(first.stdout.strip().splitlines()[-1])
-    assert summary["written"] == {"customers": {"inserted": 300, "updated": 0, "unchanged": 0},
-                                  "orders": {"inserted": 2000, "updated": 0, "unchanged": 0}}
+    assert summary["written"] == {
+        "customers": {"inserted": 300, "updated": 0, "unchanged": 0},
+        "orders": {"inserted": 2000, "updated": 0, "unchanged": 0},
+    }
     assert db.customers.count_documents({}) == 300 and db.orders.count_documents({}) == 2000
     again = json.loads(run_cli(*args, check=True).stdout.strip().splitlines()[-1])
     assert again["written"]["orders"] == {"inserted": 0, "updated": 0, "unchanged": 2000}
@@ -123,11 +128,14 @@ def test_reset_replaces_everything_with_the_demo(db, run_cli):
     assert db.customers.count_documents({}) == 50 and db.orders.count_documents({}) == 100
 
 
-@pytest.mark.parametrize("args, where", [
-    (("--customers", "0"), "--customers"),
-    (("--orders", "-1"), "--orders"),
-    (("--as-of", "30/06/2025"), "--as-of"),
-])
+@pytest.mark.parametrize(
+    "args, where",
+    [
+        (("--customers", "0"), "--customers"),
+        (("--orders", "-1"), "--orders"),
+        (("--as-of", "30/06/2025"), "--as-of"),
+    ],
+)
 def test_bad_options_are_refused_with_one_line(run_cli, args, where):
     result = run_cli("demo", *args)
     assert result.returncode == 2

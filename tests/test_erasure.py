@@ -20,12 +20,13 @@ from crm.erasure import ERASED, erase_customer
 from crm.errors import Forbidden, NotFound
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
-from tests.api_fixtures import api, api_key, client, start_api  # noqa: F401 - fixtures
 from tests.campaign_support import EVERYONE, SECRET, compose, load_customers
 
 FAST = dict(receipt_secret=SECRET, vendor_delay_ms=200, receipt_flush_ms=20)
-ORDERS = [{"order_id": f"o{i}", "customer_id": f"c00{i % 3}", "amount": "100", "order_date": "2025-01-0{}".format(i + 1)}
-          for i in range(6)]
+ORDERS = [
+    {"order_id": f"o{i}", "customer_id": f"c00{i % 3}", "amount": "100", "order_date": f"2025-01-0{i + 1}"}
+    for i in range(6)
+]
 
 
 def shop(db, n: int = 6) -> None:
@@ -36,8 +37,10 @@ def shop(db, n: int = 6) -> None:
 
 def in_copy(customer_id: str) -> dict[str, int]:
     cur = analytic_copy.open_copy().cursor()
-    return {table: cur.execute(f"SELECT count(*) FROM {table} WHERE customer_id = ?", [customer_id]).fetchall()[0][0]
-            for table in ("customers", "orders", "customer_features")}
+    return {
+        table: cur.execute(f"SELECT count(*) FROM {table} WHERE customer_id = ?", [customer_id]).fetchall()[0][0]
+        for table in ("customers", "orders", "customer_features")
+    }
 
 
 def test_an_erased_customer_is_gone_everywhere_and_counters_stay_exact(db, start_api, tmp_path, run_cli):

@@ -17,8 +17,9 @@ from crm.campaigns import campaign_stats
 from crm.campaigns.dispatcher import Outcome, outcome_updates
 from crm.campaigns.history import timeline
 from crm.campaigns.receipts import Receipt, write_receipts
-from crm.campaigns.repository import get_campaign, now
+from crm.campaigns.repository import get_campaign
 from crm.campaigns.snapshot import take_snapshot
+from crm.store.clock import utc_now
 from tests.auth_fixtures import sign_in
 from tests.campaign_support import compose, load_customers
 
@@ -39,16 +40,26 @@ def customers(db, campaign_id: str) -> list[str]:
 
 
 def vendor_accepts(db, campaign_id: str, ids: list[str]) -> None:
-    db.communication_log.bulk_write(outcome_updates(campaign_id, [Outcome(i, True, f"v-{i}", 1, sent_at=now())
-                                                                  for i in ids]))
+    db.communication_log.bulk_write(
+        outcome_updates(campaign_id, [Outcome(i, True, f"v-{i}", 1, sent_at=utc_now()) for i in ids])
+    )
 
 
 def receipts_arrive(db, campaign_id: str, ids: list[str], failed_every: int = 4) -> None:
-    later = now() + timedelta(seconds=2)
-    write_receipts(db, [Receipt(idempotency_key=f"{campaign_id}:{c}", vendor_message_id=f"v-{c}",
-                                status="FAILED" if n % failed_every == 0 else "DELIVERED",
-                                reason="number not reachable" if n % failed_every == 0 else None,
-                                occurred_at=later) for n, c in enumerate(ids)])
+    later = utc_now() + timedelta(seconds=2)
+    write_receipts(
+        db,
+        [
+            Receipt(
+                idempotency_key=f"{campaign_id}:{c}",
+                vendor_message_id=f"v-{c}",
+                status="FAILED" if n % failed_every == 0 else "DELIVERED",
+                reason="number not reachable" if n % failed_every == 0 else None,
+                occurred_at=later,
+            )
+            for n, c in enumerate(ids)
+        ],
+    )
 
 
 def last_point(db, campaign_id: str) -> dict[str, int]:
@@ -79,8 +90,7 @@ def timeline_shown(at: AppTest) -> bool:
 
 def test_sent_messages_waiting_for_receipts_are_on_the_timeline(db, campaign):
     vendor_accepts(db, campaign.id, customers(db, campaign.id))
-    assert last_point(db, campaign.id) == counters(db, campaign.id) == {"sent": RECIPIENTS, "delivered": 0,
-                                                                        "failed": 0}
+    assert last_point(db, campaign.id) == counters(db, campaign.id) == {"sent": RECIPIENTS, "delivered": 0, "failed": 0}
     at = history_page()
     assert {m.label: m.value for m in at.metric}["Sent"] == str(RECIPIENTS)
     assert timeline_shown(at)

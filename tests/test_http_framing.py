@@ -12,7 +12,6 @@ import time
 import pytest
 
 from crm.api import body_timeout
-from tests.api_fixtures import api, api_key, start_api  # noqa: F401 (fixtures)
 
 GIVE_UP_SECONDS = 20  # far past the wait under test: a server that never answers fails, not hangs
 
@@ -49,8 +48,13 @@ def responses(data: bytes) -> list[tuple[int, dict[str, str], bytes]]:
 
 
 def request_head(path: str, key: str, *headers: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: Bearer {key}",
-             "Content-Type: application/json", *headers]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        f"Authorization: Bearer {key}",
+        "Content-Type: application/json",
+        *headers,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
@@ -59,13 +63,16 @@ SMUGGLED = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 @pytest.mark.parametrize("transfer_encoding", ["chunked", "Chunked"])
 def test_content_length_with_transfer_encoding_is_refused_and_nothing_behind_it_is_served(
-        api, api_key, db, transfer_encoding):  # noqa: F811
+    api, api_key, db, transfer_encoding
+):  # noqa: F811
     # Read by Content-Length (as a proxy might) the body is 5 bytes; read as chunked it is empty
     # and a second request follows it on the same connection.
     body = b"0\r\n\r\n" + SMUGGLED
     with connect(api) as sock:
-        sock.sendall(request_head("/api/v1/customers", api_key, "Content-Length: 5",
-                                  f"Transfer-Encoding: {transfer_encoding}") + body)
+        sock.sendall(
+            request_head("/api/v1/customers", api_key, "Content-Length: 5", f"Transfer-Encoding: {transfer_encoding}")
+            + body
+        )
         answered = responses(read_until_closed(sock))
     assert len(answered) == 1, f"the smuggled request was served too: {[s for s, _, _ in answered]}"
     status, headers, raw = answered[0]
@@ -80,8 +87,9 @@ def test_content_length_with_transfer_encoding_is_refused_and_nothing_behind_it_
 def test_a_request_with_one_length_still_works_on_the_same_server(api, api_key, db):  # noqa: F811
     body = b'{"customer_id": "c1", "name": "Asha"}'
     with connect(api) as sock:
-        sock.sendall(request_head("/api/v1/customers", api_key, f"Content-Length: {len(body)}",
-                                  "Connection: close") + body)
+        sock.sendall(
+            request_head("/api/v1/customers", api_key, f"Content-Length: {len(body)}", "Connection: close") + body
+        )
         ((status, _, raw),) = responses(read_until_closed(sock))
     assert status in (200, 201), raw
     assert db.customers.count_documents({"customer_id": "c1"}) == 1
@@ -93,12 +101,14 @@ def short_wait(monkeypatch) -> float:
     return 1.0
 
 
-@pytest.mark.parametrize("framing, first_part", [
-    ("Content-Length: 200", b'[{"customer_id": "c1", '),
-    ("Transfer-Encoding: chunked", b'17\r\n[{"customer_id": "c1", \r\n'),
-])
-def test_a_stalled_body_is_answered_408_and_its_connection_closed(
-        api, api_key, db, short_wait, framing, first_part):  # noqa: F811
+@pytest.mark.parametrize(
+    "framing, first_part",
+    [
+        ("Content-Length: 200", b'[{"customer_id": "c1", '),
+        ("Transfer-Encoding: chunked", b'17\r\n[{"customer_id": "c1", \r\n'),
+    ],
+)
+def test_a_stalled_body_is_answered_408_and_its_connection_closed(api, api_key, db, short_wait, framing, first_part):  # noqa: F811
     with connect(api) as sock:
         sock.sendall(request_head("/api/v1/customers", api_key, framing) + first_part)
         began = time.monotonic()
@@ -113,8 +123,7 @@ def test_a_stalled_body_is_answered_408_and_its_connection_closed(
     assert db.customers.count_documents({}) == 0
 
 
-def test_a_body_dripping_in_slower_than_the_whole_body_bound_is_answered_408(api, api_key, db, short_wait,
-                                                                              monkeypatch):  # noqa: F811
+def test_a_body_dripping_in_slower_than_the_whole_body_bound_is_answered_408(api, api_key, db, short_wait, monkeypatch):  # noqa: F811
     monkeypatch.setattr(body_timeout, "BODY_SECONDS", 2.0)
     stop = threading.Event()
 
@@ -143,10 +152,11 @@ def test_a_body_dripping_in_slower_than_the_whole_body_bound_is_answered_408(api
 def test_a_stalled_receipt_body_is_answered_408_too(api, short_wait):  # noqa: F811
     # The receipt endpoint reads its body for the signature check: the same bound applies.
     with connect(api) as sock:
-        sock.sendall(b"POST /api/v1/delivery-receipts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":")
+        sock.sendall(
+            b"POST /api/v1/delivery-receipts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":'
+        )
         ((status, headers, raw),) = responses(read_until_closed(sock))
     assert status == 408
     assert json.loads(raw)["error"]["code"] == "request_timeout"
     assert headers["connection"] == "close"
-

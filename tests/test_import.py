@@ -39,10 +39,16 @@ def docs(db, kind: str) -> dict[str, dict]:
 
 @pytest.fixture
 def customers_csv(tmp_path):
-    return write_csv(tmp_path, "customers.csv", CUSTOMERS + (
-        "C1,अमित शर्मा,Amit@Example.com,Mumbai,2024-03-01T00:10:00+05:30,vip;app\n"
-        "C2,Zoë 😀,zoe@example.com,Pune,2024-01-15,\n"
-        "C3,Priya,,Delhi,,newsletter\n"))
+    return write_csv(
+        tmp_path,
+        "customers.csv",
+        CUSTOMERS
+        + (
+            "C1,अमित शर्मा,Amit@Example.com,Mumbai,2024-03-01T00:10:00+05:30,vip;app\n"
+            "C2,Zoë 😀,zoe@example.com,Pune,2024-01-15,\n"
+            "C3,Priya,,Delhi,,newsletter\n"
+        ),
+    )
 
 
 def test_sample_files_import_cleanly_customers_first(db):
@@ -62,8 +68,11 @@ def test_import_stores_unicode_utc_dates_and_lower_cased_email(db, customers_csv
     assert stored["C1"]["signup_date"] == datetime(2024, 2, 29, 18, 40, tzinfo=UTC)
     assert stored["C2"]["signup_date"] == datetime(2024, 1, 15, tzinfo=UTC)
     assert stored["C1"]["tags"] == ["vip", "app"] and stored["C2"]["tags"] == []
-    assert {channel: c["status"] for channel, c in stored["C1"]["consent"].items()} == \
-        {"email": "unknown", "sms": "unknown", "whatsapp": "unknown"}  # never assumed
+    assert {channel: c["status"] for channel, c in stored["C1"]["consent"].items()} == {
+        "email": "unknown",
+        "sms": "unknown",
+        "whatsapp": "unknown",
+    }  # never assumed
     assert stored["C1"]["created_at"] == stored["C1"]["updated_at"]
 
 
@@ -95,14 +104,18 @@ def test_an_empty_cell_clears_a_value_and_a_consent_column_changes_only_its_chan
     assert import_csv(db, "customers", update, by=CLI).updated == 1
     stored = docs(db, "customers")["C1"]
     assert stored["email"] is None
-    assert {channel: c["status"] for channel, c in stored["consent"].items()} == \
-        {"email": "unknown", "sms": "no", "whatsapp": "unknown"}
+    assert {channel: c["status"] for channel, c in stored["consent"].items()} == {
+        "email": "unknown",
+        "sms": "no",
+        "whatsapp": "unknown",
+    }
     assert stored["consent"]["sms"]["source"] == "file u.csv (imported by cli)"
 
 
 def test_strict_import_writes_nothing_when_any_row_is_invalid(db, tmp_path):
-    path = write_csv(tmp_path, "c.csv", CUSTOMERS + "C1,Ok,ok@example.com,,,\nC2,Bad,not-an-email,,,\n"
-                                                    "C3,Bad date,,,2024-02-30,\n")
+    path = write_csv(
+        tmp_path, "c.csv", CUSTOMERS + "C1,Ok,ok@example.com,,,\nC2,Bad,not-an-email,,,\nC3,Bad date,,,2024-02-30,\n"
+    )
     with pytest.raises(ImportRejected) as caught:
         import_csv(db, "customers", path, by=CLI)
     assert db.customers.count_documents({}) == 0
@@ -112,16 +125,16 @@ def test_strict_import_writes_nothing_when_any_row_is_invalid(db, tmp_path):
     assert isinstance(caught.value, InvalidInput)
 
 
-
 def test_control_and_bidi_characters_are_refused_per_row_and_column(db, tmp_path):
-    path = write_csv(tmp_path, "c.csv", "Customer,Full name,Town\n"
-                                        "C1,Asha,Pune\n"
-                                        "C2,Ravi\x1b[2J,Pune\n"
-                                        "C\x003,Meera,Pune\n"
-                                        "C4,Vikram,\u202eenuP\n")
+    path = write_csv(
+        tmp_path,
+        "c.csv",
+        "Customer,Full name,Town\nC1,Asha,Pune\nC2,Ravi\x1b[2J,Pune\nC\x003,Meera,Pune\nC4,Vikram,\u202eenuP\n",
+    )
     with pytest.raises(ImportRejected) as caught:
-        import_csv(db, "customers", path, mapping={"Customer": "customer_id", "Full name": "name", "Town": "city"},
-                   by=CLI)
+        import_csv(
+            db, "customers", path, mapping={"Customer": "customer_id", "Full name": "name", "Town": "city"}, by=CLI
+        )
     rejected = caught.value.report.rejected
     assert [(e.row, e.column) for e in rejected] == [(3, "Full name"), (4, "Customer"), (5, "Town")]
     assert rejected[0].reason.startswith("contains ESC (U+001B) at position 5")
@@ -132,16 +145,22 @@ def test_control_and_bidi_characters_are_refused_per_row_and_column(db, tmp_path
 
 def test_an_age_of_true_in_json_is_refused_but_a_number_in_a_csv_cell_is_read(db):
     assert validate_records("customers", [{"customer_id": "C1", "age": True}]).errors == [
-        RowError(1, "age", "must be a whole number, not true")]
+        RowError(1, "age", "must be a whole number, not true")
+    ]
     assert validate_records("customers", [{"customer_id": "C1", "age": "41"}]).valid[0].age == 41
 
+
 def test_skip_invalid_writes_valid_rows_and_the_rejected_file_keeps_original_columns(db, tmp_path):
-    path = write_csv(tmp_path, "o.csv", "Order No,Cust ID,Total,Status,Date,Note\n"
-                                        "O1,C1,10.50,completed,2024-03-01,ok\n"
-                                        "O2,C1,-3,completed,2024-03-01,negative\n"
-                                        "O3,C404,1.00,completed,2024-03-01,unknown customer\n"
-                                        "O4,C1,1.234,lost,2024-03-01,two problems\n"
-                                        "O1,C1,10.50,completed,2024-03-01,repeat\n")
+    path = write_csv(
+        tmp_path,
+        "o.csv",
+        "Order No,Cust ID,Total,Status,Date,Note\n"
+        "O1,C1,10.50,completed,2024-03-01,ok\n"
+        "O2,C1,-3,completed,2024-03-01,negative\n"
+        "O3,C404,1.00,completed,2024-03-01,unknown customer\n"
+        "O4,C1,1.234,lost,2024-03-01,two problems\n"
+        "O1,C1,10.50,completed,2024-03-01,repeat\n",
+    )
     import_csv(db, "customers", write_csv(tmp_path, "c.csv", "customer_id\nC1\n"), by=CLI)
     rejected = tmp_path / "rejected.csv"
     report = import_csv(db, "orders", path, skip_invalid=True, rejected_path=rejected, by=CLI)
@@ -159,42 +178,71 @@ def test_skip_invalid_writes_valid_rows_and_the_rejected_file_keeps_original_col
 
 def test_orders_of_unknown_customers_are_rejected_in_one_batched_check(db):
     db.customers.insert_many([{"customer_id": f"C{i}"} for i in range(1500)])
-    orders = validate_records("orders", [
-        {"order_id": f"O{i}", "customer_id": f"C{i}", "amount": "1", "order_date": "2024-01-01"}
-        for i in range(1495, 1505)]).valid
+    orders = validate_records(
+        "orders",
+        [
+            {"order_id": f"O{i}", "customer_id": f"C{i}", "amount": "1", "order_date": "2024-01-01"}
+            for i in range(1495, 1505)
+        ],
+    ).valid
     errors = check_customers_exist(db, orders, rows=[i + 2 for i in range(10)])
-    assert [(e.row, e.column) for e in errors] == [(7, "customer_id"), (8, "customer_id"), (9, "customer_id"),
-                                                   (10, "customer_id"), (11, "customer_id")]
+    assert [(e.row, e.column) for e in errors] == [
+        (7, "customer_id"),
+        (8, "customer_id"),
+        (9, "customer_id"),
+        (10, "customer_id"),
+        (11, "customer_id"),
+    ]
     assert "unknown customer 'C1500'" in errors[0].reason
 
 
 def test_customer_ids_that_look_like_operators_are_matched_literally(db):
     db.customers.insert_one({"customer_id": "C1"})
-    orders = validate_records("orders", [{"order_id": "O1", "customer_id": "{\"$ne\": null}", "amount": "1",
-                                          "order_date": "2024-01-01"}]).valid
+    orders = validate_records(
+        "orders", [{"order_id": "O1", "customer_id": '{"$ne": null}', "amount": "1", "order_date": "2024-01-01"}]
+    ).valid
     assert len(check_customers_exist(db, orders)) == 1
 
 
-@pytest.mark.parametrize("header, expected", [
-    (["Customer ID", "Full Name", "E-mail", "Mobile", "City"],
-     {"Customer ID": "customer_id", "Full Name": "name", "E-mail": "email", "Mobile": "phone", "City": "city"}),
-    (["cust_id", "EMAIL ADDRESS", "Created", "Labels"],
-     {"cust_id": "customer_id", "EMAIL ADDRESS": "email", "Created": "signup_date", "Labels": "tags"}),
-    (["id", "signup_date", "date"], {"id": "customer_id", "signup_date": "signup_date"}),
-    (["Unrelated", "Columns"], {}),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (
+            ["Customer ID", "Full Name", "E-mail", "Mobile", "City"],
+            {"Customer ID": "customer_id", "Full Name": "name", "E-mail": "email", "Mobile": "phone", "City": "city"},
+        ),
+        (
+            ["cust_id", "EMAIL ADDRESS", "Created", "Labels"],
+            {"cust_id": "customer_id", "EMAIL ADDRESS": "email", "Created": "signup_date", "Labels": "tags"},
+        ),
+        (["id", "signup_date", "date"], {"id": "customer_id", "signup_date": "signup_date"}),
+        (["Unrelated", "Columns"], {}),
+    ],
+)
 def test_customer_column_suggestions(header, expected):
     assert suggest_mapping("customers", header) == expected
 
 
-@pytest.mark.parametrize("header, expected", [
-    (["Order ID", "Customer ID", "Total", "Status", "Date"],
-     {"Order ID": "order_id", "Customer ID": "customer_id", "Total": "amount", "Status": "status",
-      "Date": "order_date"}),
-    (["order_no", "cust_id", "price", "created"],
-     {"order_no": "order_id", "cust_id": "customer_id", "price": "amount", "created": "order_date"}),
-    (["ORDER_DATE", "date", "Amount"], {"ORDER_DATE": "order_date", "Amount": "amount"}),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        (
+            ["Order ID", "Customer ID", "Total", "Status", "Date"],
+            {
+                "Order ID": "order_id",
+                "Customer ID": "customer_id",
+                "Total": "amount",
+                "Status": "status",
+                "Date": "order_date",
+            },
+        ),
+        (
+            ["order_no", "cust_id", "price", "created"],
+            {"order_no": "order_id", "cust_id": "customer_id", "price": "amount", "created": "order_date"},
+        ),
+        (["ORDER_DATE", "date", "Amount"], {"ORDER_DATE": "order_date", "Amount": "amount"}),
+    ],
+)
 def test_order_column_suggestions(header, expected):
     assert suggest_mapping("orders", header) == expected
 
@@ -206,12 +254,15 @@ def test_an_explicit_mapping_reads_only_the_mapped_columns(db, tmp_path):
     assert docs(db, "customers")["K1"]["name"] == "Asha" and "Secret" not in docs(db, "customers")["K1"]
 
 
-@pytest.mark.parametrize("mapping, message", [
-    ({"Who": "name"}, "required column customer_id is missing"),
-    ({"Nope": "customer_id"}, "column 'Nope' is not in the file"),
-    ({"Ref": "customer_id", "Who": "nickname"}, "'nickname' is not a field of customers"),
-    ({"Ref": "customer_id", "Who": "customer_id"}, "are both mapped to customer_id"),
-])
+@pytest.mark.parametrize(
+    "mapping, message",
+    [
+        ({"Who": "name"}, "required column customer_id is missing"),
+        ({"Nope": "customer_id"}, "column 'Nope' is not in the file"),
+        ({"Ref": "customer_id", "Who": "nickname"}, "'nickname' is not a field of customers"),
+        ({"Ref": "customer_id", "Who": "customer_id"}, "are both mapped to customer_id"),
+    ],
+)
 def test_bad_mappings_say_what_is_wrong(db, tmp_path, mapping, message):
     path = write_csv(tmp_path, "c.csv", "Ref,Who\nK1,Asha\n")
     with pytest.raises(InvalidInput, match=message):
@@ -260,8 +311,11 @@ def test_rows_with_the_wrong_number_of_cells_are_reported_and_blank_lines_skippe
 
 def test_errors_to_csv_lists_row_column_reason():
     text = errors_to_csv([RowError(2, "email", "bad, really"), RowError(5, "age", "too old")])
-    assert list(csv.reader(io.StringIO(text))) == [["row", "column", "reason"], ["2", "email", "bad, really"],
-                                                   ["5", "age", "too old"]]
+    assert list(csv.reader(io.StringIO(text))) == [
+        ["row", "column", "reason"],
+        ["2", "email", "bad, really"],
+        ["5", "age", "too old"],
+    ]
 
 
 def test_writer_reports_progress_and_refreshes_analytics_once(db, monkeypatch):
@@ -321,8 +375,9 @@ def test_cli_imports_and_prints_a_json_summary(run_cli, db):
     result = run_cli("import", "customers", str(SAMPLES / "customers.csv"), check=True)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["inserted"] == 20 and summary["rejected_rows"] == 0
-    again = json.loads(run_cli("import", "customers", str(SAMPLES / "customers.csv"), check=True)
-                       .stdout.strip().splitlines()[-1])
+    again = json.loads(
+        run_cli("import", "customers", str(SAMPLES / "customers.csv"), check=True).stdout.strip().splitlines()[-1]
+    )
     assert (again["inserted"], again["unchanged"]) == (0, 20)
     assert db.customers.count_documents({}) == 20
 
@@ -342,8 +397,19 @@ def test_cli_strict_failure_lists_errors_exits_2_and_writes_nothing(run_cli, db,
 def test_cli_skip_invalid_with_rejected_file_and_column_map(run_cli, db, tmp_path):
     path = write_csv(tmp_path, "c.csv", "Ref,Mail,Note\nK1,k1@example.com,a\nK2,nope,b\n")
     rejected = tmp_path / "rejected.csv"
-    result = run_cli("import", "customers", str(path), "--skip-invalid", "--rejected", str(rejected),
-                     "--map", "Ref=customer_id", "--map", "Mail=email", check=True)
+    result = run_cli(
+        "import",
+        "customers",
+        str(path),
+        "--skip-invalid",
+        "--rejected",
+        str(rejected),
+        "--map",
+        "Ref=customer_id",
+        "--map",
+        "Mail=email",
+        check=True,
+    )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["inserted"], summary["rejected_rows"], summary["rejected_file"]) == (1, 1, str(rejected))
     assert "row 3, Mail:" in result.stderr

@@ -14,14 +14,16 @@ import pytest
 
 from crm.ingest.fake_csv import write_customers_csv
 from crm.store.embedded import EmbeddedServer, _pid_alive
-
-from .conftest import ROOT
 from tests.support import wait_for
 
+from .conftest import ROOT
+
 ROWS = 20_000  # enough that the write phase lasts seconds, so the kill lands mid-import
-OWNER = ("import sys; from pathlib import Path; from crm.store.embedded import EmbeddedServer;"
-         "info = EmbeddedServer(Path(sys.argv[1])).ensure(); print(info.server_pid, flush=True);"
-         "sys.stdin.read()")
+OWNER = (
+    "import sys; from pathlib import Path; from crm.store.embedded import EmbeddedServer;"
+    "info = EmbeddedServer(Path(sys.argv[1])).ensure(); print(info.server_pid, flush=True);"
+    "sys.stdin.read()"
+)
 
 
 @pytest.mark.slow
@@ -30,8 +32,14 @@ def test_import_fails_clearly_when_the_database_dies_and_a_rerun_completes_witho
     data_dir = tmp_path / "data"
     env = {key: value for key, value in os.environ.items() if key != "MONGODB_URI"}
     env.update(CRM_DATA_DIR=str(data_dir), CRM_DB_NAME="crash")
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(data_dir)], cwd=ROOT, env=env,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER, str(data_dir)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     importer = None
     server = EmbeddedServer(data_dir)
     try:
@@ -40,12 +48,20 @@ def test_import_fails_clearly_when_the_database_dies_and_a_rerun_completes_witho
         assert info["server_pid"] == server_pid
         uri = server.read_info().uri
         with pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000) as client:
-            importer = subprocess.Popen([sys.executable, "-m", "crm", "import", "customers", str(csv_path)],
-                                        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+            importer = subprocess.Popen(
+                [sys.executable, "-m", "crm", "import", "customers", str(csv_path)],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             customers = client.crash.customers
-            wait_for(lambda: customers.count_documents({}) > 0 or importer.poll() is not None, 300,
-                     "the import to start writing")
+            wait_for(
+                lambda: customers.count_documents({}) > 0 or importer.poll() is not None,
+                300,
+                "the import to start writing",
+            )
             acknowledged = set(customers.distinct("customer_id"))
             assert importer.poll() is None, "the import finished before the kill: make the file larger"
             assert 0 < len(acknowledged) < ROWS
@@ -70,8 +86,14 @@ def test_import_fails_clearly_when_the_database_dies_and_a_rerun_completes_witho
             survived = set(client.crash.customers.distinct("customer_id"))
             assert acknowledged <= survived, f"{len(acknowledged - survived)} acknowledged writes were lost"
 
-            rerun = subprocess.run([sys.executable, "-m", "crm", "import", "customers", str(csv_path)], cwd=ROOT,
-                                   env=env, capture_output=True, text=True, timeout=600)
+            rerun = subprocess.run(
+                [sys.executable, "-m", "crm", "import", "customers", str(csv_path)],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             assert rerun.returncode == 0, rerun.stderr
             summary = json.loads(rerun.stdout.strip().splitlines()[-1])
             assert summary["inserted"] + summary["unchanged"] + summary["updated"] == ROWS

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
+from crm.indian_numbers import as_text, format_count, format_inr_short
 from crm.ui import auth
-from crm.ui.format import as_text, format_count, format_inr_short
+from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,11 +33,6 @@ def texts(elements) -> list[str]:
 
 def metrics(at: AppTest) -> dict[str, str]:
     return {metric.label: metric.value for metric in at.metric}
-
-
-def no_failures(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, texts(at.error)
 
 
 @pytest.fixture
@@ -84,9 +80,10 @@ def test_load_demo_button_fills_the_store_and_shows_the_dashboard(db):
 def test_home_kpis_match_the_database(demo_db):
     orders = list(demo_db.orders.find())
     revenue = sum(order["amount"] for order in orders if order["status"] == "completed")
-    since = datetime.combine(date.today() - timedelta(days=30), time(), timezone.utc)
-    active = {order["customer_id"] for order in orders
-              if order["status"] == "completed" and order["order_date"] >= since}
+    since = datetime.combine(date.today() - timedelta(days=30), time(), UTC)
+    active = {
+        order["customer_id"] for order in orders if order["status"] == "completed" and order["order_date"] >= since
+    }
 
     at = app()
     at.run()
@@ -120,11 +117,13 @@ def test_every_page_runs_its_guard_on_every_run(db, monkeypatch):
     assert not at.tabs and not at.title
 
 
-BAD_ORDERS = (b"Order No,Customer,Total,Date\n"
-              b"A1,CUST-000001,1299.50,2025-01-05\n"
-              b"A2,CUST-000002,-5,2025-01-06\n"
-              b"A3,nobody,10,not a date\n"
-              b"A4,nobody,10,2025-01-07\n")
+BAD_ORDERS = (
+    b"Order No,Customer,Total,Date\n"
+    b"A1,CUST-000001,1299.50,2025-01-05\n"
+    b"A2,CUST-000002,-5,2025-01-06\n"
+    b"A3,nobody,10,not a date\n"
+    b"A4,nobody,10,2025-01-07\n"
+)
 
 
 def open_import(db) -> AppTest:

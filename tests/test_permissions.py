@@ -30,9 +30,21 @@ from crm.segments import create_segment, delete_segment, duplicate_segment, upda
 from tests.campaign_support import EVERYONE, load_customers
 
 ROOT = Path(__file__).resolve().parent.parent
-WRITE_METHODS = {"insert_one", "insert_many", "update_one", "update_many", "replace_one", "delete_one",
-                 "delete_many", "bulk_write", "find_one_and_update", "find_one_and_delete",
-                 "find_one_and_replace", "drop", "drop_collection"}
+WRITE_METHODS = {
+    "insert_one",
+    "insert_many",
+    "update_one",
+    "update_many",
+    "replace_one",
+    "delete_one",
+    "delete_many",
+    "bulk_write",
+    "find_one_and_update",
+    "find_one_and_delete",
+    "find_one_and_replace",
+    "drop",
+    "drop_collection",
+}
 
 # Writes that no principal asks for directly: bookkeeping of the system itself.
 SYSTEM = {
@@ -55,25 +67,29 @@ SYSTEM = {
     "crm/campaigns/receipt_journal.py:store_receipts": "delivery receipts, signed by the vendor",
     "crm/campaigns/receipts.py:write_receipts": "delivery receipts, signed by the vendor",
     "crm/campaigns/repository.py:campaign_stats": "caches counters computed from the log",
-    "crm/campaigns/vendor.py:_insert_new": "the mock vendor's own records",
-    "crm/campaigns/vendor.py:_count_again": "the mock vendor's own records",
-    "crm/campaigns/vendor.py:_checkpoint": "the mock vendor's own records",
-    "crm/campaigns/vendor.py:_take_over": "the mock vendor's own records",
+    "crm/mock_vendor/routes.py:_insert_new": "the mock vendor's own records",
+    "crm/mock_vendor/routes.py:_count_again": "the mock vendor's own records",
+    "crm/mock_vendor/poster.py:_checkpoint": "the mock vendor's own records",
+    "crm/mock_vendor/poster.py:_take_over": "the mock vendor's own records",
     "crm/segments/repository.py:record_count": "caches a saved segment's last count",
     "crm/ingest/streams.py:_write": "the worker writes batches accept_batch (checked) queued",
     "crm/erasure.py:erase_again": "re-erases a customer an erasure (checked) took out, which a queued write put back",
     "crm/api/routes/health.py:_database_problem": "the health check's own heartbeat document",
     "crm/store/watchdog.py:_probe": "the embedded server's watchdog heartbeat",
-    "crm/campaigns/bench_campaign.py:*": "a benchmark on a database of its own",
-    "crm/ingest/bench_import.py:*": "a benchmark on a database of its own",
-    "crm/api/bench_api.py:*": "a benchmark on a database of its own",
+    "crm/bench/campaign.py:*": "a benchmark on a database of its own",
+    "crm/bench/imports.py:*": "a benchmark on a database of its own",
+    "crm/bench/api.py:*": "a benchmark on a database of its own",
 }
 # Writers reached only through checked functions: the test follows their callers.
 BEHIND = {
-    "crm/ingest/writer.py:_write_chunk", "crm/ingest/writer.py:write_records",
-    "crm/demo/load.py:clear_customers_and_orders", "crm/erasure.py:_erase_at_vendor",
-    "crm/segments/repository.py:_insert", "crm/auth/users.py:_insert",
-    "crm/apikeys/keys.py:create_key", "crm/apikeys/keys.py:revoke_key",
+    "crm/ingest/writer.py:_write_chunk",
+    "crm/ingest/writer.py:write_records",
+    "crm/demo/load.py:clear_customers_and_orders",
+    "crm/erasure.py:_erase_at_vendor",
+    "crm/segments/repository.py:_insert",
+    "crm/auth/users.py:_insert",
+    "crm/apikeys/keys.py:create_key",
+    "crm/apikeys/keys.py:revoke_key",
     "crm/campaigns/repository.py:insert_campaign",
 }
 
@@ -88,8 +104,11 @@ def _functions():
 
 
 def _called_names(node) -> set[str]:
-    return {n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
-            for n in ast.walk(node) if isinstance(n, ast.Call)}
+    return {
+        n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")
+        for n in ast.walk(node)
+        if isinstance(n, ast.Call)
+    }
 
 
 def _checks_principal(node) -> bool:
@@ -102,16 +121,24 @@ def _listed(place: str, table) -> bool:
 
 
 FUNCTIONS = list(_functions())
-CHECKED = {place for place, node in FUNCTIONS if _checks_principal(node)
-           and not place.startswith("crm/auth/permissions.py:")}
+CHECKED = {
+    place for place, node in FUNCTIONS if _checks_principal(node) and not place.startswith("crm/auth/permissions.py:")
+}
 
 
 def test_every_function_that_writes_checks_its_principal_or_says_why_not():
-    unexplained = [place for place, node in FUNCTIONS
-                   if _called_names(node) & WRITE_METHODS and place not in CHECKED
-                   and not _listed(place, SYSTEM) and place not in BEHIND]
-    assert not unexplained, ("these functions write to the database without checking who acts: decorate them "
-                             f"with @requires(action) or list them here with the reason: {unexplained}")
+    unexplained = [
+        place
+        for place, node in FUNCTIONS
+        if _called_names(node) & WRITE_METHODS
+        and place not in CHECKED
+        and not _listed(place, SYSTEM)
+        and place not in BEHIND
+    ]
+    assert not unexplained, (
+        "these functions write to the database without checking who acts: decorate them "
+        f"with @requires(action) or list them here with the reason: {unexplained}"
+    )
 
 
 def test_writers_behind_a_check_are_called_only_from_checked_functions():
@@ -132,36 +159,44 @@ def _draft():
 # place -> how to call it as `who`; `ctx` holds the database, a temp dir and existing ids.
 ACTIONS = {
     "crm/analytics/export.py:export_csv": lambda ctx, who: export_csv(EVERYONE, ctx["tmp"] / "out.csv", by=who),
-    "crm/api/accept.py:accept_batch": lambda ctx, who: accept_batch(ctx["db"], "customers",
-                                                                    [{"customer_id": "new"}], by=who),
+    "crm/api/accept.py:accept_batch": lambda ctx, who: accept_batch(
+        ctx["db"], "customers", [{"customer_id": "new"}], by=who
+    ),
     "crm/auth/api_keys.py:create": lambda ctx, who: api_keys.create(who, "k2", db=ctx["db"]),
     "crm/auth/api_keys.py:revoke": lambda ctx, who: api_keys.revoke(who, "k1", db=ctx["db"]),
     "crm/auth/users.py:add_local_user": lambda ctx, who: users.add_local_user(who, "mallory", "admin", db=ctx["db"]),
-    "crm/auth/users.py:add_oidc_user": lambda ctx, who: users.add_oidc_user(who, "m@example.com", "admin", "google",
-                                                                            db=ctx["db"]),
+    "crm/auth/users.py:add_oidc_user": lambda ctx, who: users.add_oidc_user(
+        who, "m@example.com", "admin", "google", db=ctx["db"]
+    ),
     "crm/auth/users.py:set_role": lambda ctx, who: users.set_role(who, "boss", "viewer", db=ctx["db"]),
     "crm/auth/users.py:set_active": lambda ctx, who: users.set_active(who, "boss", False, db=ctx["db"]),
     "crm/auth/users.py:reset_password": lambda ctx, who: users.reset_password(who, "boss", db=ctx["db"]),
     "crm/auth/users.py:unlock": lambda ctx, who: users.unlock(who, "boss", db=ctx["db"]),
     "crm/campaigns/history.py:log_csv": lambda ctx, who: log_csv(ctx["db"], ctx["campaign"], by=who),
     "crm/campaigns/service.py:compose_campaign": lambda ctx, who: compose_campaign(ctx["db"], who, _draft()),
-    "crm/campaigns/service.py:send_campaign": lambda ctx, who: send_campaign(ctx["db"], who, ctx["campaign"]),
-    "crm/demo/load.py:load_demo": lambda ctx, who: load_demo(ctx["db"], DemoSpec(customers=5, orders=5), reset=True,
-                                                             by=who),
+    "crm/campaigns/service.py:send_campaign": lambda ctx, who: send_campaign(
+        ctx["db"], who, ctx["campaign"], "http://127.0.0.1:9"
+    ),
+    "crm/demo/load.py:load_demo": lambda ctx, who: load_demo(
+        ctx["db"], DemoSpec(customers=5, orders=5), reset=True, by=who
+    ),
     "crm/erasure.py:erase_customer": lambda ctx, who: erase_customer(ctx["db"], "c000", by=who),
     "crm/ingest/csv_import.py:import_csv": lambda ctx, who: import_csv(ctx["db"], "customers", ctx["csv"], by=who),
     "crm/segments/repository.py:create_segment": lambda ctx, who: create_segment(ctx["db"], "mine", EVERYONE, by=who),
-    "crm/segments/repository.py:update_segment": lambda ctx, who: update_segment(ctx["db"], ctx["segment"],
-                                                                                 name="renamed", by=who),
-    "crm/segments/repository.py:duplicate_segment": lambda ctx, who: duplicate_segment(ctx["db"], ctx["segment"],
-                                                                                       by=who),
+    "crm/segments/repository.py:update_segment": lambda ctx, who: update_segment(
+        ctx["db"], ctx["segment"], name="renamed", by=who
+    ),
+    "crm/segments/repository.py:duplicate_segment": lambda ctx, who: duplicate_segment(
+        ctx["db"], ctx["segment"], by=who
+    ),
     "crm/segments/repository.py:delete_segment": lambda ctx, who: delete_segment(ctx["db"], ctx["segment"], by=who),
 }
 
 
 def test_every_checked_function_is_tried_as_a_viewer_below():
-    assert CHECKED == set(ACTIONS), ("add the new checked function to ACTIONS (or remove a gone one): "
-                                     f"{sorted(CHECKED ^ set(ACTIONS))}")
+    assert CHECKED == set(ACTIONS), (
+        f"add the new checked function to ACTIONS (or remove a gone one): {sorted(CHECKED ^ set(ACTIONS))}"
+    )
 
 
 @pytest.fixture
@@ -178,8 +213,11 @@ def world(db, tmp_path):
 
 
 def _state(db) -> dict:
-    return {name: sorted(map(repr, db[name].find({}, {"_id": 0}))) for name in db.list_collection_names()
-            if name != "audit_log"}
+    return {
+        name: sorted(map(repr, db[name].find({}, {"_id": 0})))
+        for name in db.list_collection_names()
+        if name != "audit_log"
+    }
 
 
 @pytest.mark.parametrize("place", sorted(ACTIONS))

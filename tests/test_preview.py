@@ -14,14 +14,25 @@ from crm.ingest.writer import write_records
 from tests.support import loaded_duckdb
 
 AS_OF = date(2025, 6, 30)
-CUSTOMERS = [("a", "Mumbai", ["vip"]), ("b", "Pune", []), ("c", "mumbai ", []), ("d", "Delhi", []),
-             ("e", None, []), ("f", "Pune", [])]
+CUSTOMERS = [
+    ("a", "Mumbai", ["vip"]),
+    ("b", "Pune", []),
+    ("c", "mumbai ", []),
+    ("d", "Delhi", []),
+    ("e", None, []),
+    ("f", "Pune", []),
+]
 ORDERS = [  # (customer, rupees, status, day)
-    ("a", 3000, "completed", "2025-06-20"), ("a", 4000, "completed", "2025-01-10"),
-    ("b", 6000, "completed", "2025-06-25"), ("b", 9999, "cancelled", "2025-06-26"),
-    ("c", 100, "completed", "2024-01-01"), ("c", 100, "completed", "2024-01-02"), ("c", 100, "completed", "2024-01-03"),
+    ("a", 3000, "completed", "2025-06-20"),
+    ("a", 4000, "completed", "2025-01-10"),
+    ("b", 6000, "completed", "2025-06-25"),
+    ("b", 9999, "cancelled", "2025-06-26"),
+    ("c", 100, "completed", "2024-01-01"),
+    ("c", 100, "completed", "2024-01-02"),
+    ("c", 100, "completed", "2024-01-03"),
     ("e", 20000, "completed", "2025-06-29"),
-    ("f", 1000, "completed", "2025-06-01"), ("f", 1500, "completed", "2025-06-15"),
+    ("f", 1000, "completed", "2025-06-01"),
+    ("f", 1500, "completed", "2025-06-15"),
 ]
 
 
@@ -29,9 +40,17 @@ ORDERS = [  # (customer, rupees, status, day)
 def con():
     return loaded_duckdb(
         [{"customer_id": cid, "city": city, "tags": tags} for cid, city, tags in CUSTOMERS],
-        [{"order_id": f"o{i}", "customer_id": cid, "amount": rupees * 100, "status": status,
-          "order_date": datetime.fromisoformat(day).replace(tzinfo=UTC)}
-         for i, (cid, rupees, status, day) in enumerate(ORDERS)])
+        [
+            {
+                "order_id": f"o{i}",
+                "customer_id": cid,
+                "amount": rupees * 100,
+                "status": status,
+                "order_date": datetime.fromisoformat(day).replace(tzinfo=UTC),
+            }
+            for i, (cid, rupees, status, day) in enumerate(ORDERS)
+        ],
+    )
 
 
 def run(con, rule, sample=50):
@@ -43,10 +62,17 @@ def steps(result):
 
 
 def test_and_waterfall_counts_each_condition_alone_and_cumulatively(con):
-    result = run(con, {"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 5000},  # a b e
-        {"field": "order_count", "operator": ">=", "value": 2},  # a c f
-        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]}]})  # a b c f
+    result = run(
+        con,
+        {
+            "op": "and",
+            "rules": [
+                {"field": "total_spend", "operator": ">", "value": 5000},  # a b e
+                {"field": "order_count", "operator": ">=", "value": 2},  # a c f
+                {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+            ],
+        },
+    )  # a b c f
     assert steps(result) == [(3, 3), (3, 1), (4, 1)]
     assert (result.count, result.total_customers) == (1, 6)
     assert result.share == pytest.approx(1 / 6)
@@ -57,10 +83,17 @@ def test_and_waterfall_counts_each_condition_alone_and_cumulatively(con):
 
 
 def test_or_waterfall_grows_and_uses_the_order_window(con):
-    result = run(con, {"op": "or", "rules": [
-        {"field": "city", "operator": "=", "value": "delhi"},  # d
-        {"field": "total_spend", "operator": ">=", "value": 10000},  # e
-        {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30}]})  # f
+    result = run(
+        con,
+        {
+            "op": "or",
+            "rules": [
+                {"field": "city", "operator": "=", "value": "delhi"},  # d
+                {"field": "total_spend", "operator": ">=", "value": 10000},  # e
+                {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},
+            ],
+        },
+    )  # f
     assert steps(result) == [(1, 1), (1, 2), (1, 3)]
     assert result.count == 3
     assert result.top_cities == [("Delhi", 1), ("Pune", 1)]
@@ -71,8 +104,9 @@ def test_or_waterfall_grows_and_uses_the_order_window(con):
 
 
 def test_negated_group_counts_the_customers_left_out(con):
-    result = run(con, {"op": "and", "not": True, "rules": [
-        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]}]})
+    result = run(
+        con, {"op": "and", "not": True, "rules": [{"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]}]}
+    )
     assert result.negated and steps(result) == [(4, 4)]
     assert result.count == 2
     assert sorted(row["customer_id"] for row in result.sample) == ["d", "e"]

@@ -15,8 +15,8 @@ from crm.campaigns.dispatcher import dispatch
 from crm.campaigns.receipts import PATH
 from crm.campaigns.signing import HEADER
 from crm.config import load_settings
-from tests.api_fixtures import free_port, start_api  # noqa: F401 - fixtures
 from tests.campaign_support import SECRET, compose, load_customers, log_rows, vendor_auth, wait_for
+from tests.support import free_port
 
 FAST = dict(receipt_secret=SECRET, vendor_delay_ms=200, receipt_flush_ms=20)
 
@@ -42,8 +42,12 @@ class LossyLink:
                 if drop:
                     status, answer = 202, json.dumps({"accepted": True, "receipts": len(keys)}).encode()
                 else:
-                    response = httpx.post(link.target, content=body, timeout=30,
-                                          headers={HEADER: self.headers[HEADER], "Content-Type": "application/json"})
+                    response = httpx.post(
+                        link.target,
+                        content=body,
+                        timeout=30,
+                        headers={HEADER: self.headers[HEADER], "Content-Type": "application/json"},
+                    )
                     status, answer = response.status_code, response.content
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -91,8 +95,12 @@ def test_a_receipt_whose_post_was_lost_is_posted_again_by_the_sweep(db, start_ap
 def test_the_checkpoint_never_passes_a_receipt_the_receiver_did_not_acknowledge(db, start_api):
     closed = f"http://127.0.0.1:{free_port()}{PATH}"  # nobody answers there
     api = start_api(**FAST, receipt_url=closed)
-    sent = httpx.post(f"{api.url}/vendor/v1/messages", json={"channel": "sms", "to": "+919800000000", "body": "Hi"},
-                      headers={"Idempotency-Key": f"{'0' * 24}:c1", **vendor_auth()}, timeout=30)
+    sent = httpx.post(
+        f"{api.url}/vendor/v1/messages",
+        json={"channel": "sms", "to": "+919800000000", "body": "Hi"},
+        headers={"Idempotency-Key": f"{'0' * 24}:c1", **vendor_auth()},
+        timeout=30,
+    )
     assert sent.status_code == 201
     [record] = list(db.vendor_messages.find())
 
@@ -106,5 +114,7 @@ def test_the_checkpoint_never_passes_a_receipt_the_receiver_did_not_acknowledge(
         poster = wait_for(checkpoint_after_due, what="a checkpoint after the receipt was due")
         assert poster["posted_through"] <= record["receipt_due_at"]
         heartbeat = poster["heartbeat"]
-        wait_for(lambda: db.vendor_posters.find_one({"_id": record["poster"]})["heartbeat"] > heartbeat,
-                 what="the next checkpoint")
+        wait_for(
+            lambda heartbeat=heartbeat: db.vendor_posters.find_one({"_id": record["poster"]})["heartbeat"] > heartbeat,
+            what="the next checkpoint",
+        )

@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import PydanticCustomError
 
-from crm.ingest.records import (_PLAIN_EMAIL, CustomerRecord, OrderRecord, RowError, RowProblem, record_to_document,
-                                _email, validate_records)
+from crm.ingest.records import (
+    _PLAIN_EMAIL,
+    CustomerRecord,
+    OrderRecord,
+    RowError,
+    RowProblem,
+    _email,
+    record_to_document,
+    validate_records,
+)
 
 
 def order(**fields):
@@ -31,26 +39,49 @@ def one_error(kind, row) -> RowError:
     return result.errors[0]
 
 
-@pytest.mark.parametrize("amount, paise", [
-    ("1299.50", 129950), ("0", 0), ("0.00", 0), ("10", 1000), ("0.5", 50), (" 42.1 ", 4210),
-    ("10.500", 1050),  # trailing zeros still mean two decimals
-    (19.99, 1999), (7, 700), ("100000000.00", 10**10),
-])
+@pytest.mark.parametrize(
+    "amount, paise",
+    [
+        ("1299.50", 129950),
+        ("0", 0),
+        ("0.00", 0),
+        ("10", 1000),
+        ("0.5", 50),
+        (" 42.1 ", 4210),
+        ("10.500", 1050),  # trailing zeros still mean two decimals
+        (19.99, 1999),
+        (7, 700),
+        ("100000000.00", 10**10),
+    ],
+)
 def test_amounts_in_rupees_become_exact_paise(amount, paise):
     record = one_valid("orders", order(amount=amount))
     assert record.amount_paise == paise
     assert record_to_document(record)["amount"] == paise
 
 
-@pytest.mark.parametrize("amount, reason", [
-    ("-5", "must not be negative"), ("-0.01", "must not be negative"), ("1.234", "more than 2 decimals"),
-    ("0.001", "more than 2 decimals"), ("abc", "not a number of rupees"), ("1e308", "too large"),
-    (1e308, "too large"), ("92233720368547758.08", "more than ₹10 crore"), ("1e999999999", "too large"),
-    ("1,000", "not a number of rupees"), ("NaN", "not a number of rupees"),
-    ("Infinity", "not a number of rupees"), ("1_000", "not a number of rupees"),
-    ("", "required field is empty"), (True, "number of rupees"), ({"$gt": 0}, "number of rupees"),
-    ([1], "number of rupees"),
-])
+@pytest.mark.parametrize(
+    "amount, reason",
+    [
+        ("-5", "must not be negative"),
+        ("-0.01", "must not be negative"),
+        ("1.234", "more than 2 decimals"),
+        ("0.001", "more than 2 decimals"),
+        ("abc", "not a number of rupees"),
+        ("1e308", "too large"),
+        (1e308, "too large"),
+        ("92233720368547758.08", "more than ₹10 crore"),
+        ("1e999999999", "too large"),
+        ("1,000", "not a number of rupees"),
+        ("NaN", "not a number of rupees"),
+        ("Infinity", "not a number of rupees"),
+        ("1_000", "not a number of rupees"),
+        ("", "required field is empty"),
+        (True, "number of rupees"),
+        ({"$gt": 0}, "number of rupees"),
+        ([1], "number of rupees"),
+    ],
+)
 def test_bad_amounts_are_rejected_with_the_reason(amount, reason):
     error = one_error("orders", order(amount=amount))
     assert error.column == "amount"
@@ -64,34 +95,51 @@ def test_orders_take_amount_in_rupees_only_not_paise():
     assert columns == {"amount", "amount_paise"}
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2024-03-01", datetime(2024, 3, 1, tzinfo=UTC)),
-    ("2024-03-01T00:10:00+05:30", datetime(2024, 2, 29, 18, 40, tzinfo=UTC)),
-    ("2024-03-01T10:00:00", datetime(2024, 3, 1, 10, tzinfo=UTC)),
-    ("2024-03-01T10:00:00Z", datetime(2024, 3, 1, 10, tzinfo=UTC)),
-    ("2024-03-01 10:00:00-04:00", datetime(2024, 3, 1, 14, tzinfo=UTC)),
-    ("2024-03-01T10:00:00.123456Z", datetime(2024, 3, 1, 10, 0, 0, 123000, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-03-01", datetime(2024, 3, 1, tzinfo=UTC)),
+        ("2024-03-01T00:10:00+05:30", datetime(2024, 2, 29, 18, 40, tzinfo=UTC)),
+        ("2024-03-01T10:00:00", datetime(2024, 3, 1, 10, tzinfo=UTC)),
+        ("2024-03-01T10:00:00Z", datetime(2024, 3, 1, 10, tzinfo=UTC)),
+        ("2024-03-01 10:00:00-04:00", datetime(2024, 3, 1, 14, tzinfo=UTC)),
+        ("2024-03-01T10:00:00.123456Z", datetime(2024, 3, 1, 10, 0, 0, 123000, tzinfo=UTC)),
+    ],
+)
 def test_dates_are_iso_8601_and_stored_in_utc(text, expected):
     record = one_valid("orders", order(order_date=text))
     assert record.order_date == expected
     assert record.order_date.utcoffset().total_seconds() == 0
 
 
-@pytest.mark.parametrize("value, reason", [
-    ("1700000000", "not an ISO 8601 date"), ("2024-02-30", "day is out of range"),
-    ("yesterday", "not an ISO 8601 date"), ("", "required field is empty"),
-    (1700000000, "ISO 8601 text"), (["2024-03-01"], "ISO 8601 text"), ({"$date": 1}, "ISO 8601 text"),
-])
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        ("1700000000", "not an ISO 8601 date"),
+        ("2024-02-30", "day is out of range"),
+        ("yesterday", "not an ISO 8601 date"),
+        ("", "required field is empty"),
+        (1700000000, "ISO 8601 text"),
+        (["2024-03-01"], "ISO 8601 text"),
+        ({"$date": 1}, "ISO 8601 text"),
+    ],
+)
 def test_bad_dates_are_rejected(value, reason):
     error = one_error("orders", order(order_date=value))
     assert (error.column, reason in error.reason) == ("order_date", True), error
 
 
-@pytest.mark.parametrize("given, stored", [
-    ("completed", "completed"), ("Completed", "completed"), ("REFUNDED", "refunded"),
-    (" cancelled ", "cancelled"), ("", "completed"), (None, "completed"),
-])
+@pytest.mark.parametrize(
+    "given, stored",
+    [
+        ("completed", "completed"),
+        ("Completed", "completed"),
+        ("REFUNDED", "refunded"),
+        (" cancelled ", "cancelled"),
+        ("", "completed"),
+        (None, "completed"),
+    ],
+)
 def test_order_status_is_case_insensitive_and_defaults_to_completed(given, stored):
     row = order() if given is None else order(status=given)
     assert one_valid("orders", row).status == stored
@@ -103,10 +151,15 @@ def test_unknown_order_status_is_rejected(status):
     assert error.column == "status" and "completed" in error.reason
 
 
-@pytest.mark.parametrize("email, stored", [
-    ("Priya.Sharma@Example.COM", "priya.sharma@example.com"), (" a@b.co ", "a@b.co"), ("", None),
-    ("अमित@उदाहरण.भारत", "अमित@उदाहरण.भारत"),
-])
+@pytest.mark.parametrize(
+    "email, stored",
+    [
+        ("Priya.Sharma@Example.COM", "priya.sharma@example.com"),
+        (" a@b.co ", "a@b.co"),
+        ("", None),
+        ("अमित@उदाहरण.भारत", "अमित@उदाहरण.भारत"),
+    ],
+)
 def test_emails_are_validated_and_lower_cased(email, stored):
     assert one_valid("customers", {"customer_id": "C1", "email": email}).email == stored
 
@@ -125,8 +178,19 @@ def test_the_plain_email_shortcut_agrees_with_email_validator(email):
     assert ours == expected
 
 
-@pytest.mark.parametrize("email", ["priya", "priya@", "@example.com", "a b@example.com", "a@@example.com",
-                                   "a@example.test", "a@localhost", "a..b@example.com"])
+@pytest.mark.parametrize(
+    "email",
+    [
+        "priya",
+        "priya@",
+        "@example.com",
+        "a b@example.com",
+        "a@@example.com",
+        "a@example.test",
+        "a@localhost",
+        "a..b@example.com",
+    ],
+)
 def test_invalid_emails_are_rejected(email):
     error = one_error("customers", {"customer_id": "C1", "email": email})
     assert error.column == "email" and "not a valid email address" in error.reason
@@ -138,8 +202,18 @@ def test_unicode_names_are_kept_as_given(name):
 
 
 def test_customer_fields_are_trimmed_and_empty_strings_become_none():
-    record = one_valid("customers", {"customer_id": " C1 ", "name": " ", "city": " Pune ", "age": "34",
-                                     "gender": "", "tags": "vip; new ;;vip", "signup_date": ""})
+    record = one_valid(
+        "customers",
+        {
+            "customer_id": " C1 ",
+            "name": " ",
+            "city": " Pune ",
+            "age": "34",
+            "gender": "",
+            "tags": "vip; new ;;vip",
+            "signup_date": "",
+        },
+    )
     assert (record.customer_id, record.name, record.city, record.age) == ("C1", None, "Pune", 34)
     assert (record.gender, record.signup_date, record.tags) == (None, None, ["vip", "new"])
 
@@ -149,11 +223,24 @@ def test_tags_come_from_semicolons_in_csv_or_a_list_in_json(tags, stored):
     assert one_valid("customers", {"customer_id": "C1", "tags": tags}).tags == stored
 
 
-@pytest.mark.parametrize("value, status", [
-    ("true", "yes"), ("false", "no"), ("yes", "yes"), ("no", "no"), ("1", "yes"), ("0", "no"),
-    ("Y", "yes"), ("n", "no"), ("Subscribed", "yes"), ("unsubscribed", "no"), ("not_subscribed", "unknown"),
-    ("unknown", "unknown"), ("", None),
-])
+@pytest.mark.parametrize(
+    "value, status",
+    [
+        ("true", "yes"),
+        ("false", "no"),
+        ("yes", "yes"),
+        ("no", "no"),
+        ("1", "yes"),
+        ("0", "no"),
+        ("Y", "yes"),
+        ("n", "no"),
+        ("Subscribed", "yes"),
+        ("unsubscribed", "no"),
+        ("not_subscribed", "unknown"),
+        ("unknown", "unknown"),
+        ("", None),
+    ],
+)
 def test_consent_columns_accept_the_words_exports_use_and_say_nothing_when_empty(value, status):
     record = one_valid("customers", {"customer_id": "C1", "consent_sms": value})
     assert record.consent.sms == status
@@ -167,25 +254,28 @@ def test_consent_as_json_object_and_bad_consent_value():
     assert error.column == "consent.email" and "use yes, no or unknown" in error.reason
 
 
-@pytest.mark.parametrize("row, column, reason", [
-    ({"customer_id": ""}, "customer_id", "required field is empty"),
-    ({"name": "No Id"}, "customer_id", "required field is missing"),
-    ({"customer_id": "x" * 129}, "customer_id", "at most 128"),
-    ({"customer_id": "C1", "age": "131"}, "age", "less than or equal to 130"),
-    ({"customer_id": "C1", "age": "-1"}, "age", "greater than or equal to 0"),
-    ({"customer_id": "C1", "age": "thirty"}, "age", "valid integer"),
-    ({"customer_id": "C1", "phone": "call me"}, "phone", "not a phone number"),
-    ({"customer_id": "C1", "signup_date": "01/03/2024"}, "signup_date", "not an ISO 8601 date"),
-    ({"customer_id": "C1", "tags": [1, 2]}, "tags", "tags must be text"),
-    ({"customer_id": "C1", "tags": ";".join(f"t{i}" for i in range(51))}, "tags", "at most 50 tags"),
-    ({"customer_id": "C1", "tags": ["x" * 65]}, "tags", "at most 64 characters"),
-    ({"customer_id": "C1", "loyalty": "gold"}, "loyalty", "unknown field"),
-    ({"customer_id": "C1", "$where": "1"}, "$where", "must not start with $"),
-    ({"customer_id": {"$ne": None}}, "customer_id", "must be text"),
-    ({"customer_id": ["C1"]}, "customer_id", "must be text"),
-    ({"customer_id": "C1", "name": {"first": "A"}}, "name", "must be text"),
-    ({"customer_id": "C1", "consent": {"$set": True}}, "consent.$set", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "row, column, reason",
+    [
+        ({"customer_id": ""}, "customer_id", "required field is empty"),
+        ({"name": "No Id"}, "customer_id", "required field is missing"),
+        ({"customer_id": "x" * 129}, "customer_id", "at most 128"),
+        ({"customer_id": "C1", "age": "131"}, "age", "less than or equal to 130"),
+        ({"customer_id": "C1", "age": "-1"}, "age", "greater than or equal to 0"),
+        ({"customer_id": "C1", "age": "thirty"}, "age", "valid integer"),
+        ({"customer_id": "C1", "phone": "call me"}, "phone", "not a phone number"),
+        ({"customer_id": "C1", "signup_date": "01/03/2024"}, "signup_date", "not an ISO 8601 date"),
+        ({"customer_id": "C1", "tags": [1, 2]}, "tags", "tags must be text"),
+        ({"customer_id": "C1", "tags": ";".join(f"t{i}" for i in range(51))}, "tags", "at most 50 tags"),
+        ({"customer_id": "C1", "tags": ["x" * 65]}, "tags", "at most 64 characters"),
+        ({"customer_id": "C1", "loyalty": "gold"}, "loyalty", "unknown field"),
+        ({"customer_id": "C1", "$where": "1"}, "$where", "must not start with $"),
+        ({"customer_id": {"$ne": None}}, "customer_id", "must be text"),
+        ({"customer_id": ["C1"]}, "customer_id", "must be text"),
+        ({"customer_id": "C1", "name": {"first": "A"}}, "name", "must be text"),
+        ({"customer_id": "C1", "consent": {"$set": True}}, "consent.$set", "unknown field"),
+    ],
+)
 def test_bad_customer_fields_name_the_column_and_the_reason(row, column, reason):
     errors = validate_records("customers", [row]).errors
     assert any(e.column == column and reason in e.reason for e in errors), errors
@@ -201,8 +291,9 @@ def test_a_record_that_is_not_an_object_is_rejected():
 
 
 def test_a_repeated_id_is_an_error_on_the_later_row_naming_the_first():
-    result = validate_records("customers", [{"customer_id": "C1"}, {"customer_id": "C2"},
-                                            {"customer_id": " C1"}], first_row=2)
+    result = validate_records(
+        "customers", [{"customer_id": "C1"}, {"customer_id": "C2"}, {"customer_id": " C1"}], first_row=2
+    )
     assert [r.customer_id for r in result.valid] == ["C1", "C2"]
     assert result.errors == [RowError(4, "customer_id", "duplicate customer_id 'C1': same as row 2")]
 
@@ -222,8 +313,18 @@ def test_unknown_kind_is_a_programming_error():
 def test_documents_have_the_design_shape():
     customer = one_valid("customers", {"customer_id": "C1", "email": "A@B.CO", "consent_sms": "no"})
     doc = record_to_document(customer)
-    assert set(doc) == {"customer_id", "name", "email", "phone", "city", "gender", "age", "signup_date", "tags",
-                        "consent"}
+    assert set(doc) == {
+        "customer_id",
+        "name",
+        "email",
+        "phone",
+        "city",
+        "gender",
+        "age",
+        "signup_date",
+        "tags",
+        "consent",
+    }
     assert doc["consent"] == {"email": None, "sms": "no", "whatsapp": None}  # the writer stamps and merges
     order_doc = record_to_document(one_valid("orders", order(amount="12.34")))
     assert set(order_doc) == {"order_id", "customer_id", "amount", "status", "order_date"}
@@ -242,9 +343,12 @@ def test_unknown_customers_are_found_when_a_batch_names_most_of_the_collection(d
     known = [f"C{i:05d}" for i in range(SCAN_MIN_IDS + 400)]
     db.customers.insert_many([{"customer_id": cid} for cid in known])
     unknown = [f"X{i:05d}" for i in range(100)]
-    orders = [OrderRecord.model_validate({"order_id": f"O{i}", "customer_id": cid, "amount": "10",
-                                          "order_date": "2024-01-01"})
-              for i, cid in enumerate(known + unknown)]
+    orders = [
+        OrderRecord.model_validate(
+            {"order_id": f"O{i}", "customer_id": cid, "amount": "10", "order_date": "2024-01-01"}
+        )
+        for i, cid in enumerate(known + unknown)
+    ]
     errors = check_customers_exist(db, orders)
     assert [e.row for e in errors] == list(range(len(known), len(known) + len(unknown)))
     assert all(e.column == "customer_id" and "unknown customer" in e.reason for e in errors)

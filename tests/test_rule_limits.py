@@ -28,13 +28,23 @@ DEEP_JSON = '{"op": "and", "rules": [' * DEEP + CONDITION + "]}" * DEEP
 
 
 def surrogate_rule(operator: str = "=", value=None, field: str = "city") -> dict:
-    return {"op": "and", "rules": [{"field": field, "operator": operator,
-                                    "value": "\ud800" if value is None else value}]}
+    return {
+        "op": "and",
+        "rules": [{"field": field, "operator": operator, "value": "\ud800" if value is None else value}],
+    }
 
 
 def deep_tree(levels: int) -> dict:
-    node = {"type": "rule", "properties": {"field": "city", "operator": "=", "value": ["Pune"],
-                                          "valueSrc": ["value"], "valueType": ["text"]}}
+    node = {
+        "type": "rule",
+        "properties": {
+            "field": "city",
+            "operator": "=",
+            "value": ["Pune"],
+            "valueSrc": ["value"],
+            "valueType": ["text"],
+        },
+    }
     for _ in range(levels):
         node = {"type": "group", "properties": {"conjunction": "AND", "not": False}, "children": [node]}
     return node
@@ -44,13 +54,16 @@ def assert_printable(message: str) -> None:
     message.encode("utf-8")  # an error a terminal or a JSON body can carry
 
 
-@pytest.mark.parametrize("rule, location", [
-    (surrogate_rule("="), "rules[0].value"),
-    (surrogate_rule("in", ["Pune", "a\udfffb"]), "rules[0].value[1]"),
-    (surrogate_rule("contains", "x\ud83d"), "rules[0].value"),
-    (surrogate_rule("contains", "\udc00", field="tags"), "rules[0].value"),
-    (surrogate_rule("between", ["\ud800", "2024-01-01"], field="signup_date"), "rules[0].value[0]"),
-])
+@pytest.mark.parametrize(
+    "rule, location",
+    [
+        (surrogate_rule("="), "rules[0].value"),
+        (surrogate_rule("in", ["Pune", "a\udfffb"]), "rules[0].value[1]"),
+        (surrogate_rule("contains", "x\ud83d"), "rules[0].value"),
+        (surrogate_rule("contains", "\udc00", field="tags"), "rules[0].value"),
+        (surrogate_rule("between", ["\ud800", "2024-01-01"], field="signup_date"), "rules[0].value[0]"),
+    ],
+)
 def test_a_lone_surrogate_in_a_value_is_a_rule_error_naming_the_value(rule, location):
     with pytest.raises(InvalidInput) as caught:
         parse_rule(rule)
@@ -59,9 +72,11 @@ def test_a_lone_surrogate_in_a_value_is_a_rule_error_naming_the_value(rule, loca
 
 
 def test_a_lone_surrogate_in_a_field_or_key_gives_an_error_that_can_be_printed():
-    for rule in ({"op": "and", "rules": [{"field": "ci\ud800ty", "operator": "is_empty"}]},
-                 {"op": "and", "rules": [{"field": "city", "operator": "is_empty", "\ud800": 1}]},
-                 {"op": "\ud800", "rules": [{"field": "city", "operator": "is_empty"}]}):
+    for rule in (
+        {"op": "and", "rules": [{"field": "ci\ud800ty", "operator": "is_empty"}]},
+        {"op": "and", "rules": [{"field": "city", "operator": "is_empty", "\ud800": 1}]},
+        {"op": "\ud800", "rules": [{"field": "city", "operator": "is_empty"}]},
+    ):
         with pytest.raises(InvalidInput) as caught:
             parse_rule(rule)
         assert_printable(caught.value.message)
@@ -71,8 +86,9 @@ def test_a_lone_surrogate_in_a_field_or_key_gives_an_error_that_can_be_printed()
 def test_a_whole_character_from_a_surrogate_pair_still_selects_its_customers():
     con = loaded_duckdb([{"customer_id": "c1", "city": "Zoë😀"}, {"customer_id": "c2", "city": "Pune"}], [])
     try:
-        paired = parse_rule('{"op": "and", "rules": [{"field": "city", "operator": "=", '
-                            '"value": "zo\\u00eb\\ud83d\\ude00"}]}')
+        paired = parse_rule(
+            '{"op": "and", "rules": [{"field": "city", "operator": "=", "value": "zo\\u00eb\\ud83d\\ude00"}]}'
+        )
         assert rule_audience(con, paired, AS_OF) == {"c1"}
         with pytest.raises(InvalidInput, match="lone surrogate"):
             compile_rule(surrogate_rule(), AS_OF)
@@ -131,10 +147,13 @@ def test_saved_segment_with_a_lone_surrogate_is_refused_and_nothing_is_stored(db
     assert db.segments.count_documents({}) == 0
 
 
-@pytest.mark.parametrize("name, description, location", [
-    ("Big\ud800 spenders", None, "name"),
-    ("Big spenders", "for \udfffthe sale", "description"),
-])
+@pytest.mark.parametrize(
+    "name, description, location",
+    [
+        ("Big\ud800 spenders", None, "name"),
+        ("Big spenders", "for \udfffthe sale", "description"),
+    ],
+)
 def test_saved_segment_name_or_description_with_a_lone_surrogate_is_refused(db, name, description, location):
     rule = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]}
     with pytest.raises(InvalidInput) as caught:
@@ -150,16 +169,19 @@ def gemini():
     server.stop()
 
 
-@pytest.mark.parametrize("reply, note", [
-    (DEEP_JSON, "nest too deep"),
-    (json.dumps(surrogate_rule()), "lone surrogate"),
-])
+@pytest.mark.parametrize(
+    "reply, note",
+    [
+        (DEEP_JSON, "nest too deep"),
+        (json.dumps(surrogate_rule()), "lone surrogate"),
+    ],
+)
 def test_gemini_answering_an_impossible_rule_falls_back_offline_and_says_why(gemini, reply, note):
     gemini.replies = [answer(reply)]
-    client = GeminiClient("test-key", "gemini-test-model", timeout_ms=5_000, attempts=1,
-                          base_url=gemini.url, retry_delay=0.01)
-    proposal = propose_rule("customers in Pune", AS_OF, DataFacts(cities=("Pune",), tags=(), genders=()),
-                            client=client)
+    client = GeminiClient(
+        "test-key", "gemini-test-model", timeout_ms=5_000, attempts=1, base_url=gemini.url, retry_delay=0.01
+    )
+    proposal = propose_rule("customers in Pune", AS_OF, DataFacts(cities=("Pune",), tags=(), genders=()), client=client)
     assert proposal.engine == OFFLINE
     assert note in proposal.notes[0]
     assert proposal.rule is not None and proposal.rule.rules[0].field == "city"

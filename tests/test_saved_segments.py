@@ -40,7 +40,9 @@ def test_duplicate_name_is_a_conflict(db):
 
 def test_invalid_rules_are_refused_and_nothing_is_saved(db):
     with pytest.raises(InvalidInput):
-        create_segment(db, "Broken", {"op": "and", "rules": [{"field": "no_such_field", "operator": "=", "value": 1}]}, by=CLI)
+        create_segment(
+            db, "Broken", {"op": "and", "rules": [{"field": "no_such_field", "operator": "=", "value": 1}]}, by=CLI
+        )
     with pytest.raises(InvalidInput, match="name"):
         create_segment(db, "   ", MUMBAI, by=CLI)
     assert list_segments(db) == []
@@ -85,9 +87,14 @@ def test_duplicate_gets_a_fresh_copy_name_each_time(db):
 def test_missing_segments_are_not_found(db):
     seg = create_segment(db, "gone", MUMBAI, by=CLI)
     delete_segment(db, seg.id, by=CLI)
-    for action in (lambda: get_segment(db, seg.id), lambda: delete_segment(db, seg.id, by=CLI),
-                   lambda: update_segment(db, seg.id, name="x", by=CLI), lambda: record_count(db, seg.id, 1),
-                   lambda: get_segment(db, "not-an-id"), lambda: get_segment_by_name(db, "gone")):
+    for action in (
+        lambda: get_segment(db, seg.id),
+        lambda: delete_segment(db, seg.id, by=CLI),
+        lambda: update_segment(db, seg.id, name="x", by=CLI),
+        lambda: record_count(db, seg.id, 1),
+        lambda: get_segment(db, "not-an-id"),
+        lambda: get_segment_by_name(db, "gone"),
+    ):
         with pytest.raises(NotFound):
             action()
 
@@ -98,11 +105,13 @@ def test_only_roles_that_may_save_change_or_delete_segments(db):
 
     viewer, marketer = SystemPrincipal("vera", "viewer"), SystemPrincipal("mo", "marketer")
     seg = create_segment(db, "kept", MUMBAI, by=marketer)
-    for act in (lambda: create_segment(db, "new", MUMBAI, by=viewer),
-                lambda: update_segment(db, seg.id, name="x", by=viewer),
-                lambda: duplicate_segment(db, seg.id, by=viewer),
-                lambda: delete_segment(db, seg.id, by=viewer),
-                lambda: create_segment(db, "anon", MUMBAI, by=None)):
+    for act in (
+        lambda: create_segment(db, "new", MUMBAI, by=viewer),
+        lambda: update_segment(db, seg.id, name="x", by=viewer),
+        lambda: duplicate_segment(db, seg.id, by=viewer),
+        lambda: delete_segment(db, seg.id, by=viewer),
+        lambda: create_segment(db, "anon", MUMBAI, by=None),
+    ):
         with pytest.raises(Forbidden):
             act()
     assert [s.name for s in list_segments(db)] == ["kept"]
@@ -124,8 +133,12 @@ def test_each_change_is_in_the_audit_log_with_who_did_it(db):
 
     entries = list(reversed(audit.query({"action": "segment."}, db=db)))
     assert [(e.action, e.target) for e in entries] == [
-        ("segment.save", "Mumbai"), ("segment.save", "Mumbai"), ("segment.rename", "Big spenders"),
-        ("segment.duplicate", "Big spenders (copy)"), ("segment.delete", "Big spenders (copy)")]
+        ("segment.save", "Mumbai"),
+        ("segment.save", "Mumbai"),
+        ("segment.rename", "Big spenders"),
+        ("segment.duplicate", "Big spenders (copy)"),
+        ("segment.delete", "Big spenders (copy)"),
+    ]
     assert {(e.username, e.role) for e in entries} == {("mo", "marketer")}
     assert entries[0].details["id"] == seg.id and entries[0].details["new"] is True
     assert entries[2].details == {"id": seg.id, "from": "Mumbai"}

@@ -18,10 +18,18 @@ from crm.segment_engine.operators import DAYS, MANY, NONE, ONE, PAIR, operators_
 
 # One valid value of each shape and element, so every operator gets a case.
 SAMPLE = {
-    ("integer", ONE): 3, ("integer", PAIR): [2, 5], ("integer", MANY): [1, 2],
-    ("money", ONE): 5000.5, ("money", PAIR): [1000, 2500.25], ("money", MANY): [1, 2],
-    ("text", ONE): "Mumbai", ("text", PAIR): ["a", "b"], ("text", MANY): ["Mumbai", "Pune"],
-    ("date", ONE): "2024-03-01", ("date", PAIR): ["2024-01-01", "2024-06-30"], ("date", MANY): ["2024-01-01"],
+    ("integer", ONE): 3,
+    ("integer", PAIR): [2, 5],
+    ("integer", MANY): [1, 2],
+    ("money", ONE): 5000.5,
+    ("money", PAIR): [1000, 2500.25],
+    ("money", MANY): [1, 2],
+    ("text", ONE): "Mumbai",
+    ("text", PAIR): ["a", "b"],
+    ("text", MANY): ["Mumbai", "Pune"],
+    ("date", ONE): "2024-03-01",
+    ("date", PAIR): ["2024-01-01", "2024-06-30"],
+    ("date", MANY): ["2024-01-01"],
 }
 
 
@@ -60,12 +68,21 @@ def test_rule_to_tree_to_rule_is_identity(case, offered):
 
 
 def test_nested_groups_with_not_and_or_survive_the_round_trip():
-    rule = {"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 5000},
-        {"op": "or", "not": True, "rules": [
-            {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-            {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},
-            {"op": "and", "rules": [{"field": "tags", "operator": "is_empty"}]}]}]}
+    rule = {
+        "op": "and",
+        "rules": [
+            {"field": "total_spend", "operator": ">", "value": 5000},
+            {
+                "op": "or",
+                "not": True,
+                "rules": [
+                    {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+                    {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},
+                    {"op": "and", "rules": [{"field": "tags", "operator": "is_empty"}]},
+                ],
+            },
+        ],
+    }
     expected = parse_rule(rule).to_json()
     assert rule_from_tree(rule_to_tree(rule)).to_json() == expected
 
@@ -87,32 +104,50 @@ def widget_output(tree: dict) -> dict:
 
 
 def test_the_widgets_own_tree_shape_is_read_too():
-    rule = {"op": "or", "rules": [{"field": "age", "operator": "between", "value": [25, 40]},
-                                  {"field": "tags", "operator": "contains_all", "value": ["vip", "new"]}]}
+    rule = {
+        "op": "or",
+        "rules": [
+            {"field": "age", "operator": "between", "value": [25, 40]},
+            {"field": "tags", "operator": "contains_all", "value": ["vip", "new"]},
+        ],
+    }
     assert rule_from_tree(widget_output(rule_to_tree(rule))).to_json() == parse_rule(rule).to_json()
 
 
 def one_rule_tree(**props) -> dict:
-    return {"type": "group", "properties": {"conjunction": "AND"},
-            "children": [{"type": "group", "properties": {"conjunction": "OR"},
-                          "children": [{"type": "rule", "properties": props}]}]}
+    return {
+        "type": "group",
+        "properties": {"conjunction": "AND"},
+        "children": [
+            {"type": "group", "properties": {"conjunction": "OR"}, "children": [{"type": "rule", "properties": props}]}
+        ],
+    }
 
 
-@pytest.mark.parametrize("props, location, words", [
-    ({}, "rules[0].rules[0].field", "choose a field"),
-    ({"field": "total_spend"}, "rules[0].rules[0].operator", "choose how to compare Total spend"),
-    ({"field": "total_spend", "operator": ">", "value": [None]}, "rules[0].rules[0].value", "needs"),
-    ({"field": "city", "operator": "=", "value": ["  "]}, "rules[0].rules[0].value", "needs text"),
-    ({"field": "city", "operator": "in", "value": [[]]}, "rules[0].rules[0].value", "needs a list"),
-    ({"field": "age", "operator": "between", "value": [30, None]}, "rules[0].rules[0].value[1]", "whole number"),
-    ({"field": "age", "operator": "between", "value": [40, 30]}, "rules[0].rules[0].value", "swap"),
-    ({"field": window_key("order_count"), "operator": window_key(">="), "value": [2, None]},
-     "rules[0].rules[0].within_days", "number of days"),
-    ({"field": window_key("order_count"), "operator": window_key(">="), "value": [2, 0]},
-     "rules[0].rules[0].within_days", "between 1"),
-    ({"field": "signup_date", "operator": "in_last_days", "value": [2.5]}, "rules[0].rules[0].value", "whole"),
-    ({"field": "nope", "operator": "="}, "rules[0].rules[0].field", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "props, location, words",
+    [
+        ({}, "rules[0].rules[0].field", "choose a field"),
+        ({"field": "total_spend"}, "rules[0].rules[0].operator", "choose how to compare Total spend"),
+        ({"field": "total_spend", "operator": ">", "value": [None]}, "rules[0].rules[0].value", "needs"),
+        ({"field": "city", "operator": "=", "value": ["  "]}, "rules[0].rules[0].value", "needs text"),
+        ({"field": "city", "operator": "in", "value": [[]]}, "rules[0].rules[0].value", "needs a list"),
+        ({"field": "age", "operator": "between", "value": [30, None]}, "rules[0].rules[0].value[1]", "whole number"),
+        ({"field": "age", "operator": "between", "value": [40, 30]}, "rules[0].rules[0].value", "swap"),
+        (
+            {"field": window_key("order_count"), "operator": window_key(">="), "value": [2, None]},
+            "rules[0].rules[0].within_days",
+            "number of days",
+        ),
+        (
+            {"field": window_key("order_count"), "operator": window_key(">="), "value": [2, 0]},
+            "rules[0].rules[0].within_days",
+            "between 1",
+        ),
+        ({"field": "signup_date", "operator": "in_last_days", "value": [2.5]}, "rules[0].rules[0].value", "whole"),
+        ({"field": "nope", "operator": "="}, "rules[0].rules[0].field", "unknown field"),
+    ],
+)
 def test_incomplete_or_wrong_conditions_say_where_and_what(props, location, words):
     with pytest.raises(InvalidInput) as caught:
         rule_from_tree(one_rule_tree(**props))
@@ -127,9 +162,13 @@ def test_an_empty_builder_asks_for_a_condition():
 
 
 def test_an_empty_inner_group_is_named():
-    tree = {"type": "group", "children": [
-        {"type": "rule", "properties": {"field": "age", "operator": ">", "value": [3]}},
-        {"type": "group", "properties": {"conjunction": "OR"}, "children": []}]}
+    tree = {
+        "type": "group",
+        "children": [
+            {"type": "rule", "properties": {"field": "age", "operator": ">", "value": [3]}},
+            {"type": "group", "properties": {"conjunction": "OR"}, "children": []},
+        ],
+    }
     with pytest.raises(InvalidInput) as caught:
         rule_from_tree(tree)
     assert caught.value.location == "rules[1].rules"
@@ -142,14 +181,17 @@ def test_tree_to_rule_keeps_a_single_typed_list_value_as_a_list():
 
 # --- the widget config ---------------------------------------------------------------------
 
+
 def test_config_offers_every_field_and_operator_of_the_catalogue_once():
     config = builder_config()
     json.dumps(config)
     windowed = {window_key(n) for n, f in CATALOGUE.items() if f.windowable}
     assert set(config["fields"]) == set(CATALOGUE) | windowed
-    assert set(config["operators"]) == set(OPERATORS) | {window_key(k) for k in OPERATORS
-                                                         if any(f.windowable and f.type in OPERATORS[k].types
-                                                                for f in CATALOGUE.values())}
+    assert set(config["operators"]) == set(OPERATORS) | {
+        window_key(k)
+        for k in OPERATORS
+        if any(f.windowable and f.type in OPERATORS[k].types for f in CATALOGUE.values())
+    }
     for name, field in config["fields"].items():
         base = CATALOGUE[name.removesuffix("__within_days")]
         type_config = config["types"][field["type"]]
@@ -189,25 +231,42 @@ def test_value_widgets_follow_the_field_and_operator():
     assert widget("tags", "contains") == "select"
     assert widget("tags", "contains_any") == "multiselect"
     assert config["fields"]["city"]["fieldSettings"]["listValues"] == [
-        {"value": "Mumbai", "title": "Mumbai"}, {"value": "Pune", "title": "Pune"}]
+        {"value": "Mumbai", "title": "Mumbai"},
+        {"value": "Pune", "title": "Pune"},
+    ]
     assert config["fields"]["city"]["fieldSettings"]["allowCustomValues"] is True
 
 
 # --- values offered from the data ----------------------------------------------------------
 
+
 @pytest.fixture
 def con():
     con = duckdb.connect(":memory:")
     create_base_tables(con)
-    customers = [{"customer_id": f"c{i}", "email": f"p{i}@example.com", "city": city, "gender": "female",
-                  "tags": tags}
-                 for i, (city, tags) in enumerate([("Mumbai", ["vip", "new"]), (" mumbai", ["VIP"]),
-                                                   ("Pune", []), (None, ["new"]), ("Mumbai", [])])]
-    customers += [{"customer_id": f"x{i}", "email": f"x{i}@example.com", "city": "Delhi", "tags": []}
-                  for i in range(MAX_OFFERED)]
+    customers = [
+        {"customer_id": f"c{i}", "email": f"p{i}@example.com", "city": city, "gender": "female", "tags": tags}
+        for i, (city, tags) in enumerate(
+            [("Mumbai", ["vip", "new"]), (" mumbai", ["VIP"]), ("Pune", []), (None, ["new"]), ("Mumbai", [])]
+        )
+    ]
+    customers += [
+        {"customer_id": f"x{i}", "email": f"x{i}@example.com", "city": "Delhi", "tags": []} for i in range(MAX_OFFERED)
+    ]
     insert_records(con, "customers", customers)
-    insert_records(con, "orders", [{"order_id": "o1", "customer_id": "c0", "amount": 100, "status": "completed",
-                                    "order_date": datetime(2025, 1, 1, tzinfo=UTC)}])
+    insert_records(
+        con,
+        "orders",
+        [
+            {
+                "order_id": "o1",
+                "customer_id": "c0",
+                "amount": 100,
+                "status": "completed",
+                "order_date": datetime(2025, 1, 1, tzinfo=UTC),
+            }
+        ],
+    )
     build_features(con)
     return con
 
@@ -221,7 +280,12 @@ def test_cities_and_tags_are_offered_most_common_first_ignoring_case(con):
 
 
 def test_a_rules_own_values_are_added_to_the_offered_ones():
-    rule = {"op": "and", "rules": [{"field": "city", "operator": "in", "value": ["mumbai", "Nagpur"]},
-                                   {"op": "or", "rules": [{"field": "tags", "operator": "contains", "value": "gold"}]}]}
+    rule = {
+        "op": "and",
+        "rules": [
+            {"field": "city", "operator": "in", "value": ["mumbai", "Nagpur"]},
+            {"op": "or", "rules": [{"field": "tags", "operator": "contains", "value": "gold"}]},
+        ],
+    }
     merged = with_rule_values({"city": ["Mumbai"], "tags": ["vip"]}, rule)
     assert merged == {"city": ["Mumbai", "Nagpur"], "tags": ["vip", "gold"]}

@@ -19,21 +19,31 @@ from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
 from crm.auth import CLI
 from crm.demo import DemoSpec, load_demo
+from crm.indian_numbers import format_count
 from crm.segment_builder import download, rule_to_tree
 from crm.segment_builder.download import audience_csv
 from crm.segment_builder.reading import read_tree
 from crm.segment_builder.widget_config import window_key
 from crm.segment_engine import describe_rule, parse_rule
 from crm.segments import create_segment, get_segment, get_segment_by_name, list_segments
-from crm.ui.format import format_count
+from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS = 120
-RULE = {"op": "and", "rules": [
-    {"field": "total_spend", "operator": ">", "value": 5000},
-    {"op": "or", "rules": [{"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-                           {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30}]}]}
+RULE = {
+    "op": "and",
+    "rules": [
+        {"field": "total_spend", "operator": ">", "value": 5000},
+        {
+            "op": "or",
+            "rules": [
+                {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+                {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},
+            ],
+        },
+    ],
+}
 
 
 @pytest.fixture
@@ -52,11 +62,6 @@ def segments_page(role: str = "marketer") -> AppTest:
     at.run()
     no_failures(at)
     return at
-
-
-def no_failures(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
 
 
 def button(at: AppTest, label: str):
@@ -94,16 +99,20 @@ def test_a_pasted_rule_shows_its_count_share_waterfall_sample_and_english(demo_d
     sample = at.dataframe[-1].value
     assert len(sample) == min(50, expected)
     shown = json.loads(at.code[0].value)
-    assert shown["rules"][1]["rules"][1] == {"field": "order_count", "operator": ">=", "value": 2,
-                                             "within_days": 30}
+    assert shown["rules"][1]["rules"][1] == {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30}
 
 
-@pytest.mark.parametrize("pasted, words", [
-    ({"op": "and", "rules": [{"field": "city", "operator": ">", "value": 3}]},
-     "Condition 1 (City): operator \">\" does not apply to city"),
-    ({"op": "and", "rules": [{"op": "or", "rules": []}]}, "Group 1: empty group"),
-    ('{"op": "and", "rules": [', "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "pasted, words",
+    [
+        (
+            {"op": "and", "rules": [{"field": "city", "operator": ">", "value": 3}]},
+            'Condition 1 (City): operator ">" does not apply to city',
+        ),
+        ({"op": "and", "rules": [{"op": "or", "rules": []}]}, "Group 1: empty group"),
+        ('{"op": "and", "rules": [', "not valid JSON"),
+    ],
+)
 def test_a_bad_pasted_rule_says_what_to_fix_and_keeps_the_builder(demo_db, pasted, words):
     at = paste(segments_page(), pasted)
     no_failures(at)
@@ -113,15 +122,22 @@ def test_a_bad_pasted_rule_says_what_to_fix_and_keeps_the_builder(demo_db, paste
 
 def test_an_incomplete_rule_in_the_builder_says_what_to_fix(demo_db):
     at = segments_page()
-    at.session_state["seg_loaded_tree"] = {"type": "group", "properties": {"conjunction": "AND"}, "children": [
-        {"type": "rule", "properties": {"field": "city", "operator": "=", "value": ["Pune"]}},
-        {"type": "rule", "properties": {"field": window_key("total_spend"), "operator": window_key(">"),
-                                        "value": [5000, None]}}]}
+    at.session_state["seg_loaded_tree"] = {
+        "type": "group",
+        "properties": {"conjunction": "AND"},
+        "children": [
+            {"type": "rule", "properties": {"field": "city", "operator": "=", "value": ["Pune"]}},
+            {
+                "type": "rule",
+                "properties": {"field": window_key("total_spend"), "operator": window_key(">"), "value": [5000, None]},
+            },
+        ],
+    }
     at.run()
     no_failures(at)
     assert [w.value for w in at.warning] == [
-        "To see the audience, fix this: Condition 2 (Total spend): "
-        "enter the number of days (in the last N days)"]
+        "To see the audience, fix this: Condition 2 (Total spend): enter the number of days (in the last N days)"
+    ]
     assert not at.metric
 
 
@@ -190,8 +206,9 @@ def test_open_rename_duplicate_and_confirmed_delete(demo_db):
 
 
 def test_save_changes_updates_the_open_segment(demo_db):
-    seg = create_segment(demo_db, "Pune", {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]},
-                         by=CLI)
+    seg = create_segment(
+        demo_db, "Pune", {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Pune"}]}, by=CLI
+    )
     at = segments_page()
     button(at, "Open in the builder").click()
     at.run()
@@ -315,8 +332,9 @@ def test_opening_another_segment_makes_it_the_one_saved_and_shown(demo_db):
 
 
 def test_a_viewer_can_open_but_not_save_rename_or_delete(demo_db):
-    create_segment(demo_db, "Mumbai", {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]},
-                   by=CLI)
+    create_segment(
+        demo_db, "Mumbai", {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]}, by=CLI
+    )
     at = segments_page("viewer")
     labels = {b.label for b in at.button}
     assert "Open in the builder" in labels

@@ -11,17 +11,30 @@ from crm.analytics.audience_columns import COLUMNS
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
 
-RULE = {"op": "and", "rules": [
-    {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-    {"field": "total_spend", "operator": ">=", "value": 100}]}
+RULE = {
+    "op": "and",
+    "rules": [
+        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+        {"field": "total_spend", "operator": ">=", "value": 100},
+    ],
+}
 
 
 @pytest.fixture
 def loaded(db, tmp_path):
-    customers = [{"customer_id": f"c{i:02d}", "name": f"Name {i}", "city": ["Mumbai", "Pune", "Delhi"][i % 3],
-                  "tags": ["vip", "new"] if i % 4 == 0 else []} for i in range(30)]
-    orders = [{"order_id": f"o{i}", "customer_id": f"c{i % 30:02d}", "amount": "60.50",
-               "order_date": "2025-05-01"} for i in range(50)]
+    customers = [
+        {
+            "customer_id": f"c{i:02d}",
+            "name": f"Name {i}",
+            "city": ["Mumbai", "Pune", "Delhi"][i % 3],
+            "tags": ["vip", "new"] if i % 4 == 0 else [],
+        }
+        for i in range(30)
+    ]
+    orders = [
+        {"order_id": f"o{i}", "customer_id": f"c{i % 30:02d}", "amount": "60.50", "order_date": "2025-05-01"}
+        for i in range(50)
+    ]
     for kind, rows in (("customers", customers), ("orders", orders)):
         write_records(db, kind, validate_records(kind, rows).valid)
     path = tmp_path / "rules.json"
@@ -52,8 +65,18 @@ def test_export_writes_as_many_rows_as_count_with_a_header(run_cli, loaded, tmp_
 
 def test_export_of_chosen_columns(run_cli, loaded, tmp_path):
     out = tmp_path / "ids.csv"
-    run_cli("segment", "export", str(loaded), "-o", str(out), "--columns", "customer_id,days_since_last_order",
-            "--as-of", "2025-05-11", check=True)
+    run_cli(
+        "segment",
+        "export",
+        str(loaded),
+        "-o",
+        str(out),
+        "--columns",
+        "customer_id,days_since_last_order",
+        "--as-of",
+        "2025-05-11",
+        check=True,
+    )
     rows = list(csv.reader(open(out, newline="")))
     assert rows[0] == ["customer_id", "days_since_last_order"]
     assert rows[1] == ["c00", "10"]
@@ -64,11 +87,14 @@ def test_describe_prints_english(run_cli, loaded):
     assert "Mumbai" in text and "₹100" in text
 
 
-@pytest.mark.parametrize("content, where", [
-    ('{"op": "and", "rules": [', "line 1"),
-    ('{"op": "and", "rules": [{"field": "shoe_size", "operator": "=", "value": 9}]}', "rules[0].field"),
-    ('{"op": "and", "rules": []}', "rules"),
-])
+@pytest.mark.parametrize(
+    "content, where",
+    [
+        ('{"op": "and", "rules": [', "line 1"),
+        ('{"op": "and", "rules": [{"field": "shoe_size", "operator": "=", "value": 9}]}', "rules[0].field"),
+        ('{"op": "and", "rules": []}', "rules"),
+    ],
+)
 def test_bad_rule_files_fail_with_one_line_and_exit_2(run_cli, crm_env, tmp_path, content, where):
     path = tmp_path / "bad.json"
     path.write_text(content)
@@ -81,9 +107,11 @@ def test_bad_rule_files_fail_with_one_line_and_exit_2(run_cli, crm_env, tmp_path
 
 
 def test_missing_file_bad_date_and_unknown_column_fail_clearly(run_cli, loaded, tmp_path):
-    cases = [(("segment", "count", str(tmp_path / "nope.json")), "no such file"),
-             (("segment", "count", str(loaded), "--as-of", "2025-02-30"), "--as-of"),
-             (("segment", "export", str(loaded), "-o", str(tmp_path / "x.csv"), "--columns", "shoe_size"), "shoe_size")]
+    cases = [
+        (("segment", "count", str(tmp_path / "nope.json")), "no such file"),
+        (("segment", "count", str(loaded), "--as-of", "2025-02-30"), "--as-of"),
+        (("segment", "export", str(loaded), "-o", str(tmp_path / "x.csv"), "--columns", "shoe_size"), "shoe_size"),
+    ]
     for args, words in cases:
         result = run_cli(*args)
         assert result.returncode == 2 and words in result.stderr

@@ -3,7 +3,7 @@ error, and the tables are intact afterwards."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -12,7 +12,7 @@ from crm.segment_engine import compile_rule
 from tests.support import loaded_duckdb, rule_audience
 
 AS_OF = date(2024, 3, 1)
-UTC = timezone.utc
+UTC = UTC
 DROP = "'; DROP TABLE customers; --"
 
 CUSTOMERS = [
@@ -22,10 +22,17 @@ CUSTOMERS = [
     dict(customer_id="x'); DELETE FROM orders; --", name=None, city=None, tags=None, age=25),
 ]
 ORDERS = [
-    dict(order_id="o1", customer_id="h1", amount=500050, status="completed", order_date=datetime(2024, 2, 1, tzinfo=UTC)),
+    dict(
+        order_id="o1", customer_id="h1", amount=500050, status="completed", order_date=datetime(2024, 2, 1, tzinfo=UTC)
+    ),
     dict(order_id="o2", customer_id="h2", amount=0, status="completed", order_date=datetime(1970, 1, 1, tzinfo=UTC)),
-    dict(order_id="o'3", customer_id="x'); DELETE FROM orders; --", amount=900_000_000_000_000,
-         status="completed", order_date=datetime(2024, 2, 29, 23, 59, tzinfo=UTC)),
+    dict(
+        order_id="o'3",
+        customer_id="x'); DELETE FROM orders; --",
+        amount=900_000_000_000_000,
+        status="completed",
+        order_date=datetime(2024, 2, 29, 23, 59, tzinfo=UTC),
+    ),
 ]
 ALL = {c["customer_id"] for c in CUSTOMERS}
 INJECTOR = "x'); DELETE FROM orders; --"
@@ -72,13 +79,13 @@ EXACT = [
     (cond("total_spend", ">", 9_000_000_000_000), set()),
     (cond("total_spend", ">", 8_999_999_999_999.99), {INJECTOR}),
     (cond("total_spend", ">", 10**13), set()),
-    (cond("total_spend", ">", -10**13), ALL),
+    (cond("total_spend", ">", -(10**13)), ALL),
     (cond("avg_order_value", "=", 9_000_000_000_000), {INJECTOR}),
-    (cond("avg_order_value", ">=", -10**13), {"h1", "h2", INJECTOR}),
+    (cond("avg_order_value", ">=", -(10**13)), {"h1", "h2", INJECTOR}),
     (cond("total_spend", "=", -0.0), {"h2", "h3"}),
     (cond("age", "=", -0.0), {"h2"}),
     (cond("age", "<", 10**15), {"h1", "h2", INJECTOR}),
-    (cond("age", ">", -10**15), {"h1", "h2", INJECTOR}),
+    (cond("age", ">", -(10**15)), {"h1", "h2", INJECTOR}),
     (cond("days_since_last_order", ">", 10**15), set()),
     (cond("days_since_last_order", ">=", 19_782), {"h2"}),  # 1970-01-01 to 2024-03-01
     (cond("order_count", ">=", 1, within_days=100_000), {"h1", "h2", INJECTOR}),

@@ -3,14 +3,14 @@ plain-Python reference evaluator written from the contract."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crm.segment_engine.catalogue import FIELDS, TYPES
 from crm.analytics.segment_preview import MAX_SAMPLE, compute_preview
+from crm.segment_engine.catalogue import FIELDS, TYPES
 from crm.segment_engine.codes import resolve_codes
 from crm.segment_engine.compile_sql import top_level_predicates
 from crm.segment_engine.model import parse_rule
@@ -19,7 +19,7 @@ from crm.segment_engine.reference import evaluate
 from tests.support import loaded_duckdb, rule_audience
 
 BASE = date(2024, 3, 1)
-ZONES = [None, timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+ZONES = [None, UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
 # Characters on which Python's and DuckDB's lower() agree (checked below), plus whitespace.
 ALPHABET = "abcXYZ éÉüÜ'-%_\t\nअ😀"
 TEXTS = ["Mumbai", " mumbai ", "MUMBAI", "Navi Mumbai", "Pune", "pune\t", "Zoë", "O'Neil", "a%b", "mum"]
@@ -42,22 +42,36 @@ def moments(draw, spread: int = 4) -> datetime:
 @st.composite
 def customers(draw) -> list[dict]:
     count = draw(st.integers(1, 8))
-    return [dict(customer_id=f"c{i}", name=draw(st.none() | texts), email=draw(st.none() | texts),
-                 phone=draw(st.none() | texts), city=draw(st.none() | texts), gender=draw(st.none() | texts),
-                 age=draw(st.none() | st.integers(-1, 22)), signup_date=draw(st.none() | moments()),
-                 tags=draw(st.none() | st.lists(st.none() | st.sampled_from(TAGS + ["", "  "]), max_size=4)))
-            for i in range(count)]
+    return [
+        dict(
+            customer_id=f"c{i}",
+            name=draw(st.none() | texts),
+            email=draw(st.none() | texts),
+            phone=draw(st.none() | texts),
+            city=draw(st.none() | texts),
+            gender=draw(st.none() | texts),
+            age=draw(st.none() | st.integers(-1, 22)),
+            signup_date=draw(st.none() | moments()),
+            tags=draw(st.none() | st.lists(st.none() | st.sampled_from(TAGS + ["", "  "]), max_size=4)),
+        )
+        for i in range(count)
+    ]
 
 
 @st.composite
 def orders(draw, ids: list[str]) -> list[dict]:
     count = draw(st.integers(0, 20))
     owners = st.sampled_from(ids + ["ghost"])
-    return [dict(order_id=f"o{i}", customer_id=draw(owners),
-                 amount=draw(st.sampled_from(AMOUNTS) | st.integers(0, 10**6)),
-                 status=draw(st.sampled_from(["completed", "completed", "cancelled", "refunded"])),
-                 order_date=draw(moments()))
-            for i in range(count)]
+    return [
+        dict(
+            order_id=f"o{i}",
+            customer_id=draw(owners),
+            amount=draw(st.sampled_from(AMOUNTS) | st.integers(0, 10**6)),
+            status=draw(st.sampled_from(["completed", "completed", "cancelled", "refunded"])),
+            order_date=draw(moments()),
+        )
+        for i in range(count)
+    ]
 
 
 def element_values(element: str):
@@ -66,8 +80,9 @@ def element_values(element: str):
     if element == "integer":
         return st.integers(-3, 8) | st.integers(-1, 22)
     if element == "date":
-        return st.integers(-6, 6).map(lambda d: (BASE + timedelta(days=d)).isoformat()) | \
-            moments().map(lambda m: m.isoformat())
+        return st.integers(-6, 6).map(lambda d: (BASE + timedelta(days=d)).isoformat()) | moments().map(
+            lambda m: m.isoformat()
+        )
     return st.sampled_from(TAGS) | rule_texts
 
 
@@ -96,8 +111,12 @@ def conditions(draw) -> dict:
 
 def groups(depth: int):
     members = conditions() if depth == 0 else st.one_of(conditions(), groups(depth - 1))
-    return st.builds(lambda op, negate, rules: {"op": op, "not": negate, "rules": rules},
-                     st.sampled_from(["and", "or"]), st.booleans(), st.lists(members, min_size=1, max_size=3))
+    return st.builds(
+        lambda op, negate, rules: {"op": op, "not": negate, "rules": rules},
+        st.sampled_from(["and", "or"]),
+        st.booleans(),
+        st.lists(members, min_size=1, max_size=3),
+    )
 
 
 def conditions_in(rule: dict):
@@ -113,8 +132,7 @@ def per_condition(con, leaves: list[dict], as_of: date) -> list[tuple]:
     columns = ", ".join(f"({p.sql})" for p in top.predicates)
     joins = " ".join(j.sql for j in top.joins)
     params = [v for p in top.predicates for v in p.params] + [v for j in top.joins for v in j.params]
-    return con.execute(f"SELECT f.customer_id, {columns} FROM customer_features AS f {joins}",
-                       params).fetchall()
+    return con.execute(f"SELECT f.customer_id, {columns} FROM customer_features AS f {joins}", params).fetchall()
 
 
 def load(people: list[dict], sales: list[dict], incremental: bool) -> duckdb.DuckDBPyConnection:

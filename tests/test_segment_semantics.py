@@ -6,7 +6,7 @@ reference evaluator; both must give exactly the expected customers.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import pytest
 
@@ -16,7 +16,7 @@ from crm.segment_engine.reference import evaluate
 from tests.support import loaded_duckdb, rule_audience
 
 AS_OF = date(2024, 3, 1)
-UTC = timezone.utc
+UTC = UTC
 IST = timezone(timedelta(hours=5, minutes=30))
 
 
@@ -25,43 +25,87 @@ def days_ago(n: int, at: time = time(12), tz=UTC) -> datetime:
 
 
 CUSTOMERS = [
-    dict(customer_id="c1", name="Asha Rao", email="asha@example.com", phone="+91 98200 00001",
-         city=" Mumbai ", gender="Female", age=30,
-         signup_date=datetime(2024, 3, 1, 2, 0, tzinfo=IST),  # 2024-02-29 in UTC
-         tags=["VIP", "newsletter"]),
-    dict(customer_id="c2", name="Ravi Kumar", email="ravi@example.com", city="PUNE", gender="male",
-         age=45, signup_date=datetime(2023, 1, 1, tzinfo=UTC), tags=[]),
-    dict(customer_id="c3", name="  ", email="", phone="", city="", gender=None, age=None,
-         signup_date=None, tags=None),
-    dict(customer_id="c4", name="Meera O'Neil", city="Delhi", gender="female", age=30,
-         signup_date=datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC), tags=[" vip ", ""]),
-    dict(customer_id="c5", name="Zoë", city="mumbai", gender="FEMALE ", age=18,
-         signup_date=datetime(2024, 2, 1, tzinfo=UTC), tags=["gold"]),
-    dict(customer_id="c6", name="Kabir", city="Navi Mumbai", gender="male", age=0,
-         signup_date=days_ago(30, time(0)), tags=["Gold", "VIP"]),
+    dict(
+        customer_id="c1",
+        name="Asha Rao",
+        email="asha@example.com",
+        phone="+91 98200 00001",
+        city=" Mumbai ",
+        gender="Female",
+        age=30,
+        signup_date=datetime(2024, 3, 1, 2, 0, tzinfo=IST),  # 2024-02-29 in UTC
+        tags=["VIP", "newsletter"],
+    ),
+    dict(
+        customer_id="c2",
+        name="Ravi Kumar",
+        email="ravi@example.com",
+        city="PUNE",
+        gender="male",
+        age=45,
+        signup_date=datetime(2023, 1, 1, tzinfo=UTC),
+        tags=[],
+    ),
+    dict(customer_id="c3", name="  ", email="", phone="", city="", gender=None, age=None, signup_date=None, tags=None),
+    dict(
+        customer_id="c4",
+        name="Meera O'Neil",
+        city="Delhi",
+        gender="female",
+        age=30,
+        signup_date=datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC),
+        tags=[" vip ", ""],
+    ),
+    dict(
+        customer_id="c5",
+        name="Zoë",
+        city="mumbai",
+        gender="FEMALE ",
+        age=18,
+        signup_date=datetime(2024, 2, 1, tzinfo=UTC),
+        tags=["gold"],
+    ),
+    dict(
+        customer_id="c6",
+        name="Kabir",
+        city="Navi Mumbai",
+        gender="male",
+        age=0,
+        signup_date=days_ago(30, time(0)),
+        tags=["Gold", "VIP"],
+    ),
 ]
 
 ORDERS = [
     # c1: ₹6,000.50 over 2 completed orders (avg ₹3,000.25), last 10 days ago
     dict(order_id="o1", customer_id="c1", amount=500050, status="completed", order_date=days_ago(10)),
-    dict(order_id="o2", customer_id="c1", amount=100000, status="completed",
-         order_date=datetime(2023, 11, 1, tzinfo=UTC)),
+    dict(
+        order_id="o2", customer_id="c1", amount=100000, status="completed", order_date=datetime(2023, 11, 1, tzinfo=UTC)
+    ),
     dict(order_id="o3", customer_id="c1", amount=999999, status="cancelled", order_date=days_ago(1)),
     # c2: one order at 02:00 IST on the as-of day, which is the day before in UTC
-    dict(order_id="o4", customer_id="c2", amount=500000, status="completed",
-         order_date=datetime(2024, 3, 1, 2, 0, tzinfo=IST)),
+    dict(
+        order_id="o4",
+        customer_id="c2",
+        amount=500000,
+        status="completed",
+        order_date=datetime(2024, 3, 1, 2, 0, tzinfo=IST),
+    ),
     dict(order_id="o5", customer_id="c2", amount=250000, status="refunded", order_date=days_ago(5)),
     # c3: a free order exactly 90 days ago
     dict(order_id="o6", customer_id="c3", amount=0, status="completed", order_date=days_ago(90)),
     # c4: 91 days ago; 00:30 IST 30 days ago (= 31 days ago in UTC); 23:59:59 UTC 30 days ago
     dict(order_id="o7", customer_id="c4", amount=300000, status="completed", order_date=days_ago(91, time(0))),
-    dict(order_id="o8", customer_id="c4", amount=200000, status="completed",
-         order_date=days_ago(30, time(0, 30), IST)),
-    dict(order_id="o9", customer_id="c4", amount=100000, status="completed",
-         order_date=days_ago(30, time(23, 59, 59))),
+    dict(order_id="o8", customer_id="c4", amount=200000, status="completed", order_date=days_ago(30, time(0, 30), IST)),
+    dict(order_id="o9", customer_id="c4", amount=100000, status="completed", order_date=days_ago(30, time(23, 59, 59))),
     # c6: an order dated after the as-of day
-    dict(order_id="o10", customer_id="c6", amount=700000, status="completed",
-         order_date=datetime.combine(AS_OF + timedelta(days=2), time(9), UTC)),
+    dict(
+        order_id="o10",
+        customer_id="c6",
+        amount=700000,
+        status="completed",
+        order_date=datetime.combine(AS_OF + timedelta(days=2), time(9), UTC),
+    ),
 ]
 
 ALL = {"c1", "c2", "c3", "c4", "c5", "c6"}
@@ -197,26 +241,52 @@ CASES = [
     (one("first_order_date", "before", "2023-12-02"), {"c1", "c4"}),
     (one("first_order_date", "on", "2023-12-02"), {"c3"}),
     # groups: two-valued logic, `not` over missing values
-    ({"op": "and", "not": True, "rules": [{"field": "age", "operator": "=", "value": 30}]},
-     {"c2", "c3", "c5", "c6"}),
-    ({"op": "and", "not": True, "rules": [{"field": "city", "operator": "!=", "value": "mumbai"}]},
-     {"c1", "c3", "c5"}),
-    ({"op": "or", "rules": [{"field": "age", "operator": "is_empty"},
-                            {"field": "tags", "operator": "contains", "value": "gold"}]},
-     {"c3", "c5", "c6"}),
-    ({"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 5000},
-        {"op": "or", "not": True, "rules": [
-            {"field": "city", "operator": "=", "value": "mumbai"},
-            {"field": "tags", "operator": "contains", "value": "gold"}]}]},
-     {"c4"}),
-    ({"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 5000},
-        {"field": "days_since_last_order", "operator": ">", "value": 5},
-        {"op": "or", "rules": [
-            {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-            {"field": "order_count", "operator": ">=", "value": 2, "within_days": 31}]}]},
-     {"c1", "c4"}),
+    ({"op": "and", "not": True, "rules": [{"field": "age", "operator": "=", "value": 30}]}, {"c2", "c3", "c5", "c6"}),
+    ({"op": "and", "not": True, "rules": [{"field": "city", "operator": "!=", "value": "mumbai"}]}, {"c1", "c3", "c5"}),
+    (
+        {
+            "op": "or",
+            "rules": [
+                {"field": "age", "operator": "is_empty"},
+                {"field": "tags", "operator": "contains", "value": "gold"},
+            ],
+        },
+        {"c3", "c5", "c6"},
+    ),
+    (
+        {
+            "op": "and",
+            "rules": [
+                {"field": "total_spend", "operator": ">", "value": 5000},
+                {
+                    "op": "or",
+                    "not": True,
+                    "rules": [
+                        {"field": "city", "operator": "=", "value": "mumbai"},
+                        {"field": "tags", "operator": "contains", "value": "gold"},
+                    ],
+                },
+            ],
+        },
+        {"c4"},
+    ),
+    (
+        {
+            "op": "and",
+            "rules": [
+                {"field": "total_spend", "operator": ">", "value": 5000},
+                {"field": "days_since_last_order", "operator": ">", "value": 5},
+                {
+                    "op": "or",
+                    "rules": [
+                        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+                        {"field": "order_count", "operator": ">=", "value": 2, "within_days": 31},
+                    ],
+                },
+            ],
+        },
+        {"c1", "c4"},
+    ),
 ]
 
 
@@ -230,17 +300,20 @@ def test_every_operator_of_every_field_type_has_a_case():
     from crm.segment_engine.catalogue import FIELDS
     from crm.segment_engine.operators import operators_for
 
-    covered = {(FIELDS[c["field"]].type, c["operator"]) for rule, _ in CASES
-               for c in rule["rules"] if "field" in c}
+    covered = {(FIELDS[c["field"]].type, c["operator"]) for rule, _ in CASES for c in rule["rules"] if "field" in c}
     wanted = {(t, o.key) for t in {f.type for f in FIELDS.values()} for o in operators_for(t)}
     assert wanted - covered == set()
 
 
 def test_waterfall_counts_each_top_level_rule_alone_and_cumulatively(con):
-    rule = {"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 5000},        # c1 c4 c6
-        {"field": "tags", "operator": "contains", "value": "vip"},       # c1 c4 c6
-        {"field": "city", "operator": "=", "value": "mumbai"}]}          # c1 c5
+    rule = {
+        "op": "and",
+        "rules": [
+            {"field": "total_spend", "operator": ">", "value": 5000},  # c1 c4 c6
+            {"field": "tags", "operator": "contains", "value": "vip"},  # c1 c4 c6
+            {"field": "city", "operator": "=", "value": "mumbai"},
+        ],
+    }  # c1 c5
     sql, params = top_level_predicates(rule, AS_OF).waterfall_query()
     total, *rest = con.execute(sql, params).fetchone()
     assert total == 6
@@ -254,8 +327,7 @@ def test_incremental_rebuild_replaces_only_the_given_customers():
     connection.execute("UPDATE customers SET city = 'Pune' WHERE customer_id = 'c5'")
     connection.execute("UPDATE customers SET city = 'Goa' WHERE customer_id = 'c2'")
     build_features(connection, ["c1", "c5", "c6"])
-    rows = dict(connection.execute(
-        "SELECT customer_id, total_spend_paise FROM customer_features").fetchall())
+    rows = dict(connection.execute("SELECT customer_id, total_spend_paise FROM customer_features").fetchall())
     assert rows == {"c1": 100000, "c2": 500000, "c3": 0, "c4": 600000, "c5": 0}
     # c2 was not passed, so its row keeps the old city until it is rebuilt
     assert audience(connection, one("city", "=", "pune")) == {"c2", "c5"}

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pymongo
 import pytest
+
 from crm.store.embedded import EmbeddedServer
 from tests.support import free_port, stop_gently, wait_for
 
@@ -47,10 +48,19 @@ def start_serve(data_dir: Path, *extra: str, env_extra: dict | None = None):
     env = {**os.environ, "CRM_DATA_DIR": str(data_dir), "CRM_DB_NAME": "serve_test", **(env_extra or {})}
     env.pop("MONGODB_URI", None)
     log = open(data_dir / "serve.log", "w+")
-    process = subprocess.Popen([sys.executable, "-m", "crm", "serve", "--ui-port", str(ui), "--api-port", str(api),
-                                *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-    wait_for(lambda: "ready" in (data_dir / "serve.log").read_text() or process.poll() is not None,
-             START_SECONDS, "serve to be ready")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crm", "serve", "--ui-port", str(ui), "--api-port", str(api), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for(
+        lambda: "ready" in (data_dir / "serve.log").read_text() or process.poll() is not None,
+        START_SECONDS,
+        "serve to be ready",
+    )
     assert process.poll() is None, (data_dir / "serve.log").read_text()
     return process, ui, api
 
@@ -80,6 +90,7 @@ def test_children_do_not_outlive_a_killed_serve(tmp_path):
     process, ui, _ = start_serve(tmp_path, "--no-api")
     children = descendants(process.pid)
     try:
+        assert len(children) >= 3  # database (supervisor + server) and UI: something to outlive it
         process.kill()
         process.wait()
         wait_for(lambda: not any(alive(pid) for pid in children), 60, "orphans to exit")
@@ -96,8 +107,14 @@ def test_serve_refuses_a_busy_port_with_one_line(tmp_path):
         port = busy.getsockname()[1]
         env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DB_NAME": "serve_test"}
         env.pop("MONGODB_URI", None)
-        result = subprocess.run([sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(port)],
-                                cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        result = subprocess.run(
+            [sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(port)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
     assert result.returncode == 2
     assert "error: the UI did not start" in result.stderr
     assert "Traceback" not in result.stderr
@@ -105,8 +122,14 @@ def test_serve_refuses_a_busy_port_with_one_line(tmp_path):
 
 def test_serve_reports_an_unreachable_mongodb_uri_in_one_line(tmp_path):
     env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/"}
-    result = subprocess.run([sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(free_port())],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        [sys.executable, "-m", "crm", "serve", "--no-api", "--ui-port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 2
     assert "error: cannot reach the database at MONGODB_URI" in result.stderr
     assert "Traceback" not in result.stderr
@@ -115,12 +138,16 @@ def test_serve_reports_an_unreachable_mongodb_uri_in_one_line(tmp_path):
 @pytest.mark.slow
 def test_with_redis_configured_serve_runs_the_worker_and_stops_it(tmp_path):
     prefix = f"crm-serve-test-{os.getpid()}:"
-    process, _, _ = start_serve(tmp_path, env_extra={"REDIS_URL": "redis://127.0.0.1:6379/0",
-                                                     "CRM_STREAM_PREFIX": prefix})
+    process, _, _ = start_serve(
+        tmp_path, env_extra={"REDIS_URL": "redis://127.0.0.1:6379/0", "CRM_STREAM_PREFIX": prefix}
+    )
     try:
         assert "worker: persisting queued API writes" in (tmp_path / "serve.log").read_text()
-        workers = [pid for pid in descendants(process.pid)
-                   if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+        workers = [
+            pid
+            for pid in descendants(process.pid)
+            if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        ]
         assert len(workers) == 1
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
@@ -141,10 +168,10 @@ def test_a_second_serve_or_api_on_a_data_dir_in_use_refuses_and_the_first_keeps_
         record = json.loads((tmp_path / "mongo.json").read_text())
         env = {**os.environ, "CRM_DATA_DIR": str(tmp_path), "CRM_DB_NAME": "serve_test"}
         env.pop("MONGODB_URI", None)
-        for command in (["serve", "--no-api", "--ui-port", str(free_port())],
-                        ["api", "--port", str(free_port())]):
-            second = subprocess.run([sys.executable, "-m", "crm", *command], cwd=ROOT, env=env,
-                                    capture_output=True, text=True, timeout=120)
+        for command in (["serve", "--no-api", "--ui-port", str(free_port())], ["api", "--port", str(free_port())]):
+            second = subprocess.run(
+                [sys.executable, "-m", "crm", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+            )
             assert second.returncode == 2, second.stdout + second.stderr
             assert "Traceback" not in second.stderr
             message = second.stderr.strip().splitlines()[-1]

@@ -79,8 +79,9 @@ def test_during_a_rotation_the_previous_secret_verifies_and_the_current_one_sign
 
 
 def test_without_a_configured_secret_one_is_generated_into_the_data_dir(tmp_path):
-    settings = dataclasses.replace(load_settings(), data_dir=tmp_path, receipt_secret=None,
-                                   receipt_secret_previous=None)
+    settings = dataclasses.replace(
+        load_settings(), data_dir=tmp_path, receipt_secret=None, receipt_secret_previous=None
+    )
     secrets = receipt_secrets(settings)
     assert secrets.current == (tmp_path / SECRET_FILE).read_text().strip().encode() and secrets.previous == ()
     assert receipt_secrets(settings) == secrets
@@ -144,14 +145,19 @@ def _signing_script() -> tuple[list[str], str]:
 def test_the_postman_pre_request_script_computes_a_header_the_endpoint_accepts(tmp_path: Path):
     """The script runs under Node with stand-ins for Postman's `pm` and CryptoJS (HMAC via node:crypto)."""
     script, body = _signing_script()
-    sandbox = """
+    sandbox = (
+        """
 const crypto = require("node:crypto");
 const CryptoJS = {enc: {Hex: "hex"}, HmacSHA256: (message, key) =>
-  ({toString: (enc) => crypto.createHmac("sha256", Buffer.from(key, "utf8")).update(Buffer.from(message, "utf8")).digest(enc)})};
+  ({toString: (enc) => crypto.createHmac("sha256", Buffer.from(key, "utf8"))
+    .update(Buffer.from(message, "utf8")).digest(enc)})};
 const headers = {};
 const pm = {variables: {get: (k) => ({receiptSecret: "s3cr\u00e9t"})[k], replaceIn: (s) => s},
             request: {body: {raw: BODY}, headers: {upsert: (h) => { headers[h.key] = h.value; }}}};
-""".replace("BODY", json.dumps(body)) + "\n".join(script) + "\nconsole.log(JSON.stringify(headers));"
+""".replace("BODY", json.dumps(body))
+        + "\n".join(script)
+        + "\nconsole.log(JSON.stringify(headers));"
+    )
     (tmp_path / "sign.js").write_text(sandbox, encoding="utf-8")
     result = subprocess.run(["node", str(tmp_path / "sign.js")], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr

@@ -12,14 +12,14 @@ import pymongo
 import pytest
 
 from crm.store.embedded import EmbeddedServer, _pid_alive
+from tests.support import free_port, wait_for
 
 from .conftest import ROOT
-from tests.support import free_port, wait_for
 
 
 def test_indexes_are_created_and_unique_ids_enforced(db):
-    from pymongo.errors import DuplicateKeyError
     import pytest
+    from pymongo.errors import DuplicateKeyError
 
     db.customers.insert_one({"customer_id": "C1"})
     with pytest.raises(DuplicateKeyError):
@@ -30,16 +30,19 @@ def test_indexes_are_created_and_unique_ids_enforced(db):
 def test_second_process_reuses_the_running_server(crm_env, mongo_server):
     _, info = mongo_server
     env = {**os.environ, **crm_env}
-    out = subprocess.run([sys.executable, "-m", "crm", "db", "status"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "crm", "db", "status"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
     status = json.loads(out.strip().splitlines()[-1])
     assert f":{info.port}/" in status["uri"]
 
 
 def test_server_stops_when_its_owner_is_killed_and_a_stale_record_is_recovered(tmp_path):
-    code = ("import sys,time; from crm.store.embedded import EmbeddedServer;"
-            f"i=EmbeddedServer(__import__('pathlib').Path({str(tmp_path)!r})).ensure();"
-            "print(i.server_pid, flush=True); time.sleep(600)")
+    code = (
+        "import sys,time; from crm.store.embedded import EmbeddedServer;"
+        f"i=EmbeddedServer(__import__('pathlib').Path({str(tmp_path)!r})).ensure();"
+        "print(i.server_pid, flush=True); time.sleep(600)"
+    )
     owner = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     server_pid = int(owner.stdout.readline())
     assert _pid_alive(server_pid)
@@ -68,8 +71,10 @@ def test_the_embedded_servers_files_are_the_owners_alone(tmp_path):
         client = pymongo.MongoClient(info.uri)
         client.crm.t.insert_one({"secret": 1})  # the server writes its files
         client.close()
-        modes = {path.relative_to(data_dir).as_posix(): path.stat().st_mode & 0o777
-                 for path in [data_dir, *data_dir.rglob("*")]}
+        modes = {
+            path.relative_to(data_dir).as_posix(): path.stat().st_mode & 0o777
+            for path in [data_dir, *data_dir.rglob("*")]
+        }
     finally:
         server.stop()
     assert modes["."] == 0o700 and modes["mongo"] == 0o700
@@ -112,8 +117,9 @@ def test_a_data_dir_from_before_passwords_gets_one_and_keeps_its_data(tmp_path):
     # A store written by an earlier version: a server without authentication.
     storage = tmp_path / "mongo"
     port = free_port()
-    old = subprocess.Popen(server_command(port, str(storage), auth=False), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    old = subprocess.Popen(
+        server_command(port, str(storage), auth=False), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
         wait_for(lambda: _answers(uri), 60, "the old server")
@@ -171,8 +177,14 @@ def test_a_lost_password_file_is_replaced_and_a_wrong_one_is_named(tmp_path):
 
 def test_db_status_masks_the_password(crm_env, mongo_server):
     _, info = mongo_server
-    out = subprocess.run([sys.executable, "-m", "crm", "db", "status"], cwd=ROOT, env={**os.environ, **crm_env},
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "crm", "db", "status"],
+        cwd=ROOT,
+        env={**os.environ, **crm_env},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert info.credentials.password not in out
     assert "crm:****@" in json.loads(out.strip().splitlines()[-1])["uri"]
 

@@ -18,7 +18,7 @@ import redis
 
 from crm.config import load_settings
 from crm.ingest.streams import StreamKeys, Worker
-from tests.api_fixtures import api_key, start_api, wait_for  # noqa: F401 - fixtures
+from tests.support import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -33,8 +33,12 @@ def redis_mode(crm_env, monkeypatch):
         client.ping()
     except redis.RedisError as exc:
         pytest.fail(f"these tests need Redis on 127.0.0.1:6379: {exc}")
-    for name, value in {"REDIS_URL": REDIS_URL, "CRM_STREAM_PREFIX": prefix,
-                        "CRM_STREAM_CLAIM_IDLE_MS": "300", "CRM_STREAM_MAX_ATTEMPTS": "3"}.items():
+    for name, value in {
+        "REDIS_URL": REDIS_URL,
+        "CRM_STREAM_PREFIX": prefix,
+        "CRM_STREAM_CLAIM_IDLE_MS": "300",
+        "CRM_STREAM_MAX_ATTEMPTS": "3",
+    }.items():
         monkeypatch.setenv(name, value)
         crm_env[name] = value
     yield client, StreamKeys(prefix)
@@ -57,21 +61,29 @@ def worker(redis_mode, db):
 
 
 def post(api, key, kind, items):
-    return httpx.post(f"{api.url}/api/v1/{kind}", json=items, headers={"Authorization": f"Bearer {key}"},
-                      timeout=120)
+    return httpx.post(f"{api.url}/api/v1/{kind}", json=items, headers={"Authorization": f"Bearer {key}"}, timeout=120)
 
 
 def drain(worker: Worker, client: redis.Redis, keys: StreamKeys, timeout: float = 60) -> None:
     """Run the worker until the stream has no entries left, pending or new."""
+
     def empty():
         worker.step()
         return client.xlen(keys.stream) == 0
+
     wait_for(empty, timeout, "the worker to drain the stream")
 
 
 def orders(n, customers=10, start=0):
-    return [{"order_id": f"O{i}", "customer_id": f"C{i % customers}", "amount": f"{i % 1000}.{i % 100:02d}",
-             "order_date": "2024-05-01"} for i in range(start, start + n)]
+    return [
+        {
+            "order_id": f"O{i}",
+            "customer_id": f"C{i % customers}",
+            "amount": f"{i % 1000}.{i % 100:02d}",
+            "order_date": "2024-05-01",
+        }
+        for i in range(start, start + n)
+    ]
 
 
 def customers(n):
@@ -102,7 +114,8 @@ def test_invalid_batches_are_refused_before_queueing(queued_api, api_key, redis_
     unknown = post(queued_api, api_key, "orders", orders(1, start=7))
     assert unknown.status_code == 422
     assert unknown.json()["error"]["details"] == [
-        {"index": 0, "field": "customer_id", "reason": "unknown customer 'C7': import the customer first"}]
+        {"index": 0, "field": "customer_id", "reason": "unknown customer 'C7': import the customer first"}
+    ]
     assert client.exists(keys.stream) == 0 or client.xlen(keys.stream) == 0
 
 
@@ -119,8 +132,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(queued_api
         total += 200
     env = {**os.environ, **crm_env}
 
-    first = subprocess.Popen([sys.executable, "-m", "crm", "worker"], cwd=ROOT, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "crm", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for(lambda: db.orders.count_documents({}) > 0, 120, "the first worker to write something")
     finally:
@@ -130,8 +144,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(queued_api
     assert written_before_restart < total, "the worker finished before it could be killed"
     assert client.xlen(keys.stream) > 0
 
-    second = subprocess.Popen([sys.executable, "-m", "crm", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    second = subprocess.Popen(
+        [sys.executable, "-m", "crm", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         wait_for(lambda: client.xlen(keys.stream) == 0, 240, "the restarted worker to drain the stream")
     finally:
@@ -142,7 +157,9 @@ def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(queued_api
     ids = [d["order_id"] for d in db.orders.find({}, {"order_id": 1})]
     assert len(ids) == len(set(ids)) == total
     assert {d["order_id"]: d["amount"] for d in db.orders.find({"order_id": {"$in": ["O0", "O5999"]}})} == {
-        "O0": 0, "O5999": 99999}
+        "O0": 0,
+        "O5999": 99999,
+    }
     assert client.xpending(keys.stream, keys.group)["pending"] == 0
     assert client.xlen(keys.dead_letter) == 0
 
@@ -207,7 +224,9 @@ def test_deadletter_list_and_replay_commands(queued_api, api_key, worker, redis_
     assert missing.returncode == 2 and "no dead-letter entry" in missing.stderr
 
 
-def test_two_versions_of_a_record_in_a_row_are_written_in_order_and_unicode_survives_the_queue(queued_api, api_key, worker, redis_mode, db):
+def test_two_versions_of_a_record_in_a_row_are_written_in_order_and_unicode_survives_the_queue(
+    queued_api, api_key, worker, redis_mode, db
+):
     client, keys = redis_mode
     post(queued_api, api_key, "customers", {"customer_id": "C1", "name": "First", "city": "Pune"})
     post(queued_api, api_key, "customers", {"customer_id": "C1", "name": "Second"})  # city not sent: kept
@@ -223,6 +242,7 @@ def test_two_versions_of_a_record_in_a_row_are_written_in_order_and_unicode_surv
 
 # --- erasure and the queue ------------------------------------------------------------------
 
+
 def erase(db, customer_id):
     from crm.auth import CLI
     from crm.erasure import erase_customer
@@ -232,9 +252,20 @@ def erase(db, customer_id):
 
 def dead_letter(client, keys, kind, rows):
     """A batch parked as the worker parks one (rows as sent, accepted a moment ago)."""
-    client.xadd(keys.dead_letter, {"original_id": "1-0", "kind": kind, "rows": json.dumps(rows),
-                                   "count": str(len(rows)), "accepted_at": _accepted_now(), "source": "k",
-                                   "error": "scripted failure", "attempts": "3", "failed_at": _accepted_now()})
+    client.xadd(
+        keys.dead_letter,
+        {
+            "original_id": "1-0",
+            "kind": kind,
+            "rows": json.dumps(rows),
+            "count": str(len(rows)),
+            "accepted_at": _accepted_now(),
+            "source": "k",
+            "error": "scripted failure",
+            "attempts": "3",
+            "failed_at": _accepted_now(),
+        },
+    )
 
 
 def _accepted_now():
@@ -244,12 +275,20 @@ def _accepted_now():
 
 
 def test_a_customer_erased_while_their_update_and_orders_wait_in_the_stream_does_not_come_back(
-        queued_api, api_key, worker, redis_mode, db):
+    queued_api, api_key, worker, redis_mode, db
+):
     client, keys = redis_mode
     post(queued_api, api_key, "customers", customers(3))
     drain(worker, client, keys)
-    assert post(queued_api, api_key, "customers", [{"customer_id": "C1", "name": "New name"},
-                                                    {"customer_id": "C2", "name": "Also new"}]).status_code == 202
+    assert (
+        post(
+            queued_api,
+            api_key,
+            "customers",
+            [{"customer_id": "C1", "name": "New name"}, {"customer_id": "C2", "name": "Also new"}],
+        ).status_code
+        == 202
+    )
     assert post(queued_api, api_key, "orders", orders(6, 3)).status_code == 202  # C0, C1, C2 twice each
 
     erase(db, "C1")
@@ -269,8 +308,7 @@ def test_a_customer_erased_while_their_update_and_orders_wait_in_the_stream_does
     assert db.customers.find_one({"customer_id": "C1"})["name"] == "Back"
 
 
-def test_a_customer_only_queued_so_far_can_be_erased_and_is_never_written(queued_api, api_key, worker,
-                                                                          redis_mode, db):
+def test_a_customer_only_queued_so_far_can_be_erased_and_is_never_written(queued_api, api_key, worker, redis_mode, db):
     client, keys = redis_mode
     assert post(queued_api, api_key, "customers", customers(3)).status_code == 202
 
@@ -283,15 +321,21 @@ def test_a_customer_only_queued_so_far_can_be_erased_and_is_never_written(queued
 
 
 def test_erasure_takes_the_customer_out_of_dead_letters_and_a_replay_cannot_bring_them_back(
-        worker, redis_mode, db, run_cli):
+    worker, redis_mode, db, run_cli
+):
     from crm.ingest.streams import replay_dead_letters
 
     client, keys = redis_mode
     db.customers.insert_many([{"customer_id": "C1", "name": "Customer 1"}, {"customer_id": "C2"}])
-    dead_letter(client, keys, "customers", [{"customer_id": "C1", "name": "Secret", "email": "c1@example.com"},
-                                            {"customer_id": "C2", "name": "Kept"}])
-    dead_letter(client, keys, "orders", [{"order_id": "O1", "customer_id": " C1 ", "amount": "5",
-                                          "order_date": "2024-05-01"}])
+    dead_letter(
+        client,
+        keys,
+        "customers",
+        [{"customer_id": "C1", "name": "Secret", "email": "c1@example.com"}, {"customer_id": "C2", "name": "Kept"}],
+    )
+    dead_letter(
+        client, keys, "orders", [{"order_id": "O1", "customer_id": " C1 ", "amount": "5", "order_date": "2024-05-01"}]
+    )
 
     erase(db, "C1")
 
@@ -320,7 +364,7 @@ def test_a_replayed_batch_accepted_before_an_erasure_is_still_dropped(worker, re
     # replay racing the erasure): the worker checks the batch's original acceptance time.
     from crm.erasure import ERASURES
     from crm.ingest.streams import replay_dead_letters
-    from crm.ingest.writer import utc_now
+    from crm.store.clock import utc_now
 
     client, keys = redis_mode
     dead_letter(client, keys, "customers", [{"customer_id": "C1", "name": "Old"}])
@@ -334,13 +378,19 @@ def test_a_replayed_batch_accepted_before_an_erasure_is_still_dropped(worker, re
 
 
 def test_a_customer_erased_while_the_worker_writes_their_batch_is_erased_again(
-        queued_api, api_key, worker, redis_mode, db, monkeypatch):
+    queued_api, api_key, worker, redis_mode, db, monkeypatch
+):
     from crm.ingest import streams
 
     client, keys = redis_mode
     post(queued_api, api_key, "customers", customers(2))
     drain(worker, client, keys)
-    post(queued_api, api_key, "customers", [{"customer_id": "C1", "name": "Update"}, {"customer_id": "C0", "name": "Kept"}])
+    post(
+        queued_api,
+        api_key,
+        "customers",
+        [{"customer_id": "C1", "name": "Update"}, {"customer_id": "C0", "name": "Kept"}],
+    )
     real_write = streams.write_records
 
     def erased_just_before_the_write(db_, kind, records, **kwargs):

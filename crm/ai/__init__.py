@@ -11,5 +11,14 @@ from crm.ai.facts import DataFacts, current_data_facts, data_facts
 from crm.ai.nl_rules import OFFLINE, Proposal, propose_rule
 from crm.ai.variants import Variant, VariantSet, message_variants
 
-__all__ = ["OFFLINE", "DataFacts", "Proposal", "Variant", "VariantSet", "current_data_facts", "data_facts",
-           "message_variants", "propose_rule"]
+__all__ = [
+    "OFFLINE",
+    "DataFacts",
+    "Proposal",
+    "Variant",
+    "VariantSet",
+    "current_data_facts",
+    "data_facts",
+    "message_variants",
+    "propose_rule",
+]

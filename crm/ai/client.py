@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
 
 from crm.config import Settings, load_settings
 from crm.errors import CRMError, Unavailable
@@ -23,6 +20,9 @@ try:  # the SDK sends through httpx2 when it is installed, else httpx
     import httpx2
 except ImportError:  # pragma: no cover - depends on the SDK's optional dependency
     httpx2 = None
+
+if TYPE_CHECKING:
+    from google.genai import errors as genai_errors
 
 _TRANSPORT_ERRORS = tuple(m.HTTPError for m in (httpx, httpx2) if m is not None)
 _TIMEOUTS = tuple(m.TimeoutException for m in (httpx, httpx2) if m is not None)
@@ -52,28 +52,45 @@ class JsonAnswer:
 
 
 class GeminiClient:
-    def __init__(self, api_key: str, model: str, timeout_ms: int, attempts: int,
-                 base_url: str | None = None, retry_delay: float = 0.5):
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        timeout_ms: int,
+        attempts: int,
+        base_url: str | None = None,
+        retry_delay: float = 0.5,
+    ):
+        # The SDK is imported when a client is made: loading it costs every command ~0.2 s.
+        from google import genai
+        from google.genai import types
+
         self.model = model
-        retry = types.HttpRetryOptions(attempts=max(1, attempts), initial_delay=retry_delay,
-                                       max_delay=8 * retry_delay,
-                                       http_status_codes=[408, 429, 500, 502, 503, 504])
+        retry = types.HttpRetryOptions(
+            attempts=max(1, attempts),
+            initial_delay=retry_delay,
+            max_delay=8 * retry_delay,
+            http_status_codes=[408, 429, 500, 502, 503, 504],
+        )
         # v1beta: the API version whose generateContent documents responseJsonSchema.
-        options = types.HttpOptions(timeout=timeout_ms, retry_options=retry, base_url=base_url,
-                                    api_version="v1beta")
+        options = types.HttpOptions(timeout=timeout_ms, retry_options=retry, base_url=base_url, api_version="v1beta")
         # vertexai=False: a stray GOOGLE_GENAI_USE_VERTEXAI in the environment must not reroute us.
         self._client = genai.Client(api_key=api_key, vertexai=False, http_options=options)
 
-    def generate_json(self, system: str, turns: list[Turn], schema: dict,
-                      temperature: float = 0.0) -> JsonAnswer:
+    def generate_json(self, system: str, turns: list[Turn], schema: dict, temperature: float = 0.0) -> JsonAnswer:
         """Ask for JSON matching `schema`; raise GeminiUnavailable or GeminiBadAnswer."""
+        from google.genai import errors as genai_errors
+        from google.genai import types
+
         config = types.GenerateContentConfig(
-            system_instruction=system, temperature=temperature,
-            response_mime_type="application/json", response_json_schema=schema)
+            system_instruction=system,
+            temperature=temperature,
+            response_mime_type="application/json",
+            response_json_schema=schema,
+        )
         contents = [types.Content(role=t.role, parts=[types.Part(text=t.text)]) for t in turns]
         try:
-            response = self._client.models.generate_content(model=self.model, contents=contents,
-                                                            config=config)
+            response = self._client.models.generate_content(model=self.model, contents=contents, config=config)
         except genai_errors.APIError as exc:
             raise GeminiUnavailable(_api_error_text(exc)) from None
         except _TIMEOUTS:
@@ -105,7 +122,7 @@ def _api_error_text(exc: genai_errors.APIError) -> str:
 
 def _short(text: str, limit: int = 120) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def gemini_client(settings: Settings | None = None) -> GeminiClient | None:
@@ -113,6 +130,10 @@ def gemini_client(settings: Settings | None = None) -> GeminiClient | None:
     settings = settings or load_settings()
     if not settings.gemini_api_key:
         return None
-    return GeminiClient(settings.gemini_api_key, settings.gemini_model,
-                        timeout_ms=settings.gemini_timeout_ms, attempts=settings.gemini_attempts,
-                        base_url=settings.gemini_base_url)
+    return GeminiClient(
+        settings.gemini_api_key,
+        settings.gemini_model,
+        timeout_ms=settings.gemini_timeout_ms,
+        attempts=settings.gemini_attempts,
+        base_url=settings.gemini_base_url,
+    )

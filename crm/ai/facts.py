@@ -19,8 +19,11 @@ def data_facts(cur: duckdb.DuckDBPyConnection) -> DataFacts:
     from crm.segment_builder.choices import value_choices
 
     choices = value_choices(cur)
-    return DataFacts(cities=tuple(choices.get("city", ())), tags=tuple(choices.get("tags", ())),
-                     genders=tuple(choices.get("gender", ())))
+    return DataFacts(
+        cities=tuple(choices.get("city", ())),
+        tags=tuple(choices.get("tags", ())),
+        genders=tuple(choices.get("gender", ())),
+    )
 
 
 def current_data_facts() -> DataFacts:

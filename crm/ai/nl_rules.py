@@ -75,9 +75,14 @@ def rule_from_gemini(client: GeminiClient, text: str, today: date, facts: DataFa
         return parse_rule(answer.data)
     except InvalidInput as exc:
         first_error = str(exc)
-    turns += [Turn("model", answer.text),
-              Turn("user", f"That rule is invalid: {first_error}. Answer with a corrected rule for the "
-                           f"same request, using only the fields, operators and values allowed.")]
+    turns += [
+        Turn("model", answer.text),
+        Turn(
+            "user",
+            f"That rule is invalid: {first_error}. Answer with a corrected rule for the "
+            f"same request, using only the fields, operators and values allowed.",
+        ),
+    ]
     repaired = _ask(client, system, turns, schema)
     try:
         return parse_rule(repaired.data)
@@ -99,14 +104,15 @@ def rule_from_offline(text: str, today: date, facts: DataFacts) -> Proposal:
     return Proposal(reading.rule, OFFLINE, tuple(notes))
 
 
-def propose_rule(text: str, today: date, facts: DataFacts, client: GeminiClient | None = None,
-                 use_gemini: bool = True) -> Proposal:
+def propose_rule(
+    text: str, today: date, facts: DataFacts, client: GeminiClient | None = None, use_gemini: bool = True
+) -> Proposal:
     """A proposed rule for `text`: Gemini's when a client is given (or configured), else offline.
 
     Gemini failing (quota, timeout, invalid answers) falls back to the offline parser, and the
     proposal's notes say why."""
     if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("text", "describe the audience in words, e.g. \"spent over ₹5,000 in Pune\"")
+        raise InvalidInput("text", 'describe the audience in words, e.g. "spent over ₹5,000 in Pune"')
     if use_gemini:
         client = client or gemini_client()
     if client is None or not use_gemini:
@@ -120,4 +126,3 @@ def propose_rule(text: str, today: date, facts: DataFacts, client: GeminiClient 
 
 def proposal_json(proposal: Proposal) -> str:
     return json.dumps(proposal.rule.to_json() if proposal.rule else None, ensure_ascii=False, indent=2)
-

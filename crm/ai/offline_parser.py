@@ -24,16 +24,30 @@ from crm.errors import InvalidInput
 from crm.segment_engine import Group, parse_rule
 
 # Old or common names of cities -> the name the data may use.
-CITY_ALIASES = {"bangalore": "bengaluru", "bombay": "mumbai", "calcutta": "kolkata", "madras": "chennai",
-                "vizag": "visakhapatnam", "new delhi": "delhi", "gurgaon": "gurugram", "poona": "pune",
-                "baroda": "vadodara", "cochin": "kochi", "trivandrum": "thiruvananthapuram",
-                "mysore": "mysuru", "hyd": "hyderabad", "blr": "bengaluru", "ncr": "delhi"}
+CITY_ALIASES = {
+    "bangalore": "bengaluru",
+    "bombay": "mumbai",
+    "calcutta": "kolkata",
+    "madras": "chennai",
+    "vizag": "visakhapatnam",
+    "new delhi": "delhi",
+    "gurgaon": "gurugram",
+    "poona": "pune",
+    "baroda": "vadodara",
+    "cochin": "kochi",
+    "trivandrum": "thiruvananthapuram",
+    "mysore": "mysuru",
+    "hyd": "hyderabad",
+    "blr": "bengaluru",
+    "ncr": "delhi",
+}
 GENDER_WORDS = {
     "female": ("women", "woman", "female", "females", "ladies", "lady", "girls", "girl", "womens"),
     "male": ("men", "man", "male", "males", "gents", "gentlemen", "guys", "boys", "mens"),
     "other": ("non binary", "nonbinary", "other gender", "third gender"),
 }
-FILLER = set("""
+FILLER = set(
+    """
 customers customer people users user shoppers shopper clients client members member folks persons
 person all show me find get list give those them who whose that which have has had having been be
 is are was were the a an of in from at to on for by live lives living based located staying stay
@@ -42,37 +56,59 @@ segment also both either please pls do does did ever anything something and or w
 ones it its into who've whom there here tag tags tagged label labelled labeled labels
 currently presently account accounts sign base everybody someone some each per order was placed
 made date
-""".split())
-NEGATIONS = r"\b(?:not|non|no|without|except|excluding|exclude|other than|outside(?: of)?|apart from|never|" \
-            r"besides|aside from|nor)\b"
-WINDOW = re.compile(rf"\b(?:(?:in|within|during|over|for)\s+)?(?:the\s+)?(?:last|past|previous|recent)\s+"
-                    rf"(?:(?P<n>{w.QUANTITY})\s*)?(?P<unit>{w.UNIT})\b|\bwithin\s+(?P<n2>{w.QUANTITY})\s*"
-                    rf"(?P<unit2>{w.UNIT})\b")
-MONEY_CUES = re.compile(r"\b(?:spent|spend|spends|spending|spender|spenders|worth|value|revenue|ltv|"
-                        r"lifetime|purchases? of|aov|average|avg|basket|ticket|rs|mean|paid|pay)\b")
-AVERAGE_CUES = re.compile(r"\b(?:average order value|average order|average basket|average|avg|aov|basket|"
-                          r"ticket size|ticket|mean|per order|order value)\b")
+""".split()
+)
+NEGATIONS = (
+    r"\b(?:not|non|no|without|except|excluding|exclude|other than|outside(?: of)?|apart from|never|"
+    r"besides|aside from|nor)\b"
+)
+WINDOW = re.compile(
+    rf"\b(?:(?:in|within|during|over|for)\s+)?(?:the\s+)?(?:last|past|previous|recent)\s+"
+    rf"(?:(?P<n>{w.QUANTITY})\s*)?(?P<unit>{w.UNIT})\b|\bwithin\s+(?P<n2>{w.QUANTITY})\s*"
+    rf"(?P<unit2>{w.UNIT})\b"
+)
+MONEY_CUES = re.compile(
+    r"\b(?:spent|spend|spends|spending|spender|spenders|worth|value|revenue|ltv|"
+    r"lifetime|purchases? of|aov|average|avg|basket|ticket|rs|mean|paid|pay)\b"
+)
+AVERAGE_CUES = re.compile(
+    r"\b(?:average order value|average order|average basket|average|avg|aov|basket|"
+    r"ticket size|ticket|mean|per order|order value)\b"
+)
 COUNT_NOUNS = r"(?:orders?|purchases?|times|transactions?|buys|bookings?)"
 _RUPEES = rf"(?:rs\s*)?{w.AMOUNT}(?:\s*rs\b)?"
 AMOUNT = re.compile(rf"(?:\brs\s*)?(?P<num>(?:between\s+)?{_RUPEES}(?:\s*~\s*{_RUPEES})?)(?:\s*rs\b)?")
-PEOPLE = (r"(?P<people>customers?|people|persons?|users?|shoppers?|buyers?|members?|men|women|males?|"
-          r"females?|youngsters?|adults?|folks?)")
+PEOPLE = (
+    r"(?P<people>customers?|people|persons?|users?|shoppers?|buyers?|members?|men|women|males?|"
+    r"females?|youngsters?|adults?|folks?)"
+)
 BARE_AGE_COMPARATIVES = r"over|above|under|below|older than|younger than"
 AGE_CUES = re.compile(r"\b(?:aged?|ages|years? old|yrs? old|year olds?|yo|y/o|years? of age)\b")
 INACTIVE = re.compile(
     r"\b(?:inactive|not active|dormant|lapsed|churned|gone quiet|"
     r"(?:not|never)\s+(?:ordered|purchased|bought|shopped|transacted|placed an? orders?|made an? (?:purchase|order)s?|"
     r"order|buy|purchase|shop|ordering|purchasing|buying|shopping|come back|returned)(?:\s+anything)?|"
-    r"no (?:orders?|purchases?|transactions?|activity))\b")
-ACTIVE = re.compile(r"\b(?:ordered|purchased|bought|shopped|active|ordering|purchasing|buying|shopping|"
-                    r"transacted|placed an? orders?|made an? (?:purchase|order)s?|buyers|purchasers|shoppers)\b")
-SIGNUP = re.compile(r"\b(?:signed up|sign ?ups?|signed|joined|registered|new (?:customers?|users?|members?)|"
-                    r"onboarded|acquired|customers? since|members? since|joining|registration|signup date)\b")
+    r"no (?:orders?|purchases?|transactions?|activity))\b"
+)
+ACTIVE = re.compile(
+    r"\b(?:ordered|purchased|bought|shopped|active|ordering|purchasing|buying|shopping|"
+    r"transacted|placed an? orders?|made an? (?:purchase|order)s?|buyers|purchasers|shoppers)\b"
+)
+SIGNUP = re.compile(
+    r"\b(?:signed up|sign ?ups?|signed|joined|registered|new (?:customers?|users?|members?)|"
+    r"onboarded|acquired|customers? since|members? since|joining|registration|signup date)\b"
+)
 LAST_ORDER = re.compile(r"\blast (?:order|purchase|ordered|purchased|bought|transaction|bought something)\b")
 FIRST_ORDER = re.compile(r"\bfirst (?:order|purchase|ordered|purchased|bought|transaction)\b")
-CONTRACTIONS = ((r"\b(have|has|had|did|do|does|is|are|was|were|could|would|wo|ca)n'?t\b", r"\1 not"),
-                (r"\bwo not\b", "will not"), (r"\bca not\b", "can not"), (r"'ve\b", " have"),
-                (r"'re\b", " are"), (r"'d\b", " had"), (r"\b(?:with|from) us\b", " "))
+CONTRACTIONS = (
+    (r"\b(have|has|had|did|do|does|is|are|was|were|could|would|wo|ca)n'?t\b", r"\1 not"),
+    (r"\bwo not\b", "will not"),
+    (r"\bca not\b", "can not"),
+    (r"'ve\b", " have"),
+    (r"'re\b", " are"),
+    (r"'d\b", " had"),
+    (r"\b(?:with|from) us\b", " "),
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +142,7 @@ class _Clause:
 
 def parse_text(text: str, today: date, facts: DataFacts) -> OfflineReading:
     if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("text", "describe the audience in words, e.g. \"spent over ₹5,000 in Pune\"")
+        raise InvalidInput("text", 'describe the audience in words, e.g. "spent over ₹5,000 in Pune"')
     if len(text) > 1000:
         raise InvalidInput("text", f"at most 1,000 characters, got {len(text)}")
     parser = _Parser(today, facts)
@@ -139,8 +175,11 @@ class _Parser:
         for pattern, repl in CONTRACTIONS:
             t = re.sub(pattern, repl, t)
         t = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", t)
-        t = re.sub(rf"\b({'|'.join(k for k in w.NUMBER_WORDS if ' ' not in k)})\s+(?=(?:{'|'.join(w.SCALES)})\b)",
-                   lambda m: f"{w.quantity(m.group(1)):g} ", t)
+        t = re.sub(
+            rf"\b({'|'.join(k for k in w.NUMBER_WORDS if ' ' not in k)})\s+(?=(?:{'|'.join(w.SCALES)})\b)",
+            lambda m: f"{w.quantity(m.group(1)):g} ",
+            t,
+        )
         t = re.sub(r"(?<=[a-z])/(?=[a-z])", " or ", t)
         t = t.replace("&", " and ")
         t = re.sub(r"[!?\"()]", " ", t)
@@ -157,10 +196,12 @@ class _Parser:
         vocab |= {p for ps in w.COMPARATIVES.values() for phrase in ps for p in phrase.split()}
         vocab |= {p for ps in GENDER_WORDS.values() for phrase in ps for p in phrase.split()}
         vocab |= {p for name in (*self.cities, *self.tags) for p in name.split()}
-        vocab |= set("""recently recent repeat returning loyal multiple single time one senior seniors
+        vocab |= set(
+            """recently recent repeat returning loyal multiple single time one senior seniors
             citizens elderly teenagers teens their twenties thirties forties fifties sixties since ago
             before after between more less than least most exactly days weeks months years anything
-            than untagged tagged""".split())
+            than untagged tagged""".split()
+        )
         return sorted(vocab)
 
     def correct_typos(self, text: str) -> str:
@@ -181,15 +222,24 @@ class _Parser:
         amt = rf"(?:rs\s*)?{w.AMOUNT}(?:\s*rs\b)?"
         t = re.sub(rf"\b(?:between|from)\s+({amt})\s*(?:and|to|-|~)\s*({amt})", r"between \1 ~ \2", t)
         t = re.sub(rf"(?<![\w~])({amt})\s*(?:-|to)\s*({amt})", r"between \1 ~ \2", t)
-        t = re.sub(rf"(?<![\w~])({amt}|{w.QUANTITY})\s*(?:\+|or more|and above|and more|or above|plus|or higher)",
-                   r"at least \1", t)
-        t = re.sub(rf"(?<![\w~])({amt}|{w.QUANTITY})\s*(?:or less|and below|or fewer|and less|or below|or lower)",
-                   r"at most \1", t)
+        t = re.sub(
+            rf"(?<![\w~])({amt}|{w.QUANTITY})\s*(?:\+|or more|and above|and more|or above|plus|or higher)",
+            r"at least \1",
+            t,
+        )
+        t = re.sub(
+            rf"(?<![\w~])({amt}|{w.QUANTITY})\s*(?:or less|and below|or fewer|and less|or below|or lower)",
+            r"at most \1",
+            t,
+        )
         return re.sub(r"\s+", " ", t)
 
     def clauses(self, t: str) -> list[_Clause]:
-        parts = re.split(r"\s*(,|;|\band\b|\bor\b|\bbut\b|\bwho\b|\bwhose\b|\bwith\b|\bthat\b|\bhaving\b|"
-                         r"\bwhich\b|\balso\b)\s*", t)
+        parts = re.split(
+            r"\s*(,|;|\band\b|\bor\b|\bbut\b|\bwho\b|\bwhose\b|\bwith\b|\bthat\b|\bhaving\b|"
+            r"\bwhich\b|\balso\b)\s*",
+            t,
+        )
         clauses, connector = [], "and"
         for i, part in enumerate(parts):
             if i % 2:  # a separator: "or" wins over any "and"/"," next to it
@@ -250,10 +300,13 @@ class _Parser:
             return None
         days = w.days_of(match)
         begin = match.start()
-        lead = re.search(r"(?:\b(?:for|in|since|over|during|of|the|last|past|almost|about|around|nearly|more than)"
-                         r"\s+)+$", c.text[:begin])
+        lead = re.search(
+            r"(?:\b(?:for|in|since|over|during|of|the|last|past|almost|about|around|nearly|more than)"
+            r"\s+)+$",
+            c.text[:begin],
+        )
         c.take(lead.start() if lead else begin, match.end())
-        ago = re.match(r"\s*ago\b", c.text[match.end():])
+        ago = re.match(r"\s*ago\b", c.text[match.end() :])
         if ago:
             c.take(match.end(), match.end() + ago.end())
         return days
@@ -268,48 +321,73 @@ class _Parser:
                 c.take(*synonym.span())
             since = re.search(r"\b(?:since|before)\b", c.text)
             if since:
-                found = w.find_date(c.text[since.end():], self.today)
-                if found and not re.match(rf"\s*{w.QUANTITY}?\s*(?:{w.UNIT})\b", c.text[since.end():]):
+                found = w.find_date(c.text[since.end() :], self.today)
+                if found and not re.match(rf"\s*{w.QUANTITY}?\s*(?:{w.UNIT})\b", c.text[since.end() :]):
                     day, match = found
                     c.take(since.start(), since.end() + match.end())
-                    return _Item("and", {"field": "last_order_date", "operator": "before", "value": day.isoformat(),
-                                         "_at": inactive.start()})
+                    return _Item(
+                        "and",
+                        {
+                            "field": "last_order_date",
+                            "operator": "before",
+                            "value": day.isoformat(),
+                            "_at": inactive.start(),
+                        },
+                    )
             days = self.duration(c)
             if days is not None:
-                return _Item("and", {"field": "days_since_last_order", "operator": ">", "value": days,
-                                     "_at": inactive.start()})
+                return _Item(
+                    "and", {"field": "days_since_last_order", "operator": ">", "value": days, "_at": inactive.start()}
+                )
             phrase = inactive.group(0)
             if re.search(r"order|purchase|bought|transact|buy|shop", phrase) and not re.search(r"recent", c.text):
                 ever = re.search(r"\b(?:ever|yet|at all|till now|so far)\b", c.text)
                 if ever:
                     c.take(*ever.span())
                 return _Item("and", {"field": "order_count", "operator": "=", "value": 0, "_at": inactive.start()})
-            c.text = c.text[:inactive.start()] + phrase + c.text[inactive.end():]  # unread: for how long?
+            c.text = c.text[: inactive.start()] + phrase + c.text[inactive.end() :]  # unread: for how long?
             return None
         active = ACTIVE.search(c.text)
-        if active and not re.search(rf"\b{COUNT_NOUNS}\b|\brs\b|{MONEY_CUES.pattern}", c.text[active.end():]):
+        if active and not re.search(rf"\b{COUNT_NOUNS}\b|\brs\b|{MONEY_CUES.pattern}", c.text[active.end() :]):
             days = self.window(c)
             if days is None and re.search(r"\b(?:since|after)\b", c.text):
                 since = re.search(r"\b(?:since|after)\b", c.text)
-                found = w.find_date(c.text[since.end():], self.today)
+                found = w.find_date(c.text[since.end() :], self.today)
                 if found:
                     day, match = found
                     c.take(since.start(), since.end() + match.end())
                     c.take(*active.span())
                     before = day - timedelta(days=1) if since.group(0) == "since" else day
-                    return _Item("and", {"field": "last_order_date", "operator": "after",
-                                         "value": before.isoformat(), "_at": active.start()})
+                    return _Item(
+                        "and",
+                        {
+                            "field": "last_order_date",
+                            "operator": "after",
+                            "value": before.isoformat(),
+                            "_at": active.start(),
+                        },
+                    )
             if days is None:
                 days = self.recent_days(c)
             if days is not None:
                 c.take(*active.span())
-                return _Item("and", {"field": "last_order_date", "operator": "in_last_days", "value": days,
-                                     "_at": active.start()})
+                return _Item(
+                    "and",
+                    {"field": "last_order_date", "operator": "in_last_days", "value": days, "_at": active.start()},
+                )
         return None
 
     def recent_days(self, c: _Clause) -> int | None:
-        for phrase, days in (("this week", 7), ("last week", 7), ("this month", 30), ("last month", 30),
-                             ("this year", 365), ("last year", 365), ("yesterday", 1), ("today", 0)):
+        for phrase, days in (
+            ("this week", 7),
+            ("last week", 7),
+            ("this month", 30),
+            ("last month", 30),
+            ("this year", 365),
+            ("last year", 365),
+            ("yesterday", 1),
+            ("today", 0),
+        ):
             match = re.search(rf"\b(?:in |during |over )?(?:the )?{phrase}\b", c.text)
             if match:
                 c.take(*match.span())
@@ -321,7 +399,7 @@ class _Parser:
         c.take(*m.span())
         when = re.search(r"\b(?:before|after|on|since)\b", c.text)
         if when:
-            found = w.find_date(c.text[when.end():], self.today)
+            found = w.find_date(c.text[when.end() :], self.today)
             if found:
                 day, match = found
                 c.take(when.start(), when.end() + match.end())
@@ -338,7 +416,7 @@ class _Parser:
             if name == "last_order_date":
                 return _Item("and", {"field": "days_since_last_order", "operator": op, "value": days, "_at": m.start()})
             return _Item("and", _ago(name, op, days) | {"_at": m.start()})
-        c.text = c.text[:m.start()] + m.group(0) + c.text[m.end():]
+        c.text = c.text[: m.start()] + m.group(0) + c.text[m.end() :]
         return None
 
     def comparative_duration(self, c: _Clause) -> tuple[str, int] | None:
@@ -364,54 +442,84 @@ class _Parser:
         at = m.start()
         when = re.search(r"\b(?:before|after|on|since|in|from|during)\b", c.text)
         if when:
-            rest = c.text[when.end():]
+            rest = c.text[when.end() :]
             found = w.find_date(rest, self.today)
-            if found and not re.match(rf"\s*(?:the\s+)?(?:last|past)\b", rest):
+            if found and not re.match(r"\s*(?:the\s+)?(?:last|past)\b", rest):
                 day, match = found
                 word = when.group(0)
                 c.take(when.start(), when.end() + match.end())
                 text = match.group(0)
-                if word in ("in", "during") or (word == "on" and not re.search(r"\d{1,2}", text[:3]) and
-                                                 not re.match(r"\d{4}-", text)):
-                    return _Item("and", {"field": "signup_date", "operator": "between",
-                                         "value": list(_period(day, text)), "_at": at})
+                if word in ("in", "during") or (
+                    word == "on" and not re.search(r"\d{1,2}", text[:3]) and not re.match(r"\d{4}-", text)
+                ):
+                    return _Item(
+                        "and",
+                        {"field": "signup_date", "operator": "between", "value": list(_period(day, text)), "_at": at},
+                    )
                 if word in ("since", "from"):
-                    return _Item("and", {"field": "signup_date", "operator": "after",
-                                         "value": (day - timedelta(days=1)).isoformat(), "_at": at})
+                    return _Item(
+                        "and",
+                        {
+                            "field": "signup_date",
+                            "operator": "after",
+                            "value": (day - timedelta(days=1)).isoformat(),
+                            "_at": at,
+                        },
+                    )
                 return _Item("and", {"field": "signup_date", "operator": word, "value": day.isoformat(), "_at": at})
         this = re.search(r"\bthis (?P<unit>year|month)\b", c.text)
         if this:  # the calendar year or month so far
             c.take(*this.span())
             first = self.today.replace(month=1, day=1) if this.group("unit") == "year" else self.today.replace(day=1)
-            return _Item("and", {"field": "signup_date", "operator": "between",
-                                 "value": [first.isoformat(), self.today.isoformat()], "_at": at})
+            return _Item(
+                "and",
+                {
+                    "field": "signup_date",
+                    "operator": "between",
+                    "value": [first.isoformat(), self.today.isoformat()],
+                    "_at": at,
+                },
+            )
         days = self.window(c) or self.recent_days(c)
         if days is not None:
             return _Item("and", {"field": "signup_date", "operator": "in_last_days", "value": days, "_at": at})
         cmp = self.comparative_duration(c)
         if cmp:
             return _Item("and", _ago("signup_date", *cmp) | {"_at": at})
-        c.text = c.text[:m.start()] + m.group(0) + c.text[m.end():]
+        c.text = c.text[: m.start()] + m.group(0) + c.text[m.end() :]
         return None
 
     def order_count(self, c: _Clause) -> _Item | None:
-        idioms = ((r"\brepeat (?:customers?|buyers?|purchasers?|shoppers?)\b|\breturning (?:customers?|buyers?)\b|"
-                   r"\bmultiple (?:orders|purchases)\b|\bmore than once\b", ">=", 2),
-                  (r"\bone time (?:customers?|buyers?|purchasers?|shoppers?)\b|\bsingle (?:order|purchase)\b|"
-                   r"\bonly once\b|\bexactly once\b|\bjust once\b|\bone order\b|\bone purchase\b", "=", 1),
-                  (r"\bzero (?:orders|purchases)\b", "=", 0))
+        idioms = (
+            (
+                r"\brepeat (?:customers?|buyers?|purchasers?|shoppers?)\b|\breturning (?:customers?|buyers?)\b|"
+                r"\bmultiple (?:orders|purchases)\b|\bmore than once\b",
+                ">=",
+                2,
+            ),
+            (
+                r"\bone time (?:customers?|buyers?|purchasers?|shoppers?)\b|\bsingle (?:order|purchase)\b|"
+                r"\bonly once\b|\bexactly once\b|\bjust once\b|\bone order\b|\bone purchase\b",
+                "=",
+                1,
+            ),
+            (r"\bzero (?:orders|purchases)\b", "=", 0),
+        )
         for pattern, op, n in idioms:
             m = re.search(pattern, c.text)
-            if m and not re.search(rf"{w.QUANTITY}\s*{COUNT_NOUNS}", c.text[:m.start()]):
+            if m and not re.search(rf"{w.QUANTITY}\s*{COUNT_NOUNS}", c.text[: m.start()]):
                 c.take(*m.span())
                 cond = {"field": "order_count", "operator": op, "value": n, "_at": m.start()}
                 days = self.window(c)
                 if days:
                     cond["within_days"] = days
                 return _Item("and", cond)
-        m = re.search(rf"(?:\b(?:ordered|purchased|bought|shopped|placed|made)\s+)?(?P<num>\b(?:between\s+)?"
-                      rf"{w.QUANTITY}(?:\s*~\s*{w.QUANTITY})?)\s*(?:or more\s+)?{COUNT_NOUNS}\b", c.text)
-        if not m or MONEY_CUES.search(c.text[:m.start("num")][-12:] + " "):
+        m = re.search(
+            rf"(?:\b(?:ordered|purchased|bought|shopped|placed|made)\s+)?(?P<num>\b(?:between\s+)?"
+            rf"{w.QUANTITY}(?:\s*~\s*{w.QUANTITY})?)\s*(?:or more\s+)?{COUNT_NOUNS}\b",
+            c.text,
+        )
+        if not m or MONEY_CUES.search(c.text[: m.start("num")][-12:] + " "):
             return None
         op, value = self.number_with_comparative(c, m.start("num"), m.group("num"), default="=")
         c.take(*m.span())
@@ -443,10 +551,17 @@ class _Parser:
     def money(self, c: _Clause) -> _Item | None:
         cue = MONEY_CUES.search(c.text)
         # The first number that is not a duration, a count of orders or an age.
-        amount = next((m for m in AMOUNT.finditer(c.text) if not re.match(
-            rf"\s*(?:{w.UNIT}|{COUNT_NOUNS}|years? old|yrs?)\b", c.text[m.end():])), None)
-        if not amount or not (cue or "rs" in amount.group(0) or re.search(rf"\d\s*(?:{'|'.join(w.SCALES)})\b",
-                                                                              amount.group(0))):
+        amount = next(
+            (
+                m
+                for m in AMOUNT.finditer(c.text)
+                if not re.match(rf"\s*(?:{w.UNIT}|{COUNT_NOUNS}|years? old|yrs?)\b", c.text[m.end() :])
+            ),
+            None,
+        )
+        if not amount or not (
+            cue or "rs" in amount.group(0) or re.search(rf"\d\s*(?:{'|'.join(w.SCALES)})\b", amount.group(0))
+        ):
             return None
         average = AVERAGE_CUES.search(c.text)
         name = "avg_order_value" if average else "total_spend"
@@ -455,8 +570,9 @@ class _Parser:
                 if m.group(0) != "rs":
                     c.take(*m.span())
         num = amount.group("num").replace("rs", " ")
-        op, value = self.number_with_comparative(c, amount.start(), num, default=">=",
-                                                 parse=lambda s: w.amount(s.strip()))
+        op, value = self.number_with_comparative(
+            c, amount.start(), num, default=">=", parse=lambda s: w.amount(s.strip())
+        )
         c.take(*amount.span())
         cond = {"field": name, "operator": op, "value": value, "_at": amount.start()}
         days = self.window(c) or self.recent_days(c)
@@ -465,15 +581,20 @@ class _Parser:
         return _Item("and", cond)
 
     def age(self, c: _Clause) -> _Item | None:
-        for pattern, op, value in ((r"\bsenior citizens?\b|\bseniors\b|\belderly\b", ">=", 60),
-                                   (r"\bteenagers?\b|\bteens\b", "between", [13, 19])):
+        for pattern, op, value in (
+            (r"\bsenior citizens?\b|\bseniors\b|\belderly\b", ">=", 60),
+            (r"\bteenagers?\b|\bteens\b", "between", [13, 19]),
+        ):
             m = re.search(pattern, c.text)
             if m:
                 c.take(*m.span())
                 return _Item("and", {"field": "age", "operator": op, "value": value, "_at": m.start()})
         decades = {"twenties": 20, "thirties": 30, "forties": 40, "fifties": 50, "sixties": 60}
-        m = re.search(r"\bin (?:their|his|her|the) "
-                      r"(?:(?P<d>[2-7]0)'?s|(?P<word>twenties|thirties|forties|fifties|sixties))\b", c.text)
+        m = re.search(
+            r"\bin (?:their|his|her|the) "
+            r"(?:(?P<d>[2-7]0)'?s|(?P<word>twenties|thirties|forties|fifties|sixties))\b",
+            c.text,
+        )
         if m:
             lo = int(m.group("d")) if m.group("d") else decades[m.group("word")]
             c.take(*m.span())
@@ -481,7 +602,7 @@ class _Parser:
         cue = AGE_CUES.search(c.text)
         if not cue:
             return self.bare_age(c)
-        number = re.search(rf"(?:between\s+)?\b\d{{1,3}}(?:\s*~\s*\d{{1,3}})?\b", c.text)
+        number = re.search(r"(?:between\s+)?\b\d{1,3}(?:\s*~\s*\d{1,3})?\b", c.text)
         if not number:
             return None
         c.take(*cue.span())
@@ -490,10 +611,13 @@ class _Parser:
         return _Item("and", {"field": "age", "operator": op, "value": value, "_at": number.start()})
 
     def bare_age(self, c: _Clause) -> _Item | None:
-        """"customers over 45", "youngsters under 21": a comparative and a plausible age right
+        """ "customers over 45", "youngsters under 21": a comparative and a plausible age right
         after a word for people, with nothing after it that makes it money, orders or time."""
-        m = re.search(rf"\b{PEOPLE}\s+(?:who are\s+|aged?\s+)?(?P<cmp>{BARE_AGE_COMPARATIVES})\s+"
-                      rf"(?P<n>\d{{2,3}})\b(?!\s*(?:{w.UNIT}|{COUNT_NOUNS}|rs\b|%|k\b|\.\d|,\d))", c.text)
+        m = re.search(
+            rf"\b{PEOPLE}\s+(?:who are\s+|aged?\s+)?(?P<cmp>{BARE_AGE_COMPARATIVES})\s+"
+            rf"(?P<n>\d{{2,3}})\b(?!\s*(?:{w.UNIT}|{COUNT_NOUNS}|rs\b|%|k\b|\.\d|,\d))",
+            c.text,
+        )
         if not m or not 10 <= int(m.group("n")) <= 110:
             return None
         if not any(m.group("people") in words for words in GENDER_WORDS.values()):  # read later as the gender
@@ -514,8 +638,13 @@ class _Parser:
                 for m in re.finditer(rf"\b{phrase}\b", c.text):
                     value = self.genders.get(canonical, canonical)
                     c.take(*m.span())
-                    items.append(_Item("and", {"field": "gender", "operator": "=", "value": value, "_at": m.start()},
-                                       merge_key="gender"))
+                    items.append(
+                        _Item(
+                            "and",
+                            {"field": "gender", "operator": "=", "value": value, "_at": m.start()},
+                            merge_key="gender",
+                        )
+                    )
         items += self.names(c, self.cities, "city", "=", "city")
         items += self.names(c, self.tags, "tags", "contains", "tags")
         items.sort(key=lambda i: i.cond.get("_at", 0))
@@ -527,12 +656,14 @@ class _Parser:
         for form in sorted(table, key=len, reverse=True):
             for m in re.finditer(rf"\b{re.escape(form)}\b", c.text):
                 value = table[form]
-                if form.replace(" ", "") != value.lower().replace(" ", "").replace("_", "") and \
-                        form.rstrip("s") != value.lower().replace("_", " "):
+                if form.replace(" ", "") != value.lower().replace(" ", "").replace("_", "") and form.rstrip(
+                    "s"
+                ) != value.lower().replace("_", " "):
                     self.readings.append(f"read “{form}” as {name} {value}")
                 c.take(*m.span())
-                items.append(_Item("and", {"field": name, "operator": op, "value": value, "_at": m.start()},
-                                   merge_key=key))
+                items.append(
+                    _Item("and", {"field": name, "operator": op, "value": value, "_at": m.start()}, merge_key=key)
+                )
         return items
 
 
@@ -552,9 +683,13 @@ def _whole(value) -> bool:
 
 def _ago(name: str, op: str, days: int) -> dict:
     """A date field compared with "N days ago": more than N ago is before today-N."""
-    table = {">": ("not_in_last_days", days), ">=": ("not_in_last_days", max(days - 1, 0)),
-             "<": ("in_last_days", max(days - 1, 0)), "<=": ("in_last_days", days),
-             "=": ("in_last_days", days)}
+    table = {
+        ">": ("not_in_last_days", days),
+        ">=": ("not_in_last_days", max(days - 1, 0)),
+        "<": ("in_last_days", max(days - 1, 0)),
+        "<=": ("in_last_days", days),
+        "=": ("in_last_days", days),
+    }
     operator, n = table[op]
     return {"field": name, "operator": operator, "value": n}
 
@@ -569,9 +704,17 @@ def _period(day: date, text: str) -> tuple[str, str]:
     return day.isoformat(), day.isoformat()
 
 
-_NEGATE = {"=": "!=", "!=": "=", "in": "not_in", "not_in": "in", "contains": "not_contains",
-           "not_contains": "contains", "contains_any": None, "is_empty": "is_not_empty",
-           "is_not_empty": "is_empty"}
+_NEGATE = {
+    "=": "!=",
+    "!=": "=",
+    "in": "not_in",
+    "not_in": "in",
+    "contains": "not_contains",
+    "not_contains": "contains",
+    "contains_any": None,
+    "is_empty": "is_not_empty",
+    "is_not_empty": "is_empty",
+}
 
 
 def _merge(items: list[_Item]) -> list[_Item]:
@@ -580,9 +723,14 @@ def _merge(items: list[_Item]) -> list[_Item]:
     for item in items:
         prev = merged[-1] if merged else None
         # "not in Delhi or Mumbai": the negation of a list carries to the values joined after it
-        if prev and item.joined and item.merge_key and prev.merge_key == item.merge_key \
-                and (prev.negated or not item.negated) \
-                and (item.merge_key != "tags" or prev.cond["operator"] in ("contains", "contains_any", "contains_all")):
+        if (
+            prev
+            and item.joined
+            and item.merge_key
+            and prev.merge_key == item.merge_key
+            and (prev.negated or not item.negated)
+            and (item.merge_key != "tags" or prev.cond["operator"] in ("contains", "contains_any", "contains_all"))
+        ):
             values = prev.cond["value"] if isinstance(prev.cond["value"], list) else [prev.cond["value"]]
             values = values + [item.cond["value"]]
             if item.merge_key == "tags":

@@ -39,8 +39,12 @@ def rule_changes(current: Group | dict | None, proposed: Group | dict) -> RuleCh
     combine = None
     if (current.op, current.negate) != (proposed.op, proposed.negate):
         how = "all of" if proposed.op == "and" else "any of"
-        combine = f"customers now match {how} the conditions" + (", and the whole rule is negated"
-                                                                  if proposed.negate else "")
-    return RuleChanges(added=tuple(e for k, e in now.items() if k not in then),
-                       removed=tuple(e for k, e in then.items() if k not in now),
-                       kept=tuple(e for k, e in now.items() if k in then), combine=combine)
+        combine = f"customers now match {how} the conditions" + (
+            ", and the whole rule is negated" if proposed.negate else ""
+        )
+    return RuleChanges(
+        added=tuple(e for k, e in now.items() if k not in then),
+        removed=tuple(e for k, e in then.items() if k not in now),
+        kept=tuple(e for k, e in now.items() if k in then),
+        combine=combine,
+    )

@@ -11,18 +11,68 @@ import re
 from datetime import date
 
 NUMBER_WORDS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20,
-    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "ninety": 90, "hundred": 100,
-    "couple of": 2, "a couple of": 2, "half a": 0.5,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "fifteen": 15,
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "ninety": 90,
+    "hundred": 100,
+    "couple of": 2,
+    "a couple of": 2,
+    "half a": 0.5,
 }
 # Multipliers of amounts, Indian and international.
-SCALES = {"k": 1_000, "thousand": 1_000, "l": 100_000, "lac": 100_000, "lacs": 100_000,
-          "lakh": 100_000, "lakhs": 100_000, "cr": 10_000_000, "crore": 10_000_000,
-          "crores": 10_000_000, "m": 1_000_000, "mn": 1_000_000, "million": 1_000_000}
-DAYS_PER = {"day": 1, "days": 1, "week": 7, "weeks": 7, "fortnight": 14, "fortnights": 14,
-            "month": 30, "months": 30, "quarter": 90, "quarters": 90, "year": 365, "years": 365,
-            "yr": 365, "yrs": 365, "mo": 30, "mos": 30, "wk": 7, "wks": 7}
+SCALES = {
+    "k": 1_000,
+    "thousand": 1_000,
+    "l": 100_000,
+    "lac": 100_000,
+    "lacs": 100_000,
+    "lakh": 100_000,
+    "lakhs": 100_000,
+    "cr": 10_000_000,
+    "crore": 10_000_000,
+    "crores": 10_000_000,
+    "m": 1_000_000,
+    "mn": 1_000_000,
+    "million": 1_000_000,
+}
+DAYS_PER = {
+    "day": 1,
+    "days": 1,
+    "week": 7,
+    "weeks": 7,
+    "fortnight": 14,
+    "fortnights": 14,
+    "month": 30,
+    "months": 30,
+    "quarter": 90,
+    "quarters": 90,
+    "year": 365,
+    "years": 365,
+    "yr": 365,
+    "yrs": 365,
+    "mo": 30,
+    "mos": 30,
+    "wk": 7,
+    "wks": 7,
+}
 MONTHS = {name.lower(): i for i, name in enumerate(calendar.month_name) if name}
 MONTHS.update({name.lower(): i for i, name in enumerate(calendar.month_abbr) if name})
 MONTHS["sept"] = 9
@@ -37,18 +87,56 @@ DURATION = re.compile(rf"\b(?:(?P<n>{QUANTITY})\s*)?(?P<unit>{UNIT})\b")
 
 # Comparatives: words -> operator. Longest phrases first so "no more than" beats "more than".
 COMPARATIVES = {
-    ">": ("more than", "greater than", "higher than", "over", "above", "exceeding", "exceeds",
-          "beyond", "upwards of", "north of", "bigger than", "larger than", ">"),
-    ">=": ("at least", "atleast", "minimum of", "minimum", "min", "no less than", "not less than",
-           "no fewer than", "not below", "from", ">="),
+    ">": (
+        "more than",
+        "greater than",
+        "higher than",
+        "over",
+        "above",
+        "exceeding",
+        "exceeds",
+        "beyond",
+        "upwards of",
+        "north of",
+        "bigger than",
+        "larger than",
+        ">",
+    ),
+    ">=": (
+        "at least",
+        "atleast",
+        "minimum of",
+        "minimum",
+        "min",
+        "no less than",
+        "not less than",
+        "no fewer than",
+        "not below",
+        "from",
+        ">=",
+    ),
     "<": ("less than", "fewer than", "lower than", "under", "below", "smaller than", "<"),
-    "<=": ("at most", "atmost", "up to", "upto", "maximum of", "maximum", "max", "no more than",
-           "not more than", "not over", "not above", "<="),
+    "<=": (
+        "at most",
+        "atmost",
+        "up to",
+        "upto",
+        "maximum of",
+        "maximum",
+        "max",
+        "no more than",
+        "not more than",
+        "not over",
+        "not above",
+        "<=",
+    ),
     "=": ("exactly", "equal to", "equals", "only", "="),
 }
 _COMPARATIVE = sorted(((p, op) for op, ps in COMPARATIVES.items() for p in ps), key=lambda x: -len(x[0]))
-SUFFIX_COMPARATIVES = {">=": ("or more", "and above", "and more", "or above", "plus", "+"),
-                       "<=": ("or less", "and below", "or fewer", "and less", "or below")}
+SUFFIX_COMPARATIVES = {
+    ">=": ("or more", "and above", "and more", "or above", "plus", "+"),
+    "<=": ("or less", "and below", "or fewer", "and less", "or below"),
+}
 
 
 def quantity(text: str) -> float:
@@ -73,8 +161,9 @@ def comparative_before(text: str, end: int) -> tuple[str, int] | None:
     """The comparative ending right before `end` (spaces allowed), and where it starts."""
     head = text[:end].rstrip()
     for phrase, op in _COMPARATIVE:
-        if head.endswith(phrase) and (len(head) == len(phrase) or not head[-len(phrase) - 1].isalnum()
-                                      or not phrase[0].isalnum()):
+        if head.endswith(phrase) and (
+            len(head) == len(phrase) or not head[-len(phrase) - 1].isalnum() or not phrase[0].isalnum()
+        ):
             return op, len(head) - len(phrase)
     return None
 
@@ -85,8 +174,9 @@ def comparative_after(text: str, start: int) -> tuple[str, int] | None:
     stripped = tail.lstrip()
     for op, phrases in SUFFIX_COMPARATIVES.items():
         for phrase in phrases:
-            if stripped.startswith(phrase) and (len(stripped) == len(phrase) or not phrase[-1].isalnum()
-                                                or not stripped[len(phrase)].isalnum()):
+            if stripped.startswith(phrase) and (
+                len(stripped) == len(phrase) or not phrase[-1].isalnum() or not stripped[len(phrase)].isalnum()
+            ):
                 return op, start + (len(tail) - len(stripped)) + len(phrase)
     return None
 

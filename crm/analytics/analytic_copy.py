@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -34,13 +34,13 @@ from crm.analytics.mongo_read import read_loadable
 from crm.analytics.upsert import apply_changes, drop_erased, drop_unloadable, load_all
 from crm.config import Settings, load_settings
 from crm.erasure import erased_since
+from crm.store.schema import RECORD_KINDS
 
-KINDS = ("customers", "orders")
 SNAPSHOT_MIN_ROWS = 50_000  # below this many changed rows a snapshot costs more than it saves
 
 
 def _utc_now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 @contextmanager
@@ -66,7 +66,7 @@ class AnalyticCopy:
         self._lock = threading.RLock()
         self.opened = False
         self.con = new_connection()
-        self._next_since: dict[str, datetime | None] = {k: None for k in KINDS}
+        self._next_since: dict[str, datetime | None] = {k: None for k in RECORD_KINDS}
         self._generation = 0
         self._epoch = uuid.uuid4().hex[:12]
         self._rows_since_snapshot = 0
@@ -75,7 +75,7 @@ class AnalyticCopy:
         self.stats: dict[str, float] = {}
 
     # ----- opening and saving -------------------------------------------------------------
-    def open(self) -> "AnalyticCopy":
+    def open(self) -> AnalyticCopy:
         with self._lock:
             if not self._load_snapshot():
                 self.rebuild()
@@ -97,7 +97,7 @@ class AnalyticCopy:
                 return False  # written by an older version of the features: rebuild instead
         except duckdb.Error:
             return False  # a damaged or incompatible snapshot is rebuilt from MongoDB
-        self.con, self._next_since = con, {k: marks.get(k) for k in KINDS}
+        self.con, self._next_since = con, {k: marks.get(k) for k in RECORD_KINDS}
         self._epoch, self._generation = uuid.uuid4().hex[:12], 0
         self.stats["snapshot_load_seconds"] = time.perf_counter() - started
         return True
@@ -127,11 +127,11 @@ class AnalyticCopy:
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
             con = new_connection()
-            reads = {k: read_loadable(db, k, None) for k in KINDS}
+            reads = {k: read_loadable(db, k, None) for k in RECORD_KINDS}
             load_all(con, reads["customers"].table, reads["orders"].table)
             skipped.record(con, reads, everything=True)
             self.con = con
-            self._next_since = {k: read_from for k in KINDS}
+            self._next_since = {k: read_from for k in RECORD_KINDS}
             _write_meta(con, self._next_since)
             self._epoch, self._generation = uuid.uuid4().hex[:12], 0
             self._seen_marker, self._last_refresh = marker, time.monotonic()
@@ -148,13 +148,13 @@ class AnalyticCopy:
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
             applied = drop_erased(self.con, erased_since(db, self._next_since["customers"]))
-            changed = {k: read_loadable(db, k, self._next_since[k]) for k in KINDS}
-            applied += drop_unloadable(self.con, *([s.row_id for s in changed[k].skipped] for k in KINDS))
+            changed = {k: read_loadable(db, k, self._next_since[k]) for k in RECORD_KINDS}
+            applied += drop_unloadable(self.con, *([s.row_id for s in changed[k].skipped] for k in RECORD_KINDS))
             applied += apply_changes(self.con, changed["customers"].table, changed["orders"].table)
             skipped.record(self.con, changed, everything=False)
             # Everything committed before `read_from` is now in the copy; later writes, even
             # with slightly older updated_at, fall inside the next read's overlap.
-            self._next_since = {k: read_from for k in KINDS}
+            self._next_since = {k: read_from for k in RECORD_KINDS}
             _write_meta(self.con, self._next_since)
             if applied:
                 self._generation += 1
@@ -186,7 +186,7 @@ class AnalyticCopy:
 
     def counts(self) -> dict[str, int]:
         cur = self.cursor()
-        return {k: cur.execute(f"SELECT count(*) FROM {k}").fetchall()[0][0] for k in KINDS}
+        return {k: cur.execute(f"SELECT count(*) FROM {k}").fetchall()[0][0] for k in RECORD_KINDS}
 
     @property
     def data_version(self) -> str:
@@ -216,7 +216,7 @@ def new_connection() -> duckdb.DuckDBPyConnection:
 
     con = _bare_connection()
     create_base_tables(con)
-    for table in KINDS:
+    for table in RECORD_KINDS:
         con.execute(f"CREATE TABLE _{table} AS FROM {table} LIMIT 0")
         con.execute(f"DROP TABLE {table}")
         con.execute(f"ALTER TABLE _{table} RENAME TO {table}")
@@ -237,8 +237,10 @@ def read_snapshot(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     """Copy every table of a snapshot file into the (empty) in-memory database of `con`."""
     con.execute("ATTACH ? AS snap (READ_ONLY)", [str(path)])
     try:
-        tables = [row[0] for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'snap'").fetchall()]
+        tables = [
+            row[0]
+            for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'snap'").fetchall()
+        ]
         for table in tables:  # names come from the file's catalogue, quoted as identifiers
             con.execute(f'CREATE TABLE memory.main."{table}" AS FROM snap.main."{table}"')
     finally:
@@ -256,8 +258,10 @@ def _schema_matches(con: duckdb.DuckDBPyConnection) -> bool:
     from crm.segment_engine import build_features
 
     build_features(fresh)
-    query = ("SELECT table_name, column_name, data_type FROM information_schema.columns "
-             "WHERE table_catalog = 'memory' ORDER BY ALL")
+    query = (
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_catalog = 'memory' ORDER BY ALL"
+    )
     return fresh.execute(query).fetchall() == con.execute(query).fetchall()
 
 

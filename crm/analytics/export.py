@@ -22,9 +22,17 @@ BATCH_ROWS = 65_536
 
 
 @requires("data.export")
-def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] | None = None,
-               progress: bool = False, on_rows: Callable[[int, int], None] | None = None, *,
-               by: Principal, segment: str = "") -> int:
+def export_csv(
+    rule,
+    path: Path,
+    as_of: date | None = None,
+    columns: list[str] | None = None,
+    progress: bool = False,
+    on_rows: Callable[[int, int], None] | None = None,
+    *,
+    by: Principal,
+    segment: str = "",
+) -> int:
     """Write the customers a rule matches to `path` (header + one row each, by customer_id).
 
     The file appears whole or not at all: rows go to a temporary file renamed at the end. Text
@@ -49,8 +57,11 @@ def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] |
     tmp = path.with_name(f".{path.name}.partial")
     written = 0
     try:
-        with open(tmp, "wb") as out, pa_csv.CSVWriter(out, reader.schema) as writer, \
-                tqdm(total=total, unit="rows", disable=not progress or None) as bar:
+        with (
+            open(tmp, "wb") as out,
+            pa_csv.CSVWriter(out, reader.schema) as writer,
+            tqdm(total=total, unit="rows", disable=not progress or None) as bar,
+        ):
             for batch in reader:
                 writer.write_batch(neutralise_batch(batch))
                 written += batch.num_rows
@@ -60,6 +71,10 @@ def export_csv(rule, path: Path, as_of: date | None = None, columns: list[str] |
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    audit.record(by, "data.export", segment or describe_rule(group),
-                 {"rows": written, "columns": columns or "all", "as_of": as_of.isoformat()})
+    audit.record(
+        by,
+        "data.export",
+        segment or describe_rule(group),
+        {"rows": written, "columns": columns or "all", "as_of": as_of.isoformat()},
+    )
     return written

@@ -58,8 +58,11 @@ class Check:
 
     def _is_kind(self, value: Any) -> bool:
         # bool is an int in Python but a separate BSON type: True is no amount
-        return isinstance(value, self.kind[0]) and not isinstance(value, bool) and (
-            not isinstance(value, int) or INT64[0] <= value <= INT64[1])
+        return (
+            isinstance(value, self.kind[0])
+            and not isinstance(value, bool)
+            and (not isinstance(value, int) or INT64[0] <= value <= INT64[1])
+        )
 
 
 _NONE = object()

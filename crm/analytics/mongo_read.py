@@ -23,20 +23,38 @@ with warnings.catch_warnings():
 
 _TS = pa.timestamp("ms")  # pymongoarrow gives UTC as naive timestamps, as DuckDB's TIMESTAMP holds it
 
-CUSTOMER_SCHEMA = Schema({
-    "customer_id": pa.string(), "name": pa.string(), "email": pa.string(), "phone": pa.string(),
-    "city": pa.string(), "gender": pa.string(), "age": pa.int64(), "signup_date": _TS,
-    "tags": pa.list_(pa.string()),
-    # Only each channel's status: the analytic copy decides who may be messaged, MongoDB keeps
-    # where the consent came from. Older boolean documents read as null, i.e. unknown.
-    "consent": pa.struct([(channel, pa.struct([("status", pa.string())])) for channel in ("email", "sms", "whatsapp")]),
-    "created_at": _TS, "updated_at": _TS,
-})
+CUSTOMER_SCHEMA = Schema(
+    {
+        "customer_id": pa.string(),
+        "name": pa.string(),
+        "email": pa.string(),
+        "phone": pa.string(),
+        "city": pa.string(),
+        "gender": pa.string(),
+        "age": pa.int64(),
+        "signup_date": _TS,
+        "tags": pa.list_(pa.string()),
+        # Only each channel's status: the analytic copy decides who may be messaged, MongoDB keeps
+        # where the consent came from. Older boolean documents read as null, i.e. unknown.
+        "consent": pa.struct(
+            [(channel, pa.struct([("status", pa.string())])) for channel in ("email", "sms", "whatsapp")]
+        ),
+        "created_at": _TS,
+        "updated_at": _TS,
+    }
+)
 
-ORDER_SCHEMA = Schema({
-    "order_id": pa.string(), "customer_id": pa.string(), "amount": pa.int64(), "status": pa.string(),
-    "order_date": _TS, "created_at": _TS, "updated_at": _TS,
-})
+ORDER_SCHEMA = Schema(
+    {
+        "order_id": pa.string(),
+        "customer_id": pa.string(),
+        "amount": pa.int64(),
+        "status": pa.string(),
+        "order_date": _TS,
+        "created_at": _TS,
+        "updated_at": _TS,
+    }
+)
 
 SCHEMAS = {"customers": CUSTOMER_SCHEMA, "orders": ORDER_SCHEMA}
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from crm.analytics.analytic_copy import mark_changed, open_copy_if_any, rebuild_copy
 from crm.config import load_settings
-
-KINDS = ("customers", "orders")
+from crm.store.schema import RECORD_KINDS
 
 
 def refresh_if_open(kind: str) -> None:
@@ -14,8 +13,8 @@ def refresh_if_open(kind: str) -> None:
     A process that has not opened the copy does no DuckDB work here: it opens (and catches up)
     on its first read instead.
     """
-    if kind not in KINDS:
-        raise ValueError(f"after_write kind must be one of {KINDS}, not {kind!r}")
+    if kind not in RECORD_KINDS:
+        raise ValueError(f"after_write kind must be one of {RECORD_KINDS}, not {kind!r}")
     settings = load_settings()
     mark_changed(settings)
     copy = open_copy_if_any(settings)

@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
@@ -61,7 +61,7 @@ class Preview:
 
 
 def today_utc() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def canonical_rule(group) -> str:
@@ -75,8 +75,9 @@ def parse(rule):
     return parse_rule(rule)
 
 
-def audience_query(group, as_of: date, select: str, select_params: list | None = None,
-                   codes: dict[str, int] | None = None) -> tuple[str, list]:
+def audience_query(
+    group, as_of: date, select: str, select_params: list | None = None, codes: dict[str, int] | None = None
+) -> tuple[str, list]:
     """SELECT `select` (trusted SQL over f) for every customer the rule matches, and params
     (`codes`: from resolve_codes on the connection that runs it, for integer city tests)."""
     from crm.segment_engine import compile_rule
@@ -86,8 +87,9 @@ def audience_query(group, as_of: date, select: str, select_params: list | None =
     return sql, [*(select_params or []), *compiled.from_params, *compiled.params]
 
 
-def compute_preview(con: duckdb.DuckDBPyConnection, group, as_of: date, sample: int = 50,
-                    data_version: str = "", cities: bool = True) -> Preview:
+def compute_preview(
+    con: duckdb.DuckDBPyConnection, group, as_of: date, sample: int = 50, data_version: str = "", cities: bool = True
+) -> Preview:
     """The preview of a parsed rule on a DuckDB connection holding the analytic tables.
 
     `cities=False` skips the one part that needs a query of its own (the top cities).
@@ -119,14 +121,12 @@ def _materialise_windows(cur: duckdb.DuckDBPyConnection, windows) -> str:
     joins = []
     for window in windows:
         table = _window_table(window.alias)
-        cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {window.select.sql}",
-                    list(window.select.params))
+        cur.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {window.select.sql}", list(window.select.params))
         joins.append(window.join(table).sql)
     return " ".join(joins)
 
 
-def _preview(con, cur, group, top, joins: str, as_of: date, sample: int, data_version: str,
-             cities: bool) -> Preview:
+def _preview(con, cur, group, top, joins: str, as_of: date, sample: int, data_version: str, cities: bool) -> Preview:
     from crm.segment_engine import describe_rule
 
     where = top.where()
@@ -139,21 +139,23 @@ def _preview(con, cur, group, top, joins: str, as_of: date, sample: int, data_ve
     # The sample and the cities are mostly latency, not work: without window tables (private to
     # `cur`) they run on connections of their own while the grouped scan runs (DuckDB releases
     # the GIL), which takes a sixth off a preview at a million customers.
-    pending = {} if top.windows else {name: _SIDE_QUERIES.submit(_on_own_cursor, con, fn)
-                                      for name, fn in side.items()}
+    pending = {} if top.windows else {name: _SIDE_QUERIES.submit(_on_own_cursor, con, fn) for name, fn in side.items()}
     n = len(top.predicates)
     # One scan: each row's top-level results become one pattern (bit i = condition i holds;
     # compiled conditions are never NULL), grouped with the stored spend band. Small CASE
     # integers let DuckDB use its perfect-hash aggregate (no hashing per row); Python then adds
     # up the few groups into the waterfall and the histogram.
     if n <= 62:
-        pattern = " + ".join(f"CASE WHEN ({p.loose.sql}) THEN {1 << i} ELSE 0 END"
-                             for i, p in enumerate(top.predicates))
+        pattern = " + ".join(
+            f"CASE WHEN ({p.loose.sql}) THEN {1 << i} ELSE 0 END" for i, p in enumerate(top.predicates)
+        )
     else:  # beyond what an integer holds: a text of 0s and 1s
         pattern = " || ".join(f"CASE WHEN ({p.loose.sql}) THEN '1' ELSE '0' END" for p in top.predicates)
     flag_params = [v for p in top.predicates for v in p.loose.params]
-    query = (f"SELECT {pattern} AS pattern, f.spend_band AS bin, count(*) AS n "
-             f"FROM customer_features AS f {joins} GROUP BY ALL")
+    query = (
+        f"SELECT {pattern} AS pattern, f.spend_band AS bin, count(*) AS n "
+        f"FROM customer_features AS f {joins} GROUP BY ALL"
+    )
     groups = cur.execute(query, flag_params).fetchall()
     combine = all if top.op == "and" else any
     alone, running = [0] * n, [0] * n
@@ -164,20 +166,34 @@ def _preview(con, cur, group, top, joins: str, as_of: date, sample: int, data_ve
         total += rows_in_group
         for i in range(n):
             alone[i] += rows_in_group if holds[i] else 0
-            running[i] += rows_in_group if combine(holds[:i + 1]) else 0
+            running[i] += rows_in_group if combine(holds[: i + 1]) else 0
         if combine(holds) != top.negate:
             count += rows_in_group
             bin_counts[spend_bin_index] += rows_in_group
-    waterfall = [WaterfallStep(describe_rule(_single(top.op, rule)), remaining=running[i], alone=alone[i])
-                 for i, rule in enumerate(group.rules)]
+    waterfall = [
+        WaterfallStep(describe_rule(_single(top.op, rule)), remaining=running[i], alone=alone[i])
+        for i, rule in enumerate(group.rules)
+    ]
     highs = list(SPEND_EDGES_RUPEES[1:]) + [None]
     histogram = [SpendBin(lo, hi, c) for lo, hi, c in zip(SPEND_EDGES_RUPEES, highs, bin_counts)]
-    found = ({name: future.result() for name, future in pending.items()} if pending
-             else {name: fn(cur) for name, fn in side.items() if count})
-    return Preview(count=count, total_customers=total, share=(count / total) if total else 0.0,
-                   as_of=as_of, waterfall=waterfall, sample=found.get("sample", []),
-                   spend_histogram=histogram, top_cities=found.get("cities", []),
-                   data_version=data_version, combine=top.op, negated=top.negate)
+    found = (
+        {name: future.result() for name, future in pending.items()}
+        if pending
+        else {name: fn(cur) for name, fn in side.items() if count}
+    )
+    return Preview(
+        count=count,
+        total_customers=total,
+        share=(count / total) if total else 0.0,
+        as_of=as_of,
+        waterfall=waterfall,
+        sample=found.get("sample", []),
+        spend_histogram=histogram,
+        top_cities=found.get("cities", []),
+        data_version=data_version,
+        combine=top.op,
+        negated=top.negate,
+    )
 
 
 _SIDE_QUERIES = ThreadPoolExecutor(max_workers=4, thread_name_prefix="preview")
@@ -196,8 +212,11 @@ def _top_cities(audience: str, params: list, cur) -> list[tuple[str, int]]:
     as first stored; grouped by integer code, which is far cheaper than grouping the text."""
     from crm.segment_engine.codes import labels
 
-    rows = cur.execute(f"SELECT f.city_code, count(*) AS n {audience} AND f.city_code IS NOT NULL "
-                       f"GROUP BY f.city_code ORDER BY n DESC, f.city_code LIMIT {TOP_CITIES}", params).fetchall()
+    rows = cur.execute(
+        f"SELECT f.city_code, count(*) AS n {audience} AND f.city_code IS NOT NULL "
+        f"GROUP BY f.city_code ORDER BY n DESC, f.city_code LIMIT {TOP_CITIES}",
+        params,
+    ).fetchall()
     names = labels(cur, [code for code, _ in rows]) if rows else {}
     return [(names[code], n) for code, n in rows]
 

@@ -43,13 +43,21 @@ def record(con: duckdb.DuckDBPyConnection, reads: dict[str, Read], *, everything
             con.execute(f"DELETE FROM {TABLE}")
         else:
             for kind, read in reads.items():
-                again = pa.table({"row_id": pa.concat_arrays([
-                    read.table[ID_FIELD[kind]].combine_chunks().cast(pa.string()),
-                    pa.array([s.row_id for s in read.skipped], pa.string())])})
+                again = pa.table(
+                    {
+                        "row_id": pa.concat_arrays(
+                            [
+                                read.table[ID_FIELD[kind]].combine_chunks().cast(pa.string()),
+                                pa.array([s.row_id for s in read.skipped], pa.string()),
+                            ]
+                        )
+                    }
+                )
                 con.register("_read_again", again)
                 try:
-                    con.execute(f"DELETE FROM {TABLE} WHERE kind = ? AND row_id IN (SELECT row_id FROM _read_again)",
-                                [kind])
+                    con.execute(
+                        f"DELETE FROM {TABLE} WHERE kind = ? AND row_id IN (SELECT row_id FROM _read_again)", [kind]
+                    )
                 finally:
                     con.unregister("_read_again")
         if rows:
@@ -60,12 +68,20 @@ def record(con: duckdb.DuckDBPyConnection, reads: dict[str, Read], *, everything
         raise
     if rows:
         shown = "; ".join(f"{kind} {row_id!r}: {reason}" for kind, row_id, reason in rows[:EXAMPLES])
-        log.warning("the analytic copy left out %d document(s) it cannot load (%s%s); fix them in MongoDB "
-                    "or write them again", len(rows), shown, "; ..." if len(rows) > EXAMPLES else "")
+        log.warning(
+            "the analytic copy left out %d document(s) it cannot load (%s%s); fix them in MongoDB or write them again",
+            len(rows),
+            shown,
+            "; ..." if len(rows) > EXAMPLES else "",
+        )
 
 
 def summary(con: duckdb.DuckDBPyConnection) -> SkippedSummary:
     counts = dict(con.execute(f"SELECT kind, count(*) FROM {TABLE} GROUP BY kind ORDER BY kind").fetchall())
-    examples = [Skipped(*row) for row in con.execute(
-        f"SELECT kind, row_id, reason FROM {TABLE} ORDER BY kind, row_id LIMIT {EXAMPLES}").fetchall()]
+    examples = [
+        Skipped(*row)
+        for row in con.execute(
+            f"SELECT kind, row_id, reason FROM {TABLE} ORDER BY kind, row_id LIMIT {EXAMPLES}"
+        ).fetchall()
+    ]
     return SkippedSummary(counts, examples)

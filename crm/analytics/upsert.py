@@ -5,14 +5,18 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-CUSTOMER_COLUMNS = ("customer_id, name, email, phone, city, gender, age, signup_date, tags, "
-                    "consent_email, consent_sms, consent_whatsapp, created_at, updated_at")
+CUSTOMER_COLUMNS = (
+    "customer_id, name, email, phone, city, gender, age, signup_date, tags, "
+    "consent_email, consent_sms, consent_whatsapp, created_at, updated_at"
+)
 # Tags are a list and never missing; the consent sub-document becomes three status columns,
 # missing consent being unknown (never yes).
-CUSTOMER_SELECT = ("SELECT customer_id, name, email, phone, city, gender, CAST(age AS INTEGER), "
-                   "signup_date, coalesce(tags, []::VARCHAR[]), coalesce(consent.email.status, 'unknown'), "
-                   "coalesce(consent.sms.status, 'unknown'), coalesce(consent.whatsapp.status, 'unknown'), "
-                   "created_at, updated_at FROM {src}")
+CUSTOMER_SELECT = (
+    "SELECT customer_id, name, email, phone, city, gender, CAST(age AS INTEGER), "
+    "signup_date, coalesce(tags, []::VARCHAR[]), coalesce(consent.email.status, 'unknown'), "
+    "coalesce(consent.sms.status, 'unknown'), coalesce(consent.whatsapp.status, 'unknown'), "
+    "created_at, updated_at FROM {src}"
+)
 ORDER_COLUMNS = "order_id, customer_id, amount, status, order_date, created_at, updated_at"
 ORDER_SELECT = f"SELECT {ORDER_COLUMNS} FROM {{src}}"
 
@@ -22,11 +26,11 @@ def load_all(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: pa.Tab
     from crm.segment_engine import build_features
 
     with _registered(con, customers=customers, orders=orders):
-        con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) "
-                    + CUSTOMER_SELECT.format(src="_in_customers"))
+        con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) " + CUSTOMER_SELECT.format(src="_in_customers"))
         # Orders sorted by date: zone maps then let a `within_days` window skip old row groups.
-        con.execute(f"INSERT INTO orders ({ORDER_COLUMNS}) "
-                    + ORDER_SELECT.format(src="_in_orders") + " ORDER BY order_date")
+        con.execute(
+            f"INSERT INTO orders ({ORDER_COLUMNS}) " + ORDER_SELECT.format(src="_in_orders") + " ORDER BY order_date"
+        )
     build_features(con)
 
 
@@ -43,39 +47,45 @@ def apply_changes(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: p
     if customers.num_rows == 0 and orders.num_rows == 0:
         return 0
     with _registered(con, customers=customers, orders=orders):
-        con.execute("CREATE OR REPLACE TEMP TABLE _changed_customers AS "
-                    + CUSTOMER_SELECT.format(src="_in_customers i")
-                    + " WHERE NOT EXISTS (SELECT 1 FROM customers c "
-                      "WHERE c.customer_id = i.customer_id AND c.updated_at = i.updated_at)")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _changed_customers AS "
+            + CUSTOMER_SELECT.format(src="_in_customers i")
+            + " WHERE NOT EXISTS (SELECT 1 FROM customers c "
+            "WHERE c.customer_id = i.customer_id AND c.updated_at = i.updated_at)"
+        )
         # previous_customer_id: the order's customer before this change (NULL: a new order).
-        con.execute("CREATE OR REPLACE TEMP TABLE _changed_orders AS "
-                    f"SELECT {', '.join('i.' + c for c in ORDER_COLUMNS.split(', '))}, "
-                    "o.customer_id AS previous_customer_id, o.order_id IS NOT NULL AS existed "
-                    "FROM _in_orders i LEFT JOIN orders o ON o.order_id = i.order_id "
-                    "WHERE NOT coalesce(o.updated_at = i.updated_at, false)")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _changed_orders AS "
+            f"SELECT {', '.join('i.' + c for c in ORDER_COLUMNS.split(', '))}, "
+            "o.customer_id AS previous_customer_id, o.order_id IS NOT NULL AS existed "
+            "FROM _in_orders i LEFT JOIN orders o ON o.order_id = i.order_id "
+            "WHERE NOT coalesce(o.updated_at = i.updated_at, false)"
+        )
     try:
         changed_customers, changed_orders, updated_orders = con.execute(
             "SELECT (SELECT count(*) FROM _changed_customers), (SELECT count(*) FROM _changed_orders), "
-            "(SELECT count(*) FROM _changed_orders WHERE existed)").fetchall()[0]
+            "(SELECT count(*) FROM _changed_orders WHERE existed)"
+        ).fetchall()[0]
         if not changed_customers + changed_orders:
             return 0
         # Rebuilt whole: changed customers and both customers of an order that changed.
-        con.execute("CREATE OR REPLACE TEMP TABLE _rebuilt AS "
-                    "SELECT customer_id FROM _changed_customers UNION "
-                    "SELECT customer_id FROM _changed_orders WHERE existed UNION "
-                    "SELECT previous_customer_id FROM _changed_orders WHERE existed")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _rebuilt AS "
+            "SELECT customer_id FROM _changed_customers UNION "
+            "SELECT customer_id FROM _changed_orders WHERE existed UNION "
+            "SELECT previous_customer_id FROM _changed_orders WHERE existed"
+        )
         rebuilt = [row[0] for row in con.execute("SELECT customer_id FROM _rebuilt").fetchall()]
         con.begin()
         try:
             if changed_customers:
-                con.execute("DELETE FROM customers WHERE customer_id IN "
-                            "(SELECT customer_id FROM _changed_customers)")
+                con.execute("DELETE FROM customers WHERE customer_id IN (SELECT customer_id FROM _changed_customers)")
                 con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) SELECT * FROM _changed_customers")
             if updated_orders:
-                con.execute("DELETE FROM orders WHERE order_id IN "
-                            "(SELECT order_id FROM _changed_orders WHERE existed)")
-            con.execute(f"INSERT INTO orders ({ORDER_COLUMNS}) SELECT {ORDER_COLUMNS} FROM _changed_orders "
-                        "ORDER BY order_date")
+                con.execute("DELETE FROM orders WHERE order_id IN (SELECT order_id FROM _changed_orders WHERE existed)")
+            con.execute(
+                f"INSERT INTO orders ({ORDER_COLUMNS}) SELECT {ORDER_COLUMNS} FROM _changed_orders ORDER BY order_date"
+            )
             build_features(con, rebuilt)
             add_new_orders(con, "(SELECT * FROM _changed_orders WHERE NOT existed)", "_rebuilt")
             con.commit()
@@ -103,11 +113,14 @@ def drop_erased(con: duckdb.DuckDBPyConnection, erasures: list[dict]) -> int:
     try:
         con.begin()
         try:
-            removed = con.execute("DELETE FROM customers AS c USING _erased AS e WHERE c.customer_id = e.customer_id "
-                                  "AND c.updated_at <= e.erased_at").fetchall()[0][0]
-            removed_orders = con.execute("DELETE FROM orders AS o USING _erased AS e "
-                                         "WHERE o.customer_id = e.customer_id AND o.updated_at <= e.erased_at"
-                                         ).fetchall()[0][0]
+            removed = con.execute(
+                "DELETE FROM customers AS c USING _erased AS e WHERE c.customer_id = e.customer_id "
+                "AND c.updated_at <= e.erased_at"
+            ).fetchall()[0][0]
+            removed_orders = con.execute(
+                "DELETE FROM orders AS o USING _erased AS e "
+                "WHERE o.customer_id = e.customer_id AND o.updated_at <= e.erased_at"
+            ).fetchall()[0][0]
             if removed or removed_orders:
                 build_features(con, ids)  # ids no longer in `customers` lose their rows
             con.commit()
@@ -129,13 +142,18 @@ def drop_unloadable(con: duckdb.DuckDBPyConnection, customer_ids: list[str], ord
         return 0
     con.begin()
     try:
-        touched = [row[0] for row in con.execute(
-            "SELECT customer_id FROM orders WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
-            [order_ids]).fetchall()]
-        removed = con.execute("DELETE FROM orders WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
-                              [order_ids]).fetchall()[0][0]
-        removed += con.execute("DELETE FROM customers WHERE customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))",
-                               [customer_ids]).fetchall()[0][0]
+        touched = [
+            row[0]
+            for row in con.execute(
+                "SELECT customer_id FROM orders WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [order_ids]
+            ).fetchall()
+        ]
+        removed = con.execute(
+            "DELETE FROM orders WHERE order_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [order_ids]
+        ).fetchall()[0][0]
+        removed += con.execute(
+            "DELETE FROM customers WHERE customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))", [customer_ids]
+        ).fetchall()[0][0]
         if removed:
             build_features(con, [*customer_ids, *touched])
         con.commit()

@@ -16,7 +16,8 @@ from crm.auth.permissions import Principal, requires
 from crm.consent import ConsentSource
 from crm.ingest.records import RowError, check_customers_exist, validate_records
 from crm.ingest.streams import Producer
-from crm.ingest.writer import WriteResult, utc_now, write_records
+from crm.ingest.writer import WriteResult, write_records
+from crm.store.clock import utc_now
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class BatchRejected(Exception):
 
 
 @requires("data.import")
-def accept_batch(db: Database, kind: str, rows: Sequence[Mapping],
-                 producer: Producer | None = None, *, by: Principal) -> WriteResult | Queued:
+def accept_batch(
+    db: Database, kind: str, rows: Sequence[Mapping], producer: Producer | None = None, *, by: Principal
+) -> WriteResult | Queued:
     """Validate every item (index = position in `rows`); write them, or queue them when a
     producer is given. Raises BatchRejected listing each bad item."""
     if not rows:

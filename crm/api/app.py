@@ -1,7 +1,7 @@
 """The FastAPI application: `create_app()` wires settings, routers, auth and error handling.
 
-Routers of other features (delivery receipts, the mock vendor) are added with
-`app.include_router(...)`, here or by passing them as `extra_routers`.
+The mock vendor (`crm.mock_vendor`) is mounted only when no real vendor (CRM_VENDOR_URL) is
+configured. Further routers can be passed as `extra_routers`.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from crm.api.body_timeout import BodyTimeout
 from crm.api.errors import install_error_handlers
 from crm.api.framing import OneBodyLength
 from crm.api.rate_limit import TokenBuckets
-from crm.api.routes import customers, health, ingest
+from crm.api.routes import customers, health, ingest, receipts
 from crm.api.schemas import input_schemas
-from crm.campaigns.routes import campaign_routers
 from crm.config import Settings, load_settings
+from crm.mock_vendor.routes import vendor_router
 
 DESCRIPTION = """Push customers and orders into Mini CRM.
 
@@ -49,7 +49,10 @@ def create_app(settings: Settings | None = None, extra_routers: Iterable[APIRout
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyTimeout)
     app.add_middleware(OneBodyLength)  # added last, runs first: an ambiguous request is never read
-    for router in (ingest.router, customers.router, health.router, *campaign_routers(settings), *extra_routers):
+    routers = [ingest.router, customers.router, health.router, receipts.receipts_router(settings)]
+    if not settings.vendor_url:  # a real vendor is configured: the mock one is not served
+        routers.append(vendor_router(settings))
+    for router in (*routers, *extra_routers):
         app.include_router(router)
     app.openapi = lambda: _openapi(app)
     return app
@@ -73,8 +76,7 @@ def _attach_state(app: FastAPI, settings: Settings) -> None:
 def _openapi(app: FastAPI) -> dict:
     """FastAPI's document plus the input record schemas the request bodies refer to."""
     if app.openapi_schema is None:
-        schema = get_openapi(title=app.title, version=app.version, description=app.description,
-                             routes=app.routes)
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schema.setdefault("components", {}).setdefault("schemas", {}).update(input_schemas())
         app.openapi_schema = schema
     return app.openapi_schema

@@ -16,26 +16,34 @@ bearer = HTTPBearer(auto_error=False, description="an API key from `python -m cr
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="crm"'}
 
 
-async def require_api_key(request: Request,
-                          credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> ApiKey:
+async def require_api_key(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> ApiKey:
     if credentials is None or not credentials.credentials:
-        raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'",
-                       headers=CHALLENGE)
+        raise ApiError(401, "unauthorized", "send an API key as 'Authorization: Bearer <key>'", headers=CHALLENGE)
     # Guessing keys costs the guesser: an address that sent too many wrong keys waits, and is
     # answered before any database lookup. The guess is counted before the lookup and given back
     # when the key is right, so guesses sent in parallel cannot all pass the check together.
     guesses, client = request.app.state.key_guesses, request.client.host if request.client else "unknown"
     wait = guesses.take(client)
     if wait:
-        raise ApiError(429, "rate_limited", f"too many wrong API keys from this address; retry in "
-                                            f"{retry_after_header(wait)} s", headers={"Retry-After": retry_after_header(wait)})
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many wrong API keys from this address; retry in {retry_after_header(wait)} s",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
     db = request.app.state.db()
     key = await run_in_threadpool(verify_key, db, credentials.credentials)
     if key is not None:
         guesses.give_back(client)
     else:
-        raise ApiError(401, "unauthorized", "the API key is not valid or has been revoked",
-                       headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "the API key is not valid or has been revoked",
+            headers={"WWW-Authenticate": 'Bearer realm="crm", error="invalid_token"'},
+        )
     return key
 
 
@@ -43,7 +51,10 @@ async def authorized(request: Request, key: ApiKey = Depends(require_api_key)) -
     """A valid key that still has a token in its rate-limit bucket."""
     wait = request.app.state.rate_limiter.take(key.prefix)
     if wait:
-        raise ApiError(429, "rate_limited",
-                       f"too many requests for this API key; retry in {retry_after_header(wait)} s",
-                       headers={"Retry-After": retry_after_header(wait)})
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many requests for this API key; retry in {retry_after_header(wait)} s",
+            headers={"Retry-After": retry_after_header(wait)},
+        )
     return key

@@ -51,5 +51,4 @@ class BodySizeLimit:
                     raise BodyTooLarge(self.max_bytes)
             return message
 
-        await run_refusing(self.app, scope, receive, send, counting_receive, BodyTooLarge,
-                           lambda _: self._refusal())
+        await run_refusing(self.app, scope, receive, send, counting_receive, BodyTooLarge, lambda _: self._refusal())

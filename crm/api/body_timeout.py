@@ -31,13 +31,17 @@ class StalledBody(HTTPException):
 
 
 def _stalled(seconds: float, received: int) -> str:
-    return (f"the request body stopped arriving: nothing for {seconds:g} seconds after {received} "
-            "bytes; send the whole body without pausing (this connection is closed)")
+    return (
+        f"the request body stopped arriving: nothing for {seconds:g} seconds after {received} "
+        "bytes; send the whole body without pausing (this connection is closed)"
+    )
 
 
 def _too_slow(seconds: float, received: int) -> str:
-    return (f"the request body took longer than {seconds:g} seconds ({received} bytes by then); "
-            "send it faster or in smaller batches (this connection is closed)")
+    return (
+        f"the request body took longer than {seconds:g} seconds ({received} bytes by then); "
+        "send it faster or in smaller batches (this connection is closed)"
+    )
 
 
 class BodyTimeout:
@@ -72,5 +76,12 @@ class BodyTimeout:
             complete = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
-        await run_refusing(self.app, scope, receive, send, timed_receive, StalledBody,
-                           lambda stalled: error_response(408, "request_timeout", stalled.detail, headers=CLOSE))
+        await run_refusing(
+            self.app,
+            scope,
+            receive,
+            send,
+            timed_receive,
+            StalledBody,
+            lambda stalled: error_response(408, "request_timeout", stalled.detail, headers=CLOSE),
+        )

@@ -42,16 +42,27 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """An error with its HTTP status, raised by routes and dependencies."""
 
-    def __init__(self, status: int, code: str, message: str,
-                 details: list[ErrorDetail] | None = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[ErrorDetail] | None = None,
+        headers: dict[str, str] | None = None,
+    ):
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.details = details or []
         self.headers = headers
 
 
-def error_response(status: int, code: str, message: str, details: list[ErrorDetail] | None = None,
-                   headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: list[ErrorDetail] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     body = ErrorResponse(error=ErrorBody(code=code, message=message, details=details or []))
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
@@ -102,11 +113,17 @@ def _location(loc: tuple) -> tuple[int | None, str | None]:
 
 def _database_unavailable(request: Request, exc: Exception, what: str = "the database") -> JSONResponse:
     # The details (hosts, ports, server messages) stay in the server's log.
-    log.warning("%s unavailable on %s %s: %s: %s", what, request.method, request.url.path,
-                type(exc).__name__, str(exc)[:500])
-    return error_response(503, "unavailable", f"{what} is not answering right now; retry in "
-                          f"{RETRY_AFTER_SECONDS} s (writes are upserts by id, so sending the same "
-                          "batch again is safe)", headers=UNAVAILABLE_HEADERS)
+    log.warning(
+        "%s unavailable on %s %s: %s: %s", what, request.method, request.url.path, type(exc).__name__, str(exc)[:500]
+    )
+    return error_response(
+        503,
+        "unavailable",
+        f"{what} is not answering right now; retry in "
+        f"{RETRY_AFTER_SECONDS} s (writes are upserts by id, so sending the same "
+        "batch again is safe)",
+        headers=UNAVAILABLE_HEADERS,
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -125,8 +142,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException):
         message = exc.detail if isinstance(exc.detail, str) else _status_code_name(exc.status_code)
-        return error_response(exc.status_code, _status_code_name(exc.status_code), message,
-                              headers=getattr(exc, "headers", None))
+        return error_response(
+            exc.status_code, _status_code_name(exc.status_code), message, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(CRMError)
     async def core_error(request: Request, exc: CRMError):

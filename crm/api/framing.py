@@ -12,8 +12,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from crm.api.errors import error_response
 
-MESSAGE = ("the request has both Content-Length and Transfer-Encoding headers, so its length is "
-           "ambiguous; send only one of them (Content-Length for a body of known size)")
+MESSAGE = (
+    "the request has both Content-Length and Transfer-Encoding headers, so its length is "
+    "ambiguous; send only one of them (Content-Length for a body of known size)"
+)
 
 
 class OneBodyLength:

@@ -12,8 +12,15 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-async def run_refusing(app: ASGIApp, scope: Scope, receive: Receive, send: Send, guarded: Receive,
-                       refused: type[Exception], refusal: Callable[[Exception], ASGIApp]) -> None:
+async def run_refusing(
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    guarded: Receive,
+    refused: type[Exception],
+    refusal: Callable[[Exception], ASGIApp],
+) -> None:
     """`app` reading through `guarded`; a `refused` it raises is answered with `refusal(exc)`."""
     started = False
 

@@ -14,25 +14,43 @@ def customer_with_orders(db: Database, customer_id: str) -> dict:
     customer = db.customers.find_one({"customer_id": customer_id}, {"_id": 0})
     if customer is None:
         raise NotFound(f"no customer with customer_id {customer_id!r}")
-    totals = next(db.orders.aggregate([
-        {"$match": {"customer_id": customer_id}},
-        {"$group": {"_id": None, "count": {"$sum": 1},
-                    "completed_count": {"$sum": {"$cond": [{"$eq": ["$status", "completed"]}, 1, 0]}},
-                    # Decimal128: an int64 sum of orders written before the per-order ceiling can overflow.
-                    "spend": {"$sum": {"$cond": [{"$eq": ["$status", "completed"]}, {"$toDecimal": "$amount"}, 0]}}}},
-    ]), {"count": 0, "completed_count": 0, "spend": 0})
+    totals = next(
+        db.orders.aggregate(
+            [
+                {"$match": {"customer_id": customer_id}},
+                {
+                    "$group": {
+                        "_id": None,
+                        "count": {"$sum": 1},
+                        "completed_count": {"$sum": {"$cond": [{"$eq": ["$status", "completed"]}, 1, 0]}},
+                        # Decimal128: an int64 sum of orders written before the per-order ceiling can overflow.
+                        "spend": {"$sum": {"$cond": [{"$eq": ["$status", "completed"]}, {"$toDecimal": "$amount"}, 0]}},
+                    }
+                },
+            ]
+        ),
+        {"count": 0, "completed_count": 0, "spend": 0},
+    )
     spend = _whole_paise(totals["spend"])
-    last = db.orders.find_one({"customer_id": customer_id}, {"_id": 0},
-                              sort=[("order_date", DESCENDING), ("order_id", DESCENDING)])
+    last = db.orders.find_one(
+        {"customer_id": customer_id}, {"_id": 0}, sort=[("order_date", DESCENDING), ("order_id", DESCENDING)]
+    )
     return {
         "customer": customer,
         "orders": {
-            "count": totals["count"], "completed_count": totals["completed_count"],
-            "total_spend": rupees(spend), "total_spend_paise": spend,
+            "count": totals["count"],
+            "completed_count": totals["completed_count"],
+            "total_spend": rupees(spend),
+            "total_spend_paise": spend,
             "currency": "INR",
-            "last_order": None if last is None else {
-                "order_id": last["order_id"], "amount": rupees(int(last["amount"])),
-                "status": last["status"], "order_date": last["order_date"]},
+            "last_order": None
+            if last is None
+            else {
+                "order_id": last["order_id"],
+                "amount": rupees(int(last["amount"])),
+                "status": last["status"],
+                "order_date": last["order_date"],
+            },
         },
     }
 

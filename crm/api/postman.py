@@ -30,12 +30,18 @@ def build_collection(openapi: dict) -> dict:
                 signed = operation[OPENAPI_EXTENSION]
                 secrets[signed["secret"]] = signed["secret_source"]
     return {
-        "info": {"name": openapi["info"]["title"], "description": openapi["info"].get("description", ""),
-                 "version": openapi["info"]["version"], "schema": SCHEMA_URL},
+        "info": {
+            "name": openapi["info"]["title"],
+            "description": openapi["info"].get("description", ""),
+            "version": openapi["info"]["version"],
+            "schema": SCHEMA_URL,
+        },
         "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "{{apiKey}}", "type": "string"}]},
-        "variable": [{"key": "baseUrl", "value": "http://127.0.0.1:8000"},
-                     {"key": "apiKey", "value": "", "description": "from `python -m crm apikey create NAME`"},
-                     *({"key": key, "value": "", "description": source} for key, source in secrets.items())],
+        "variable": [
+            {"key": "baseUrl", "value": "http://127.0.0.1:8000"},
+            {"key": "apiKey", "value": "", "description": "from `python -m crm apikey create NAME`"},
+            *({"key": key, "value": "", "description": source} for key, source in secrets.items()),
+        ],
         "item": [{"name": tag, "item": items} for tag, items in folders.items()],
     }
 
@@ -46,10 +52,16 @@ def render(openapi: dict) -> str:
 
 def _url(path: str, operation: dict) -> dict:
     postman_path = re.sub(r"\{(\w+)\}", r":\1", path)
-    url: dict[str, Any] = {"raw": "{{baseUrl}}" + postman_path, "host": ["{{baseUrl}}"],
-                           "path": [part for part in postman_path.split("/") if part]}
-    variables = [{"key": p["name"], "value": str(_parameter_example(p)), "description": p.get("description", "")}
-                 for p in operation.get("parameters", []) if p["in"] == "path"]
+    url: dict[str, Any] = {
+        "raw": "{{baseUrl}}" + postman_path,
+        "host": ["{{baseUrl}}"],
+        "path": [part for part in postman_path.split("/") if part],
+    }
+    variables = [
+        {"key": p["name"], "value": str(_parameter_example(p)), "description": p.get("description", "")}
+        for p in operation.get("parameters", [])
+        if p["in"] == "path"
+    ]
     if variables:
         url["variable"] = variables
     return url
@@ -63,16 +75,23 @@ def _parameter_example(parameter: dict) -> Any:
 
 
 def _request(path: str, method: str, operation: dict) -> dict:
-    request: dict[str, Any] = {"method": method.upper(), "header": [], "url": _url(path, operation),
-                               "description": operation.get("description", operation.get("summary", ""))}
+    request: dict[str, Any] = {
+        "method": method.upper(),
+        "header": [],
+        "url": _url(path, operation),
+        "description": operation.get("description", operation.get("summary", "")),
+    }
     if not operation.get("security"):
         request["auth"] = {"type": "noauth"}
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if content:
         example = next(iter(content.get("examples", {}).values()), {}).get("value", content.get("example", {}))
         request["header"] = JSON_HEADER
-        request["body"] = {"mode": "raw", "raw": json.dumps(example, indent=2, ensure_ascii=False),
-                           "options": {"raw": {"language": "json"}}}
+        request["body"] = {
+            "mode": "raw",
+            "raw": json.dumps(example, indent=2, ensure_ascii=False),
+            "options": {"raw": {"language": "json"}},
+        }
     return request
 
 
@@ -83,15 +102,24 @@ def _item(path: str, method: str, operation: dict) -> dict:
         example = response.get("content", {}).get("application/json", {}).get("example")
         if example is None:
             continue
-        responses.append({"name": f"{status} {response.get('description', '')}".strip(),
-                          "originalRequest": request, "code": int(status),
-                          "header": JSON_HEADER, "_postman_previewlanguage": "json",
-                          "body": json.dumps(example, indent=2, ensure_ascii=False)})
-    item = {"name": operation.get("summary", f"{method.upper()} {path}"), "request": request,
-            "response": responses}
+        responses.append(
+            {
+                "name": f"{status} {response.get('description', '')}".strip(),
+                "originalRequest": request,
+                "code": int(status),
+                "header": JSON_HEADER,
+                "_postman_previewlanguage": "json",
+                "body": json.dumps(example, indent=2, ensure_ascii=False),
+            }
+        )
+    item = {"name": operation.get("summary", f"{method.upper()} {path}"), "request": request, "response": responses}
     if OPENAPI_EXTENSION in operation:
-        item["event"] = [{"listen": "prerequest",
-                          "script": {"type": "text/javascript", "exec": _signing_script(operation[OPENAPI_EXTENSION])}}]
+        item["event"] = [
+            {
+                "listen": "prerequest",
+                "script": {"type": "text/javascript", "exec": _signing_script(operation[OPENAPI_EXTENSION])},
+            }
+        ]
     return item
 
 
@@ -99,11 +127,13 @@ def _signing_script(signed: dict) -> list[str]:
     """Postman JavaScript (CryptoJS) signing the body as sent: t=<unix seconds>,v1=<HMAC-SHA256 of "<t>.<body>">."""
     header, secret = json.dumps(signed["header"]), json.dumps(signed["secret"])
     return [
-        f"// {signed['header']}: t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">, fresh at each send",
+        f'// {signed["header"]}: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">, fresh at each send',
         f"const secret = pm.variables.get({secret});",
-        f"if (!secret) throw new Error({json.dumps('set the ' + signed['secret'] + ' variable: ' + signed['secret_source'])});",
+        "if (!secret) throw new Error("
+        + json.dumps(f"set the {signed['secret']} variable: {signed['secret_source']}")
+        + ");",
         "const t = Math.floor(Date.now() / 1000);",
-        "const body = pm.request.body && pm.request.body.raw ? pm.variables.replaceIn(pm.request.body.raw) : \"\";",
-        "const v1 = CryptoJS.HmacSHA256(t + \".\" + body, secret).toString(CryptoJS.enc.Hex);",
-        f"pm.request.headers.upsert({{key: {header}, value: \"t=\" + t + \",v1=\" + v1}});",
+        'const body = pm.request.body && pm.request.body.raw ? pm.variables.replaceIn(pm.request.body.raw) : "";',
+        'const v1 = CryptoJS.HmacSHA256(t + "." + body, secret).toString(CryptoJS.enc.Hex);',
+        f'pm.request.headers.upsert({{key: {header}, value: "t=" + t + ",v1=" + v1}});',
     ]

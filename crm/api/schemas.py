@@ -13,18 +13,33 @@ from pydantic import BaseModel, Field
 
 from crm.ingest.records import MODELS
 
-CUSTOMER_EXAMPLE = {"customer_id": "C-1001", "name": "Asha Verma", "email": "asha@example.com",
-                    "phone": "+91 98200 12345", "city": "Mumbai", "gender": "female", "age": 34,
-                    "signup_date": "2024-01-15", "tags": ["vip", "newsletter"],
-                    "consent": {"email": "yes", "sms": "no"}}
-ORDER_EXAMPLE = {"order_id": "O-5001", "customer_id": "C-1001", "amount": 1299.5,
-                 "status": "completed", "order_date": "2024-03-01T10:30:00+05:30"}
+CUSTOMER_EXAMPLE = {
+    "customer_id": "C-1001",
+    "name": "Asha Verma",
+    "email": "asha@example.com",
+    "phone": "+91 98200 12345",
+    "city": "Mumbai",
+    "gender": "female",
+    "age": 34,
+    "signup_date": "2024-01-15",
+    "tags": ["vip", "newsletter"],
+    "consent": {"email": "yes", "sms": "no"},
+}
+ORDER_EXAMPLE = {
+    "order_id": "O-5001",
+    "customer_id": "C-1001",
+    "amount": 1299.5,
+    "status": "completed",
+    "order_date": "2024-03-01T10:30:00+05:30",
+}
 EXAMPLES = {"customers": CUSTOMER_EXAMPLE, "orders": ORDER_EXAMPLE}
 INPUT_SCHEMA_NAMES = {"customers": "CustomerInput", "orders": "OrderInput"}
 
 AMOUNT_SCHEMA = {
-    "anyOf": [{"type": "number", "minimum": 0, "maximum": 100_000_000},
-              {"type": "string", "pattern": r"^\s*\d+(\.\d{1,2})?\s*$"}],
+    "anyOf": [
+        {"type": "number", "minimum": 0, "maximum": 100_000_000},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d{1,2})?\s*$"},
+    ],
     "title": "Amount",
     "description": "rupees with at most 2 decimals, at most ₹10 crore (stored as integer paise)",
     "examples": [1299.5],
@@ -49,19 +64,38 @@ def request_body(kind: str) -> dict:
     """openapi_extra for a POST that takes one record or an array of them."""
     ref = {"$ref": f"#/components/schemas/{INPUT_SCHEMA_NAMES[kind]}"}
     example = EXAMPLES[kind]
-    return {"requestBody": {
-        "required": True,
-        "content": {"application/json": {
-            "schema": {"anyOf": [ref, {"type": "array", "items": ref, "minItems": 1}]},
-            "examples": {
-                "one": {"summary": f"one {kind[:-1]}", "value": example},
-                "batch": {"summary": f"a batch of {kind}", "value": [example, {
-                    **example, **({"order_id": "O-5002", "amount": "450.00", "status": "refunded"}
-                                  if kind == "orders" else {"customer_id": "C-1002", "name": "Ravi Nair",
-                                                            "email": "ravi@example.com", "city": "Pune"})}]},
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {"anyOf": [ref, {"type": "array", "items": ref, "minItems": 1}]},
+                    "examples": {
+                        "one": {"summary": f"one {kind[:-1]}", "value": example},
+                        "batch": {
+                            "summary": f"a batch of {kind}",
+                            "value": [
+                                example,
+                                {
+                                    **example,
+                                    **(
+                                        {"order_id": "O-5002", "amount": "450.00", "status": "refunded"}
+                                        if kind == "orders"
+                                        else {
+                                            "customer_id": "C-1002",
+                                            "name": "Ravi Nair",
+                                            "email": "ravi@example.com",
+                                            "city": "Pune",
+                                        }
+                                    ),
+                                },
+                            ],
+                        },
+                    },
+                }
             },
-        }},
-    }}
+        }
+    }
 
 
 class WriteSummary(BaseModel):
@@ -96,20 +130,36 @@ class OrderSummary(BaseModel):
 
 
 class CustomerView(BaseModel):
-    customer: dict[str, Any] = Field(description="the stored customer (fields as in the input, plus "
-                                                 "created_at and updated_at)")
+    customer: dict[str, Any] = Field(
+        description="the stored customer (fields as in the input, plus created_at and updated_at)"
+    )
     orders: OrderSummary
 
 
 CUSTOMER_VIEW_EXAMPLE = {
-    "customer": {**CUSTOMER_EXAMPLE, "signup_date": "2024-01-15T00:00:00Z",
-                 "consent": {channel: {"status": status, "source": "api key shop backend",
-                                       "at": "2024-03-01T05:00:00Z"}
-                             for channel, status in (("email", "yes"), ("sms", "no"), ("whatsapp", "unknown"))},
-                 "created_at": "2024-03-01T05:00:00Z", "updated_at": "2024-03-01T05:00:00Z"},
-    "orders": {"count": 1, "completed_count": 1, "total_spend": "1299.50", "total_spend_paise": 129950,
-               "currency": "INR", "last_order": {"order_id": "O-5001", "amount": "1299.50",
-                                                 "status": "completed", "order_date": "2024-03-01T05:00:00Z"}},
+    "customer": {
+        **CUSTOMER_EXAMPLE,
+        "signup_date": "2024-01-15T00:00:00Z",
+        "consent": {
+            channel: {"status": status, "source": "api key shop backend", "at": "2024-03-01T05:00:00Z"}
+            for channel, status in (("email", "yes"), ("sms", "no"), ("whatsapp", "unknown"))
+        },
+        "created_at": "2024-03-01T05:00:00Z",
+        "updated_at": "2024-03-01T05:00:00Z",
+    },
+    "orders": {
+        "count": 1,
+        "completed_count": 1,
+        "total_spend": "1299.50",
+        "total_spend_paise": 129950,
+        "currency": "INR",
+        "last_order": {
+            "order_id": "O-5001",
+            "amount": "1299.50",
+            "status": "completed",
+            "order_date": "2024-03-01T05:00:00Z",
+        },
+    },
 }
 
 

@@ -14,12 +14,13 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pymongo.database import Database
 
 from crm.auth.permissions import API_KEY_ROLE
 from crm.errors import Conflict, InvalidInput, NotFound
+from crm.store.clock import utc_now
 
 KEY_MARKER = "crm_"
 PREFIX_CHARS = 12  # marker + 8 random characters: enough to tell keys apart, useless to guess
@@ -57,16 +58,17 @@ class ApiKey:
 
     @classmethod
     def from_document(cls, doc: dict) -> ApiKey:
-        return cls(name=doc["name"], prefix=doc["prefix"], created_at=doc["created_at"],
-                   last_used_at=doc.get("last_used_at"), revoked_at=doc.get("revoked_at"))
+        return cls(
+            name=doc["name"],
+            prefix=doc["prefix"],
+            created_at=doc["created_at"],
+            last_used_at=doc.get("last_used_at"),
+            revoked_at=doc.get("revoked_at"),
+        )
 
 
 def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def create_key(db: Database, name: str) -> tuple[ApiKey, str]:
@@ -77,8 +79,14 @@ def create_key(db: Database, name: str) -> tuple[ApiKey, str]:
     if db.api_keys.find_one({"name": name, "revoked_at": None}):
         raise Conflict(f"an active key named {name!r} exists; revoke it or choose another name")
     key = KEY_MARKER + secrets.token_urlsafe(32)
-    doc = {"name": name, "prefix": key[:PREFIX_CHARS], "key_hash": hash_key(key),
-           "created_at": _now(), "last_used_at": None, "revoked_at": None}
+    doc = {
+        "name": name,
+        "prefix": key[:PREFIX_CHARS],
+        "key_hash": hash_key(key),
+        "created_at": utc_now(),
+        "last_used_at": None,
+        "revoked_at": None,
+    }
     db.api_keys.insert_one(doc)
     return ApiKey.from_document(doc), key
 
@@ -97,7 +105,7 @@ def revoke_key(db: Database, name_or_prefix: str) -> ApiKey:
         raise NotFound(f"no active API key has the name or prefix {wanted!r}")
     if len(matches) > 1:
         raise Conflict(f"{wanted!r} matches {len(matches)} active keys; give the prefix instead")
-    revoked_at = _now()
+    revoked_at = utc_now()
     db.api_keys.update_one({"_id": matches[0]["_id"]}, {"$set": {"revoked_at": revoked_at}})
     return ApiKey.from_document({**matches[0], "revoked_at": revoked_at})
 
@@ -122,4 +130,4 @@ def _note_use(db: Database, doc: dict) -> None:
         if now - _last_used_written.get(doc["key_hash"], -LAST_USED_EVERY_SECONDS) < LAST_USED_EVERY_SECONDS:
             return
         _last_used_written[doc["key_hash"]] = now
-    db.api_keys.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": _now()}})
+    db.api_keys.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": utc_now()}})

@@ -31,5 +31,16 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["CLI", "account_sidebar", "PERMISSIONS", "ROLES", "Principal", "SystemPrincipal", "allowed", "current_user",
-           "require", "roles_allowed", "sign_in_gate"]
+__all__ = [
+    "CLI",
+    "account_sidebar",
+    "PERMISSIONS",
+    "ROLES",
+    "Principal",
+    "SystemPrincipal",
+    "allowed",
+    "current_user",
+    "require",
+    "roles_allowed",
+    "sign_in_gate",
+]

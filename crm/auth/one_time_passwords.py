@@ -7,7 +7,7 @@ CRM_ONE_TIME_PASSWORD_HOURS (default 72) it no longer signs in, and an admin han
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from crm.errors import InvalidInput
 
@@ -22,14 +22,16 @@ def lifetime() -> timedelta:
     except ValueError:
         hours = -1.0
     if not 0 < hours <= 24 * 365:
-        raise InvalidInput(LIFETIME_ENV, f"{raw!r} is not a number of hours between 0 and 8760; "
-                           f"unset it for the default of {DEFAULT_HOURS:g}")
+        raise InvalidInput(
+            LIFETIME_ENV,
+            f"{raw!r} is not a number of hours between 0 and 8760; unset it for the default of {DEFAULT_HOURS:g}",
+        )
     return timedelta(hours=hours)
 
 
 def expiry(now: datetime | None = None) -> datetime:
     """When a one-time password issued now stops working."""
-    return (now or datetime.now(timezone.utc)) + lifetime()
+    return (now or datetime.now(UTC)) + lifetime()
 
 
 def has_expired(must_change_password: bool, expires_at: datetime | None, now: datetime | None = None) -> bool:
@@ -42,15 +44,17 @@ def has_expired(must_change_password: bool, expires_at: datetime | None, now: da
     if expires_at is None:
         return True
     if expires_at.tzinfo is None:
-        expires_at = expires_at.replace(tzinfo=timezone.utc)
-    return (now or datetime.now(timezone.utc)) >= expires_at
+        expires_at = expires_at.replace(tzinfo=UTC)
+    return (now or datetime.now(UTC)) >= expires_at
 
 
 def describe_expiry(expires_at: datetime) -> str:
-    return (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=timezone.utc)).strftime("%Y-%m-%d %H:%M UTC")
+    return (expires_at if expires_at.tzinfo else expires_at.replace(tzinfo=UTC)).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def expired_message(username: str, expires_at: datetime | None) -> str:
     when = f"expired at {describe_expiry(expires_at)}" if expires_at else "has expired"
-    return (f"The one-time password of {username} {when}. Ask an admin for a new one (Settings, Users, "
-            f"Reset password), or on the server run `python -m crm user reset-password {username}`.")
+    return (
+        f"The one-time password of {username} {when}. Ask an admin for a new one (Settings, Users, "
+        f"Reset password), or on the server run `python -m crm user reset-password {username}`."
+    )

@@ -31,19 +31,23 @@ from crm.errors import CRMError
 
 AUTH_COOKIE = "crm_session"
 AUTH_COOKIE_DAYS = 7.0
-SIGNED_IN_KEY = "crm_signed_in"    # username the gate let in (so sign-in is audited once)
-_REFUSED = "crm_refused"          # email refused in this session (audited once)
-_SIGN_OUT = "crm_sign_out"        # set by the sign-out button, acted on by the next run
+SIGNED_IN_KEY = "crm_signed_in"  # username the gate let in (so sign-in is audited once)
+_REFUSED = "crm_refused"  # email refused in this session (audited once)
+_SIGN_OUT = "crm_sign_out"  # set by the sign-out button, acted on by the next run
 _PASSWORD_TYPED = "crm_password_typed"  # username whose password was typed in this session
-_SET_COOKIE = "crm_set_cookie"    # a password sign-in: the first signed-in run sets the cookie
+_SET_COOKIE = "crm_set_cookie"  # a password sign-in: the first signed-in run sets the cookie
 SESSION_VERSION_KEY = "crm_session_version"  # the account's session version this session began under
-_ENDED = "crm_session_ended"      # this session was ended by a change to its account: say so
-_NO_COOKIE = "crm_no_cookie"      # signed out or ended: the cookie this session started with is void
+_ENDED = "crm_session_ended"  # this session was ended by a change to its account: say so
+_NO_COOKIE = "crm_no_cookie"  # signed out or ended: the cookie this session started with is void
 _CHANGED = "crm_password_changed"  # this session changed its password: say so once
-ENDED_MESSAGE = ("Your session ended because your account changed (a password reset or change, a new role, "
-                 "or access turned off or on). Sign in again.")
-OIDC_ENDED_MESSAGE = ("Your session ended because your account changed (a new role, or access turned off or "
-                      "on). Sign out, then sign in again.")
+ENDED_MESSAGE = (
+    "Your session ended because your account changed (a password reset or change, a new role, "
+    "or access turned off or on). Sign in again."
+)
+OIDC_ENDED_MESSAGE = (
+    "Your session ended because your account changed (a new role, or access turned off or "
+    "on). Sign out, then sign in again."
+)
 
 
 def secrets() -> dict:
@@ -92,10 +96,10 @@ def account_sidebar(user: users.User) -> None:
     if st.session_state.pop(_SET_COOKIE, False):
         # Here rather than in the run that checked the password: that run ends in st.rerun(),
         # which could drop the cookie component before the browser runs it.
-        token = session_cookie.issue(user.username, st.session_state[SESSION_VERSION_KEY], _secret(),
-                                     AUTH_COOKIE_DAYS)
-        _cookie_writer().set(AUTH_COOKIE, token, key="crm_cookie_set",
-                             expires_at=datetime.now() + timedelta(days=AUTH_COOKIE_DAYS))
+        token = session_cookie.issue(user.username, st.session_state[SESSION_VERSION_KEY], _secret(), AUTH_COOKIE_DAYS)
+        _cookie_writer().set(
+            AUTH_COOKIE, token, key="crm_cookie_set", expires_at=datetime.now() + timedelta(days=AUTH_COOKIE_DAYS)
+        )
     with st.sidebar:
         st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
         if st.session_state.pop(_CHANGED, False):
@@ -179,20 +183,30 @@ def _refuse(email: str, reason: str, message: str) -> None:
 def _oidc_gate(oidc: OidcProvider) -> users.User:
     if st.session_state.pop(_SIGN_OUT, False) and st.user.is_logged_in:
         who = st.session_state.pop(SIGNED_IN_KEY, None)
-        audit.record(who or str(st.user.get("email") or "unknown"), "signout", "",
-                     {"provider": oidc.stored_as} if who else {"provider": oidc.stored_as, "refused": True})
+        audit.record(
+            who or str(st.user.get("email") or "unknown"),
+            "signout",
+            "",
+            {"provider": oidc.stored_as} if who else {"provider": oidc.stored_as, "refused": True},
+        )
         st.session_state.pop(_REFUSED, None)
         st.logout()
         st.stop()  # st.logout() navigates away; nothing more may render with an empty st.user
     if not st.user.is_logged_in:
         if not (secrets().get("auth") or {}).get("cookie_secret"):
-            st.error("Sign-in is not set up: add `cookie_secret` (a long random string) to the [auth] "
-                     "section of .streamlit/secrets.toml. See the README, 'Google sign-in'.")
+            st.error(
+                "Sign-in is not set up: add `cookie_secret` (a long random string) to the [auth] "
+                "section of .streamlit/secrets.toml. See the README, 'Google sign-in'."
+            )
             st.stop()
         st.title("Mini CRM")
         st.write("Sign in with your work account to continue.")
-        st.button(f"Sign in with {(oidc.name or 'your provider').capitalize()}", type="primary",
-                  on_click=st.login, args=(oidc.name,) if oidc.name else ())
+        st.button(
+            f"Sign in with {(oidc.name or 'your provider').capitalize()}",
+            type="primary",
+            on_click=st.login,
+            args=(oidc.name,) if oidc.name else (),
+        )
         st.stop()
     email = str(st.user.get("email") or "").strip().lower()
     if st.session_state.get(SIGNED_IN_KEY) == email:
@@ -204,20 +218,30 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
     settings = load_settings()
     existing = users.get_user(email) if email else None
     if not email:
-        _refuse("", "no email", "Your sign-in provider did not send an email address, so we cannot "
-                "tell who you are. Ask an admin to check the provider's settings.")
+        _refuse(
+            "",
+            "no email",
+            "Your sign-in provider did not send an email address, so we cannot "
+            "tell who you are. Ask an admin to check the provider's settings.",
+        )
     if st.user.get("email_verified") is False:  # the provider itself does not vouch for the address
-        _refuse(email, "email not verified", f"Access refused: your provider has not verified {email}. "
-                "Verify the address with your provider, then sign in again.")
+        _refuse(
+            email,
+            "email not verified",
+            f"Access refused: your provider has not verified {email}. "
+            "Verify the address with your provider, then sign in again.",
+        )
     if existing is not None and not existing.active:
         _refuse(email, "disabled", f"Access refused: the account {email} is disabled. Ask an admin to enable it.")
     allow = allow_list(settings, secrets())
     if existing is None and not allow.allows(email):
-        _refuse(email, "not on the allow-list",
-                f"Access refused: {email} is not on this workspace's allow-list. "
-                "Ask an admin to add your email or your domain.")
-    user = users.oidc_sign_in(email, str(st.user.get("name") or ""), oidc.stored_as,
-                              default_role(settings, secrets()))
+        _refuse(
+            email,
+            "not on the allow-list",
+            f"Access refused: {email} is not on this workspace's allow-list. "
+            "Ask an admin to add your email or your domain.",
+        )
+    user = users.oidc_sign_in(email, str(st.user.get("name") or ""), oidc.stored_as, default_role(settings, secrets()))
     login_id = _oidc_login_id()
     if users.first_sight_of_login(user.username, login_id, user.session_version):
         audit.record(user, "signin", "", {"provider": oidc.stored_as})
@@ -332,8 +356,14 @@ def _cookie_sign_in(authenticator) -> None:
         st.session_state[_NO_COOKIE] = True
         st.session_state[_ENDED] = True
         return
-    st.session_state.update({"authentication_status": True, "username": user.username, "name": user.name,
-                             SESSION_VERSION_KEY: claims.session_version})
+    st.session_state.update(
+        {
+            "authentication_status": True,
+            "username": user.username,
+            "name": user.name,
+            SESSION_VERSION_KEY: claims.session_version,
+        }
+    )
 
 
 def _password_form() -> None:
@@ -365,23 +395,33 @@ def _password_form() -> None:
         st.stop()
     if user is not None:
         throttle.note_success(username, here)
-        st.session_state.update({"authentication_status": True, "username": user.username, "name": user.name,
-                                 SESSION_VERSION_KEY: user.session_version, _PASSWORD_TYPED: user.username})
+        st.session_state.update(
+            {
+                "authentication_status": True,
+                "username": user.username,
+                "name": user.name,
+                SESSION_VERSION_KEY: user.session_version,
+                _PASSWORD_TYPED: user.username,
+            }
+        )
         form.empty()
         return
     st.session_state["authentication_status"] = None  # a failure is reported by the run that saw it
     wait = throttle.note_failure(username, here)
     known = users.get_user(username) is not None
-    audit.record(username if known else "unknown", "signin.failed", username if known else "",
-                 {"reason": "wrong username or password", "client": here, "wait_seconds": wait})
+    audit.record(
+        username if known else "unknown",
+        "signin.failed",
+        username if known else "",
+        {"reason": "wrong username or password", "client": here, "wait_seconds": wait},
+    )
     st.error("Wrong username or password." + (f" Too many attempts; try again in {wait} s." if wait else ""))
     st.stop()
 
 
 def _change_password_form(user: users.User) -> None:
     st.title("Choose a new password")
-    st.info("You signed in with a one-time password. Type it once more, then choose your own password "
-            "to continue.")
+    st.info("You signed in with a one-time password. Type it once more, then choose your own password to continue.")
     st.caption(users.PASSWORD_RULES)
     with st.form("crm_change_password"):
         current = st.text_input("One-time password", type="password", autocomplete="current-password")

@@ -6,7 +6,7 @@ reads the cookie."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -20,7 +20,7 @@ class CookieClaims:
 
 
 def issue(username: str, session_version: int, secret: str, days: float, now: datetime | None = None) -> str:
-    expires = (now or datetime.now(timezone.utc)) + timedelta(days=days)
+    expires = (now or datetime.now(UTC)) + timedelta(days=days)
     return jwt.encode({"sub": username, "sv": int(session_version), "exp": expires}, secret, algorithm=ALGORITHM)
 
 

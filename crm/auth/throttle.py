@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
@@ -32,7 +32,7 @@ from pymongo.database import Database
 from crm.store import get_db
 
 ACCOUNT = "account"  # one account from one client
-CLIENT = "client"    # one client over all accounts
+CLIENT = "client"  # one client over all accounts
 FREE_FAILURES = {ACCOUNT: 5, CLIENT: 20}
 MAX_WAIT_SECONDS = 15 * 60
 FORGET_AFTER = timedelta(hours=1)
@@ -44,7 +44,7 @@ def _collection(db: Database | None):
 
 
 def _now(now: datetime | None) -> datetime:
-    return now or datetime.now(timezone.utc)
+    return now or datetime.now(UTC)
 
 
 def client_name(ip_address: str | None) -> str:
@@ -53,8 +53,10 @@ def client_name(ip_address: str | None) -> str:
 
 def _buckets(username: str, client: str) -> list[dict]:
     username = (username or "").strip().lower()[:100]  # what is typed; the key stays small
-    return [{"kind": ACCOUNT, "username": username, "client": client},
-            {"kind": CLIENT, "username": "", "client": client}]
+    return [
+        {"kind": ACCOUNT, "username": username, "client": client},
+        {"kind": CLIENT, "username": "", "client": client},
+    ]
 
 
 def _id(bucket: dict) -> str:
@@ -70,7 +72,7 @@ def delay_seconds(kind: str, failures: int) -> int:
 
 
 def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)  # MongoDB returns naive UTC
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # MongoDB returns naive UTC
 
 
 def _remaining(doc: dict | None, now: datetime) -> int:
@@ -83,24 +85,25 @@ def _remaining(doc: dict | None, now: datetime) -> int:
     return max(0, math.ceil(delay_seconds(doc["kind"], int(doc["failures"])) - waited))
 
 
-def wait_seconds(username: str, client: str, *, now: datetime | None = None,
-                 db: Database | None = None) -> int:
+def wait_seconds(username: str, client: str, *, now: datetime | None = None, db: Database | None = None) -> int:
     """Seconds before `client` may try a password for `username` again; 0 if it may now."""
     now = _now(now)
     docs = _collection(db).find({"_id": {"$in": [_id(b) for b in _buckets(username, client)]}})
     return max((_remaining(doc, now) for doc in docs), default=0)
 
 
-def note_failure(username: str, client: str, *, now: datetime | None = None,
-                 db: Database | None = None) -> int:
+def note_failure(username: str, client: str, *, now: datetime | None = None, db: Database | None = None) -> int:
     """Count a wrong password; returns the wait it starts (0 while failures are still free)."""
     now = _now(now)
     throttle = _collection(db)
     throttle.delete_many({"last_failure": {"$lte": now - FORGET_AFTER}})
     for bucket in _buckets(username, client):
-        throttle.find_one_and_update({"_id": _id(bucket)},
-                                     {"$inc": {"failures": 1}, "$set": {**bucket, "last_failure": now}},
-                                     upsert=True, return_document=ReturnDocument.AFTER)
+        throttle.find_one_and_update(
+            {"_id": _id(bucket)},
+            {"$inc": {"failures": 1}, "$set": {**bucket, "last_failure": now}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
     return wait_seconds(username, client, now=now, db=db)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from datetime import datetime, timezone
+from datetime import datetime
 
 from pydantic import BaseModel
 from pymongo.database import Database
@@ -26,6 +26,7 @@ from crm.auth import one_time_passwords, throttle
 from crm.auth.permissions import ROLES, Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store import get_db
+from crm.store.clock import utc_now
 
 LOCAL = "local"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,63}$")
@@ -33,8 +34,10 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD = 10
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores (bcrypt 5: refuses) anything longer
 MIN_STRENGTH = 3  # zxcvbn's score, 0-4: 3 is "safely unguessable" for an online attack
-PASSWORD_RULES = (f"At least {MIN_PASSWORD} characters, hard to guess (no common passwords, names or "
-                  "keyboard runs), and not the one you have now. A few unusual words make a good one.")
+PASSWORD_RULES = (
+    f"At least {MIN_PASSWORD} characters, hard to guess (no common passwords, names or "
+    "keyboard runs), and not the one you have now. A few unusual words make a good one."
+)
 
 
 class WrongPassword(InvalidInput):
@@ -61,10 +64,6 @@ class User(BaseModel):
 
 def _users(db: Database | None):
     return (db if db is not None else get_db())["users"]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _hasher():
@@ -100,8 +99,9 @@ def check_sign_in(username: str, password: str, *, db: Database | None = None) -
     Hash and session version come from one read, so a session let in by a password is bound to
     the version that password belongs to.
     """
-    doc = _users(db).find_one({"username": (username or "").strip().lower(), "provider": LOCAL, "active": True},
-                              {"_id": 0})
+    doc = _users(db).find_one(
+        {"username": (username or "").strip().lower(), "provider": LOCAL, "active": True}, {"_id": 0}
+    )
     if not doc or not doc.get("password_hash") or not check_password(password.strip(), doc.pop("password_hash")):
         return None
     return User.model_validate(doc)
@@ -131,8 +131,9 @@ def validate_password(password: str, location: str = "password", user_inputs: li
     if verdict["score"] < MIN_STRENGTH:
         feedback = verdict["feedback"]
         reason = " ".join(part for part in [feedback.get("warning"), *feedback.get("suggestions", [])] if part)
-        raise InvalidInput(location, "too easy to guess. " + (reason or "Add another word or two; "
-                                                             "uncommon words are better."))
+        raise InvalidInput(
+            location, "too easy to guess. " + (reason or "Add another word or two; uncommon words are better.")
+        )
     return password
 
 
@@ -167,31 +168,56 @@ def _insert(doc: dict, db: Database | None) -> User:
     return User.model_validate(doc)
 
 
-def add_local_user(actor: Principal, username: str, role: str, name: str = "", email: str = "",
-                   *, db: Database | None = None) -> tuple[User, str]:
+def add_local_user(
+    actor: Principal, username: str, role: str, name: str = "", email: str = "", *, db: Database | None = None
+) -> tuple[User, str]:
     """Create a local account; returns the user and a one-time password to hand over."""
     require(actor, "user.admin")
     username = (username or "").strip().lower()
     if not _USERNAME.match(username):
         raise InvalidInput("username", "use 2-64 letters, digits or . _ @ + - (starting with a letter or digit)")
     password = new_password()
-    user = _insert({"username": username, "email": normalise_email(email) if email.strip() else "",
-                    "name": name.strip() or username, "role": _check_role(role), "provider": LOCAL,
-                    "active": True, "must_change_password": True,
-                    "password_expires_at": one_time_passwords.expiry(), "session_version": 0,
-                    "created_at": _now(), "last_login": None, "password_hash": _hash(password)}, db)
+    user = _insert(
+        {
+            "username": username,
+            "email": normalise_email(email) if email.strip() else "",
+            "name": name.strip() or username,
+            "role": _check_role(role),
+            "provider": LOCAL,
+            "active": True,
+            "must_change_password": True,
+            "password_expires_at": one_time_passwords.expiry(),
+            "session_version": 0,
+            "created_at": utc_now(),
+            "last_login": None,
+            "password_hash": _hash(password),
+        },
+        db,
+    )
     audit.record(actor, "user.add", username, {"role": role, "provider": LOCAL}, db=db)
     return user, password
 
 
-def add_oidc_user(actor: Principal, email: str, role: str, provider: str, name: str = "",
-                  *, db: Database | None = None) -> User:
+def add_oidc_user(
+    actor: Principal, email: str, role: str, provider: str, name: str = "", *, db: Database | None = None
+) -> User:
     """Let one Google (OIDC) account in with a role, before its first sign-in."""
     require(actor, "user.admin")
     email = normalise_email(email)
-    user = _insert({"username": email, "email": email, "name": name.strip(), "role": _check_role(role),
-                    "provider": provider, "active": True, "must_change_password": False,
-                    "created_at": _now(), "last_login": None}, db)
+    user = _insert(
+        {
+            "username": email,
+            "email": email,
+            "name": name.strip(),
+            "role": _check_role(role),
+            "provider": provider,
+            "active": True,
+            "must_change_password": False,
+            "created_at": utc_now(),
+            "last_login": None,
+        },
+        db,
+    )
     audit.record(actor, "user.add", email, {"role": role, "provider": provider}, db=db)
     return user
 
@@ -228,8 +254,9 @@ def set_active(actor: Principal, username: str, active: bool, *, db: Database | 
         raise Conflict(f"{user.username} is the last admin; it cannot be disabled")
     if bool(active) == user.active:
         return user
-    _users(db).update_one({"username": user.username},
-                          {"$set": {"active": bool(active)}, "$inc": {"session_version": 1}})
+    _users(db).update_one(
+        {"username": user.username}, {"$set": {"active": bool(active)}, "$inc": {"session_version": 1}}
+    )
     audit.record(actor, "user.enable" if active else "user.disable", user.username, db=db)
     return user.model_copy(update={"active": bool(active)})
 
@@ -241,10 +268,17 @@ def reset_password(actor: Principal, username: str, *, db: Database | None = Non
     if user.provider != LOCAL:
         raise InvalidInput("username", f"{user.username} signs in with {user.provider}; it has no password here")
     password = new_password()
-    _users(db).update_one({"username": user.username},
-                          {"$set": {"password_hash": _hash(password), "must_change_password": True,
-                                    "password_expires_at": one_time_passwords.expiry()},
-                           "$inc": {"session_version": 1}})  # ends every sign-in from before the reset
+    _users(db).update_one(
+        {"username": user.username},
+        {
+            "$set": {
+                "password_hash": _hash(password),
+                "must_change_password": True,
+                "password_expires_at": one_time_passwords.expiry(),
+            },
+            "$inc": {"session_version": 1},
+        },
+    )  # ends every sign-in from before the reset
     throttle.clear_account(user.username, db=db)
     audit.record(actor, "user.reset_password", user.username, db=db)
     return password
@@ -259,8 +293,7 @@ def unlock(actor: Principal, username: str, *, db: Database | None = None) -> in
     return cleared
 
 
-def change_own_password(user: Principal, new: str, repeat: str, *, current: str,
-                        db: Database | None = None) -> User:
+def change_own_password(user: Principal, new: str, repeat: str, *, current: str, db: Database | None = None) -> User:
     """The signed-in user replaces their password; returns the account as it is now.
 
     Always with the password they have now (after a reset: the one-time password, while it has
@@ -285,8 +318,11 @@ def change_own_password(user: Principal, new: str, repeat: str, *, current: str,
         raise InvalidInput("new password", f"choose a password different from your {which}")
     changed = _users(db).update_one(  # only if no reset, disable or role change came in between
         {"username": account.username, "session_version": account.session_version},
-        {"$set": {"password_hash": _hash(new), "must_change_password": False, "password_expires_at": None},
-         "$inc": {"session_version": 1}})
+        {
+            "$set": {"password_hash": _hash(new), "must_change_password": False, "password_expires_at": None},
+            "$inc": {"session_version": 1},
+        },
+    )
     if not changed.matched_count:
         raise Conflict(f"the account {account.username} changed while you chose a password; sign in again")
     audit.record(account, "user.change_password", account.username, db=db)
@@ -306,10 +342,23 @@ def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
         username = f"admin-{secrets.token_hex(2)}"
     password = new_password()
     try:
-        _insert({"username": username, "email": "", "name": "Administrator", "role": "admin",
-                 "provider": LOCAL, "active": True, "must_change_password": True,
-                 "password_expires_at": one_time_passwords.expiry(), "session_version": 0,
-                 "created_at": _now(), "last_login": None, "password_hash": _hash(password)}, db)
+        _insert(
+            {
+                "username": username,
+                "email": "",
+                "name": "Administrator",
+                "role": "admin",
+                "provider": LOCAL,
+                "active": True,
+                "must_change_password": True,
+                "password_expires_at": one_time_passwords.expiry(),
+                "session_version": 0,
+                "created_at": utc_now(),
+                "last_login": None,
+                "password_hash": _hash(password),
+            },
+            db,
+        )
     except Conflict:
         return None  # another process created it at the same moment
     audit.record("system", "user.add", username, {"role": "admin", "provider": LOCAL, "first_start": True}, db=db)
@@ -327,13 +376,14 @@ def first_start_notice(*, db: Database | None = None) -> str | None:
         return None
     username, password = created
     expires = one_time_passwords.describe_expiry(_existing(username, db).password_expires_at)
-    return (f"Mini CRM: created the first admin account.\n  username: {username}\n"
-            f"  one-time password: {password}\n  (sign in with it before {expires}, then choose your own "
-            f"password; after that, `python -m crm user reset-password {username}` gives a new one)")
+    return (
+        f"Mini CRM: created the first admin account.\n  username: {username}\n"
+        f"  one-time password: {password}\n  (sign in with it before {expires}, then choose your own "
+        f"password; after that, `python -m crm user reset-password {username}` gives a new one)"
+    )
 
 
-def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
-                 *, db: Database | None = None) -> User:
+def oidc_sign_in(email: str, name: str, provider: str, default_role: str, *, db: Database | None = None) -> User:
     """Find or create the user of an allowed OIDC sign-in and stamp the sign-in time.
 
     The first user of a provider with no active admin becomes admin; later new ones get
@@ -341,15 +391,26 @@ def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
     """
     email = normalise_email(email)
     users = _users(db)
-    now = _now()
+    now = utc_now()
     existing = get_user(email, db=db)
     if existing is None:
         no_admin = users.count_documents({"role": "admin", "active": True, "provider": provider}, limit=1) == 0
         role = "admin" if no_admin else _check_role(default_role)
         try:
-            _insert({"username": email, "email": email, "name": name or email, "role": role,
-                     "provider": provider, "active": True, "must_change_password": False,
-                     "created_at": now, "last_login": now}, db)
+            _insert(
+                {
+                    "username": email,
+                    "email": email,
+                    "name": name or email,
+                    "role": role,
+                    "provider": provider,
+                    "active": True,
+                    "must_change_password": False,
+                    "created_at": now,
+                    "last_login": now,
+                },
+                db,
+            )
         except Conflict:
             pass  # the same person signed in twice at once
     users.update_one({"username": email}, {"$set": {"last_login": now, "name": name or email}})
@@ -357,15 +418,14 @@ def oidc_sign_in(email: str, name: str, provider: str, default_role: str,
 
 
 def stamp_login(username: str, *, db: Database | None = None) -> None:
-    _users(db).update_one({"username": username}, {"$set": {"last_login": _now()}})
+    _users(db).update_one({"username": username}, {"$set": {"last_login": utc_now()}})
 
 
 def _login_key(username: str, login_id: str) -> str:
     return hashlib.sha256(f"{username}\n{login_id}".encode()).hexdigest()
 
 
-def first_sight_of_login(username: str, login_id: str, session_version: int = 0,
-                         *, db: Database | None = None) -> bool:
+def first_sight_of_login(username: str, login_id: str, session_version: int = 0, *, db: Database | None = None) -> bool:
     """True the first time any session shows this login (an OIDC provider's one ID token).
 
     Streamlit keeps an OIDC sign-in in a cookie that every new tab reuses; the sign-in is
@@ -374,8 +434,13 @@ def first_sight_of_login(username: str, login_id: str, session_version: int = 0,
     """
     try:
         (db if db is not None else get_db())["signins_seen"].insert_one(
-            {"_id": _login_key(username, login_id), "username": username, "at": _now(),
-             "session_version": session_version})
+            {
+                "_id": _login_key(username, login_id),
+                "username": username,
+                "at": utc_now(),
+                "session_version": session_version,
+            }
+        )
     except DuplicateKeyError:
         return False
     return True

@@ -1,8 +1,8 @@
 """Campaigns: compose and check, audience snapshot, dispatch to the vendor, receipts, stats.
 
-    campaign, report = compose_campaign(db, user, CampaignDraft.build(...))   # check, then create
-    stats = send_campaign(db, user, campaign.id)                               # or resume it
-    stats = wait_until_settled(db, campaign.id)
+campaign, report = compose_campaign(db, user, CampaignDraft.build(...))   # check, then create
+stats = send_campaign(db, user, campaign.id, vendor_url)                   # or resume it
+stats = wait_until_settled(db, campaign.id)
 """
 
 from crm.campaigns.channels import CHANNELS
@@ -12,7 +12,17 @@ from crm.campaigns.repository import campaign_stats, get_campaign, list_campaign
 from crm.campaigns.service import compose_campaign, send_campaign, wait_until_settled
 
 __all__ = [
-    "CHANNELS", "Campaign", "CampaignDraft", "CampaignStats", "CheckReport", "campaign_stats", "check_draft",
-    "compose_campaign", "get_campaign", "list_campaigns", "preview_messages", "send_campaign",
+    "CHANNELS",
+    "Campaign",
+    "CampaignDraft",
+    "CampaignStats",
+    "CheckReport",
+    "campaign_stats",
+    "check_draft",
+    "compose_campaign",
+    "get_campaign",
+    "list_campaigns",
+    "preview_messages",
+    "send_campaign",
     "wait_until_settled",
 ]

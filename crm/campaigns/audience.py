@@ -18,20 +18,28 @@ from crm.consent import NO, YES
 
 BATCH_ROWS = 10_000
 NO_CONSENT, CONSENT_UNKNOWN, NO_CONTACT = "no_consent", "consent_unknown", "no_contact"
-EXCLUSIONS = {NO_CONSENT: "refused consent for the channel",
-              CONSENT_UNKNOWN: "consent for the channel unknown",
-              NO_CONTACT: "no contact address for the channel"}
+EXCLUSIONS = {
+    NO_CONSENT: "refused consent for the channel",
+    CONSENT_UNKNOWN: "consent for the channel unknown",
+    NO_CONTACT: "no contact address for the channel",
+}
 
 
 def columns_for(channel: Channel, fields: set[str] | frozenset[str]) -> list[str]:
     """Columns to read: id, name, the channel's contact and consent, and what templates print."""
-    wanted = {"customer_id", "name", channel.contact_field, channel.consent_field,
-              *(f for f in fields if f not in DERIVED)}
+    wanted = {
+        "customer_id",
+        "name",
+        channel.contact_field,
+        channel.consent_field,
+        *(f for f in fields if f not in DERIVED),
+    }
     return [c for c in COLUMNS if c in wanted]
 
 
-def stream(rule, as_of: date, columns: list[str], batch_rows: int = BATCH_ROWS,
-           limit: int | None = None) -> Iterator[list[dict[str, Any]]]:
+def stream(
+    rule, as_of: date, columns: list[str], batch_rows: int = BATCH_ROWS, limit: int | None = None
+) -> Iterator[list[dict[str, Any]]]:
     """The audience by customer_id, as lists of row dicts of `columns`."""
     from crm.analytics.analytic_copy import open_copy
 

@@ -19,12 +19,12 @@ _errors: dict[str, str] = {}
 _lock = threading.Lock()
 
 
-def send_in_background(db: Database, user, campaign_id: str) -> None:
+def send_in_background(db: Database, user, campaign_id: str, vendor_url: str) -> None:
     from crm.campaigns.service import send_campaign
 
     def run() -> None:
         try:
-            send_campaign(db, user, campaign_id)
+            send_campaign(db, user, campaign_id, vendor_url)
         except CRMError as exc:
             _errors[campaign_id] = str(exc)
         except Exception as exc:  # noqa: BLE001 - kept for the page; details go to the log

@@ -100,7 +100,7 @@ class GroupCommit(QueueWorker[tuple[T, asyncio.Future]]):
                 await asyncio.wait_for(self._full.wait(), self.max_wait)
             except TimeoutError:
                 pass
-        batch, self._queue = self._queue[:self.max_items], self._queue[self.max_items:]
+        batch, self._queue = self._queue[: self.max_items], self._queue[self.max_items :]
         await self._flush(batch)
         return True
 

@@ -15,11 +15,16 @@ class Channel:
     counts_sms_segments: bool = False
 
 
-CHANNELS = MappingProxyType({c.name: c for c in (
-    Channel("sms", "SMS", "phone", "consent_sms", counts_sms_segments=True),
-    Channel("email", "Email", "email", "consent_email"),
-    Channel("whatsapp", "WhatsApp", "phone", "consent_whatsapp"),
-)})
+CHANNELS = MappingProxyType(
+    {
+        c.name: c
+        for c in (
+            Channel("sms", "SMS", "phone", "consent_sms", counts_sms_segments=True),
+            Channel("email", "Email", "email", "consent_email"),
+            Channel("whatsapp", "WhatsApp", "phone", "consent_whatsapp"),
+        )
+    }
+)
 
 
 def channel(name: str) -> Channel:

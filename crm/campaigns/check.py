@@ -9,14 +9,20 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
 from crm.campaigns.model import CampaignDraft
 from crm.campaigns.sms_length import sms_length
-from crm.campaigns.templating import (CompiledTemplate, RenderError, compile_template, missing_fields, render,
-                                      variant_for)
+from crm.campaigns.templating import (
+    CompiledTemplate,
+    RenderError,
+    compile_template,
+    missing_fields,
+    render,
+    variant_for,
+)
 from crm.errors import InvalidInput
 
 SAMPLES = 5
@@ -81,7 +87,7 @@ def compile_all(templates: list[str]) -> tuple[list[CompiledTemplate | None], li
 def check_draft(draft: CampaignDraft) -> CheckReport:
     """Render every message of the draft for its current audience and report."""
     channel = get_channel(draft.channel)
-    as_of = draft.as_of or datetime.now(timezone.utc).date()
+    as_of = draft.as_of or datetime.now(UTC).date()
     compiled, problems = compile_all(draft.templates)
     report = CheckReport(as_of=as_of, problems=problems, excluded={reason: 0 for reason in EXCLUSIONS})
     fields = set().union(*(c.fields for c in compiled if c is not None))
@@ -113,15 +119,24 @@ def check_draft(draft: CampaignDraft) -> CheckReport:
             if len(report.samples) < SAMPLES:
                 report.samples.append(Sample(row["customer_id"], str(row.get(channel.contact_field)), variant, message))
     for (variant, name), (count, example) in sorted(empty.items()):
-        report.problems.append(Problem(
-            f"template {variant + 1}", f"{{{{ {name} }}}} is empty for {count} customer(s) (e.g. {example}); "
-            f"give it a default: {{{{ {name} | default(\"...\") }}}}", count))
+        report.problems.append(
+            Problem(
+                f"template {variant + 1}",
+                f"{{{{ {name} }}}} is empty for {count} customer(s) (e.g. {example}); "
+                f'give it a default: {{{{ {name} | default("...") }}}}',
+                count,
+            )
+        )
     for (variant, message), count in sorted(render_errors.items()):
-        report.problems.append(Problem(f"template {variant + 1}", f"cannot render for {count} customer(s): {message}",
-                                       count))
+        report.problems.append(
+            Problem(f"template {variant + 1}", f"cannot render for {count} customer(s): {message}", count)
+        )
     if report.recipients == 0:
-        why = "the rule matches no customers" if report.matched == 0 else \
-            f"none of the {report.matched} matched customers can be messaged on {channel.label}"
+        why = (
+            "the rule matches no customers"
+            if report.matched == 0
+            else f"none of the {report.matched} matched customers can be messaged on {channel.label}"
+        )
         report.problems.append(Problem("audience", f"nobody to send to: {why}"))
     return report
 
@@ -142,15 +157,19 @@ def preview_messages(draft: CampaignDraft, n: int = SAMPLES) -> list[Sample | Pr
         return problems
     fields = set().union(*(c.fields for c in compiled))
     out: list[Sample | Problem] = []
-    for rows in stream(draft.rules, draft.as_of or datetime.now(timezone.utc).date(),
-                       columns_for(channel, fields), limit=n * 20):
+    for rows in stream(
+        draft.rules, draft.as_of or datetime.now(UTC).date(), columns_for(channel, fields), limit=n * 20
+    ):
         for row in rows:
             if exclusion(row, channel):
                 continue
             variant = variant_for(row["customer_id"], len(compiled))
             try:
-                out.append(Sample(row["customer_id"], str(row.get(channel.contact_field)), variant,
-                                  render(compiled[variant], row)))
+                out.append(
+                    Sample(
+                        row["customer_id"], str(row.get(channel.contact_field)), variant, render(compiled[variant], row)
+                    )
+                )
             except RenderError as exc:
                 out.append(Problem(f"customer {row['customer_id']}", str(exc)))
             if len(out) >= n:

@@ -34,11 +34,12 @@ from crm.campaigns.batching import GroupCommit
 from crm.campaigns.lease import Lease
 from crm.campaigns.model import AWAITING, COMPLETED, FAILED, PENDING, SENT
 from crm.campaigns.receipts import chunks, forward_only, per_row
-from crm.campaigns.repository import now
 from crm.campaigns.snapshot import take_snapshot
-from crm.campaigns.vendor import PREFIX as VENDOR_PREFIX, vendor_key
+from crm.campaigns.vendor_access import MOCK_PREFIX as VENDOR_PREFIX
+from crm.campaigns.vendor_access import vendor_key
 from crm.config import Settings
 from crm.errors import Conflict
+from crm.store.clock import utc_now
 
 PAGE_ROWS = 1_000
 VENDOR_BATCH = 200  # messages per vendor request
@@ -93,7 +94,7 @@ def outcome_updates(campaign_id: str, outcomes: Sequence[Outcome]) -> list[Updat
     One UpdateMany per (outcome, attempts, error) and chunk of rows, with each row's vendor id
     from `per_row`: the embedded server spends per operation, not per row.
     """
-    stamp = now()
+    stamp = utc_now()
     groups: dict[tuple, list[Outcome]] = {}
     for o in outcomes:
         groups.setdefault((o.accepted, o.attempts, None if o.accepted else o.error), []).append(o)
@@ -104,20 +105,30 @@ def outcome_updates(campaign_id: str, outcomes: Sequence[Outcome]) -> list[Updat
             if accepted:
                 pipeline = forward_only([PENDING], {"updated_at": stamp, "status": SENT})
                 # the vendor id and the send time hold whatever the status already is
-                pipeline[0]["$set"].update(accepted={"$literal": True},
-                                           sent_at=per_row(ids, [o.sent_at or stamp for o in chunk]),
-                                           vendor_message_id=per_row(ids, [o.vendor_message_id for o in chunk]))
+                pipeline[0]["$set"].update(
+                    accepted={"$literal": True},
+                    sent_at=per_row(ids, [o.sent_at or stamp for o in chunk]),
+                    vendor_message_id=per_row(ids, [o.vendor_message_id for o in chunk]),
+                )
             else:
-                pipeline = forward_only([PENDING], {"error": error, "settled_at": stamp, "updated_at": stamp,
-                                                    "status": FAILED})
+                pipeline = forward_only(
+                    [PENDING], {"error": error, "settled_at": stamp, "updated_at": stamp, "status": FAILED}
+                )
             pipeline[0]["$set"]["attempts"] = {"$add": [{"$ifNull": ["$attempts", 0]}, attempts]}
             ops.append(UpdateMany({"campaign_id": campaign_id, "customer_id": {"$in": ids}}, pipeline))
     return ops
 
 
 class Dispatcher:
-    def __init__(self, db: Database, campaign_id: str, settings: Settings, vendor_url: str,
-                 progress: Progress | None = None, owner: str | None = None):
+    def __init__(
+        self,
+        db: Database,
+        campaign_id: str,
+        settings: Settings,
+        vendor_url: str,
+        progress: Progress | None = None,
+        owner: str | None = None,
+    ):
         self.db, self.campaign_id, self.settings = db, campaign_id, settings
         self.messages_url = f"{vendor_url.rstrip('/')}{VENDOR_PREFIX}/messages"
         self.batch_url = f"{self.messages_url}/batch"
@@ -133,14 +144,15 @@ class Dispatcher:
         handed_over = False
         try:
             if not campaign.snapshot_done:
-                await asyncio.to_thread(take_snapshot, self.db, campaign,
-                                        lambda n: self.progress("snapshot", n))
+                await asyncio.to_thread(take_snapshot, self.db, campaign, lambda n: self.progress("snapshot", n))
             handed_over = await self._send_all()
         finally:
             heartbeat.cancel()
             await asyncio.gather(heartbeat, return_exceptions=True)
             if not self.lost.is_set():
-                await asyncio.to_thread(self.lease.release, await asyncio.to_thread(self._state) if handed_over else None)
+                await asyncio.to_thread(
+                    self.lease.release, await asyncio.to_thread(self._state) if handed_over else None
+                )
         if self.lost.is_set():
             raise Conflict(f"campaign {self.campaign_id}: another dispatcher took over (the lease expired)")
 
@@ -169,25 +181,30 @@ class Dispatcher:
         size = self._batch_size()
         limits = httpx.Limits(max_connections=in_flight)
         try:
-            async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits,
-                                         headers=self.auth) as client:
+            async with httpx.AsyncClient(timeout=REQUEST_TIMEOUT_SECONDS, limits=limits, headers=self.auth) as client:
                 for _ in range(MAX_PASSES):
                     cursor = self.db.communication_log.find(
                         {"campaign_id": self.campaign_id, "status": PENDING},
-                        {"customer_id": 1, "to": 1, "message": 1, "channel": 1}).batch_size(PAGE_ROWS)
+                        {"customer_id": 1, "to": 1, "message": 1, "channel": 1},
+                    ).batch_size(PAGE_ROWS)
                     while not self.lost.is_set():
-                        rows = await asyncio.to_thread(lambda: list(itertools.islice(cursor, PAGE_ROWS)))
+                        rows = await asyncio.to_thread(lambda cursor=cursor: list(itertools.islice(cursor, PAGE_ROWS)))
                         if not rows:
                             break
-                        await asyncio.gather(*(self._send_batch(client, slots, throttle, writer, rows[i:i + size])
-                                               for i in range(0, len(rows), size)))
+                        await asyncio.gather(
+                            *(
+                                self._send_batch(client, slots, throttle, writer, rows[i : i + size])
+                                for i in range(0, len(rows), size)
+                            )
+                        )
                     cursor.close()
                     if self.lost.is_set():
                         return False
                     await writer.close()  # every outcome written before we look again
                     writer = GroupCommit(lambda batch: self._write(batch), 1_000, 200).start()
-                    left = await asyncio.to_thread(self.db.communication_log.count_documents,
-                                                   {"campaign_id": self.campaign_id, "status": PENDING})
+                    left = await asyncio.to_thread(
+                        self.db.communication_log.count_documents, {"campaign_id": self.campaign_id, "status": PENDING}
+                    )
                     if not left:
                         return True
                 return False
@@ -198,8 +215,14 @@ class Dispatcher:
         self.db.communication_log.bulk_write(outcome_updates(self.campaign_id, outcomes), ordered=False)
         return [None] * len(outcomes)
 
-    async def _send_batch(self, client: httpx.AsyncClient, slots: asyncio.Semaphore, throttle: Throttle,
-                          writer: GroupCommit, rows: list[dict]) -> None:
+    async def _send_batch(
+        self,
+        client: httpx.AsyncClient,
+        slots: asyncio.Semaphore,
+        throttle: Throttle,
+        writer: GroupCommit,
+        rows: list[dict],
+    ) -> None:
         async with slots:
             if self.lost.is_set():
                 return
@@ -213,9 +236,12 @@ class Dispatcher:
 
     def _retrying(self) -> AsyncRetrying:
         """Timeouts, refused connections, 429 and 5xx are tried again with growing, jittered waits."""
-        return AsyncRetrying(stop=stop_after_attempt(max(1, self.settings.campaign_max_attempts)), reraise=True,
-                             wait=wait_exponential_jitter(initial=0.1, max=5),
-                             retry=retry_if_exception_type((httpx.TransportError, VendorBusy)))
+        return AsyncRetrying(
+            stop=stop_after_attempt(max(1, self.settings.campaign_max_attempts)),
+            reraise=True,
+            wait=wait_exponential_jitter(initial=0.1, max=5),
+            retry=retry_if_exception_type((httpx.TransportError, VendorBusy)),
+        )
 
     async def _post_batch(self, client: httpx.AsyncClient, rows: list[dict]) -> list[Outcome]:
         """One request for many messages; those the vendor reports busy are sent again."""
@@ -227,9 +253,13 @@ class Dispatcher:
                 with attempt:
                     for key in waiting:
                         attempts[key] += 1
-                    payload = {"messages": [{"idempotency_key": key, "channel": row["channel"], "to": row["to"],
-                                             "body": row["message"]} for key, row in waiting.items()]}
-                    posted = now()
+                    payload = {
+                        "messages": [
+                            {"idempotency_key": key, "channel": row["channel"], "to": row["to"], "body": row["message"]}
+                            for key, row in waiting.items()
+                        ]
+                    }
+                    posted = utc_now()
                     response = await client.post(self.batch_url, json=payload)
                     if response.status_code == 429 or response.status_code >= 500:
                         raise VendorBusy(f"vendor answered {response.status_code}")
@@ -242,16 +272,25 @@ class Dispatcher:
                     for result in response.json()["results"]:
                         row = waiting.pop(result["idempotency_key"], None) if result["status"] == "accepted" else None
                         if row is not None:
-                            outcomes[result["idempotency_key"]] = Outcome(row["customer_id"], True, result["id"],
-                                                                          attempts[result["idempotency_key"]],
-                                                                          sent_at=posted)
+                            outcomes[result["idempotency_key"]] = Outcome(
+                                row["customer_id"],
+                                True,
+                                result["id"],
+                                attempts[result["idempotency_key"]],
+                                sent_at=posted,
+                            )
                     if waiting:
                         raise VendorBusy(f"vendor busy ({len(waiting)} of the batch)")
         except (httpx.TransportError, VendorBusy) as exc:
             reason = str(exc) or type(exc).__name__
             for key, row in waiting.items():
-                outcomes[key] = Outcome(row["customer_id"], False, None, attempts[key],
-                                        f"not accepted after {attempts[key]} attempt(s): {reason}")
+                outcomes[key] = Outcome(
+                    row["customer_id"],
+                    False,
+                    None,
+                    attempts[key],
+                    f"not accepted after {attempts[key]} attempt(s): {reason}",
+                )
         return list(outcomes.values())
 
     async def _post(self, client: httpx.AsyncClient, row: dict) -> Outcome:
@@ -262,18 +301,24 @@ class Dispatcher:
             async for attempt in self._retrying():
                 with attempt:
                     attempts += 1
-                    posted = now()
+                    posted = utc_now()
                     response = await client.post(self.messages_url, json=payload, headers={"Idempotency-Key": key})
                     if response.status_code == 429 or response.status_code >= 500:
                         raise VendorBusy(f"vendor answered {response.status_code}")
         except (httpx.TransportError, VendorBusy) as exc:
             reason = str(exc) or type(exc).__name__
-            return Outcome(row["customer_id"], False, None, attempts,
-                           f"not accepted after {attempts} attempt(s): {reason}")
+            return Outcome(
+                row["customer_id"], False, None, attempts, f"not accepted after {attempts} attempt(s): {reason}"
+            )
         if response.is_success:
             return Outcome(row["customer_id"], True, response.json()["id"], attempts, sent_at=posted)
-        return Outcome(row["customer_id"], False, None, attempts,
-                       f"rejected by the vendor ({response.status_code}): {_reason(response)}")
+        return Outcome(
+            row["customer_id"],
+            False,
+            None,
+            attempts,
+            f"rejected by the vendor ({response.status_code}): {_reason(response)}",
+        )
 
 
 def _reason(response: httpx.Response) -> str:
@@ -283,8 +328,14 @@ def _reason(response: httpx.Response) -> str:
         return response.text[:200]
 
 
-def dispatch(db: Database, campaign_id: str, settings: Settings, vendor_url: str,
-             progress: Progress | None = None, owner: str | None = None) -> Dispatcher:
+def dispatch(
+    db: Database,
+    campaign_id: str,
+    settings: Settings,
+    vendor_url: str,
+    progress: Progress | None = None,
+    owner: str | None = None,
+) -> Dispatcher:
     """Send the campaign (blocking); raises Conflict when another dispatcher holds it."""
     dispatcher = Dispatcher(db, campaign_id, settings, vendor_url, progress, owner)
     asyncio.run(dispatcher.run())

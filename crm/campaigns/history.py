@@ -15,8 +15,18 @@ from crm.campaigns.model import DELIVERED, FAILED, PENDING, SENT
 from crm.csv_safety import safe_dict_writer
 
 STATUSES = (PENDING, SENT, DELIVERED, FAILED)
-LOG_COLUMNS = ["customer_id", "to", "status", "variant", "message", "vendor_message_id", "attempts", "error",
-               "sent_at", "settled_at"]
+LOG_COLUMNS = [
+    "customer_id",
+    "to",
+    "status",
+    "variant",
+    "message",
+    "vendor_message_id",
+    "attempts",
+    "error",
+    "sent_at",
+    "settled_at",
+]
 
 
 def _log_filter(campaign_id: str, statuses: Iterable[str] = (), search: str = "") -> dict:
@@ -31,13 +41,18 @@ def _log_filter(campaign_id: str, statuses: Iterable[str] = (), search: str = ""
     return query
 
 
-def log_page(db: Database, campaign_id: str, statuses: Iterable[str] = (), search: str = "",
-             limit: int = 200, skip: int = 0) -> tuple[pd.DataFrame, int]:
+def log_page(
+    db: Database, campaign_id: str, statuses: Iterable[str] = (), search: str = "", limit: int = 200, skip: int = 0
+) -> tuple[pd.DataFrame, int]:
     """Log rows matching the filters (by customer id) and how many match in all."""
     query = _log_filter(campaign_id, statuses, search)
     total = db.communication_log.count_documents(query)
-    rows = list(db.communication_log.find(query, {"_id": 0, **{c: 1 for c in LOG_COLUMNS}})
-                .sort("customer_id", 1).skip(skip).limit(limit))
+    rows = list(
+        db.communication_log.find(query, {"_id": 0, **{c: 1 for c in LOG_COLUMNS}})
+        .sort("customer_id", 1)
+        .skip(skip)
+        .limit(limit)
+    )
     frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
     for column in ("sent_at", "settled_at"):  # naive UTC, the way the pages show times
         frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(None)
@@ -45,8 +60,7 @@ def log_page(db: Database, campaign_id: str, statuses: Iterable[str] = (), searc
 
 
 @requires("data.export")
-def log_csv(db: Database, campaign_id: str, statuses: Iterable[str] = (), search: str = "", *,
-            by: Principal) -> bytes:
+def log_csv(db: Database, campaign_id: str, statuses: Iterable[str] = (), search: str = "", *, by: Principal) -> bytes:
     """The whole (filtered) log as CSV, one row per customer (formula-like text neutralised)."""
     out = io.StringIO()
     writer = safe_dict_writer(out, fieldnames=LOG_COLUMNS, extrasaction="ignore")
@@ -56,16 +70,21 @@ def log_csv(db: Database, campaign_id: str, statuses: Iterable[str] = (), search
     for row in cursor:
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in LOG_COLUMNS})
         rows += 1
-    audit.record(by, "campaign.log_export", campaign_id, {"rows": rows, "statuses": list(statuses), "search": search},
-                 db=db)
+    audit.record(
+        by, "campaign.log_export", campaign_id, {"rows": rows, "statuses": list(statuses), "search": search}, db=db
+    )
     return out.getvalue().encode("utf-8")
 
 
 def failure_reasons(db: Database, campaign_id: str) -> pd.DataFrame:
-    pipeline = [{"$match": {"campaign_id": campaign_id, "status": FAILED}},
-                {"$group": {"_id": "$error", "messages": {"$sum": 1}}}]
-    rows = [{"reason": g["_id"] or "(no reason given)", "messages": g["messages"]}
-            for g in db.communication_log.aggregate(pipeline)]
+    pipeline = [
+        {"$match": {"campaign_id": campaign_id, "status": FAILED}},
+        {"$group": {"_id": "$error", "messages": {"$sum": 1}}},
+    ]
+    rows = [
+        {"reason": g["_id"] or "(no reason given)", "messages": g["messages"]}
+        for g in db.communication_log.aggregate(pipeline)
+    ]
     frame = pd.DataFrame(rows, columns=["reason", "messages"])
     return frame.sort_values(["messages", "reason"], ascending=[False, True], ignore_index=True)
 
@@ -79,7 +98,8 @@ def timeline(db: Database, campaign_id: str) -> pd.DataFrame:
     """
     rows = db.communication_log.find(
         {"campaign_id": campaign_id},
-        {"_id": 0, "status": 1, "accepted": 1, "sent_at": 1, "settled_at": 1, "updated_at": 1})
+        {"_id": 0, "status": 1, "accepted": 1, "sent_at": 1, "settled_at": 1, "updated_at": 1},
+    )
     events = []
     for row in rows:
         settled = row.get("settled_at") or row.get("updated_at")

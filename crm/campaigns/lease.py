@@ -17,8 +17,9 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 
 from crm.campaigns.model import AWAITING, COMPLETED, DRAFT, SENDING, Campaign
-from crm.campaigns.repository import get_campaign, now, object_id
+from crm.campaigns.repository import get_campaign, object_id
 from crm.errors import Conflict
+from crm.store.clock import utc_now
 
 
 def new_owner_id() -> str:
@@ -32,36 +33,48 @@ class Lease:
 
     def claim(self) -> Campaign:
         """Take the campaign for this dispatcher, or raise Conflict saying who has it."""
-        stamp = now()
+        stamp = utc_now()
         doc = self.db.campaigns.find_one_and_update(
-            {"_id": object_id(self.campaign_id), "status": {"$in": [DRAFT, SENDING, AWAITING]},
-             "$or": [{"lease_until": None}, {"lease_until": {"$lt": stamp}}, {"lease_owner": self.owner}]},
-            {"$set": {"lease_owner": self.owner, "lease_until": stamp + timedelta(seconds=self.seconds),
-                      "status": SENDING, "updated_at": stamp}},
-            return_document=ReturnDocument.AFTER)
+            {
+                "_id": object_id(self.campaign_id),
+                "status": {"$in": [DRAFT, SENDING, AWAITING]},
+                "$or": [{"lease_until": None}, {"lease_until": {"$lt": stamp}}, {"lease_owner": self.owner}],
+            },
+            {
+                "$set": {
+                    "lease_owner": self.owner,
+                    "lease_until": stamp + timedelta(seconds=self.seconds),
+                    "status": SENDING,
+                    "updated_at": stamp,
+                }
+            },
+            return_document=ReturnDocument.AFTER,
+        )
         if doc is None:
             current = get_campaign(self.db, self.campaign_id)  # NotFound when it does not exist
             if current.status == COMPLETED:
                 raise Conflict(f"campaign {self.campaign_id} has already been sent")
             if current.status not in (DRAFT, SENDING, AWAITING):
                 raise Conflict(f"campaign {self.campaign_id} is {current.status}; it cannot be sent")
-            raise Conflict(f"campaign {self.campaign_id} is being sent by {current.lease_owner} "
-                           f"(lease until {current.lease_until:%H:%M:%S} UTC)")
+            raise Conflict(
+                f"campaign {self.campaign_id} is being sent by {current.lease_owner} "
+                f"(lease until {current.lease_until:%H:%M:%S} UTC)"
+            )
         self.db.campaigns.update_one({"_id": doc["_id"], "started_at": None}, {"$set": {"started_at": stamp}})
         return Campaign.from_document(doc)
 
     def renew(self) -> bool:
         """Extend the lease; False when it was lost (expired and taken by someone else)."""
-        stamp = now()
+        stamp = utc_now()
         result = self.db.campaigns.update_one(
             {"_id": object_id(self.campaign_id), "lease_owner": self.owner},
-            {"$set": {"lease_until": stamp + timedelta(seconds=self.seconds)}})
+            {"$set": {"lease_until": stamp + timedelta(seconds=self.seconds)}},
+        )
         return result.matched_count == 1
 
     def release(self, status: str | None = None) -> None:
         """Give the campaign up; with COMPLETED or AWAITING, every message was handed to the vendor."""
-        changes: dict = {"lease_owner": None, "lease_until": None, "updated_at": now()}
+        changes: dict = {"lease_owner": None, "lease_until": None, "updated_at": utc_now()}
         if status in (COMPLETED, AWAITING):
             changes.update(status=status, dispatched_at=changes["updated_at"])
-        self.db.campaigns.update_one({"_id": object_id(self.campaign_id), "lease_owner": self.owner},
-                                     {"$set": changes})
+        self.db.campaigns.update_one({"_id": object_id(self.campaign_id), "lease_owner": self.owner}, {"$set": changes})

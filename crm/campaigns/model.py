@@ -52,7 +52,7 @@ class CampaignDraft(BaseModel):
         return parse_rule(value).to_json()
 
     @classmethod
-    def build(cls, **fields: Any) -> "CampaignDraft":
+    def build(cls, **fields: Any) -> CampaignDraft:
         """Like the constructor, but an invalid field is an InvalidInput naming it."""
         try:
             return cls(**fields)
@@ -110,7 +110,7 @@ class Campaign(BaseModel):
     snapshot_done: bool = False
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "Campaign":
+    def from_document(cls, doc: dict[str, Any]) -> Campaign:
         data = {k: v for k, v in doc.items() if k != "_id"}
         data["as_of"] = date.fromisoformat(doc["as_of"])
         return cls(id=str(doc["_id"]), **data)

@@ -21,8 +21,9 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from crm.campaigns.batching import QueueWorker
 from crm.campaigns.model import AWAITING, COMPLETED, PENDING, SENDING, SENT
-from crm.campaigns.receipts import IN_CHUNK, Receipt, chunks, write_receipts
-from crm.campaigns.repository import now
+from crm.campaigns.receipts import Receipt, chunks, write_receipts
+from crm.store.clock import utc_now
+from crm.store.schema import IN_QUERY_CHUNK
 
 JOURNAL = "delivery_receipts"
 DUPLICATE_KEY = 11000
@@ -33,10 +34,20 @@ log = logging.getLogger("crm.campaigns")
 
 def store_receipts(db: Database, receipts: Sequence[Receipt]) -> list[bool]:
     """Append receipts to the journal; True for each that is new, False for one seen before."""
-    stamp = now()
-    docs = [{"_id": r.idempotency_key, "campaign_id": r.campaign_id, "customer_id": r.customer_id,
-             "status": r.status, "reason": r.reason, "vendor_message_id": r.vendor_message_id,
-             "occurred_at": r.occurred_at, "received_at": stamp} for r in receipts]
+    stamp = utc_now()
+    docs = [
+        {
+            "_id": r.idempotency_key,
+            "campaign_id": r.campaign_id,
+            "customer_id": r.customer_id,
+            "status": r.status,
+            "reason": r.reason,
+            "vendor_message_id": r.vendor_message_id,
+            "occurred_at": r.occurred_at,
+            "received_at": stamp,
+        }
+        for r in receipts
+    ]
     fresh = [True] * len(docs)
     try:
         db[JOURNAL].insert_many(docs, ordered=False)
@@ -51,9 +62,11 @@ def store_receipts(db: Database, receipts: Sequence[Receipt]) -> list[bool]:
 def journaled_receipts(db: Database, keys: Sequence[str]) -> list[Receipt]:
     """The receipts first journaled under these idempotency keys."""
     found = []
-    for chunk in chunks(list(keys), IN_CHUNK):
-        found += [Receipt.model_validate({**doc, "idempotency_key": doc["_id"]})
-                  for doc in db[JOURNAL].find({"_id": {"$in": chunk}})]
+    for chunk in chunks(list(keys), IN_QUERY_CHUNK):
+        found += [
+            Receipt.model_validate({**doc, "idempotency_key": doc["_id"]})
+            for doc in db[JOURNAL].find({"_id": {"$in": chunk}})
+        ]
     return found
 
 
@@ -61,11 +74,17 @@ def apply_journal(db: Database, campaign_ids: Iterable[str]) -> int:
     """Apply journaled receipts whose log rows are still PENDING or SENT; returns how many."""
     applied = 0
     for campaign_id in campaign_ids:
-        open_rows = [row["customer_id"] for row in db.communication_log.find(
-            {"campaign_id": campaign_id, "status": {"$in": [PENDING, SENT]}}, {"customer_id": 1})]
-        for chunk in chunks(open_rows, IN_CHUNK):
-            found = [Receipt.model_validate({**doc, "idempotency_key": doc["_id"]}) for doc in db[JOURNAL].find(
-                {"_id": {"$in": [f"{campaign_id}:{c}" for c in chunk]}})]
+        open_rows = [
+            row["customer_id"]
+            for row in db.communication_log.find(
+                {"campaign_id": campaign_id, "status": {"$in": [PENDING, SENT]}}, {"customer_id": 1}
+            )
+        ]
+        for chunk in chunks(open_rows, IN_QUERY_CHUNK):
+            found = [
+                Receipt.model_validate({**doc, "idempotency_key": doc["_id"]})
+                for doc in db[JOURNAL].find({"_id": {"$in": [f"{campaign_id}:{c}" for c in chunk]}})
+            ]
             if found:
                 write_receipts(db, found)
                 applied += len(found)

@@ -7,7 +7,6 @@ The last counts are copied onto the campaign document for listing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -15,15 +14,21 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 
 from crm.campaigns.check import CheckReport
-from crm.campaigns.model import (AWAITING, COMPLETED, DELIVERED, DRAFT, FAILED, PENDING, SENT, Campaign,
-                                 CampaignDraft, CampaignStats)
-from crm.store.ids import parse_object_id
+from crm.campaigns.model import (
+    AWAITING,
+    COMPLETED,
+    DELIVERED,
+    DRAFT,
+    FAILED,
+    PENDING,
+    SENT,
+    Campaign,
+    CampaignDraft,
+    CampaignStats,
+)
 from crm.errors import NotFound
-
-
-def now() -> datetime:
-    stamp = datetime.now(UTC)
-    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)  # what MongoDB keeps
+from crm.store.clock import utc_now
+from crm.store.ids import parse_object_id
 
 
 def object_id(campaign_id: str) -> ObjectId:
@@ -33,15 +38,31 @@ def object_id(campaign_id: str) -> ObjectId:
 def insert_campaign(db: Database, draft: CampaignDraft, report: CheckReport, owner: str) -> Campaign:
     from crm.segment_engine import describe_rule, parse_rule
 
-    stamp = now()
+    stamp = utc_now()
     doc: dict[str, Any] = {
-        "name": draft.name, "objective": draft.objective, "channel": draft.channel,
-        "templates": draft.templates, "rules": draft.rules, "description": describe_rule(parse_rule(draft.rules)),
-        "segment_id": draft.segment_id, "segment_name": draft.segment_name, "as_of": report.as_of.isoformat(),
-        "status": DRAFT, "owner": owner, "matched": report.matched, "audience": None,
-        "excluded": dict(report.excluded), "counters": {}, "created_at": stamp, "updated_at": stamp,
-        "started_at": None, "dispatched_at": None, "finished_at": None,
-        "lease_owner": None, "lease_until": None, "snapshot_done": False,
+        "name": draft.name,
+        "objective": draft.objective,
+        "channel": draft.channel,
+        "templates": draft.templates,
+        "rules": draft.rules,
+        "description": describe_rule(parse_rule(draft.rules)),
+        "segment_id": draft.segment_id,
+        "segment_name": draft.segment_name,
+        "as_of": report.as_of.isoformat(),
+        "status": DRAFT,
+        "owner": owner,
+        "matched": report.matched,
+        "audience": None,
+        "excluded": dict(report.excluded),
+        "counters": {},
+        "created_at": stamp,
+        "updated_at": stamp,
+        "started_at": None,
+        "dispatched_at": None,
+        "finished_at": None,
+        "lease_owner": None,
+        "lease_until": None,
+        "snapshot_done": False,
     }
     doc["_id"] = db.campaigns.insert_one(doc).inserted_id
     return Campaign.from_document(doc)
@@ -66,9 +87,16 @@ def campaign_stats(db: Database, campaign_id: str) -> CampaignStats:
     by_status: dict[str, int] = {}
     accepted = 0
     last_settled = None
-    pipeline = [{"$match": {"campaign_id": campaign.id}},
-                {"$group": {"_id": {"status": "$status", "accepted": "$accepted"}, "n": {"$sum": 1},
-                            "last": {"$max": "$settled_at"}}}]
+    pipeline = [
+        {"$match": {"campaign_id": campaign.id}},
+        {
+            "$group": {
+                "_id": {"status": "$status", "accepted": "$accepted"},
+                "n": {"$sum": 1},
+                "last": {"$max": "$settled_at"},
+            }
+        },
+    ]
     for group in db.communication_log.aggregate(pipeline):
         status, n = group["_id"]["status"], group["n"]
         by_status[status] = by_status.get(status, 0) + n
@@ -77,13 +105,19 @@ def campaign_stats(db: Database, campaign_id: str) -> CampaignStats:
             last_settled = group["last"]
     delivered, failed = by_status.get(DELIVERED, 0), by_status.get(FAILED, 0)
     pending = by_status.get(PENDING, 0) + by_status.get(SENT, 0)
-    stats = CampaignStats(campaign_id=campaign.id, audience=delivered + failed + pending, sent=accepted,
-                          delivered=delivered, failed=failed, pending=pending)
+    stats = CampaignStats(
+        campaign_id=campaign.id,
+        audience=delivered + failed + pending,
+        sent=accepted,
+        delivered=delivered,
+        failed=failed,
+        pending=pending,
+    )
     changes: dict[str, Any] = {"counters": stats.model_dump(exclude={"campaign_id"})}
     where: dict[str, Any] = {"_id": object_id(campaign.id)}
     if campaign.status in (AWAITING, COMPLETED) and pending == 0 and campaign.finished_at is None:
         # the last receipt is in: completed. Conditional, so a resume claiming it meanwhile wins.
-        changes.update(status=COMPLETED, finished_at=last_settled or campaign.dispatched_at or now())
+        changes.update(status=COMPLETED, finished_at=last_settled or campaign.dispatched_at or utc_now())
         where["status"] = campaign.status
     if changes["counters"] != campaign.counters or "finished_at" in changes:
         db.campaigns.update_one(where, {"$set": changes})

@@ -15,7 +15,6 @@ from crm import audit
 from crm.auth import require
 from crm.campaigns.check import CheckReport, check_draft
 from crm.campaigns.dispatcher import Progress, dispatch
-from crm.campaigns.host import endpoints
 from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats
 from crm.campaigns.receipt_journal import apply_journal
 from crm.campaigns.repository import campaign_stats, get_campaign, insert_campaign
@@ -32,26 +31,42 @@ def compose_campaign(db: Database, user, draft: CampaignDraft) -> tuple[Campaign
     report = check_draft(draft)
     report.raise_if_failed()
     campaign = insert_campaign(db, draft, report, owner=getattr(user, "username", None))
-    audit.record(user, "campaign.create", campaign.id,
-                 {"name": campaign.name, "channel": campaign.channel, "recipients": report.recipients}, db=db)
+    audit.record(
+        user,
+        "campaign.create",
+        campaign.id,
+        {"name": campaign.name, "channel": campaign.channel, "recipients": report.recipients},
+        db=db,
+    )
     return campaign, report
 
 
-def send_campaign(db: Database, user, campaign_id: str, settings: Settings | None = None,
-                  progress: Progress | None = None) -> CampaignStats:
-    """Send (or resume) a campaign in this process; returns the counters when dispatch ends."""
+def send_campaign(
+    db: Database,
+    user,
+    campaign_id: str,
+    vendor_url: str,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> CampaignStats:
+    """Send (or resume) a campaign in this process to the vendor at `vendor_url`; returns the
+    counters when dispatch ends."""
     require(user, "campaign.send")
     settings = settings or load_settings()
     campaign = get_campaign(db, campaign_id)
     action = "campaign.send" if campaign.started_at is None else "campaign.resume"
     audit.record(user, action, campaign_id, {"name": campaign.name}, db=db)
-    where = endpoints(settings)
-    dispatch(db, campaign_id, settings, where.vendor_url, progress)
+    dispatch(db, campaign_id, settings, vendor_url, progress)
     return campaign_stats(db, campaign_id)
 
 
-def wait_until_settled(db: Database, campaign_id: str, on_change: Callable[[CampaignStats], None] | None = None,
-                       stall_seconds: float = STALL_SECONDS, poll_seconds: float = 0.25) -> CampaignStats:
+def wait_until_settled(
+    db: Database,
+    campaign_id: str,
+    on_change: Callable[[CampaignStats], None] | None = None,
+    stall_seconds: float = STALL_SECONDS,
+    poll_seconds: float = 0.25,
+) -> CampaignStats:
     """Block until no message is pending; Unavailable if receipts stop coming for `stall_seconds`."""
     last, changed_at, recovered_for = None, time.monotonic(), None
     while True:
@@ -71,6 +86,8 @@ def wait_until_settled(db: Database, campaign_id: str, on_change: Callable[[Camp
             recovered_for = changed_at  # once per stall: receipts stored by a process that died before applying them
             apply_journal(db, [campaign_id])
         if still > stall_seconds:
-            raise Unavailable(f"campaign {campaign_id}: no receipt for {stall_seconds:.0f} s with "
-                              f"{stats.pending} message(s) pending; is the vendor reachable?")
+            raise Unavailable(
+                f"campaign {campaign_id}: no receipt for {stall_seconds:.0f} s with "
+                f"{stats.pending} message(s) pending; is the vendor reachable?"
+            )
         time.sleep(pause)

@@ -61,8 +61,9 @@ def sign(secret: bytes, body: bytes, timestamp: int | None = None) -> str:
     return f"t={t},{SCHEME}={_digest(secret, t, body)}"
 
 
-def verify(secrets: Sequence[bytes], body: bytes, header: str | None, *, tolerance: int,
-           now: float | None = None) -> int:
+def verify(
+    secrets: Sequence[bytes], body: bytes, header: str | None, *, tolerance: int, now: float | None = None
+) -> int:
     """The signed timestamp if `header` signs `body` with one of `secrets` within `tolerance`.
 
     Raises SignatureError saying why not. The signature is checked before the age, so "too old"
@@ -71,15 +72,20 @@ def verify(secrets: Sequence[bytes], body: bytes, header: str | None, *, toleran
     timestamp, candidates = parse(header)
     expected = [_digest(secret, timestamp, body) for secret in secrets]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
-        raise SignatureError("the signature does not match the body: check the secret, and sign "
-                             'the exact bytes sent as "<t>.<body>"')
+        raise SignatureError(
+            'the signature does not match the body: check the secret, and sign the exact bytes sent as "<t>.<body>"'
+        )
     age = round((time.time() if now is None else now) - timestamp)
     if age > tolerance:
-        raise SignatureError(f"the signature timestamp is {age} s old, {age - tolerance} s more than "
-                             f"the {tolerance} s allowed: sign each request when it is sent")
+        raise SignatureError(
+            f"the signature timestamp is {age} s old, {age - tolerance} s more than "
+            f"the {tolerance} s allowed: sign each request when it is sent"
+        )
     if -age > tolerance:
-        raise SignatureError(f"the signature timestamp is {-age} s in the future, more than the "
-                             f"{tolerance} s allowed: check the sender's clock")
+        raise SignatureError(
+            f"the signature timestamp is {-age} s in the future, more than the "
+            f"{tolerance} s allowed: check the sender's clock"
+        )
     return timestamp
 
 
@@ -104,25 +110,36 @@ def parse(header: str | None) -> tuple[int, list[str]]:
     pairs = [e.split("=", 1) for e in entries]
     stamps = [v for k, v in pairs if k == "t"]
     if len(stamps) != 1:
-        raise SignatureError(f"the {HEADER} header needs exactly one t=<unix seconds>, "
-                             f"not {len(stamps)}; send {FORMAT}")
+        raise SignatureError(
+            f"the {HEADER} header needs exactly one t=<unix seconds>, not {len(stamps)}; send {FORMAT}"
+        )
     if not _TIMESTAMP.fullmatch(stamps[0]):
-        raise SignatureError(f"the {HEADER} timestamp t={stamps[0][:20]} is not a whole number of "
-                             "seconds since 1970 (UTC)")
+        raise SignatureError(
+            f"the {HEADER} timestamp t={stamps[0][:20]} is not a whole number of seconds since 1970 (UTC)"
+        )
     digests = [v.lower() for k, v in pairs if k == SCHEME]
     if not digests:
         raise SignatureError(f"the {HEADER} header has no {SCHEME}= signature; send {FORMAT}")
     if not all(_DIGEST.fullmatch(d) for d in digests):
-        raise SignatureError(f"a {SCHEME}= signature in the {HEADER} header is not 64 hex digits "
-                             "(HMAC-SHA256)")
+        raise SignatureError(f"a {SCHEME}= signature in the {HEADER} header is not 64 hex digits (HMAC-SHA256)")
     return int(stamps[0]), digests
 
 
 def openapi_declaration(secret_variable: str, secret_source: str, example: str) -> dict:
     """OpenAPI of a signed operation: the header, and how to sign it (the Postman export reads it)."""
-    return {"parameters": [{"name": HEADER, "in": "header", "required": True, "description": FORMAT,
-                            "schema": {"type": "string"}, "example": example}],
-            OPENAPI_EXTENSION: {"header": HEADER, "secret": secret_variable, "secret_source": secret_source}}
+    return {
+        "parameters": [
+            {
+                "name": HEADER,
+                "in": "header",
+                "required": True,
+                "description": FORMAT,
+                "schema": {"type": "string"},
+                "example": example,
+            }
+        ],
+        OPENAPI_EXTENSION: {"header": HEADER, "secret": secret_variable, "secret_source": secret_source},
+    }
 
 
 def _digest(secret: bytes, timestamp: int, body: bytes) -> str:

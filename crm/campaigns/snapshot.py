@@ -16,8 +16,9 @@ from pymongo.errors import BulkWriteError
 from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
 from crm.campaigns.model import FAILED, PENDING, Campaign
-from crm.campaigns.repository import now, object_id
+from crm.campaigns.repository import object_id
 from crm.campaigns.templating import RenderError, compile_template, render, variant_for
+from crm.store.clock import utc_now
 
 DUPLICATE_KEY = 11000
 
@@ -30,7 +31,7 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
     excluded = {reason: 0 for reason in EXCLUSIONS}
     matched = 0
     for rows in stream(campaign.rules, campaign.as_of, columns_for(channel, fields)):
-        stamp = now()
+        stamp = utc_now()
         docs = []
         for row in rows:
             matched += 1
@@ -39,10 +40,22 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
                 excluded[reason] += 1
                 continue
             variant = variant_for(row["customer_id"], len(compiled))
-            doc = {"campaign_id": campaign.id, "customer_id": row["customer_id"], "channel": channel.name,
-                   "to": str(row[channel.contact_field]).strip(), "variant": variant, "status": PENDING,
-                   "accepted": False, "vendor_message_id": None, "attempts": 0, "error": None,
-                   "created_at": stamp, "updated_at": stamp, "sent_at": None, "settled_at": None}
+            doc = {
+                "campaign_id": campaign.id,
+                "customer_id": row["customer_id"],
+                "channel": channel.name,
+                "to": str(row[channel.contact_field]).strip(),
+                "variant": variant,
+                "status": PENDING,
+                "accepted": False,
+                "vendor_message_id": None,
+                "attempts": 0,
+                "error": None,
+                "created_at": stamp,
+                "updated_at": stamp,
+                "sent_at": None,
+                "settled_at": None,
+            }
             try:
                 doc["message"] = render(compiled[variant], row)
             except RenderError as exc:
@@ -52,9 +65,18 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
         if progress:
             progress(len(rows))
     audience = db.communication_log.count_documents({"campaign_id": campaign.id})
-    db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": {
-        "audience": audience, "matched": matched, "excluded": excluded, "snapshot_done": True,
-        "updated_at": now()}})
+    db.campaigns.update_one(
+        {"_id": object_id(campaign.id)},
+        {
+            "$set": {
+                "audience": audience,
+                "matched": matched,
+                "excluded": excluded,
+                "snapshot_done": True,
+                "updated_at": utc_now(),
+            }
+        },
+    )
     return audience
 
 

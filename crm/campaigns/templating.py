@@ -30,6 +30,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from crm.analytics.audience_columns import COLUMNS
 from crm.errors import InvalidInput
+from crm.indian_numbers import format_inr
 
 MAX_TEMPLATE_CHARS = 2_000
 # Limits on one rendered message. 5,000 characters is a long email and ~30 SMS segments; a log
@@ -55,8 +56,6 @@ class EmptyValue(StrictUndefined):
 
 def _inr(value: Any) -> str:
     """`{{ total_spend | inr }}` -> ₹12,345.50 (Indian digit grouping)."""
-    from crm.ui.format import format_inr
-
     if isinstance(value, EmptyValue) or value is None:
         return str(value)  # raises for an empty value, like printing it would
     return format_inr(int((Decimal(str(value)) * 100).to_integral_value()))
@@ -95,8 +94,9 @@ def _current_budget() -> _Budget:
 
 def _limited(value: Any) -> Any:
     if isinstance(value, (str, list, tuple)) and len(value) > MAX_MESSAGE_CHARS:
-        raise RenderError(f"a text or list in the template is longer than {MAX_MESSAGE_CHARS:,}, "
-                          "the most a message may have")
+        raise RenderError(
+            f"a text or list in the template is longer than {MAX_MESSAGE_CHARS:,}, the most a message may have"
+        )
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_NUMBER_BITS:
         raise RenderError("a number in the template is too large")
     return value
@@ -118,10 +118,42 @@ def _range(*args: int) -> range:
 
 
 LOOP_GUARD = "_loop_guard"  # inserted around every loop by `_with_limits`; harmless if written by hand
-SAFE_FILTERS = ("default", "d", "upper", "lower", "title", "capitalize", "trim", "truncate", "round", "int",
-                "float", "abs", "length", "count", "first", "last", "join", "string")
-SAFE_STR_METHODS = frozenset({"upper", "lower", "title", "capitalize", "strip", "lstrip", "rstrip", "startswith",
-                              "endswith", "split", "isdigit", "isalpha"})
+SAFE_FILTERS = (
+    "default",
+    "d",
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "truncate",
+    "round",
+    "int",
+    "float",
+    "abs",
+    "length",
+    "count",
+    "first",
+    "last",
+    "join",
+    "string",
+)
+SAFE_STR_METHODS = frozenset(
+    {
+        "upper",
+        "lower",
+        "title",
+        "capitalize",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "startswith",
+        "endswith",
+        "split",
+        "isdigit",
+        "isalpha",
+    }
+)
 
 
 class _MessageEnvironment(ImmutableSandboxedEnvironment):
@@ -135,8 +167,12 @@ class _MessageEnvironment(ImmutableSandboxedEnvironment):
             _check_repeat(right, left)
             if _is_int(left) and _is_int(right) and left.bit_length() + right.bit_length() > MAX_NUMBER_BITS:
                 raise RenderError("a number in the template is too large")
-        elif operator == "**" and _is_int(left) and _is_int(right) and \
-                max(left.bit_length(), 1) * abs(right) > MAX_NUMBER_BITS:
+        elif (
+            operator == "**"
+            and _is_int(left)
+            and _is_int(right)
+            and max(left.bit_length(), 1) * abs(right) > MAX_NUMBER_BITS
+        ):
             raise RenderError("a number in the template is too large")
         elif operator == "%" and isinstance(left, str):
             raise RenderError("% formatting of text is not supported; write {{ placeholders }} instead")
@@ -165,15 +201,20 @@ def _is_int(value: Any) -> bool:
 
 def _check_repeat(sequence: Any, times: Any) -> None:
     if isinstance(sequence, (str, list, tuple)) and _is_int(times) and len(sequence) * times > MAX_MESSAGE_CHARS:
-        raise RenderError(f"a text or list repeated {times:,} times would be longer than {MAX_MESSAGE_CHARS:,}, "
-                          "the most a message may have")
+        raise RenderError(
+            f"a text or list repeated {times:,} times would be longer than {MAX_MESSAGE_CHARS:,}, "
+            "the most a message may have"
+        )
 
 
 _env = _MessageEnvironment(undefined=EmptyValue, autoescape=False)
 _env.globals.clear()
 _env.globals["range"] = _range
+
+
 def _size_checked(filter_function):
     """A filter whose result is held to the message's limits (a filter builds values too)."""
+
     @functools.wraps(filter_function)  # keeps Jinja's pass_* markers: the call stays the same
     def checked(*args, **kwargs):
         return _limited(filter_function(*args, **kwargs))
@@ -226,8 +267,10 @@ def compile_template(source: str, location: str = "message") -> CompiledTemplate
     except TemplateSyntaxError as exc:
         message = exc.message or "invalid template syntax"
         if message.startswith("No filter named"):
-            message = f"unknown filter {message.removeprefix('No filter named ').rstrip('.')}; " \
-                      f"available: {', '.join(sorted({*SAFE_FILTERS, 'inr'}))}"
+            message = (
+                f"unknown filter {message.removeprefix('No filter named ').rstrip('.')}; "
+                f"available: {', '.join(sorted({*SAFE_FILTERS, 'inr'}))}"
+            )
         raise InvalidInput(f"{location} line {exc.lineno}", message) from None
     return CompiledTemplate(text, frozenset(used), frozenset(guarded), template)
 
@@ -242,8 +285,16 @@ def _with_limits(tree: nodes.Template) -> nodes.Template:
             if isinstance(child, nodes.Concat):
                 setattr(parent, name, nodes.Filter(child, "_limited", [], [], None, None, lineno=child.lineno))
             elif isinstance(child, list):
-                setattr(parent, name, [nodes.Filter(c, "_limited", [], [], None, None, lineno=c.lineno)
-                                       if isinstance(c, nodes.Concat) else c for c in child])
+                setattr(
+                    parent,
+                    name,
+                    [
+                        nodes.Filter(c, "_limited", [], [], None, None, lineno=c.lineno)
+                        if isinstance(c, nodes.Concat)
+                        else c
+                        for c in child
+                    ],
+                )
     return tree
 
 
@@ -255,15 +306,19 @@ def _unknown_message(name: str) -> str:
 
 def _guarded(tree: nodes.Template, used: set[str]) -> set[str]:
     """Fields whose every read sits directly inside a `default` filter."""
-    wrapped = {id(f.node) for f in tree.find_all(nodes.Filter)
-               if f.name in DEFAULT_FILTERS and isinstance(f.node, nodes.Name)}
+    wrapped = {
+        id(f.node) for f in tree.find_all(nodes.Filter) if f.name in DEFAULT_FILTERS and isinstance(f.node, nodes.Name)
+    }
     bare = {n.name for n in tree.find_all(nodes.Name) if n.ctx == "load" and id(n) not in wrapped}
     return used - bare
 
 
 def is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or \
-        (isinstance(value, (list, tuple)) and not value)
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, (list, tuple)) and not value)
+    )
 
 
 def context_for(row: dict[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,6 @@ def from_text_command(args) -> int:
     for note in proposal.notes:
         print(f"note: {note}", file=sys.stderr)
     if proposal.rule is None:
-        raise InvalidInput("text", "found no condition in it; try e.g. \"customers in Pune who spent over ₹5,000\"")
+        raise InvalidInput("text", 'found no condition in it; try e.g. "customers in Pune who spent over ₹5,000"')
     print(json.dumps(proposal.rule.to_json(), ensure_ascii=False, indent=2))
     return 0

@@ -22,7 +22,8 @@ def register(sub) -> None:
     worker.set_defaults(handler=worker_command)
 
     keys = sub.add_parser("apikey", help="create, list and revoke API keys").add_subparsers(
-        dest="apikey_command", required=True)
+        dest="apikey_command", required=True
+    )
     create = keys.add_parser("create", help="create a key; the last line printed is the key, shown once")
     create.add_argument("name")
     create.set_defaults(handler=apikey_create)
@@ -32,7 +33,8 @@ def register(sub) -> None:
     revoke.set_defaults(handler=apikey_revoke)
 
     dead = sub.add_parser("deadletter", help="batches the worker could not write").add_subparsers(
-        dest="deadletter_command", required=True)
+        dest="deadletter_command", required=True
+    )
     show = dead.add_parser("list", help="one JSON line per dead-lettered batch")
     show.add_argument("--limit", type=int, default=100)
     show.set_defaults(handler=deadletter_list)

@@ -3,7 +3,7 @@
 Every subcommand ends with one JSON line: {"campaign_id", "audience", "sent", "delivered",
 "failed", "pending"}; when messages still wait for their receipt, a line on stderr says how many
 and how to settle them (`resume --wait`). Unless CRM_VENDOR_URL names a vendor, this process hosts the mock vendor
-and the receipt endpoint itself (see `crm.campaigns.host`); without `--wait` it still stays until
+and the receipt endpoint itself (see `crm.api.local_host`); without `--wait` it still stays until
 the vendor has posted the receipts it owes, after printing the JSON line.
 """
 
@@ -24,9 +24,14 @@ def register(sub) -> None:
     send = actions.add_parser("send", help="check, create and send a campaign to a segment's audience")
     send.add_argument("rules", metavar="RULES.json", help="segment rule file (JSON)")
     send.add_argument("--name", required=True, help="campaign name")
-    send.add_argument("--message", required=True, action="append", metavar="TEMPLATE",
-                      help='message template, e.g. \'Hi {{ first_name | default("there") }}\'; '
-                           "repeat for variants (customers are split between them)")
+    send.add_argument(
+        "--message",
+        required=True,
+        action="append",
+        metavar="TEMPLATE",
+        help="message template, e.g. 'Hi {{ first_name | default(\"there\") }}'; "
+        "repeat for variants (customers are split between them)",
+    )
     send.add_argument("--channel", default="sms", choices=["sms", "email", "whatsapp"], help="default: sms")
     send.add_argument("--objective", default="", help="what the campaign is for")
     send.add_argument("--as-of", metavar="DATE", help="evaluation date of the rule, YYYY-MM-DD (default: today)")
@@ -50,8 +55,14 @@ def send_command(args) -> int:
     from crm.store import get_db
 
     group = read_rule(args.rules)
-    draft = CampaignDraft.build(name=args.name, objective=args.objective, channel=args.channel,
-                                templates=args.message, rules=group.to_json(), as_of=parse_as_of(args.as_of))
+    draft = CampaignDraft.build(
+        name=args.name,
+        objective=args.objective,
+        channel=args.channel,
+        templates=args.message,
+        rules=group.to_json(),
+        as_of=parse_as_of(args.as_of),
+    )
     db = get_db()
     campaign, report = compose_campaign(db, CLI, draft)
     print(f"campaign {campaign.id} {campaign.name!r}: {report.summary()}", file=sys.stderr, flush=True)
@@ -70,9 +81,10 @@ def resume_command(args) -> int:
 def _send(db, campaign_id: str, wait: bool) -> int:
     from tqdm import tqdm
 
+    from crm.api.local_host import drain_hosts, endpoints, stop_hosts
     from crm.auth import CLI
     from crm.campaigns import get_campaign, send_campaign, wait_until_settled
-    from crm.campaigns.host import drain_hosts, stop_hosts
+    from crm.config import load_settings
 
     bars: dict[str, tqdm] = {}
 
@@ -83,16 +95,22 @@ def _send(db, campaign_id: str, wait: bool) -> int:
                 bars[phase] = tqdm(total=campaign.matched, desc="snapshot", unit="customer", file=sys.stderr)
             else:  # a resumed campaign starts part-way
                 pending = db.communication_log.count_documents({"campaign_id": campaign_id, "status": "PENDING"})
-                bars[phase] = tqdm(total=campaign.audience, initial=max(0, campaign.audience - pending - n),
-                                   desc="sending", unit="msg", file=sys.stderr)
+                bars[phase] = tqdm(
+                    total=campaign.audience,
+                    initial=max(0, campaign.audience - pending - n),
+                    desc="sending",
+                    unit="msg",
+                    file=sys.stderr,
+                )
         bars[phase].update(n)
 
     try:
-        stats = send_campaign(db, CLI, campaign_id, progress=progress)
+        stats = send_campaign(db, CLI, campaign_id, endpoints(load_settings()).vendor_url, progress=progress)
         for bar in bars.values():
             bar.close()
         if wait:
             with tqdm(total=stats.audience, desc="receipts", unit="msg", file=sys.stderr) as bar:
+
                 def settled(s) -> None:
                     bar.update(s.delivered + s.failed - bar.n)
 
@@ -125,5 +143,9 @@ def _outstanding(db, stats) -> None:
 
     if stats.pending:
         label = status_label(get_campaign(db, stats.campaign_id).status, stats.pending)
-        print(f"campaign {stats.campaign_id}: {label}; `python -m crm campaign resume {stats.campaign_id} --wait` "
-              "settles them", file=sys.stderr, flush=True)
+        print(
+            f"campaign {stats.campaign_id}: {label}; `python -m crm campaign resume {stats.campaign_id} --wait` "
+            "settles them",
+            file=sys.stderr,
+            flush=True,
+        )

@@ -8,11 +8,14 @@ import json
 def register(sub) -> None:
     parser = sub.add_parser("customer", help="act on one customer")
     actions = parser.add_subparsers(dest="customer_command", required=True, metavar="ACTION")
-    erase = actions.add_parser("erase", help="erase a customer and their orders for good",
-                               description="Removes the customer and their orders from the database and the "
-                                           "analytic copy; messages sent to them keep a tombstone row so "
-                                           "campaign counts stay exact. Prints a JSON summary; an unknown or "
-                                           "already erased customer exits with status 2.")
+    erase = actions.add_parser(
+        "erase",
+        help="erase a customer and their orders for good",
+        description="Removes the customer and their orders from the database and the "
+        "analytic copy; messages sent to them keep a tombstone row so "
+        "campaign counts stay exact. Prints a JSON summary; an unknown or "
+        "already erased customer exits with status 2.",
+    )
     erase.add_argument("customer_id", metavar="CUSTOMER_ID")
     erase.set_defaults(handler=erase_command)
 

@@ -19,6 +19,14 @@ def status_command(args) -> int:
     settings = load_settings()
     db = get_db(settings)
     counts = {name: db[name].estimated_document_count() for name in sorted(db.list_collection_names())}
-    print(json.dumps({"embedded": settings.embedded, "uri": database_uri(settings, shown=True) if settings.embedded else "MONGODB_URI",
-                      "data_dir": str(settings.data_dir), "collections": counts}))
+    print(
+        json.dumps(
+            {
+                "embedded": settings.embedded,
+                "uri": database_uri(settings, shown=True) if settings.embedded else "MONGODB_URI",
+                "data_dir": str(settings.data_dir),
+                "collections": counts,
+            }
+        )
+    )
     return 0

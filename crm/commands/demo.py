@@ -11,11 +11,13 @@ from crm.errors import InvalidInput
 
 def register(sub) -> None:
     parser = sub.add_parser(
-        "demo", help="load realistic demo customers and orders",
+        "demo",
+        help="load realistic demo customers and orders",
         description="Loads deterministic demo data: the same seed and --as-of date give the same "
-                    "records. Dates run back three years from --as-of (default: today, UTC), so the "
-                    "data looks fresh. Loading again is idempotent; --reset removes all customers "
-                    "and orders first.")
+        "records. Dates run back three years from --as-of (default: today, UTC), so the "
+        "data looks fresh. Loading again is idempotent; --reset removes all customers "
+        "and orders first.",
+    )
     parser.add_argument("--customers", type=int, default=5_000, help="number of customers (default 5000)")
     parser.add_argument("--orders", type=int, default=50_000, help="number of orders (default 50000)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")

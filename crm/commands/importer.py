@@ -11,22 +11,33 @@ MAX_ERRORS_SHOWN = 20
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("import", help="import customers or orders from a CSV file",
-                            description="Strict by default: one invalid row and nothing is written. "
-                                        "Rows are numbered as a spreadsheet shows them (header = row 1).")
+    parser = sub.add_parser(
+        "import",
+        help="import customers or orders from a CSV file",
+        description="Strict by default: one invalid row and nothing is written. "
+        "Rows are numbered as a spreadsheet shows them (header = row 1).",
+    )
     parser.add_argument("kind", choices=["customers", "orders"])
     parser.add_argument("file", help="CSV file, UTF-8, first row names the columns")
     parser.add_argument("--skip-invalid", action="store_true", help="write the valid rows, report the others")
     parser.add_argument("--rejected", metavar="OUT.csv", help="write rejected rows with their reasons here")
-    parser.add_argument("--consent", metavar="CHANNELS",
-                        help="what every customer of the file agreed to be contacted by, for files without "
-                             "consent columns (or where a cell is empty): sms,email,whatsapp (any of them) or "
-                             "'none'; recorded as the consent's source. Without it, consent the file does not "
-                             "give stays unknown and unknown is never messaged. An explicit 'no' is never "
-                             "overridden")
-    parser.add_argument("--map", metavar="COLUMN=FIELD", action="append", default=[],
-                        help="read the file's COLUMN as our FIELD (repeatable); "
-                             "other columns are matched by name; FIELD '-' ignores a column")
+    parser.add_argument(
+        "--consent",
+        metavar="CHANNELS",
+        help="what every customer of the file agreed to be contacted by, for files without "
+        "consent columns (or where a cell is empty): sms,email,whatsapp (any of them) or "
+        "'none'; recorded as the consent's source. Without it, consent the file does not "
+        "give stays unknown and unknown is never messaged. An explicit 'no' is never "
+        "overridden",
+    )
+    parser.add_argument(
+        "--map",
+        metavar="COLUMN=FIELD",
+        action="append",
+        default=[],
+        help="read the file's COLUMN as our FIELD (repeatable); "
+        "other columns are matched by name; FIELD '-' ignores a column",
+    )
     parser.set_defaults(handler=import_command)
 
 
@@ -35,7 +46,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         column, sep, our_field = pair.partition("=")
         if not sep or not column.strip() or not our_field.strip():
-            raise InvalidInput("--map", f"{pair!r} should look like COLUMN=FIELD, e.g. \"Cust No=customer_id\"")
+            raise InvalidInput("--map", f'{pair!r} should look like COLUMN=FIELD, e.g. "Cust No=customer_id"')
         overrides[column.strip()] = our_field.strip()
     return overrides
 
@@ -45,8 +56,11 @@ def build_mapping(kind: str, header: list[str], overrides: dict[str, str]) -> di
     from crm.ingest.csv_import import suggest_mapping
 
     chosen = {column: our_field for column, our_field in overrides.items() if our_field != "-"}
-    mapping = {column: our_field for column, our_field in suggest_mapping(kind, header).items()
-               if column not in overrides and our_field not in chosen.values()}
+    mapping = {
+        column: our_field
+        for column, our_field in suggest_mapping(kind, header).items()
+        if column not in overrides and our_field not in chosen.values()
+    }
     return {**mapping, **chosen}
 
 
@@ -71,8 +85,17 @@ def import_command(args) -> int:
 
     print(f"validating {args.file} ...", file=sys.stderr)
     try:
-        report = import_csv(db, args.kind, args.file, mapping=mapping, skip_invalid=args.skip_invalid,
-                            rejected_path=args.rejected, progress=progress, by=CLI, consent=declared)
+        report = import_csv(
+            db,
+            args.kind,
+            args.file,
+            mapping=mapping,
+            skip_invalid=args.skip_invalid,
+            rejected_path=args.rejected,
+            progress=progress,
+            by=CLI,
+            consent=declared,
+        )
     except ImportRejected as exc:
         _print_errors(exc.report.rejected)
         raise

@@ -34,8 +34,9 @@ def register(sub) -> None:
     export = _subparsers.add_parser("export", help="write the audience to a CSV file")
     _rule_arguments(export)
     export.add_argument("-o", "--output", required=True, metavar="OUT.csv", help="CSV file to write")
-    export.add_argument("--columns", metavar="A,B,...",
-                        help="comma-separated columns (default: all); see `segment export --help`")
+    export.add_argument(
+        "--columns", metavar="A,B,...", help="comma-separated columns (default: all); see `segment export --help`"
+    )
     export.set_defaults(handler=export_command)
 
     describe = _subparsers.add_parser("describe", help="print the rule in plain English")
@@ -95,8 +96,15 @@ def export_command(args) -> int:
 
     group = read_rule(args.rules)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
-    written = export_csv(group, Path(args.output), as_of=parse_as_of(args.as_of), columns=columns,
-                         progress=True, by=CLI, segment=Path(args.rules).name)
+    written = export_csv(
+        group,
+        Path(args.output),
+        as_of=parse_as_of(args.as_of),
+        columns=columns,
+        progress=True,
+        by=CLI,
+        segment=Path(args.rules).name,
+    )
     print(f"wrote {written} customers to {args.output}")
     return 0
 

@@ -40,16 +40,22 @@ PR_SET_PDEATHSIG = 1
 
 def register(sub) -> None:
     settings = load_settings()
-    parser = sub.add_parser("serve", help="start the database, API and web UI together",
-                            description="Starts the embedded database (unless MONGODB_URI is set), the "
-                                        "REST API and the web UI, prints their URLs, and stops them all "
-                                        "on Ctrl-C.")
-    parser.add_argument("--host", default=settings.api_host,
-                        help=f"address the UI and API listen on (default {settings.api_host})")
-    parser.add_argument("--ui-port", type=int, default=settings.ui_port,
-                        help=f"web UI port (default {settings.ui_port})")
-    parser.add_argument("--api-port", type=int, default=settings.api_port,
-                        help=f"REST API port (default {settings.api_port})")
+    parser = sub.add_parser(
+        "serve",
+        help="start the database, API and web UI together",
+        description="Starts the embedded database (unless MONGODB_URI is set), the "
+        "REST API and the web UI, prints their URLs, and stops them all "
+        "on Ctrl-C.",
+    )
+    parser.add_argument(
+        "--host", default=settings.api_host, help=f"address the UI and API listen on (default {settings.api_host})"
+    )
+    parser.add_argument(
+        "--ui-port", type=int, default=settings.ui_port, help=f"web UI port (default {settings.ui_port})"
+    )
+    parser.add_argument(
+        "--api-port", type=int, default=settings.api_port, help=f"REST API port (default {settings.api_port})"
+    )
     parser.add_argument("--no-api", action="store_true", help="start the web UI only")
     parser.set_defaults(handler=serve_command)
 
@@ -82,16 +88,42 @@ def plan(host: str, ui_port: int, api_port: int, with_api: bool, with_worker: bo
     """The children to start, in start order (they stop in reverse)."""
     children = []
     if with_worker:  # API writes queue in Redis: someone must persist them
-        children.append(Child("worker", [sys.executable, "-m", "crm", "worker"],
-                              "persisting queued API writes from Redis", None))
+        children.append(
+            Child("worker", [sys.executable, "-m", "crm", "worker"], "persisting queued API writes from Redis", None)
+        )
     if with_api:
-        children.append(Child("API", [sys.executable, "-m", "crm", "api", "--host", host, "--port", str(api_port)],
-                              f"http://{host}:{api_port}/docs", f"http://{host}:{api_port}/healthz"))
-    children.append(Child("UI", [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.address", host, "--server.port", str(ui_port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ], f"http://{host}:{ui_port}/", f"http://{host}:{ui_port}/_stcore/health"))
+        children.append(
+            Child(
+                "API",
+                [sys.executable, "-m", "crm", "api", "--host", host, "--port", str(api_port)],
+                f"http://{host}:{api_port}/docs",
+                f"http://{host}:{api_port}/healthz",
+            )
+        )
+    children.append(
+        Child(
+            "UI",
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.address",
+                host,
+                "--server.port",
+                str(ui_port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            f"http://{host}:{ui_port}/",
+            f"http://{host}:{ui_port}/_stcore/health",
+        )
+    )
     return children
 
 
@@ -116,10 +148,13 @@ def serve_command(args) -> int:
     with_api = not args.no_api and api_available()
     if not args.no_api and not with_api:
         print("note: the REST API is not part of this build yet; starting the UI only", flush=True)
-    children = plan(args.host, args.ui_port, args.api_port, with_api,
-                    with_worker=with_api and bool(settings.redis_url))
-    env = {**os.environ, "CRM_UI_PORT": str(args.ui_port), "CRM_API_PORT": str(args.api_port),
-           "CRM_API_HOST": args.host}
+    children = plan(args.host, args.ui_port, args.api_port, with_api, with_worker=with_api and bool(settings.redis_url))
+    env = {
+        **os.environ,
+        "CRM_UI_PORT": str(args.ui_port),
+        "CRM_API_PORT": str(args.api_port),
+        "CRM_API_HOST": args.host,
+    }
     # Starts the embedded server in this process: we own it, children reuse it. One that another
     # process runs is refused (it would stop when that process does), before anything starts.
     claim_database(settings)
@@ -134,8 +169,14 @@ def serve_command(args) -> int:
         if notice:  # at once: should a child then fail to start, the password is not lost
             print(f"\n{notice}\n", flush=True)
         for child in children:
-            child.process = subprocess.Popen(child.command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                             start_new_session=True, preexec_fn=_die_with_parent)
+            child.process = subprocess.Popen(
+                child.command,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         for child in children:
             _wait_healthy(child, stop)
         if not stop.is_set():
@@ -145,8 +186,10 @@ def serve_command(args) -> int:
         while not stop.wait(0.5):
             for child in children:
                 if child.process.poll() is not None:
-                    raise Unavailable(f"the {child.name} stopped unexpectedly (exit code "
-                                      f"{child.process.returncode}); stopping everything")
+                    raise Unavailable(
+                        f"the {child.name} stopped unexpectedly (exit code "
+                        f"{child.process.returncode}); stopping everything"
+                    )
     finally:
         for child in reversed(children):
             _stop(child)
@@ -163,16 +206,19 @@ def _wait_healthy(child: Child, stop: threading.Event) -> None:
     with httpx.Client(timeout=2) as http:
         while not stop.is_set():
             if child.process.poll() is not None:
-                raise Unavailable(f"the {child.name} did not start (exit code {child.process.returncode}); "
-                                  "see its output above (is the port already in use?)")
+                raise Unavailable(
+                    f"the {child.name} did not start (exit code {child.process.returncode}); "
+                    "see its output above (is the port already in use?)"
+                )
             try:
                 if http.get(child.health_url).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass  # not listening yet
             if time.monotonic() > deadline:
-                raise Unavailable(f"the {child.name} did not answer {child.health_url} within "
-                                  f"{START_TIMEOUT_SECONDS} s")
+                raise Unavailable(
+                    f"the {child.name} did not answer {child.health_url} within {START_TIMEOUT_SECONDS} s"
+                )
             stop.wait(0.2)
 
 

@@ -19,8 +19,9 @@ def register(sub) -> None:
     add.add_argument("--name", default="")
     add.add_argument("--email", default="")
     add.set_defaults(handler=add_command)
-    reset = user.add_parser("reset-password", help="new one-time password (the last line printed); "
-                                                   "also lifts the sign-in back-off")
+    reset = user.add_parser(
+        "reset-password", help="new one-time password (the last line printed); also lifts the sign-in back-off"
+    )
     reset.add_argument("username")
     reset.set_defaults(handler=reset_command)
     unlock = user.add_parser("unlock", help="lift the sign-in back-off after wrong passwords, now")
@@ -44,8 +45,9 @@ def add_command(args) -> int:
     from crm.auth import users
 
     user, password = users.add_local_user(CLI, args.username, args.role, name=args.name, email=args.email)
-    print(f"added {user.username} ({user.role}); one-time password, {_valid_until(user)}, "
-          "to be changed at first sign-in:")
+    print(
+        f"added {user.username} ({user.role}); one-time password, {_valid_until(user)}, to be changed at first sign-in:"
+    )
     print(password)
     return 0
 
@@ -55,8 +57,10 @@ def reset_command(args) -> int:
 
     password = users.reset_password(CLI, args.username)
     user = users.get_user(args.username)
-    print(f"new one-time password for {user.username}, {_valid_until(user)}, to be changed at first sign-in "
-          "(earlier sign-ins of the account have ended):")
+    print(
+        f"new one-time password for {user.username}, {_valid_until(user)}, to be changed at first sign-in "
+        "(earlier sign-ins of the account have ended):"
+    )
     print(password)
     return 0
 
@@ -71,8 +75,10 @@ def unlock_command(args) -> int:
     from crm.auth import users
 
     cleared = users.unlock(CLI, args.username)
-    print(f"{args.username} may sign in again now" + (f" (back-off lifted for {cleared} client(s))" if cleared
-                                                      else " (no back-off was in force)"))
+    print(
+        f"{args.username} may sign in again now"
+        + (f" (back-off lifted for {cleared} client(s))" if cleared else " (no back-off was in force)")
+    )
     return 0
 
 

@@ -9,7 +9,7 @@ loyal buyers, regular buyers, lapsed buyers (no order for months) and people who
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import numpy as np
 from faker.providers.person.en_IN import Provider as IndianNames
@@ -20,13 +20,35 @@ HISTORY_DAYS = 3 * 365
 
 # Share of customers per city, roughly following metro population and online retail reach.
 CITIES = {
-    "Mumbai": 14, "Delhi": 14, "Bengaluru": 12, "Hyderabad": 8, "Chennai": 8, "Kolkata": 7,
-    "Pune": 7, "Ahmedabad": 5, "Jaipur": 4, "Lucknow": 3, "Surat": 3, "Chandigarh": 2,
-    "Kochi": 2, "Indore": 2, "Nagpur": 2, "Bhopal": 1.5, "Coimbatore": 1.5, "Patna": 1,
-    "Visakhapatnam": 1, "Guwahati": 1,
+    "Mumbai": 14,
+    "Delhi": 14,
+    "Bengaluru": 12,
+    "Hyderabad": 8,
+    "Chennai": 8,
+    "Kolkata": 7,
+    "Pune": 7,
+    "Ahmedabad": 5,
+    "Jaipur": 4,
+    "Lucknow": 3,
+    "Surat": 3,
+    "Chandigarh": 2,
+    "Kochi": 2,
+    "Indore": 2,
+    "Nagpur": 2,
+    "Bhopal": 1.5,
+    "Coimbatore": 1.5,
+    "Patna": 1,
+    "Visakhapatnam": 1,
+    "Guwahati": 1,
 }
-EMAIL_DOMAINS = {"gmail.com": 62, "yahoo.co.in": 12, "outlook.com": 9, "rediffmail.com": 6,
-                 "hotmail.com": 6, "icloud.com": 5}
+EMAIL_DOMAINS = {
+    "gmail.com": 62,
+    "yahoo.co.in": 12,
+    "outlook.com": 9,
+    "rediffmail.com": 6,
+    "hotmail.com": 6,
+    "icloud.com": 5,
+}
 
 # Behaviour: share of customers and how many orders each tends to place (relative).
 BEHAVIOURS = ("loyal", "regular", "lapsed", "never")
@@ -39,8 +61,9 @@ MIN_AMOUNT_RUPEES, MAX_AMOUNT_RUPEES = 99, 200_000
 MEDIAN_BASKET_RUPEES = 1_100
 
 # Hour of day (IST) when people shop online: evenings are busiest.
-HOUR_WEIGHTS_IST = np.array([1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 1.5, 2.5, 3.5, 4, 4.2,
-                             4.5, 4.3, 4, 4, 4.2, 4.5, 5, 5.5, 6, 6, 4.5, 2.5])
+HOUR_WEIGHTS_IST = np.array(
+    [1, 0.5, 0.3, 0.2, 0.2, 0.3, 0.8, 1.5, 2.5, 3.5, 4, 4.2, 4.5, 4.3, 4, 4, 4.2, 4.5, 5, 5.5, 6, 6, 4.5, 2.5]
+)
 IST = timedelta(hours=5, minutes=30)
 
 
@@ -49,7 +72,7 @@ class DemoSpec:
     customers: int = 5_000
     orders: int = 50_000
     seed: int = 42
-    as_of: date = field(default_factory=lambda: datetime.now(timezone.utc).date())
+    as_of: date = field(default_factory=lambda: datetime.now(UTC).date())
 
 
 @dataclass
@@ -94,8 +117,11 @@ def _customer_rows(rng, n, behaviour, signup_day, start: date) -> list[dict]:
     gender = rng.choice(["female", "male", "other"], size=n, p=[0.48, 0.50, 0.02])
     female_first = np.array(IndianNames.first_names_female)
     male_first = np.array(IndianNames.first_names_male)
-    first = np.where(gender == "female", female_first[rng.integers(0, len(female_first), n)],
-                     male_first[rng.integers(0, len(male_first), n)])
+    first = np.where(
+        gender == "female",
+        female_first[rng.integers(0, len(female_first), n)],
+        male_first[rng.integers(0, len(male_first), n)],
+    )
     last = np.array(IndianNames.last_names)[rng.integers(0, len(IndianNames.last_names), n)]
     city = _weighted(rng, CITIES, n)
     domain = _weighted(rng, EMAIL_DOMAINS, n)
@@ -115,9 +141,10 @@ def _customer_rows(rng, n, behaviour, signup_day, start: date) -> list[dict]:
     }
     # Consent as a real base has it: most agreed to email, fewer to SMS and WhatsApp, some said
     # no, and for some nobody ever asked (unknown, which is never messaged).
-    consent = {channel: _consent_statuses(rng.random(n), agreed, refused)
-               for channel, agreed, refused in (("email", 0.86, 0.05), ("sms", 0.74, 0.09),
-                                                ("whatsapp", 0.62, 0.12))}
+    consent = {
+        channel: _consent_statuses(rng.random(n), agreed, refused)
+        for channel, agreed, refused in (("email", 0.86, 0.05), ("sms", 0.74, 0.09), ("whatsapp", 0.62, 0.12))
+    }
 
     rows, seen_emails = [], set()
     for i in range(n):
@@ -126,19 +153,21 @@ def _customer_rows(rng, n, behaviour, signup_day, start: date) -> list[dict]:
         if email in seen_emails:  # namesakes get a number, as mail providers do
             email = f"{local}{i + 1}@{domain[i]}"
         seen_emails.add(email)
-        signup = datetime.combine(start + timedelta(days=int(signup_day[i])), time(), timezone.utc)
-        rows.append({
-            "customer_id": f"CUST-{i + 1:06d}",
-            "name": f"{first[i]} {last[i]}",
-            "email": email,
-            "phone": None if no_phone[i] else f"+91{phone[i]}",
-            "city": str(city[i]),
-            "gender": None if no_gender[i] else str(gender[i]),
-            "age": None if no_age[i] else int(age[i]),
-            "signup_date": signup,
-            "tags": [tag for tag, has in tags.items() if has[i]],
-            "consent": {channel: str(statuses[i]) for channel, statuses in consent.items()},
-        })
+        signup = datetime.combine(start + timedelta(days=int(signup_day[i])), time(), UTC)
+        rows.append(
+            {
+                "customer_id": f"CUST-{i + 1:06d}",
+                "name": f"{first[i]} {last[i]}",
+                "email": email,
+                "phone": None if no_phone[i] else f"+91{phone[i]}",
+                "city": str(city[i]),
+                "gender": None if no_gender[i] else str(gender[i]),
+                "age": None if no_age[i] else int(age[i]),
+                "signup_date": signup,
+                "tags": [tag for tag, has in tags.items() if has[i]],
+                "consent": {channel: str(statuses[i]) for channel, statuses in consent.items()},
+            }
+        )
     return rows
 
 
@@ -179,16 +208,18 @@ def _order_rows(rng, m, customers, behaviour, signup_day, last_day, start: date)
     rows = []
     for number, k in enumerate(order, start=1):
         # Shoppers' IST clock -> UTC instant; the order stays on its calendar day in IST.
-        at = datetime.combine(start + timedelta(days=int(day[k])), time(), timezone.utc)
+        at = datetime.combine(start + timedelta(days=int(day[k])), time(), UTC)
         at += timedelta(seconds=int(seconds[k])) - IST
         at = max(at, customers[owner[k]]["signup_date"])  # never before the signup
-        rows.append({
-            "order_id": f"ORD-{number:07d}",
-            "customer_id": customers[owner[k]]["customer_id"],
-            "amount": f"{paise[k] // 100}.{paise[k] % 100:02d}",
-            "status": str(status[k]),
-            "order_date": at,
-        })
+        rows.append(
+            {
+                "order_id": f"ORD-{number:07d}",
+                "customer_id": customers[owner[k]]["customer_id"],
+                "amount": f"{paise[k] // 100}.{paise[k] % 100:02d}",
+                "status": str(status[k]),
+                "order_date": at,
+            }
+        )
     return rows
 
 

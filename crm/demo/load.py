@@ -12,7 +12,8 @@ from crm.auth.permissions import Principal, requires
 from crm.consent import ConsentSource
 from crm.demo.generate import DemoSpec, generate
 from crm.ingest.records import validate_records
-from crm.ingest.writer import WriteResult, utc_now, write_records
+from crm.ingest.writer import WriteResult, write_records
+from crm.store.clock import utc_now
 from crm.store.schema import ensure_indexes
 
 # (kind, records written so far, records of that kind): drives a tqdm bar or st.progress.
@@ -26,14 +27,19 @@ class DemoReport:
     orders: WriteResult
 
     def summary(self) -> dict:
-        return {"seed": self.spec.seed, "as_of": self.spec.as_of.isoformat(),
-                "customers": self.spec.customers, "orders": self.spec.orders,
-                "written": {"customers": vars(self.customers), "orders": vars(self.orders)}}
+        return {
+            "seed": self.spec.seed,
+            "as_of": self.spec.as_of.isoformat(),
+            "customers": self.spec.customers,
+            "orders": self.spec.orders,
+            "written": {"customers": vars(self.customers), "orders": vars(self.orders)},
+        }
 
 
 @requires("data.demo")
-def load_demo(db: Database, spec: DemoSpec, reset: bool = False,
-              progress: LoadProgress | None = None, *, by: Principal) -> DemoReport:
+def load_demo(
+    db: Database, spec: DemoSpec, reset: bool = False, progress: LoadProgress | None = None, *, by: Principal
+) -> DemoReport:
     """Write the demo data; loading the same spec twice changes nothing the second time.
 
     `reset` first removes every customer and order, so the store holds exactly the demo data.

@@ -13,18 +13,25 @@ import numpy as np
 # Diwali (Lakshmi Puja) moves with the lunar calendar; festive-season sales peak in the weeks
 # before it. Years not listed fall back to 1 November, close enough for demo data.
 DIWALI = {
-    2020: date(2020, 11, 14), 2021: date(2021, 11, 4), 2022: date(2022, 10, 24),
-    2023: date(2023, 11, 12), 2024: date(2024, 11, 1), 2025: date(2025, 10, 21),
-    2026: date(2026, 11, 8), 2027: date(2027, 10, 29), 2028: date(2028, 10, 17),
-    2029: date(2029, 11, 5), 2030: date(2030, 10, 26),
+    2020: date(2020, 11, 14),
+    2021: date(2021, 11, 4),
+    2022: date(2022, 10, 24),
+    2023: date(2023, 11, 12),
+    2024: date(2024, 11, 1),
+    2025: date(2025, 10, 21),
+    2026: date(2026, 11, 8),
+    2027: date(2027, 10, 29),
+    2028: date(2028, 10, 17),
+    2029: date(2029, 11, 5),
+    2030: date(2030, 10, 26),
 }
 
 # (month, first day, last day, weight): sales most Indian retailers run every year.
 SALES = [
-    (1, 1, 7, 1.4),     # end-of-season sale
-    (1, 20, 26, 1.5),   # Republic Day sale
-    (7, 10, 20, 1.4),   # end-of-season sale
-    (8, 8, 15, 1.5),    # Independence Day sale
+    (1, 1, 7, 1.4),  # end-of-season sale
+    (1, 20, 26, 1.5),  # Republic Day sale
+    (7, 10, 20, 1.4),  # end-of-season sale
+    (8, 8, 15, 1.5),  # Independence Day sale
     (12, 24, 31, 1.3),  # year-end sale
 ]
 

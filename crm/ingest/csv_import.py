@@ -22,9 +22,17 @@ from crm.auth.permissions import Principal, requires
 from crm.consent import ConsentSource, describe_declared
 from crm.csv_safety import restore, safe_writer
 from crm.errors import InvalidInput
-from crm.ingest.records import (INPUT_FIELDS, REQUIRED_FIELDS, Kind, RowError, RowProblem, check_customers_exist,
-                                validate_records)
-from crm.ingest.writer import Progress, utc_now, write_records
+from crm.ingest.records import (
+    INPUT_FIELDS,
+    REQUIRED_FIELDS,
+    Kind,
+    RowError,
+    RowProblem,
+    check_customers_exist,
+    validate_records,
+)
+from crm.ingest.writer import Progress, write_records
+from crm.store.clock import utc_now
 
 FIRST_DATA_ROW = 2  # the header is row 1
 Source = str | Path | IO[bytes] | IO[str]  # a path, or an open file (e.g. an upload) read from its start
@@ -33,34 +41,92 @@ Source = str | Path | IO[bytes] | IO[str]  # a path, or an open file (e.g. an up
 # Our own field name always wins over a synonym.
 SYNONYMS: dict[str, dict[str, list[str]]] = {
     "customers": {
-        "customer_id": ["customerid", "custid", "clientid", "customerno", "customernumber", "customercode",
-                        "id"],
+        "customer_id": ["customerid", "custid", "clientid", "customerno", "customernumber", "customercode", "id"],
         "name": ["fullname", "customername", "clientname", "customer"],
         "email": ["emailaddress", "mail", "emailid"],
-        "phone": ["mobile", "phonenumber", "mobilenumber", "mobileno", "phoneno", "contact",
-                  "contactnumber", "telephone", "tel", "cell"],
+        "phone": [
+            "mobile",
+            "phonenumber",
+            "mobilenumber",
+            "mobileno",
+            "phoneno",
+            "contact",
+            "contactnumber",
+            "telephone",
+            "tel",
+            "cell",
+        ],
         "city": ["town", "location"],
         "gender": ["sex"],
         "age": ["ageyears"],
-        "signup_date": ["signup", "signedup", "signupat", "joined", "joindate", "joinedat",
-                        "registrationdate", "registeredat", "created", "createdat", "createddate", "date"],
+        "signup_date": [
+            "signup",
+            "signedup",
+            "signupat",
+            "joined",
+            "joindate",
+            "joinedat",
+            "registrationdate",
+            "registeredat",
+            "created",
+            "createdat",
+            "createddate",
+            "date",
+        ],
         "tags": ["tag", "labels", "label", "segments"],
         # Shopify's "Accepts Email Marketing" / "Email Marketing Status", and the usual opt-in names.
-        "consent_email": ["acceptsemailmarketing", "emailmarketingstatus", "emailmarketingconsent",
-                          "acceptsmarketing", "emailconsent", "emailoptin", "emailsubscribed", "newsletteroptin"],
-        "consent_sms": ["acceptssmsmarketing", "smsmarketingstatus", "smsmarketingconsent", "smsconsent",
-                        "smsoptin", "smssubscribed"],
-        "consent_whatsapp": ["acceptswhatsappmarketing", "whatsappmarketingstatus", "whatsappconsent",
-                             "whatsappoptin", "whatsappsubscribed"],
+        "consent_email": [
+            "acceptsemailmarketing",
+            "emailmarketingstatus",
+            "emailmarketingconsent",
+            "acceptsmarketing",
+            "emailconsent",
+            "emailoptin",
+            "emailsubscribed",
+            "newsletteroptin",
+        ],
+        "consent_sms": [
+            "acceptssmsmarketing",
+            "smsmarketingstatus",
+            "smsmarketingconsent",
+            "smsconsent",
+            "smsoptin",
+            "smssubscribed",
+        ],
+        "consent_whatsapp": [
+            "acceptswhatsappmarketing",
+            "whatsappmarketingstatus",
+            "whatsappconsent",
+            "whatsappoptin",
+            "whatsappsubscribed",
+        ],
     },
     "orders": {
         "order_id": ["orderid", "orderno", "ordernumber", "invoiceid", "invoiceno", "transactionid", "id"],
         "customer_id": ["customerid", "custid", "clientid", "customerno", "customer"],
-        "amount": ["total", "totalamount", "ordertotal", "amountinr", "amountrs", "price", "value",
-                   "ordervalue", "revenue", "grandtotal"],
+        "amount": [
+            "total",
+            "totalamount",
+            "ordertotal",
+            "amountinr",
+            "amountrs",
+            "price",
+            "value",
+            "ordervalue",
+            "revenue",
+            "grandtotal",
+        ],
         "status": ["orderstatus", "state"],
-        "order_date": ["orderdate", "date", "orderedat", "purchasedate", "purchasedat", "created",
-                       "createdat", "timestamp"],
+        "order_date": [
+            "orderdate",
+            "date",
+            "orderedat",
+            "purchasedate",
+            "purchasedat",
+            "created",
+            "createdat",
+            "timestamp",
+        ],
     },
 }
 
@@ -76,9 +142,14 @@ class ImportReport:
 
     def summary(self) -> dict[str, Any]:
         """Counts only (the CLI's JSON line)."""
-        return {"kind": self.kind, "rows_read": self.rows_read, "inserted": self.inserted,
-                "updated": self.updated, "unchanged": self.unchanged,
-                "rejected_rows": len({error.row for error in self.rejected})}
+        return {
+            "kind": self.kind,
+            "rows_read": self.rows_read,
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected_rows": len({error.row for error in self.rejected}),
+        }
 
 
 class ImportRejected(InvalidInput):
@@ -87,8 +158,11 @@ class ImportRejected(InvalidInput):
     def __init__(self, location: str, report: ImportReport):
         rows = len({error.row for error in report.rejected})
         first = report.rejected[0]
-        super().__init__(location, f"{rows} of {report.rows_read} rows are invalid, nothing was imported "
-                                   f"(first: row {first.row}, {first.column}: {first.reason})")
+        super().__init__(
+            location,
+            f"{rows} of {report.rows_read} rows are invalid, nothing was imported "
+            f"(first: row {first.row}, {first.column}: {first.reason})",
+        )
         self.report = report
 
 
@@ -144,8 +218,9 @@ def _table(source: Source) -> Iterator[list[str]]:
     try:
         yield from reader
     except UnicodeDecodeError:
-        raise InvalidInput(name, f"the file is not UTF-8 text (near row {reader.line_num + 1}); save it "
-                                 "as CSV UTF-8") from None
+        raise InvalidInput(
+            name, f"the file is not UTF-8 text (near row {reader.line_num + 1}); save it as CSV UTF-8"
+        ) from None
     except csv.Error as exc:
         raise InvalidInput(name, f"row {reader.line_num}: {exc}") from None
     finally:
@@ -179,17 +254,22 @@ def check_mapping(kind: Kind, header: list[str], mapping: dict[str, str]) -> Non
         if our_field not in fields:
             raise InvalidInput("mapping", f"{our_field!r} is not a field of {kind} (fields: {', '.join(fields)})")
         if our_field in targets:
-            raise InvalidInput("mapping", f"columns {targets[our_field]!r} and {column!r} are both mapped "
-                                          f"to {our_field}")
+            raise InvalidInput(
+                "mapping", f"columns {targets[our_field]!r} and {column!r} are both mapped to {our_field}"
+            )
         targets[our_field] = column
     missing = [name for name in REQUIRED_FIELDS[kind] if name not in targets]
     if missing:
-        raise InvalidInput("mapping", f"required column {', '.join(missing)} is missing: map one of the file's "
-                                      f"columns ({', '.join(header)}) to it")
+        raise InvalidInput(
+            "mapping",
+            f"required column {', '.join(missing)} is missing: map one of the file's "
+            f"columns ({', '.join(header)}) to it",
+        )
 
 
-def read_rows(source: Source, mapping: dict[str, str],
-              kind: Kind | None = None) -> Iterator[dict[str, str] | RowProblem | None]:
+def read_rows(
+    source: Source, mapping: dict[str, str], kind: Kind | None = None
+) -> Iterator[dict[str, str] | RowProblem | None]:
     """The data rows as {our field: cell text}; only mapped columns are read, nothing is coerced.
 
     With `kind`, the mapping is checked first (a missing required column is an InvalidInput).
@@ -233,8 +313,7 @@ def errors_to_csv(errors: list[RowError], source: Source | None = None) -> str:
     for row, cells in enumerate(_table(source), start=FIRST_DATA_ROW - 1):
         if row in by_row:
             problems = by_row[row]
-            writer.writerow([*cells, row, "; ".join(p.column for p in problems),
-                             "; ".join(p.reason for p in problems)])
+            writer.writerow([*cells, row, "; ".join(p.column for p in problems), "; ".join(p.reason for p in problems)])
     return out.getvalue()
 
 
@@ -278,15 +357,26 @@ def check_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = N
             kept = [(record, row) for record, row in zip(valid, rows) if row not in bad_rows]
             valid, rows = [record for record, _ in kept], [row for _, row in kept]
     report = ImportReport(kind=kind, rows_read=result.rows_seen)
-    report.rejected = sorted((RowError(e.row, _column_of(e.column, columns), e.reason) for e in errors),
-                             key=lambda error: error.row)
+    report.rejected = sorted(
+        (RowError(e.row, _column_of(e.column, columns), e.reason) for e in errors), key=lambda error: error.row
+    )
     return CheckedFile(report=report, valid=valid, rows=rows)
 
 
 @requires("data.import")
-def import_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = None, skip_invalid: bool = False,
-               rejected_path: str | Path | None = None, progress: Progress | None = None, *,
-               by: Principal, consent: frozenset[str] | None = None, file_name: str | None = None) -> ImportReport:
+def import_csv(
+    db,
+    kind: Kind,
+    source: Source,
+    mapping: dict[str, str] | None = None,
+    skip_invalid: bool = False,
+    rejected_path: str | Path | None = None,
+    progress: Progress | None = None,
+    *,
+    by: Principal,
+    consent: frozenset[str] | None = None,
+    file_name: str | None = None,
+) -> ImportReport:
     """Validate the whole file, then write it (strict) or its valid rows (`skip_invalid`).
 
     `consent` declares what every customer of the file agreed to (channels; empty: nothing),
@@ -303,8 +393,9 @@ def import_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = 
     origin = ConsentSource(f"file {name} (imported by {by.username})", utc_now(), consent)
     written = write_records(db, kind, checked.valid, progress=progress, origin=origin)
     report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged
-    audit.record(by, f"data.import.{kind}", name, {**report.summary(), "consent_declared": describe_declared(consent)},
-                 db=db)
+    audit.record(
+        by, f"data.import.{kind}", name, {**report.summary(), "consent_declared": describe_declared(consent)}, db=db
+    )
     return report
 
 

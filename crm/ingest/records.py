@@ -18,20 +18,26 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from bson.int64 import Int64
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints,
-                      ValidationError, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from crm.consent import parse_status
+from crm.store.schema import IN_QUERY_CHUNK
 
 Kind = Literal["customers", "orders"]
 # One order is at most ₹10 crore: far above any real retail order, and low enough that no
 # customer's total (int64 paise) can overflow before 922 million such orders.
 MAX_ORDER_PAISE = 10**8 * 100  # ₹10,00,00,000 in paise
 MAX_TAGS, MAX_TAG_LENGTH = 50, 64
-# Ids per `$in` query. The embedded server's cost grows with the square of the matches of one
-# `$in` (measured: 1000 ids 0.96 s, 20 x 50 ids 0.12 s), so lookups go in small batches.
-IN_QUERY_CHUNK = 50
 SCAN_MIN_IDS = 2_000  # from this many distinct ids on, consider reading all ids instead
 
 
@@ -43,11 +49,19 @@ def _fail(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
 # text that needs them), DEL and C1 controls (ESC drives terminals), the Unicode bidi controls
 # that make text display in another order than it is stored, and lone surrogates (not Unicode:
 # the database cannot store them). Checked after trimming, so outer whitespace stays harmless.
-_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
-                          "\ud800-\udfff]")
-_CHARACTER_NAMES = {0x00: "NUL", 0x09: "tab", 0x0A: "line feed", 0x0D: "carriage return", 0x1B: "ESC",
-                    0x7F: "DEL", 0x200E: "left-to-right mark", 0x200F: "right-to-left mark",
-                    0x202E: "right-to-left override", 0x202D: "left-to-right override"}
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_CHARACTER_NAMES = {
+    0x00: "NUL",
+    0x09: "tab",
+    0x0A: "line feed",
+    0x0D: "carriage return",
+    0x1B: "ESC",
+    0x7F: "DEL",
+    0x200E: "left-to-right mark",
+    0x200F: "right-to-left mark",
+    0x202E: "right-to-left override",
+    0x202D: "left-to-right override",
+}
 
 
 def unsafe_text(value: str) -> str | None:
@@ -56,10 +70,13 @@ def unsafe_text(value: str) -> str | None:
     if found is None:
         return None
     code = ord(found.group())
-    name = _CHARACTER_NAMES.get(code) or ("a lone surrogate" if 0xD800 <= code <= 0xDFFF else
-                                          "a bidi control" if code > 0x9F else "a control character")
-    return (f"contains {name} (U+{code:04X}) at position {found.start() + 1}; text fields may not hold "
-            "control characters, bidi controls or lone surrogates")
+    name = _CHARACTER_NAMES.get(code) or (
+        "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a bidi control" if code > 0x9F else "a control character"
+    )
+    return (
+        f"contains {name} (U+{code:04X}) at position {found.start() + 1}; text fields may not hold "
+        "control characters, bidi controls or lone surrogates"
+    )
 
 
 def _safe_text(key: str, value: str) -> None:
@@ -86,8 +103,12 @@ def _utc_datetime(value: Any) -> datetime:
             parsed = datetime.fromisoformat(value)
         except ValueError as exc:
             why = "" if str(exc).startswith("Invalid isoformat") else f" ({exc})"
-            raise _fail("date", "{value} is not an ISO 8601 date{why}, e.g. 2024-03-01 or "
-                                "2024-03-01T10:30:00+05:30", value=repr(value[:40]), why=why) from None
+            raise _fail(
+                "date",
+                "{value} is not an ISO 8601 date{why}, e.g. 2024-03-01 or 2024-03-01T10:30:00+05:30",
+                value=repr(value[:40]),
+                why=why,
+            ) from None
     else:
         raise _fail("date_type", "a date must be ISO 8601 text, e.g. 2024-03-01")
     try:
@@ -120,15 +141,21 @@ def _amount_to_paise(value: Any) -> int:
         raise _fail("amount_decimals", "the amount {value} has more than 2 decimals", value=repr(text[:40]))
     paise = int(amount * 100)
     if paise > MAX_ORDER_PAISE:
-        raise _fail("amount_too_large", "the amount {value} is more than ₹10 crore, the most one order may be; "
-                                        "check the column holds rupees, not paise", value=repr(text[:40]))
+        raise _fail(
+            "amount_too_large",
+            "the amount {value} is more than ₹10 crore, the most one order may be; "
+            "check the column holds rupees, not paise",
+            value=repr(text[:40]),
+        )
     return paise
 
 
 # Plain ASCII addresses that email-validator accepts unchanged (a test checks that it agrees):
 # matching them first skips its per-character Unicode checks for the common case.
-_PLAIN_EMAIL = re.compile(r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@"
-                          r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9_%+-]+(?:\.[A-Za-z0-9_%+-]+)*@"
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
 _SPECIAL_USE_DOMAINS = tuple(SPECIAL_USE_DOMAIN_NAMES)
 
 
@@ -136,24 +163,30 @@ def _email(value: str | None) -> str | None:
     if value is None:
         return None
     # "--" is left to email-validator: RFC 5890 reserves labels like "ab--c" (only "xn--" is allowed).
-    if (len(value) <= 254 and "--" not in value and _PLAIN_EMAIL.fullmatch(value) and value.index("@") <= 64
-            and not value.lower().rsplit(".", 1)[-1] in _SPECIAL_USE_DOMAINS):
+    if (
+        len(value) <= 254
+        and "--" not in value
+        and _PLAIN_EMAIL.fullmatch(value)
+        and value.index("@") <= 64
+        and value.lower().rsplit(".", 1)[-1] not in _SPECIAL_USE_DOMAINS
+    ):
         return value.lower()
     try:
         return validate_email(value, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise _fail("email", "{value} is not a valid email address: {why}",
-                    value=repr(value[:80]), why=str(exc)) from None
+        raise _fail(
+            "email", "{value} is not a valid email address: {why}", value=repr(value[:80]), why=str(exc)
+        ) from None
 
 
 def _tags(value: Any) -> list[str]:
-    """"a;b" (CSV) or ["a", "b"] (JSON) -> trimmed, non-empty, without repeats, in order."""
+    """ "a;b" (CSV) or ["a", "b"] (JSON) -> trimmed, non-empty, without repeats, in order."""
     if isinstance(value, str):
         items = value.split(";")
     elif isinstance(value, (list, tuple)):
         items = value
         if not all(isinstance(item, str) for item in items):
-            raise _fail("tags_type", "tags must be text, e.g. [\"vip\", \"newsletter\"]")
+            raise _fail("tags_type", 'tags must be text, e.g. ["vip", "newsletter"]')
     else:
         raise _fail("tags_type", "tags must be a list of text or text separated by ';'")
     tags = list(dict.fromkeys(tag.strip() for tag in items if tag.strip()))
@@ -171,8 +204,7 @@ _PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{3,38}")
 
 def _phone(value: str | None) -> str | None:
     if value is not None and not _PHONE.fullmatch(value):
-        raise _fail("phone", "{value} is not a phone number (digits, spaces, + ( ) - . /)",
-                    value=repr(value[:40]))
+        raise _fail("phone", "{value} is not a phone number (digits, spaces, + ( ) - . /)", value=repr(value[:40]))
     return value
 
 
@@ -203,8 +235,12 @@ class _Record(BaseModel):
             raise _fail("record_type", "each record must be an object of fields")
         if not all(type(key) is str and key[:1] != "$" for key in data):
             key = next(key for key in data if type(key) is not str or key[:1] == "$")
-            raise _fail("field_name", "field name {name} is not allowed (names must not start with $)",
-                        name=repr(str(key)[:40]), column=str(key)[:40])
+            raise _fail(
+                "field_name",
+                "field name {name} is not allowed (names must not start with $)",
+                name=repr(str(key)[:40]),
+                column=str(key)[:40],
+            )
         # One comprehension for every field, then a few named ones (this runs for every row).
         prepared = {key: (value.strip() or None) if type(value) is str else value for key, value in data.items()}
         for key, value in prepared.items():
@@ -249,8 +285,9 @@ class Consent(BaseModel):
 
     def carried(self) -> dict[str, str]:
         """Channel -> status, for the channels the input gave."""
-        return {channel: getattr(self, channel) for channel in self.model_fields_set
-                if getattr(self, channel) is not None}
+        return {
+            channel: getattr(self, channel) for channel in self.model_fields_set if getattr(self, channel) is not None
+        }
 
 
 CONSENT_COLUMNS = {f"consent_{channel}": channel for channel in Consent.model_fields}
@@ -290,8 +327,9 @@ class OrderRecord(_Record):
     order_id: Id
     customer_id: Id
     amount_paise: Annotated[int, BeforeValidator(_amount_to_paise)] = Field(validation_alias="amount")
-    status: Annotated[Literal["completed", "cancelled", "refunded"],
-                      BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = "completed"
+    status: Annotated[
+        Literal["completed", "cancelled", "refunded"], BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)
+    ] = "completed"
     order_date: UtcDatetime
 
     defaulted_inputs = frozenset({"status"})
@@ -302,8 +340,18 @@ MODELS: dict[str, type[_Record]] = {"customers": CustomerRecord, "orders": Order
 ID_FIELDS: dict[str, str] = {"customers": "customer_id", "orders": "order_id"}
 # Input fields of each kind (what a CSV column or JSON key may be called), required first.
 INPUT_FIELDS: dict[str, list[str]] = {
-    "customers": ["customer_id", "name", "email", "phone", "city", "gender", "age", "signup_date",
-                  "tags", *CONSENT_COLUMNS],
+    "customers": [
+        "customer_id",
+        "name",
+        "email",
+        "phone",
+        "city",
+        "gender",
+        "age",
+        "signup_date",
+        "tags",
+        *CONSENT_COLUMNS,
+    ],
     "orders": ["order_id", "customer_id", "amount", "status", "order_date"],
 }
 REQUIRED_FIELDS: dict[str, list[str]] = {
@@ -410,12 +458,15 @@ def check_customers_exist(db, records: Sequence[OrderRecord], rows: Sequence[int
         known.update(doc["customer_id"] for doc in cursor)
     else:
         for start in range(0, len(wanted), IN_QUERY_CHUNK):
-            chunk = wanted[start:start + IN_QUERY_CHUNK]
+            chunk = wanted[start : start + IN_QUERY_CHUNK]
             cursor = db.customers.find({"customer_id": {"$in": chunk}}, {"customer_id": 1, "_id": 0})
             known.update(doc["customer_id"] for doc in cursor)
     rows = rows if rows is not None else range(len(records))
-    return [RowError(row, "customer_id", f"unknown customer {record.customer_id!r}: import the customer first")
-            for row, record in zip(rows, records) if record.customer_id not in known]
+    return [
+        RowError(row, "customer_id", f"unknown customer {record.customer_id!r}: import the customer first")
+        for row, record in zip(rows, records)
+        if record.customer_id not in known
+    ]
 
 
 def record_to_document(record: CustomerRecord | OrderRecord) -> dict[str, Any]:

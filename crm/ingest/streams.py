@@ -34,11 +34,11 @@ from crm.config import Settings
 from crm.consent import ConsentSource
 from crm.errors import NotFound, Unavailable
 from crm.ingest.records import ID_FIELDS, check_customers_exist, validate_records
-from crm.ingest.writer import utc_now, write_records
+from crm.ingest.writer import write_records
+from crm.store.clock import utc_now
+from crm.store.schema import RECORD_KINDS
 
 log = logging.getLogger("crm.ingest.streams")
-
-KINDS = ("customers", "orders")
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ class StreamKeys:
 def redis_client(settings: Settings) -> redis.Redis:
     if not settings.redis_url:
         raise Unavailable("REDIS_URL is not set: the stream worker needs Redis")
-    return redis.Redis.from_url(settings.redis_url, decode_responses=True,
-                                socket_connect_timeout=5, health_check_interval=30)
+    return redis.Redis.from_url(
+        settings.redis_url, decode_responses=True, socket_connect_timeout=5, health_check_interval=30
+    )
 
 
 def _now() -> str:
@@ -82,12 +83,16 @@ class Producer:
     def __init__(self, client: redis.Redis, keys: StreamKeys):
         self.client, self.keys = client, keys
 
-    def enqueue(self, kind: str, rows: Sequence[Mapping], customer_ids: Iterable[str] = (),
-                source: str = "") -> str:
+    def enqueue(self, kind: str, rows: Sequence[Mapping], customer_ids: Iterable[str] = (), source: str = "") -> str:
         """Append one validated batch; returns the stream entry id. `source` names who sent it
         (an API key), which the worker records as the customers' consent source."""
-        fields = {"kind": kind, "count": len(rows), "rows": json.dumps(rows, ensure_ascii=False),
-                  "accepted_at": _now(), "source": source}
+        fields = {
+            "kind": kind,
+            "count": len(rows),
+            "rows": json.dumps(rows, ensure_ascii=False),
+            "accepted_at": _now(),
+            "source": source,
+        }
         try:
             with self.client.pipeline(transaction=True) as pipe:
                 if kind == "customers":
@@ -138,9 +143,18 @@ class WorkerStats:
 
 
 class Worker:
-    def __init__(self, db: Database, client: redis.Redis, keys: StreamKeys, *, max_attempts: int = 5,
-                 claim_idle_ms: int = 30_000, block_ms: int = 1000, read_count: int = 50,
-                 consumer: str | None = None):
+    def __init__(
+        self,
+        db: Database,
+        client: redis.Redis,
+        keys: StreamKeys,
+        *,
+        max_attempts: int = 5,
+        claim_idle_ms: int = 30_000,
+        block_ms: int = 1000,
+        read_count: int = 50,
+        consumer: str | None = None,
+    ):
         self.db, self.client, self.keys = db, client, keys
         self.max_attempts, self.claim_idle_ms = max_attempts, claim_idle_ms
         self.block_ms, self.read_count = block_ms, read_count
@@ -150,9 +164,14 @@ class Worker:
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, **kwargs) -> Worker:
-        return cls(db, redis_client(settings), StreamKeys(settings.stream_prefix),
-                   max_attempts=settings.stream_max_attempts,
-                   claim_idle_ms=settings.stream_claim_idle_ms, **kwargs)
+        return cls(
+            db,
+            redis_client(settings),
+            StreamKeys(settings.stream_prefix),
+            max_attempts=settings.stream_max_attempts,
+            claim_idle_ms=settings.stream_claim_idle_ms,
+            **kwargs,
+        )
 
     def ensure_group(self) -> None:
         try:
@@ -169,8 +188,13 @@ class Worker:
     def step(self) -> int:
         """Reclaim stale entries, read new ones, write them; returns how many were handled."""
         entries = self._reclaim()
-        reply = self.client.xreadgroup(self.keys.group, self.consumer, {self.keys.stream: ">"},
-                                       count=self.read_count, block=None if entries else self.block_ms)
+        reply = self.client.xreadgroup(
+            self.keys.group,
+            self.consumer,
+            {self.keys.stream: ">"},
+            count=self.read_count,
+            block=None if entries else self.block_ms,
+        )
         for _, items in reply or []:
             entries += [Entry(entry_id, fields, 1) for entry_id, fields in items]
         self._handle(entries)
@@ -179,8 +203,13 @@ class Worker:
     def _reclaim(self) -> list[Entry]:
         """Entries pending longer than claim_idle_ms (their worker died or failed them)."""
         next_cursor, claimed, deleted = self.client.xautoclaim(
-            self.keys.stream, self.keys.group, self.consumer, self.claim_idle_ms,
-            start_id=self._claim_cursor, count=self.read_count)[:3]
+            self.keys.stream,
+            self.keys.group,
+            self.consumer,
+            self.claim_idle_ms,
+            start_id=self._claim_cursor,
+            count=self.read_count,
+        )[:3]
         self._claim_cursor = next_cursor
         if deleted:  # trimmed away while pending: nothing left to write
             self.client.xack(self.keys.stream, self.keys.group, *deleted)
@@ -191,15 +220,20 @@ class Worker:
             for entry_id, _ in claimed:
                 pipe.xpending_range(self.keys.stream, self.keys.group, entry_id, entry_id, 1)
             pending = pipe.execute()
-        return [Entry(entry_id, fields, info[0]["times_delivered"] if info else self.max_attempts + 1)
-                for (entry_id, fields), info in zip(claimed, pending)]
+        return [
+            Entry(entry_id, fields, info[0]["times_delivered"] if info else self.max_attempts + 1)
+            for (entry_id, fields), info in zip(claimed, pending)
+        ]
 
     def _handle(self, entries: list[Entry]) -> None:
         ready: list[Entry] = []
         for entry in entries:
             if entry.deliveries > self.max_attempts:
-                self._dead_letter(entry, f"delivered {entry.deliveries - 1} times without being "
-                                         "written (the worker stopped or failed each time)")
+                self._dead_letter(
+                    entry,
+                    f"delivered {entry.deliveries - 1} times without being "
+                    "written (the worker stopped or failed each time)",
+                )
                 continue
             try:
                 self._decode(entry)
@@ -225,7 +259,7 @@ class Worker:
 
     def _decode(self, entry: Entry) -> None:
         kind, raw = entry.fields.get("kind"), entry.fields.get("rows")
-        if kind not in KINDS or not isinstance(raw, str):
+        if kind not in RECORD_KINDS or not isinstance(raw, str):
             raise EntryFailed("the entry has no valid kind or rows field", permanent=True)
         try:
             rows = json.loads(raw)
@@ -236,8 +270,10 @@ class Worker:
         result = validate_records(kind, rows, first_row=0)
         if result.errors:
             first = result.errors[0]
-            raise EntryFailed(f"{len(result.errors)} invalid item(s), first: item {first.row} "
-                              f"{first.column}: {first.reason}", permanent=True)
+            raise EntryFailed(
+                f"{len(result.errors)} invalid item(s), first: item {first.row} {first.column}: {first.reason}",
+                permanent=True,
+            )
         entry.kind, entry.records = kind, result.valid
 
     def _drop_erased(self, entries: list[Entry]) -> list[Entry]:
@@ -258,8 +294,11 @@ class Worker:
                 entry.records = [r for r in entry.records if r.customer_id not in gone]
                 self.stats.dropped_erased += before - len(entry.records)
                 if before != len(entry.records):
-                    log.info("stream entry %s: %d row(s) of erased customers not written",
-                             entry.entry_id, before - len(entry.records))
+                    log.info(
+                        "stream entry %s: %d row(s) of erased customers not written",
+                        entry.entry_id,
+                        before - len(entry.records),
+                    )
             (keep if entry.records else emptied).append(entry)
         if emptied:
             self._acknowledge(emptied)
@@ -271,8 +310,12 @@ class Worker:
         from crm.erasure import erase_again, erasure_times
 
         erased = erasure_times(self.db, {r.customer_id for e in run for r in e.records})
-        late = {r.customer_id for e in run for r in e.records
-                if r.customer_id in erased and erased[r.customer_id] >= _accepted_at(e)}
+        late = {
+            r.customer_id
+            for e in run
+            for r in e.records
+            if r.customer_id in erased and erased[r.customer_id] >= _accepted_at(e)
+        }
         for customer_id in sorted(late):
             erase_again(self.db, customer_id)
             log.info("customer erased while their queued batch was written: erased again")
@@ -329,15 +372,26 @@ class Worker:
             return
         # Left pending: XAUTOCLAIM hands it out again after claim_idle_ms.
         self.stats.failed += 1
-        log.warning("stream entry %s failed (attempt %d of %d): %s",
-                    entry.entry_id, entry.deliveries, self.max_attempts, exc.reason)
+        log.warning(
+            "stream entry %s failed (attempt %d of %d): %s",
+            entry.entry_id,
+            entry.deliveries,
+            self.max_attempts,
+            exc.reason,
+        )
 
     def _dead_letter(self, entry: Entry, reason: str) -> None:
-        fields = {"original_id": entry.entry_id, "kind": str(entry.fields.get("kind", "")),
-                  "rows": str(entry.fields.get("rows", "")), "count": str(entry.fields.get("count", "")),
-                  "accepted_at": str(entry.fields.get("accepted_at", "")),
-                  "source": str(entry.fields.get("source", "")), "error": reason[:2000],
-                  "attempts": str(entry.deliveries), "failed_at": _now()}
+        fields = {
+            "original_id": entry.entry_id,
+            "kind": str(entry.fields.get("kind", "")),
+            "rows": str(entry.fields.get("rows", "")),
+            "count": str(entry.fields.get("count", "")),
+            "accepted_at": str(entry.fields.get("accepted_at", "")),
+            "source": str(entry.fields.get("source", "")),
+            "error": reason[:2000],
+            "attempts": str(entry.deliveries),
+            "failed_at": _now(),
+        }
         with self.client.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.dead_letter, fields)
             pipe.xack(self.keys.stream, self.keys.group, entry.entry_id)
@@ -358,8 +412,10 @@ def _accepted_at(entry: Entry) -> datetime:
 
 def list_dead_letters(client: redis.Redis, keys: StreamKeys, limit: int = 100) -> list[dict]:
     """Dead-lettered entries, oldest first, without their rows."""
-    return [{"id": entry_id, **{k: v for k, v in fields.items() if k != "rows"}}
-            for entry_id, fields in client.xrange(keys.dead_letter, count=limit)]
+    return [
+        {"id": entry_id, **{k: v for k, v in fields.items() if k != "rows"}}
+        for entry_id, fields in client.xrange(keys.dead_letter, count=limit)
+    ]
 
 
 def scrub_dead_letters(client: redis.Redis, keys: StreamKeys, customer_id: str) -> int:
@@ -380,8 +436,15 @@ def scrub_dead_letters(client: redis.Redis, keys: StreamKeys, customer_id: str) 
             continue
         with client.pipeline(transaction=True) as pipe:
             if kept:
-                pipe.xadd(keys.dead_letter, {**fields, "rows": json.dumps(kept, ensure_ascii=False),
-                                             "count": str(len(kept)), "scrubbed_from": entry_id})
+                pipe.xadd(
+                    keys.dead_letter,
+                    {
+                        **fields,
+                        "rows": json.dumps(kept, ensure_ascii=False),
+                        "count": str(len(kept)),
+                        "scrubbed_from": entry_id,
+                    },
+                )
             pipe.xdel(keys.dead_letter, entry_id)
             pipe.execute()
         removed += len(rows) - len(kept)
@@ -402,10 +465,17 @@ def replay_dead_letters(client: redis.Redis, keys: StreamKeys, ids: Sequence[str
     new_ids = []
     for entry_id, fields in entries:
         with client.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.stream, {"kind": fields.get("kind", ""), "rows": fields.get("rows", ""),
-                                    "count": fields.get("count", ""),
-                                    "accepted_at": fields.get("accepted_at", ""),
-                                    "source": fields.get("source", ""), "replayed_from": entry_id})
+            pipe.xadd(
+                keys.stream,
+                {
+                    "kind": fields.get("kind", ""),
+                    "rows": fields.get("rows", ""),
+                    "count": fields.get("count", ""),
+                    "accepted_at": fields.get("accepted_at", ""),
+                    "source": fields.get("source", ""),
+                    "replayed_from": entry_id,
+                },
+            )
             pipe.xdel(keys.dead_letter, entry_id)
             new_ids.append(pipe.execute()[0])
     return new_ids

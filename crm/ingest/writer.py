@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import UpdateOne
@@ -22,7 +21,9 @@ from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from crm.consent import CHANNELS, ConsentSource, merged, stored_status
 from crm.errors import Unavailable
-from crm.ingest.records import ID_FIELDS, IN_QUERY_CHUNK, CustomerRecord, OrderRecord, record_to_document
+from crm.ingest.records import ID_FIELDS, CustomerRecord, OrderRecord, record_to_document
+from crm.store.clock import utc_now
+from crm.store.schema import IN_QUERY_CHUNK
 
 CHUNK_SIZE = 1000
 DUPLICATE_KEY = 11000
@@ -35,11 +36,6 @@ class WriteResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
-
-
-def utc_now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # what MongoDB keeps
 
 
 def _update_fields(record: CustomerRecord | OrderRecord, doc: dict[str, Any]) -> dict[str, Any]:
@@ -67,8 +63,9 @@ def _consent_changes(record, stored: dict[str, Any] | None, origin: ConsentSourc
     return merged(stored.get("consent") if stored else None, record.consent.carried(), origin)
 
 
-def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResult, look_up: bool = True, *,
-                 origin: ConsentSource) -> bool:
+def _write_chunk(
+    collection, id_field: str, records: Sequence, result: WriteResult, look_up: bool = True, *, origin: ConsentSource
+) -> bool:
     """Write one chunk; True if some of its ids already existed.
 
     Without `look_up` every record is tried as an insert and the unique index tells which ids
@@ -77,7 +74,7 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
     ids = [getattr(record, id_field) for record in records]
     existing = {}
     for start in range(0, len(ids) if look_up else 0, IN_QUERY_CHUNK):
-        cursor = collection.find({id_field: {"$in": ids[start:start + IN_QUERY_CHUNK]}}, {"_id": 0})
+        cursor = collection.find({id_field: {"$in": ids[start : start + IN_QUERY_CHUNK]}}, {"_id": 0})
         existing.update((doc[id_field], doc) for doc in cursor)
     now = utc_now()
     inserts: list[dict[str, Any]] = []
@@ -94,8 +91,7 @@ def _write_chunk(collection, id_field: str, records: Sequence, result: WriteResu
             inserts.append(doc)
             new_records.append(record)
             continue
-        changes = {path: value for path, value in _update_fields(record, doc).items()
-                   if _stored(stored, path) != value}
+        changes = {path: value for path, value in _update_fields(record, doc).items() if _stored(stored, path) != value}
         if consent and _is_legacy(stored.get("consent")):
             changes["consent"] = {**_legacy_consent(stored.get("consent")), **consent}
         else:
@@ -133,13 +129,22 @@ def _legacy_consent(value: Any) -> dict:
     """A consent sub-document with booleans (before consent tracking) in the stored shape."""
     if not isinstance(value, dict):
         return {}
-    return {channel: flag if isinstance(flag, dict) else
-            {"status": stored_status(flag), "source": "before consent tracking", "at": None}
-            for channel, flag in value.items() if channel in CHANNELS}
+    return {
+        channel: flag
+        if isinstance(flag, dict)
+        else {"status": stored_status(flag), "source": "before consent tracking", "at": None}
+        for channel, flag in value.items()
+        if channel in CHANNELS
+    }
 
 
-def write_records(db, kind: str, records: Sequence[CustomerRecord] | Sequence[OrderRecord],
-                  progress: Progress | None = None, origin: ConsentSource | None = None) -> WriteResult:
+def write_records(
+    db,
+    kind: str,
+    records: Sequence[CustomerRecord] | Sequence[OrderRecord],
+    progress: Progress | None = None,
+    origin: ConsentSource | None = None,
+) -> WriteResult:
     """Insert new records, update changed ones, leave the rest; then refresh the analytic copy.
 
     `origin` says where the customers' consent comes from (stamped on each channel it sets) and
@@ -155,14 +160,17 @@ def write_records(db, kind: str, records: Sequence[CustomerRecord] | Sequence[Or
     look_up = True  # until a chunk turns out all new: then insert first (a lookup costs ~10%)
     try:
         for start in range(0, total, CHUNK_SIZE):
-            look_up = _write_chunk(collection, id_field, records[start:start + CHUNK_SIZE], result, look_up,
-                                   origin=origin)
+            look_up = _write_chunk(
+                collection, id_field, records[start : start + CHUNK_SIZE], result, look_up, origin=origin
+            )
             if progress:
                 progress(min(start + CHUNK_SIZE, total), total)
     except ConnectionFailure as exc:
         done = result.inserted + result.updated + result.unchanged
-        raise Unavailable(f"the database stopped answering while writing {kind} ({done} of {total} "
-                          f"records written); run the same import again to finish it: {exc}") from exc
+        raise Unavailable(
+            f"the database stopped answering while writing {kind} ({done} of {total} "
+            f"records written); run the same import again to finish it: {exc}"
+        ) from exc
     except PyMongoError as exc:
         raise Unavailable(f"writing {kind} failed: {exc}") from exc
     finally:

@@ -18,8 +18,11 @@ MAX_OFFERED = 200  # more distinct values than this: the field is typed, not pic
 
 def value_choices(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """field name -> its values in the data, most common first (one spelling per value)."""
-    candidates = {name: column for name, field in FIELDS.items()
-                  if field.type in ("string", "list") and (column := customer_column(field))}
+    candidates = {
+        name: column
+        for name, field in FIELDS.items()
+        if field.type in ("string", "list") and (column := customer_column(field))
+    }
     choices = {}
     for name, column in candidates.items():  # columns come from the catalogue, never from input
         values = f"unnest(f.{column})" if FIELDS[name].type == "list" else f"f.{column}"
@@ -27,7 +30,9 @@ def value_choices(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
         rows = cur.execute(
             f"SELECT any_value(trim(v)) AS shown, count(*) AS n "
             f"FROM (SELECT {values} AS v FROM customer_features AS f) WHERE {key} IS NOT NULL "
-            f"GROUP BY {key} ORDER BY n DESC, {key} LIMIT ?", [MAX_OFFERED + 1]).fetchall()
+            f"GROUP BY {key} ORDER BY n DESC, {key} LIMIT ?",
+            [MAX_OFFERED + 1],
+        ).fetchall()
         if 0 < len(rows) <= MAX_OFFERED:
             choices[name] = [shown for shown, _ in rows]
     return choices

@@ -19,8 +19,15 @@ from crm.auth.permissions import Principal
 PREPARE_ABOVE_ROWS = 100_000
 
 
-def audience_csv(rule, columns: list[str] | None = None, as_of: date | None = None,
-                 on_rows: Callable[[int, int], None] | None = None, *, by: Principal, segment: str = "") -> bytes:
+def audience_csv(
+    rule,
+    columns: list[str] | None = None,
+    as_of: date | None = None,
+    on_rows: Callable[[int, int], None] | None = None,
+    *,
+    by: Principal,
+    segment: str = "",
+) -> bytes:
     with tempfile.TemporaryDirectory(prefix="crm-export-") as folder:
         path = Path(folder) / "audience.csv"
         export_csv(rule, path, as_of=as_of, columns=columns, on_rows=on_rows, by=by, segment=segment)

@@ -27,8 +27,8 @@ from crm.segment_engine.catalogue import FIELDS
 from crm.segment_engine.model import MAX_DEPTH, ROOT, TOO_DEEP, Group, parse_rule
 from crm.segment_engine.operators import MANY, NONE, OPERATORS, PAIR
 
-
 # --- rule -> tree ---------------------------------------------------------------------------
+
 
 def rule_to_tree(rule: Any, offered: Collection[str] = ()) -> dict:
     """The widget tree of a valid rule (dict, JSON text or Group). `offered`: the fields whose
@@ -37,10 +37,11 @@ def rule_to_tree(rule: Any, offered: Collection[str] = ()) -> dict:
 
 
 def _group_tree(group: Group, offered: frozenset) -> dict:
-    children = [_group_tree(r, offered) if isinstance(r, Group) else _condition_tree(r.model_dump(), offered)
-                for r in group.rules]
-    return {"type": "group", "properties": {"conjunction": group.op.upper(), "not": group.negate},
-            "children": children}
+    children = [
+        _group_tree(r, offered) if isinstance(r, Group) else _condition_tree(r.model_dump(), offered)
+        for r in group.rules
+    ]
+    return {"type": "group", "properties": {"conjunction": group.op.upper(), "not": group.negate}, "children": children}
 
 
 def _condition_tree(cond: dict, offered: frozenset) -> dict:
@@ -58,13 +59,20 @@ def _condition_tree(cond: dict, offered: frozenset) -> dict:
     if windowed:
         values.append(cond["within_days"])
         types.append("number")
-    return {"type": "rule", "properties": {
-        "field": window_key(field.name) if windowed else field.name,
-        "operator": window_key(operator.key) if windowed else operator.key,
-        "value": values, "valueSrc": ["value"] * len(values), "valueType": types}}
+    return {
+        "type": "rule",
+        "properties": {
+            "field": window_key(field.name) if windowed else field.name,
+            "operator": window_key(operator.key) if windowed else operator.key,
+            "value": values,
+            "valueSrc": ["value"] * len(values),
+            "valueType": types,
+        },
+    }
 
 
 # --- tree -> rule ---------------------------------------------------------------------------
+
 
 def tree_to_rule(tree: Any) -> dict:
     """Our rule JSON (not yet validated) from a widget tree; see the module docstring."""
@@ -97,8 +105,7 @@ def _group_rule(node: dict, path: str, depth: int) -> dict:
             rules.append(_group_rule(child, at, depth + 1))
         else:
             rules.append(_condition_rule(child.get("properties") or {}, at))
-    return {"op": str(props.get("conjunction") or "AND").lower(), "not": bool(props.get("not", False)),
-            "rules": rules}
+    return {"op": str(props.get("conjunction") or "AND").lower(), "not": bool(props.get("not", False)), "rules": rules}
 
 
 def _condition_rule(props: dict, at: str) -> dict:

@@ -69,8 +69,12 @@ def _type_config(field: Field, offered: bool, windowed: bool) -> dict:
             widget = value_widget(field, ops[0], offered)
         entry = widgets.setdefault(widget, {"operators": []})
         entry["operators"].append(window_key(op.key) if windowed else op.key)
-    return {"valueSources": ["value"], "defaultOperator": (window_key(ops[0].key) if windowed else ops[0].key),
-            "operators": [window_key(o.key) if windowed else o.key for o in ops], "widgets": widgets}
+    return {
+        "valueSources": ["value"],
+        "defaultOperator": (window_key(ops[0].key) if windowed else ops[0].key),
+        "operators": [window_key(o.key) if windowed else o.key for o in ops],
+        "widgets": widgets,
+    }
 
 
 def _operator_config(op: Operator, windowed: bool) -> dict:
@@ -79,16 +83,24 @@ def _operator_config(op: Operator, windowed: bool) -> dict:
     if windowed:
         labels = [*labels, DAYS_LABEL]
         separators = [*separators, "in the last"]
-    config = {"label": op.label, "labelForFormat": op.key, "cardinality": cardinality(op, windowed),
-              "valueLabels": labels, "textSeparators": separators}
+    config = {
+        "label": op.label,
+        "labelForFormat": op.key,
+        "cardinality": cardinality(op, windowed),
+        "valueLabels": labels,
+        "textSeparators": separators,
+    }
     return config
 
 
 def _field_config(field: Field, choices: list[str] | None, windowed: bool) -> dict:
     label = field.label + (" (₹)" if field.type == "money" else "")
-    config = {"label": label + (" in the last N days" if windowed else ""),
-              "type": _type_name(field, bool(choices), windowed),
-              "tooltip": field.description, "valueSources": ["value"]}
+    config = {
+        "label": label + (" in the last N days" if windowed else ""),
+        "type": _type_name(field, bool(choices), windowed),
+        "tooltip": field.description,
+        "valueSources": ["value"],
+    }
     settings: dict = {}
     if choices:
         settings["listValues"] = [{"value": v, "title": v} for v in choices]
@@ -121,15 +133,25 @@ def builder_config(choices: Mapping[str, list[str]] | None = None) -> dict:
         "types": types,
         "operators": operators,
         "settings": {
-            "fieldSources": ["field"], "valueSourcesInfo": {"value": {}},
-            "showNot": True, "canReorder": True, "canRegroup": True, "maxNesting": MAX_DEPTH,
-            "canLeaveEmptyGroup": True, "shouldCreateEmptyGroup": False,
-            "removeIncompleteRulesOnLoad": False, "removeEmptyRulesOnLoad": False,
-            "removeEmptyGroupsOnLoad": False, "removeInvalidMultiSelectValuesOnLoad": False,
+            "fieldSources": ["field"],
+            "valueSourcesInfo": {"value": {}},
+            "showNot": True,
+            "canReorder": True,
+            "canRegroup": True,
+            "maxNesting": MAX_DEPTH,
+            "canLeaveEmptyGroup": True,
+            "shouldCreateEmptyGroup": False,
+            "removeIncompleteRulesOnLoad": False,
+            "removeEmptyRulesOnLoad": False,
+            "removeEmptyGroupsOnLoad": False,
+            "removeInvalidMultiSelectValuesOnLoad": False,
             "showErrorMessage": True,  # keep a wrong value on screen, with RAQB's own note
             "setOpOnChangeField": ["keep", "default"],
-            "addRuleLabel": "Add condition", "addGroupLabel": "Add group", "notLabel": "Not",
-            "fieldPlaceholder": "Choose a field", "operatorPlaceholder": "Choose how to compare",
+            "addRuleLabel": "Add condition",
+            "addGroupLabel": "Add group",
+            "notLabel": "Not",
+            "fieldPlaceholder": "Choose a field",
+            "operatorPlaceholder": "Choose how to compare",
             "valuePlaceholder": "Value",
         },
     }

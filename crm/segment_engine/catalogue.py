@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,18 +22,38 @@ class FieldType:
     value_help: str  # one line for people and the AI prompt
 
 
-TYPES = MappingProxyType({t.name: t for t in (
-    FieldType("number", "integer", "number", "whose {noun}{window} is {cmp}",
-              "a whole number, e.g. 30"),
-    FieldType("money", "money", "currency", "whose {noun}{window} is {cmp}",
-              "rupees as a number with at most 2 decimals, e.g. 5000 or 5000.50"),
-    FieldType("string", "text", "text", "whose {noun} {cmp}",
-              "text, compared ignoring case and surrounding spaces"),
-    FieldType("list", "text", "tags", "whose {noun} {cmp}",
-              "a tag (text, ignoring case); lists of tags for contains_any/contains_all"),
-    FieldType("date", "date", "date", "whose {noun} {cmp}",
-              "a calendar date YYYY-MM-DD (UTC); whole days for in_last_days"),
-)})
+TYPES = MappingProxyType(
+    {
+        t.name: t
+        for t in (
+            FieldType("number", "integer", "number", "whose {noun}{window} is {cmp}", "a whole number, e.g. 30"),
+            FieldType(
+                "money",
+                "money",
+                "currency",
+                "whose {noun}{window} is {cmp}",
+                "rupees as a number with at most 2 decimals, e.g. 5000 or 5000.50",
+            ),
+            FieldType(
+                "string", "text", "text", "whose {noun} {cmp}", "text, compared ignoring case and surrounding spaces"
+            ),
+            FieldType(
+                "list",
+                "text",
+                "tags",
+                "whose {noun} {cmp}",
+                "a tag (text, ignoring case); lists of tags for contains_any/contains_all",
+            ),
+            FieldType(
+                "date",
+                "date",
+                "date",
+                "whose {noun} {cmp}",
+                "a calendar date YYYY-MM-DD (UTC); whole days for in_last_days",
+            ),
+        )
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,7 @@ class Field:
     description: str
     source: str  # where the value comes from, for people
     column: str  # column of customer_features (or of a window aggregate) holding the value
-    examples: tuple = ()
+    examples: tuple[Any, ...] = ()
     windowable: bool = False  # takes `within_days`
     # SQL of the value when it is not simply the column; {src} is the row alias
     # (f, or a window aggregate), {today} the evaluation date.
@@ -72,51 +93,114 @@ class Field:
         return f"{self.name}_code"
 
 
-def _customer_text(name: str, label: str, description: str, examples: tuple, coded: bool = False) -> Field:
-    return Field(name, "string", label, description, f"customers.{name}", f"{name}_key", examples,
-                 coded=coded)
+def _customer_text(name: str, label: str, description: str, examples: tuple[str, ...], coded: bool = False) -> Field:
+    return Field(name, "string", label, description, f"customers.{name}", f"{name}_key", examples, coded=coded)
 
 
 _ORDERS = "completed orders"
 
-FIELDS = MappingProxyType({f.name: f for f in (
-    _customer_text("customer_id", "Customer ID", "The customer's external id.", ("C0001",)),
-    _customer_text("name", "Name", "Full name.", ("Asha Rao",)),
-    _customer_text("email", "Email", "Email address.", ("asha@example.com",)),
-    _customer_text("phone", "Phone", "Phone number as stored.", ("+919812345678",)),
-    _customer_text("city", "City", "City of the customer.", ("Mumbai", "Pune"), coded=True),
-    _customer_text("gender", "Gender", "Gender as recorded.", ("female", "male"), coded=True),
-    Field("age", "number", "Age", "Age in years.", "customers.age", "age", (25, 40)),
-    Field("signup_date", "date", "Signup date", "Day the customer signed up (UTC).",
-          "customers.signup_date", "signup_day", ("2024-01-15",)),
-    Field("tags", "list", "Tags", "Labels on the customer; never missing, maybe empty.",
-          "customers.tags", "tags_key", ("vip", "newsletter"), never_missing=True),
-    Field("total_spend", "money", "Total spend",
-          f"Sum of {_ORDERS} in rupees (0 with none).", f"sum of amount over {_ORDERS}",
-          "total_spend_paise", (5000, 25000), windowable=True,
-          value_sql="coalesce({src}.total_spend_paise, 0)", phrase="who spent {cmp}{window}",
-          never_missing=True),
-    Field("order_count", "number", "Order count", f"Number of {_ORDERS} (0 with none).",
-          f"count of {_ORDERS}", "order_count", (2, 5), windowable=True,
-          value_sql="coalesce({src}.order_count, 0)", phrase="who placed {cmp} orders{window}",
-          never_missing=True),
-    Field("avg_order_value", "money", "Average order value",
-          f"Mean amount of {_ORDERS} in rupees; missing with none.",
-          f"total spend / order count over {_ORDERS}", "total_spend_paise", (1500,),
-          windowable=True, value_sql="coalesce({src}.total_spend_paise, 0)",
-          per="coalesce({src}.order_count, 0)", present_sql="coalesce({src}.order_count, 0) > 0"),
-    Field("first_order_date", "date", "First order date",
-          f"Day (UTC) of the first of the {_ORDERS}; missing with none.",
-          f"min order_date over {_ORDERS}", "first_order_day", ("2023-06-01",)),
-    Field("last_order_date", "date", "Last order date",
-          f"Day (UTC) of the latest of the {_ORDERS}; missing with none.",
-          f"max order_date over {_ORDERS}", "last_order_day", ("2024-02-20",)),
-    Field("days_since_last_order", "number", "Days since last order",
-          f"Whole days from the last of the {_ORDERS} to today; missing with none.",
-          "today - last_order_date", "last_order_day", (30, 90),
-          value_sql="({today} - {src}.last_order_day)", phrase="whose last order was {cmp} days ago",
-          days_to_today=True),
-)})
+FIELDS = MappingProxyType(
+    {
+        f.name: f
+        for f in (
+            _customer_text("customer_id", "Customer ID", "The customer's external id.", ("C0001",)),
+            _customer_text("name", "Name", "Full name.", ("Asha Rao",)),
+            _customer_text("email", "Email", "Email address.", ("asha@example.com",)),
+            _customer_text("phone", "Phone", "Phone number as stored.", ("+919812345678",)),
+            _customer_text("city", "City", "City of the customer.", ("Mumbai", "Pune"), coded=True),
+            _customer_text("gender", "Gender", "Gender as recorded.", ("female", "male"), coded=True),
+            Field("age", "number", "Age", "Age in years.", "customers.age", "age", (25, 40)),
+            Field(
+                "signup_date",
+                "date",
+                "Signup date",
+                "Day the customer signed up (UTC).",
+                "customers.signup_date",
+                "signup_day",
+                ("2024-01-15",),
+            ),
+            Field(
+                "tags",
+                "list",
+                "Tags",
+                "Labels on the customer; never missing, maybe empty.",
+                "customers.tags",
+                "tags_key",
+                ("vip", "newsletter"),
+                never_missing=True,
+            ),
+            Field(
+                "total_spend",
+                "money",
+                "Total spend",
+                f"Sum of {_ORDERS} in rupees (0 with none).",
+                f"sum of amount over {_ORDERS}",
+                "total_spend_paise",
+                (5000, 25000),
+                windowable=True,
+                value_sql="coalesce({src}.total_spend_paise, 0)",
+                phrase="who spent {cmp}{window}",
+                never_missing=True,
+            ),
+            Field(
+                "order_count",
+                "number",
+                "Order count",
+                f"Number of {_ORDERS} (0 with none).",
+                f"count of {_ORDERS}",
+                "order_count",
+                (2, 5),
+                windowable=True,
+                value_sql="coalesce({src}.order_count, 0)",
+                phrase="who placed {cmp} orders{window}",
+                never_missing=True,
+            ),
+            Field(
+                "avg_order_value",
+                "money",
+                "Average order value",
+                f"Mean amount of {_ORDERS} in rupees; missing with none.",
+                f"total spend / order count over {_ORDERS}",
+                "total_spend_paise",
+                (1500,),
+                windowable=True,
+                value_sql="coalesce({src}.total_spend_paise, 0)",
+                per="coalesce({src}.order_count, 0)",
+                present_sql="coalesce({src}.order_count, 0) > 0",
+            ),
+            Field(
+                "first_order_date",
+                "date",
+                "First order date",
+                f"Day (UTC) of the first of the {_ORDERS}; missing with none.",
+                f"min order_date over {_ORDERS}",
+                "first_order_day",
+                ("2023-06-01",),
+            ),
+            Field(
+                "last_order_date",
+                "date",
+                "Last order date",
+                f"Day (UTC) of the latest of the {_ORDERS}; missing with none.",
+                f"max order_date over {_ORDERS}",
+                "last_order_day",
+                ("2024-02-20",),
+            ),
+            Field(
+                "days_since_last_order",
+                "number",
+                "Days since last order",
+                f"Whole days from the last of the {_ORDERS} to today; missing with none.",
+                "today - last_order_date",
+                "last_order_day",
+                (30, 90),
+                value_sql="({today} - {src}.last_order_day)",
+                phrase="whose last order was {cmp} days ago",
+                days_to_today=True,
+            ),
+        )
+    }
+)
 
 WINDOW_FIELDS = tuple(name for name, f in FIELDS.items() if f.windowable)
 

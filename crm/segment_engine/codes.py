@@ -12,6 +12,7 @@ is six times cheaper than grouping strings.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import duckdb
 
@@ -36,34 +37,41 @@ def _keys_and_labels(row: str) -> str:
 
 def code_columns_sql(row: str = "c") -> list[str]:
     """Feature columns `<field>_code` for a `customers` row aliased `row` (NULL when missing)."""
-    return [f"(SELECT t.code FROM {CODES} AS t WHERE t.key = {text_key_sql(f'{row}.{customer_column(f)}')})"
-            f" AS {f.code_column}" for f in FIELDS.values() if f.coded]
+    return [
+        f"(SELECT t.code FROM {CODES} AS t WHERE t.key = {text_key_sql(f'{row}.{customer_column(f)}')})"
+        f" AS {f.code_column}"
+        for f in FIELDS.values()
+        if f.coded
+    ]
 
 
 def build_codes(con: duckdb.DuckDBPyConnection) -> None:
     """The dictionary of every key of every customer, numbered from 1 in key order."""
-    con.execute(f"CREATE OR REPLACE TABLE {CODES} AS SELECT key, CAST(row_number() OVER (ORDER BY key) "
-                f"AS INTEGER) AS code, label FROM (SELECT key, min(label) AS label FROM (SELECT "
-                f"{_keys_and_labels('c')} FROM customers AS c) WHERE key IS NOT NULL GROUP BY key)")
+    con.execute(
+        f"CREATE OR REPLACE TABLE {CODES} AS SELECT key, CAST(row_number() OVER (ORDER BY key) "
+        f"AS INTEGER) AS code, label FROM (SELECT key, min(label) AS label FROM (SELECT "
+        f"{_keys_and_labels('c')} FROM customers AS c) WHERE key IS NOT NULL GROUP BY key)"
+    )
 
 
 def add_codes(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -> None:
     """Number the keys of these customers that the dictionary does not hold yet."""
     con.execute(f"CREATE TABLE IF NOT EXISTS {CODES} ({CODES_COLUMNS})")
-    con.execute(f"INSERT INTO {CODES} SELECT key, CAST((SELECT coalesce(max(code), 0) FROM {CODES}) "
-                "+ row_number() OVER (ORDER BY key) AS INTEGER), label FROM "
-                f"(SELECT key, min(label) AS label FROM (SELECT {_keys_and_labels('c')} FROM customers AS c "
-                "WHERE c.customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))) GROUP BY key) AS n "
-                f"WHERE key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {CODES} AS t WHERE t.key = n.key)",
-                [customer_ids])
+    con.execute(
+        f"INSERT INTO {CODES} SELECT key, CAST((SELECT coalesce(max(code), 0) FROM {CODES}) "
+        "+ row_number() OVER (ORDER BY key) AS INTEGER), label FROM "
+        f"(SELECT key, min(label) AS label FROM (SELECT {_keys_and_labels('c')} FROM customers AS c "
+        "WHERE c.customer_id IN (SELECT unnest(CAST(? AS VARCHAR[])))) GROUP BY key) AS n "
+        f"WHERE key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {CODES} AS t WHERE t.key = n.key)",
+        [customer_ids],
+    )
 
 
 def codable(condition: Condition) -> bool:
-    return (FIELDS[condition.field].coded and condition.operator in CODED_OPERATORS
-            and condition.within_days is None)
+    return FIELDS[condition.field].coded and condition.operator in CODED_OPERATORS and condition.within_days is None
 
 
-def condition_values(condition: Condition) -> tuple:
+def condition_values(condition: Condition) -> tuple[Any, ...]:
     typed = typed_value(condition)
     return typed if isinstance(typed, tuple) else (typed,)
 
@@ -83,14 +91,22 @@ def resolve_codes(con: duckdb.DuckDBPyConnection, group: Group) -> dict[str, int
     if not values:
         return {}
     # Two tiny queries: a join of the values with the dictionary costs more to plan and run.
-    keys = con.execute(f"SELECT list_transform(CAST(? AS VARCHAR[]), lambda v: {text_key_sql('v')})",
-                       [values]).fetchall()[0][0]
-    found = dict(con.execute(f"SELECT key, code FROM {CODES} WHERE list_contains(CAST(? AS VARCHAR[]), key)",
-                             [[k for k in keys if k is not None]]).fetchall())
+    keys = con.execute(
+        f"SELECT list_transform(CAST(? AS VARCHAR[]), lambda v: {text_key_sql('v')})", [values]
+    ).fetchall()[0][0]
+    found = dict(
+        con.execute(
+            f"SELECT key, code FROM {CODES} WHERE list_contains(CAST(? AS VARCHAR[]), key)",
+            [[k for k in keys if k is not None]],
+        ).fetchall()
+    )
     return {value: found.get(key, UNKNOWN) for value, key in zip(values, keys) if key is not None}
 
 
 def labels(con: duckdb.DuckDBPyConnection, codes: list[int]) -> dict[int, str]:
     """The display text of each code."""
-    return dict(con.execute(f"SELECT code, label FROM {CODES} WHERE list_contains(CAST(? AS INTEGER[]), code)",
-                            [codes]).fetchall())
+    return dict(
+        con.execute(
+            f"SELECT code, label FROM {CODES} WHERE list_contains(CAST(? AS INTEGER[]), code)", [codes]
+        ).fetchall()
+    )

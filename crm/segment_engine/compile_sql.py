@@ -15,8 +15,9 @@ gets 0 / 0 / missing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field as dataclass_field
-from datetime import date, datetime, timezone
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import UTC, date, datetime
 from string import Formatter
 from typing import Any
 
@@ -34,7 +35,7 @@ class Fragment:
     """SQL text and the values of its `?` placeholders, in order."""
 
     sql: str
-    params: tuple = ()
+    params: tuple[Any, ...] = ()
     # The same test where NULL may stand for false: x alone for COALESCE(x, false), and for a
     # group without `not` its parts' loose forms. Where NULL already counts as false and nothing
     # negates it (CASE WHEN, a WHERE) it selects the same rows (AND and OR are monotone), costs
@@ -53,7 +54,8 @@ def _never_null(x: Fragment) -> Fragment:
 
 def _render(template: str, **parts: Fragment | str) -> Fragment:
     """Fill {name} slots in order, so each placeholder's params land where its SQL does."""
-    sql, params = [], []
+    sql: list[str] = []
+    params: list[Any] = []
     for literal, name, _, _ in Formatter().parse(template):
         sql.append(literal)
         if name is not None:
@@ -75,7 +77,7 @@ class CompiledRule:
     """A rule ready to run: `FROM from_sql WHERE where_sql` with `from_params + params`."""
 
     where_sql: str
-    params: list
+    params: list[Any]
     joins: tuple[Fragment, ...] = ()  # window aggregates LEFT JOINed to f
 
     @property
@@ -83,17 +85,17 @@ class CompiledRule:
         return " ".join([f"{TABLE} AS f", *(j.sql for j in self.joins)])
 
     @property
-    def from_params(self) -> list:
+    def from_params(self) -> list[Any]:
         return [v for j in self.joins for v in j.params]
 
-    def query(self, select: str = "f.customer_id", order_by: str | None = None) -> tuple[str, list]:
+    def query(self, select: str = "f.customer_id", order_by: str | None = None) -> tuple[str, list[Any]]:
         """A whole SELECT over the audience; `select`/`order_by` are trusted SQL of the caller."""
         sql = f"SELECT {select} FROM {self.from_sql} WHERE {self.where_sql}"
         if order_by:
             sql += f" ORDER BY {order_by}"
         return sql, [*self.from_params, *self.params]
 
-    def count_query(self) -> tuple[str, list]:
+    def count_query(self) -> tuple[str, list[Any]]:
         return self.query("count(*)")
 
 
@@ -114,7 +116,7 @@ class TopLevel:
             return _render("NOT ({w})", w=_join(list(self.predicates), f" {self.op.upper()} "))
         return _join([p.loose for p in self.predicates], f" {self.op.upper()} ")
 
-    def waterfall_query(self) -> tuple[str, list]:
+    def waterfall_query(self) -> tuple[str, list[Any]]:
         """One row: total, then per rule its count alone, then the running count with the rules
         before it (combined with the group's op), then the audience (with `not` applied)."""
         glue = f" {self.op.upper()} "
@@ -123,12 +125,12 @@ class TopLevel:
         for i in range(1, len(self.predicates) + 1):
             columns.append(_render("count(*) FILTER (WHERE {p})", p=_join(list(self.predicates[:i]), glue)))
         whole = _join(list(self.predicates), glue)
-        columns.append(_render("count(*) FILTER (WHERE NOT ({p}))" if self.negate
-                               else "count(*) FILTER (WHERE {p})", p=whole))
+        columns.append(
+            _render("count(*) FILTER (WHERE NOT ({p}))" if self.negate else "count(*) FILTER (WHERE {p})", p=whole)
+        )
         select = _join(columns, ", ")
         from_sql = " ".join([f"{TABLE} AS f", *(j.sql for j in self.joins)])
-        return (f"SELECT {select.sql} FROM {from_sql}",
-                [*select.params, *(v for j in self.joins for v in j.params)])
+        return (f"SELECT {select.sql} FROM {from_sql}", [*select.params, *(v for j in self.joins for v in j.params)])
 
 
 @dataclass(frozen=True)
@@ -141,8 +143,7 @@ class Window:
     def join(self, source: str | None = None) -> Fragment:
         """The LEFT JOIN of this aggregate (inline, or from a table that already holds it)."""
         body = Fragment(source) if source else _render("({s})", s=self.select)
-        return _render(f"LEFT JOIN {{b}} AS {self.alias} ON {self.alias}.customer_idx = f.customer_idx",
-                       b=body)
+        return _render(f"LEFT JOIN {{b}} AS {self.alias} ON {self.alias}.customer_idx = f.customer_idx", b=body)
 
 
 @dataclass
@@ -158,10 +159,15 @@ class _Context:
         """Alias of the aggregate of completed orders in [as_of - days, as_of] (UTC days)."""
         alias = f"w{days}"
         if days not in self.windows:
-            self.windows[days] = Window(alias, Fragment(
-                "SELECT customer_idx, CAST(sum(amount) AS HUGEINT) AS total_spend_paise, count(*) AS order_count "
-                f"FROM {COMPLETED_ORDERS} WHERE day >= CAST(? AS DATE) AND day <= CAST(? AS DATE) "
-                "GROUP BY customer_idx", (_days_before(self.as_of, days), self.as_of)))
+            self.windows[days] = Window(
+                alias,
+                Fragment(
+                    "SELECT customer_idx, CAST(sum(amount) AS HUGEINT) AS total_spend_paise, count(*) AS order_count "
+                    f"FROM {COMPLETED_ORDERS} WHERE day >= CAST(? AS DATE) AND day <= CAST(? AS DATE) "
+                    "GROUP BY customer_idx",
+                    (_days_before(self.as_of, days), self.as_of),
+                ),
+            )
         return alias
 
     def joins(self) -> tuple[Fragment, ...]:
@@ -174,7 +180,7 @@ def _days_before(day: date, days: int) -> date:
 
 def _as_of(as_of: Any) -> date:
     if isinstance(as_of, datetime):
-        as_of = (as_of.astimezone(timezone.utc) if as_of.tzinfo else as_of).date()
+        as_of = (as_of.astimezone(UTC) if as_of.tzinfo else as_of).date()
     elif isinstance(as_of, str):
         try:
             as_of = date.fromisoformat(as_of.strip())
@@ -185,7 +191,7 @@ def _as_of(as_of: Any) -> date:
     return as_of
 
 
-def compile_rule(group: Group | dict, as_of: date, codes: Mapping[str, int] | None = None) -> CompiledRule:
+def compile_rule(group: Group | dict[str, Any], as_of: date, codes: Mapping[str, int] | None = None) -> CompiledRule:
     """Compile a rule (validated again here, so a hand-built Group cannot inject anything).
 
     `codes` (from `resolve_codes` on the connection that will run the query) lets equality
@@ -195,7 +201,9 @@ def compile_rule(group: Group | dict, as_of: date, codes: Mapping[str, int] | No
     return CompiledRule(where.sql, list(where.params), ctx.joins())
 
 
-def top_level_predicates(group: Group | dict, as_of: date, codes: Mapping[str, int] | None = None) -> TopLevel:
+def top_level_predicates(
+    group: Group | dict[str, Any], as_of: date, codes: Mapping[str, int] | None = None
+) -> TopLevel:
     ctx = _Context(_as_of(as_of), codes or {})
     rule = parse_rule(group)
     predicates = tuple(_rule(r, ctx) for r in rule.rules)
@@ -267,8 +275,7 @@ def _compare_days(cond: Condition, column: str, as_of: date) -> Fragment | None:
         latest, earliest = _shift(as_of, typed[0]), _shift(as_of, typed[1])
         if latest is None or earliest is None:
             return None
-        return _never_null(Fragment(f"{column} >= CAST(? AS DATE) AND {column} <= CAST(? AS DATE)",
-                                    (earliest, latest)))
+        return _never_null(Fragment(f"{column} >= CAST(? AS DATE) AND {column} <= CAST(? AS DATE)", (earliest, latest)))
     day = _shift(as_of, typed) if cond.operator in _MIRRORED else None
     if day is None:
         return None
@@ -280,7 +287,7 @@ def _shift(day: date, days: int) -> date | None:
     return date.fromordinal(ordinal) if 1 <= ordinal <= date.max.toordinal() else None
 
 
-def _values(cond: Condition, element: str, per: Fragment | None, ctx: _Context) -> dict:
+def _values(cond: Condition, element: str, per: Fragment | None, ctx: _Context) -> dict[str, Any]:
     """Bound-value fragments for the operator's slots: v, lo/hi, vs or start."""
     shape = OPERATORS[cond.operator].shape
     typed = typed_value(cond)

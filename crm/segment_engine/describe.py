@@ -11,7 +11,7 @@ from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
 from crm.segment_engine.operators import OPERATORS
 
 
-def describe_rule(group: Group | dict) -> str:
+def describe_rule(group: Group | dict[str, Any]) -> str:
     """One sentence for the whole rule; a negated top group reads "Customers except those ..."."""
     rule = parse_rule(group)
     body = _body(rule)
@@ -35,7 +35,7 @@ def describe_condition(cond: Condition) -> str:
     window = f" in the last {_days(cond.within_days)}" if cond.within_days else ""
     english = operator.english[field.type]
     if operator.tests_presence:
-        return english.format(noun=field.noun, window=window)
+        return str(english.format(noun=field.noun, window=window))
     element = TYPES[field.type].element
     value = typed_value(cond)
     words: dict[str, str] = {}
@@ -72,7 +72,7 @@ def indian_grouping(number: int) -> str:
     """12345678 -> 1,23,45,678 (last three digits, then pairs)."""
     digits = str(number)
     head, tail = digits[:-3], digits[-3:]
-    pairs = []
+    pairs: list[str] = []
     while head:
         pairs.insert(0, head[-2:])
         head = head[:-2]

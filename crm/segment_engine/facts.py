@@ -4,6 +4,7 @@ the catalogue and the operator table (nothing here lists a field or an operator 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from crm.segment_engine.catalogue import FIELDS, TYPES, WINDOW_FIELDS
 from crm.segment_engine.model import MAX_DAYS
@@ -15,17 +16,28 @@ def prompt_facts() -> str:
     fields = "\n".join(
         f"- {f.name} ({f.type}{', takes within_days' if f.windowable else ''}): {f.description} "
         f"Example values: {', '.join(json.dumps(e, ensure_ascii=False) for e in f.examples)}."
-        for f in FIELDS.values())
+        for f in FIELDS.values()
+    )
     types = "\n".join(
         f"- {t.name}: values are {t.value_help}. Operators: "
         + "; ".join(f"{o.key} ({SHAPE_HELP[o.shape]})" for o in operators_for(t.name))
-        for t in TYPES.values())
-    example = {"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 5000},
-        {"field": "days_since_last_order", "operator": ">", "value": 90},
-        {"op": "or", "not": False, "rules": [
-            {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-            {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30}]}]}
+        for t in TYPES.values()
+    )
+    example = {
+        "op": "and",
+        "rules": [
+            {"field": "total_spend", "operator": ">", "value": 5000},
+            {"field": "days_since_last_order", "operator": ">", "value": 90},
+            {
+                "op": "or",
+                "not": False,
+                "rules": [
+                    {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+                    {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},
+                ],
+            },
+        ],
+    }
     return f"""A segment rule is one group: {{"op": "and" | "or", "not": false, "rules": [...]}}.
 Each item of rules is a condition {{"field", "operator", "value", "within_days"?}} or another group.
 "not": true negates the whole group. Groups are never empty.
@@ -40,7 +52,7 @@ Meaning:
 - Money is in rupees (5000 means ₹5,000), at most 2 decimals.
 - Order fields count only completed orders. A customer without orders has total_spend 0 and
   order_count 0; avg_order_value, first/last_order_date and days_since_last_order are missing.
-- within_days N (only on {', '.join(WINDOW_FIELDS)}) keeps orders of the last N days.
+- within_days N (only on {", ".join(WINDOW_FIELDS)}) keeps orders of the last N days.
 - Any comparison with a missing value is false; is_empty finds missing values.
 - Text compares ignoring case and surrounding spaces. Dates are YYYY-MM-DD (UTC); "today" is
   the evaluation date; in_last_days N means from today-N to today.
@@ -49,7 +61,7 @@ Example ("spent over ₹5,000, no order for 90 days, and in Mumbai or Pune or 2+
 {json.dumps(example)}"""
 
 
-def rule_json_schema() -> dict:
+def rule_json_schema() -> dict[str, Any]:
     """JSON Schema of a rule for structured output; fields and operators are enums.
 
     The recursion goes through `rules`, which is optional with a default (some structured-output
@@ -62,11 +74,17 @@ def rule_json_schema() -> dict:
                 "properties": {
                     "field": {"type": "string", "enum": list(FIELDS)},
                     "operator": {"type": "string", "enum": list(OPERATORS)},
-                    "value": {"anyOf": [*scalar, {"type": "array", "items": {"anyOf": scalar}}],
-                              "description": "see the operator: one value, [low, high], a list, "
-                                             "or days; omit for is_empty/is_not_empty"},
-                    "within_days": {"type": "integer", "minimum": 1, "maximum": MAX_DAYS,
-                                    "description": f"only for {', '.join(WINDOW_FIELDS)}"},
+                    "value": {
+                        "anyOf": [*scalar, {"type": "array", "items": {"anyOf": scalar}}],
+                        "description": "see the operator: one value, [low, high], a list, "
+                        "or days; omit for is_empty/is_not_empty",
+                    },
+                    "within_days": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_DAYS,
+                        "description": f"only for {', '.join(WINDOW_FIELDS)}",
+                    },
                 },
                 "required": ["field", "operator"],
             },
@@ -75,8 +93,11 @@ def rule_json_schema() -> dict:
                 "properties": {
                     "op": {"type": "string", "enum": ["and", "or"]},
                     "not": {"type": "boolean", "default": False},
-                    "rules": {"type": "array", "default": [],
-                              "items": {"anyOf": [{"$ref": "#/$defs/Group"}, {"$ref": "#/$defs/Condition"}]}},
+                    "rules": {
+                        "type": "array",
+                        "default": [],
+                        "items": {"anyOf": [{"$ref": "#/$defs/Group"}, {"$ref": "#/$defs/Condition"}]},
+                    },
                 },
                 "required": ["op"],
             },

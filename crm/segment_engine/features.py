@@ -58,8 +58,10 @@ def _customer_keys() -> list[str]:
             keys.append(f"{_utc_day(source)} AS {field.column}")
         elif field.type == "list":
             key = text_key_sql("t")
-            keys.append(f"coalesce(list_distinct(list_filter(list_transform({source}, lambda t: {key}),"
-                        f" lambda k: k IS NOT NULL)), []) AS {field.column}")
+            keys.append(
+                f"coalesce(list_distinct(list_filter(list_transform({source}, lambda t: {key}),"
+                f" lambda k: k IS NOT NULL)), []) AS {field.column}"
+            )
         elif field.column != column:
             keys.append(f"{source} AS {field.column}")
     return keys
@@ -81,16 +83,16 @@ WITH completed AS (
     GROUP BY customer_id)
 SELECT c.*,
        k.customer_idx,
-       {', '.join(_customer_keys())},
-       {', '.join(code_columns_sql('c'))},
+       {", ".join(_customer_keys())},
+       {", ".join(code_columns_sql("c"))},
        coalesce(o.total_spend_paise, 0) AS total_spend_paise,
        coalesce(o.order_count, 0) AS order_count,
-       {_spend_band('coalesce(o.total_spend_paise, 0)')} AS spend_band,
+       {_spend_band("coalesce(o.total_spend_paise, 0)")} AS spend_band,
        o.total_spend_paise / o.order_count AS avg_order_value_paise,  -- for display only
        o.first_order_date,
        o.last_order_date,
-       {_utc_day('o.first_order_date')} AS first_order_day,
-       {_utc_day('o.last_order_date')} AS last_order_day
+       {_utc_day("o.first_order_date")} AS first_order_day,
+       {_utc_day("o.last_order_date")} AS last_order_day
 FROM customers AS c LEFT JOIN completed AS o ON o.customer_id = c.customer_id
 JOIN {KEYS} AS k ON k.customer_id = c.customer_id
 {only_customers}
@@ -108,46 +110,60 @@ def build_features(con: duckdb.DuckDBPyConnection, customer_ids: list[str] | Non
     """
     use_utc(con)
     if customer_ids is None:
-        con.execute(f"CREATE OR REPLACE TABLE {KEYS} AS SELECT customer_id, "
-                    "CAST(row_number() OVER (ORDER BY customer_id) AS INTEGER) AS customer_idx FROM customers")
+        con.execute(
+            f"CREATE OR REPLACE TABLE {KEYS} AS SELECT customer_id, "
+            "CAST(row_number() OVER (ORDER BY customer_id) AS INTEGER) AS customer_idx FROM customers"
+        )
         build_codes(con)
         con.execute(f"CREATE OR REPLACE TABLE {TABLE} AS {_select_sql(False)}")
         con.execute(f"CREATE OR REPLACE TABLE {COMPLETED_ORDERS} AS {_completed_orders_sql('orders')} ORDER BY day")
         return
     ids = list(dict.fromkeys(customer_ids))
-    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
-                         "AND database_name = current_database()",
-                         [TABLE]).fetchall()[0][0]
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary "
+        "AND database_name = current_database()",
+        [TABLE],
+    ).fetchall()[0][0]
     if not exists:  # planning the whole feature query costs milliseconds: only when needed
         con.execute(f"CREATE TABLE IF NOT EXISTS {KEYS} (customer_id VARCHAR, customer_idx INTEGER)")
         con.execute(f"CREATE TABLE IF NOT EXISTS {CODES} ({CODES_COLUMNS})")
         con.execute(f"CREATE TABLE {TABLE} AS {_select_sql(False)} LIMIT 0")
-        con.execute(f"CREATE TABLE IF NOT EXISTS {COMPLETED_ORDERS} "
-                    "(customer_idx INTEGER, day DATE, amount BIGINT)")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {COMPLETED_ORDERS} (customer_idx INTEGER, day DATE, amount BIGINT)")
     if not ids:
         return
     given = "(SELECT unnest(CAST(? AS VARCHAR[])))"
     # New customers get the next integers; a customer keeps its key for good.
-    con.execute(f"INSERT INTO {KEYS} SELECT customer_id, CAST((SELECT coalesce(max(customer_idx), 0) "
-                f"FROM {KEYS}) + row_number() OVER (ORDER BY customer_id) AS INTEGER) "
-                f"FROM customers AS c WHERE customer_id IN {given} "
-                f"AND NOT EXISTS (SELECT 1 FROM {KEYS} AS k WHERE k.customer_id = c.customer_id)", [ids])
+    con.execute(
+        f"INSERT INTO {KEYS} SELECT customer_id, CAST((SELECT coalesce(max(customer_idx), 0) "
+        f"FROM {KEYS}) + row_number() OVER (ORDER BY customer_id) AS INTEGER) "
+        f"FROM customers AS c WHERE customer_id IN {given} "
+        f"AND NOT EXISTS (SELECT 1 FROM {KEYS} AS k WHERE k.customer_id = c.customer_id)",
+        [ids],
+    )
     add_codes(con, ids)
     con.execute(f"DELETE FROM {TABLE} WHERE customer_id IN {given}", [ids])
     con.execute(f"INSERT INTO {TABLE} BY NAME {_select_sql(True)}", [ids, ids])
-    con.execute(f"DELETE FROM {COMPLETED_ORDERS} WHERE customer_idx IN "
-                f"(SELECT customer_idx FROM {KEYS} WHERE customer_id IN {given})", [ids])
-    con.execute(f"INSERT INTO {COMPLETED_ORDERS} {_completed_orders_sql('orders')} "
-                f"AND o.customer_id IN (SELECT customer_id FROM customers WHERE customer_id IN {given}) "
-                "ORDER BY day", [ids])
+    con.execute(
+        f"DELETE FROM {COMPLETED_ORDERS} WHERE customer_idx IN "
+        f"(SELECT customer_idx FROM {KEYS} WHERE customer_id IN {given})",
+        [ids],
+    )
+    con.execute(
+        f"INSERT INTO {COMPLETED_ORDERS} {_completed_orders_sql('orders')} "
+        f"AND o.customer_id IN (SELECT customer_id FROM customers WHERE customer_id IN {given}) "
+        "ORDER BY day",
+        [ids],
+    )
 
 
 def _completed_orders_sql(orders: str) -> str:
     """Rows of `completed_orders` for the completed orders of known customers in `orders`
     (trusted SQL: a table name or a parenthesised query); ends in a WHERE callers may extend."""
-    return (f"SELECT k.customer_idx, {_utc_day('o.order_date')} AS day, CAST(o.amount AS BIGINT) AS amount "
-            f"FROM {orders} AS o JOIN {KEYS} AS k ON k.customer_id = o.customer_id "
-            f"WHERE o.status = '{COMPLETED}'")
+    return (
+        f"SELECT k.customer_idx, {_utc_day('o.order_date')} AS day, CAST(o.amount AS BIGINT) AS amount "
+        f"FROM {orders} AS o JOIN {KEYS} AS k ON k.customer_id = o.customer_id "
+        f"WHERE o.status = '{COMPLETED}'"
+    )
 
 
 def add_new_orders(con: duckdb.DuckDBPyConnection, new_orders: str, skip_ids: str) -> None:
@@ -157,18 +173,18 @@ def add_new_orders(con: duckdb.DuckDBPyConnection, new_orders: str, skip_ids: st
     rebuilt instead) are trusted SQL of the caller: a table name or a parenthesised query.
     Runs in the caller's transaction."""
     use_utc(con)
-    con.execute(f"INSERT INTO {COMPLETED_ORDERS} {_completed_orders_sql(new_orders)} "
-                f"AND NOT EXISTS (SELECT 1 FROM {skip_ids} AS s WHERE s.customer_id = o.customer_id) "
-                f"AND EXISTS (SELECT 1 FROM {TABLE} AS f WHERE f.customer_id = o.customer_id) ORDER BY day")
-    first = ("CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date "
-             "ELSE d.first_order_date END")
-    last = ("CASE WHEN f.last_order_date >= d.last_order_date THEN f.last_order_date "
-            "ELSE d.last_order_date END")
+    con.execute(
+        f"INSERT INTO {COMPLETED_ORDERS} {_completed_orders_sql(new_orders)} "
+        f"AND NOT EXISTS (SELECT 1 FROM {skip_ids} AS s WHERE s.customer_id = o.customer_id) "
+        f"AND EXISTS (SELECT 1 FROM {TABLE} AS f WHERE f.customer_id = o.customer_id) ORDER BY day"
+    )
+    first = "CASE WHEN f.first_order_date <= d.first_order_date THEN f.first_order_date ELSE d.first_order_date END"
+    last = "CASE WHEN f.last_order_date >= d.last_order_date THEN f.last_order_date ELSE d.last_order_date END"
     con.execute(f"""
 UPDATE {TABLE} AS f SET
     total_spend_paise = f.total_spend_paise + d.total_spend_paise,
     order_count = f.order_count + d.order_count,
-    spend_band = {_spend_band('f.total_spend_paise + d.total_spend_paise')},
+    spend_band = {_spend_band("f.total_spend_paise + d.total_spend_paise")},
     avg_order_value_paise = CAST(f.total_spend_paise + d.total_spend_paise AS HUGEINT)
                             / (f.order_count + d.order_count),
     first_order_date = {first},

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as ModelField
@@ -47,9 +47,9 @@ class Group(BaseModel):
 
     op: Literal["and", "or"]
     negate: bool = ModelField(default=False, alias="not")
-    rules: list[Union["Group", Condition]] = ModelField(default_factory=list)
+    rules: list[Group | Condition] = ModelField(default_factory=list)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The rule as contract JSON (`not`, no empty keys)."""
         return self.model_dump(by_alias=True, exclude_none=True)
 
@@ -69,8 +69,7 @@ def load_rule_json(text: str | bytes, where: str = ROOT) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(where, f"not valid JSON: {exc.msg} (line {exc.lineno}, column "
-                                  f"{exc.colno})") from None
+        raise InvalidInput(where, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:  # bytes that are not UTF-8
         raise InvalidInput(where, f"not valid JSON ({exc})") from None
     except RecursionError:  # thousands of levels: the decoder gives up before we can count them
@@ -81,30 +80,26 @@ def _at(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _group(obj: Any, path: str, depth: int, counter: list[int]) -> dict:
+def _group(obj: Any, path: str, depth: int, counter: list[int]) -> dict[str, Any]:
     where = path or ROOT
     if not isinstance(obj, dict):
-        raise InvalidInput(where, f"expected a group object {{\"op\": \"and\", \"rules\": [...]}}, "
-                                  f"got {_kind(obj)}")
+        raise InvalidInput(where, f'expected a group object {{"op": "and", "rules": [...]}}, got {_kind(obj)}')
     if "rules" not in obj and ("field" in obj or "operator" in obj):
-        raise InvalidInput(where, "a segment is one group: wrap the condition as "
-                                  "{\"op\": \"and\", \"rules\": [condition]}")
+        raise InvalidInput(where, 'a segment is one group: wrap the condition as {"op": "and", "rules": [condition]}')
     _no_extra_keys(obj, ("op", "not", "rules"), where)
     if depth > MAX_DEPTH:
         raise InvalidInput(where, TOO_DEEP)
     op = obj.get("op")
     if not isinstance(op, str) or op.lower() not in ("and", "or"):
-        raise InvalidInput(_at(path, "op"), f"op must be \"and\" or \"or\", got {_show(op)}")
+        raise InvalidInput(_at(path, "op"), f'op must be "and" or "or", got {_show(op)}')
     negate = obj.get("not", False)
     if not isinstance(negate, bool):
         raise InvalidInput(_at(path, "not"), f"not must be true or false, got {_show(negate)}")
     rules = obj.get("rules")
     if not isinstance(rules, list):
-        raise InvalidInput(_at(path, "rules"), f"rules must be a list of conditions and groups, "
-                                               f"got {_kind(rules)}")
+        raise InvalidInput(_at(path, "rules"), f"rules must be a list of conditions and groups, got {_kind(rules)}")
     if not rules:
-        raise InvalidInput(_at(path, "rules"), "empty group: add at least one condition, "
-                                               "or remove the group")
+        raise InvalidInput(_at(path, "rules"), "empty group: add at least one condition, or remove the group")
     parsed = []
     for i, item in enumerate(rules):
         at = f"{_at(path, 'rules')}[{i}]"
@@ -116,37 +111,39 @@ def _group(obj: Any, path: str, depth: int, counter: list[int]) -> dict:
                 raise InvalidInput(at, f"too many conditions (at most {MAX_CONDITIONS})")
             parsed.append(_condition(item, at))
         else:
-            raise InvalidInput(at, "each rule is a condition {\"field\", \"operator\", \"value\"} "
-                                   f"or a group {{\"op\", \"rules\"}}, got {_kind(item)}")
+            raise InvalidInput(
+                at,
+                'each rule is a condition {"field", "operator", "value"} '
+                f'or a group {{"op", "rules"}}, got {_kind(item)}',
+            )
     return {"op": op.lower(), "not": negate, "rules": parsed}
 
 
-def _condition(obj: dict, path: str) -> dict:
+def _condition(obj: dict[str, Any], path: str) -> dict[str, Any]:
     _no_extra_keys(obj, ("field", "operator", "value", "within_days"), path)
     name = obj.get("field")
     if not isinstance(name, str) or name not in FIELDS:
-        raise InvalidInput(_at(path, "field"), f"unknown field {_show(name)}; valid fields: "
-                                               f"{', '.join(FIELDS)}")
+        raise InvalidInput(_at(path, "field"), f"unknown field {_show(name)}; valid fields: {', '.join(FIELDS)}")
     field = FIELDS[name]
     key = obj.get("operator")
     allowed = [o.key for o in operators_for(field.type)]
     if not isinstance(key, str) or key not in allowed:
         what = "operator" if isinstance(key, str) and key in OPERATORS else "unknown operator"
-        raise InvalidInput(_at(path, "operator"),
-                           f"{what} {_show(key)} does not apply to {name} ({field.type}); "
-                           f"use one of: {', '.join(allowed)}")
+        raise InvalidInput(
+            _at(path, "operator"),
+            f"{what} {_show(key)} does not apply to {name} ({field.type}); use one of: {', '.join(allowed)}",
+        )
     operator = OPERATORS[key]
     element = TYPES[field.type].element
     value = _value(obj.get("value"), operator.shape, element, key, _at(path, "value"))
-    out = {"field": name, "operator": key}
+    out: dict[str, Any] = {"field": name, "operator": key}
     if value is not None:
         out["value"] = value
     window = obj.get("within_days")
     if window is not None:
         at = _at(path, "within_days")
         if not field.windowable:
-            raise InvalidInput(at, f"within_days applies only to {', '.join(WINDOW_FIELDS)}, "
-                                   f"not {name}; remove it")
+            raise InvalidInput(at, f"within_days applies only to {', '.join(WINDOW_FIELDS)}, not {name}; remove it")
         out["within_days"] = _whole(window, at, "within_days", minimum=1)
     return out
 
@@ -169,8 +166,7 @@ def _value(value: Any, shape: str, element: str, key: str, at: str) -> Any:
             raise InvalidInput(at, f"between needs [low, high] (2 values), got {len(value)}")
         lo, hi = (_scalar(v, element, f"{at}[{i}]") for i, v in enumerate(value))
         if _comparable(lo, element) > _comparable(hi, element):
-            raise InvalidInput(at, f"between needs low <= high, got [{_show(lo)}, {_show(hi)}]; "
-                                   "swap them")
+            raise InvalidInput(at, f"between needs low <= high, got [{_show(lo)}, {_show(hi)}]; swap them")
         return [lo, hi]
     assert shape == MANY
     if not value:
@@ -207,8 +203,7 @@ def _number(value: Any, at: str, element: str) -> Decimal:
         raise InvalidInput(at, f"expected a finite number, got {value}")
     limit = MAX_RUPEES if element == "money" else MAX_NUMBER
     if abs(number) > limit:
-        raise InvalidInput(at, f"{_show(value)} is out of range; use a number between "
-                               f"-{limit:,} and {limit:,}")
+        raise InvalidInput(at, f"{_show(value)} is out of range; use a number between -{limit:,} and {limit:,}")
     return number + 0  # -0 -> 0
 
 
@@ -219,9 +214,12 @@ def _text(value: Any, at: str) -> str:
         raise InvalidInput(at, f"text is too long ({len(value)} characters; at most {MAX_TEXT})")
     unpaired = unpaired_surrogate(value)
     if unpaired is not None:
-        raise InvalidInput(at, f"text has a lone surrogate {ascii(value[unpaired])[1:-1]} at position "
-                               f"{unpaired}, which is half of a character, not text; send the "
-                               "whole character (or remove it)")
+        raise InvalidInput(
+            at,
+            f"text has a lone surrogate {ascii(value[unpaired])[1:-1]} at position "
+            f"{unpaired}, which is half of a character, not text; send the "
+            "whole character (or remove it)",
+        )
     if not value.strip():
         raise InvalidInput(at, "text is empty; use is_empty to find customers without a value")
     return value.strip()
@@ -235,11 +233,14 @@ def _date(value: Any, at: str) -> date:
     if isinstance(value, str) and len(value) <= 40:
         text = value.strip()
         try:
-            return date.fromisoformat(text) if len(text) == 10 else _utc_day(
-                datetime.fromisoformat(text.replace("Z", "+00:00")))
+            return (
+                date.fromisoformat(text)
+                if len(text) == 10
+                else _utc_day(datetime.fromisoformat(text.replace("Z", "+00:00")))
+            )
         except ValueError:
             pass
-    raise InvalidInput(at, f"expected a date like \"2024-03-01\", got {_show(value)}")
+    raise InvalidInput(at, f'expected a date like "2024-03-01", got {_show(value)}')
 
 
 def unpaired_surrogate(text: str) -> int | None:
@@ -255,13 +256,16 @@ def unpaired_surrogate(text: str) -> int | None:
 def _utc_day(moment: datetime) -> date:
     """A timestamp with an offset counts on its UTC date; one without is already UTC."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.date()
 
 
 def _whole(value: Any, at: str, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not (math.isfinite(value) and value.is_integer())):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (isinstance(value, float) and not (math.isfinite(value) and value.is_integer()))
+    ):
         raise InvalidInput(at, f"{what} must be a whole number, got {_show(value)}")
     if not minimum <= value <= MAX_DAYS:
         raise InvalidInput(at, f"{what} must be between {minimum} and {MAX_DAYS:,}, got {_show(value)}")
@@ -272,7 +276,7 @@ def _comparable(value: Any, element: str) -> Any:
     return date.fromisoformat(value) if element == "date" else Decimal(str(value))
 
 
-def _no_extra_keys(obj: dict, allowed: tuple[str, ...], where: str) -> None:
+def _no_extra_keys(obj: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
     extra = [k for k in obj if k not in allowed]
     if extra:
         raise InvalidInput(where, f"unexpected key {_show(extra[0])}; allowed keys: {', '.join(allowed)}")
@@ -280,13 +284,21 @@ def _no_extra_keys(obj: dict, allowed: tuple[str, ...], where: str) -> None:
 
 def _shape_help(shape: str, element: str) -> str:
     one = _element_help(element)
-    return {ONE: one, PAIR: f"[low, high] where each is {one}", MANY: f"a list, each {one}",
-            DAYS: "a whole number of days"}[shape]
+    return {
+        ONE: one,
+        PAIR: f"[low, high] where each is {one}",
+        MANY: f"a list, each {one}",
+        DAYS: "a whole number of days",
+    }[shape]
 
 
 def _element_help(element: str) -> str:
-    return {"integer": "a whole number", "money": "an amount in rupees (a number)",
-            "text": "text", "date": "a date like \"2024-03-01\""}[element]
+    return {
+        "integer": "a whole number",
+        "money": "an amount in rupees (a number)",
+        "text": "text",
+        "date": 'a date like "2024-03-01"',
+    }[element]
 
 
 def _kind(value: Any) -> str:
@@ -298,19 +310,19 @@ def _kind(value: Any) -> str:
         return f"text {_show(value)}"
     if isinstance(value, (int, float, Decimal)):
         return f"the number {_show(value)}"
-    return {list: "a list", tuple: "a list", dict: "an object", set: "a set"}.get(
-        type(value), type(value).__name__)
+    kinds: dict[type, str] = {list: "a list", tuple: "a list", dict: "an object", set: "a set"}
+    return kinds.get(type(value), type(value).__name__)
 
 
 def _show(value: Any) -> str:
-    text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, float) \
-        else repr(value)
+    text = json.dumps(value, default=str, ensure_ascii=False) if not isinstance(value, float) else repr(value)
     # A lone surrogate would make the message itself unprintable (and the API's body unencodable).
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text if len(text) <= 60 else text[:57] + "..."
 
 
 # --- typed values for the compiler and the reference evaluator ------------------------------
+
 
 def typed_value(condition: Condition) -> Any:
     """The condition's value as compared: int (numbers), int paise (money), str, date, or a

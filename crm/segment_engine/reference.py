@@ -8,29 +8,32 @@ paise, datetimes with or without an offset; without one they are UTC).
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import Any, cast
 
 from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
 
 
-def evaluate(group: Group | dict, customers: list[dict], orders: list[dict], as_of: date) -> set[str]:
+def evaluate(
+    group: Group | dict[str, Any], customers: list[dict[str, Any]], orders: list[dict[str, Any]], as_of: date
+) -> set[str]:
     """The ids of the customers the rule selects on day `as_of`."""
     rule = parse_rule(group)
     completed: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for order in orders:
         if order["status"] == "completed":
-            completed[order["customer_id"]].append((_utc_day(order["order_date"]), order["amount"]))
-    return {c["customer_id"] for c in customers
-            if _matches(rule, _Customer(c, completed[c["customer_id"]], as_of))}
+            day = cast(date, _utc_day(order["order_date"]))  # every stored order has its date
+            completed[order["customer_id"]].append((day, order["amount"]))
+    return {c["customer_id"] for c in customers if _matches(rule, _Customer(c, completed[c["customer_id"]], as_of))}
 
 
 def _utc_day(moment: datetime | None) -> date | None:
     if moment is None:
         return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return moment.date()
 
 
@@ -40,7 +43,7 @@ def _text(value: str | None) -> str | None:
 
 
 class _Customer:
-    def __init__(self, record: dict, orders: list[tuple[date, int]], as_of: date):
+    def __init__(self, record: dict[str, Any], orders: list[tuple[date, int]], as_of: date):
         self.record, self.orders, self.as_of = record, orders, as_of
 
     def value(self, cond: Condition) -> Any:
@@ -98,7 +101,7 @@ def _condition(cond: Condition, customer: _Customer) -> bool:
     elif isinstance(v, tuple) and v and isinstance(v[0], str):
         v = tuple(_text(s) for s in v)
     today = customer.as_of
-    return {
+    checks: dict[str, Callable[[], bool]] = {
         "=": lambda: x == v,
         "!=": lambda: x != v,
         ">": lambda: x > v,
@@ -116,7 +119,8 @@ def _condition(cond: Condition, customer: _Customer) -> bool:
         "on": lambda: x == v,
         "in_last_days": lambda: today - timedelta(days=v) <= x <= today,
         "not_in_last_days": lambda: x < today - timedelta(days=v),
-    }[op]()
+    }
+    return checks[op]()
 
 
 def _tags(op: str, tags: set[str], v: Any) -> bool:

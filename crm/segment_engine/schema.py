@@ -7,6 +7,8 @@ Amounts are integer paise, as in MongoDB.
 
 from __future__ import annotations
 
+from typing import Any
+
 import duckdb
 
 CUSTOMERS_DDL = """
@@ -51,14 +53,18 @@ def create_base_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(ORDERS_DDL)
 
 
-def insert_records(con: duckdb.DuckDBPyConnection, table: str, records: list[dict]) -> None:
+def insert_records(con: duckdb.DuckDBPyConnection, table: str, records: list[dict[str, Any]]) -> None:
     """Insert dicts into `customers` or `orders`; keys missing from a record are NULL."""
     if table not in ("customers", "orders"):
         raise ValueError(f"not a base table: {table}")
-    columns = [row[0] for row in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-        "ORDER BY ordinal_position", [table]).fetchall()]
+    columns = [
+        row[0]
+        for row in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table]
+        ).fetchall()
+    ]
     if records:
         marks = ", ".join("?" for _ in columns)
-        con.executemany(f"INSERT INTO {table} VALUES ({marks})",
-                        [[record.get(c) for c in columns] for record in records])
+        con.executemany(
+            f"INSERT INTO {table} VALUES ({marks})", [[record.get(c) for c in columns] for record in records]
+        )

@@ -15,4 +15,3 @@ _TRIM_PATTERN = f"^{_SPACE}+|{_SPACE}+$"
 def text_key_sql(expr: str) -> str:
     """SQL turning a string expression into its comparison key (NULL when missing)."""
     return f"nullif(lower(regexp_replace({expr}, '{_TRIM_PATTERN}', '', 'g')), '')"
-

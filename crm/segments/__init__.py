@@ -13,6 +13,13 @@ from crm.segments.repository import (
 )
 
 __all__ = [
-    "SavedSegment", "create_segment", "delete_segment", "duplicate_segment", "get_segment",
-    "get_segment_by_name", "list_segments", "record_count", "update_segment",
+    "SavedSegment",
+    "create_segment",
+    "delete_segment",
+    "duplicate_segment",
+    "get_segment",
+    "get_segment_by_name",
+    "list_segments",
+    "record_count",
+    "update_segment",
 ]

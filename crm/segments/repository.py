@@ -6,7 +6,7 @@ whichever page, API route or command asked for it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -17,8 +17,9 @@ from pymongo.errors import DuplicateKeyError
 
 from crm import audit
 from crm.auth.permissions import Principal, require
-from crm.store.ids import parse_object_id
 from crm.errors import Conflict, InvalidInput, NotFound
+from crm.store.clock import utc_now
+from crm.store.ids import parse_object_id
 
 MAX_NAME_LENGTH = 120
 
@@ -35,13 +36,8 @@ class SavedSegment(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> "SavedSegment":
+    def from_document(cls, doc: dict[str, Any]) -> SavedSegment:
         return cls(id=str(doc["_id"]), **{k: v for k, v in doc.items() if k != "_id"})
-
-
-def _now() -> datetime:
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)  # what MongoDB keeps
 
 
 def _clean_name(name: str) -> str:
@@ -60,8 +56,11 @@ def _storable(where: str, text: str | None) -> None:
 
     at = unpaired_surrogate(text) if text else None
     if at is not None:
-        raise InvalidInput(where, f"has a lone surrogate at position {at}, which is half of a character; "
-                                  "remove it or send the whole character")
+        raise InvalidInput(
+            where,
+            f"has a lone surrogate at position {at}, which is half of a character; "
+            "remove it or send the whole character",
+        )
 
 
 def _checked_rules(rules: Any) -> tuple[dict[str, Any], str]:
@@ -84,9 +83,17 @@ def _insert(db: Database, name: str, rules: Any, owner: str | None, description:
     name = _clean_name(name)
     _storable("description", description)
     stored_rules, english = _checked_rules(rules)
-    now = _now()
-    doc = {"name": name, "rules": stored_rules, "description": description or english, "owner": owner,
-           "last_count": None, "last_counted_at": None, "created_at": now, "updated_at": now}
+    now = utc_now()
+    doc = {
+        "name": name,
+        "rules": stored_rules,
+        "description": description or english,
+        "owner": owner,
+        "last_count": None,
+        "last_counted_at": None,
+        "created_at": now,
+        "updated_at": now,
+    }
     try:
         db.segments.insert_one(doc)
     except DuplicateKeyError as exc:
@@ -94,13 +101,15 @@ def _insert(db: Database, name: str, rules: Any, owner: str | None, description:
     return SavedSegment.from_document(doc)
 
 
-def create_segment(db: Database, name: str, rules: Any, owner: str | None = None,
-                   description: str | None = None, *, by: Principal) -> SavedSegment:
+def create_segment(
+    db: Database, name: str, rules: Any, owner: str | None = None, description: str | None = None, *, by: Principal
+) -> SavedSegment:
     """A new saved segment; `by` (who acts) must be allowed to save segments."""
     require(by, "segment.save")
     segment = _insert(db, name, rules, owner, description)
-    audit.record(by, "segment.save", segment.name,
-                 {"id": segment.id, "new": True, "description": segment.description}, db=db)
+    audit.record(
+        by, "segment.save", segment.name, {"id": segment.id, "new": True, "description": segment.description}, db=db
+    )
     return segment
 
 
@@ -123,8 +132,15 @@ def list_segments(db: Database, owner: str | None = None) -> list[SavedSegment]:
     return [SavedSegment.from_document(d) for d in db.segments.find(query).sort("name", 1)]
 
 
-def update_segment(db: Database, segment_id: str, *, name: str | None = None, rules: Any = None,
-                   description: str | None = None, by: Principal) -> SavedSegment:
+def update_segment(
+    db: Database,
+    segment_id: str,
+    *,
+    name: str | None = None,
+    rules: Any = None,
+    description: str | None = None,
+    by: Principal,
+) -> SavedSegment:
     """Rename and/or change rules; new rules get a new description and forget the old count."""
     require(by, "segment.save")
     changes: dict[str, Any] = {}
@@ -138,10 +154,11 @@ def update_segment(db: Database, segment_id: str, *, name: str | None = None, ru
         changes["description"] = description
     if not changes:
         return get_segment(db, segment_id)
-    changes["updated_at"] = _now()
+    changes["updated_at"] = utc_now()
     try:
-        before = db.segments.find_one_and_update({"_id": _object_id(segment_id)}, {"$set": changes},
-                                                 return_document=ReturnDocument.BEFORE)
+        before = db.segments.find_one_and_update(
+            {"_id": _object_id(segment_id)}, {"$set": changes}, return_document=ReturnDocument.BEFORE
+        )
     except DuplicateKeyError as exc:
         raise _taken(changes["name"]) from exc
     if before is None:
@@ -150,18 +167,21 @@ def update_segment(db: Database, segment_id: str, *, name: str | None = None, ru
     if segment.name != before["name"]:
         audit.record(by, "segment.rename", segment.name, {"id": segment.id, "from": before["name"]}, db=db)
     if rules is not None or description is not None:
-        audit.record(by, "segment.save", segment.name, {"id": segment.id, "description": segment.description},
-                     db=db)
+        audit.record(by, "segment.save", segment.name, {"id": segment.id, "description": segment.description}, db=db)
     return segment
 
 
-def duplicate_segment(db: Database, segment_id: str, new_name: str | None = None,
-                      owner: str | None = None, *, by: Principal) -> SavedSegment:
+def duplicate_segment(
+    db: Database, segment_id: str, new_name: str | None = None, owner: str | None = None, *, by: Principal
+) -> SavedSegment:
     """A copy with the same rules; without a name, "<name> (copy)", "<name> (copy 2)", ..."""
     require(by, "segment.save")
     original = get_segment(db, segment_id)
-    candidates = [new_name] if new_name is not None else \
-        [f"{original.name} (copy)" if n == 1 else f"{original.name} (copy {n})" for n in range(1, 1000)]
+    candidates = (
+        [new_name]
+        if new_name is not None
+        else [f"{original.name} (copy)" if n == 1 else f"{original.name} (copy {n})" for n in range(1, 1000)]
+    )
     for candidate in candidates:
         try:
             copy = _insert(db, candidate, original.rules, owner or original.owner, original.description)
@@ -169,8 +189,9 @@ def duplicate_segment(db: Database, segment_id: str, new_name: str | None = None
             if new_name is not None:
                 raise
             continue
-        audit.record(by, "segment.duplicate", copy.name, {"id": copy.id, "from": original.name,
-                                                          "from_id": original.id}, db=db)
+        audit.record(
+            by, "segment.duplicate", copy.name, {"id": copy.id, "from": original.name, "from_id": original.id}, db=db
+        )
         return copy
     raise Conflict(f"too many copies of {original.name!r}; name the copy yourself")
 
@@ -180,13 +201,14 @@ def delete_segment(db: Database, segment_id: str, *, by: Principal) -> None:
     doc = db.segments.find_one_and_delete({"_id": _object_id(segment_id)})
     if doc is None:
         raise NotFound(f"no segment with id {segment_id!r}")
-    audit.record(by, "segment.delete", doc["name"], {"id": segment_id, "description": doc.get("description")},
-                 db=db)
+    audit.record(by, "segment.delete", doc["name"], {"id": segment_id, "description": doc.get("description")}, db=db)
 
 
 def record_count(db: Database, segment_id: str, count: int, counted_at: datetime | None = None) -> None:
     """Remember the audience size last counted for a saved segment."""
-    result = db.segments.update_one({"_id": _object_id(segment_id)},
-                                    {"$set": {"last_count": int(count), "last_counted_at": counted_at or _now()}})
+    result = db.segments.update_one(
+        {"_id": _object_id(segment_id)},
+        {"$set": {"last_count": int(count), "last_counted_at": counted_at or utc_now()}},
+    )
     if result.matched_count == 0:
         raise NotFound(f"no segment with id {segment_id!r}")

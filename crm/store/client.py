@@ -59,8 +59,7 @@ def get_db(settings: Settings | None = None) -> Database:
         return cached[1]
     timeout = settings.db_timeout_ms
     uri = database_uri(settings)
-    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout,
-                                 connectTimeoutMS=timeout)
+    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
     db = client[settings.db_name]
     ensure_indexes(db)
     with _lock:

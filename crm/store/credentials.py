@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pymongo
+
 from crm.errors import Unavailable
 
 USER = "crm"
@@ -59,15 +60,14 @@ def set_on_server(open_uri: str, credentials: Credentials) -> None:
         admin = client.admin
         known = admin.command("usersInfo", credentials.user)["users"]
         command = "updateUser" if known else "createUser"
-        admin.command(command, credentials.user, pwd=credentials.password,
-                      roles=[{"role": "root", "db": "admin"}])
+        admin.command(command, credentials.user, pwd=credentials.password, roles=[{"role": "root", "db": "admin"}])
         users = admin.command("usersInfo", {"forAllDBs": True})["users"]
-        others = sorted(f"{u['db']}.{u['user']}" for u in users
-                        if (u["db"], u["user"]) != ("admin", credentials.user))
+        others = sorted(f"{u['db']}.{u['user']}" for u in users if (u["db"], u["user"]) != ("admin", credentials.user))
         if others:
             raise Unavailable(
                 f"the embedded database holds database users this app did not create ({', '.join(others)}); "
-                "remove them (or move this data dir aside) and start again")
+                "remove them (or move this data dir aside) and start again"
+            )
 
 
 def write(data_dir: Path, credentials: Credentials) -> None:

@@ -151,8 +151,12 @@ class EmbeddedServer:
     def read_info(self) -> ServerInfo | None:
         try:
             record = json.loads(self.info_file.read_text())
-            return ServerInfo(port=record["port"], server_pid=record["server_pid"], owner_pid=record["owner_pid"],
-                              credentials=credentials.read(self.data_dir))
+            return ServerInfo(
+                port=record["port"],
+                server_pid=record["server_pid"],
+                owner_pid=record["owner_pid"],
+                credentials=credentials.read(self.data_dir),
+            )
         except (OSError, ValueError, TypeError, KeyError):
             return None
 
@@ -188,8 +192,10 @@ class EmbeddedServer:
                     _refuse_if_owned_by_another(info, self.data_dir)
                 return info or self._start()
         except OSError as exc:  # the checks above passed, yet the file system refused
-            raise Unavailable(f"cannot use the data dir {self.data_dir}: {exc.strerror or exc}; "
-                              "check that it is a writable folder, or point CRM_DATA_DIR elsewhere") from None
+            raise Unavailable(
+                f"cannot use the data dir {self.data_dir}: {exc.strerror or exc}; "
+                "check that it is a writable folder, or point CRM_DATA_DIR elsewhere"
+            ) from None
 
     def restart(self, failing_pid: int | None) -> ServerInfo | None:
         """Replace the server `failing_pid`, which died or fails (the watchdog's call); None if
@@ -228,7 +234,8 @@ class EmbeddedServer:
                 raise Unavailable(
                     f"the embedded database in {self.data_dir} refuses the password in "
                     f"{self.data_dir / credentials.FILE_NAME}; delete that file and start again: a new "
-                    "password is then set")
+                    "password is then set"
+                )
             raise Unavailable(f"the embedded database did not start; see {self.data_dir / 'mongo.log'}")
         with open(os.open(self.info_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE), "w") as record:
             record.write(info.record())
@@ -264,13 +271,22 @@ class EmbeddedServer:
         """Start the supervised server on `port`; None if it did not come up there as ours.
 
         login None: without authentication, only to set up the user (on a fresh port)."""
-        log_file = open(os.open(self.data_dir / "mongo.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE), "ab")
+        log_file = open(
+            os.open(self.data_dir / "mongo.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE), "ab"
+        )
         without_auth = [] if login else ["--without-auth"]
         with log_file:
             self._supervisor = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("supervise.py")), str(port), str(self.storage),
-                 *without_auth],
-                stdin=subprocess.PIPE, stdout=log_file, stderr=log_file,
+                [
+                    sys.executable,
+                    str(Path(__file__).with_name("supervise.py")),
+                    str(port),
+                    str(self.storage),
+                    *without_auth,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=log_file,
+                stderr=log_file,
                 cwd=str(self.data_dir),  # the server auto-discovers ./secantusd.toml: not ours
                 start_new_session=True,  # Ctrl-C in a terminal reaches us; we stop it in order
                 umask=0o077,  # the database files it creates are the owner's alone
@@ -336,7 +352,8 @@ def _refuse_if_owned_by_another(info: ServerInfo, data_dir: Path) -> None:
     raise Conflict(
         f"the data dir {data_dir} is in use: its database is run by another process "
         f"(pid {info.owner_pid}: {_command_line(info.owner_pid)}) and stops when that process does; "
-        "stop that process first, or point CRM_DATA_DIR at another folder")
+        "stop that process first, or point CRM_DATA_DIR at another folder"
+    )
 
 
 def _server_pid(supervisor_pid: int) -> int | None:

@@ -5,6 +5,12 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.database import Database
 
+# The two kinds of record users bring in; each is a collection here and a table in the analytic copy.
+RECORD_KINDS = ("customers", "orders")
+# Ids per `$in` query, for every lookup by a list of ids. The embedded server's cost grows with the
+# square of the matches of one `$in` (measured: 1000 ids 0.96 s, 20 x 50 ids 0.12 s).
+IN_QUERY_CHUNK = 50
+
 INDEXES: dict[str, list[IndexModel]] = {
     "customers": [
         IndexModel([("customer_id", ASCENDING)], unique=True),

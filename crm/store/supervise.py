@@ -23,8 +23,18 @@ def server_command(port: int, storage_path: str, auth: bool = True) -> list[str]
     beside = Path(sys.executable).with_name("secantusd-py")
     exe = str(beside) if beside.exists() else shutil.which("secantusd-py") or "secantusd-py"
     # --sync-on-commit: without it a kill -9 loses acknowledged writes (measured).
-    command = [exe, "--host", "127.0.0.1", "--port", str(port), "--storage-path", storage_path,
-               "--sync-on-commit", "--log-level", "WARNING"]
+    command = [
+        exe,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--storage-path",
+        storage_path,
+        "--sync-on-commit",
+        "--log-level",
+        "WARNING",
+    ]
     if auth:  # off only while its first user is set up (credentials.py)
         command.append("--auth")
     # Fault tests make the server fail on purpose (configureFailPoint); any local process could

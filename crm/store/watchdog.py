@@ -96,8 +96,7 @@ class Watchdog(threading.Thread):
             self._uri = uri
         heartbeat = self._client[PROBE_DB][PROBE_COLLECTION]
         with pymongo.timeout(PROBE_TIMEOUT_SECONDS):
-            heartbeat.update_one({"_id": "owner"}, {"$set": {"at": datetime.now(UTC), "pid": os.getpid()}},
-                                 upsert=True)
+            heartbeat.update_one({"_id": "owner"}, {"$set": {"at": datetime.now(UTC), "pid": os.getpid()}}, upsert=True)
             if heartbeat.find_one({"_id": "owner"}) is None:
                 raise PyMongoError("a write just made cannot be read back")
 

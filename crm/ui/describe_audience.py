@@ -1,4 +1,4 @@
-""""Describe your audience" on the Segments page: a sentence -> a proposed rule, shown in English
+""" "Describe your audience" on the Segments page: a sentence -> a proposed rule, shown in English
 with its count and what it changes; the user applies it into the builder or discards it.
 
 Nothing is applied without a click. Gemini gets a short timeout and the offline parser answers
@@ -19,9 +19,9 @@ from crm.ai.nl_rules import OFFLINE, propose_rule
 from crm.ai.rule_changes import rule_changes
 from crm.analytics.segment_preview import today_utc
 from crm.config import load_settings
+from crm.indian_numbers import as_text, format_count
 from crm.segment_engine import Group, describe_rule, parse_rule
 from crm.ui.errors import errors_shown
-from crm.ui.format import as_text, format_count
 
 PROPOSAL = "ai_proposal"  # session state: the proposal waiting for apply or discard
 UI_TIMEOUT_MS, UI_ATTEMPTS = 6_000, 2  # the page waits at most about this long for Gemini
@@ -29,8 +29,11 @@ UI_TIMEOUT_MS, UI_ATTEMPTS = 6_000, 2  # the page waits at most about this long 
 
 def ui_client():
     settings = load_settings()
-    settings = dataclasses.replace(settings, gemini_timeout_ms=min(settings.gemini_timeout_ms, UI_TIMEOUT_MS),
-                                   gemini_attempts=min(settings.gemini_attempts, UI_ATTEMPTS))
+    settings = dataclasses.replace(
+        settings,
+        gemini_timeout_ms=min(settings.gemini_timeout_ms, UI_TIMEOUT_MS),
+        gemini_attempts=min(settings.gemini_attempts, UI_ATTEMPTS),
+    )
     return gemini_client(settings)
 
 
@@ -40,20 +43,24 @@ def engine_label(engine: str) -> str:
 
 def describe_audience_panel(current: Group | None, apply: Callable[[dict], None]) -> None:
     """`current`: the builder's rule (None when empty or incomplete); `apply(rule_json)` loads a rule."""
-    with st.expander("Describe your audience", icon=":material/auto_awesome:",
-                     expanded=PROPOSAL in st.session_state):
+    with st.expander("Describe your audience", icon=":material/auto_awesome:", expanded=PROPOSAL in st.session_state):
         with st.form("describe-audience", border=False):
-            text = st.text_input("In your own words", key="describe-text",
-                                 placeholder="e.g. people who spent more than ₹5,000 and have been inactive "
-                                             "for 3 months")
+            text = st.text_input(
+                "In your own words",
+                key="describe-text",
+                placeholder="e.g. people who spent more than ₹5,000 and have been inactive for 3 months",
+            )
             asked = st.form_submit_button("Propose a rule", icon=":material/auto_awesome:")
         if asked:
             with errors_shown(), st.spinner("Reading your description..."):
                 facts = data_facts(analytics.open_copy().cursor())
                 proposal = propose_rule(text, today_utc(), facts, client=ui_client())
                 st.session_state[PROPOSAL] = {
-                    "text": text, "engine": proposal.engine, "notes": list(proposal.notes),
-                    "rule": proposal.rule.to_json() if proposal.rule else None}
+                    "text": text,
+                    "engine": proposal.engine,
+                    "notes": list(proposal.notes),
+                    "rule": proposal.rule.to_json() if proposal.rule else None,
+                }
         if PROPOSAL in st.session_state:
             show_proposal(st.session_state[PROPOSAL], current, apply)
 
@@ -64,8 +71,10 @@ def show_proposal(proposal: dict, current: Group | None, apply: Callable[[dict],
         (st.warning if note.startswith(("did not understand", "Gemini did not help")) else st.caption)(note)
     rule = proposal["rule"]
     if rule is None:
-        st.info("No condition found in that description. Try naming a city, an amount, a number of "
-                "orders or a time, e.g. “customers in Pune who spent over ₹5,000”.")
+        st.info(
+            "No condition found in that description. Try naming a city, an amount, a number of "
+            "orders or a time, e.g. “customers in Pune who spent over ₹5,000”."
+        )
         if st.button("Discard", key="proposal-discard-empty"):
             st.session_state.pop(PROPOSAL, None)
             st.rerun()
@@ -78,8 +87,10 @@ def show_proposal(proposal: dict, current: Group | None, apply: Callable[[dict],
         if current is not None:
             current_count = analytics.preview(current, sample=0).count
             delta = proposed_count - current_count
-            line += f" (the current rule finds {format_count(current_count)}; {'+' if delta >= 0 else '−'}" \
-                    f"{format_count(abs(delta))})"
+            line += (
+                f" (the current rule finds {format_count(current_count)}; {'+' if delta >= 0 else '−'}"
+                f"{format_count(abs(delta))})"
+            )
         st.markdown(line)
         show_changes(current, group)
     apply_col, discard_col = st.columns(2)

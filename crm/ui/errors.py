@@ -18,8 +18,9 @@ def show_error(exc: BaseException) -> None:
         st.error(str(exc), icon=":material/error:")
     else:
         log.exception("unexpected error on a page", exc_info=exc)
-        st.error(f"Something went wrong ({type(exc).__name__}). The details are in the server log.",
-                 icon=":material/error:")
+        st.error(
+            f"Something went wrong ({type(exc).__name__}). The details are in the server log.", icon=":material/error:"
+        )
 
 
 @contextmanager

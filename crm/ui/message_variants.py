@@ -25,9 +25,13 @@ VARIANTS = "ai_variants"  # session state: the last variants offered
 
 def _client():
     settings = load_settings()
-    return gemini_client(dataclasses.replace(
-        settings, gemini_timeout_ms=min(settings.gemini_timeout_ms, UI_TIMEOUT_MS),
-        gemini_attempts=min(settings.gemini_attempts, UI_ATTEMPTS)))
+    return gemini_client(
+        dataclasses.replace(
+            settings,
+            gemini_timeout_ms=min(settings.gemini_timeout_ms, UI_TIMEOUT_MS),
+            gemini_attempts=min(settings.gemini_attempts, UI_ATTEMPTS),
+        )
+    )
 
 
 def english_or_blank(rule) -> str:
@@ -46,14 +50,20 @@ def _use(template_key: str, texts: list[str], count_key: str | None) -> None:
         st.session_state[count_key] = len(texts)
 
 
-def message_variants_panel(objective: str, segment_english: str, channel: str,
-                           template_key: str, count_key: str | None = None) -> None:
+def message_variants_panel(
+    objective: str, segment_english: str, channel: str, template_key: str, count_key: str | None = None
+) -> None:
     """`template_key`: the message boxes' session-state keys with {} for the index (from 0);
     `count_key`: the key of the number of variants, if the page has one."""
-    with st.expander("Suggest messages for this objective", icon=":material/auto_awesome:",
-                     expanded=VARIANTS in st.session_state):
-        if st.button("Suggest variants", key="variants-suggest", icon=":material/auto_awesome:",
-                     help="2-3 messages in different tones from the objective and the audience"):
+    with st.expander(
+        "Suggest messages for this objective", icon=":material/auto_awesome:", expanded=VARIANTS in st.session_state
+    ):
+        if st.button(
+            "Suggest variants",
+            key="variants-suggest",
+            icon=":material/auto_awesome:",
+            help="2-3 messages in different tones from the objective and the audience",
+        ):
             with errors_shown(), st.spinner("Writing variants..."):
                 st.session_state[VARIANTS] = message_variants(objective, segment_english, channel, client=_client())
         result: VariantSet | None = st.session_state.get(VARIANTS)
@@ -66,11 +76,23 @@ def message_variants_panel(objective: str, segment_english: str, channel: str,
             with st.container(border=True):
                 st.markdown(f"**{variant.tone}**")
                 st.code(variant.text, language=None, wrap_lines=True)
-                length = f"{variant.sms_segments} SMS segment{'s' if variant.sms_segments > 1 else ''} " \
-                         f"({variant.encoding})" if channel == "sms" else f"{len(variant.example)} characters"
+                length = (
+                    f"{variant.sms_segments} SMS segment{'s' if variant.sms_segments > 1 else ''} ({variant.encoding})"
+                    if channel == "sms"
+                    else f"{len(variant.example)} characters"
+                )
                 st.caption(f"For example: {variant.example} · {length}")
-                st.button("Use this message", key=f"variant-use-{i}", on_click=_use,
-                          args=(template_key, [variant.text], None), icon=":material/edit:")
+                st.button(
+                    "Use this message",
+                    key=f"variant-use-{i}",
+                    on_click=_use,
+                    args=(template_key, [variant.text], None),
+                    icon=":material/edit:",
+                )
         if count_key:
-            st.button(f"Use all {len(result.variants)} as the campaign's variants", key="variant-use-all",
-                      on_click=_use, args=(template_key, [v.text for v in result.variants], count_key))
+            st.button(
+                f"Use all {len(result.variants)} as the campaign's variants",
+                key="variant-use-all",
+                on_click=_use,
+                args=(template_key, [v.text for v in result.variants], count_key),
+            )

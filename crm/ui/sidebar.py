@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from crm.config import load_settings
+from crm.indian_numbers import format_count
 from crm.ui.data import get_database
-from crm.ui.format import format_count
 
 
 def render_data_status() -> None:

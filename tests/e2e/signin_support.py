@@ -15,11 +15,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+
 from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @contextmanager
@@ -33,13 +42,32 @@ def streamlit_app(env: dict[str, str], secrets_toml: str, port: int | None = Non
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             # others may edit sources during a run: no reloads mid-test
-             "--server.fileWatcherType", "none", "--secrets.files", str(secrets_file)],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.port",
+                str(port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+                # others may edit sources during a run: no reloads mid-test
+                "--server.fileWatcherType",
+                "none",
+                "--secrets.files",
+                str(secrets_file),
+            ],
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://localhost:{port}"
     try:
+
         def healthy():
             if proc.poll() is not None:
                 raise AssertionError(f"streamlit exited early:\n{log_path.read_text()}")
@@ -47,6 +75,7 @@ def streamlit_app(env: dict[str, str], secrets_toml: str, port: int | None = Non
                 return httpx.get(f"{url}/_stcore/health", timeout=1).text == "ok"
             except httpx.HTTPError:
                 return False
+
         wait_for(healthy, 60, "streamlit /_stcore/health")
         yield url, log_path
     finally:
@@ -67,7 +96,8 @@ def chromium_page():
     try:
         with sync_playwright() as p:
             context = p.chromium.launch_persistent_context(
-                profile, executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+                profile, executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+            )
             try:
                 page = context.pages[0] if context.pages else context.new_page()
                 page.set_default_timeout(30_000)
@@ -121,8 +151,11 @@ def choose_new_password(page, one_time: str, password: str) -> None:
 def sign_in_as_first_admin(page, console_log: Path, new_password: str = "a password of my own") -> str:
     """On a fresh app: sign in with the one-time password printed on the console, replace it."""
     page.get_by_role("button", name="Sign in").wait_for()
-    printed = wait_for(lambda: ONE_TIME_PASSWORD.search(console_log.read_text()), 60,
-                         "the first admin's one-time password on the console")
+    printed = wait_for(
+        lambda: ONE_TIME_PASSWORD.search(console_log.read_text()),
+        60,
+        "the first admin's one-time password on the console",
+    )
     submit_sign_in(page, printed.group(1), printed.group(2))
     choose_new_password(page, printed.group(2), new_password)
     page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()

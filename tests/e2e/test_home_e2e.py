@@ -22,12 +22,19 @@ from tests.support import free_port, stop_gently
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-crash-reporter", "--disable-breakpad"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-crash-reporter",
+    "--disable-breakpad",
+]
 WAIT_MS = 90_000
-
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's Chromium")]
 
 
 def wait_for_line(log: Path, text: str, process: subprocess.Popen, seconds: float) -> None:
@@ -46,15 +53,25 @@ def served_app(tmp_path):
     env = {**os.environ, "CRM_DATA_DIR": str(tmp_path / "data"), "CRM_DB_NAME": "crm"}
     for key in ("MONGODB_URI", "REDIS_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(key, None)
-    demo = subprocess.run([sys.executable, "-m", "crm", "demo", "--customers", "2000", "--orders", "20000"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    demo = subprocess.run(
+        [sys.executable, "-m", "crm", "demo", "--customers", "2000", "--orders", "20000"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert demo.returncode == 0, demo.stderr
     ui_port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
-        serve = subprocess.Popen([sys.executable, "-m", "crm", "serve", "--ui-port", str(ui_port),
-                                  "--api-port", str(free_port())],
-                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "crm", "serve", "--ui-port", str(ui_port), "--api-port", str(free_port())],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for_line(log, "ready", serve, 180)
         yield f"http://127.0.0.1:{ui_port}/", log
@@ -70,8 +87,12 @@ def browser_page():
     try:
         with sync_playwright() as playwright:
             context = playwright.chromium.launch_persistent_context(
-                profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1440, "height": 960})
+                profile,
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1440, "height": 960},
+            )
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(WAIT_MS)  # a loaded machine can be slow to first paint
             try:

@@ -11,7 +11,7 @@ from crm import audit
 from crm.auth import users
 from tests.e2e.signin_support import chromium_page, free_port, settle, streamlit_app
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 ALLOWED_DOMAIN = "corp.example"
 

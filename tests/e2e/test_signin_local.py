@@ -9,10 +9,17 @@ import pytest
 from crm import audit
 from crm.auth import CLI, users
 from crm.auth.session import AUTH_COOKIE, ENDED_MESSAGE
-from tests.e2e.signin_support import (ONE_TIME_PASSWORD, choose_new_password, chromium_page, settle,
-                                      streamlit_app, submit_sign_in, wait_for)
+from tests.e2e.signin_support import (
+    ONE_TIME_PASSWORD,
+    choose_new_password,
+    chromium_page,
+    settle,
+    streamlit_app,
+    submit_sign_in,
+    wait_for,
+)
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 NO_PROVIDER = "# no [auth] section: local accounts\n"
 
@@ -62,8 +69,9 @@ def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_en
     with streamlit_app(crm_env, NO_PROVIDER) as (url, log), chromium_page() as page:
         page.goto(url)
         page.get_by_role("button", name="Sign in").wait_for()
-        printed = wait_for(lambda: ONE_TIME_PASSWORD.search(log.read_text()), 30,
-                             "the first admin's one-time password on the console")
+        printed = wait_for(
+            lambda: ONE_TIME_PASSWORD.search(log.read_text()), 30, "the first admin's one-time password on the console"
+        )
         username, one_time = printed.group(1), printed.group(2)
 
         submit_sign_in(page, username, one_time + "x")
@@ -97,7 +105,12 @@ def test_local_sign_in_with_wrong_password_one_time_password_and_sign_out(crm_en
     assert not users.get_user(username, db=db).must_change_password
     actions = [(e.action, e.target) for e in reversed(audit.query({}, db=db))]
     assert [a for a, _ in actions if a.startswith(("signin", "signout"))] == [
-        "signin.failed", "signin", "signout", "signin.failed", "signin"]
+        "signin.failed",
+        "signin",
+        "signout",
+        "signin.failed",
+        "signin",
+    ]
     assert ("signin.failed", username) in actions and ("user.change_password", username) in actions
 
 

@@ -72,21 +72,34 @@ def _check(request: Request) -> tuple[dict, list[ErrorDetail]]:
     return status, problems
 
 
-@router.get("/healthz", summary="Is the API able to work?", response_model=None,
-            responses={200: {"model": Health, "description": "the database takes a write and reads it back; "
-                                                             "Redis answers when configured",
-                             "content": {"application/json": {"example": {
-                                 "status": "ok", "database": "ok", "redis": "not configured"}}}},
-                       503: error("a dependency does not work; see Retry-After", "unavailable",
-                                  "the database is unavailable",
-                                  [{"index": None, "field": "database",
-                                    "reason": "the database did not accept a write"}],
-                                  headers={"Retry-After": {"description": "seconds to wait",
-                                                           "schema": {"type": "string"}}})})
+@router.get(
+    "/healthz",
+    summary="Is the API able to work?",
+    response_model=None,
+    responses={
+        200: {
+            "model": Health,
+            "description": "the database takes a write and reads it back; Redis answers when configured",
+            "content": {"application/json": {"example": {"status": "ok", "database": "ok", "redis": "not configured"}}},
+        },
+        503: error(
+            "a dependency does not work; see Retry-After",
+            "unavailable",
+            "the database is unavailable",
+            [{"index": None, "field": "database", "reason": "the database did not accept a write"}],
+            headers={"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}},
+        ),
+    },
+)
 async def healthz(request: Request) -> JSONResponse:
     status, problems = await run_in_threadpool(_check, request)
     if problems:
         names = " and ".join("the database" if p.field == "database" else "Redis" for p in problems)
-        return error_response(503, "unavailable", f"{names} {'is' if len(problems) == 1 else 'are'} unavailable",
-                              problems, headers=UNAVAILABLE_HEADERS)
+        return error_response(
+            503,
+            "unavailable",
+            f"{names} {'is' if len(problems) == 1 else 'are'} unavailable",
+            problems,
+            headers=UNAVAILABLE_HEADERS,
+        )
     return JSONResponse({"status": "ok", **status})

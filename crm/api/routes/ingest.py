@@ -53,8 +53,14 @@ def _repeated_keys(items: list) -> list[ErrorDetail]:
         while stack:
             value = stack.pop()
             if isinstance(value, _Repeated):
-                details += [ErrorDetail(index=index, field=key, reason=f"the key {key!r} appears more than once "
-                                        "in one object; send each field once") for key in value.repeated]
+                details += [
+                    ErrorDetail(
+                        index=index,
+                        field=key,
+                        reason=f"the key {key!r} appears more than once in one object; send each field once",
+                    )
+                    for key in value.repeated
+                ]
             if isinstance(value, dict):
                 stack.extend(value.values())
             elif isinstance(value, list):
@@ -66,9 +72,12 @@ async def read_items(request: Request) -> list:
     """The JSON body as a list of items (a single object is item 0)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type", "send the body as JSON with "
-                       "'Content-Type: application/json'", [ErrorDetail(field="Content-Type", reason=
-                                                                       f"got {media_type or 'none'!r}")])
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            "send the body as JSON with 'Content-Type: application/json'",
+            [ErrorDetail(field="Content-Type", reason=f"got {media_type or 'none'!r}")],
+        )
     body = bytearray()
     async for chunk in request.stream():  # the body-size middleware stops this past the limit
         body += chunk
@@ -87,20 +96,42 @@ async def read_items(request: Request) -> list:
     except (ValueError, RecursionError) as exc:
         raise ApiError(400, "invalid_json", f"the body is not valid JSON: {str(exc)[:200]}") from None
     if isinstance(data, list) and len(data) > MAX_BATCH_ITEMS:  # before any item is looked at
-        raise ApiError(413, "too_many_items", f"the batch has {len(data):,} items; send at most "
-                       f"{MAX_BATCH_ITEMS:,} per request", [ErrorDetail(field="body", reason=
-                                                            f"at most {MAX_BATCH_ITEMS:,} items")])
+        raise ApiError(
+            413,
+            "too_many_items",
+            f"the batch has {len(data):,} items; send at most {MAX_BATCH_ITEMS:,} per request",
+            [ErrorDetail(field="body", reason=f"at most {MAX_BATCH_ITEMS:,} items")],
+        )
     if not isinstance(data, (dict, list)):
-        raise ApiError(422, "invalid_records", "the body must be one object or an array of objects",
-                       [ErrorDetail(field="body", reason=f"got a JSON {type(data).__name__}")])
+        raise ApiError(
+            422,
+            "invalid_records",
+            "the body must be one object or an array of objects",
+            [ErrorDetail(field="body", reason=f"got a JSON {_json_type(data)}")],
+        )
     data = json.loads(body, parse_constant=_no_constants, object_pairs_hook=objects)  # keys repeated?
     if isinstance(data, dict):
         data = [data]
+    not_objects = [
+        ErrorDetail(index=i, field="body", reason=f"each item must be an object, got a JSON {_json_type(item)}")
+        for i, item in enumerate(data)
+        if not isinstance(item, dict)
+    ]
+    if not_objects:
+        raise _invalid(f"{len(not_objects)} item(s) of {len(data)} are not objects; nothing was written", not_objects)
     if repeated:
         details = _repeated_keys(data)
-        raise _invalid(f"{len(details)} repeated key(s) in {len({d.index for d in details})} item(s) of "
-                       f"{len(data)}; nothing was written", details)
+        raise _invalid(
+            f"{len(details)} repeated key(s) in {len({d.index for d in details})} item(s) of "
+            f"{len(data)}; nothing was written",
+            details,
+        )
     return data
+
+
+def _json_type(value: object) -> str:
+    names = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _invalid(summary: str, details: list[ErrorDetail]) -> ApiError:
@@ -112,25 +143,46 @@ def _invalid(summary: str, details: list[ErrorDetail]) -> ApiError:
 
 def _responses(kind: str) -> dict:
     item = "order" if kind == "orders" else "customer"
-    details = ([{"index": 1, "field": "amount", "reason": "the amount must not be negative (got -5)"},
-                {"index": 2, "field": "customer_id",
-                 "reason": "unknown customer 'C-9': import the customer first"}]
-               if kind == "orders" else
-               [{"index": 0, "field": "email", "reason": "'asha@' is not a valid email address"},
-                {"index": 3, "field": "$where", "reason": "field name '$where' is not allowed"}])
+    details = (
+        [
+            {"index": 1, "field": "amount", "reason": "the amount must not be negative (got -5)"},
+            {"index": 2, "field": "customer_id", "reason": "unknown customer 'C-9': import the customer first"},
+        ]
+        if kind == "orders"
+        else [
+            {"index": 0, "field": "email", "reason": "'asha@' is not a valid email address"},
+            {"index": 3, "field": "$where", "reason": "field name '$where' is not allowed"},
+        ]
+    )
     return {
-        200: {"model": WriteSummary, "description": f"written (direct mode): {kind} upserted by id",
-              "content": {"application/json": {"example": {"inserted": 1, "updated": 1, "unchanged": 0}}}},
-        202: {"model": QueuedBatch, "description": "validated and queued (Redis mode); a worker writes it",
-              "content": {"application/json": {"example": {"queued": 2, "entry_id": "1732560000000-0"}}}},
+        200: {
+            "model": WriteSummary,
+            "description": f"written (direct mode): {kind} upserted by id",
+            "content": {"application/json": {"example": {"inserted": 1, "updated": 1, "unchanged": 0}}},
+        },
+        202: {
+            "model": QueuedBatch,
+            "description": "validated and queued (Redis mode); a worker writes it",
+            "content": {"application/json": {"example": {"queued": 2, "entry_id": "1732560000000-0"}}},
+        },
         400: error("the body is not JSON", "invalid_json", "the body is not valid JSON: Expecting value"),
         **AUTH_ERRORS,
-        413: error(f"the body is over the size limit, or the batch has more than {MAX_BATCH_ITEMS:,} items",
-                   "too_many_items", f"the batch has 12,000 items; send at most {MAX_BATCH_ITEMS:,} per request"),
-        415: error("the body is not sent as JSON", "unsupported_media_type",
-                   "send the body as JSON with 'Content-Type: application/json'"),
-        422: error(f"some {item} is invalid; nothing was written", "invalid_records",
-                   f"2 invalid {kind}; nothing was written", details),
+        413: error(
+            f"the body is over the size limit, or the batch has more than {MAX_BATCH_ITEMS:,} items",
+            "too_many_items",
+            f"the batch has 12,000 items; send at most {MAX_BATCH_ITEMS:,} per request",
+        ),
+        415: error(
+            "the body is not sent as JSON",
+            "unsupported_media_type",
+            "send the body as JSON with 'Content-Type: application/json'",
+        ),
+        422: error(
+            f"some {item} is invalid; nothing was written",
+            "invalid_records",
+            f"2 invalid {kind}; nothing was written",
+            details,
+        ),
         503: UNAVAILABLE,
     }
 
@@ -146,28 +198,37 @@ async def _ingest(kind: str, request: Request, key: ApiKey) -> JSONResponse:
         raise _invalid(f"{bad_items} invalid item(s) of {len(items)}; nothing was written", details) from None
     if isinstance(outcome, Queued):
         return JSONResponse({"queued": outcome.queued, "entry_id": outcome.entry_id}, status_code=202)
-    return JSONResponse({"inserted": outcome.inserted, "updated": outcome.updated,
-                         "unchanged": outcome.unchanged})
+    return JSONResponse({"inserted": outcome.inserted, "updated": outcome.updated, "unchanged": outcome.unchanged})
 
 
-@router.post("/customers", summary="Create or update customers", responses=_responses("customers"),
-             openapi_extra=request_body("customers"), response_model=None,
-             description="One customer object or an array of them, upserted by `customer_id`. "
-                         "The batch is validated whole: any invalid item means 422 and nothing is "
-                         f"written. At most {MAX_BATCH_ITEMS:,} items per request (413 beyond); a 422 "
-                         f"lists at most {MAX_ERROR_DETAILS} problems and says how many there are. "
-                         "Text may not hold control characters or bidi controls, and a key may appear "
-                         "only once in an object. Sending the same request again is safe.")
+@router.post(
+    "/customers",
+    summary="Create or update customers",
+    responses=_responses("customers"),
+    openapi_extra=request_body("customers"),
+    response_model=None,
+    description="One customer object or an array of them, upserted by `customer_id`. "
+    "The batch is validated whole: any invalid item means 422 and nothing is "
+    f"written. At most {MAX_BATCH_ITEMS:,} items per request (413 beyond); a 422 "
+    f"lists at most {MAX_ERROR_DETAILS} problems and says how many there are. "
+    "Text may not hold control characters or bidi controls, and a key may appear "
+    "only once in an object. Sending the same request again is safe.",
+)
 async def post_customers(request: Request, key: ApiKey = Depends(authorized)) -> JSONResponse:
     return await _ingest("customers", request, key)
 
 
-@router.post("/orders", summary="Create or update orders", responses=_responses("orders"),
-             openapi_extra=request_body("orders"), response_model=None,
-             description="One order object or an array of them, upserted by `order_id`; `amount` in "
-                         "rupees (at most 2 decimals). Every order's customer must exist (or be "
-                         "queued): otherwise 422 naming it. Nothing is written unless all are valid. "
-                         f"At most {MAX_BATCH_ITEMS:,} items per request (413 beyond); a 422 lists at "
-                         f"most {MAX_ERROR_DETAILS} problems and says how many there are.")
+@router.post(
+    "/orders",
+    summary="Create or update orders",
+    responses=_responses("orders"),
+    openapi_extra=request_body("orders"),
+    response_model=None,
+    description="One order object or an array of them, upserted by `order_id`; `amount` in "
+    "rupees (at most 2 decimals). Every order's customer must exist (or be "
+    "queued): otherwise 422 naming it. Nothing is written unless all are valid. "
+    f"At most {MAX_BATCH_ITEMS:,} items per request (413 beyond); a 422 lists at "
+    f"most {MAX_ERROR_DETAILS} problems and says how many there are.",
+)
 async def post_orders(request: Request, key: ApiKey = Depends(authorized)) -> JSONResponse:
     return await _ingest("orders", request, key)

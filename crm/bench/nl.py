@@ -1,6 +1,6 @@
 """Accuracy of sentence -> rule on the evaluation set (offline parser, and Gemini when a key is set).
 
-Scored by audience equality on a fixed demo dataset; see `crm.ai.nl_eval`. Prints accuracy per
+Scored by audience equality on a fixed demo dataset; see `crm.bench.nl_eval`. Prints accuracy per
 engine, Gemini's against the offline parser's as a ratio, and the cases each got wrong.
 """
 
@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from crm.ai.client import gemini_client
-from crm.ai.nl_eval import CASES_FILE, eval_dataset, evaluate, load_cases
 from crm.ai.nl_rules import Proposal, rule_from_gemini, rule_from_offline
+from crm.bench.nl_eval import CASES_FILE, eval_dataset, evaluate, load_cases
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--cases", default=str(CASES_FILE), metavar="FILE.jsonl",
-                        help="evaluation cases (default: the committed set)")
+    parser.add_argument(
+        "--cases", default=str(CASES_FILE), metavar="FILE.jsonl", help="evaluation cases (default: the committed set)"
+    )
     parser.add_argument("--offline-only", action="store_true", help="skip Gemini even when a key is set")
     parser.add_argument("--show-wrong", type=int, default=10, metavar="N", help="list at most N wrong cases per engine")
 
@@ -36,11 +37,11 @@ def run(args) -> dict:
 
     gemini = evaluate(cases, ask_gemini, con, progress=True)
     result["gemini"] = {"model": client.model, **_summary(gemini, args.show_wrong)}
-    result["gemini_vs_offline_accuracy"] = round(gemini["accuracy"] / offline["accuracy"], 3) \
-        if offline["accuracy"] else None
+    result["gemini_vs_offline_accuracy"] = (
+        round(gemini["accuracy"] / offline["accuracy"], 3) if offline["accuracy"] else None
+    )
     return result
 
 
 def _summary(report: dict, show: int) -> dict:
-    return {k: report[k] for k in ("accuracy", "correct", "by_set", "ms_per_case")} | {
-        "wrong": report["wrong"][:show]}
+    return {k: report[k] for k in ("accuracy", "correct", "by_set", "ms_per_case")} | {"wrong": report["wrong"][:show]}

@@ -1,4 +1,6 @@
-"""Numbers as Indian readers write them: 12,34,567 and ₹1,299.50, lakh and crore."""
+"""Numbers as Indian readers write them: 12,34,567 and ₹1,299.50, lakh and crore.
+
+Plain text functions, shared by the pages, message templates and status lines."""
 
 from __future__ import annotations
 

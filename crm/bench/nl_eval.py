@@ -60,11 +60,18 @@ def eval_dataset() -> duckdb.DuckDBPyConnection:
     data = generate(DemoSpec(customers=CUSTOMERS, orders=ORDERS, seed=SEED, as_of=AS_OF))
     con = duckdb.connect(":memory:")
     create_base_tables(con)
-    insert_records(con, "customers", [
-        {**{k: v for k, v in c.items() if k != "consent"},
-         **{f"consent_{channel}": agreed for channel, agreed in c["consent"].items()}} for c in data.customers])
-    insert_records(con, "orders", [
-        {**o, "amount": int(Decimal(o["amount"]) * 100)} for o in data.orders])
+    insert_records(
+        con,
+        "customers",
+        [
+            {
+                **{k: v for k, v in c.items() if k != "consent"},
+                **{f"consent_{channel}": agreed for channel, agreed in c["consent"].items()},
+            }
+            for c in data.customers
+        ],
+    )
+    insert_records(con, "orders", [{**o, "amount": int(Decimal(o["amount"]) * 100)} for o in data.orders])
     build_features(con)
     return con
 
@@ -75,8 +82,12 @@ def audience(con: duckdb.DuckDBPyConnection, rule, as_of: date = AS_OF) -> froze
     return frozenset(r[0] for r in con.execute(sql, compiled.from_params + compiled.params).fetchall())
 
 
-def evaluate(cases: list[Case], propose: Callable[[str, date, DataFacts], Proposal],
-             con: duckdb.DuckDBPyConnection | None = None, progress: bool = False) -> dict:
+def evaluate(
+    cases: list[Case],
+    propose: Callable[[str, date, DataFacts], Proposal],
+    con: duckdb.DuckDBPyConnection | None = None,
+    progress: bool = False,
+) -> dict:
     """Run `propose` on every case; accuracy, counts and the cases it got wrong."""
     con = con or eval_dataset()
     facts = data_facts(con)
@@ -98,8 +109,15 @@ def evaluate(cases: list[Case], propose: Callable[[str, date, DataFacts], Propos
             outcomes.append(Outcome(case, False, proposal.engine, None, "; ".join(proposal.notes)))
             continue
         got = audience(con, proposal.rule)
-        outcomes.append(Outcome(case, got == expected, proposal.engine, proposal.rule.to_json(),
-                                "" if got == expected else f"{len(got)} customers, expected {len(expected)}"))
+        outcomes.append(
+            Outcome(
+                case,
+                got == expected,
+                proposal.engine,
+                proposal.rule.to_json(),
+                "" if got == expected else f"{len(got)} customers, expected {len(expected)}",
+            )
+        )
     seconds = time.perf_counter() - started
     correct = sum(o.correct for o in outcomes)
     engines = sorted({o.engine for o in outcomes})
@@ -114,6 +132,7 @@ def evaluate(cases: list[Case], propose: Callable[[str, date, DataFacts], Propos
         "by_set": by_set,
         "engines": engines,
         "ms_per_case": round(1000 * seconds / len(cases), 2) if cases else 0.0,
-        "wrong": [{"line": o.case.line, "text": o.case.text, "got": o.got, "why": o.note}
-                  for o in outcomes if not o.correct],
+        "wrong": [
+            {"line": o.case.line, "text": o.case.text, "got": o.got, "why": o.note} for o in outcomes if not o.correct
+        ],
     }

@@ -1,5 +1,8 @@
 """Where a sending process finds the vendor, and how the vendor reaches our receipt endpoint.
 
+The edges (CLI, web UI) ask `endpoints(settings)` and hand the vendor's URL to the core's
+`send_campaign`, which only ever talks to a vendor at a URL.
+
 `CRM_VENDOR_URL` set: messages go to that vendor, which posts receipts to the API it was told
 about (for the mock vendor of a running `python -m crm api`, that API itself).
 Unset (the default): the sending process hosts the API app itself (the mock vendor and the
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from crm.api.app import create_app
 from crm.config import Settings
 from crm.errors import Unavailable
 
@@ -30,8 +34,6 @@ class LocalHost:
     """The API app served in this process on a free port."""
 
     def __init__(self, settings: Settings):
-        from crm.api.app import create_app
-
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))  # bound here, handed to uvicorn: no port race
@@ -41,10 +43,11 @@ class LocalHost:
         self.app.state.public_url = self.url
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       name="crm-local-api", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, name="crm-local-api", daemon=True
+        )
 
-    def start(self) -> "LocalHost":
+    def start(self) -> LocalHost:
         self.thread.start()
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while not self.server.started:

@@ -1,6 +1,6 @@
 """Load generator for `bench api`: POSTs orders over loopback with asyncio + httpx.
 
-Runs in its own process (`python -m crm.api.bench_load ...`) so the client's CPU is not the
+Runs in its own process (`python -m crm.bench.api_load ...`) so the client's CPU is not the
 server's. Prints one JSON line: requests, orders, accepted, start/end wall times, status codes.
 """
 
@@ -17,9 +17,16 @@ import httpx
 
 
 def order_batches(prefix: str, total: int, batch: int, customers: int) -> list[bytes]:
-    orders = [{"order_id": f"{prefix}{i}", "customer_id": f"B{i % customers}", "amount": f"{(i * 37) % 5000}.{i % 100:02d}",
-               "order_date": "2024-05-01"} for i in range(total)]
-    return [json.dumps(orders[i:i + batch] if batch > 1 else orders[i]).encode() for i in range(0, total, batch)]
+    orders = [
+        {
+            "order_id": f"{prefix}{i}",
+            "customer_id": f"B{i % customers}",
+            "amount": f"{(i * 37) % 5000}.{i % 100:02d}",
+            "order_date": "2024-05-01",
+        }
+        for i in range(total)
+    ]
+    return [json.dumps(orders[i : i + batch] if batch > 1 else orders[i]).encode() for i in range(0, total, batch)]
 
 
 async def drive(url: str, key: str, bodies: list[bytes], concurrency: int) -> dict:
@@ -30,6 +37,7 @@ async def drive(url: str, key: str, bodies: list[bytes], concurrency: int) -> di
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=300) as client:
+
         async def worker():
             while not queue.empty():
                 body = queue.get_nowait()

@@ -23,24 +23,39 @@ import pyarrow as pa
 from crm.segment_engine.features import SURROGATE_COLUMNS
 
 AS_OF = date(2025, 6, 30)
-CITIES = ["Mumbai", "Pune", "Delhi", "Bengaluru", "Chennai", "Hyderabad", "Kolkata", "Ahmedabad",
-          "Jaipur", "Lucknow"]
+CITIES = ["Mumbai", "Pune", "Delhi", "Bengaluru", "Chennai", "Hyderabad", "Kolkata", "Ahmedabad", "Jaipur", "Lucknow"]
 APPENDED_ORDERS = 10_000
 
 RULES = {
-    "and_of_features": {"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 5000},
-        {"field": "order_count", "operator": ">=", "value": 3},
-        {"field": "days_since_last_order", "operator": "<=", "value": 90}]},
-    "or_city_order_count": {"op": "or", "rules": [
-        {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
-        {"field": "order_count", "operator": ">=", "value": 15}]},
-    "nested_30_day_window": {"op": "and", "rules": [
-        {"field": "total_spend", "operator": ">", "value": 1000},
-        {"op": "or", "rules": [
-            {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},
-            {"field": "tags", "operator": "contains", "value": "vip"}]},
-        {"field": "city", "operator": "not_in", "value": ["Delhi"]}]},
+    "and_of_features": {
+        "op": "and",
+        "rules": [
+            {"field": "total_spend", "operator": ">", "value": 5000},
+            {"field": "order_count", "operator": ">=", "value": 3},
+            {"field": "days_since_last_order", "operator": "<=", "value": 90},
+        ],
+    },
+    "or_city_order_count": {
+        "op": "or",
+        "rules": [
+            {"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]},
+            {"field": "order_count", "operator": ">=", "value": 15},
+        ],
+    },
+    "nested_30_day_window": {
+        "op": "and",
+        "rules": [
+            {"field": "total_spend", "operator": ">", "value": 1000},
+            {
+                "op": "or",
+                "rules": [
+                    {"field": "order_count", "operator": ">=", "value": 2, "within_days": 30},
+                    {"field": "tags", "operator": "contains", "value": "vip"},
+                ],
+            },
+            {"field": "city", "operator": "not_in", "value": ["Delhi"]},
+        ],
+    },
 }
 
 # Deterministic pseudo-random customers: hash(i, k) gives an independent draw per attribute k.
@@ -83,8 +98,9 @@ _FINGERPRINTS = (
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--sizes", default="100k/1M",
-                        help="comma-separated CUSTOMERS/ORDERS sizes, e.g. 100k/1M,1M/10M")
+    parser.add_argument(
+        "--sizes", default="100k/1M", help="comma-separated CUSTOMERS/ORDERS sizes, e.g. 100k/1M,1M/10M"
+    )
     parser.add_argument("--repeats", type=int, default=30, help="timed previews per rule (ours)")
     parser.add_argument("--baseline-repeats", type=int, default=10, help="timed runs per rule (baselines)")
 
@@ -113,8 +129,12 @@ def generate(con: duckdb.DuckDBPyConnection, customers: int, orders: int) -> Non
     midnight = str(AS_OF)
     con.execute(_CUSTOMERS_SQL, [CITIES, midnight, midnight, midnight, customers])
     buyers = max(1, customers * 4 // 5)
-    con.execute("INSERT INTO orders (order_id, customer_id, amount, status, order_date, created_at, updated_at) "
-                + _ORDERS_SQL + " ORDER BY order_date", [buyers, midnight, midnight, midnight, 0, orders])
+    con.execute(
+        "INSERT INTO orders (order_id, customer_id, amount, status, order_date, created_at, updated_at) "
+        + _ORDERS_SQL
+        + " ORDER BY order_date",
+        [buyers, midnight, midnight, midnight, 0, orders],
+    )
 
 
 def _timed(fn, repeats: int) -> tuple[dict, object]:
@@ -128,8 +148,11 @@ def _timed(fn, repeats: int) -> tuple[dict, object]:
         cpu.append((time.process_time() - cpu_started) * 1000)
     times.sort()
     p90 = times[min(len(times) - 1, int(round(0.9 * (len(times) - 1))))]
-    return {"p50_ms": round(statistics.median(times), 2), "p90_ms": round(p90, 2),
-            "cpu_p50_ms": round(statistics.median(cpu), 2)}, result
+    return {
+        "p50_ms": round(statistics.median(times), 2),
+        "p90_ms": round(p90, 2),
+        "cpu_p50_ms": round(statistics.median(cpu), 2),
+    }, result
 
 
 def _baselines(con: duckdb.DuckDBPyConnection):
@@ -137,8 +160,9 @@ def _baselines(con: duckdb.DuckDBPyConnection):
     import pandas as pd
     import polars as pl
 
-    features = con.sql("SELECT customer_id, city_key, tags_key, total_spend_paise, order_count, "
-                           "last_order_day FROM customer_features").to_arrow_table()
+    features = con.sql(
+        "SELECT customer_id, city_key, tags_key, total_spend_paise, order_count, last_order_day FROM customer_features"
+    ).to_arrow_table()
     orders = con.sql("SELECT customer_id, status, order_date::DATE AS order_day FROM orders").to_arrow_table()
     pf, po = pl.from_arrow(features), pl.from_arrow(orders)
     df, do = features.to_pandas(), orders.to_pandas()
@@ -154,22 +178,34 @@ def _baselines(con: duckdb.DuckDBPyConnection):
     def pl_and():
         spend = pl.col("total_spend_paise").fill_null(0)
         days = (pl.lit(as_of) - pl.col("last_order_day")).dt.total_days()
-        return pl_answer(pf.filter((spend > 500_000) & (pl.col("order_count").fill_null(0) >= 3)
-                                   & days.le(90).fill_null(False)))
+        return pl_answer(
+            pf.filter((spend > 500_000) & (pl.col("order_count").fill_null(0) >= 3) & days.le(90).fill_null(False))
+        )
 
     def pl_or():
-        return pl_answer(pf.filter(pl.col("city_key").is_in(["mumbai", "pune"]).fill_null(False)
-                                   | (pl.col("order_count").fill_null(0) >= 15)))
+        return pl_answer(
+            pf.filter(
+                pl.col("city_key").is_in(["mumbai", "pune"]).fill_null(False)
+                | (pl.col("order_count").fill_null(0) >= 15)
+            )
+        )
 
     def pl_nested():
-        recent = (po.filter((pl.col("status") == "completed") & pl.col("order_day").is_between(start, as_of))
-                  .group_by("customer_id").len("recent"))
+        recent = (
+            po.filter((pl.col("status") == "completed") & pl.col("order_day").is_between(start, as_of))
+            .group_by("customer_id")
+            .len("recent")
+        )
         joined = pf.join(recent, on="customer_id", how="left", maintain_order="left")
         vip = pl.col("tags_key").list.contains("vip")
-        return pl_answer(joined.filter(
-            (pl.col("total_spend_paise").fill_null(0) > 100_000)
-            & ((pl.col("recent").fill_null(0) >= 2) | vip)
-            & pl.col("city_key").is_not_null() & (pl.col("city_key") != "delhi")))
+        return pl_answer(
+            joined.filter(
+                (pl.col("total_spend_paise").fill_null(0) > 100_000)
+                & ((pl.col("recent").fill_null(0) >= 2) | vip)
+                & pl.col("city_key").is_not_null()
+                & (pl.col("city_key") != "delhi")
+            )
+        )
 
     def pd_and():
         days = (as_of_ts - pd.to_datetime(df["last_order_day"])).dt.days
@@ -185,21 +221,28 @@ def _baselines(con: duckdb.DuckDBPyConnection):
         counts = recent.groupby("customer_id").size().rename("recent")
         joined = df.join(counts, on="customer_id")
         vip = joined["tags_key"].map(lambda tags: tags is not None and "vip" in list(tags))
-        mask = ((joined["total_spend_paise"].fillna(0) > 100_000)
-                & ((joined["recent"].fillna(0) >= 2) | vip)
-                & joined["city_key"].notna() & (joined["city_key"] != "delhi"))
+        mask = (
+            (joined["total_spend_paise"].fillna(0) > 100_000)
+            & ((joined["recent"].fillna(0) >= 2) | vip)
+            & joined["city_key"].notna()
+            & (joined["city_key"] != "delhi")
+        )
         return pd_answer(joined[mask])
 
-    return {"and_of_features": (pl_and, pd_and), "or_city_order_count": (pl_or, pd_or),
-            "nested_30_day_window": (pl_nested, pd_nested)}
+    return {
+        "and_of_features": (pl_and, pd_and),
+        "or_city_order_count": (pl_or, pd_or),
+        "nested_30_day_window": (pl_nested, pd_nested),
+    }
 
 
 def _appended_orders(con: duckdb.DuckDBPyConnection, customers: int, orders: int) -> pa.Table:
     """10k new orders dated in the last week, as the refresh would read them from MongoDB."""
     recent = str(AS_OF + timedelta(days=7))
-    return con.sql(_ORDERS_SQL.replace("730 * 86400", "7 * 86400"),
-                   params=[max(1, customers * 4 // 5), recent, recent, recent, orders,
-                           orders + APPENDED_ORDERS]).to_arrow_table()
+    return con.sql(
+        _ORDERS_SQL.replace("730 * 86400", "7 * 86400"),
+        params=[max(1, customers * 4 // 5), recent, recent, recent, orders, orders + APPENDED_ORDERS],
+    ).to_arrow_table()
 
 
 def bench_size(customers: int, orders: int, repeats: int, baseline_repeats: int) -> dict:
@@ -233,14 +276,17 @@ def bench_size(customers: int, orders: int, repeats: int, baseline_repeats: int)
     baselines = _baselines(con)
     for name, raw in RULES.items():
         group = parse(raw)
-        ours, result = _timed(lambda: compute_preview(con, group, AS_OF, 50, cities=False), repeats)
-        with_summary, _ = _timed(lambda: compute_preview(con, group, AS_OF, 50), repeats)
+        ours, result = _timed(lambda group=group: compute_preview(con, group, AS_OF, 50, cities=False), repeats)
+        with_summary, _ = _timed(lambda group=group: compute_preview(con, group, AS_OF, 50), repeats)
         pl_fn, pd_fn = baselines[name]
         polars_t, (pl_count, pl_ids) = _timed(pl_fn, baseline_repeats)
         pandas_t, (pd_count, pd_ids) = _timed(pd_fn, baseline_repeats)
         rules[name] = {
-            "count": result.count, "ours": ours, "ours_with_top_cities": with_summary,
-            "polars": polars_t, "pandas": pandas_t,
+            "count": result.count,
+            "ours": ours,
+            "ours_with_top_cities": with_summary,
+            "polars": polars_t,
+            "pandas": pandas_t,
             "ours_over_polars_p50": round(ours["p50_ms"] / polars_t["p50_ms"], 3),
             "ours_over_pandas_p50": round(ours["p50_ms"] / pandas_t["p50_ms"], 3),
             "ours_over_polars_cpu_p50": round(ours["cpu_p50_ms"] / polars_t["cpu_p50_ms"], 3),
@@ -256,9 +302,11 @@ def bench_size(customers: int, orders: int, repeats: int, baseline_repeats: int)
         "SELECT customer_id, name, email, phone, city, gender, age::BIGINT AS age, signup_date, tags, "
         "{'email': {'status': consent_email}, 'sms': {'status': consent_sms}, "
         "'whatsapp': {'status': consent_whatsapp}} AS consent, "
-        "created_at, updated_at FROM customers").to_arrow_table()
-    all_orders = con.sql("SELECT order_id, customer_id, amount, status, order_date, created_at, "
-                             "updated_at FROM orders").to_arrow_table()
+        "created_at, updated_at FROM customers"
+    ).to_arrow_table()
+    all_orders = con.sql(
+        "SELECT order_id, customer_id, amount, status, order_date, created_at, updated_at FROM orders"
+    ).to_arrow_table()
     started, cpu_started = time.perf_counter(), time.process_time()
     applied = apply_changes(con, no_customers, appended)
     incremental, incremental_cpu = time.perf_counter() - started, time.process_time() - cpu_started
@@ -267,11 +315,14 @@ def bench_size(customers: int, orders: int, repeats: int, baseline_repeats: int)
     load_all(rebuilt, all_customers, pa.concat_tables([all_orders, appended.cast(all_orders.schema)]))
     full, full_cpu = time.perf_counter() - started, time.process_time() - cpu_started
     same = all(con.execute(query).fetchall() == rebuilt.execute(query).fetchall() for query in _FINGERPRINTS)
-    out["refresh"] = {"appended_orders": applied, "incremental_seconds": round(incremental, 3),
-                      "full_rebuild_seconds": round(full, 2),
-                      "incremental_over_full": round(incremental / full, 4),
-                      "incremental_over_full_cpu": round(incremental_cpu / full_cpu, 4),
-                      "incremental_equals_rebuild": same}
+    out["refresh"] = {
+        "appended_orders": applied,
+        "incremental_seconds": round(incremental, 3),
+        "full_rebuild_seconds": round(full, 2),
+        "incremental_over_full": round(incremental / full, 4),
+        "incremental_over_full_cpu": round(incremental_cpu / full_cpu, 4),
+        "incremental_equals_rebuild": same,
+    }
     rebuilt.close()
     con.close()
     return out
@@ -279,5 +330,8 @@ def bench_size(customers: int, orders: int, repeats: int, baseline_repeats: int)
 
 def run(args) -> dict:
     sizes = parse_sizes(args.sizes)
-    return {"as_of": str(AS_OF), "threads": duckdb.connect().execute("SELECT current_setting('threads')").fetchall()[0][0],
-            "sizes": [bench_size(c, o, args.repeats, args.baseline_repeats) for c, o in sizes]}
+    return {
+        "as_of": str(AS_OF),
+        "threads": duckdb.connect().execute("SELECT current_setting('threads')").fetchall()[0][0],
+        "sizes": [bench_size(c, o, args.repeats, args.baseline_repeats) for c, o in sizes],
+    }

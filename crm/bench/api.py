@@ -1,7 +1,7 @@
 """Accepted orders/s over HTTP: batches of 1 and of 1,000, direct vs Redis mode.
 
 The API (`python -m crm api`) and, in Redis mode, the worker run as their own processes on a
-fresh embedded database; a load generator (asyncio + httpx, `crm.api.bench_load`) drives them
+fresh embedded database; a load generator (asyncio + httpx, `crm.bench.api_load`) drives them
 over loopback from a third process. For each run: accepted orders/s (until the last response)
 and the time until every order is in MongoDB. Ratios are against direct mode with batches of 1,
 measured in the same run. A phase profile of the same work in-process names the bottleneck.
@@ -60,8 +60,11 @@ class Services:
 
         def spawn(*args):
             log = open(self.log_dir / f"{args[0]}-{'redis' if self.redis_mode else 'direct'}.log", "w")
-            self.processes.append(subprocess.Popen([sys.executable, "-m", "crm", *args], cwd=ROOT, env=self.env,
-                                                   stdout=log, stderr=subprocess.STDOUT))
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "crm", *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
+            )
 
         spawn("api", "--port", str(self.port))
         if self.redis_mode:
@@ -101,14 +104,37 @@ class Services:
                 process.kill()
 
 
-def _drive(services: Services, key: str, prefix: str, total: int, batch: int, customers: int,
-           concurrency: int, db) -> dict:
+def _drive(
+    services: Services, key: str, prefix: str, total: int, batch: int, customers: int, concurrency: int, db
+) -> dict:
     before = db.orders.count_documents({})
     output = subprocess.run(
-        [sys.executable, "-m", "crm.api.bench_load", "--url", services.url, "--key", key, "--prefix", prefix,
-         "--total", str(total), "--batch", str(batch), "--customers", str(customers),
-         "--concurrency", str(concurrency)],
-        cwd=ROOT, env=services.env, capture_output=True, text=True, check=True, timeout=1800)
+        [
+            sys.executable,
+            "-m",
+            "crm.bench.api_load",
+            "--url",
+            services.url,
+            "--key",
+            key,
+            "--prefix",
+            prefix,
+            "--total",
+            str(total),
+            "--batch",
+            str(batch),
+            "--customers",
+            str(customers),
+            "--concurrency",
+            str(concurrency),
+        ],
+        cwd=ROOT,
+        env=services.env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=1800,
+    )
     load = json.loads(output.stdout.strip().splitlines()[-1])
     accepted = sum(n for status, n in load["statuses"].items() if status in ("200", "202"))
     if accepted != load["requests"]:
@@ -122,15 +148,19 @@ def _drive(services: Services, key: str, prefix: str, total: int, batch: int, cu
     if in_mongodb != total:
         raise RuntimeError(f"{in_mongodb} of {total} orders are in MongoDB")
     accept_seconds = load["ended"] - load["started"]
-    return {"orders": total, "requests": load["requests"], "accept_seconds": round(accept_seconds, 3),
-            "accepted_orders_per_s": round(total / accept_seconds),
-            "all_in_mongodb_seconds": round(stored - load["started"], 3),
-            "stored_orders_per_s": round(total / (stored - load["started"]))}
+    return {
+        "orders": total,
+        "requests": load["requests"],
+        "accept_seconds": round(accept_seconds, 3),
+        "accepted_orders_per_s": round(total / accept_seconds),
+        "all_in_mongodb_seconds": round(stored - load["started"], 3),
+        "stored_orders_per_s": round(total / (stored - load["started"])),
+    }
 
 
 def _phases(db, key: str, batch: int, prefix: str, customers: int) -> dict:
-    from crm.api.bench_load import order_batches
     from crm.apikeys import verify_key
+    from crm.bench.api_load import order_batches
     from crm.ingest.records import check_customers_exist, validate_records
     from crm.ingest.writer import write_records
 
@@ -153,9 +183,11 @@ def _phases(db, key: str, batch: int, prefix: str, customers: int) -> dict:
             timings[name] += seconds
     total = sum(timings.values())
     per_request_ms = {name: round(1000 * s / len(bodies), 3) for name, s in timings.items()}
-    return {"per_request_ms": per_request_ms,
-            "share": {name: round(s / total, 3) for name, s in timings.items()},
-            "largest": max(timings, key=timings.get)}
+    return {
+        "per_request_ms": per_request_ms,
+        "share": {name: round(s / total, 3) for name, s in timings.items()},
+        "largest": max(timings, key=timings.get),
+    }
 
 
 def _in_query_probe(db, customers: int) -> dict:
@@ -164,14 +196,20 @@ def _in_query_probe(db, customers: int) -> dict:
 
     def found(chunk: int) -> tuple[int, float]:
         started = time.perf_counter()
-        n = sum(len(list(db.customers.find({"customer_id": {"$in": ids[k:k + chunk]}}, {"customer_id": 1, "_id": 0})))
-                for k in range(0, len(ids), chunk))
+        n = sum(
+            len(list(db.customers.find({"customer_id": {"$in": ids[k : k + chunk]}}, {"customer_id": 1, "_id": 0})))
+            for k in range(0, len(ids), chunk)
+        )
         return n, time.perf_counter() - started
 
     (n_one, one), (n_chunked, chunked) = found(len(ids)), found(100)
     assert n_one == n_chunked == len(ids)
-    return {"ids": len(ids), "one_query_ms": round(one * 1000, 1), "chunks_of_100_ms": round(chunked * 1000, 1),
-            "ratio_one_over_chunked": round(one / chunked, 2)}
+    return {
+        "ids": len(ids),
+        "one_query_ms": round(one * 1000, 1),
+        "chunks_of_100_ms": round(chunked * 1000, 1),
+        "ratio_one_over_chunked": round(one / chunked, 2),
+    }
 
 
 def _failures(log: Path) -> list[str]:
@@ -207,12 +245,19 @@ def run(args) -> dict:
         redis_url = _redis_available()
         prefix = f"bench:{suffix}:"
         try:
-            people = validate_records("customers", [{"customer_id": f"{BENCH_CUSTOMER_PREFIX}{i}"}
-                                                    for i in range(args.customers)], first_row=0).valid
+            people = validate_records(
+                "customers",
+                [{"customer_id": f"{BENCH_CUSTOMER_PREFIX}{i}"} for i in range(args.customers)],
+                first_row=0,
+            ).valid
             write_records(db, "customers", people)
             key = create_key(db, "bench")[1]
-            env = {**os.environ, "CRM_API_RATE_PER_SECOND": "1000000", "CRM_API_RATE_BURST": "1000000",
-                   "CRM_STREAM_PREFIX": prefix}
+            env = {
+                **os.environ,
+                "CRM_API_RATE_PER_SECOND": "1000000",
+                "CRM_API_RATE_BURST": "1000000",
+                "CRM_STREAM_PREFIX": prefix,
+            }
             env.pop("REDIS_URL", None)
             modes = {"direct": env}
             if redis_url:
@@ -222,18 +267,25 @@ def run(args) -> dict:
             for mode, mode_env in modes.items():
                 with Services(mode_env, mode == "redis", Path(tmp)) as services:
                     results[mode] = {
-                        "batch_1": _drive(services, key, f"{mode}-1-", args.single, 1, args.customers,
-                                          args.concurrency, db),
-                        "batch_1000": _drive(services, key, f"{mode}-1000-", args.bulk, 1000, args.customers,
-                                             args.concurrency, db),
+                        "batch_1": _drive(
+                            services, key, f"{mode}-1-", args.single, 1, args.customers, args.concurrency, db
+                        ),
+                        "batch_1000": _drive(
+                            services, key, f"{mode}-1000-", args.bulk, 1000, args.customers, args.concurrency, db
+                        ),
                     }
                 if mode == "redis":
                     worker_failures = _failures(Path(tmp) / "worker-redis.log")
             baseline = results["direct"]["batch_1"]["accepted_orders_per_s"]
-            ratios = {f"{mode}_{size}_accepted_vs_direct_batch_1": round(run["accepted_orders_per_s"] / baseline, 2)
-                      for mode, sizes in results.items() for size, run in sizes.items()}
-            profile = {"batch_1": _phases(db, key, 1, "prof-1-", args.customers),
-                       "batch_1000": _phases(db, key, 1000, "prof-1000-", args.customers)}
+            ratios = {
+                f"{mode}_{size}_accepted_vs_direct_batch_1": round(run["accepted_orders_per_s"] / baseline, 2)
+                for mode, sizes in results.items()
+                for size, run in sizes.items()
+            }
+            profile = {
+                "batch_1": _phases(db, key, 1, "prof-1-", args.customers),
+                "batch_1000": _phases(db, key, 1000, "prof-1000-", args.customers),
+            }
             probe = _in_query_probe(db, args.customers)
         finally:
             if redis_url:
@@ -246,10 +298,18 @@ def run(args) -> dict:
             db.client.drop_database(db.name)
             store.reset()
             store.embedded_server().stop()
-    return {"load_generator": "asyncio + httpx in a separate process, loopback",
-            "concurrency": args.concurrency, "customers": args.customers,
-            "redis_mode": "measured" if redis_url else "skipped: no Redis answered",
-            **results, "ratios": ratios, "profile_in_process": profile, "customer_in_query": probe,
-            "worker_failed_attempts": worker_failures,
-            "bottleneck": {size: f"{p['largest']} ({round(100 * p['share'][p['largest']])}% of a request's time)"
-                           for size, p in profile.items()}}
+    return {
+        "load_generator": "asyncio + httpx in a separate process, loopback",
+        "concurrency": args.concurrency,
+        "customers": args.customers,
+        "redis_mode": "measured" if redis_url else "skipped: no Redis answered",
+        **results,
+        "ratios": ratios,
+        "profile_in_process": profile,
+        "customer_in_query": probe,
+        "worker_failed_attempts": worker_failures,
+        "bottleneck": {
+            size: f"{p['largest']} ({round(100 * p['share'][p['largest']])}% of a request's time)"
+            for size, p in profile.items()
+        },
+    }

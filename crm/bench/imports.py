@@ -28,8 +28,9 @@ def _duckdb_rate(paths: list[Path]) -> float:
     rows = 0
     started = time.perf_counter()
     for index, path in enumerate(paths):
-        con.execute(f"CREATE TABLE t{index} AS SELECT * FROM read_csv(?, header = true, all_varchar = true)",
-                    [str(path)])
+        con.execute(
+            f"CREATE TABLE t{index} AS SELECT * FROM read_csv(?, header = true, all_varchar = true)", [str(path)]
+        )
         rows += con.execute(f"SELECT count(*) FROM t{index}").fetchone()[0]
     seconds = time.perf_counter() - started
     con.close()
@@ -40,14 +41,15 @@ def _plain_insert(db, kind: str, path: Path) -> tuple[int, float]:
     """Time insert_many of exactly the documents our import writes (prepared untimed)."""
     from crm.ingest.csv_import import FIRST_DATA_ROW, read_header, read_rows, suggest_mapping
     from crm.ingest.records import record_to_document, validate_records
-    from crm.ingest.writer import CHUNK_SIZE, utc_now
+    from crm.ingest.writer import CHUNK_SIZE
+    from crm.store.clock import utc_now
 
     result = validate_records(kind, read_rows(path, suggest_mapping(kind, read_header(path))), FIRST_DATA_ROW)
     now = utc_now()
     docs = [{**record_to_document(record), "created_at": now, "updated_at": now} for record in result.valid]
     started = time.perf_counter()
     for start in range(0, len(docs), CHUNK_SIZE):
-        db[kind].insert_many(docs[start:start + CHUNK_SIZE], ordered=False)
+        db[kind].insert_many(docs[start : start + CHUNK_SIZE], ordered=False)
     return len(docs), time.perf_counter() - started
 
 
@@ -120,9 +122,14 @@ def _figures(per_kind: dict[str, dict]) -> dict:
     rows = sum(part["rows"] for part in per_kind.values())
     ours = sum(part["ours_seconds"] for part in per_kind.values())
     plain = sum(part["plain_seconds"] for part in per_kind.values())
-    figures = {"rows": rows, "ours_seconds": round(ours, 2), "plain_seconds": round(plain, 2),
-               "ours_rows_per_s": round(rows / ours), "plain_rows_per_s": round(rows / plain),
-               "ratio_ours_over_plain": round(plain / ours, 3)}
+    figures = {
+        "rows": rows,
+        "ours_seconds": round(ours, 2),
+        "plain_seconds": round(plain, 2),
+        "ours_rows_per_s": round(rows / ours),
+        "plain_rows_per_s": round(rows / plain),
+        "ratio_ours_over_plain": round(plain / ours, 3),
+    }
     for kind, part in per_kind.items():
         figures[f"{kind}_ours_rows_per_s"] = round(part["rows"] / part["ours_seconds"])
         figures[f"{kind}_plain_rows_per_s"] = round(part["rows"] / part["plain_seconds"])

@@ -33,8 +33,12 @@ POST_BATCH = 500
 
 def add_arguments(parser) -> None:
     parser.add_argument("--recipients", type=int, default=5_000, help="campaign audience (default 5000)")
-    parser.add_argument("--receipts", type=int, default=2_000,
-                        help="receipts written in each mode of the batching comparisons (default 2000)")
+    parser.add_argument(
+        "--receipts",
+        type=int,
+        default=2_000,
+        help="receipts written in each mode of the batching comparisons (default 2000)",
+    )
 
 
 class Clock:
@@ -57,9 +61,11 @@ class Clock:
     def read(self) -> dict:
         wall, cpu, server = self.start
         now_server = self._server_cpu()
-        return {"wall_seconds": round(time.perf_counter() - wall, 2),
-                "cpu_seconds": round(time.process_time() - cpu, 2),
-                "db_server_cpu_seconds": round(now_server - server, 2) if None not in (now_server, server) else None}
+        return {
+            "wall_seconds": round(time.perf_counter() - wall, 2),
+            "cpu_seconds": round(time.process_time() - cpu, 2),
+            "db_server_cpu_seconds": round(now_server - server, 2) if None not in (now_server, server) else None,
+        }
 
 
 def _load_customers(db, sizes: dict[str, int]) -> None:
@@ -69,19 +75,30 @@ def _load_customers(db, sizes: dict[str, int]) -> None:
 
     n = max(sizes.values())
     for start in range(0, n, 10_000):
-        rows = [{"customer_id": f"b{i:07d}", "name": f"Customer {i}", "phone": f"+91{9_000_000_000 + i}",
-                 "city": ("Mumbai", "Pune", "Delhi")[i % 3], "consent_sms": "yes", "tags": [t for t, size in sizes.items() if i < size]}
-                for i in range(start, min(n, start + 10_000))]
+        rows = [
+            {
+                "customer_id": f"b{i:07d}",
+                "name": f"Customer {i}",
+                "phone": f"+91{9_000_000_000 + i}",
+                "city": ("Mumbai", "Pune", "Delhi")[i % 3],
+                "consent_sms": "yes",
+                "tags": [t for t, size in sizes.items() if i < size],
+            }
+            for i in range(start, min(n, start + 10_000))
+        ]
         write_records(db, "customers", validate_records("customers", rows).valid)
 
 
 def _receipt(key: str, vendor_id: str | None = None) -> dict:
-    return {"idempotency_key": key, "vendor_message_id": vendor_id or uuid.uuid4().hex, "status": "DELIVERED",
-            "occurred_at": datetime.now(UTC).isoformat()}
+    return {
+        "idempotency_key": key,
+        "vendor_message_id": vendor_id or uuid.uuid4().hex,
+        "status": "DELIVERED",
+        "occurred_at": datetime.now(UTC).isoformat(),
+    }
 
 
-async def _post_receipts(url: str, secret: bytes, keys: list[tuple[str, str]],
-                         per_request: int) -> tuple[float, float]:
+async def _post_receipts(url: str, secret: bytes, keys: list[tuple[str, str]], per_request: int) -> tuple[float, float]:
     """(when the first request left, seconds until the last was acknowledged)"""
     import httpx
     from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -91,14 +108,16 @@ async def _post_receipts(url: str, secret: bytes, keys: list[tuple[str, str]],
     slots = asyncio.Semaphore(POST_CONCURRENCY)
     bodies = []
     for start in range(0, len(keys), per_request):
-        chunk = [_receipt(k, v) for k, v in keys[start:start + per_request]]
+        chunk = [_receipt(k, v) for k, v in keys[start : start + per_request]]
         bodies.append(json.dumps(chunk[0] if per_request == 1 else chunk).encode())
     async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=POST_CONCURRENCY)) as client:
+
         async def post(body: bytes) -> None:
             async with slots:
                 # A kept-alive connection the server just closed is a ReadError: send again.
-                async for attempt in AsyncRetrying(stop=stop_after_attempt(5), reraise=True,
-                                                   retry=retry_if_exception_type(httpx.TransportError)):
+                async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(5), reraise=True, retry=retry_if_exception_type(httpx.TransportError)
+                ):
                     with attempt:
                         response = await client.post(url, content=body, headers={HEADER: sign(secret, body)})
                 response.raise_for_status()
@@ -114,7 +133,7 @@ def _post_in_child(url: str, secret: bytes, keys: list[tuple[str, str]], per_req
 
 def _receipt_rate(db, settings, campaign, mode_settings, per_request: int) -> tuple[float, float]:
     """Receipts/s acknowledged, and applied to the log (the counters show them)."""
-    from crm.campaigns.host import LocalHost
+    from crm.api.local_host import LocalHost
     from crm.campaigns.dispatcher import Outcome, outcome_updates
     from crm.campaigns.model import PENDING, SENT
     from crm.campaigns.signing import receipt_secrets
@@ -132,8 +151,13 @@ def _receipt_rate(db, settings, campaign, mode_settings, per_request: int) -> tu
         # The load comes from another process, so the client does not compete with the server
         # for this interpreter's lock.
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            began, seconds = pool.submit(_post_in_child, f"{host.url}/api/v1/delivery-receipts",
-                                         receipt_secrets(settings).current, keys, per_request).result()
+            began, seconds = pool.submit(
+                _post_in_child,
+                f"{host.url}/api/v1/delivery-receipts",
+                receipt_secrets(settings).current,
+                keys,
+                per_request,
+            ).result()
         while db.communication_log.count_documents(pending):
             time.sleep(0.02)
         applied = time.time() - began
@@ -149,32 +173,36 @@ def _write_rates(db, campaign_ids: tuple[str, str, str], n: int, batch: int) -> 
     from crm.campaigns.receipts import Receipt, receipt_update, write_receipts
 
     def receipts(campaign_id: str) -> list[Receipt]:
-        return [Receipt.model_validate(_receipt(f"{campaign_id}:{row['customer_id']}"))
-                for row in db.communication_log.find({"campaign_id": campaign_id}, {"customer_id": 1}).limit(n)]
+        return [
+            Receipt.model_validate(_receipt(f"{campaign_id}:{row['customer_id']}"))
+            for row in db.communication_log.find({"campaign_id": campaign_id}, {"customer_id": 1}).limit(n)
+        ]
 
     def rate(items: list, write) -> float:
         started = time.perf_counter()
         for start in range(0, len(items), batch):
-            write(items[start:start + batch])
+            write(items[start : start + batch])
         return len(items) / (time.perf_counter() - started)
 
     single, stored, applied = (receipts(c) for c in campaign_ids)
     one = rate(single, lambda items: [db.communication_log.bulk_write([receipt_update(r)]) for r in items])
     acknowledged = rate(stored, lambda items: store_receipts(db, items))
     counted = rate(applied, lambda items: (store_receipts(db, items), write_receipts(db, items)))
-    return {"one_update_per_receipt_per_second": round(one, 1),
-            "batched_stored_per_second": round(acknowledged, 1),
-            "batched_stored_and_applied_per_second": round(counted, 1),
-            "stored_vs_one_by_one": round(acknowledged / one, 2),
-            "stored_and_applied_vs_one_by_one": round(counted / one, 2)}
+    return {
+        "one_update_per_receipt_per_second": round(one, 1),
+        "batched_stored_per_second": round(acknowledged, 1),
+        "batched_stored_and_applied_per_second": round(counted, 1),
+        "stored_vs_one_by_one": round(acknowledged / one, 2),
+        "stored_and_applied_vs_one_by_one": round(counted / one, 2),
+    }
 
 
 def _end_to_end(db, settings, draft, server_pid) -> dict:
     from tqdm import tqdm
 
+    from crm.api.local_host import endpoints, stop_hosts
     from crm.auth import CLI
     from crm.campaigns import compose_campaign, send_campaign, wait_until_settled
-    from crm.campaigns.host import stop_hosts
 
     bars: dict[str, tqdm] = {}
 
@@ -187,11 +215,12 @@ def _end_to_end(db, settings, draft, server_pid) -> dict:
     campaign, report = compose_campaign(db, CLI, draft)
     total = report.recipients
     checked = clock.read()
-    send_campaign(db, CLI, campaign.id, settings, progress=progress)
+    send_campaign(db, CLI, campaign.id, endpoints(settings).vendor_url, settings, progress=progress)
     dispatched = clock.read()
     for bar in bars.values():
         bar.close()
     with tqdm(total=total, desc="receipts", unit="msg", file=sys.stderr, mininterval=1) as bar:
+
         def settled_so_far(stats) -> None:
             bar.update(stats.delivered + stats.failed - bar.n)
 
@@ -199,7 +228,8 @@ def _end_to_end(db, settings, draft, server_pid) -> dict:
     done = clock.read()
     stop_hosts()
     return {
-        "recipients": stats.audience, "total": done,
+        "recipients": stats.audience,
+        "total": done,
         "messages_per_second": round(stats.audience / done["wall_seconds"], 1),
         "check_seconds": checked["wall_seconds"],
         "dispatch_seconds": round(dispatched["wall_seconds"] - checked["wall_seconds"], 2),
@@ -233,8 +263,9 @@ def run(args) -> dict:
 
         def draft(name: str, tag: str) -> CampaignDraft:
             rules = {"op": "and", "rules": [{"field": "tags", "operator": "contains", "value": tag}]}
-            return CampaignDraft.build(name=name, templates=["Hi {{ first_name }}, new offers in {{ city }}!"],
-                                       rules=rules)
+            return CampaignDraft.build(
+                name=name, templates=["Hi {{ first_name }}, new offers in {{ city }}!"], rules=rules
+            )
 
         end_to_end = _end_to_end(db, settings, draft("bench", "e2e"), server_pid)
 
@@ -247,9 +278,11 @@ def run(args) -> dict:
         storage = _write_rates(db, tuple(write_only), args.receipts, settings.receipt_flush_size)
 
         one_by_one = dataclasses.replace(settings, receipt_flush_size=1)
-        modes = (("one_per_request_one_update_each", one_by_one, 1),
-                 ("one_per_request_group_commit", settings, 1),
-                 (f"arrays_of_{POST_BATCH}_group_commit", settings, POST_BATCH))
+        modes = (
+            ("one_per_request_one_update_each", one_by_one, 1),
+            ("one_per_request_group_commit", settings, 1),
+            (f"arrays_of_{POST_BATCH}_group_commit", settings, POST_BATCH),
+        )
         rates, applied = {}, {}
         for label, mode, per_request in modes:
             print(f"receipts over HTTP: {label}...", file=sys.stderr, flush=True)
@@ -261,12 +294,15 @@ def run(args) -> dict:
             "end_to_end": end_to_end,
             "receipt_writes_without_http": storage,
             "receipts_over_http": {
-                "count": args.receipts, "client_concurrency": POST_CONCURRENCY,
-                "flush_ms": settings.receipt_flush_ms, "flush_size": settings.receipt_flush_size,
+                "count": args.receipts,
+                "client_concurrency": POST_CONCURRENCY,
+                "flush_ms": settings.receipt_flush_ms,
+                "flush_size": settings.receipt_flush_size,
                 "acknowledged_per_second": {k: round(v, 1) for k, v in rates.items()},
                 "applied_to_log_per_second": {k: round(v, 1) for k, v in applied.items()},
                 "acknowledged_vs_one_by_one": {k: round(v / baseline, 2) for k, v in rates.items()},
-                "applied_vs_one_by_one": {k: round(v / baseline, 2) for k, v in applied.items()}},
+                "applied_vs_one_by_one": {k: round(v / baseline, 2) for k, v in applied.items()},
+            },
             "database": "MONGODB_URI" if settings.mongodb_uri else "embedded",
             "load_average_before_after": [round(load_before[0], 1), round(os.getloadavg()[0], 1)],
         }
