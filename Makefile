@@ -11,8 +11,8 @@ format: ## rewrite files to the project's format and import order
 	.venv/bin/ruff check --fix .
 	.venv/bin/ruff format .
 
-test-fast: ## everything but the browser tests, on two workers
-	.venv/bin/python -m pytest -m "not e2e" -n 2 -q
+test-fast: ## no browser, no child processes, no fuzzing: one worker per core
+	.venv/bin/python -m pytest -m "not e2e and not slow" -n auto -q
 
 test: ## the whole suite, as CI runs it
 	scripts/test.sh

@@ -69,6 +69,14 @@ _WORDS: dict[str, str] = {
 }
 
 
+# What the API's schema documents for one channel: the words above (case, spaces and hyphens are
+# ignored when reading) or a JSON boolean.
+STATUS_JSON_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "enum": list(_WORDS)}, {"type": "boolean"}],
+    "description": "yes, no or unknown (also true/false, 1/0, subscribed/unsubscribed and similar words)",
+}
+
+
 def parse_status(value: Any) -> str:
     """A consent cell or JSON value -> yes/no/unknown; raises ValueError with the accepted words."""
     if isinstance(value, bool):

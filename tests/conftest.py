@@ -70,10 +70,13 @@ CHROMIUM = Path("/usr/bin/chromium")  # Debian's; scripts/test.sh installs it
 
 
 def pytest_collection_modifyitems(items):
-    """Marks every test that drives a real browser `e2e`, so `-m "not e2e"` gives the fast run,
-    and skips them where Chromium is missing (a developer's machine; CI always has it)."""
+    """Marks every test that drives a real browser `e2e` (skipped where Chromium is missing: a
+    developer's machine; CI always has it) and every test that runs the CLI in a child process
+    `slow`, so `-m "not e2e and not slow"` is the fast in-process run."""
     no_browser = pytest.mark.skip(reason=f"needs Debian's Chromium at {CHROMIUM} (scripts/test.sh installs it)")
     for item in items:
+        if "run_cli" in getattr(item, "fixturenames", ()):  # a child process per command: seconds each
+            item.add_marker(pytest.mark.slow)
         if E2E_DIR in item.path.parents or "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.e2e)
             if not CHROMIUM.exists():

@@ -12,12 +12,12 @@ from streamlit.testing.v1 import AppTest
 
 from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
-from crm.auth import CLI
-from crm.demo import DemoSpec, load_demo
+from crm.demo import DemoSpec
 from crm.indian_numbers import format_count
 from crm.segment_engine import describe_rule
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
+from tests.demo_copy import demo_data
 from tests.fake_gemini import FakeGemini, error
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ def demo_db(db, monkeypatch):
         if key.startswith(("GOOGLE_", "GEMINI_", "CRM_GEMINI_")):
             monkeypatch.delenv(key)
     analytic_copy.close_all()
-    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3), by=CLI)
+    demo_data(db, DemoSpec(customers=300, orders=3_000, seed=3))
     yield db
     analytic_copy.close_all()
 

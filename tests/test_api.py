@@ -442,3 +442,16 @@ def test_the_mock_vendor_is_served_only_when_no_real_vendor_is_configured(crm_en
     real = answers(dataclasses.replace(settings, vendor_url="https://sms.vendor.example"))
     assert real["/vendor/v1/messages"] == 404
     assert real["/api/v1/delivery-receipts"] != 404  # the real vendor posts its receipts here
+
+
+def test_consent_as_json_booleans_is_read_and_documented(client, db):
+    response = client.post("/api/v1/customers", json={"customer_id": "c1", "consent": {"sms": False, "email": True}})
+    assert response.status_code == 200, response.text
+    consent = db.customers.find_one({"customer_id": "c1"})["consent"]
+    assert (consent["sms"]["status"], consent["email"]["status"]) == ("no", "yes")
+    documented = client.get("/openapi.json").json()["components"]["schemas"]["Consent"]["properties"]["sms"]
+    assert {"type": "boolean"} in documented["anyOf"][0]["anyOf"]  # what the API takes, the schema says
+    error = assert_error(
+        client.post("/api/v1/customers", json={"customer_id": "c2", "consent": {"sms": 1}}), 422, "invalid_records"
+    )
+    assert error["details"][0]["field"].startswith("consent")

@@ -18,6 +18,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 EXAMPLES_PER_OPERATION = 25
 
 
+@pytest.mark.slow  # a fuzzing run of every operation
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_operation_conforms_to_its_documentation(api, api_key, db, mode):
     # Some orders must find their customer, or every generated order would be a 422.

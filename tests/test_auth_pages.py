@@ -9,9 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm import audit
-from crm.auth import CLI, users
-from crm.demo import DemoSpec, load_demo
+from crm.auth import users
+from crm.demo import DemoSpec
 from tests.auth_fixtures import sign_in
+from tests.demo_copy import demo_data
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted(f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py"))
@@ -47,7 +48,7 @@ def rendered(at: AppTest) -> str:
 @pytest.fixture
 def shop(db):
     """A small shop; returns strings that only customer data contains."""
-    load_demo(db, DemoSpec(customers=60, orders=300, seed=5), by=CLI)
+    demo_data(db, DemoSpec(customers=60, orders=300, seed=5))
     private = set()
     for customer in db.customers.find({}, {"customer_id": 1, "email": 1, "name": 1}):
         private |= {customer["customer_id"], customer.get("email") or "", customer.get("name") or ""}

@@ -143,6 +143,7 @@ def test_vendor_batch_recognises_repeated_keys_and_answers_each_message(db, live
     assert {d["_id"]: d["submissions"] for d in db.vendor_messages.find()} == {f"{key}1": 2, f"{key}2": 2}
 
 
+@pytest.mark.slow
 def test_busy_vendor_messages_are_retried_within_a_batch(db, live):
     from crm.campaigns.dispatcher import dispatch
 

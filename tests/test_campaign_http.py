@@ -234,6 +234,7 @@ def test_vendor_recognises_a_repeated_idempotency_key(db, live):
     )
 
 
+@pytest.mark.slow
 def test_retries_on_5xx_until_the_vendor_accepts(db, live, settings):
     api = live(vendor_fault_rate=0.5)
     load_customers(db, 20)

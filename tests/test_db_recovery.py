@@ -22,6 +22,8 @@ from tests.api_fixtures import LiveAPI
 from tests.db_process import start_api
 from tests.support import stop_gently, wait_for
 
+pytestmark = pytest.mark.slow  # servers started and killed in child processes
+
 # A 503 must come from the short server-selection timeout (2 s), not pymongo's 30 s default.
 FAST_SECONDS = 5
 CLIENTS = 4

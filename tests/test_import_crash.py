@@ -18,6 +18,8 @@ from tests.support import wait_for
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.slow  # servers started and killed in child processes
+
 ROWS = 20_000  # enough that the write phase lasts seconds, so the kill lands mid-import
 OWNER = (
     "import sys; from pathlib import Path; from crm.store.embedded import EmbeddedServer;"
@@ -26,7 +28,6 @@ OWNER = (
 )
 
 
-@pytest.mark.slow
 def test_import_fails_clearly_when_the_database_dies_and_a_rerun_completes_without_duplicates(tmp_path):
     csv_path = write_customers_csv(tmp_path / "customers.csv", ROWS)
     data_dir = tmp_path / "data"

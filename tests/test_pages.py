@@ -10,12 +10,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from crm.auth import CLI
-from crm.demo import DemoSpec, load_demo
+from crm.demo import DemoSpec
 from crm.indian_numbers import as_text, format_count, format_inr_short
 from crm.ui import auth
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
+from tests.demo_copy import demo_data
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS = 120
@@ -37,7 +37,7 @@ def metrics(at: AppTest) -> dict[str, str]:
 
 @pytest.fixture
 def demo_db(db):
-    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3), by=CLI)
+    demo_data(db, DemoSpec(customers=300, orders=3_000, seed=3))
     return db
 
 

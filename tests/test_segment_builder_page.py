@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
 from crm.auth import CLI
-from crm.demo import DemoSpec, load_demo
+from crm.demo import DemoSpec
 from crm.indian_numbers import format_count
 from crm.segment_builder import download, rule_to_tree
 from crm.segment_builder.download import audience_csv
@@ -28,6 +28,7 @@ from crm.segment_engine import describe_rule, parse_rule
 from crm.segments import create_segment, get_segment, get_segment_by_name, list_segments
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
+from tests.demo_copy import demo_data
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS = 120
@@ -49,7 +50,7 @@ RULE = {
 @pytest.fixture
 def demo_db(db):
     analytic_copy.close_all()  # each test has its own database: no copy of another one
-    load_demo(db, DemoSpec(customers=300, orders=3_000, seed=3), by=CLI)
+    demo_data(db, DemoSpec(customers=300, orders=3_000, seed=3))
     yield db
     analytic_copy.close_all()
 

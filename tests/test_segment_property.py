@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -139,6 +140,7 @@ def load(people: list[dict], sales: list[dict], incremental: bool) -> duckdb.Duc
     return loaded_duckdb(people, sales, [p["customer_id"] for p in people] if incremental else None)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), rule=groups(2), as_of=st.sampled_from([BASE, BASE + timedelta(days=2)]))
 def test_duckdb_and_reference_select_the_same_customers(data, rule, as_of):

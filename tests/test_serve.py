@@ -17,6 +17,8 @@ import pytest
 from crm.store.embedded import EmbeddedServer
 from tests.support import free_port, stop_gently, wait_for
 
+pytestmark = pytest.mark.slow  # servers started and killed in child processes
+
 ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 120
 
@@ -65,7 +67,6 @@ def start_serve(data_dir: Path, *extra: str, env_extra: dict | None = None):
     return process, ui, api
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_serve_answers_then_stops_every_child_on_signal(tmp_path, sig):
     process, ui, api = start_serve(tmp_path)
@@ -85,7 +86,6 @@ def test_serve_answers_then_stops_every_child_on_signal(tmp_path, sig):
             process.wait()
 
 
-@pytest.mark.slow
 def test_children_do_not_outlive_a_killed_serve(tmp_path):
     process, ui, _ = start_serve(tmp_path, "--no-api")
     children = descendants(process.pid)
@@ -135,7 +135,6 @@ def test_serve_reports_an_unreachable_mongodb_uri_in_one_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.slow
 def test_with_redis_configured_serve_runs_the_worker_and_stops_it(tmp_path):
     prefix = f"crm-serve-test-{os.getpid()}:"
     process, _, _ = start_serve(

@@ -37,6 +37,7 @@ def test_second_process_reuses_the_running_server(crm_env, mongo_server):
     assert f":{info.port}/" in status["uri"]
 
 
+@pytest.mark.slow
 def test_server_stops_when_its_owner_is_killed_and_a_stale_record_is_recovered(tmp_path):
     code = (
         "import sys,time; from crm.store.embedded import EmbeddedServer;"
@@ -60,6 +61,7 @@ def test_server_stops_when_its_owner_is_killed_and_a_stale_record_is_recovered(t
     assert not (tmp_path / "mongo.json").exists()
 
 
+@pytest.mark.slow
 def test_the_embedded_servers_files_are_the_owners_alone(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir(mode=0o755)
@@ -83,6 +85,7 @@ def test_the_embedded_servers_files_are_the_owners_alone(tmp_path):
     assert not readable_by_others
 
 
+@pytest.mark.slow
 def test_the_embedded_server_reads_nothing_to_a_client_without_its_password(tmp_path):
     from pymongo.errors import OperationFailure
 
@@ -111,6 +114,7 @@ def test_the_embedded_server_reads_nothing_to_a_client_without_its_password(tmp_
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_data_dir_from_before_passwords_gets_one_and_keeps_its_data(tmp_path):
     from crm.store.supervise import server_command
 
@@ -150,6 +154,7 @@ def test_a_data_dir_from_before_passwords_gets_one_and_keeps_its_data(tmp_path):
         server.stop()
 
 
+@pytest.mark.slow
 def test_a_lost_password_file_is_replaced_and_a_wrong_one_is_named(tmp_path):
     server = EmbeddedServer(tmp_path)
     try:

@@ -123,6 +123,7 @@ def test_health_reports_redis(queued_api):
     assert httpx.get(queued_api.url + "/healthz").json() == {"status": "ok", "database": "ok", "redis": "ok"}
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(queued_api, api_key, redis_mode, db, crm_env):
     client, keys = redis_mode
     assert post(queued_api, api_key, "customers", customers(50)).status_code == 202

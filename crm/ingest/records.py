@@ -26,11 +26,12 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from crm.consent import parse_status
+from crm.consent import STATUS_JSON_SCHEMA, parse_status
 from crm.store.schema import IN_QUERY_CHUNK
 
 Kind = Literal["customers", "orders"]
@@ -270,7 +271,10 @@ def _consent_status(value: Any) -> str:
         raise _fail("consent", str(exc)) from None
 
 
-ConsentStatus = Annotated[Literal["yes", "no", "unknown"], BeforeValidator(_consent_status)]
+# Read through `parse_status` (words and booleans), stored as one of three; the schema says so.
+ConsentStatus = Annotated[
+    Literal["yes", "no", "unknown"], BeforeValidator(_consent_status), WithJsonSchema(STATUS_JSON_SCHEMA)
+]
 
 
 class Consent(BaseModel):
