@@ -7,8 +7,8 @@ itself with `require_user()` first, so a page run without this script shows noth
 
 import streamlit as st
 
-from crm.auth.session import account_sidebar, current_user
 from crm.ui.auth import require_user
+from crm.ui.session import account_sidebar, current_user
 from crm.ui.sidebar import render_data_status
 
 st.set_page_config(page_title="Mini CRM", page_icon=":material/groups:", layout="wide")

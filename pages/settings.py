@@ -12,11 +12,11 @@ import streamlit as st  # noqa: E402
 from crm import apikeys, audit  # noqa: E402
 from crm.auth import ROLES, allowed, api_keys, throttle, users  # noqa: E402
 from crm.auth.one_time_passwords import describe_expiry  # noqa: E402
-from crm.auth.session import provider, secrets  # noqa: E402
 from crm.config import load_settings  # noqa: E402
 from crm.status import all_parts  # noqa: E402
 from crm.ui.data import get_database  # noqa: E402
 from crm.ui.errors import errors_shown  # noqa: E402
+from crm.ui.session import provider, secrets  # noqa: E402
 from crm.ui.tables import utc_table  # noqa: E402
 
 ALL = "(all)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from crm.auth import CLI, users
-from crm.auth.session import SESSION_VERSION_KEY, SIGNED_IN_KEY
+from crm.ui.session import SESSION_VERSION_KEY, SIGNED_IN_KEY
 
 PASSWORD = "a fixture's own passphrase"
 

@@ -11,9 +11,9 @@ import pytest
 
 from crm import audit
 from crm.auth import CLI, session_cookie, throttle, users
-from crm.auth.session import AUTH_COOKIE
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
+from crm.ui.session import AUTH_COOKIE
 from tests.signin_gate import (
     ELSEWHERE,
     HERE,

@@ -13,10 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from crm import audit
 from crm.auth import CLI, one_time_passwords, session_cookie, users
-from crm.auth.session import AUTH_COOKIE, ENDED_MESSAGE, OIDC_ENDED_MESSAGE
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
 from crm.errors import InvalidInput
+from crm.ui.session import AUTH_COOKIE, ENDED_MESSAGE, OIDC_ENDED_MESSAGE
 from tests.signin_gate import MIA_PASSWORD, errors, gate, let_time_pass, private, ready, submit
 from tests.test_auth_pages import GOOGLE, ROOT
 
@@ -255,8 +255,8 @@ def test_a_password_change_needs_the_current_password(db):
 def script_with_the_account_sidebar():
     import streamlit as st
 
-    from crm.auth.session import account_sidebar
     from crm.ui.auth import require_user
+    from crm.ui.session import account_sidebar
 
     user = require_user()
     account_sidebar(user)

@@ -1,7 +1,7 @@
 """Who is signed in and what they may do.
 
-Core modules import `require` (cheap, no Streamlit); pages use `current_user` and the sign-in gate
-from `crm.auth.session`, imported lazily here so the API and CLI never load Streamlit.
+Accounts, roles and the one permissions table; no Streamlit here. The Streamlit sign-in gate and
+`current_user` live in `crm.ui.session`.
 """
 
 from __future__ import annotations
@@ -23,24 +23,13 @@ class SystemPrincipal:
 CLI = SystemPrincipal("cli", "admin")
 
 
-def __getattr__(name: str):
-    if name in ("current_user", "sign_in_gate", "account_sidebar"):
-        from crm.auth import session
-
-        return getattr(session, name)
-    raise AttributeError(name)
-
-
 __all__ = [
     "CLI",
-    "account_sidebar",
     "PERMISSIONS",
     "ROLES",
     "Principal",
     "SystemPrincipal",
     "allowed",
-    "current_user",
     "require",
     "roles_allowed",
-    "sign_in_gate",
 ]

@@ -6,7 +6,7 @@ in, and local and Google users share one list.
 
 Each user has a session version. Every sign-in (a cookie, a browser session, an OIDC login) is
 bound to the version it began under, and a password reset or change, a disable or enable and a
-role change move it on, so no sign-in from before that change still works (crm.auth.session).
+role change move it on, so no sign-in from before that change still works (crm.ui.session).
 One-time passwords expire (crm.auth.one_time_passwords).
 """
 
@@ -17,6 +17,7 @@ import re
 import secrets
 from datetime import datetime
 
+import bcrypt
 from pydantic import BaseModel
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -66,29 +67,15 @@ def _users(db: Database | None):
     return (db if db is not None else get_db())["users"]
 
 
-def _hasher():
-    """streamlit-authenticator's Hasher (bcrypt, the format stored hashes have), imported on first use.
-
-    The import loads Streamlit; outside a running app (the CLI) its bare-mode warnings are noise.
-    """
-    import streamlit.logger
-    from streamlit import config, runtime
-
-    if not runtime.exists():
-        config.get_option("logger.level")  # parse the config now, or parsing later resets the level
-        streamlit.logger.set_log_level("error")
-    from streamlit_authenticator import Hasher
-
-    return Hasher
-
-
 def _hash(password: str) -> str:
-    return _hasher().hash(password)
+    # bcrypt directly, in the format streamlit-authenticator's Hasher writes and checks (it calls
+    # the same two functions), without loading Streamlit into the CLI and API.
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
 
 
 def check_password(password: str, password_hash: str) -> bool:
     try:
-        return _hasher().check_pw(password, password_hash)
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
     except ValueError:  # bcrypt 5 refuses more than 72 bytes: no stored password is that long
         return False
 

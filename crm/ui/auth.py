@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from crm.auth.session import current_user, sign_in_gate
 from crm.auth.users import User
+from crm.ui.session import current_user, sign_in_gate
 
 
 def require_user() -> User:

@@ -8,7 +8,7 @@ import pytest
 
 from crm import audit
 from crm.auth import CLI, users
-from crm.auth.session import AUTH_COOKIE, ENDED_MESSAGE
+from crm.ui.session import AUTH_COOKIE, ENDED_MESSAGE
 from tests.e2e.signin_support import (
     ONE_TIME_PASSWORD,
     choose_new_password,
