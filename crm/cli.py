@@ -36,13 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    # A command that reads its own options once it runs (a benchmark) takes what is left over.
-    args, left_over = parser.parse_known_args(argv)
-    if left_over and not getattr(args, "reads_own_options", False):
-        parser.error(f"unrecognized arguments: {' '.join(left_over)}")
-    args.left_over = left_over
     try:
+        parser = build_parser()  # reads the settings for the options' defaults
+        # A command that reads its own options once it runs (a benchmark) takes what is left over.
+        args, left_over = parser.parse_known_args(argv)
+        if left_over and not getattr(args, "reads_own_options", False):
+            parser.error(f"unrecognized arguments: {' '.join(left_over)}")
+        args.left_over = left_over
         return args.handler(args) or 0
     except CRMError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -6,27 +6,15 @@ CRM_ONE_TIME_PASSWORD_HOURS (default 72) it no longer signs in, and an admin han
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
-from crm.errors import InvalidInput
+from crm.config import load_settings
 
-LIFETIME_ENV = "CRM_ONE_TIME_PASSWORD_HOURS"
-DEFAULT_HOURS = 72.0
+LIFETIME_ENV = "CRM_ONE_TIME_PASSWORD_HOURS"  # read by crm.config
 
 
 def lifetime() -> timedelta:
-    raw = os.environ.get(LIFETIME_ENV, "").strip()
-    try:
-        hours = float(raw) if raw else DEFAULT_HOURS
-    except ValueError:
-        hours = -1.0
-    if not 0 < hours <= 24 * 365:
-        raise InvalidInput(
-            LIFETIME_ENV,
-            f"{raw!r} is not a number of hours between 0 and 8760; unset it for the default of {DEFAULT_HOURS:g}",
-        )
-    return timedelta(hours=hours)
+    return timedelta(hours=load_settings().one_time_password_hours)
 
 
 def expiry(now: datetime | None = None) -> datetime:

@@ -9,7 +9,6 @@ import heapq
 import itertools
 import json
 import logging
-import os
 import time
 import uuid
 from contextlib import contextmanager
@@ -35,7 +34,6 @@ MAX_REFUSALS = 8  # then given up (about a minute): the sweep posts it again onc
 SWEEP_ROWS = 5_000  # per campaign and sweep
 POSTERS = "vendor_posters"  # receipts per webhook call, like vendors' batched event webhooks
 SWEEP_SECONDS = 2.0
-SWEEP_VARIABLE = "CRM_RECEIPT_SWEEP_SECONDS"
 
 
 def sweep_grace(settings: Settings) -> float:
@@ -43,12 +41,8 @@ def sweep_grace(settings: Settings) -> float:
 
     CRM_RECEIPT_SWEEP_SECONDS; by default 30 s, or three times the longest vendor delay.
     """
-    configured = os.environ.get(SWEEP_VARIABLE, "").strip()
-    if configured:
-        try:
-            return max(0.1, float(configured))
-        except ValueError:
-            log.warning("%s=%r is not a number of seconds; using the default", SWEEP_VARIABLE, configured)
+    if settings.receipt_sweep_seconds is not None:
+        return settings.receipt_sweep_seconds
     return max(30.0, 3 * settings.vendor_delay_ms / 1000)
 
 
