@@ -14,12 +14,12 @@ from crm.ui.sidebar import render_data_status
 st.set_page_config(page_title="Mini CRM", page_icon=":material/groups:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/data.py", title="Data", icon=":material/database:"),
-    st.Page("pages/segments.py", title="Segments", icon=":material/filter_alt:"),
-    st.Page("pages/campaigns.py", title="Campaigns", icon=":material/campaign:"),
-    st.Page("pages/history.py", title="History", icon=":material/history:"),
-    st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/database:"),
+    st.Page("app_pages/segments.py", title="Segments", icon=":material/filter_alt:"),
+    st.Page("app_pages/campaigns.py", title="Campaigns", icon=":material/campaign:"),
+    st.Page("app_pages/history.py", title="History", icon=":material/history:"),
+    st.Page("app_pages/settings.py", title="Settings", icon=":material/settings:"),
 ]
 
 signed_in = current_user() is not None

@@ -53,7 +53,7 @@ def segments_page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     sign_in(at, "marketer")
     at.run()
-    at.switch_page("pages/segments.py")
+    at.switch_page("app_pages/segments.py")
     return at.run()
 
 
@@ -135,7 +135,7 @@ def test_campaign_compose_offers_variants_that_become_the_message_boxes(demo_db)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     sign_in(at, "marketer")
     at.run()
-    at.switch_page("pages/campaigns.py")
+    at.switch_page("app_pages/campaigns.py")
     at.run()
     at.radio(key="cmp_source").set_value("Rule JSON")
     at.text_input(key="cmp_objective").input("Win back customers idle for 3 months")

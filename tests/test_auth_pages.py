@@ -15,7 +15,7 @@ from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted(f"pages/{path.name}" for path in (ROOT / "pages").glob("*.py"))
+PAGES = sorted(f"app_pages/{path.name}" for path in (ROOT / "app_pages").glob("*.py"))
 GOOGLE = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
     "cookie_secret": "x" * 32,
@@ -70,7 +70,7 @@ def test_no_page_shows_customer_data_without_a_signed_in_user_on_any_run(shop, p
     shows_nothing_private(at, shop)
     assert any(button.label == "Sign in" for button in at.button)
     at.switch_page(page)
-    for _ in range(3):  # reruns may skip app.py (st.navigation with a pages/ folder): pages guard themselves
+    for _ in range(3):  # and on every rerun
         at.run()
         shows_nothing_private(at, shop)
 
@@ -79,7 +79,7 @@ def test_the_private_data_check_does_find_customer_data_when_signed_in(shop):
     at = app()
     sign_in(at, "viewer")
     at.run()
-    at.switch_page("pages/data.py")
+    at.switch_page("app_pages/data.py")
     at.run()
     assert not at.exception
     assert any(value in rendered(at) for value in shop)
@@ -95,7 +95,7 @@ def google_app(monkeypatch, email: str) -> AppTest:
 
 def test_google_user_outside_the_allow_list_is_refused_on_every_run_and_audited_once(shop, monkeypatch):
     at = google_app(monkeypatch, "eve@elsewhere.example")
-    for page in [None, "pages/data.py", "pages/data.py"]:
+    for page in [None, "app_pages/data.py", "app_pages/data.py"]:
         if page:
             at.switch_page(page)
         at.run()
@@ -140,7 +140,7 @@ def open_settings(role: str) -> AppTest:
     at = app()
     sign_in(at, role)
     at.run()
-    at.switch_page("pages/settings.py")
+    at.switch_page("app_pages/settings.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

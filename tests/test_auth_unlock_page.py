@@ -20,7 +20,7 @@ def test_an_admin_sees_who_waits_and_unlocks_them_on_settings(db):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     sign_in(at, "admin")
     at.run()
-    at.switch_page("pages/settings.py")
+    at.switch_page("app_pages/settings.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = at.dataframe[0].value.set_index("username")

@@ -44,7 +44,7 @@ def use_rule(at: AppTest, rule: dict, template: str) -> None:
 
 
 def test_pages_show_nothing_to_someone_signed_out(db):
-    for path in ("pages/campaigns.py", "pages/history.py"):
+    for path in ("app_pages/campaigns.py", "app_pages/history.py"):
         at = AppTest.from_file(str(ROOT / path), default_timeout=RUN_SECONDS)
         at.run()
         assert not at.title or at.title[0].value not in ("Campaigns", "Campaign history")
@@ -54,7 +54,7 @@ def test_pages_show_nothing_to_someone_signed_out(db):
 def test_preview_check_and_send_from_the_campaigns_page(db, monkeypatch):
     monkeypatch.setenv("CRM_VENDOR_DELAY_MS", "100")
     load_customers(db, 12, no_sms_consent={0}, no_city={3})
-    at = page("pages/campaigns.py")
+    at = page("app_pages/campaigns.py")
     use_rule(at, EVERYONE, "Hi {{ first_name }} in {{ city }}")
     no_exception(at)
     preview = at.dataframe[0].value
@@ -87,7 +87,7 @@ def test_preview_check_and_send_from_the_campaigns_page(db, monkeypatch):
 
 def test_a_viewer_may_preview_but_not_send(db):
     load_customers(db, 3)
-    at = page("pages/campaigns.py", role="viewer")
+    at = page("app_pages/campaigns.py", role="viewer")
     use_rule(at, EVERYONE, "Hi {{ name }}")
     no_failures(at)
     assert any("may preview campaigns but not send them" in i.value for i in at.info)
@@ -104,7 +104,7 @@ def test_history_lists_counters_and_filters_the_log(db, start_api):
     dispatch(db, campaign.id, settings, api.url)
     stats = wait_until_settled(db, campaign.id, stall_seconds=60)
 
-    at = page("pages/history.py")
+    at = page("app_pages/history.py")
     no_failures(at)
     table = at.dataframe[0].value
     row = table.iloc[0]
@@ -147,7 +147,7 @@ def test_log_csv_has_one_row_per_customer_and_honours_the_filters(db, start_api)
 
 def test_a_pasted_rule_nested_thousands_deep_is_a_clear_error_not_a_traceback(db):
     load_customers(db, 3)
-    at = page("pages/campaigns.py")
+    at = page("app_pages/campaigns.py")
     deep = '{"op": "AND", "rules": [' * 5_000 + "]}" * 5_000
     at.radio(key="cmp_source").set_value("Rule JSON")
     at.run()

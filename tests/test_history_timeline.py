@@ -77,7 +77,7 @@ def history_page() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     sign_in(at, "marketer")
     at.run()
-    at.switch_page("pages/history.py")
+    at.switch_page("app_pages/history.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

@@ -57,7 +57,7 @@ def test_a_viewer_gets_no_demo_or_import_on_home_and_no_import_on_data(db):
     no_failures(at)
     assert not any(button.label == "Load demo data" for button in at.button) and not at.page_link
     assert "Only admins and marketers can load the demo data" in " ".join(c.value for c in at.caption)
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     no_failures(at)
     assert not at.get("file_uploader") and not any(b.label.startswith("Import ") for b in at.button)
     assert "Imports are for admins and marketers" in " ".join(i.value for i in at.info)
@@ -109,7 +109,7 @@ def test_every_page_runs_its_guard_on_every_run(db, monkeypatch):
     at.run()
     assert texts(at.warning) == ["Please sign in"]
     assert not at.button and not at.metric and not at.title
-    at.switch_page("pages/data.py")
+    at.switch_page("app_pages/data.py")
     at.run()
     assert texts(at.warning) == ["Please sign in"]
     assert not at.tabs and not at.title
@@ -129,7 +129,7 @@ BAD_ORDERS = (
 def open_import(db) -> AppTest:
     at = app()
     at.run()
-    at.switch_page("pages/data.py")
+    at.switch_page("app_pages/data.py")
     at.run()
     no_failures(at)
     return at
@@ -210,7 +210,7 @@ def test_an_admin_erases_a_customer_from_their_page_after_typing_the_id(demo_db)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
     sign_in(at, "admin")
     at.run()
-    at.switch_page("pages/data.py").run()
+    at.switch_page("app_pages/data.py").run()
     at.text_input(key="customers-search").input("CUST-000007").run()
     at.selectbox(key="customer-open").select("CUST-000007").run()
     no_failures(at)

@@ -1,6 +1,6 @@
 """Every write and export checks who acts, proved from the source and by running each as a viewer.
 
-1. Reading the code: every function of `crm/` and `pages/` that writes to MongoDB itself either
+1. Reading the code: every function of `crm/` and `app_pages/` that writes to MongoDB itself either
    checks its principal (`@requires(...)` or a `require(...)` call) or is listed below with the
    reason it is no user action; a function listed as reached only through checked ones must have
    no other callers. A new write path without a check fails here.
@@ -95,8 +95,8 @@ BEHIND = {
 
 
 def _functions():
-    """(place "file:function", node) of every function in crm/ and pages/."""
-    for path in sorted([*ROOT.glob("crm/**/*.py"), *ROOT.glob("pages/*.py"), ROOT / "app.py"]):
+    """(place "file:function", node) of every function in crm/ and app_pages/."""
+    for path in sorted([*ROOT.glob("crm/**/*.py"), *ROOT.glob("app_pages/*.py"), ROOT / "app.py"]):
         relative = path.relative_to(ROOT).as_posix()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -59,7 +59,7 @@ def segments_page(role: str = "marketer") -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=RUN_SECONDS)
     sign_in(at, role)
     at.run()
-    at.switch_page("pages/segments.py")
+    at.switch_page("app_pages/segments.py")
     at.run()
     no_failures(at)
     return at

@@ -36,6 +36,7 @@ _REFUSED = "crm_refused"  # email refused in this session (audited once)
 _SIGN_OUT = "crm_sign_out"  # set by the sign-out button, acted on by the next run
 _PASSWORD_TYPED = "crm_password_typed"  # username whose password was typed in this session
 _SET_COOKIE = "crm_set_cookie"  # a password sign-in: the first signed-in run sets the cookie
+_COOKIE_TO_SET = "crm_cookie_to_set"  # (token, expiry, component key) of a cookie not yet set
 SESSION_VERSION_KEY = "crm_session_version"  # the account's session version this session began under
 _ENDED = "crm_session_ended"  # this session was ended by a change to its account: say so
 _NO_COOKIE = "crm_no_cookie"  # signed out or ended: the cookie this session started with is void
@@ -94,12 +95,18 @@ def sign_in_gate() -> users.User:
 def account_sidebar(user: users.User) -> None:
     """Who is signed in, and the way out."""
     if st.session_state.pop(_SET_COOKIE, False):
-        # Here rather than in the run that checked the password: that run ends in st.rerun(),
-        # which could drop the cookie component before the browser runs it.
+        # Here rather than in the run that checked the password: that run ends in st.rerun().
         token = session_cookie.issue(user.username, st.session_state[SESSION_VERSION_KEY], _secret(), AUTH_COOKIE_DAYS)
-        _cookie_writer().set(
-            AUTH_COOKIE, token, key="crm_cookie_set", expires_at=datetime.now() + timedelta(days=AUTH_COOKIE_DAYS)
-        )
+        expires_at = datetime.now() + timedelta(days=AUTH_COOKIE_DAYS)
+        st.session_state[_COOKIE_TO_SET] = (token, expires_at, f"crm_cookie_set_{uuid.uuid4().hex[:8]}")
+    if _COOKIE_TO_SET in st.session_state:
+        token, expires_at, key = st.session_state[_COOKIE_TO_SET]
+        if st.session_state.get(key):  # the browser ran the component: the cookie is set
+            del st.session_state[_COOKIE_TO_SET]
+        else:
+            # Again on each run until then: a run cut short by a rerun can drop the component
+            # before the browser ran it, and the same element again is not run twice.
+            _cookie_writer().set(AUTH_COOKIE, token, key=key, expires_at=expires_at)
     with st.sidebar:
         st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
         if st.session_state.pop(_CHANGED, False):

@@ -13,6 +13,7 @@ from tests.e2e.signin_support import (
     ONE_TIME_PASSWORD,
     choose_new_password,
     chromium_page,
+    free_port,
     settle,
     streamlit_app,
     submit_sign_in,
@@ -49,7 +50,7 @@ def test_before_sign_in_the_page_shows_only_the_sign_in_form(crm_env, db):
     users.change_own_password(mia, "mia's own password", "mia's own password", current=one_time, db=db)
     with streamlit_app(crm_env, NO_PROVIDER) as (url, _log), chromium_page() as page:
         # A page's address first, on a server nobody has opened yet: Streamlit would run the page
-        # on its own and list every file of pages/ in the sidebar.
+        # on its own and list every file of a pages/ folder in the sidebar (ours is app_pages/).
         page.goto(f"{url}/segments")
         only_the_sign_in_form(page)
         page.goto(url)
@@ -127,6 +128,32 @@ def test_a_user_added_by_an_admin_signs_in_with_the_password_handed_over(crm_env
         sidebar = page.locator("[data-testid=stSidebar]").inner_text()
         assert "Mia Marketer" in sidebar and "marketer" in sidebar
         assert "one-time password" not in log.read_text()  # an admin existed: nothing created
+
+
+def test_a_bookmarked_page_opens_the_whole_app_after_a_server_restart(crm_env, db):
+    admin = users.get_user(users.ensure_first_admin(db=db)[0], db=db)
+    mia, one_time = users.add_local_user(admin, "mia", "marketer", db=db)
+    users.change_own_password(mia, "mia's own password", "mia's own password", current=one_time, db=db)
+    port = free_port()
+    with chromium_page() as page:
+        with streamlit_app(crm_env, NO_PROVIDER, port=port) as (url, _log):
+            page.goto(url)
+            submit_sign_in(page, "mia", "mia's own password")
+            signed_in_banner(page).wait_for()
+            settle(page)  # the sign-in cookie is set by the first signed-in run
+            wait_for(lambda: any(c["name"] == AUTH_COOKIE for c in page.context.cookies()), 30, "the sign-in cookie")
+            page.goto("about:blank")  # the tab is closed: nothing reconnects to the next server
+        # A fresh server whose first visitor opens a bookmarked page, signed in by the cookie.
+        with streamlit_app(crm_env, NO_PROVIDER, port=port) as (url, _log):
+            page.goto(f"{url}/history")
+            signed_in_banner(page).wait_for()
+            nav = page.locator("[data-testid=stSidebarNav]")
+            for name in PAGE_NAMES:  # by their titles, not their files' names
+                nav.get_by_role("link", name=name).wait_for()
+            assert ".py" not in nav.inner_text() and "app_pages" not in nav.inner_text()
+            page.get_by_role("button", name="Sign out").wait_for()
+            page.get_by_role("heading", name="History").first.wait_for()
+            assert page.url.endswith("/history")
 
 
 def test_new_tabs_signed_in_by_the_cookie_add_no_sign_in_rows(crm_env, db):

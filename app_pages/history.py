@@ -1,24 +1,23 @@
 """History: every campaign with its counters, and one campaign's funnel, timeline and log."""
 
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from crm.auth import allowed
+from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get_campaign, list_campaigns
+from crm.campaigns.audience import EXCLUSIONS
+from crm.campaigns.background import is_sending, send_error
+from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline
+from crm.campaigns.model import COMPLETED, status_label
+from crm.indian_numbers import as_text, format_count
 from crm.ui.auth import require_user
+from crm.ui.data import get_database
+from crm.ui.errors import errors_shown
+from crm.ui.sending import start_sending
 
-user = require_user()
-
-import pandas as pd  # noqa: E402 - nothing runs before the guard
-import plotly.express as px  # noqa: E402
-import plotly.graph_objects as go  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from crm.auth import allowed  # noqa: E402
-from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get_campaign, list_campaigns  # noqa: E402
-from crm.campaigns.audience import EXCLUSIONS  # noqa: E402
-from crm.campaigns.background import is_sending, send_error  # noqa: E402
-from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline  # noqa: E402
-from crm.campaigns.model import COMPLETED, status_label  # noqa: E402
-from crm.indian_numbers import as_text, format_count  # noqa: E402
-from crm.ui.data import get_database  # noqa: E402
-from crm.ui.errors import errors_shown  # noqa: E402
-from crm.ui.sending import start_sending  # noqa: E402
+user = require_user()  # signed out: the sign-in form, and nothing of this page
 
 TEAL, RED = "#0f766e", "#b91c1c"
 LOG_ROWS = 200

@@ -1,22 +1,21 @@
 """Home: the business at a glance, or a way in when the workspace is still empty."""
 
+from datetime import UTC, datetime
+
+import plotly.express as px
+import streamlit as st
+
+from crm import analytics
+from crm.auth import allowed
+from crm.auth.permissions import who_may
+from crm.dashboard import ACTIVE_DAYS, Dashboard, is_empty, load_dashboard
+from crm.demo import DemoSpec, load_demo
+from crm.indian_numbers import format_count, format_inr, format_inr_short
 from crm.ui.auth import require_user
+from crm.ui.data import get_database
+from crm.ui.errors import errors_shown
 
-user = require_user()
-
-from datetime import UTC, datetime  # noqa: E402 - nothing runs before the guard
-
-import plotly.express as px  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from crm import analytics  # noqa: E402
-from crm.auth import allowed  # noqa: E402
-from crm.auth.permissions import who_may  # noqa: E402
-from crm.dashboard import ACTIVE_DAYS, Dashboard, is_empty, load_dashboard  # noqa: E402
-from crm.demo import DemoSpec, load_demo  # noqa: E402
-from crm.indian_numbers import format_count, format_inr, format_inr_short  # noqa: E402
-from crm.ui.data import get_database  # noqa: E402
-from crm.ui.errors import errors_shown  # noqa: E402
+user = require_user()  # signed out: the sign-in form, and nothing of this page
 
 DEMO_SIZES = [DemoSpec(), DemoSpec(customers=1_000, orders=10_000)]
 
@@ -71,7 +70,7 @@ def offer_first_steps(db) -> None:
             "Upload customers and orders as CSV files; you map the columns and see every problem "
             "before anything is saved."
         )
-        st.page_link("pages/data.py", label="Go to Data → Import", icon=":material/upload_file:")
+        st.page_link("app_pages/data.py", label="Go to Data → Import", icon=":material/upload_file:")
 
 
 def show_dashboard(board: Dashboard) -> None:

@@ -1,38 +1,37 @@
 """Campaigns: pick an audience, write the message, preview it for real customers, check, send."""
 
-from crm.ui.auth import require_user
+import hashlib
+import json
 
-user = require_user()
+import pandas as pd
+import streamlit as st
 
-import hashlib  # noqa: E402 - nothing runs before the guard
-import json  # noqa: E402
-
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from crm.auth import allowed  # noqa: E402
-from crm.campaigns import (  # noqa: E402
+from crm.auth import allowed
+from crm.campaigns import (
     CHANNELS,
     CampaignDraft,
     campaign_stats,
     check_draft,
     compose_campaign,
-    preview_messages,  # noqa: E402
+    preview_messages,
 )
-from crm.campaigns.audience import EXCLUSIONS  # noqa: E402
-from crm.campaigns.background import is_sending, send_error  # noqa: E402
-from crm.campaigns.check import Problem  # noqa: E402
-from crm.campaigns.model import MAX_TEMPLATES  # noqa: E402
-from crm.campaigns.sms_length import sms_length  # noqa: E402
-from crm.campaigns.templating import DERIVED, FIELDS  # noqa: E402
-from crm.errors import CRMError, InvalidInput  # noqa: E402
-from crm.indian_numbers import as_text, format_count  # noqa: E402
-from crm.segment_engine.model import load_rule_json  # noqa: E402
-from crm.segments import list_segments  # noqa: E402
-from crm.ui.data import get_database  # noqa: E402
-from crm.ui.errors import errors_shown, show_error  # noqa: E402
-from crm.ui.message_variants import english_or_blank, message_variants_panel  # noqa: E402
-from crm.ui.sending import start_sending  # noqa: E402
+from crm.campaigns.audience import EXCLUSIONS
+from crm.campaigns.background import is_sending, send_error
+from crm.campaigns.check import Problem
+from crm.campaigns.model import MAX_TEMPLATES
+from crm.campaigns.sms_length import sms_length
+from crm.campaigns.templating import DERIVED, FIELDS
+from crm.errors import CRMError, InvalidInput
+from crm.indian_numbers import as_text, format_count
+from crm.segment_engine.model import load_rule_json
+from crm.segments import list_segments
+from crm.ui.auth import require_user
+from crm.ui.data import get_database
+from crm.ui.errors import errors_shown, show_error
+from crm.ui.message_variants import english_or_blank, message_variants_panel
+from crm.ui.sending import start_sending
+
+user = require_user()  # signed out: the sign-in form, and nothing of this page
 
 # UI state: the last check (for which draft), the campaign this session is sending, whether its
 # progress still refreshes itself.
@@ -204,7 +203,7 @@ def follow(db, campaign_id: str) -> None:
             st.success(
                 "Every message has its receipt. See the details on the History page.", icon=":material/done_all:"
             )
-        st.page_link("pages/history.py", label="Open History", icon=":material/history:")
+        st.page_link("app_pages/history.py", label="Open History", icon=":material/history:")
         if st.session_state.get(FOLLOWING) and all_settled(stats, campaign_id):
             # A fragment's timer is fixed when the page runs: a full rerun stops it (otherwise the
             # log is counted every second for as long as the tab is open). The flag is in the

@@ -1,35 +1,31 @@
 """Segments: build a rule by dragging conditions and groups, watch the audience, save and export."""
 
-from crm.ui.auth import require_user
+import functools
+import json
+import textwrap
+from datetime import UTC, datetime
 
-user = require_user()
+import plotly.graph_objects as go
+import streamlit as st
+from streamlit_condition_tree import condition_tree
 
-import functools  # noqa: E402 - nothing runs before the guard
-import json  # noqa: E402
-import textwrap  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
-
-import plotly.graph_objects as go  # noqa: E402
-import streamlit as st  # noqa: E402
-from streamlit_condition_tree import condition_tree  # noqa: E402
-
-from crm import analytics  # noqa: E402
-from crm.analytics.audience_columns import COLUMNS  # noqa: E402
-from crm.analytics.segment_preview import Preview  # noqa: E402
-from crm.auth import allowed  # noqa: E402
-from crm.auth.permissions import who_may  # noqa: E402
-from crm.errors import CRMError, InvalidInput  # noqa: E402
-from crm.indian_numbers import as_text, format_count, group_indian  # noqa: E402
-from crm.segment_builder import (  # noqa: E402
+from crm import analytics
+from crm.analytics.audience_columns import COLUMNS
+from crm.analytics.segment_preview import Preview
+from crm.auth import allowed
+from crm.auth.permissions import who_may
+from crm.errors import CRMError, InvalidInput
+from crm.indian_numbers import as_text, format_count, group_indian
+from crm.segment_builder import (
     builder_config,
-    download,  # noqa: E402
+    download,
     rule_to_tree,
 )
-from crm.segment_builder.choices import value_choices, with_rule_values  # noqa: E402
-from crm.segment_builder.download import audience_csv  # noqa: E402
-from crm.segment_builder.reading import read_json, read_tree  # noqa: E402
-from crm.segment_engine import describe_rule  # noqa: E402
-from crm.segments import (  # noqa: E402
+from crm.segment_builder.choices import value_choices, with_rule_values
+from crm.segment_builder.download import audience_csv
+from crm.segment_builder.reading import read_json, read_tree
+from crm.segment_engine import describe_rule
+from crm.segments import (
     SavedSegment,
     create_segment,
     delete_segment,
@@ -39,8 +35,11 @@ from crm.segments import (  # noqa: E402
     record_count,
     update_segment,
 )
-from crm.ui.data import get_database  # noqa: E402
-from crm.ui.errors import errors_shown, show_error  # noqa: E402
+from crm.ui.auth import require_user
+from crm.ui.data import get_database
+from crm.ui.errors import errors_shown, show_error
+
+user = require_user()  # signed out: the sign-in form, and nothing of this page
 
 # UI state (st.session_state): which tree the builder was last loaded with, a counter that
 # remounts the widget when a rule is loaded (it reads `tree=` only when it mounts), the open

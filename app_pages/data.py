@@ -1,25 +1,24 @@
 """Data: import CSV files (map columns, check, then write) and browse customers and orders."""
 
+import io
+
+import pandas as pd
+import streamlit as st
+
+from crm.auth import allowed
+from crm.auth.permissions import who_may
+from crm.browse import PAGE_SIZES, CustomerView, Page, customer_view, search
+from crm.consent import CHANNELS, CONSENT_LAW, describe_declared
+from crm.erasure import erase_customer
+from crm.import_preview import ImportPreview, preview_import
+from crm.indian_numbers import as_text, format_count, format_inr
+from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_rows, suggest_mapping
+from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS
 from crm.ui.auth import require_user
+from crm.ui.data import current_version, get_database
+from crm.ui.errors import errors_shown
 
-user = require_user()
-
-import io  # noqa: E402 - nothing runs before the guard
-
-import pandas as pd  # noqa: E402
-import streamlit as st  # noqa: E402
-
-from crm.auth import allowed  # noqa: E402
-from crm.auth.permissions import who_may  # noqa: E402
-from crm.browse import PAGE_SIZES, CustomerView, Page, customer_view, search  # noqa: E402
-from crm.consent import CHANNELS, CONSENT_LAW, describe_declared  # noqa: E402
-from crm.erasure import erase_customer  # noqa: E402
-from crm.import_preview import ImportPreview, preview_import  # noqa: E402
-from crm.indian_numbers import as_text, format_count, format_inr  # noqa: E402
-from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_rows, suggest_mapping  # noqa: E402
-from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS  # noqa: E402
-from crm.ui.data import current_version, get_database  # noqa: E402
-from crm.ui.errors import errors_shown  # noqa: E402
+user = require_user()  # signed out: the sign-in form, and nothing of this page
 
 IGNORE = "(ignore)"
 PREVIEW_ROWS = 10

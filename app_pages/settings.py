@@ -1,23 +1,22 @@
 """Settings (admins): users and roles, API keys, the status of each part, the audit log."""
 
+import json
+from datetime import UTC, datetime, time
+
+import streamlit as st
+
+from crm import apikeys, audit
+from crm.auth import ROLES, allowed, api_keys, throttle, users
+from crm.auth.one_time_passwords import describe_expiry
+from crm.config import load_settings
+from crm.status import all_parts
 from crm.ui.auth import require_user
+from crm.ui.data import get_database
+from crm.ui.errors import errors_shown
+from crm.ui.session import provider, secrets
+from crm.ui.tables import utc_table
 
-user = require_user()
-
-import json  # noqa: E402 - nothing runs before the guard
-from datetime import UTC, datetime, time  # noqa: E402
-
-import streamlit as st  # noqa: E402
-
-from crm import apikeys, audit  # noqa: E402
-from crm.auth import ROLES, allowed, api_keys, throttle, users  # noqa: E402
-from crm.auth.one_time_passwords import describe_expiry  # noqa: E402
-from crm.config import load_settings  # noqa: E402
-from crm.status import all_parts  # noqa: E402
-from crm.ui.data import get_database  # noqa: E402
-from crm.ui.errors import errors_shown  # noqa: E402
-from crm.ui.session import provider, secrets  # noqa: E402
-from crm.ui.tables import utc_table  # noqa: E402
+user = require_user()  # signed out: the sign-in form, and nothing of this page
 
 ALL = "(all)"
 
