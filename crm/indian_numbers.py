@@ -11,7 +11,7 @@ def group_indian(whole: int) -> str:
     """12345678 -> '1,23,45,678': the last three digits, then pairs."""
     sign, digits = ("-", str(-whole)) if whole < 0 else ("", str(whole))
     head, tail = digits[:-3], digits[-3:]
-    pairs = []
+    pairs: list[str] = []
     while head:
         pairs.insert(0, head[-2:])
         head = head[:-2]

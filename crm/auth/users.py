@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 import bcrypt
@@ -99,7 +100,7 @@ def new_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def validate_password(password: str, location: str = "password", user_inputs: list[str] = ()) -> str:
+def validate_password(password: str, location: str = "password", user_inputs: Sequence[str] = ()) -> str:
     """The password to store, or InvalidInput saying what is wrong with it.
 
     Strength is zxcvbn's estimate of how many guesses it takes, given common passwords, words,
@@ -362,7 +363,9 @@ def first_start_notice(*, db: Database | None = None) -> str | None:
     if created is None:
         return None
     username, password = created
-    expires = one_time_passwords.describe_expiry(_existing(username, db).password_expires_at)
+    expires_at = _existing(username, db).password_expires_at
+    assert expires_at is not None  # a one-time password always has its expiry
+    expires = one_time_passwords.describe_expiry(expires_at)
     return (
         f"Mini CRM: created the first admin account.\n  username: {username}\n"
         f"  one-time password: {password}\n  (sign in with it before {expires}, then choose your own "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 import pymongo
 from pymongo.database import Database
@@ -59,7 +60,9 @@ def get_db(settings: Settings | None = None) -> Database:
         return cached[1]
     timeout = settings.db_timeout_ms
     uri = database_uri(settings)
-    client = pymongo.MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        uri, tz_aware=True, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout
+    )
     db = client[settings.db_name]
     ensure_indexes(db)
     with _lock:

@@ -15,9 +15,11 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote_plus
 
 import pymongo
+from pymongo.database import Database
 
 from crm.errors import Unavailable
 
@@ -56,8 +58,9 @@ def new() -> Credentials:
 def set_on_server(open_uri: str, credentials: Credentials) -> None:
     """Give our user this password on a server running without authentication (create or
     update), then refuse a server that holds any other user: someone else could read it."""
+    client: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(open_uri, serverSelectionTimeoutMS=10_000) as client:
-        admin = client.admin
+        admin: Database[dict[str, Any]] = client.admin
         known = admin.command("usersInfo", credentials.user)["users"]
         command = "updateUser" if known else "createUser"
         admin.command(command, credentials.user, pwd=credentials.password, roles=[{"role": "root", "db": "admin"}])

@@ -26,6 +26,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pymongo
 from pymongo.errors import OperationFailure, PyMongoError
@@ -34,6 +35,9 @@ from crm.errors import Conflict, Unavailable
 from crm.store import credentials
 from crm.store.credentials import Credentials
 from crm.store.data_dir import check_data_dir
+
+if TYPE_CHECKING:
+    from crm.store.watchdog import Watchdog
 
 log = logging.getLogger("crm.store")
 START_TIMEOUT_SECONDS = 60
@@ -89,7 +93,9 @@ def _free_port() -> int:
 
 
 def _pings(uri: str, timeout_ms: int = 500) -> bool:
-    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+    )
     try:
         client.admin.command("ping")
         return True
@@ -105,7 +111,9 @@ def _pings(uri: str, timeout_ms: int = 500) -> bool:
 
 def _server_pid_at(uri: str) -> int | None:
     """The pid of the server answering at `uri` (serverStatus names it), or None."""
-    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000)
+    client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+        uri, serverSelectionTimeoutMS=2000, connectTimeoutMS=2000
+    )
     try:
         return int(client.admin.command("serverStatus").get("pid") or 0) or None
     except (PyMongoError, TypeError, ValueError):
@@ -145,7 +153,7 @@ class EmbeddedServer:
         self.lock_file = data_dir / "mongo.lock"
         self.wedged_seconds = wedged_seconds
         self._supervisor: subprocess.Popen | None = None
-        self._watchdog = None
+        self._watchdog: Watchdog | None = None
         self._stop_registered = False
 
     def read_info(self) -> ServerInfo | None:
@@ -309,8 +317,8 @@ class EmbeddedServer:
         from crm.store.watchdog import Watchdog
 
         if self._watchdog is None:
-            self._watchdog = Watchdog(self, self.wedged_seconds)
-            self._watchdog.start()
+            watchdog = self._watchdog = Watchdog(self, self.wedged_seconds)
+            watchdog.start()
 
     def supervisor_alive(self) -> bool:
         return self._supervisor is not None and self._supervisor.poll() is None
@@ -321,7 +329,8 @@ class EmbeddedServer:
         if sup is None:
             return
         if sup.poll() is None:
-            sup.stdin.close()  # EOF tells the supervisor to stop the server
+            if sup.stdin is not None:
+                sup.stdin.close()  # EOF tells the supervisor to stop the server
             try:
                 sup.wait(30)
             except subprocess.TimeoutExpired:
