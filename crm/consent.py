@@ -13,6 +13,7 @@ Which value wins when a customer's consent is written again:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -137,7 +138,7 @@ def stamp(status: str, origin: ConsentSource) -> dict[str, Any]:
     return {"status": status, "source": origin.source, "at": origin.at}
 
 
-def merged(stored: dict | None, carried: dict[str, str | None], origin: ConsentSource) -> dict[str, dict]:
+def merged(stored: dict | None, carried: Mapping[str, str | None], origin: ConsentSource) -> dict[str, dict]:
     """Channel -> new stored value, for the channels that change.
 
     `stored` is the customer's stored `consent` (None for a new customer), `carried` the statuses

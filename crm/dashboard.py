@@ -42,7 +42,7 @@ def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) ->
     """The numbers from the analytic copy (`crm.analytics.open_copy().cursor()`)."""
     today = today or datetime.now(UTC).date()
     active_since = datetime.combine(today - timedelta(days=ACTIVE_DAYS), time(), UTC)
-    customers, revenue, active = con.execute(
+    totals = con.execute(
         "SELECT (SELECT count(*) FROM customers), "
         # HUGEINT: totals of int64 paise can pass the int64 limit (fetched as Python ints).
         "       coalesce(sum(amount) FILTER (WHERE status = 'completed'), 0)::HUGEINT, "
@@ -50,6 +50,8 @@ def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) ->
         "FROM orders",
         [active_since],
     ).fetchone()
+    assert totals is not None  # an aggregate without GROUP BY always answers one row
+    customers, revenue, active = totals
     by_status = dict(con.execute("SELECT status, count(*) FROM orders GROUP BY status ORDER BY status").fetchall())
     kpis = Kpis(
         customers=customers,

@@ -22,7 +22,7 @@ class PartStatus:
 
 
 def database_status(db: Database, settings: Settings) -> PartStatus:
-    where = "embedded server" if settings.embedded else f"MONGODB_URI ({urlparse(settings.mongodb_uri).hostname})"
+    where = "embedded server" if settings.embedded else f"MONGODB_URI ({urlparse(settings.mongodb_uri or '').hostname})"
     started = time.perf_counter()
     try:
         db.command("ping")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 from pymongo.database import Database
@@ -77,7 +78,7 @@ def log_csv(db: Database, campaign_id: str, statuses: Iterable[str] = (), search
 
 
 def failure_reasons(db: Database, campaign_id: str) -> pd.DataFrame:
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"campaign_id": campaign_id, "status": FAILED}},
         {"$group": {"_id": "$error", "messages": {"$sum": 1}}},
     ]

@@ -87,7 +87,7 @@ def campaign_stats(db: Database, campaign_id: str) -> CampaignStats:
     by_status: dict[str, int] = {}
     accepted = 0
     last_settled = None
-    pipeline = [
+    pipeline: list[dict[str, Any]] = [
         {"$match": {"campaign_id": campaign.id}},
         {
             "$group": {

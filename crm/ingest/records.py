@@ -182,6 +182,7 @@ def _email(value: str | None) -> str | None:
 
 def _tags(value: Any) -> list[str]:
     """ "a;b" (CSV) or ["a", "b"] (JSON) -> trimmed, non-empty, without repeats, in order."""
+    items: Sequence[Any]
     if isinstance(value, str):
         items = value.split(";")
     elif isinstance(value, (list, tuple)):

@@ -52,9 +52,10 @@ def _update_fields(record: CustomerRecord | OrderRecord, doc: dict[str, Any]) ->
 
 
 def _stored(doc: dict[str, Any], path: str) -> Any:
+    value: Any = doc
     for part in path.split("."):
-        doc = doc.get(part) if isinstance(doc, dict) else None
-    return doc
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _consent_changes(record, stored: dict[str, Any] | None, origin: ConsentSource) -> dict[str, dict]:
@@ -72,7 +73,7 @@ def _write_chunk(
     exist (those are then looked up and updated): the cheap way while the data is all new.
     """
     ids = [getattr(record, id_field) for record in records]
-    existing = {}
+    existing: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids) if look_up else 0, IN_QUERY_CHUNK):
         cursor = collection.find({id_field: {"$in": ids[start : start + IN_QUERY_CHUNK]}}, {"_id": 0})
         existing.update((doc[id_field], doc) for doc in cursor)
