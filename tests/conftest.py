@@ -12,6 +12,7 @@ import pytest
 
 from crm import store
 from crm.store.embedded import EmbeddedServer
+from tests.e2e.signin_support import CHROMIUM
 
 ROOT = Path(__file__).resolve().parent.parent
 # Fixture modules shared by many test files (a fixture imported into a test module would shadow
@@ -66,18 +67,17 @@ def run_cli(crm_env):
 
 
 E2E_DIR = ROOT / "tests" / "e2e"
-CHROMIUM = Path("/usr/bin/chromium")  # Debian's; scripts/test.sh installs it
 
 
 def pytest_collection_modifyitems(items):
-    """Marks every test that drives a real browser `e2e` (skipped where Chromium is missing: a
-    developer's machine; CI always has it) and every test that runs the CLI in a child process
+    """Marks every test of tests/e2e (a real browser) `e2e`, skipped where Chromium is missing (a
+    developer's machine; CI always has it), and every test that runs the CLI in a child process
     `slow`, so `-m "not e2e and not slow"` is the fast in-process run."""
     no_browser = pytest.mark.skip(reason=f"needs Debian's Chromium at {CHROMIUM} (scripts/test.sh installs it)")
     for item in items:
         if "run_cli" in getattr(item, "fixturenames", ()):  # a child process per command: seconds each
             item.add_marker(pytest.mark.slow)
-        if E2E_DIR in item.path.parents or "browser" in getattr(item, "fixturenames", ()):
+        if E2E_DIR in item.path.parents:
             item.add_marker(pytest.mark.e2e)
             if not CHROMIUM.exists():
                 item.add_marker(no_browser)

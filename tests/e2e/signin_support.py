@@ -19,6 +19,7 @@ import httpx
 from tests.support import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's; scripts/test.sh installs it
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -28,6 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-crash-reporter",
+    "--disable-breakpad",
 ]
 
 
@@ -89,18 +92,20 @@ def streamlit_app(env: dict[str, str], secrets_toml: str, port: int | None = Non
 
 
 @contextmanager
-def chromium_page():
+def chromium_page(timeout_ms: float = 30_000, viewport: dict | None = None):
+    """A page of headless Chromium in a profile of its own, removed afterwards."""
     from playwright.sync_api import sync_playwright
 
     profile = tempfile.mkdtemp(prefix="crm-chromium-")
     try:
         with sync_playwright() as p:
+            options = {"viewport": viewport} if viewport else {}
             context = p.chromium.launch_persistent_context(
-                profile, executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+                profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, **options
             )
             try:
                 page = context.pages[0] if context.pages else context.new_page()
-                page.set_default_timeout(30_000)
+                page.set_default_timeout(timeout_ms)
                 yield page
             finally:
                 context.close()

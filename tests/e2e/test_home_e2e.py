@@ -11,29 +11,15 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.signin_support import sign_in_as_first_admin
+from tests.e2e.signin_support import chromium_page, sign_in_as_first_admin
 from tests.support import free_port, stop_gently
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-crash-reporter",
-    "--disable-breakpad",
-]
 WAIT_MS = 90_000
 
 
@@ -81,26 +67,9 @@ def served_app(tmp_path):
 
 @pytest.fixture
 def browser_page():
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="crm-chromium-")
-    try:
-        with sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=CHROMIUM,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1440, "height": 960},
-            )
-            page = context.pages[0] if context.pages else context.new_page()
-            page.set_default_timeout(WAIT_MS)  # a loaded machine can be slow to first paint
-            try:
-                yield page
-            finally:
-                context.close()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+    # A loaded machine can be slow to first paint.
+    with chromium_page(timeout_ms=WAIT_MS, viewport={"width": 1440, "height": 960}) as page:
+        yield page
 
 
 def test_home_shows_the_demo_numbers_after_the_readme_start(served_app, browser_page, tmp_path):
