@@ -156,6 +156,24 @@ def _insert(doc: dict, db: Database | None) -> User:
     return User.model_validate(doc)
 
 
+def _new_local_account(username: str, email: str, name: str, role: str, password: str) -> dict:
+    """A local account whose one-time password must be replaced at its first sign-in."""
+    return {
+        "username": username,
+        "email": email,
+        "name": name,
+        "role": role,
+        "provider": LOCAL,
+        "active": True,
+        "must_change_password": True,
+        "password_expires_at": one_time_passwords.expiry(),
+        "session_version": 0,
+        "created_at": utc_now(),
+        "last_login": None,
+        "password_hash": _hash(password),
+    }
+
+
 def add_local_user(
     actor: Principal, username: str, role: str, name: str = "", email: str = "", *, db: Database | None = None
 ) -> tuple[User, str]:
@@ -165,23 +183,8 @@ def add_local_user(
     if not _USERNAME.match(username):
         raise InvalidInput("username", "use 2-64 letters, digits or . _ @ + - (starting with a letter or digit)")
     password = new_password()
-    user = _insert(
-        {
-            "username": username,
-            "email": normalise_email(email) if email.strip() else "",
-            "name": name.strip() or username,
-            "role": _check_role(role),
-            "provider": LOCAL,
-            "active": True,
-            "must_change_password": True,
-            "password_expires_at": one_time_passwords.expiry(),
-            "session_version": 0,
-            "created_at": utc_now(),
-            "last_login": None,
-            "password_hash": _hash(password),
-        },
-        db,
-    )
+    email = normalise_email(email) if email.strip() else ""
+    user = _insert(_new_local_account(username, email, name.strip() or username, _check_role(role), password), db)
     audit.record(actor, "user.add", username, {"role": role, "provider": LOCAL}, db=db)
     return user, password
 
@@ -330,23 +333,7 @@ def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
         username = f"admin-{secrets.token_hex(2)}"
     password = new_password()
     try:
-        _insert(
-            {
-                "username": username,
-                "email": "",
-                "name": "Administrator",
-                "role": "admin",
-                "provider": LOCAL,
-                "active": True,
-                "must_change_password": True,
-                "password_expires_at": one_time_passwords.expiry(),
-                "session_version": 0,
-                "created_at": utc_now(),
-                "last_login": None,
-                "password_hash": _hash(password),
-            },
-            db,
-        )
+        _insert(_new_local_account(username, "", "Administrator", "admin", password), db)
     except Conflict:
         return None  # another process created it at the same moment
     audit.record("system", "user.add", username, {"role": "admin", "provider": LOCAL, "first_start": True}, db=db)
