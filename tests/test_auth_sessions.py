@@ -312,3 +312,39 @@ def test_guessing_the_current_password_from_an_open_session_is_slowed_down(db, b
     let_time_pass(db, 2)
     own_password(at, MIA_PASSWORD, NEW_PASSWORD)
     assert [s.value for s in at.sidebar.success] == ["Password changed. Your other sessions have ended."]
+
+
+def script_like_the_entry_script():
+    import streamlit as st
+
+    from crm.ui.auth import require_user
+    from crm.ui.session import account_sidebar, current_user
+
+    signed_in = current_user() is not None
+    user = require_user()
+    if not signed_in:
+        st.rerun()  # as app.py: signed in during this run, so again, now with the page
+    account_sidebar(user)
+    st.header(f"private page for {user.username}")
+
+
+def main_area_index_of_the_page(at: AppTest) -> int:
+    """Where the page's own content starts in the main area's list of elements."""
+    return next(i for i, node in at.main.children.items() if str(getattr(node, "value", "")).startswith("private page"))
+
+
+def test_the_page_keeps_its_place_while_and_after_the_sign_in_cookie_is_set(db, browser):
+    # Were the cookie component to come and go, every element of the page would move, and the
+    # browser would show the old and the new copy of each until the run ended.
+    ready("mia")
+    at = AppTest.from_function(script_like_the_entry_script, default_timeout=60)
+    at.run()
+    submit(at, "mia", MIA_PASSWORD)
+    assert private(at) == ["private page for mia"]
+    while_setting = main_area_index_of_the_page(at)
+    _token, _expiry, component_key = at.session_state["crm_cookie_to_set"]
+    at.session_state[component_key] = True  # what the browser answers once the cookie is set
+    at.run()
+    assert "crm_cookie_to_set" not in at.session_state
+    assert private(at) == ["private page for mia"]
+    assert main_area_index_of_the_page(at) == while_setting

@@ -99,6 +99,9 @@ def account_sidebar(user: users.User) -> None:
         token = session_cookie.issue(user.username, st.session_state[SESSION_VERSION_KEY], _secret(), AUTH_COOKIE_DAYS)
         expires_at = datetime.now() + timedelta(days=AUTH_COOKIE_DAYS)
         st.session_state[_COOKIE_TO_SET] = (token, expires_at, f"crm_cookie_set_{uuid.uuid4().hex[:8]}")
+    # The same slot on every run, filled or not: a component that comes and goes would shift the
+    # page's elements, and for a moment the browser would show the old and the new copy of each.
+    cookie_slot = st.container()
     if _COOKIE_TO_SET in st.session_state:
         token, expires_at, key = st.session_state[_COOKIE_TO_SET]
         if st.session_state.get(key):  # the browser ran the component: the cookie is set
@@ -106,7 +109,8 @@ def account_sidebar(user: users.User) -> None:
         else:
             # Again on each run until then: a run cut short by a rerun can drop the component
             # before the browser ran it, and the same element again is not run twice.
-            _cookie_writer().set(AUTH_COOKIE, token, key=key, expires_at=expires_at)
+            with cookie_slot:
+                _cookie_writer().set(AUTH_COOKIE, token, key=key, expires_at=expires_at)
     with st.sidebar:
         st.caption(f"Signed in as **{user.name or user.username}** · {user.role}")
         if st.session_state.pop(_CHANGED, False):
