@@ -8,9 +8,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import DESCENDING
-from pymongo.database import Database
 
 from crm.store import get_db
+from crm.store.documents import Database
 
 
 class AuditEntry(BaseModel):

@@ -10,9 +10,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from pymongo.database import Database
-
 from crm.errors import InvalidInput, NotFound
+from crm.store.documents import Database
 
 PAGE_SIZES = (10, 25, 50, 100)
 MAX_SEARCH_CHARS = 200

@@ -12,7 +12,8 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 import pandas as pd
-from pymongo.database import Database
+
+from crm.store.documents import Database
 
 ACTIVE_DAYS = 30
 TOP_CITIES = 15

@@ -11,8 +11,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from pymongo.database import Database
-
+from crm.store.documents import Database
 from crm.store.schema import RECORD_KINDS
 
 _lock = threading.Lock()

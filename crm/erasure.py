@@ -21,12 +21,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from pymongo.database import Database
-
 from crm import audit
 from crm.auth.permissions import Principal, requires
 from crm.errors import NotFound, Unavailable
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 
 ERASED = "[erased]"
 ERASURES = "erasures"

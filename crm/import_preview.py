@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pymongo.database import Database
-
 from crm.ingest.csv_import import ImportReport, Source, check_csv
 from crm.ingest.records import Kind
+from crm.store.documents import Database
 
 
 @dataclass

@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from pymongo.database import Database
-
 from crm.auth.signin_settings import allow_list, oidc_provider
 from crm.config import Settings
 from crm.indian_numbers import as_text
+from crm.store.documents import Database
 
 
 @dataclass(frozen=True)

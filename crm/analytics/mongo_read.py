@@ -13,9 +13,9 @@ from datetime import datetime
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pymongo.database import Database
 
 from crm.analytics.loadable import ID_FIELD, PROJECTION, problems, row_id, suspects
+from crm.store.documents import Database
 
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=r".*size changed.*", category=RuntimeWarning)

@@ -22,6 +22,7 @@ import duckdb
 
 from crm.analytics.audience_columns import select_list
 from crm.segment_engine.features import SPEND_BAND_EDGES_RUPEES
+from crm.segment_engine.model import Group
 
 # Spend histogram bin edges in rupees: the bands stored per customer with the features.
 SPEND_EDGES_RUPEES = SPEND_BAND_EDGES_RUPEES
@@ -68,7 +69,7 @@ def canonical_rule(group) -> str:
     return json.dumps(group.to_json(), sort_keys=True, separators=(",", ":"))
 
 
-def parse(rule):
+def parse(rule: Any) -> Group:
     """A parsed Group from a Group, a dict, or JSON text (re-validated: Groups can be built by hand)."""
     from crm.segment_engine import parse_rule
 

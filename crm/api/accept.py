@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from pymongo.database import Database
-
 from crm import audit
 from crm.auth.permissions import Principal, requires
 from crm.consent import ConsentSource
@@ -18,6 +16,7 @@ from crm.ingest.records import RowError, check_customers_exist, validate_records
 from crm.ingest.streams import Producer
 from crm.ingest.writer import WriteResult, write_records
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 
 
 @dataclass(frozen=True)

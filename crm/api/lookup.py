@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bson.decimal128 import Decimal128
 from pymongo import DESCENDING
-from pymongo.database import Database
 
 from crm.api.schemas import rupees
 from crm.errors import NotFound
+from crm.store.documents import Database
 
 
 def customer_with_orders(db: Database, customer_id: str) -> dict:

@@ -16,11 +16,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from pymongo.database import Database
-
 from crm.auth.permissions import API_KEY_ROLE
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 
 KEY_MARKER = "crm_"
 PREFIX_CHARS = 12  # marker + 8 random characters: enough to tell keys apart, useless to guess

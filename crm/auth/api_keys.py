@@ -3,11 +3,10 @@ around crm.apikeys (which stores the keys)."""
 
 from __future__ import annotations
 
-from pymongo.database import Database
-
 from crm import apikeys, audit
 from crm.auth.permissions import Principal, require
 from crm.store import get_db
+from crm.store.documents import Database
 
 
 def create(actor: Principal, name: str, *, db: Database | None = None) -> tuple[apikeys.ApiKey, str]:

@@ -50,8 +50,11 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
 class Principal(Protocol):
     """Anyone who can ask: a signed-in user, an API key, the command line."""
 
-    username: str
-    role: str
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
 
 
 def allowed(user: Principal | None, action: str) -> bool:

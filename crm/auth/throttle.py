@@ -27,9 +27,9 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
-from pymongo.database import Database
 
 from crm.store import get_db
+from crm.store.documents import Database
 
 ACCOUNT = "account"  # one account from one client
 CLIENT = "client"  # one client over all accounts

@@ -20,7 +20,6 @@ from datetime import datetime
 
 import bcrypt
 from pydantic import BaseModel
-from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from crm import audit
@@ -29,6 +28,7 @@ from crm.auth.permissions import ROLES, Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store import get_db
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 
 LOCAL = "local"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,63}$")

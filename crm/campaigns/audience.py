@@ -38,7 +38,7 @@ def columns_for(channel: Channel, fields: set[str] | frozenset[str]) -> list[str
 
 
 def stream(
-    rule, as_of: date, columns: list[str], batch_rows: int = BATCH_ROWS, limit: int | None = None
+    rule: Any, as_of: date, columns: list[str], batch_rows: int = BATCH_ROWS, limit: int | None = None
 ) -> Iterator[list[dict[str, Any]]]:
     """The audience by customer_id, as lists of row dicts of `columns`."""
     from crm.analytics.analytic_copy import open_copy

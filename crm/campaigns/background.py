@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from pymongo.database import Database
-
+from crm.auth import Principal
 from crm.errors import CRMError
+from crm.store.documents import Database
 
 log = logging.getLogger("crm.campaigns")
 _threads: dict[str, threading.Thread] = {}
@@ -19,7 +19,7 @@ _errors: dict[str, str] = {}
 _lock = threading.Lock()
 
 
-def send_in_background(db: Database, user, campaign_id: str, vendor_url: str) -> None:
+def send_in_background(db: Database, user: Principal, campaign_id: str, vendor_url: str) -> None:
     from crm.campaigns.service import send_campaign
 
     def run() -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Generic, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -22,13 +22,13 @@ class QueueWorker(ABC, Generic[T]):
     """A queue drained by one background task: `_step()` takes work while there is some;
     `close()` lets it finish what is queued (or stop early, when `_step()` says so), then stops."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._queue: list[T] = []
         self._arrived = asyncio.Event()
         self._closing = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
-    def start(self):
+    def start(self) -> Self:
         self._task = asyncio.get_running_loop().create_task(self._run())
         return self
 
@@ -36,7 +36,7 @@ class QueueWorker(ABC, Generic[T]):
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def _put(self, items) -> None:
+    def _put(self, items: Iterable[T]) -> None:
         self._queue.extend(items)
         self._arrived.set()
 
@@ -61,7 +61,7 @@ class QueueWorker(ABC, Generic[T]):
         """Handle some of the queue; False to stop."""
 
 
-class GroupCommit(QueueWorker[tuple[T, asyncio.Future]]):
+class GroupCommit(QueueWorker[tuple[T, asyncio.Future[Any]]]):
     def __init__(self, write: Callable[[Sequence[T]], Sequence[Any]], max_items: int, max_wait_ms: int):
         """`write(items)` runs in a worker thread and returns one result (or exception) per item."""
         super().__init__()
@@ -104,7 +104,7 @@ class GroupCommit(QueueWorker[tuple[T, asyncio.Future]]):
         await self._flush(batch)
         return True
 
-    async def _flush(self, batch: list[tuple[T, asyncio.Future]]) -> None:
+    async def _flush(self, batch: list[tuple[T, asyncio.Future[Any]]]) -> None:
         try:
             results = await asyncio.to_thread(self._write, [item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 - every waiting caller learns the write failed

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
 from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
@@ -51,8 +52,8 @@ class CheckReport:
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> customers
     problems: list[Problem] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
-    segments: Counter = field(default_factory=Counter)  # SMS segments per message -> messages
-    encodings: Counter = field(default_factory=Counter)  # GSM-7 / UCS-2 -> messages
+    segments: Counter[int] = field(default_factory=Counter)  # SMS segments per message -> messages
+    encodings: Counter[str] = field(default_factory=Counter)  # GSM-7 / UCS-2 -> messages
     longest: int = 0  # characters of the longest rendered message
 
     @property
@@ -74,7 +75,8 @@ class CheckReport:
 
 
 def compile_all(templates: list[str]) -> tuple[list[CompiledTemplate | None], list[Problem]]:
-    compiled, problems = [], []
+    compiled: list[CompiledTemplate | None] = []
+    problems: list[Problem] = []
     for i, text in enumerate(templates, start=1):
         try:
             compiled.append(compile_template(text, location=f"template {i}"))
@@ -91,8 +93,8 @@ def check_draft(draft: CampaignDraft) -> CheckReport:
     compiled, problems = compile_all(draft.templates)
     report = CheckReport(as_of=as_of, problems=problems, excluded={reason: 0 for reason in EXCLUSIONS})
     fields = set().union(*(c.fields for c in compiled if c is not None))
-    empty: dict[tuple[int, str], list] = {}  # (template, field) -> [customers, example id]
-    render_errors: Counter = Counter()
+    empty: dict[tuple[int, str], list[Any]] = {}  # (template, field) -> [customers, example id]
+    render_errors: Counter[tuple[int, str]] = Counter()
     for rows in stream(draft.rules, as_of, columns_for(channel, fields)):
         for row in rows:
             report.matched += 1
@@ -152,9 +154,10 @@ def _measure(report: CheckReport, message: str, sms: bool) -> None:
 def preview_messages(draft: CampaignDraft, n: int = SAMPLES) -> list[Sample | Problem]:
     """The messages the first `n` recipients would get (a problem in their place when one fails)."""
     channel = get_channel(draft.channel)
-    compiled, problems = compile_all(draft.templates)
+    maybe_compiled, problems = compile_all(draft.templates)
     if problems:
-        return problems
+        return [*problems]
+    compiled = [c for c in maybe_compiled if c is not None]  # all of them: no template failed
     fields = set().union(*(c.fields for c in compiled))
     out: list[Sample | Problem] = []
     for rows in stream(

@@ -27,7 +27,7 @@ from datetime import datetime
 
 import httpx
 from pymongo import UpdateMany
-from pymongo.database import Database
+from pymongo.cursor import Cursor
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from crm.campaigns.batching import GroupCommit
@@ -40,6 +40,7 @@ from crm.campaigns.vendor_access import vendor_key
 from crm.config import Settings
 from crm.errors import Conflict
 from crm.store.clock import utc_now
+from crm.store.documents import Database, Document
 
 PAGE_ROWS = 1_000
 VENDOR_BATCH = 200  # messages per vendor request
@@ -95,7 +96,7 @@ def outcome_updates(campaign_id: str, outcomes: Sequence[Outcome]) -> list[Updat
     from `per_row`: the embedded server spends per operation, not per row.
     """
     stamp = utc_now()
-    groups: dict[tuple, list[Outcome]] = {}
+    groups: dict[tuple[bool, int, str | None], list[Outcome]] = {}
     for o in outcomes:
         groups.setdefault((o.accepted, o.attempts, None if o.accepted else o.error), []).append(o)
     ops = []
@@ -174,7 +175,7 @@ class Dispatcher:
 
     async def _send_all(self) -> bool:
         """Send every PENDING row; True when none is left PENDING."""
-        writer = GroupCommit(lambda batch: self._write(batch), 1_000, 200).start()
+        writer = GroupCommit[Outcome](self._write, 1_000, 200).start()
         in_flight = max(1, min(self.settings.campaign_concurrency, MAX_REQUESTS_IN_FLIGHT))
         slots = asyncio.Semaphore(in_flight)
         throttle = Throttle(self.settings.campaign_rate_per_second)
@@ -188,7 +189,7 @@ class Dispatcher:
                         {"customer_id": 1, "to": 1, "message": 1, "channel": 1},
                     ).batch_size(PAGE_ROWS)
                     while not self.lost.is_set():
-                        rows = await asyncio.to_thread(lambda cursor=cursor: list(itertools.islice(cursor, PAGE_ROWS)))
+                        rows = await asyncio.to_thread(_next_page, cursor)
                         if not rows:
                             break
                         await asyncio.gather(
@@ -201,7 +202,7 @@ class Dispatcher:
                     if self.lost.is_set():
                         return False
                     await writer.close()  # every outcome written before we look again
-                    writer = GroupCommit(lambda batch: self._write(batch), 1_000, 200).start()
+                    writer = GroupCommit[Outcome](self._write, 1_000, 200).start()
                     left = await asyncio.to_thread(
                         self.db.communication_log.count_documents, {"campaign_id": self.campaign_id, "status": PENDING}
                     )
@@ -220,8 +221,8 @@ class Dispatcher:
         client: httpx.AsyncClient,
         slots: asyncio.Semaphore,
         throttle: Throttle,
-        writer: GroupCommit,
-        rows: list[dict],
+        writer: GroupCommit[Outcome],
+        rows: list[Document],
     ) -> None:
         async with slots:
             if self.lost.is_set():
@@ -243,7 +244,7 @@ class Dispatcher:
             retry=retry_if_exception_type((httpx.TransportError, VendorBusy)),
         )
 
-    async def _post_batch(self, client: httpx.AsyncClient, rows: list[dict]) -> list[Outcome]:
+    async def _post_batch(self, client: httpx.AsyncClient, rows: list[Document]) -> list[Outcome]:
         """One request for many messages; those the vendor reports busy are sent again."""
         waiting = {f"{self.campaign_id}:{row['customer_id']}": row for row in rows}
         attempts = dict.fromkeys(waiting, 0)
@@ -293,7 +294,7 @@ class Dispatcher:
                 )
         return list(outcomes.values())
 
-    async def _post(self, client: httpx.AsyncClient, row: dict) -> Outcome:
+    async def _post(self, client: httpx.AsyncClient, row: Document) -> Outcome:
         key = f"{self.campaign_id}:{row['customer_id']}"
         payload = {"channel": row["channel"], "to": row["to"], "body": row["message"]}
         attempts = 0
@@ -321,9 +322,13 @@ class Dispatcher:
         )
 
 
+def _next_page(cursor: Cursor[Document]) -> list[Document]:
+    return list(itertools.islice(cursor, PAGE_ROWS))
+
+
 def _reason(response: httpx.Response) -> str:
     try:
-        return response.json()["error"]["message"]
+        return str(response.json()["error"]["message"])
     except (ValueError, KeyError, TypeError):
         return response.text[:200]
 

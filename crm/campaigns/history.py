@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from pymongo.database import Database
 
 from crm import audit
 from crm.auth.permissions import Principal, requires
 from crm.campaigns.model import DELIVERED, FAILED, PENDING, SENT
 from crm.csv_safety import safe_dict_writer
+from crm.store.documents import Database, Document
 
 STATUSES = (PENDING, SENT, DELIVERED, FAILED)
 LOG_COLUMNS = [
@@ -30,8 +30,8 @@ LOG_COLUMNS = [
 ]
 
 
-def _log_filter(campaign_id: str, statuses: Iterable[str] = (), search: str = "") -> dict:
-    query: dict = {"campaign_id": campaign_id}
+def _log_filter(campaign_id: str, statuses: Iterable[str] = (), search: str = "") -> Document:
+    query: Document = {"campaign_id": campaign_id}
     chosen = [s for s in statuses if s in STATUSES]
     if chosen:
         query["status"] = {"$in": chosen}

@@ -14,12 +14,12 @@ import uuid
 from datetime import timedelta
 
 from pymongo import ReturnDocument
-from pymongo.database import Database
 
 from crm.campaigns.model import AWAITING, COMPLETED, DRAFT, SENDING, Campaign
 from crm.campaigns.repository import get_campaign, object_id
 from crm.errors import Conflict
 from crm.store.clock import utc_now
+from crm.store.documents import Database, Document
 
 
 def new_owner_id() -> str:
@@ -74,7 +74,7 @@ class Lease:
 
     def release(self, status: str | None = None) -> None:
         """Give the campaign up; with COMPLETED or AWAITING, every message was handed to the vendor."""
-        changes: dict = {"lease_owner": None, "lease_until": None, "updated_at": utc_now()}
+        changes: Document = {"lease_owner": None, "lease_until": None, "updated_at": utc_now()}
         if status in (COMPLETED, AWAITING):
             changes.update(status=status, dispatched_at=changes["updated_at"])
         self.db.campaigns.update_one({"_id": object_id(self.campaign_id), "lease_owner": self.owner}, {"$set": changes})

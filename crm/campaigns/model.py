@@ -41,7 +41,7 @@ class CampaignDraft(BaseModel):
 
     @field_validator("name", "objective", mode="before")
     @classmethod
-    def _strip(cls, value):
+    def _strip(cls, value: Any) -> Any:
         return value.strip() if isinstance(value, str) else value
 
     @field_validator("rules")

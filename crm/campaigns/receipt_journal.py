@@ -16,13 +16,13 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 
-from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from crm.campaigns.batching import QueueWorker
 from crm.campaigns.model import AWAITING, COMPLETED, PENDING, SENDING, SENT
 from crm.campaigns.receipts import Receipt, chunks, write_receipts
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 from crm.store.schema import IN_QUERY_CHUNK
 
 JOURNAL = "delivery_receipts"
@@ -100,7 +100,7 @@ def unsettled_campaigns(db: Database) -> list[str]:
 class Applier(QueueWorker[Receipt]):
     """Applies stored receipts to the log in the background, coalescing what arrives meanwhile."""
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database) -> None:
         super().__init__()
         self.db = db
 

@@ -22,20 +22,21 @@ send is not recorded yet: a receipt can overtake it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from pymongo import UpdateMany, UpdateOne
-from pymongo.database import Database
 
 from crm.campaigns.model import FAILED, PENDING, SENT
 from crm.store.clock import utc_now
+from crm.store.documents import Database, Document
 from crm.store.schema import IN_QUERY_CHUNK
 
 PATH = "/api/v1/delivery-receipts"
 MAX_RECEIPTS_PER_REQUEST = 1_000
+T = TypeVar("T")
 
 
 class Receipt(BaseModel):
@@ -61,7 +62,7 @@ class Receipt(BaseModel):
         return self.idempotency_key.split(":", 1)[1]
 
 
-def forward_only(allowed_from: list[str], changes: dict, computed: dict | None = None) -> list[dict]:
+def forward_only(allowed_from: list[str], changes: Document, computed: Document | None = None) -> list[Document]:
     """An update pipeline applying `changes` only when the row's status is in `allowed_from`.
 
     The filter stays on the unique (campaign_id, customer_id) key, so the server uses that index
@@ -78,7 +79,7 @@ def forward_only(allowed_from: list[str], changes: dict, computed: dict | None =
     return [{"$set": fields}]
 
 
-def per_row(customer_ids: list[str], values: list) -> dict:
+def per_row(customer_ids: list[str], values: list[Any]) -> Document:
     """In an update of many rows, each row's own value: `values[i]` for the row of `customer_ids[i]`.
 
     This is what lets one UpdateMany replace a list of UpdateOnes and still write exact per-row
@@ -87,7 +88,7 @@ def per_row(customer_ids: list[str], values: list) -> dict:
     return {"$arrayElemAt": [{"$literal": values}, {"$indexOfArray": [{"$literal": customer_ids}, "$customer_id"]}]}
 
 
-def chunks(items: Sequence, size: int = IN_QUERY_CHUNK):
+def chunks(items: Sequence[T], size: int = IN_QUERY_CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -117,7 +118,7 @@ def write_receipts(db: Database, receipts: Sequence[Receipt]) -> list[None]:
     recorded when the vendor accepted the message (the endpoint refuses receipts naming another),
     so it is never written from a receipt.
     """
-    groups: dict[tuple, dict[str, Receipt]] = {}
+    groups: dict[tuple[str, str, str | None], dict[str, Receipt]] = {}
     for r in receipts:
         reason = r.reason if r.status == FAILED else None
         groups.setdefault((r.campaign_id, r.status, reason), {}).setdefault(r.customer_id, r)

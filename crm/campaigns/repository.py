@@ -11,7 +11,6 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import DESCENDING
-from pymongo.database import Database
 
 from crm.campaigns.check import CheckReport
 from crm.campaigns.model import (
@@ -28,6 +27,7 @@ from crm.campaigns.model import (
 )
 from crm.errors import NotFound
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 from crm.store.ids import parse_object_id
 
 

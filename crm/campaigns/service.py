@@ -9,10 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from pymongo.database import Database
-
 from crm import audit
-from crm.auth import require
+from crm.auth import Principal, require
 from crm.campaigns.check import CheckReport, check_draft
 from crm.campaigns.dispatcher import Progress, dispatch
 from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats
@@ -20,17 +18,18 @@ from crm.campaigns.receipt_journal import apply_journal
 from crm.campaigns.repository import campaign_stats, get_campaign, insert_campaign
 from crm.config import Settings, load_settings
 from crm.errors import Unavailable
+from crm.store.documents import Database
 
 STALL_SECONDS = 120
 RECOVER_SECONDS = 10  # pending count still for this long: apply what the receipt journal holds
 
 
-def compose_campaign(db: Database, user, draft: CampaignDraft) -> tuple[Campaign, CheckReport]:
+def compose_campaign(db: Database, user: Principal, draft: CampaignDraft) -> tuple[Campaign, CheckReport]:
     """Run the pre-send check and, when it passes, create the campaign (status draft)."""
     require(user, "campaign.send")
     report = check_draft(draft)
     report.raise_if_failed()
-    campaign = insert_campaign(db, draft, report, owner=getattr(user, "username", None))
+    campaign = insert_campaign(db, draft, report, owner=user.username)
     audit.record(
         user,
         "campaign.create",
@@ -43,7 +42,7 @@ def compose_campaign(db: Database, user, draft: CampaignDraft) -> tuple[Campaign
 
 def send_campaign(
     db: Database,
-    user,
+    user: Principal,
     campaign_id: str,
     vendor_url: str,
     settings: Settings | None = None,

@@ -18,6 +18,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from crm.config import Settings
 from crm.data_dir_secret import data_dir_secret
@@ -125,7 +126,7 @@ def parse(header: str | None) -> tuple[int, list[str]]:
     return int(stamps[0]), digests
 
 
-def openapi_declaration(secret_variable: str, secret_source: str, example: str) -> dict:
+def openapi_declaration(secret_variable: str, secret_source: str, example: str) -> dict[str, Any]:
     """OpenAPI of a signed operation: the header, and how to sign it (the Postman export reads it)."""
     return {
         "parameters": [

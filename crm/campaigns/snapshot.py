@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
@@ -19,6 +18,7 @@ from crm.campaigns.model import FAILED, PENDING, Campaign
 from crm.campaigns.repository import object_id
 from crm.campaigns.templating import RenderError, compile_template, render, variant_for
 from crm.store.clock import utc_now
+from crm.store.documents import Database, Document
 
 DUPLICATE_KEY = 11000
 
@@ -80,7 +80,7 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
     return audience
 
 
-def _insert_missing(db: Database, docs: list[dict]) -> None:
+def _insert_missing(db: Database, docs: list[Document]) -> None:
     if not docs:
         return
     try:

@@ -18,7 +18,7 @@ import difflib
 import functools
 import hashlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,7 +50,7 @@ DEFAULT_FILTERS = {"default", "d"}
 class EmptyValue(StrictUndefined):
     """A known field with no value: false in `{% if %}`, replaced by `default`, an error when printed."""
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> bool:  # type: ignore[override]  # Jinja's StrictUndefined raises here
         return False
 
 
@@ -102,7 +102,7 @@ def _limited(value: Any) -> Any:
     return value
 
 
-def _loop_guard(iterable: Iterable) -> Iterator:
+def _loop_guard(iterable: Iterable[Any]) -> Iterator[Any]:
     """Wrapped around every `{% for %}`: counts its steps against the message's budget."""
     budget = _current_budget()
     for item in iterable:
@@ -212,17 +212,17 @@ _env.globals.clear()
 _env.globals["range"] = _range
 
 
-def _size_checked(filter_function):
+def _size_checked(filter_function: Callable[..., Any]) -> Callable[..., Any]:
     """A filter whose result is held to the message's limits (a filter builds values too)."""
 
     @functools.wraps(filter_function)  # keeps Jinja's pass_* markers: the call stays the same
-    def checked(*args, **kwargs):
+    def checked(*args: Any, **kwargs: Any) -> Any:
         return _limited(filter_function(*args, **kwargs))
 
     return checked
 
 
-def _join(value: Iterable, d: str = "", attribute: Any = None) -> str:
+def _join(value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
     """Jinja's `join`, refused before the text is built when it would pass the message limit
     (nested joins otherwise build millions of characters from a few short ones)."""
     if attribute is not None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pymongo.database import Database
-
 from crm import audit
 from crm.auth.permissions import Principal, requires
 from crm.consent import ConsentSource
@@ -14,6 +12,7 @@ from crm.demo.generate import DemoSpec, generate
 from crm.ingest.records import validate_records
 from crm.ingest.writer import WriteResult, write_records
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 from crm.store.schema import ensure_indexes
 
 # (kind, records written so far, records of that kind): drives a tqdm bar or st.progress.

@@ -12,10 +12,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from crm import audit
 from crm.auth.permissions import Principal, requires
@@ -26,6 +26,7 @@ from crm.ingest.records import (
     INPUT_FIELDS,
     REQUIRED_FIELDS,
     Kind,
+    Record,
     RowError,
     RowProblem,
     check_customers_exist,
@@ -33,6 +34,7 @@ from crm.ingest.records import (
 )
 from crm.ingest.writer import Progress, write_records
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 
 FIRST_DATA_ROW = 2  # the header is row 1
 Source = str | Path | IO[bytes] | IO[str]  # a path, or an open file (e.g. an upload) read from its start
@@ -172,9 +174,9 @@ def _normalise(name: str) -> str:
 
 def suggest_mapping(kind: Kind, header: list[str]) -> dict[str, str]:
     """Source column -> our field, for the columns we recognise."""
-    by_name = {}
-    for column in header:
-        by_name.setdefault(_normalise(column), column)
+    by_name: dict[str, str] = {}
+    for name in header:
+        by_name.setdefault(_normalise(name), name)
     mapping: dict[str, str] = {}
     for our_field in INPUT_FIELDS[kind]:  # own names first, so "date" never beats "order_date"
         column = by_name.get(_normalise(our_field))
@@ -203,14 +205,14 @@ def _text_stream(source: Source) -> IO[str]:
         source.seek(0)
     if isinstance(source, io.TextIOBase):
         return source
-    return io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
+    return io.TextIOWrapper(cast(IO[bytes], source), encoding="utf-8-sig", newline="")
 
 
 def _source_name(source: Source) -> str:
     return str(source) if isinstance(source, (str, Path)) else getattr(source, "name", None) or "the CSV file"
 
 
-def _table(source: Source) -> Iterator[list[str]]:
+def _table(source: Source) -> Generator[list[str]]:
     """Header, then data rows, as lists of strings; decoding and CSV errors name the row."""
     name = _source_name(source)
     stream = _text_stream(source)
@@ -226,7 +228,7 @@ def _table(source: Source) -> Iterator[list[str]]:
     finally:
         if isinstance(source, (str, Path)):
             stream.close()
-        elif stream is not source:
+        elif isinstance(stream, io.TextIOWrapper) and stream is not source:
             stream.detach()  # leave the caller's file open
 
 
@@ -328,7 +330,7 @@ class CheckedFile:
     """A file validated whole, nothing written yet: what an import would write and refuse."""
 
     report: ImportReport  # rows_read and rejected
-    valid: list
+    valid: list[Record]
     rows: list[int]  # source row of each valid record
 
     @property
@@ -340,7 +342,7 @@ class CheckedFile:
         return len({error.row for error in self.report.rejected})
 
 
-def check_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = None) -> CheckedFile:
+def check_csv(db: Database, kind: Kind, source: Source, mapping: dict[str, str] | None = None) -> CheckedFile:
     """Mapping check, row validation and unknown customers: every reason an import refuses a row."""
     header = read_header(source)
     mapping = mapping if mapping is not None else suggest_mapping(kind, header)
@@ -365,7 +367,7 @@ def check_csv(db, kind: Kind, source: Source, mapping: dict[str, str] | None = N
 
 @requires("data.import")
 def import_csv(
-    db,
+    db: Database,
     kind: Kind,
     source: Source,
     mapping: dict[str, str] | None = None,

@@ -32,6 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from crm.consent import STATUS_JSON_SCHEMA, parse_status
+from crm.store.documents import Database
 from crm.store.schema import IN_QUERY_CHUNK
 
 Kind = Literal["customers", "orders"]
@@ -341,7 +342,8 @@ class OrderRecord(_Record):
     text_inputs = frozenset({"order_id", "customer_id"})
 
 
-MODELS: dict[str, type[_Record]] = {"customers": CustomerRecord, "orders": OrderRecord}
+Record = CustomerRecord | OrderRecord
+MODELS: dict[str, type[Record]] = {"customers": CustomerRecord, "orders": OrderRecord}
 ID_FIELDS: dict[str, str] = {"customers": "customer_id", "orders": "order_id"}
 # Input fields of each kind (what a CSV column or JSON key may be called), required first.
 INPUT_FIELDS: dict[str, list[str]] = {
@@ -384,7 +386,7 @@ class RowProblem:
 
 @dataclass
 class ValidationResult:
-    valid: list[CustomerRecord] | list[OrderRecord]
+    valid: list[Record]
     errors: list[RowError]
     rows_seen: int
     rows: list[int] = field(default_factory=list)  # the source row of each valid record
@@ -412,7 +414,9 @@ def _row_errors(row: int, exc: ValidationError, kind: str) -> list[RowError]:
     return errors
 
 
-def validate_records(kind: Kind, rows: Iterable[Mapping | RowProblem | None], first_row: int = 1) -> ValidationResult:
+def validate_records(
+    kind: Kind, rows: Iterable[Mapping[str, Any] | RowProblem | None], first_row: int = 1
+) -> ValidationResult:
     """Validate a batch: per-row errors, plus a repeated id (the later row is the error).
 
     Rows are numbered from `first_row` (the API uses 0: the item index; CSV files 2: the row a
@@ -422,7 +426,7 @@ def validate_records(kind: Kind, rows: Iterable[Mapping | RowProblem | None], fi
         raise ValueError(f"kind must be 'customers' or 'orders', not {kind!r}")
     validate = MODELS[kind].model_validate
     id_field = ID_FIELDS[kind]
-    valid: list = []
+    valid: list[Record] = []
     source_rows: list[int] = []
     errors: list[RowError] = []
     first_seen: dict[str, int] = {}
@@ -448,7 +452,7 @@ def validate_records(kind: Kind, rows: Iterable[Mapping | RowProblem | None], fi
     return ValidationResult(valid=valid, errors=errors, rows_seen=row - first_row + 1, rows=source_rows)
 
 
-def check_customers_exist(db, records: Sequence[OrderRecord], rows: Sequence[int] | None = None) -> list[RowError]:
+def check_customers_exist(db: Database, records: Sequence[Record], rows: Sequence[int] | None = None) -> list[RowError]:
     """Orders whose customer is not in the database, one error each.
 
     `rows` gives each record's source row (`ValidationResult.rows`); without it the row is the

@@ -26,16 +26,19 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import redis
-from pymongo.database import Database
+from redis.client import Pipeline
+from redis.typing import EncodableT, FieldT
 
 from crm.config import Settings
 from crm.consent import ConsentSource
 from crm.errors import NotFound, Unavailable
-from crm.ingest.records import ID_FIELDS, check_customers_exist, validate_records
+from crm.ingest.records import ID_FIELDS, Kind, Record, check_customers_exist, validate_records
 from crm.ingest.writer import write_records
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 from crm.store.schema import RECORD_KINDS
 
 log = logging.getLogger("crm.ingest.streams")
@@ -75,18 +78,33 @@ def redis_client(settings: Settings) -> redis.Redis:
     )
 
 
+# Our client decodes replies (decode_responses=True): a stream entry is (id, {field: text}).
+# redis-py's types cannot know that, so replies are read through `_entries`, and the fields we
+# add are typed as redis-py asks.
+Fields = dict[str, str]
+NewFields = dict[FieldT, EncodableT]
+
+
+def _entries(reply: Any) -> list[tuple[str, Fields]]:
+    """The entries of an XRANGE or XAUTOCLAIM reply, or of one stream of XREADGROUP's; entries
+    deleted while pending (no fields) left out."""
+    return [(str(entry_id), dict(fields)) for entry_id, fields in reply or [] if fields]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Producer:
-    def __init__(self, client: redis.Redis, keys: StreamKeys):
+    def __init__(self, client: redis.Redis, keys: StreamKeys) -> None:
         self.client, self.keys = client, keys
 
-    def enqueue(self, kind: str, rows: Sequence[Mapping], customer_ids: Iterable[str] = (), source: str = "") -> str:
+    def enqueue(
+        self, kind: str, rows: Sequence[Mapping[str, Any]], customer_ids: Iterable[str] = (), source: str = ""
+    ) -> str:
         """Append one validated batch; returns the stream entry id. `source` names who sent it
         (an API key), which the worker records as the customers' consent source."""
-        fields = {
+        fields: NewFields = {
             "kind": kind,
             "count": len(rows),
             "rows": json.dumps(rows, ensure_ascii=False),
@@ -100,7 +118,7 @@ class Producer:
                     if ids:
                         pipe.sadd(self.keys.queued_customers, *ids)
                 pipe.xadd(self.keys.stream, fields)
-                return pipe.execute()[-1]
+                return str(pipe.execute()[-1])
         except redis.RedisError as exc:
             raise Unavailable(f"the queue (Redis) did not accept the batch: {exc}") from exc
 
@@ -127,11 +145,11 @@ class EntryFailed(Exception):
 @dataclass
 class Entry:
     entry_id: str
-    fields: dict
+    fields: Fields
     deliveries: int
     kind: str = ""
-    records: list = field(default_factory=list)
-    erased: list = field(default_factory=list)  # customer ids whose rows were dropped (erased since)
+    records: list[Record] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)  # customer ids whose rows were dropped (erased since)
 
 
 @dataclass
@@ -163,7 +181,7 @@ class Worker:
         self._claim_cursor = "0-0"
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Settings, **kwargs) -> Worker:
+    def from_settings(cls, db: Database, settings: Settings, **kwargs: Any) -> Worker:
         return cls(
             db,
             redis_client(settings),
@@ -188,7 +206,7 @@ class Worker:
     def step(self) -> int:
         """Reclaim stale entries, read new ones, write them; returns how many were handled."""
         entries = self._reclaim()
-        reply = self.client.xreadgroup(
+        reply: Any = self.client.xreadgroup(
             self.keys.group,
             self.consumer,
             {self.keys.stream: ">"},
@@ -196,24 +214,25 @@ class Worker:
             block=None if entries else self.block_ms,
         )
         for _, items in reply or []:
-            entries += [Entry(entry_id, fields, 1) for entry_id, fields in items]
+            entries += [Entry(entry_id, fields, 1) for entry_id, fields in _entries(items)]
         self._handle(entries)
         return len(entries)
 
     def _reclaim(self) -> list[Entry]:
         """Entries pending longer than claim_idle_ms (their worker died or failed them)."""
-        next_cursor, claimed, deleted = self.client.xautoclaim(
+        reply: Any = self.client.xautoclaim(
             self.keys.stream,
             self.keys.group,
             self.consumer,
             self.claim_idle_ms,
             start_id=self._claim_cursor,
             count=self.read_count,
-        )[:3]
+        )
+        next_cursor, claimed, deleted = reply[:3]
         self._claim_cursor = next_cursor
         if deleted:  # trimmed away while pending: nothing left to write
             self.client.xack(self.keys.stream, self.keys.group, *deleted)
-        claimed = [(entry_id, fields) for entry_id, fields in claimed if fields]
+        claimed = _entries(claimed)
         if not claimed:
             return []
         with self.client.pipeline(transaction=False) as pipe:
@@ -267,7 +286,7 @@ class Worker:
             raise EntryFailed(f"the rows are not JSON: {exc}", permanent=True) from None
         if not isinstance(rows, list) or not rows:
             raise EntryFailed("the rows are not a non-empty JSON array", permanent=True)
-        result = validate_records(kind, rows, first_row=0)
+        result = validate_records(cast(Kind, kind), rows, first_row=0)
         if result.errors:
             first = result.errors[0]
             raise EntryFailed(
@@ -284,7 +303,8 @@ class Worker:
         erased = erasure_times(self.db, {r.customer_id for e in entries for r in e.records})
         if not erased:
             return entries
-        keep, emptied = [], []
+        keep: list[Entry] = []
+        emptied: list[Entry] = []
         for entry in entries:
             accepted = _accepted_at(entry)
             gone = {cid for cid, at in erased.items() if at >= accepted}
@@ -344,7 +364,7 @@ class Worker:
             missing = check_customers_exist(self.db, records)
             if missing:
                 return "; ".join(dict.fromkeys(e.reason for e in missing[:100]))
-        by_source: dict[str, list] = {}
+        by_source: dict[str, list[Record]] = {}
         for entry in run:
             by_source.setdefault(entry.fields.get("source") or "queued API write", []).extend(entry.records)
         for source, records in by_source.items():
@@ -360,7 +380,7 @@ class Worker:
             pipe.execute()
         self.stats.written += len(run)
 
-    def _forget_queued_customers(self, pipe, entries: list[Entry]) -> None:
+    def _forget_queued_customers(self, pipe: Pipeline, entries: list[Entry]) -> None:
         ids = [r.customer_id for e in entries if e.kind == "customers" for r in e.records]
         ids += [cid for e in entries if e.kind == "customers" for cid in e.erased]
         if ids:
@@ -381,7 +401,7 @@ class Worker:
         )
 
     def _dead_letter(self, entry: Entry, reason: str) -> None:
-        fields = {
+        fields: NewFields = {
             "original_id": entry.entry_id,
             "kind": str(entry.fields.get("kind", "")),
             "rows": str(entry.fields.get("rows", "")),
@@ -410,11 +430,11 @@ def _accepted_at(entry: Entry) -> datetime:
         return datetime.fromtimestamp(int(entry.entry_id.split("-")[0]) / 1000, UTC)
 
 
-def list_dead_letters(client: redis.Redis, keys: StreamKeys, limit: int = 100) -> list[dict]:
+def list_dead_letters(client: redis.Redis, keys: StreamKeys, limit: int = 100) -> list[Fields]:
     """Dead-lettered entries, oldest first, without their rows."""
     return [
         {"id": entry_id, **{k: v for k, v in fields.items() if k != "rows"}}
-        for entry_id, fields in client.xrange(keys.dead_letter, count=limit)
+        for entry_id, fields in _entries(client.xrange(keys.dead_letter, count=limit))
     ]
 
 
@@ -424,7 +444,7 @@ def scrub_dead_letters(client: redis.Redis, keys: StreamKeys, customer_id: str) 
     An entry is immutable, so one that held them is replaced by a copy without them (or deleted
     when nothing else was in it), in one transaction each."""
     removed = 0
-    for entry_id, fields in client.xrange(keys.dead_letter):
+    for entry_id, fields in _entries(client.xrange(keys.dead_letter)):
         try:
             rows = json.loads(fields.get("rows", ""))
         except ValueError:
@@ -436,15 +456,13 @@ def scrub_dead_letters(client: redis.Redis, keys: StreamKeys, customer_id: str) 
             continue
         with client.pipeline(transaction=True) as pipe:
             if kept:
-                pipe.xadd(
-                    keys.dead_letter,
-                    {
-                        **fields,
-                        "rows": json.dumps(kept, ensure_ascii=False),
-                        "count": str(len(kept)),
-                        "scrubbed_from": entry_id,
-                    },
-                )
+                copy: NewFields = {
+                    **{name: value for name, value in fields.items()},
+                    "rows": json.dumps(kept, ensure_ascii=False),
+                    "count": str(len(kept)),
+                    "scrubbed_from": entry_id,
+                }
+                pipe.xadd(keys.dead_letter, copy)
             pipe.xdel(keys.dead_letter, entry_id)
             pipe.execute()
         removed += len(rows) - len(kept)
@@ -454,28 +472,26 @@ def scrub_dead_letters(client: redis.Redis, keys: StreamKeys, customer_id: str) 
 def replay_dead_letters(client: redis.Redis, keys: StreamKeys, ids: Sequence[str] | None = None) -> list[str]:
     """Queue dead-lettered entries again (all, or those with these ids); returns the new ids."""
     if ids:
-        entries = []
+        entries: list[tuple[str, Fields]] = []
         for entry_id in ids:
-            found = client.xrange(keys.dead_letter, entry_id, entry_id)
+            found = _entries(client.xrange(keys.dead_letter, entry_id, entry_id))
             if not found:
                 raise NotFound(f"no dead-letter entry {entry_id!r}; see `python -m crm deadletter list`")
             entries += found
     else:
-        entries = client.xrange(keys.dead_letter)
+        entries = _entries(client.xrange(keys.dead_letter))
     new_ids = []
     for entry_id, fields in entries:
+        again: NewFields = {
+            "kind": fields.get("kind", ""),
+            "rows": fields.get("rows", ""),
+            "count": fields.get("count", ""),
+            "accepted_at": fields.get("accepted_at", ""),
+            "source": fields.get("source", ""),
+            "replayed_from": entry_id,
+        }
         with client.pipeline(transaction=True) as pipe:
-            pipe.xadd(
-                keys.stream,
-                {
-                    "kind": fields.get("kind", ""),
-                    "rows": fields.get("rows", ""),
-                    "count": fields.get("count", ""),
-                    "accepted_at": fields.get("accepted_at", ""),
-                    "source": fields.get("source", ""),
-                    "replayed_from": entry_id,
-                },
-            )
+            pipe.xadd(keys.stream, again)
             pipe.xdel(keys.dead_letter, entry_id)
-            new_ids.append(pipe.execute()[0])
+            new_ids.append(str(pipe.execute()[0]))
     return new_ids

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import UpdateOne
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from crm.consent import CHANNELS, ConsentSource, merged, stored_status
 from crm.errors import Unavailable
-from crm.ingest.records import ID_FIELDS, CustomerRecord, OrderRecord, record_to_document
+from crm.ingest.records import ID_FIELDS, CustomerRecord, Record, record_to_document
 from crm.store.clock import utc_now
+from crm.store.documents import Database, Document
 from crm.store.schema import IN_QUERY_CHUNK
 
 CHUNK_SIZE = 1000
@@ -38,7 +40,7 @@ class WriteResult:
     unchanged: int = 0
 
 
-def _update_fields(record: CustomerRecord | OrderRecord, doc: dict[str, Any]) -> dict[str, Any]:
+def _update_fields(record: Record, doc: dict[str, Any]) -> dict[str, Any]:
     """Dotted path -> value for each field the input carried (consent is merged apart)."""
     fields: dict[str, Any] = {}
     for name in record.model_fields_set:
@@ -58,14 +60,20 @@ def _stored(doc: dict[str, Any], path: str) -> Any:
     return value
 
 
-def _consent_changes(record, stored: dict[str, Any] | None, origin: ConsentSource) -> dict[str, dict]:
+def _consent_changes(record: Record, stored: Document | None, origin: ConsentSource) -> dict[str, Document]:
     if not isinstance(record, CustomerRecord):
         return {}
     return merged(stored.get("consent") if stored else None, record.consent.carried(), origin)
 
 
 def _write_chunk(
-    collection, id_field: str, records: Sequence, result: WriteResult, look_up: bool = True, *, origin: ConsentSource
+    collection: Collection[Document],
+    id_field: str,
+    records: Sequence[Record],
+    result: WriteResult,
+    look_up: bool = True,
+    *,
+    origin: ConsentSource,
 ) -> bool:
     """Write one chunk; True if some of its ids already existed.
 
@@ -79,7 +87,7 @@ def _write_chunk(
         existing.update((doc[id_field], doc) for doc in cursor)
     now = utc_now()
     inserts: list[dict[str, Any]] = []
-    new_records: list = []
+    new_records: list[Record] = []
     updates: list[UpdateOne] = []
     for key, record in zip(ids, records):
         doc = record_to_document(record)
@@ -102,7 +110,7 @@ def _write_chunk(
             updates.append(UpdateOne({id_field: key}, {"$set": changes}))
         else:
             result.unchanged += 1
-    raced: list = []
+    raced: list[Record] = []
     if inserts:
         try:
             collection.insert_many(inserts, ordered=False)
@@ -126,7 +134,7 @@ def _is_legacy(consent: Any) -> bool:
     return not isinstance(consent, dict) or any(not isinstance(value, dict) for value in consent.values())
 
 
-def _legacy_consent(value: Any) -> dict:
+def _legacy_consent(value: Any) -> Document:
     """A consent sub-document with booleans (before consent tracking) in the stored shape."""
     if not isinstance(value, dict):
         return {}
@@ -140,9 +148,9 @@ def _legacy_consent(value: Any) -> dict:
 
 
 def write_records(
-    db,
+    db: Database,
     kind: str,
-    records: Sequence[CustomerRecord] | Sequence[OrderRecord],
+    records: Sequence[Record],
     progress: Progress | None = None,
     origin: ConsentSource | None = None,
 ) -> WriteResult:

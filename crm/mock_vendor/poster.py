@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import httpx
-from pymongo.database import Database
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from crm.campaigns.model import SENT
@@ -24,6 +23,7 @@ from crm.campaigns.signing import HEADER, receipt_secrets, sign
 from crm.campaigns.vendor_access import MOCK_VENDOR_MESSAGES as COLLECTION
 from crm.config import Settings
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 
 log = logging.getLogger("crm.mock_vendor")
 POST_CONCURRENCY = 4  # batches in flight; a busy httpx pool costs O(connections x waiting requests)

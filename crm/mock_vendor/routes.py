@@ -14,7 +14,6 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
-from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
 from crm.api.errors import ApiError, ErrorDetail
@@ -27,6 +26,7 @@ from crm.campaigns.vendor_access import vendor_key
 from crm.config import Settings
 from crm.mock_vendor.poster import ReceiptPoster
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 
 FAILURE_REASONS = (
     "number not reachable",

@@ -12,13 +12,13 @@ from typing import Any
 from bson import ObjectId
 from pydantic import BaseModel
 from pymongo import ReturnDocument
-from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from crm import audit
 from crm.auth.permissions import Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store.clock import utc_now
+from crm.store.documents import Database
 from crm.store.ids import parse_object_id
 
 MAX_NAME_LENGTH = 120

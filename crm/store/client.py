@@ -7,9 +7,9 @@ import threading
 from typing import Any
 
 import pymongo
-from pymongo.database import Database
 
 from crm.config import Settings, load_settings
+from crm.store.documents import Database
 from crm.store.embedded import EmbeddedServer, ServerInfo
 from crm.store.schema import ensure_indexes
 

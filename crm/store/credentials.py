@@ -19,9 +19,9 @@ from typing import Any
 from urllib.parse import quote_plus
 
 import pymongo
-from pymongo.database import Database
 
 from crm.errors import Unavailable
+from crm.store.documents import Database
 
 USER = "crm"
 FILE_NAME = "mongo.auth"
@@ -60,7 +60,7 @@ def set_on_server(open_uri: str, credentials: Credentials) -> None:
     update), then refuse a server that holds any other user: someone else could read it."""
     client: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(open_uri, serverSelectionTimeoutMS=10_000) as client:
-        admin: Database[dict[str, Any]] = client.admin
+        admin: Database = client.admin
         known = admin.command("usersInfo", credentials.user)["users"]
         command = "updateUser" if known else "createUser"
         admin.command(command, credentials.user, pwd=credentials.password, roles=[{"role": "root", "db": "admin"}])

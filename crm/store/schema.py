@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.database import Database
+
+from crm.store.documents import Database
 
 # The two kinds of record users bring in; each is a collection here and a table in the analytic copy.
 RECORD_KINDS = ("customers", "orders")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import streamlit as st
-from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from crm.config import load_settings
 from crm.data_version import data_version
 from crm.errors import CRMError
+from crm.store.documents import Database
 
 
 @st.cache_resource(show_spinner="Starting the database...")

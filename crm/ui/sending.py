@@ -3,11 +3,10 @@ to CRM_VENDOR_URL or to the mock vendor this process hosts for as long as it run
 
 from __future__ import annotations
 
-from pymongo.database import Database
-
 from crm.api.local_host import endpoints
 from crm.campaigns.background import send_in_background
 from crm.config import load_settings
+from crm.store.documents import Database
 
 
 def start_sending(db: Database, user, campaign_id: str) -> None:

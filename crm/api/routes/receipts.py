@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
-from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from crm.api.errors import ApiError, ErrorDetail
@@ -38,6 +37,7 @@ from crm.campaigns.receipts import (
 from crm.campaigns.signing import FORMAT, HEADER, SignatureError, openapi_declaration, receipt_secrets, sign, verify
 from crm.config import Settings
 from crm.store import get_db
+from crm.store.documents import Database
 
 _ONE_OR_MANY = TypeAdapter(Receipt | list[Receipt])
 
