@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
 
+import bcrypt
 import pytest
 
 from crm import store
@@ -18,6 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # Fixture modules shared by many test files (a fixture imported into a test module would shadow
 # its own arguments).
 pytest_plugins = ("tests.api_fixtures", "tests.signin_gate")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashes():
+    """Passwords hashed in the test process use bcrypt's lowest cost. A hash carries its cost, so
+    checking is the same code either way, and the real cost (12) spends a quarter second a hash:
+    a fifth of the fast suite. Servers started as processes keep the real cost (test_auth_serve)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bcrypt, "gensalt", functools.partial(bcrypt.gensalt, 4))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,7 @@ def test_the_first_start_of_serve_prints_the_admin_and_its_one_time_password_onc
     try:
         stored = client["crm"].users.find_one({"username": "admin"})
         assert users.check_password(password, stored["password_hash"]) and stored["must_change_password"]
+        assert stored["password_hash"].startswith("$2b$12$")  # bcrypt at its full cost outside the tests
         assert password not in str(list(client["crm"].audit_log.find({}, {"_id": 0})))
     finally:
         client.close()
