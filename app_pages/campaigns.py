@@ -22,7 +22,7 @@ from crm.campaigns.model import MAX_TEMPLATES
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import DERIVED, FIELDS
 from crm.errors import CRMError, InvalidInput
-from crm.indian_numbers import as_text, format_count
+from crm.formats.indian_numbers import as_text, format_count
 from crm.segment_engine.model import load_rule_json
 from crm.segments import list_segments
 from crm.ui.auth import require_user

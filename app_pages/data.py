@@ -5,14 +5,14 @@ import io
 import pandas as pd
 import streamlit as st
 
+from crm.analytics.browse import PAGE_SIZES, CustomerView, Page, customer_view, search
 from crm.auth import allowed
 from crm.auth.permissions import who_may
-from crm.browse import PAGE_SIZES, CustomerView, Page, customer_view, search
-from crm.consent import CHANNELS, CONSENT_LAW, describe_declared
-from crm.erasure import erase_customer
-from crm.import_preview import ImportPreview, preview_import
-from crm.indian_numbers import as_text, format_count, format_inr
+from crm.formats.indian_numbers import as_text, format_count, format_inr
+from crm.ingest.consent import CHANNELS, CONSENT_LAW, describe_declared
 from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_rows, suggest_mapping
+from crm.ingest.erasure import erase_customer
+from crm.ingest.preview import ImportPreview, preview_import
 from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS
 from crm.ui.auth import require_user
 from crm.ui.data import current_version, get_database

@@ -11,7 +11,7 @@ from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline
 from crm.campaigns.model import COMPLETED, status_label
-from crm.indian_numbers import as_text, format_count
+from crm.formats.indian_numbers import as_text, format_count
 from crm.ui.auth import require_user
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown

@@ -6,11 +6,11 @@ import plotly.express as px
 import streamlit as st
 
 from crm import analytics
+from crm.analytics.dashboard import ACTIVE_DAYS, Dashboard, is_empty, load_dashboard
 from crm.auth import allowed
 from crm.auth.permissions import who_may
-from crm.dashboard import ACTIVE_DAYS, Dashboard, is_empty, load_dashboard
 from crm.demo import DemoSpec, load_demo
-from crm.indian_numbers import format_count, format_inr, format_inr_short
+from crm.formats.indian_numbers import format_count, format_inr, format_inr_short
 from crm.ui.auth import require_user
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown

@@ -15,7 +15,7 @@ from crm.analytics.segment_preview import Preview
 from crm.auth import allowed
 from crm.auth.permissions import who_may
 from crm.errors import CRMError, InvalidInput
-from crm.indian_numbers import as_text, format_count, group_indian
+from crm.formats.indian_numbers import as_text, format_count, group_indian
 from crm.segment_builder import (
     builder_config,
     download,

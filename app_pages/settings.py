@@ -5,11 +5,10 @@ from datetime import UTC, datetime, time
 
 import streamlit as st
 
-from crm import apikeys, audit
-from crm.auth import ROLES, allowed, api_keys, throttle, users
+from crm.auth import ROLES, allowed, api_keys, audit, throttle, users
 from crm.auth.one_time_passwords import describe_expiry
 from crm.config import load_settings
-from crm.status import all_parts
+from crm.ops.status import all_parts
 from crm.ui.auth import require_user
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown
@@ -115,7 +114,7 @@ def keys_tab() -> None:
                 with errors_shown():
                     key, clear = api_keys.create(user, name)
                     show_once(f"Key {key.name} created:", clear)
-    active = [k for k in apikeys.list_keys(db) if not k.revoked]
+    active = [k for k in api_keys.list_keys(db) if not k.revoked]
     with revoke:
         st.subheader("Revoke an API key")
         with st.form("revoke-key"):
@@ -134,7 +133,7 @@ def keys_tab() -> None:
             "last used": k.last_used_at,
             "revoked": k.revoked_at,
         }
-        for k in apikeys.list_keys(db)
+        for k in api_keys.list_keys(db)
     ]
     if rows:
         st.dataframe(utc_table(rows), hide_index=True, width="stretch")

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 
 from crm.api.app import create_app
-from crm.apikeys import create_key
+from crm.auth.api_keys import create_key
 from crm.config import Settings, load_settings
 from tests.support import free_port, wait_for  # noqa: F401 (re-exported to tests)
 

@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import audit
-from crm.auth import CLI, users
+from crm.auth import CLI, audit, users
 
 HERE, ELSEWHERE = "203.0.113.7", "198.51.100.2"
 MIA_PASSWORD = "mia's own passphrase"

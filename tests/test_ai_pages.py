@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
 from crm.demo import DemoSpec
-from crm.indian_numbers import format_count
+from crm.formats.indian_numbers import format_count
 from crm.segment_engine import describe_rule
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from crm.apikeys import revoke_key
+from crm.auth.api_keys import revoke_key
 
 CUSTOMERS = [
     {"customer_id": "C-1", "name": "Asha Verma", "email": "Asha@Example.com", "city": "Mumbai", "tags": ["vip"]},
@@ -341,7 +341,7 @@ def test_too_many_requests_for_one_key_get_429_with_retry_after(start_api, api_k
     assert_error(limited, 429, "rate_limited")
     assert int(limited.headers["retry-after"]) >= 1
     # Another key has a bucket of its own.
-    from crm.apikeys import create_key
+    from crm.auth.api_keys import create_key
 
     other = create_key(db, "other")[1]
     assert (

@@ -8,7 +8,7 @@ import sys
 
 import httpx
 
-from crm.apikeys.keys import hash_key
+from crm.auth.api_keys import hash_key
 from tests.api_fixtures import free_port, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from crm import audit
-from crm.auth import SystemPrincipal, users
+from crm.auth import SystemPrincipal, audit, users
 from crm.errors import Forbidden
 
 VIEWER = SystemPrincipal("vera", "viewer")

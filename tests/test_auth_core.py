@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm import audit
-from crm.auth import CLI, PERMISSIONS, ROLES, SystemPrincipal, allowed, require, roles_allowed, users
+from crm.auth import CLI, PERMISSIONS, ROLES, SystemPrincipal, allowed, audit, require, roles_allowed, users
 from crm.auth.permissions import API_KEY_ROLE
 from crm.auth.signin_settings import allow_list, cookie_secret, oidc_provider
 from crm.config import load_settings

@@ -9,8 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from crm import audit
-from crm.auth import CLI, session_cookie, throttle, users
+from crm.auth import CLI, audit, session_cookie, throttle, users
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
 from crm.ui.session import AUTH_COOKIE

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import audit
-from crm.auth import users
+from crm.auth import audit, users
 from crm.demo import DemoSpec
 from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data

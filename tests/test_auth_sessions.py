@@ -11,8 +11,7 @@ import jwt
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from crm import audit
-from crm.auth import CLI, one_time_passwords, session_cookie, users
+from crm.auth import CLI, audit, one_time_passwords, session_cookie, users
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
 from crm.errors import InvalidInput

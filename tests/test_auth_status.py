@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from crm.config import load_settings
-from crm.status import all_parts, gemini_status, redis_status, signin_status
+from crm.ops.status import all_parts, gemini_status, redis_status, signin_status
 from tests.e2e.signin_support import free_port
 
 GOOGLE = {"auth": {"google": {"server_metadata_url": "https://accounts.google.com/.well-known/openid-configuration"}}}

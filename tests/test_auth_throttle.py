@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm import audit
-from crm.auth import CLI, SystemPrincipal, throttle, users
+from crm.auth import CLI, SystemPrincipal, audit, throttle, users
 from crm.errors import Forbidden
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from crm import audit
-from crm.auth import CLI, throttle, users
+from crm.auth import CLI, audit, throttle, users
 from tests.auth_fixtures import sign_in
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,10 +12,10 @@ from bson.int64 import Int64
 
 from crm.analytics import analytic_copy
 from crm.analytics.analytic_copy import open_copy, rebuild_copy
+from crm.analytics.dashboard import load_dashboard
 from crm.analytics.export import export_csv
 from crm.analytics.segment_preview import count, preview
 from crm.auth import CLI
-from crm.dashboard import load_dashboard
 
 WHEN = datetime(2025, 3, 1, tzinfo=UTC)
 AS_OF = date(2025, 3, 10)
@@ -147,7 +147,7 @@ def test_rows_the_copy_cannot_load_are_skipped_and_reported(db, tmp_path, caplog
 
 def test_the_status_names_the_documents_left_out(db):
     from crm.config import load_settings
-    from crm.status import analytic_copy_status
+    from crm.ops.status import analytic_copy_status
 
     bad_data(db)
     status = analytic_copy_status(load_settings())

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from crm import analytics
-from crm.browse import customer_view, search
-from crm.dashboard import load_dashboard
+from crm.analytics.browse import customer_view, search
+from crm.analytics.dashboard import load_dashboard
 from crm.errors import InvalidInput, NotFound
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records

@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from crm import audit
 from crm.analytics import analytic_copy
-from crm.auth import CLI
+from crm.auth import CLI, audit
 from crm.campaigns import CampaignDraft, check_draft, compose_campaign
-from crm.consent import parse_declared
 from crm.demo import DemoSpec, generate
 from crm.errors import InvalidInput
+from crm.ingest.consent import parse_declared
 from crm.ingest.csv_import import import_csv, suggest_mapping
 from tests.campaign_support import EVERYONE
 

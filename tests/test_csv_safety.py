@@ -14,7 +14,7 @@ from crm.auth import CLI
 from crm.campaigns.history import log_csv
 from crm.campaigns.repository import get_campaign
 from crm.campaigns.snapshot import take_snapshot
-from crm.csv_safety import neutralise, neutralise_batch, restore
+from crm.formats.csv_safety import neutralise, neutralise_batch, restore
 from crm.ingest.csv_import import import_csv
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records

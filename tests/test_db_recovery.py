@@ -15,7 +15,7 @@ import pymongo
 import pytest
 
 from crm import store
-from crm.apikeys import create_key
+from crm.auth.api_keys import create_key
 from crm.config import load_settings
 from crm.store.embedded import EmbeddedServer
 from tests.api_fixtures import LiveAPI

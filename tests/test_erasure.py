@@ -8,16 +8,15 @@ import json
 
 import pytest
 
-from crm import audit
 from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count, preview
-from crm.auth import CLI, SystemPrincipal
+from crm.auth import CLI, SystemPrincipal, audit
 from crm.campaigns import campaign_stats, get_campaign, wait_until_settled
 from crm.campaigns.dispatcher import dispatch
 from crm.campaigns.snapshot import take_snapshot
 from crm.config import load_settings
-from crm.erasure import ERASED, erase_customer
 from crm.errors import Forbidden, NotFound
+from crm.ingest.erasure import ERASED, erase_customer
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
 from tests.campaign_support import EVERYONE, SECRET, compose, load_customers

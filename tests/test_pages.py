@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from crm.demo import DemoSpec
-from crm.indian_numbers import as_text, format_count, format_inr_short
+from crm.formats.indian_numbers import as_text, format_count, format_inr_short
 from crm.ui import auth
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in

@@ -17,15 +17,15 @@ import pytest
 
 from crm.analytics.export import export_csv
 from crm.api.accept import accept_batch
-from crm.apikeys import ApiKey
 from crm.auth import CLI, SystemPrincipal, api_keys, users
+from crm.auth.api_keys import ApiKey
 from crm.auth.permissions import PERMISSIONS, allowed
 from crm.campaigns import CampaignDraft, compose_campaign, send_campaign
 from crm.campaigns.history import log_csv
 from crm.demo import DemoSpec, load_demo
-from crm.erasure import erase_customer
 from crm.errors import Forbidden
 from crm.ingest.csv_import import import_csv
+from crm.ingest.erasure import erase_customer
 from crm.segments import create_segment, delete_segment, duplicate_segment, update_segment
 from tests.campaign_support import EVERYONE, load_customers
 
@@ -48,8 +48,8 @@ WRITE_METHODS = {
 
 # Writes that no principal asks for directly: bookkeeping of the system itself.
 SYSTEM = {
-    "crm/audit.py:record": "the audit log itself",
-    "crm/apikeys/keys.py:_note_use": "last-used time of a key that was just verified",
+    "crm/auth/audit.py:record": "the audit log itself",
+    "crm/auth/api_keys.py:_note_use": "last-used time of a key that was just verified",
     "crm/auth/throttle.py:note_failure": "sign-in back-off after a wrong password",
     "crm/auth/throttle.py:note_success": "sign-in back-off cleared by a right password",
     "crm/auth/throttle.py:clear_account": "back-off cleared by unlock/reset, which check user.admin",
@@ -73,7 +73,7 @@ SYSTEM = {
     "crm/mock_vendor/poster.py:_take_over": "the mock vendor's own records",
     "crm/segments/repository.py:record_count": "caches a saved segment's last count",
     "crm/ingest/streams.py:_write": "the worker writes batches accept_batch (checked) queued",
-    "crm/erasure.py:erase_again": "re-erases a customer an erasure (checked) took out, which a queued write put back",
+    "crm/ingest/erasure.py:erase_again": "re-erases a customer a checked erasure took out and a queued write put back",
     "crm/api/routes/health.py:_database_problem": "the health check's own heartbeat document",
     "crm/store/watchdog.py:_probe": "the embedded server's watchdog heartbeat",
     "crm/bench/campaign.py:*": "a benchmark on a database of its own",
@@ -85,11 +85,11 @@ BEHIND = {
     "crm/ingest/writer.py:_write_chunk",
     "crm/ingest/writer.py:write_records",
     "crm/demo/load.py:clear_customers_and_orders",
-    "crm/erasure.py:_erase_at_vendor",
+    "crm/ingest/erasure.py:_erase_at_vendor",
     "crm/segments/repository.py:_insert",
     "crm/auth/users.py:_insert",
-    "crm/apikeys/keys.py:create_key",
-    "crm/apikeys/keys.py:revoke_key",
+    "crm/auth/api_keys.py:create_key",
+    "crm/auth/api_keys.py:revoke_key",
     "crm/campaigns/repository.py:insert_campaign",
 }
 
@@ -180,7 +180,7 @@ ACTIONS = {
     "crm/demo/load.py:load_demo": lambda ctx, who: load_demo(
         ctx["db"], DemoSpec(customers=5, orders=5), reset=True, by=who
     ),
-    "crm/erasure.py:erase_customer": lambda ctx, who: erase_customer(ctx["db"], "c000", by=who),
+    "crm/ingest/erasure.py:erase_customer": lambda ctx, who: erase_customer(ctx["db"], "c000", by=who),
     "crm/ingest/csv_import.py:import_csv": lambda ctx, who: import_csv(ctx["db"], "customers", ctx["csv"], by=who),
     "crm/segments/repository.py:create_segment": lambda ctx, who: create_segment(ctx["db"], "mine", EVERYONE, by=who),
     "crm/segments/repository.py:update_segment": lambda ctx, who: update_segment(

@@ -120,8 +120,7 @@ def test_only_roles_that_may_save_change_or_delete_segments(db):
 
 
 def test_each_change_is_in_the_audit_log_with_who_did_it(db):
-    from crm import audit
-    from crm.auth import SystemPrincipal
+    from crm.auth import SystemPrincipal, audit
 
     mo = SystemPrincipal("mo", "marketer")
     seg = create_segment(db, "Mumbai", MUMBAI, by=mo)
@@ -148,8 +147,7 @@ def test_each_change_is_in_the_audit_log_with_who_did_it(db):
 
 
 def test_refused_or_failed_changes_leave_no_audit_entry(db):
-    from crm import audit
-    from crm.auth import SystemPrincipal
+    from crm.auth import SystemPrincipal, audit
     from crm.errors import Forbidden
 
     seg = create_segment(db, "kept", MUMBAI, by=CLI)

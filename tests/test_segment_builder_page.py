@@ -19,7 +19,7 @@ from crm.analytics import analytic_copy
 from crm.analytics.segment_preview import count
 from crm.auth import CLI
 from crm.demo import DemoSpec
-from crm.indian_numbers import format_count
+from crm.formats.indian_numbers import format_count
 from crm.segment_builder import download, rule_to_tree
 from crm.segment_builder.download import audience_csv
 from crm.segment_builder.reading import read_tree

@@ -246,7 +246,7 @@ def test_two_versions_of_a_record_in_a_row_are_written_in_order_and_unicode_surv
 
 def erase(db, customer_id):
     from crm.auth import CLI
-    from crm.erasure import erase_customer
+    from crm.ingest.erasure import erase_customer
 
     return erase_customer(db, customer_id, by=CLI)
 
@@ -363,7 +363,7 @@ def test_a_customer_found_only_in_dead_letters_can_be_erased(worker, redis_mode,
 def test_a_replayed_batch_accepted_before_an_erasure_is_still_dropped(worker, redis_mode, db):
     # Dead-lettered before the erasure, replayed after it by someone who did not scrub it (a
     # replay racing the erasure): the worker checks the batch's original acceptance time.
-    from crm.erasure import ERASURES
+    from crm.ingest.erasure import ERASURES
     from crm.ingest.streams import replay_dead_letters
     from crm.store.clock import utc_now
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from crm.indian_numbers import format_count, format_inr, format_inr_short, group_indian
+from crm.formats.indian_numbers import format_count, format_inr, format_inr_short, group_indian
 
 
 @pytest.mark.parametrize(

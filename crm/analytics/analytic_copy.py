@@ -33,7 +33,7 @@ from crm.analytics import skipped
 from crm.analytics.mongo_read import read_loadable
 from crm.analytics.upsert import apply_changes, drop_erased, drop_unloadable, load_all
 from crm.config import Settings, load_settings
-from crm.erasure import erased_since
+from crm.ingest.erasure import erased_since
 from crm.store.schema import RECORD_KINDS
 
 SNAPSHOT_MIN_ROWS = 50_000  # below this many changed rows a snapshot costs more than it saves

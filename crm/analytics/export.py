@@ -10,12 +10,12 @@ from pathlib import Path
 import pyarrow.csv as pa_csv
 from tqdm import tqdm
 
-from crm import audit
 from crm.analytics.audience_columns import select_list
 from crm.analytics.segment_preview import audience_query, parse, today_utc
+from crm.auth import audit
 from crm.auth.permissions import Principal, requires
-from crm.csv_safety import neutralise_batch
 from crm.errors import InvalidInput
+from crm.formats.csv_safety import neutralise_batch
 from crm.segment_engine import describe_rule
 
 BATCH_ROWS = 65_536
@@ -36,7 +36,7 @@ def export_csv(
     """Write the customers a rule matches to `path` (header + one row each, by customer_id).
 
     The file appears whole or not at all: rows go to a temporary file renamed at the end. Text
-    a spreadsheet would run as a formula is written as text (`crm.csv_safety`). The export is
+    a spreadsheet would run as a formula is written as text (`crm.formats.csv_safety`). The export is
     audited with who asked, the segment (`segment`: its name, else the rule in English) and the
     rows written.
     `progress` draws a terminal progress bar; `on_rows(written, total)` is called after each

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from crm import audit
+from crm.auth import audit
 from crm.auth.permissions import Principal, requires
-from crm.consent import ConsentSource
+from crm.ingest.consent import ConsentSource
 from crm.ingest.records import RowError, check_customers_exist, validate_records
 from crm.ingest.streams import Producer
 from crm.ingest.writer import WriteResult, write_records

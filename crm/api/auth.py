@@ -8,7 +8,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from crm.api.errors import ApiError
 from crm.api.rate_limit import retry_after_header
-from crm.apikeys import ApiKey, verify_key
+from crm.auth.api_keys import ApiKey, verify_key
 
 # auto_error=False: a missing header becomes our JSON 401, not FastAPI's 403.
 bearer = HTTPBearer(auto_error=False, description="an API key from `python -m crm apikey create NAME`")

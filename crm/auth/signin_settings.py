@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from crm.config import Settings
-from crm.data_dir_secret import data_dir_secret
+from crm.store.data_dir_secret import data_dir_secret
 
 COOKIE_SECRET_FILE = "cookie_secret"
 

@@ -22,8 +22,7 @@ import bcrypt
 from pydantic import BaseModel
 from pymongo.errors import DuplicateKeyError
 
-from crm import audit
-from crm.auth import one_time_passwords, throttle
+from crm.auth import audit, one_time_passwords, throttle
 from crm.auth.permissions import ROLES, Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store import get_db

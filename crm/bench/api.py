@@ -159,7 +159,7 @@ def _drive(
 
 
 def _phases(db, key: str, batch: int, prefix: str, customers: int) -> dict:
-    from crm.apikeys import verify_key
+    from crm.auth.api_keys import verify_key
     from crm.bench.api_load import order_batches
     from crm.ingest.records import check_customers_exist, validate_records
     from crm.ingest.writer import write_records
@@ -230,7 +230,7 @@ def _redis_available() -> str | None:
 
 def run(args) -> dict:
     from crm import store
-    from crm.apikeys import create_key
+    from crm.auth.api_keys import create_key
     from crm.config import load_settings
     from crm.ingest.records import validate_records
     from crm.ingest.writer import write_records

@@ -1,7 +1,7 @@
 """A campaign's audience from the analytic copy, streamed in Arrow batches like `segment export`.
 
 Who may be messaged on a channel: consent for it that is `yes` (an explicit `no` and an unknown
-consent are excluded and counted apart; see `crm.consent`) and a contact address for it.
+consent are excluded and counted apart; see `crm.ingest.consent`) and a contact address for it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from crm.analytics.audience_columns import COLUMNS, select_list
 from crm.analytics.segment_preview import audience_query, parse
 from crm.campaigns.channels import Channel
 from crm.campaigns.templating import DERIVED, is_empty
-from crm.consent import NO, YES
+from crm.ingest.consent import NO, YES
 
 BATCH_ROWS = 10_000
 NO_CONSENT, CONSENT_UNKNOWN, NO_CONTACT = "no_consent", "consent_unknown", "no_contact"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from crm import audit
+from crm.auth import audit
 from crm.auth.permissions import Principal, requires
 from crm.campaigns.model import DELIVERED, FAILED, PENDING, SENT
-from crm.csv_safety import safe_dict_writer
+from crm.formats.csv_safety import safe_dict_writer
 from crm.store.documents import Database, Document
 
 STATUSES = (PENDING, SENT, DELIVERED, FAILED)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from crm import audit
-from crm.auth import Principal, require
+from crm.auth import Principal, audit, require
 from crm.campaigns.check import CheckReport, check_draft
 from crm.campaigns.dispatcher import Progress, dispatch
 from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crm.config import Settings
-from crm.data_dir_secret import data_dir_secret
+from crm.store.data_dir_secret import data_dir_secret
 
 HEADER = "X-Signature"
 SCHEME = "v1"

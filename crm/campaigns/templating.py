@@ -30,7 +30,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from crm.analytics.audience_columns import COLUMNS
 from crm.errors import InvalidInput
-from crm.indian_numbers import format_inr
+from crm.formats.indian_numbers import format_inr
 
 MAX_TEMPLATE_CHARS = 2_000
 # Limits on one rendered message. 5,000 characters is a long email and ~30 SMS segments; a log

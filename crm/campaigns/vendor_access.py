@@ -4,7 +4,7 @@ path of the mock vendor the API hosts (`crm.mock_vendor`)."""
 from __future__ import annotations
 
 from crm.config import Settings
-from crm.data_dir_secret import data_dir_secret
+from crm.store.data_dir_secret import data_dir_secret
 
 MOCK_PREFIX = "/vendor/v1"
 KEY_FILE = "vendor-key"

@@ -108,7 +108,7 @@ def _when(value) -> str:
 
 
 def apikey_list(args) -> int:
-    from crm.apikeys import list_keys
+    from crm.auth.api_keys import list_keys
     from crm.store import get_db
 
     keys = list_keys(get_db())

@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 def erase_command(args) -> int:
     from crm.auth import CLI
-    from crm.erasure import erase_customer
+    from crm.ingest.erasure import erase_customer
     from crm.store import get_db
 
     print(json.dumps(erase_customer(get_db(), args.customer_id, by=CLI).summary()))

@@ -68,7 +68,7 @@ def import_command(args) -> int:
     from tqdm import tqdm
 
     from crm.auth import CLI
-    from crm.consent import parse_declared
+    from crm.ingest.consent import parse_declared
     from crm.ingest.csv_import import ImportRejected, import_csv, read_header
     from crm.store import get_db
 

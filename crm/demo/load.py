@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from crm import audit
+from crm.auth import audit
 from crm.auth.permissions import Principal, requires
-from crm.consent import ConsentSource
 from crm.demo.generate import DemoSpec, generate
+from crm.ingest.consent import ConsentSource
 from crm.ingest.records import validate_records
 from crm.ingest.writer import WriteResult, write_records
 from crm.store.clock import utc_now

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from crm import audit
+from crm.auth import audit
 from crm.auth.permissions import Principal, requires
-from crm.consent import ConsentSource, describe_declared
-from crm.csv_safety import restore, safe_writer
 from crm.errors import InvalidInput
+from crm.formats.csv_safety import restore, safe_writer
+from crm.ingest.consent import ConsentSource, describe_declared
 from crm.ingest.records import (
     INPUT_FIELDS,
     REQUIRED_FIELDS,

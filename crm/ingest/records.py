@@ -31,7 +31,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from crm.consent import STATUS_JSON_SCHEMA, parse_status
+from crm.ingest.consent import STATUS_JSON_SCHEMA, parse_status
 from crm.store.documents import Database
 from crm.store.schema import IN_QUERY_CHUNK
 
@@ -281,7 +281,7 @@ ConsentStatus = Annotated[
 
 class Consent(BaseModel):
     """What the input says a customer agreed to, per channel; a channel it does not mention stays
-    None (unknown for a new customer, unchanged for a stored one: see `crm.consent`)."""
+    None (unknown for a new customer, unchanged for a stored one: see `crm.ingest.consent`)."""
 
     model_config = ConfigDict(extra="forbid")
 

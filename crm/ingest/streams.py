@@ -33,8 +33,8 @@ from redis.client import Pipeline
 from redis.typing import EncodableT, FieldT
 
 from crm.config import Settings
-from crm.consent import ConsentSource
 from crm.errors import NotFound, Unavailable
+from crm.ingest.consent import ConsentSource
 from crm.ingest.records import ID_FIELDS, Kind, Record, check_customers_exist, validate_records
 from crm.ingest.writer import write_records
 from crm.store.clock import utc_now
@@ -298,7 +298,7 @@ class Worker:
     def _drop_erased(self, entries: list[Entry]) -> list[Entry]:
         """Drop rows of customers erased after their entry was accepted; entries left with
         nothing to write are acknowledged at once. Returns the entries still to write."""
-        from crm.erasure import erasure_times
+        from crm.ingest.erasure import erasure_times
 
         erased = erasure_times(self.db, {r.customer_id for e in entries for r in e.records})
         if not erased:
@@ -327,7 +327,7 @@ class Worker:
     def _erase_again_if_erased_meanwhile(self, run: list[Entry]) -> None:
         """A customer erased between `_drop_erased` and the write was just written back: erase
         them again (before the acknowledgement, so a crash here retries the entry and drops it)."""
-        from crm.erasure import erase_again, erasure_times
+        from crm.ingest.erasure import erase_again, erasure_times
 
         erased = erasure_times(self.db, {r.customer_id for e in run for r in e.records})
         late = {

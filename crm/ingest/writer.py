@@ -20,8 +20,8 @@ from pymongo import UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
-from crm.consent import CHANNELS, ConsentSource, merged, stored_status
 from crm.errors import Unavailable
+from crm.ingest.consent import CHANNELS, ConsentSource, merged, stored_status
 from crm.ingest.records import ID_FIELDS, CustomerRecord, Record, record_to_document
 from crm.store.clock import utc_now
 from crm.store.documents import Database, Document

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from crm import audit
+from crm.auth import audit
 from crm.auth.permissions import Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
 from crm.store.clock import utc_now

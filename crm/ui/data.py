@@ -6,8 +6,8 @@ import streamlit as st
 from pymongo.errors import PyMongoError
 
 from crm.config import load_settings
-from crm.data_version import data_version
 from crm.errors import CRMError
+from crm.store.data_version import data_version
 from crm.store.documents import Database
 
 

@@ -19,7 +19,7 @@ from crm.ai.nl_rules import OFFLINE, propose_rule
 from crm.ai.rule_changes import rule_changes
 from crm.analytics.segment_preview import today_utc
 from crm.config import load_settings
-from crm.indian_numbers import as_text, format_count
+from crm.formats.indian_numbers import as_text, format_count
 from crm.segment_engine import Group, describe_rule, parse_rule
 from crm.ui.errors import errors_shown
 

@@ -23,8 +23,7 @@ from datetime import datetime, timedelta
 
 import streamlit as st
 
-from crm import audit
-from crm.auth import one_time_passwords, session_cookie, throttle, users
+from crm.auth import audit, one_time_passwords, session_cookie, throttle, users
 from crm.auth.signin_settings import OidcProvider, allow_list, cookie_secret, default_role, oidc_provider
 from crm.config import load_settings
 from crm.errors import CRMError

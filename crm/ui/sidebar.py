@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from crm.config import load_settings
-from crm.indian_numbers import format_count
+from crm.formats.indian_numbers import format_count
 from crm.ui.data import get_database
 
 

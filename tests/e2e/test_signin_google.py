@@ -7,8 +7,7 @@ import secrets
 
 import pytest
 
-from crm import audit
-from crm.auth import users
+from crm.auth import audit, users
 from tests.e2e.signin_support import chromium_page, free_port, settle, streamlit_app
 
 pytestmark = pytest.mark.slow

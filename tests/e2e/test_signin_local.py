@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm import audit
-from crm.auth import CLI, users
+from crm.auth import CLI, audit, users
 from crm.ui.session import AUTH_COOKIE, ENDED_MESSAGE
 from tests.e2e.signin_support import (
     ONE_TIME_PASSWORD,

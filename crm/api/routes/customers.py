@@ -11,8 +11,8 @@ from crm.api.auth import authorized
 from crm.api.lookup import customer_with_orders
 from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
 from crm.api.schemas import CUSTOMER_VIEW_EXAMPLE, CustomerView
-from crm.apikeys import ApiKey
-from crm.erasure import erase_customer
+from crm.auth.api_keys import ApiKey
+from crm.ingest.erasure import erase_customer
 
 router = APIRouter(prefix="/api/v1", tags=["customers"])
 INVALID_ID = error(

@@ -13,7 +13,7 @@ from crm.api.auth import authorized
 from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
 from crm.api.schemas import QueuedBatch, WriteSummary, request_body
-from crm.apikeys import ApiKey
+from crm.auth.api_keys import ApiKey
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 # Items per request: a batch is validated whole and answered in one response, so its size is

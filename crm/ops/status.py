@@ -9,7 +9,7 @@ from urllib.parse import urlparse
 
 from crm.auth.signin_settings import allow_list, oidc_provider
 from crm.config import Settings
-from crm.indian_numbers import as_text
+from crm.formats.indian_numbers import as_text
 from crm.store.documents import Database
 
 

@@ -16,16 +16,24 @@ nothing queued brings them back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from crm import audit
+from crm.auth import audit
 from crm.auth.permissions import Principal, requires
 from crm.errors import NotFound, Unavailable
 from crm.store.clock import utc_now
-from crm.store.documents import Database
+from crm.store.documents import Database, Document
+
+if TYPE_CHECKING:  # Redis is imported only when a queue is configured
+    import redis
+
+    from crm.ingest.streams import StreamKeys
+
+    Queue = tuple[redis.Redis, StreamKeys]
 
 ERASED = "[erased]"
 ERASURES = "erasures"
@@ -39,7 +47,7 @@ class ErasureReport:
     messages: int  # log rows turned into tombstones
     unsent: int  # of them, messages that had not gone out and were settled as FAILED
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         return {
             "customer_id": self.customer_id,
             "orders": self.orders,
@@ -109,7 +117,7 @@ def erasure_times(db: Database, customer_ids: Iterable[str]) -> dict[str, dateti
 
 
 @contextmanager
-def _queue():
+def _queue() -> Iterator[Queue | None]:
     """(client, keys) of the Redis queue when one is configured, else None."""
     from crm.config import load_settings
     from crm.ingest.streams import StreamKeys, redis_client
@@ -132,7 +140,7 @@ def _queue_unavailable(exc: Exception) -> Unavailable:
     )
 
 
-def _queued(queue, customer_id: str) -> bool:
+def _queued(queue: Queue, customer_id: str) -> bool:
     import redis
 
     client, keys = queue
@@ -142,7 +150,7 @@ def _queued(queue, customer_id: str) -> bool:
         raise _queue_unavailable(exc) from exc
 
 
-def _scrub(queue, customer_id: str) -> int:
+def _scrub(queue: Queue, customer_id: str) -> int:
     """Their rows leave the dead letters (the worker drops them from the stream itself)."""
     import redis
 
@@ -177,7 +185,7 @@ def _drop_from_analytic_copy() -> None:
     open_copy().save_snapshot()  # opening (if it was not open) catches up from the journal too
 
 
-def erased_since(db: Database, since) -> list[dict]:
+def erased_since(db: Database, since: datetime | None) -> list[Document]:
     """Erasures journaled at or after `since` (all when None), for the analytic copy."""
     query = {} if since is None else {"erased_at": {"$gte": since}}
     return list(db[ERASURES].find(query, {"_id": 0, "customer_id": 1, "erased_at": 1}))

@@ -138,14 +138,16 @@ def stamp(status: str, origin: ConsentSource) -> dict[str, Any]:
     return {"status": status, "source": origin.source, "at": origin.at}
 
 
-def merged(stored: dict | None, carried: Mapping[str, str | None], origin: ConsentSource) -> dict[str, dict]:
+def merged(
+    stored: dict[str, Any] | None, carried: Mapping[str, str | None], origin: ConsentSource
+) -> dict[str, dict[str, Any]]:
     """Channel -> new stored value, for the channels that change.
 
     `stored` is the customer's stored `consent` (None for a new customer), `carried` the statuses
     the record itself gave (a channel absent: the input said nothing about it).
     """
     stored = stored or {}
-    changes: dict[str, dict] = {}
+    changes: dict[str, dict[str, Any]] = {}
     for channel in CHANNELS:
         before = stored_status(stored.get(channel))
         status = carried.get(channel)

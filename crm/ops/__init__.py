@@ -1,0 +1,1 @@
+"""Operating the app: the status of each part it depends on."""
