@@ -12,6 +12,7 @@ from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline
 from crm.campaigns.model import COMPLETED, status_label
 from crm.formats.indian_numbers import as_text, format_count
+from crm.ui import theme
 from crm.ui.auth import require_user
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown
@@ -19,7 +20,6 @@ from crm.ui.sending import start_sending
 
 user = require_user()  # signed out: the sign-in form, and nothing of this page
 
-TEAL, RED = "#0f766e", "#b91c1c"
 LOG_ROWS = 200
 REFRESH = "2s"
 
@@ -74,7 +74,7 @@ def funnel(stats: CampaignStats) -> go.Figure:
         go.Funnel(
             y=["Audience", "Sent", "Delivered"],
             x=[stats.audience, stats.sent, stats.delivered],
-            marker={"color": TEAL},
+            marker={"color": theme.ACCENT},
             textinfo="value+percent initial",
         )
     )
@@ -96,7 +96,7 @@ def timeline_chart(frame: pd.DataFrame) -> go.Figure:
         color="messages",
         line_shape="hv",
         markers=True,
-        color_discrete_map={"sent": "#64748b", "delivered": TEAL, "failed": RED},
+        color_discrete_map=theme.DELIVERY_COLOURS,
         labels={"time": "UTC", "count": "Messages (cumulative)"},
     )
     fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=260, legend_title_text="")

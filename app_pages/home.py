@@ -11,6 +11,7 @@ from crm.auth import allowed
 from crm.auth.permissions import who_may
 from crm.demo import DemoSpec, load_demo
 from crm.formats.indian_numbers import format_count, format_inr, format_inr_short
+from crm.ui import theme
 from crm.ui.auth import require_user
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown
@@ -115,7 +116,7 @@ def show_dashboard(board: Dashboard) -> None:
                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>%{customdata[2]} orders<extra></extra>"
             )
             fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=340)
-            fig.update_traces(marker_color="#0f766e")
+            fig.update_traces(marker_color=theme.ACCENT)
             st.plotly_chart(fig, width="stretch")
     with right:
         st.subheader("Customers by city")
@@ -131,7 +132,7 @@ def show_dashboard(board: Dashboard) -> None:
                 labels={"customers": "Customers", "city": ""},
             )
             fig.update_layout(margin=dict(l=0, r=0, t=10, b=0), height=340)
-            fig.update_traces(marker_color="#0f766e")
+            fig.update_traces(marker_color=theme.ACCENT)
             st.plotly_chart(fig, width="stretch")
 
 

@@ -35,6 +35,7 @@ from crm.segments import (
     record_count,
     update_segment,
 )
+from crm.ui import theme
 from crm.ui.auth import require_user
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown, show_error
@@ -56,7 +57,6 @@ GENERATION, LOADED, OPEN_ID, CHOICE, CONFIRM_DELETE, NOTICE, PREPARED_EXPORT = (
     "seg_prepared_export",
 )
 EXPORT_DEFAULT = ["customer_id", "name", "email", "phone", "city", "total_spend", "order_count", "last_order_date"]
-TEAL = "#0f766e"
 
 
 def builder_key() -> str:
@@ -100,14 +100,14 @@ def waterfall_chart(result: Preview) -> go.Figure:
                 y=labels,
                 x=[s.alone for s in result.waterfall],
                 orientation="h",
-                marker_color="#99d5ce",
+                marker_color=theme.ACCENT_LIGHT,
             ),
             go.Bar(
                 name=reached,
                 y=labels,
                 x=left,
                 orientation="h",
-                marker_color=TEAL,
+                marker_color=theme.ACCENT,
                 text=[format_count(n) for n in left],
                 textposition="auto",
             ),
@@ -119,7 +119,7 @@ def waterfall_chart(result: Preview) -> go.Figure:
             y=["Everyone else"],
             x=[result.count],
             orientation="h",
-            marker_color="#f59e0b",
+            marker_color=theme.WARNING,
             text=[format_count(result.count)],
         )
     fig.update_layout(
@@ -140,7 +140,9 @@ def spend_chart(result: Preview) -> go.Figure:
     bins = result.spend_histogram
     fig = go.Figure(
         go.Bar(
-            x=[bin_label(b.low_rupees, b.high_rupees) for b in bins], y=[b.customers for b in bins], marker_color=TEAL
+            x=[bin_label(b.low_rupees, b.high_rupees) for b in bins],
+            y=[b.customers for b in bins],
+            marker_color=theme.ACCENT,
         )
     )
     fig.update_layout(
