@@ -212,7 +212,7 @@ def show_export(rule_json: dict, count: int) -> None:
         # Written when the button is clicked (on its own thread), streaming to a temp file.
         st.download_button(
             label,
-            data=lambda: audience_csv(text, columns, by=user),
+            data=lambda: audience_csv(text, columns, by=user, db=db),
             file_name="segment.csv",
             mime="text/csv",
             icon=":material/download:",
@@ -237,7 +237,7 @@ def show_export(rule_json: dict, count: int) -> None:
 
         prepared = (
             wanted,
-            audience_csv(text, columns, on_rows=show, by=user),
+            audience_csv(text, columns, on_rows=show, by=user, db=db),
             datetime.now(UTC).astimezone().strftime("%H:%M:%S"),
         )
         st.session_state[PREPARED_EXPORT] = prepared

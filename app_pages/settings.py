@@ -35,7 +35,7 @@ def show_once(label: str, secret: str, note: str = "") -> None:
 
 
 def one_time_note(username: str) -> str:
-    expires = users.get_user(username).password_expires_at
+    expires = users.get_user(username, db=db).password_expires_at
     return f"It works until {describe_expiry(expires)}; after that, reset the password again." if expires else ""
 
 
@@ -54,14 +54,14 @@ def users_tab() -> None:
             if st.form_submit_button("Add user", type="primary"):
                 with errors_shown():
                     if oidc is None:
-                        added, password = users.add_local_user(user, username, role, name=name, email=email)
+                        added, password = users.add_local_user(user, username, role, name=name, email=email, db=db)
                         show_once(
                             f"Added {added.username}. Their one-time password:", password, one_time_note(added.username)
                         )
                     else:
-                        added = users.add_oidc_user(user, email, role, oidc.stored_as)
+                        added = users.add_oidc_user(user, email, role, oidc.stored_as, db=db)
                         st.success(f"{added.username} can now sign in with {oidc.stored_as} as {role}.")
-    everyone = users.list_users()
+    everyone = users.list_users(db=db)
     names = [u.username for u in everyone]
     with change:
         st.subheader("Change a user")
@@ -71,16 +71,16 @@ def users_tab() -> None:
             set_role, disable, enable, reset, unlock = st.columns(5)
             with errors_shown():
                 if set_role.form_submit_button("Set role"):
-                    users.set_role(user, who, role)
+                    users.set_role(user, who, role, db=db)
                     st.success(f"{who} is now {role}; their open sessions have ended.")
                 if disable.form_submit_button("Disable"):
-                    users.set_active(user, who, False)
+                    users.set_active(user, who, False, db=db)
                     st.success(f"{who} is disabled: their open sessions have ended and they cannot sign in.")
                 if enable.form_submit_button("Enable"):
-                    users.set_active(user, who, True)
+                    users.set_active(user, who, True, db=db)
                     st.success(f"{who} is enabled.")
                 if reset.form_submit_button("Reset password"):
-                    password = users.reset_password(user, who)
+                    password = users.reset_password(user, who, db=db)
                     show_once(
                         f"New one-time password for {who} (their open sessions have ended):",
                         password,
@@ -89,9 +89,9 @@ def users_tab() -> None:
                 if unlock.form_submit_button(
                     "Unlock", help="Let them try a password again now, after wrong passwords made them wait"
                 ):
-                    users.unlock(user, who)
+                    users.unlock(user, who, db=db)
                     st.success(f"{who} may sign in again now.")
-    waits = throttle.waiting_accounts()
+    waits = throttle.waiting_accounts(db=db)
     rows = [
         {
             **u.model_dump(
@@ -99,7 +99,7 @@ def users_tab() -> None:
             ),
             "sign-in wait (s)": waits.get(u.username),
         }
-        for u in users.list_users()
+        for u in users.list_users(db=db)
     ]
     st.dataframe(utc_table(rows), hide_index=True, width="stretch")
 
@@ -112,7 +112,7 @@ def keys_tab() -> None:
             name = st.text_input("Name (who or what uses it)")
             if st.form_submit_button("Create key", type="primary"):
                 with errors_shown():
-                    key, clear = api_keys.create(user, name)
+                    key, clear = api_keys.create(user, name, db=db)
                     show_once(f"Key {key.name} created:", clear)
     active = [k for k in api_keys.list_keys(db) if not k.revoked]
     with revoke:
@@ -123,7 +123,7 @@ def keys_tab() -> None:
             prefix = st.selectbox("Key", list(labels), format_func=labels.get)
             if st.form_submit_button("Revoke", disabled=not active):
                 with errors_shown():
-                    revoked = api_keys.revoke(user, prefix)
+                    revoked = api_keys.revoke(user, prefix, db=db)
                     st.success(f"Revoked {revoked.name}; requests with it now get 401.")
     rows = [
         {
@@ -149,7 +149,7 @@ def status_tab() -> None:
 
 def audit_tab() -> None:
     action_col, user_col, target_col = st.columns(3)
-    action = action_col.selectbox("Action", [ALL, *audit.actions_seen()], key="audit-action")
+    action = action_col.selectbox("Action", [ALL, *audit.actions_seen(db=db)], key="audit-action")
     username = user_col.text_input("User", key="audit-user")
     target = target_col.text_input("Target contains", key="audit-target")
     since_col, until_col, limit_col = st.columns(3)
@@ -165,7 +165,8 @@ def audit_tab() -> None:
                 "limit": limit,
                 "since": datetime.combine(since, time.min, UTC) if since else None,
                 "until": datetime.combine(until, time.max, UTC) if until else None,
-            }
+            },
+            db=db,
         )
         st.caption(f"{len(entries)} entries, newest first")
         rows = [{**e.model_dump(), "details": json.dumps(e.details, default=str)} for e in entries]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from crm.auth import CLI, users
+from crm.store import get_db
 from crm.ui.session import SESSION_VERSION_KEY, SIGNED_IN_KEY
 
 PASSWORD = "a fixture's own passphrase"
@@ -13,10 +14,10 @@ PASSWORD = "a fixture's own passphrase"
 def ready_user(role: str = "admin", username: str | None = None) -> users.User:
     """A ready local account with `role` in the test's database (created once), password PASSWORD."""
     username = username or f"test-{role}"
-    user = users.get_user(username)
+    user = users.get_user(username, db=get_db())
     if user is None:
-        user, one_time = users.add_local_user(CLI, username, role, name=f"Test {role.title()}")
-        user = users.change_own_password(user, PASSWORD, PASSWORD, current=one_time)
+        user, one_time = users.add_local_user(CLI, username, role, name=f"Test {role.title()}", db=get_db())
+        user = users.change_own_password(user, PASSWORD, PASSWORD, current=one_time, db=get_db())
     return user
 
 

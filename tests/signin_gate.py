@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from crm.auth import CLI, audit, users
+from crm.store import get_db
 
 HERE, ELSEWHERE = "203.0.113.7", "198.51.100.2"
 MIA_PASSWORD = "mia's own passphrase"
@@ -55,12 +56,12 @@ def private(at: AppTest) -> list[str]:
 
 
 def ready(username: str, password: str = MIA_PASSWORD, role: str = "marketer") -> None:
-    user, one_time = users.add_local_user(CLI, username, role)
-    users.change_own_password(user, password, password, current=one_time)
+    user, one_time = users.add_local_user(CLI, username, role, db=get_db())
+    users.change_own_password(user, password, password, current=one_time, db=get_db())
 
 
 def signins() -> list[tuple[str, str]]:
-    return [(e.action, e.username) for e in reversed(audit.query({"action": "signin"}))]
+    return [(e.action, e.username) for e in reversed(audit.query({"action": "signin"}, db=get_db()))]
 
 
 def let_time_pass(db, seconds: float) -> None:

@@ -12,6 +12,7 @@ import pytest
 from crm.auth import CLI, audit, session_cookie, throttle, users
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
+from crm.store import get_db
 from crm.ui.session import AUTH_COOKIE
 from tests.signin_gate import (
     ELSEWHERE,
@@ -32,7 +33,7 @@ def test_a_wrong_password_is_refused_and_audited_and_the_right_one_lets_in(db, b
     at = gate()
     submit(at, "mia", "not mia's password")
     assert errors(at) == ["Wrong username or password."] and not private(at)
-    failed = audit.query({"action": "signin."})
+    failed = audit.query({"action": "signin."}, db=get_db())
     assert [(e.action, e.target, e.details["client"]) for e in failed] == [("signin.failed", "mia", HERE)]
     submit(at, "mia", MIA_PASSWORD)
     assert private(at) == ["private page for mia"]
@@ -56,14 +57,14 @@ def test_after_five_wrong_passwords_the_form_says_how_long_to_wait(db, browser):
     assert errors(at) == ["Wrong username or password. Too many attempts; try again in 2 s."]
     submit(at, "mia", MIA_PASSWORD)  # even the right password waits: it is not even checked
     assert errors(at)[0].startswith("Too many attempts; try again in ") and not private(at)
-    assert len(audit.query({"action": "signin.failed"})) == 5 and signins() == []
+    assert len(audit.query({"action": "signin.failed"}, db=get_db())) == 5 and signins() == []
     let_time_pass(db, 2)
     submit(at, "mia", MIA_PASSWORD)
     assert private(at) == ["private page for mia"]
 
 
 def test_an_admin_is_never_locked_out_for_good(db, browser):
-    username, one_time = users.ensure_first_admin()
+    username, one_time = users.ensure_first_admin(db=get_db())
     now = datetime.now(UTC)
     for _ in range(100):
         throttle.note_failure(username, HERE, now=now, db=db)
@@ -90,7 +91,9 @@ def test_guesses_from_another_client_do_not_keep_the_account_waiting(db, browser
     assert private(at) == ["private page for mia"]
 
 
-@pytest.mark.parametrize("lift", [lambda: users.unlock(CLI, "mia"), lambda: users.reset_password(CLI, "mia")])
+@pytest.mark.parametrize(
+    "lift", [lambda: users.unlock(CLI, "mia", db=get_db()), lambda: users.reset_password(CLI, "mia", db=get_db())]
+)
 def test_an_unlock_or_a_password_reset_ends_the_wait_at_once(db, browser, lift):
     ready("mia")
     now = datetime.now(UTC)
@@ -103,7 +106,7 @@ def test_an_unlock_or_a_password_reset_ends_the_wait_at_once(db, browser, lift):
 
 
 def test_the_one_time_password_must_be_replaced_by_a_strong_new_one(db, browser):
-    username, one_time = users.ensure_first_admin()
+    username, one_time = users.ensure_first_admin(db=get_db())
     at = gate()
     submit(at, username, one_time)
     assert not private(at)
@@ -135,7 +138,9 @@ def test_reopening_tabs_with_the_sign_in_cookie_adds_no_sign_in_rows(db, browser
     at = gate()
     submit(at, "mia", MIA_PASSWORD)
     assert signins() == [("signin", "mia")]
-    token = session_cookie.issue("mia", users.get_user("mia").session_version, cookie_secret(load_settings(), {}), 7)
+    token = session_cookie.issue(
+        "mia", users.get_user("mia", db=get_db()).session_version, cookie_secret(load_settings(), {}), 7
+    )
     browser.cookies = {AUTH_COOKIE: token}
     for _ in range(3):  # three new tabs: each is a new session that the cookie signs in
         tab = gate()

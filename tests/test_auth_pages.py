@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from crm.auth import audit, users
 from crm.demo import DemoSpec
+from crm.store import get_db
 from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data
 
@@ -100,8 +101,8 @@ def test_google_user_outside_the_allow_list_is_refused_on_every_run_and_audited_
         at.run()
         shows_nothing_private(at, shop)
     assert any("eve@elsewhere.example is not on this workspace's allow-list" in e.value for e in at.error)
-    assert users.get_user("eve@elsewhere.example") is None
-    assert [(e.action, e.target) for e in audit.query({"action": "signin."})] == [
+    assert users.get_user("eve@elsewhere.example", db=get_db()) is None
+    assert [(e.action, e.target) for e in audit.query({"action": "signin."}, db=get_db())] == [
         ("signin.refused", "eve@elsewhere.example")
     ]
 
@@ -112,8 +113,8 @@ def test_google_user_on_the_allow_list_gets_in_and_the_first_is_admin(shop, monk
     assert not at.exception and not at.error
     assert [t.value for t in at.title] == ["Home"]
     assert any("Signed in as" in c.value and "admin" in c.value for c in at.sidebar.caption)
-    assert users.get_user("ann@corp.example").role == "admin"
-    assert [e.action for e in audit.query({"username": "ann@corp.example"})] == ["signin"]
+    assert users.get_user("ann@corp.example", db=get_db()).role == "admin"
+    assert [e.action for e in audit.query({"username": "ann@corp.example"}, db=get_db())] == ["signin"]
 
 
 def test_an_unverified_email_is_refused_even_in_an_allowed_domain(shop, monkeypatch):
@@ -122,13 +123,13 @@ def test_an_unverified_email_is_refused_even_in_an_allowed_domain(shop, monkeypa
     at.run()
     assert any("has not verified mallory@corp.example" in e.value for e in at.error)
     shows_nothing_private(at, shop)
-    assert users.get_user("mallory@corp.example") is None
+    assert users.get_user("mallory@corp.example", db=get_db()) is None
 
 
 def test_a_disabled_google_user_is_refused(shop, monkeypatch):
-    users.oidc_sign_in("boss@corp.example", "Boss", "google", "viewer")
-    users.oidc_sign_in("ann@corp.example", "Ann", "google", "viewer")
-    users.set_active(users.get_user("boss@corp.example"), "ann@corp.example", False)
+    users.oidc_sign_in("boss@corp.example", "Boss", "google", "viewer", db=get_db())
+    users.oidc_sign_in("ann@corp.example", "Ann", "google", "viewer", db=get_db())
+    users.set_active(users.get_user("boss@corp.example", db=get_db()), "ann@corp.example", False, db=get_db())
     at = google_app(monkeypatch, "ann@corp.example")
     at.run()
     assert any("disabled" in e.value for e in at.error)
@@ -172,7 +173,7 @@ def test_admin_creates_an_api_key_shown_once_then_revokes_it(db):
         at.exception,
     )
     assert db.api_keys.find_one({"name": "shop-sync"})["revoked_at"] is not None
-    assert [e.action for e in audit.query({"action": "apikey."})] == ["apikey.revoke", "apikey.create"]
+    assert [e.action for e in audit.query({"action": "apikey."}, db=get_db())] == ["apikey.revoke", "apikey.create"]
 
 
 def test_admin_adds_a_user_and_resets_a_password_each_shown_once(db):
@@ -199,11 +200,11 @@ def test_the_last_admin_cannot_be_demoted_from_the_page(db):
     next(b for b in at.button if b.label == "Set role").click()
     at.run()
     assert any("last admin" in e.value for e in at.error)
-    assert users.get_user("test-admin").role == "admin"
+    assert users.get_user("test-admin", db=get_db()).role == "admin"
 
 
 def test_status_lists_each_part_and_the_audit_log_filters(db):
-    audit.record("someone", "segment.save", "big spenders")
+    audit.record("someone", "segment.save", "big spenders", db=get_db())
     at = open_settings("admin")
     status = " ".join(m.value for m in at.markdown)
     for part in ("Database", "Analytic copy", "Redis", "Gemini", "Sign-in"):
@@ -227,4 +228,4 @@ def test_sign_out_clears_the_session_and_shows_sign_in_again(shop):
     shows_nothing_private(at, shop)
     at.run()
     shows_nothing_private(at, shop)
-    assert [e.action for e in audit.query({"action": "signout"})] == ["signout"]
+    assert [e.action for e in audit.query({"action": "signout"}, db=get_db())] == ["signout"]

@@ -15,6 +15,7 @@ from crm.auth import CLI, audit, one_time_passwords, session_cookie, users
 from crm.auth.signin_settings import cookie_secret
 from crm.config import load_settings
 from crm.errors import InvalidInput
+from crm.store import get_db
 from crm.ui.session import AUTH_COOKIE, ENDED_MESSAGE, OIDC_ENDED_MESSAGE
 from tests.signin_gate import MIA_PASSWORD, errors, gate, let_time_pass, private, ready, submit
 from tests.test_auth_pages import GOOGLE, ROOT
@@ -25,7 +26,7 @@ NEW_PASSWORD = "mia's second passphrase"
 def cookie_of(username: str) -> str:
     """The cookie the app sets for a session signed in now."""
     return session_cookie.issue(
-        username, users.get_user(username).session_version, cookie_secret(load_settings(), {}), 7
+        username, users.get_user(username, db=get_db()).session_version, cookie_secret(load_settings(), {}), 7
     )
 
 
@@ -66,7 +67,7 @@ def test_a_cookie_from_before_a_reset_opens_nothing_and_the_owners_one_time_pass
     browser.cookies = {AUTH_COOKIE: stolen}
     assert private(gate()) == ["private page for mia"]  # before the reset the cookie signs in
 
-    one_time = users.reset_password(CLI, "mia")  # the admin resets the compromised account
+    one_time = users.reset_password(CLI, "mia", db=get_db())  # the admin resets the compromised account
     thief = gate()
     assert ended(thief)
     thief.run()
@@ -89,7 +90,7 @@ def test_a_cookie_from_before_a_reset_opens_nothing_and_the_owners_one_time_pass
     assert ended(gate())
     browser.cookies = {AUTH_COOKIE: cookie_of("mia")}  # the cookie her sign-in sets now
     assert private(gate()) == ["private page for mia"]
-    assert [e.details.get("reason") for e in audit.query({"action": "signout"})] == ["account changed"]
+    assert [e.details.get("reason") for e in audit.query({"action": "signout"}, db=get_db())] == ["account changed"]
 
 
 def test_the_sign_in_cookie_of_the_earlier_format_signs_nobody_in(db, browser):
@@ -109,7 +110,9 @@ def test_a_password_change_ends_the_accounts_other_sessions(db, browser):
     other_tab = gate()
     submit(other_tab, "mia", MIA_PASSWORD)
     browser.cookies = {AUTH_COOKIE: cookie_of("mia")}
-    users.change_own_password(users.get_user("mia"), NEW_PASSWORD, NEW_PASSWORD, current=MIA_PASSWORD)
+    users.change_own_password(
+        users.get_user("mia", db=get_db()), NEW_PASSWORD, NEW_PASSWORD, current=MIA_PASSWORD, db=get_db()
+    )
     other_tab.run()
     assert ended(other_tab)
     assert ended(gate())
@@ -120,12 +123,12 @@ def test_disabling_ends_an_open_session_on_its_next_run_and_enabling_does_not_re
     at = gate()
     submit(at, "mia", MIA_PASSWORD)
     browser.cookies = {AUTH_COOKIE: cookie_of("mia")}
-    users.set_active(CLI, "mia", False)
+    users.set_active(CLI, "mia", False, db=get_db())
     at.run()
     assert errors(at) == ["Access refused: the account mia is disabled."] and not private(at)
     at.run()
     assert not private(at)
-    users.set_active(CLI, "mia", True)
+    users.set_active(CLI, "mia", True, db=get_db())
     assert ended(gate())
     again = gate()
     submit(again, "mia", MIA_PASSWORD)
@@ -137,13 +140,13 @@ def test_a_role_change_ends_open_sessions_and_earlier_cookies(db, browser):
     at = gate()
     submit(at, "mia", MIA_PASSWORD)
     browser.cookies = {AUTH_COOKIE: cookie_of("mia")}
-    users.set_role(CLI, "mia", "viewer")
+    users.set_role(CLI, "mia", "viewer", db=get_db())
     at.run()
     assert ended(at)
     assert ended(gate())
     submit(at, "mia", MIA_PASSWORD)
     assert private(at) == ["private page for mia"]
-    users.set_role(CLI, "mia", "viewer")  # no change: nothing ends
+    users.set_role(CLI, "mia", "viewer", db=get_db())  # no change: nothing ends
     at.run()
     assert private(at) == ["private page for mia"]
 
@@ -171,11 +174,11 @@ def signed_in_google(at: AppTest) -> bool:
 
 
 def test_google_sessions_end_on_a_role_change_and_on_disable(db, monkeypatch):
-    users.oidc_sign_in("boss@corp.example", "Boss", "google", "viewer")  # the first one: admin
-    users.oidc_sign_in("ann@corp.example", "Ann", "google", "marketer")
+    users.oidc_sign_in("boss@corp.example", "Boss", "google", "viewer", db=get_db())  # the first one: admin
+    users.oidc_sign_in("ann@corp.example", "Ann", "google", "marketer", db=get_db())
     tab = google_session(monkeypatch, "ann@corp.example", 1_764_666_000)
     assert signed_in_google(tab)
-    users.set_role(CLI, "ann@corp.example", "viewer")
+    users.set_role(CLI, "ann@corp.example", "viewer", db=get_db())
     tab.run()
     assert [e.value for e in tab.error] == [OIDC_ENDED_MESSAGE] and not signed_in_google(tab)
     new_tab = google_session(monkeypatch, "ann@corp.example", 1_764_666_000)  # same Google login
@@ -183,7 +186,7 @@ def test_google_sessions_end_on_a_role_change_and_on_disable(db, monkeypatch):
     fresh = google_session(monkeypatch, "ann@corp.example", 1_764_669_600)  # signed in with Google again
     assert signed_in_google(fresh) and any("viewer" in c.value for c in fresh.sidebar.caption)
 
-    users.set_active(CLI, "ann@corp.example", False)
+    users.set_active(CLI, "ann@corp.example", False, db=get_db())
     fresh.run()
     assert any("is disabled" in e.value for e in fresh.error) and not signed_in_google(fresh)
 
@@ -195,8 +198,8 @@ def age(db, username: str, hours: float) -> None:
 
 
 def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(db, browser, run_cli):
-    username, one_time = users.ensure_first_admin()
-    expires = users.get_user(username).password_expires_at
+    username, one_time = users.ensure_first_admin(db=get_db())
+    expires = users.get_user(username, db=get_db()).password_expires_at
     assert timedelta(hours=71.9) < expires - datetime.now(UTC) <= timedelta(hours=72)  # the default
     age(db, username, 73)
     at = gate()
@@ -205,7 +208,7 @@ def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(
     assert message.startswith(f"The one-time password of {username} expired at ")
     assert f"`python -m crm user reset-password {username}`" in message
     assert not private(at) and "Choose a new password" not in titles(at)
-    assert audit.query({"action": "signin.refused"})[0].details["reason"] == "one-time password expired"
+    assert audit.query({"action": "signin.refused"}, db=get_db())[0].details["reason"] == "one-time password expired"
 
     printed = run_cli("user", "reset-password", username, check=True).stdout.strip().splitlines()
     assert "valid until" in printed[0]
@@ -216,39 +219,39 @@ def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(
 
 
 def test_a_one_time_password_that_expires_on_the_change_screen_cannot_set_a_password(db, browser):
-    _, one_time = users.add_local_user(CLI, "mia", "marketer")
+    _, one_time = users.add_local_user(CLI, "mia", "marketer", db=get_db())
     at = gate()
     submit(at, "mia", one_time)
     age(db, "mia", 73)
     change_password(at, one_time, NEW_PASSWORD)
     assert errors(at)[0].startswith("one-time password: The one-time password of mia expired at ")
-    assert users.get_user("mia").must_change_password and not private(at)
+    assert users.get_user("mia", db=get_db()).must_change_password and not private(at)
 
 
 def test_the_lifetime_of_one_time_passwords_is_configurable(db, monkeypatch):
     monkeypatch.setenv(one_time_passwords.LIFETIME_ENV, "1.5")
-    user, _ = users.add_local_user(CLI, "mia", "viewer")
+    user, _ = users.add_local_user(CLI, "mia", "viewer", db=get_db())
     left = user.password_expires_at - datetime.now(UTC)
     assert timedelta(hours=1.4) < left <= timedelta(hours=1.5)
     monkeypatch.setenv(one_time_passwords.LIFETIME_ENV, "forever")
     with pytest.raises(InvalidInput, match="CRM_ONE_TIME_PASSWORD_HOURS: 'forever' is not a number of hours"):
-        users.reset_password(CLI, "mia")
+        users.reset_password(CLI, "mia", db=get_db())
 
 
 def test_a_one_time_password_of_an_earlier_version_with_no_expiry_counts_as_expired(db):
-    _, one_time = users.add_local_user(CLI, "mia", "viewer")
+    _, one_time = users.add_local_user(CLI, "mia", "viewer", db=get_db())
     db.users.update_one({"username": "mia"}, {"$unset": {"password_expires_at": ""}})
-    assert users.get_user("mia").one_time_password_expired
+    assert users.get_user("mia", db=get_db()).one_time_password_expired
 
 
 def test_a_password_change_needs_the_current_password(db):
-    user, one_time = users.add_local_user(CLI, "mia", "viewer")
+    user, one_time = users.add_local_user(CLI, "mia", "viewer", db=get_db())
     with pytest.raises(InvalidInput, match="one-time password: that is not your one-time password"):
-        users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current="")
-    users.change_own_password(user, MIA_PASSWORD, MIA_PASSWORD, current=one_time)
+        users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current="", db=get_db())
+    users.change_own_password(user, MIA_PASSWORD, MIA_PASSWORD, current=one_time, db=get_db())
     with pytest.raises(InvalidInput, match="current password: that is not your current password"):
-        users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current=one_time)
-    assert users.check_sign_in("mia", MIA_PASSWORD) is not None
+        users.change_own_password(user, NEW_PASSWORD, NEW_PASSWORD, current=one_time, db=get_db())
+    assert users.check_sign_in("mia", MIA_PASSWORD, db=get_db()) is not None
 
 
 def script_with_the_account_sidebar():
@@ -286,11 +289,11 @@ def test_a_signed_in_user_changes_their_password_only_with_the_current_one(db, b
     browser.cookies = {AUTH_COOKIE: cookie_of("mia")}  # another browser of the same account
     own_password(at, "someone else's guess", NEW_PASSWORD)
     assert [e.value for e in at.sidebar.error] == ["current password: that is not your current password"]
-    assert users.check_sign_in("mia", MIA_PASSWORD) is not None
+    assert users.check_sign_in("mia", MIA_PASSWORD, db=get_db()) is not None
     own_password(at, MIA_PASSWORD, NEW_PASSWORD)
     assert private(at) == ["private page for mia"]
     assert [s.value for s in at.sidebar.success] == ["Password changed. Your other sessions have ended."]
-    assert users.check_sign_in("mia", NEW_PASSWORD) is not None
+    assert users.check_sign_in("mia", NEW_PASSWORD, db=get_db()) is not None
     at.run()
     assert private(at) == ["private page for mia"]  # this session goes on
     assert ended(gate())  # the other browser's cookie does not
@@ -307,7 +310,7 @@ def test_guessing_the_current_password_from_an_open_session_is_slowed_down(db, b
     ]
     own_password(at, MIA_PASSWORD, NEW_PASSWORD)  # refused unchecked during the wait
     assert [e.value for e in at.sidebar.error] == ["Too many attempts; try again in 2 s."]
-    assert users.check_sign_in("mia", MIA_PASSWORD) is not None
+    assert users.check_sign_in("mia", MIA_PASSWORD, db=get_db()) is not None
     let_time_pass(db, 2)
     own_password(at, MIA_PASSWORD, NEW_PASSWORD)
     assert [s.value for s in at.sidebar.success] == ["Password changed. Your other sessions have ended."]

@@ -16,6 +16,7 @@ from crm.analytics.dashboard import load_dashboard
 from crm.analytics.export import export_csv
 from crm.analytics.segment_preview import count, preview
 from crm.auth import CLI
+from crm.store import get_db
 
 WHEN = datetime(2025, 3, 1, tzinfo=UTC)
 AS_OF = date(2025, 3, 10)
@@ -52,7 +53,7 @@ def order(order_id: str, customer_id: str = "C1", **fields) -> dict:
 
 def exported(tmp_path, rule=EVERYONE) -> list[dict]:
     path = tmp_path / "out.csv"
-    export_csv(rule, path, as_of=AS_OF, by=CLI)
+    export_csv(rule, path, as_of=AS_OF, by=CLI, db=get_db())
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
 

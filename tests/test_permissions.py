@@ -27,6 +27,7 @@ from crm.errors import Forbidden
 from crm.ingest.csv_import import import_csv
 from crm.ingest.erasure import erase_customer
 from crm.segments import create_segment, delete_segment, duplicate_segment, update_segment
+from crm.store import get_db
 from tests.campaign_support import EVERYONE, load_customers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +159,9 @@ def _draft():
 
 # place -> how to call it as `who`; `ctx` holds the database, a temp dir and existing ids.
 ACTIONS = {
-    "crm/analytics/export.py:export_csv": lambda ctx, who: export_csv(EVERYONE, ctx["tmp"] / "out.csv", by=who),
+    "crm/analytics/export.py:export_csv": lambda ctx, who: export_csv(
+        EVERYONE, ctx["tmp"] / "out.csv", by=who, db=get_db()
+    ),
     "crm/api/accept.py:accept_batch": lambda ctx, who: accept_batch(
         ctx["db"], "customers", [{"customer_id": "new"}], by=who
     ),

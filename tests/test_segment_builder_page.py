@@ -26,6 +26,7 @@ from crm.segment_builder.reading import read_tree
 from crm.segment_builder.widget_config import window_key
 from crm.segment_engine import describe_rule, parse_rule
 from crm.segments import create_segment, get_segment, get_segment_by_name, list_segments
+from crm.store import get_db
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data
@@ -349,7 +350,7 @@ def test_the_describe_your_audience_place_offers_a_description_box(demo_db):
 
 
 def test_downloaded_csv_has_one_row_per_customer_and_the_chosen_columns(demo_db):
-    data = audience_csv(RULE, ["customer_id", "city", "total_spend"], by=CLI)
+    data = audience_csv(RULE, ["customer_id", "city", "total_spend"], by=CLI, db=get_db())
     rows = list(csv.DictReader(io.StringIO(data.decode())))
     assert len(rows) == count(RULE)
     assert list(rows[0]) == ["customer_id", "city", "total_spend"]

@@ -17,6 +17,7 @@ from crm.auth.permissions import Principal, requires
 from crm.errors import InvalidInput
 from crm.formats.csv_safety import neutralise_batch
 from crm.segment_engine import describe_rule
+from crm.store.documents import Database
 
 BATCH_ROWS = 65_536
 
@@ -31,6 +32,7 @@ def export_csv(
     on_rows: Callable[[int, int], None] | None = None,
     *,
     by: Principal,
+    db: Database,
     segment: str = "",
 ) -> int:
     """Write the customers a rule matches to `path` (header + one row each, by customer_id).
@@ -76,5 +78,6 @@ def export_csv(
         "data.export",
         segment or describe_rule(group),
         {"rows": written, "columns": columns or "all", "as_of": as_of.isoformat()},
+        db=db,
     )
     return written

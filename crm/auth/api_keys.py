@@ -19,7 +19,6 @@ from datetime import datetime
 from crm.auth import audit
 from crm.auth.permissions import API_KEY_ROLE, Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
-from crm.store import get_db
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 
@@ -135,18 +134,16 @@ def _note_use(db: Database, doc: dict) -> None:
 
 
 # On behalf of someone: the permission check and the audit entry around the functions above.
-def create(actor: Principal, name: str, *, db: Database | None = None) -> tuple[ApiKey, str]:
+def create(actor: Principal, name: str, *, db: Database) -> tuple[ApiKey, str]:
     """A new key; returns its record and the clear key, which is never shown again."""
     require(actor, "apikey.create")
-    db = db if db is not None else get_db()
     key, clear = create_key(db, name)
     audit.record(actor, "apikey.create", key.name, {"prefix": key.prefix}, db=db)
     return key, clear
 
 
-def revoke(actor: Principal, name_or_prefix: str, *, db: Database | None = None) -> ApiKey:
+def revoke(actor: Principal, name_or_prefix: str, *, db: Database) -> ApiKey:
     require(actor, "apikey.revoke")
-    db = db if db is not None else get_db()
     key = revoke_key(db, name_or_prefix)
     audit.record(actor, "apikey.revoke", key.name, {"prefix": key.prefix}, db=db)
     return key

@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pymongo import DESCENDING
 
-from crm.store import get_db
 from crm.store.documents import Database
 
 
@@ -42,7 +41,7 @@ def _who(user: Any) -> tuple[str, str]:
 
 
 def record(
-    user: Any, action: str, target: str = "", details: dict[str, Any] | None = None, *, db: Database | None = None
+    user: Any, action: str, target: str = "", details: dict[str, Any] | None = None, *, db: Database
 ) -> AuditEntry:
     """Append one entry. `user` is a signed-in user, an API-key principal, a name or None."""
     username, role = _who(user)
@@ -54,11 +53,11 @@ def record(
         target=str(target or ""),
         details=details or {},
     )
-    (db if db is not None else get_db())["audit_log"].insert_one(entry.model_dump())
+    db["audit_log"].insert_one(entry.model_dump())
     return entry
 
 
-def query(filters: AuditFilter | dict | None = None, *, db: Database | None = None) -> list[AuditEntry]:
+def query(filters: AuditFilter | dict | None = None, *, db: Database) -> list[AuditEntry]:
     """Entries matching `filters`, newest first."""
     f = filters if isinstance(filters, AuditFilter) else AuditFilter.model_validate(filters or {})
     match: dict[str, Any] = {}
@@ -75,10 +74,10 @@ def query(filters: AuditFilter | dict | None = None, *, db: Database | None = No
             match["at"]["$gte"] = f.since
         if f.until:
             match["at"]["$lte"] = f.until
-    cursor = (db if db is not None else get_db())["audit_log"].find(match, {"_id": 0})
+    cursor = db["audit_log"].find(match, {"_id": 0})
     return [AuditEntry.model_validate(doc) for doc in cursor.sort("at", DESCENDING).limit(f.limit)]
 
 
-def actions_seen(*, db: Database | None = None) -> list[str]:
+def actions_seen(*, db: Database) -> list[str]:
     """Distinct actions in the log (choices for the viewer's filter)."""
-    return sorted((db if db is not None else get_db())["audit_log"].distinct("action"))
+    return sorted(db["audit_log"].distinct("action"))

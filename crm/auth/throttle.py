@@ -27,9 +27,9 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument
+from pymongo.collection import Collection
 
-from crm.store import get_db
-from crm.store.documents import Database
+from crm.store.documents import Database, Document
 
 ACCOUNT = "account"  # one account from one client
 CLIENT = "client"  # one client over all accounts
@@ -39,8 +39,8 @@ FORGET_AFTER = timedelta(hours=1)
 LOCALHOST = "localhost"
 
 
-def _collection(db: Database | None):
-    return (db if db is not None else get_db())["signin_throttle"]
+def _collection(db: Database) -> Collection[Document]:
+    return db["signin_throttle"]
 
 
 def _now(now: datetime | None) -> datetime:
@@ -85,14 +85,14 @@ def _remaining(doc: dict | None, now: datetime) -> int:
     return max(0, math.ceil(delay_seconds(doc["kind"], int(doc["failures"])) - waited))
 
 
-def wait_seconds(username: str, client: str, *, now: datetime | None = None, db: Database | None = None) -> int:
+def wait_seconds(username: str, client: str, *, now: datetime | None = None, db: Database) -> int:
     """Seconds before `client` may try a password for `username` again; 0 if it may now."""
     now = _now(now)
     docs = _collection(db).find({"_id": {"$in": [_id(b) for b in _buckets(username, client)]}})
     return max((_remaining(doc, now) for doc in docs), default=0)
 
 
-def note_failure(username: str, client: str, *, now: datetime | None = None, db: Database | None = None) -> int:
+def note_failure(username: str, client: str, *, now: datetime | None = None, db: Database) -> int:
     """Count a wrong password; returns the wait it starts (0 while failures are still free)."""
     now = _now(now)
     throttle = _collection(db)
@@ -107,12 +107,12 @@ def note_failure(username: str, client: str, *, now: datetime | None = None, db:
     return wait_seconds(username, client, now=now, db=db)
 
 
-def note_success(username: str, client: str, *, db: Database | None = None) -> None:
+def note_success(username: str, client: str, *, db: Database) -> None:
     """A correct password: this client's failures on this account are forgiven."""
     _collection(db).delete_one({"_id": _id(_buckets(username, client)[0])})
 
 
-def clear_account(username: str, *, db: Database | None = None) -> int:
+def clear_account(username: str, *, db: Database) -> int:
     """Lift every wait on `username` (unlock, password reset), and on the clients that tried it."""
     throttle = _collection(db)
     username = (username or "").strip().lower()
@@ -122,7 +122,7 @@ def clear_account(username: str, *, db: Database | None = None) -> int:
     return cleared
 
 
-def waiting_accounts(*, now: datetime | None = None, db: Database | None = None) -> dict[str, int]:
+def waiting_accounts(*, now: datetime | None = None, db: Database) -> dict[str, int]:
     """Accounts some client must wait to try, with the longest wait in seconds (for admins)."""
     now = _now(now)
     waits: dict[str, int] = {}

@@ -20,14 +20,14 @@ from datetime import datetime
 
 import bcrypt
 from pydantic import BaseModel
+from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from crm.auth import audit, one_time_passwords, throttle
 from crm.auth.permissions import ROLES, Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
-from crm.store import get_db
 from crm.store.clock import utc_now
-from crm.store.documents import Database
+from crm.store.documents import Database, Document
 
 LOCAL = "local"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{1,63}$")
@@ -63,8 +63,8 @@ class User(BaseModel):
         return one_time_passwords.has_expired(self.must_change_password, self.password_expires_at)
 
 
-def _users(db: Database | None):
-    return (db if db is not None else get_db())["users"]
+def _users(db: Database) -> Collection[Document]:
+    return db["users"]
 
 
 def _hash(password: str) -> str:
@@ -80,7 +80,7 @@ def check_password(password: str, password_hash: str) -> bool:
         return False
 
 
-def check_sign_in(username: str, password: str, *, db: Database | None = None) -> User | None:
+def check_sign_in(username: str, password: str, *, db: Database) -> User | None:
     """The active local account whose password this is, or None.
 
     Hash and session version come from one read, so a session let in by a password is bound to
@@ -137,16 +137,16 @@ def normalise_email(email: str, location: str = "email") -> str:
     return email
 
 
-def get_user(username: str, *, db: Database | None = None) -> User | None:
+def get_user(username: str, *, db: Database) -> User | None:
     doc = _users(db).find_one({"username": (username or "").strip().lower()}, {"_id": 0})
     return User.model_validate(doc) if doc else None
 
 
-def list_users(*, db: Database | None = None) -> list[User]:
+def list_users(*, db: Database) -> list[User]:
     return [User.model_validate(d) for d in _users(db).find({}, {"_id": 0}).sort("username", 1)]
 
 
-def _insert(doc: dict, db: Database | None) -> User:
+def _insert(doc: dict, db: Database) -> User:
     try:
         _users(db).insert_one(dict(doc))
     except DuplicateKeyError as exc:
@@ -174,7 +174,7 @@ def _new_local_account(username: str, email: str, name: str, role: str, password
 
 
 def add_local_user(
-    actor: Principal, username: str, role: str, name: str = "", email: str = "", *, db: Database | None = None
+    actor: Principal, username: str, role: str, name: str = "", email: str = "", *, db: Database
 ) -> tuple[User, str]:
     """Create a local account; returns the user and a one-time password to hand over."""
     require(actor, "user.admin")
@@ -188,9 +188,7 @@ def add_local_user(
     return user, password
 
 
-def add_oidc_user(
-    actor: Principal, email: str, role: str, provider: str, name: str = "", *, db: Database | None = None
-) -> User:
+def add_oidc_user(actor: Principal, email: str, role: str, provider: str, name: str = "", *, db: Database) -> User:
     """Let one Google (OIDC) account in with a role, before its first sign-in."""
     require(actor, "user.admin")
     email = normalise_email(email)
@@ -212,18 +210,18 @@ def add_oidc_user(
     return user
 
 
-def _other_active_admins(username: str, db: Database | None) -> int:
+def _other_active_admins(username: str, db: Database) -> int:
     return _users(db).count_documents({"role": "admin", "active": True, "username": {"$ne": username}})
 
 
-def _existing(username: str, db: Database | None) -> User:
+def _existing(username: str, db: Database) -> User:
     user = get_user(username, db=db)
     if user is None:
         raise NotFound(f"no user named {username!r}")
     return user
 
 
-def set_role(actor: Principal, username: str, role: str, *, db: Database | None = None) -> User:
+def set_role(actor: Principal, username: str, role: str, *, db: Database) -> User:
     require(actor, "user.admin")
     user = _existing(username, db)
     _check_role(role)
@@ -236,7 +234,7 @@ def set_role(actor: Principal, username: str, role: str, *, db: Database | None 
     return user.model_copy(update={"role": role})
 
 
-def set_active(actor: Principal, username: str, active: bool, *, db: Database | None = None) -> User:
+def set_active(actor: Principal, username: str, active: bool, *, db: Database) -> User:
     """Disable (or enable again) an account; a disabled user cannot sign in."""
     require(actor, "user.admin")
     user = _existing(username, db)
@@ -251,7 +249,7 @@ def set_active(actor: Principal, username: str, active: bool, *, db: Database | 
     return user.model_copy(update={"active": bool(active)})
 
 
-def reset_password(actor: Principal, username: str, *, db: Database | None = None) -> str:
+def reset_password(actor: Principal, username: str, *, db: Database) -> str:
     """Give a local account a new one-time password (returned once, never stored in clear)."""
     require(actor, "user.admin")
     user = _existing(username, db)
@@ -274,7 +272,7 @@ def reset_password(actor: Principal, username: str, *, db: Database | None = Non
     return password
 
 
-def unlock(actor: Principal, username: str, *, db: Database | None = None) -> int:
+def unlock(actor: Principal, username: str, *, db: Database) -> int:
     """Lift the sign-in back-off on an account now; returns how many clients were waiting."""
     require(actor, "user.admin")
     user = _existing(username, db)
@@ -283,7 +281,7 @@ def unlock(actor: Principal, username: str, *, db: Database | None = None) -> in
     return cleared
 
 
-def change_own_password(user: Principal, new: str, repeat: str, *, current: str, db: Database | None = None) -> User:
+def change_own_password(user: Principal, new: str, repeat: str, *, current: str, db: Database) -> User:
     """The signed-in user replaces their password; returns the account as it is now.
 
     Always with the password they have now (after a reset: the one-time password, while it has
@@ -319,7 +317,7 @@ def change_own_password(user: Principal, new: str, repeat: str, *, current: str,
     return _existing(account.username, db)
 
 
-def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
+def ensure_first_admin(*, db: Database) -> tuple[str, str] | None:
     """On first start of local accounts: create `admin` with a one-time password.
 
     Returns (username, password) when it created one, None when an active local admin exists.
@@ -339,7 +337,7 @@ def ensure_first_admin(*, db: Database | None = None) -> tuple[str, str] | None:
     return username, password
 
 
-def first_start_notice(*, db: Database | None = None) -> str | None:
+def first_start_notice(*, db: Database) -> str | None:
     """On the first start of local accounts: create the admin; the text to print on the console.
 
     Printed once, by whichever starts first (`python -m crm serve`, or the web UI when run on
@@ -359,7 +357,7 @@ def first_start_notice(*, db: Database | None = None) -> str | None:
     )
 
 
-def oidc_sign_in(email: str, name: str, provider: str, default_role: str, *, db: Database | None = None) -> User:
+def oidc_sign_in(email: str, name: str, provider: str, default_role: str, *, db: Database) -> User:
     """Find or create the user of an allowed OIDC sign-in and stamp the sign-in time.
 
     The first user of a provider with no active admin becomes admin; later new ones get
@@ -393,7 +391,7 @@ def oidc_sign_in(email: str, name: str, provider: str, default_role: str, *, db:
     return _existing(email, db)
 
 
-def stamp_login(username: str, *, db: Database | None = None) -> None:
+def stamp_login(username: str, *, db: Database) -> None:
     _users(db).update_one({"username": username}, {"$set": {"last_login": utc_now()}})
 
 
@@ -401,7 +399,7 @@ def _login_key(username: str, login_id: str) -> str:
     return hashlib.sha256(f"{username}\n{login_id}".encode()).hexdigest()
 
 
-def first_sight_of_login(username: str, login_id: str, session_version: int = 0, *, db: Database | None = None) -> bool:
+def first_sight_of_login(username: str, login_id: str, session_version: int = 0, *, db: Database) -> bool:
     """True the first time any session shows this login (an OIDC provider's one ID token).
 
     Streamlit keeps an OIDC sign-in in a cookie that every new tab reuses; the sign-in is
@@ -409,7 +407,7 @@ def first_sight_of_login(username: str, login_id: str, session_version: int = 0,
     of that moment (`login_version`).
     """
     try:
-        (db if db is not None else get_db())["signins_seen"].insert_one(
+        db["signins_seen"].insert_one(
             {
                 "_id": _login_key(username, login_id),
                 "username": username,
@@ -422,7 +420,7 @@ def first_sight_of_login(username: str, login_id: str, session_version: int = 0,
     return True
 
 
-def login_version(username: str, login_id: str, *, db: Database | None = None) -> int | None:
+def login_version(username: str, login_id: str, *, db: Database) -> int | None:
     """The session version an OIDC login was first seen under (None: never seen)."""
-    doc = (db if db is not None else get_db())["signins_seen"].find_one({"_id": _login_key(username, login_id)})
+    doc = db["signins_seen"].find_one({"_id": _login_key(username, login_id)})
     return None if doc is None else int(doc.get("session_version", 0))

@@ -93,6 +93,7 @@ def count_command(args) -> int:
 def export_command(args) -> int:
     from crm.analytics.export import export_csv
     from crm.auth import CLI
+    from crm.store import get_db
 
     group = read_rule(args.rules)
     columns = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else None
@@ -104,6 +105,7 @@ def export_command(args) -> int:
         progress=True,
         by=CLI,
         segment=Path(args.rules).name,
+        db=get_db(),
     )
     print(f"wrote {written} customers to {args.output}")
     return 0

@@ -131,10 +131,11 @@ def first_admin_notice() -> str | None:
     """Local accounts (no OIDC provider in the UI's secrets) and no admin yet: create one."""
     from crm.auth import users
     from crm.auth.signin_settings import oidc_provider, read_secrets
+    from crm.store import get_db
 
     if oidc_provider(read_secrets(ROOT)) is not None:
         return None
-    return users.first_start_notice()
+    return users.first_start_notice(db=get_db())
 
 
 def serve_command(args) -> int:

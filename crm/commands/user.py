@@ -35,16 +35,18 @@ def register(sub) -> None:
 
 def list_command(args) -> int:
     from crm.auth import users
+    from crm.store import get_db
 
-    for user in users.list_users():
+    for user in users.list_users(db=get_db()):
         print(json.dumps(user.model_dump(mode="json")))
     return 0
 
 
 def add_command(args) -> int:
     from crm.auth import users
+    from crm.store import get_db
 
-    user, password = users.add_local_user(CLI, args.username, args.role, name=args.name, email=args.email)
+    user, password = users.add_local_user(CLI, args.username, args.role, name=args.name, email=args.email, db=get_db())
     print(
         f"added {user.username} ({user.role}); one-time password, {_valid_until(user)}, to be changed at first sign-in:"
     )
@@ -54,9 +56,10 @@ def add_command(args) -> int:
 
 def reset_command(args) -> int:
     from crm.auth import users
+    from crm.store import get_db
 
-    password = users.reset_password(CLI, args.username)
-    user = users.get_user(args.username)
+    password = users.reset_password(CLI, args.username, db=get_db())
+    user = users.get_user(args.username, db=get_db())
     print(
         f"new one-time password for {user.username}, {_valid_until(user)}, to be changed at first sign-in "
         "(earlier sign-ins of the account have ended):"
@@ -73,8 +76,9 @@ def _valid_until(user) -> str:
 
 def unlock_command(args) -> int:
     from crm.auth import users
+    from crm.store import get_db
 
-    cleared = users.unlock(CLI, args.username)
+    cleared = users.unlock(CLI, args.username, db=get_db())
     print(
         f"{args.username} may sign in again now"
         + (f" (back-off lifted for {cleared} client(s))" if cleared else " (no back-off was in force)")
@@ -84,7 +88,8 @@ def unlock_command(args) -> int:
 
 def role_command(args) -> int:
     from crm.auth import users
+    from crm.store import get_db
 
-    user = users.set_role(CLI, args.username, args.role)
+    user = users.set_role(CLI, args.username, args.role, db=get_db())
     print(f"{user.username} is now {user.role}")
     return 0

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from crm.analytics.export import export_csv
 from crm.auth.permissions import Principal
+from crm.store.documents import Database
 
 PREPARE_ABOVE_ROWS = 100_000
 
@@ -26,9 +27,10 @@ def audience_csv(
     on_rows: Callable[[int, int], None] | None = None,
     *,
     by: Principal,
+    db: Database,
     segment: str = "",
 ) -> bytes:
     with tempfile.TemporaryDirectory(prefix="crm-export-") as folder:
         path = Path(folder) / "audience.csv"
-        export_csv(rule, path, as_of=as_of, columns=columns, on_rows=on_rows, by=by, segment=segment)
+        export_csv(rule, path, as_of=as_of, columns=columns, on_rows=on_rows, by=by, db=db, segment=segment)
         return path.read_bytes()

@@ -27,6 +27,7 @@ from crm.auth import audit, one_time_passwords, session_cookie, throttle, users
 from crm.auth.signin_settings import OidcProvider, allow_list, cookie_secret, default_role, oidc_provider
 from crm.config import load_settings
 from crm.errors import CRMError
+from crm.ui.data import get_database
 
 AUTH_COOKIE = "crm_session"
 AUTH_COOKIE_DAYS = 7.0
@@ -77,7 +78,7 @@ def current_user() -> users.User | None:
         username = st.session_state.get("username") or ""
     if st.session_state.get(SIGNED_IN_KEY) != username:
         return None  # the gate has not let this session in (refused, or not yet checked)
-    user = users.get_user(username)
+    user = users.get_user(username, db=get_database())
     if user is None or not user.active or user.must_change_password:
         return None
     if user.session_version != st.session_state.get(SESSION_VERSION_KEY):
@@ -139,20 +140,20 @@ def _change_password(user: users.User, current: str, new: str, repeat: str) -> b
     too, so the session carries on under the new version and sets a new cookie.
     """
     here = client()
-    wait = throttle.wait_seconds(user.username, here)
+    wait = throttle.wait_seconds(user.username, here, db=get_database())
     if wait:
         st.error(f"Too many attempts; try again in {wait} s.")
         return False
     try:
-        changed = users.change_own_password(user, new, repeat, current=current)
+        changed = users.change_own_password(user, new, repeat, current=current, db=get_database())
     except users.WrongPassword as exc:
-        wait = throttle.note_failure(user.username, here)
+        wait = throttle.note_failure(user.username, here, db=get_database())
         st.error(str(exc) + (f". Too many attempts; try again in {wait} s." if wait else ""))
         return False
     except CRMError as exc:
         st.error(str(exc))
         return False
-    throttle.note_success(user.username, here)
+    throttle.note_success(user.username, here, db=get_database())
     st.session_state[SESSION_VERSION_KEY] = changed.session_version
     st.session_state[_SET_COOKIE] = True
     return True
@@ -182,7 +183,7 @@ def _clear_session() -> None:
 
 def _refuse(email: str, reason: str, message: str) -> None:
     if st.session_state.get(_REFUSED) != email:
-        audit.record(email or "unknown", "signin.refused", email, {"reason": reason})
+        audit.record(email or "unknown", "signin.refused", email, {"reason": reason}, db=get_database())
         st.session_state[_REFUSED] = email
     st.session_state.pop(SIGNED_IN_KEY, None)
     st.error(message)
@@ -198,6 +199,7 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
             "signout",
             "",
             {"provider": oidc.stored_as} if who else {"provider": oidc.stored_as, "refused": True},
+            db=get_database(),
         )
         st.session_state.pop(_REFUSED, None)
         st.logout()
@@ -220,13 +222,13 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
         st.stop()
     email = str(st.user.get("email") or "").strip().lower()
     if st.session_state.get(SIGNED_IN_KEY) == email:
-        user = users.get_user(email)
+        user = users.get_user(email, db=get_database())
         if user is not None and user.active:
             if user.session_version == st.session_state.get(SESSION_VERSION_KEY):
                 return user
             _refuse(email, "account changed", OIDC_ENDED_MESSAGE)
     settings = load_settings()
-    existing = users.get_user(email) if email else None
+    existing = users.get_user(email, db=get_database()) if email else None
     if not email:
         _refuse(
             "",
@@ -251,11 +253,13 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
             f"Access refused: {email} is not on this workspace's allow-list. "
             "Ask an admin to add your email or your domain.",
         )
-    user = users.oidc_sign_in(email, str(st.user.get("name") or ""), oidc.stored_as, default_role(settings, secrets()))
+    user = users.oidc_sign_in(
+        email, str(st.user.get("name") or ""), oidc.stored_as, default_role(settings, secrets()), db=get_database()
+    )
     login_id = _oidc_login_id()
-    if users.first_sight_of_login(user.username, login_id, user.session_version):
-        audit.record(user, "signin", "", {"provider": oidc.stored_as})
-    elif users.login_version(user.username, login_id) != user.session_version:
+    if users.first_sight_of_login(user.username, login_id, user.session_version, db=get_database()):
+        audit.record(user, "signin", "", {"provider": oidc.stored_as}, db=get_database())
+    elif users.login_version(user.username, login_id, db=get_database()) != user.session_version:
         # a login (Streamlit's cookie, shared by every tab) from before the account changed
         _refuse(email, "account changed", OIDC_ENDED_MESSAGE)
     st.session_state[SIGNED_IN_KEY] = user.username
@@ -279,7 +283,7 @@ def _oidc_login_id() -> str:
 @st.cache_resource(show_spinner=False)
 def _first_start(data_dir: str, db_name: str) -> None:
     """Once per process and database: create the first admin and print its one-time password."""
-    notice = users.first_start_notice()  # `python -m crm serve` has made it already, unless run alone
+    notice = users.first_start_notice(db=get_database())  # `python -m crm serve` has made it already, unless run alone
     if notice:
         print(f"\n{notice}\n", flush=True)
 
@@ -308,7 +312,9 @@ def _local_gate() -> users.User:
     _first_start(str(settings.data_dir), settings.db_name)
     authenticator = _authenticator()
     if st.session_state.pop(_SIGN_OUT, False) and st.session_state.get("authentication_status"):
-        audit.record(st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL})
+        audit.record(
+            st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL}, db=get_database()
+        )
         authenticator.logout(location="unrendered")  # deletes the cookie, marks the session out
         _clear_session()
         st.session_state[_NO_COOKIE] = True
@@ -319,7 +325,7 @@ def _local_gate() -> users.User:
     if not st.session_state.get("authentication_status"):
         _password_form()  # returns only once a right password was typed
     username = st.session_state.get("username") or ""
-    user = users.get_user(username)
+    user = users.get_user(username, db=get_database())
     if user is None or not user.active:
         authenticator.logout(location="unrendered")
         _refuse(username, "disabled", f"Access refused: the account {username} is disabled.")
@@ -327,8 +333,8 @@ def _local_gate() -> users.User:
         st.rerun()  # changed in the last moment: the next run ends this session
     if st.session_state.get(SIGNED_IN_KEY) != user.username:
         if st.session_state.pop(_PASSWORD_TYPED, None) == user.username:
-            users.stamp_login(user.username)
-            audit.record(user, "signin", "", {"provider": users.LOCAL, "client": client()})
+            users.stamp_login(user.username, db=get_database())
+            audit.record(user, "signin", "", {"provider": users.LOCAL, "client": client()}, db=get_database())
             st.session_state[_SET_COOKIE] = True
         # else the cookie of an earlier sign-in (a new tab): that sign-in is in the audit log already
         st.session_state[SIGNED_IN_KEY] = user.username
@@ -340,10 +346,10 @@ def _local_gate() -> users.User:
 
 def _end_if_account_changed(authenticator) -> None:
     """Sign this session out if its account's session version moved on since it began."""
-    user = users.get_user(st.session_state.get("username") or "")
+    user = users.get_user(st.session_state.get("username") or "", db=get_database())
     if user is None or not user.active or user.session_version == st.session_state.get(SESSION_VERSION_KEY):
         return  # the same account as when it began (or gone or disabled: refused by the gate)
-    audit.record(user, "signout", "", {"provider": users.LOCAL, "reason": "account changed"})
+    audit.record(user, "signout", "", {"provider": users.LOCAL, "reason": "account changed"}, db=get_database())
     authenticator.logout(location="unrendered")  # deletes the cookie too
     _clear_session()
     st.session_state[_NO_COOKIE] = True
@@ -358,7 +364,7 @@ def _cookie_sign_in(authenticator) -> None:
     claims = session_cookie.read(st.context.cookies.get(AUTH_COOKIE), _secret())
     if claims is None:
         return
-    user = users.get_user(claims.username)
+    user = users.get_user(claims.username, db=get_database())
     if user is None or user.provider != users.LOCAL or not user.active:
         return
     if user.session_version != claims.session_version:
@@ -391,20 +397,26 @@ def _password_form() -> None:
     if not submitted:
         st.stop()
     username, here = typed.strip().lower(), client()
-    wait = throttle.wait_seconds(username, here)
+    wait = throttle.wait_seconds(username, here, db=get_database())
     if wait:  # refused before the password is even looked at: a wait reveals nothing about it
         st.error(f"Too many attempts; try again in {wait} s.")
         st.stop()
     if not username or not password.strip():
         st.error("Enter your username and password.")
         st.stop()
-    user = users.check_sign_in(username, password)
+    user = users.check_sign_in(username, password, db=get_database())
     if user is not None and user.one_time_password_expired:
-        audit.record(user, "signin.refused", user.username, {"reason": "one-time password expired", "client": here})
+        audit.record(
+            user,
+            "signin.refused",
+            user.username,
+            {"reason": "one-time password expired", "client": here},
+            db=get_database(),
+        )
         st.error(one_time_passwords.expired_message(user.username, user.password_expires_at))
         st.stop()
     if user is not None:
-        throttle.note_success(username, here)
+        throttle.note_success(username, here, db=get_database())
         st.session_state.update(
             {
                 "authentication_status": True,
@@ -417,13 +429,14 @@ def _password_form() -> None:
         form.empty()
         return
     st.session_state["authentication_status"] = None  # a failure is reported by the run that saw it
-    wait = throttle.note_failure(username, here)
-    known = users.get_user(username) is not None
+    wait = throttle.note_failure(username, here, db=get_database())
+    known = users.get_user(username, db=get_database()) is not None
     audit.record(
         username if known else "unknown",
         "signin.failed",
         username if known else "",
         {"reason": "wrong username or password", "client": here, "wait_seconds": wait},
+        db=get_database(),
     )
     st.error("Wrong username or password." + (f" Too many attempts; try again in {wait} s." if wait else ""))
     st.stop()
