@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 import uvicorn
+from fastapi import FastAPI
 
 from crm.api.app import create_app
 from crm.config import Settings
@@ -33,13 +34,13 @@ START_TIMEOUT_SECONDS = 30
 class LocalHost:
     """The API app served in this process on a free port."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, app: FastAPI | None = None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))  # bound here, handed to uvicorn: no port race
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(settings)
+        self.app = app if app is not None else create_app(settings)  # another app: a benchmark's baseline
         self.app.state.public_url = self.url
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=10)
         self.server = uvicorn.Server(config)

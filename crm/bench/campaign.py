@@ -6,7 +6,8 @@ until every receipt is recorded, with wall time and the CPU time of this process
 embedded database server. Then receipts alone, batched against one update per receipt: first
 the storage side without HTTP (batches of CRM_RECEIPT_FLUSH_SIZE stored in the receipt journal,
 and stored then applied to the log), then
-signed receipts posted from another process: one per request written one by one (the old way),
+signed receipts posted from another process: one per request written one by one (the endpoint
+without its journal, `crm.bench.receipt_baseline`),
 one per request through the group commit, and arrays of POST_BATCH (the way the vendor posts).
 Progress goes to stderr; the figures are one JSON line on stdout.
 """
@@ -14,7 +15,6 @@ Progress goes to stderr; the figures are one JSON line on stdout.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import multiprocessing
 import os
@@ -131,7 +131,7 @@ def _post_in_child(url: str, secret: bytes, keys: list[tuple[str, str]], per_req
     return asyncio.run(_post_receipts(url, secret, keys, per_request))
 
 
-def _receipt_rate(db, settings, campaign, mode_settings, per_request: int) -> tuple[float, float]:
+def _receipt_rate(db, settings, campaign, baseline: bool, per_request: int) -> tuple[float, float]:
     """Receipts/s acknowledged, and applied to the log (the counters show them)."""
     from crm.api.local_host import LocalHost
     from crm.campaigns.dispatcher import Outcome, outcome_updates
@@ -146,7 +146,9 @@ def _receipt_rate(db, settings, campaign, mode_settings, per_request: int) -> tu
     db.communication_log.bulk_write(outcome_updates(campaign.id, sent), ordered=False)
     keys = [(f"{campaign.id}:{o.customer_id}", o.vendor_message_id) for o in sent]
     pending = {"campaign_id": campaign.id, "status": {"$in": [PENDING, SENT]}}
-    host = LocalHost(mode_settings).start()
+    from crm.bench.receipt_baseline import baseline_app
+
+    host = LocalHost(settings, app=baseline_app(settings) if baseline else None).start()
     try:
         # The load comes from another process, so the client does not compete with the server
         # for this interpreter's lock.
@@ -277,17 +279,18 @@ def run(args) -> dict:
             write_only.append(other.id)
         storage = _write_rates(db, tuple(write_only), args.receipts, settings.receipt_flush_size)
 
-        one_by_one = dataclasses.replace(settings, receipt_flush_size=1)
-        modes = (
-            ("one_per_request_one_update_each", one_by_one, 1),
-            ("one_per_request_group_commit", settings, 1),
-            (f"arrays_of_{POST_BATCH}_group_commit", settings, POST_BATCH),
+        modes = (  # (label, the baseline endpoint of crm.bench.receipt_baseline, receipts per request)
+            ("one_per_request_one_update_each", True, 1),
+            ("one_per_request_group_commit", False, 1),
+            (f"arrays_of_{POST_BATCH}_group_commit", False, POST_BATCH),
         )
         rates, applied = {}, {}
-        for label, mode, per_request in modes:
+        for label, without_journal, per_request in modes:
             print(f"receipts over HTTP: {label}...", file=sys.stderr, flush=True)
             other, _ = compose_campaign(db, CLI, draft(f"receipts {label}", "receipts"))
-            rates[label], applied[label] = _receipt_rate(db, settings, get_campaign(db, other.id), mode, per_request)
+            rates[label], applied[label] = _receipt_rate(
+                db, settings, get_campaign(db, other.id), without_journal, per_request
+            )
             campaign_stats(db, other.id)
         baseline = rates["one_per_request_one_update_each"]
         return {

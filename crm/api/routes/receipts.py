@@ -32,7 +32,6 @@ from crm.campaigns.receipts import (
     Receipt,
     Refusal,
     check_known,
-    receipt_update,
 )
 from crm.campaigns.signing import FORMAT, HEADER, SignatureError, openapi_declaration, receipt_secrets, sign, verify
 from crm.config import Settings
@@ -136,26 +135,22 @@ def receipts_router(settings: Settings) -> APIRouter:
     @asynccontextmanager
     async def lifespan(app):
         state["secrets"] = receipt_secrets(settings)
-        recovery = None
-        if settings.receipt_flush_size > 1:
-            db = await asyncio.to_thread(database)
-            state["writer"] = GroupCommit(
-                lambda batch: store_receipts(db, batch), settings.receipt_flush_size, settings.receipt_flush_ms
-            ).start()
-            state["applier"] = Applier(db).start()
-            # Receipts a stopped process stored but never applied (in the background: serve now).
-            recovery = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(lambda: apply_journal(db, unsettled_campaigns(db)))
-            )
-        app.state.receipt_writer = state.get("writer")
+        db = await asyncio.to_thread(database)
+        state["writer"] = GroupCommit(
+            lambda batch: store_receipts(db, batch), settings.receipt_flush_size, settings.receipt_flush_ms
+        ).start()
+        state["applier"] = Applier(db).start()
+        # Receipts a stopped process stored but never applied (in the background: serve now).
+        recovery = asyncio.get_running_loop().create_task(
+            asyncio.to_thread(lambda: apply_journal(db, unsettled_campaigns(db)))
+        )
+        app.state.receipt_writer = state["writer"]
         try:
             yield
         finally:
-            if state.get("writer") is not None:
-                await state["writer"].close()  # flushed on shutdown: nothing queued is dropped
-                await state["applier"].close()
-            if recovery is not None:
-                await asyncio.gather(recovery, return_exceptions=True)
+            await state["writer"].close()  # flushed on shutdown: nothing queued is dropped
+            await state["applier"].close()
+            await asyncio.gather(recovery, return_exceptions=True)
 
     router = APIRouter(tags=["delivery receipts"], lifespan=lifespan)
 
@@ -222,19 +217,16 @@ def receipts_router(settings: Settings) -> APIRouter:
                 401, "unauthorized", str(exc), [ErrorDetail(field=HEADER, reason=f"expected {FORMAT}")]
             ) from None
         receipts = parse_receipts(body)
-        writer = state.get("writer")
         try:
             receipts, refused = await run_in_threadpool(check_known, database(), receipts, body.lstrip()[:1] == b"[")
             if not receipts:
                 raise all_refused(refused)
-            if writer is None:  # one update per receipt (the baseline the benchmark compares with)
-                await run_in_threadpool(database().communication_log.bulk_write, [receipt_update(r) for r in receipts])
-            else:  # stored in the journal (acknowledged), then applied to the log in the background
-                fresh = await writer.submit_many(receipts)
-                state["applier"].add([r for r, new in zip(receipts, fresh) if new])
-                seen = [r.idempotency_key for r, new in zip(receipts, fresh) if not new]
-                if seen:  # journaled before, maybe never applied (a crash in between): apply the first
-                    state["applier"].add(await run_in_threadpool(journaled_receipts, database(), seen))
+            # Stored in the journal (acknowledged), then applied to the log in the background.
+            fresh = await state["writer"].submit_many(receipts)
+            state["applier"].add([r for r, new in zip(receipts, fresh) if new])
+            seen = [r.idempotency_key for r, new in zip(receipts, fresh) if not new]
+            if seen:  # journaled before, maybe never applied (a crash in between): apply the first
+                state["applier"].add(await run_in_threadpool(journaled_receipts, database(), seen))
         except PyMongoError as exc:
             raise ApiError(
                 503, "unavailable", f"the receipt was not stored ({type(exc).__name__}); send it again"
