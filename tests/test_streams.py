@@ -17,7 +17,8 @@ import pytest
 import redis
 
 from crm.config import load_settings
-from crm.ingest.streams import StreamKeys, Worker
+from crm.ingest.redis_queue import StreamKeys
+from crm.ingest.streams import Worker
 from tests.support import wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -324,7 +325,7 @@ def test_a_customer_only_queued_so_far_can_be_erased_and_is_never_written(queued
 def test_erasure_takes_the_customer_out_of_dead_letters_and_a_replay_cannot_bring_them_back(
     worker, redis_mode, db, run_cli
 ):
-    from crm.ingest.streams import replay_dead_letters
+    from crm.ingest.dead_letters import replay_dead_letters
 
     client, keys = redis_mode
     db.customers.insert_many([{"customer_id": "C1", "name": "Customer 1"}, {"customer_id": "C2"}])
@@ -363,8 +364,8 @@ def test_a_customer_found_only_in_dead_letters_can_be_erased(worker, redis_mode,
 def test_a_replayed_batch_accepted_before_an_erasure_is_still_dropped(worker, redis_mode, db):
     # Dead-lettered before the erasure, replayed after it by someone who did not scrub it (a
     # replay racing the erasure): the worker checks the batch's original acceptance time.
+    from crm.ingest.dead_letters import replay_dead_letters
     from crm.ingest.erasure import ERASURES
-    from crm.ingest.streams import replay_dead_letters
     from crm.store.clock import utc_now
 
     client, keys = redis_mode

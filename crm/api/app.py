@@ -67,7 +67,8 @@ def _attach_state(app: FastAPI, settings: Settings) -> None:
     app.state.key_guesses = TokenBuckets(settings.api_key_guesses_per_minute / 60, settings.api_key_guesses_per_minute)
     app.state.redis = app.state.producer = None
     if settings.redis_url:
-        from crm.ingest.streams import Producer, StreamKeys, redis_client
+        from crm.ingest.redis_queue import StreamKeys, redis_client
+        from crm.ingest.streams import Producer
 
         app.state.redis = redis_client(settings)
         app.state.producer = Producer(app.state.redis, StreamKeys(settings.stream_prefix))

@@ -86,7 +86,7 @@ class Services:
             return True
         import redis
 
-        from crm.ingest.streams import StreamKeys
+        from crm.ingest.redis_queue import StreamKeys
 
         client = redis.Redis.from_url(self.env["REDIS_URL"])
         try:

@@ -133,14 +133,14 @@ def apikey_revoke(args) -> int:
 
 
 def _stream_keys():
-    from crm.ingest.streams import StreamKeys, redis_client
+    from crm.ingest.redis_queue import StreamKeys, redis_client
 
     settings = load_settings()
     return redis_client(settings), StreamKeys(settings.stream_prefix)
 
 
 def deadletter_list(args) -> int:
-    from crm.ingest.streams import list_dead_letters
+    from crm.ingest.dead_letters import list_dead_letters
 
     client, keys = _stream_keys()
     entries = list_dead_letters(client, keys, args.limit)
@@ -152,7 +152,7 @@ def deadletter_list(args) -> int:
 
 
 def deadletter_replay(args) -> int:
-    from crm.ingest.streams import replay_dead_letters
+    from crm.ingest.dead_letters import replay_dead_letters
 
     client, keys = _stream_keys()
     new_ids = replay_dead_letters(client, keys, args.ids)

@@ -31,7 +31,7 @@ from crm.store.documents import Database, Document
 if TYPE_CHECKING:  # Redis is imported only when a queue is configured
     import redis
 
-    from crm.ingest.streams import StreamKeys
+    from crm.ingest.redis_queue import StreamKeys
 
     Queue = tuple[redis.Redis, StreamKeys]
 
@@ -120,7 +120,7 @@ def erasure_times(db: Database, customer_ids: Iterable[str]) -> dict[str, dateti
 def _queue() -> Iterator[Queue | None]:
     """(client, keys) of the Redis queue when one is configured, else None."""
     from crm.config import load_settings
-    from crm.ingest.streams import StreamKeys, redis_client
+    from crm.ingest.redis_queue import StreamKeys, redis_client
 
     settings = load_settings()
     if not settings.redis_url:
@@ -154,7 +154,7 @@ def _scrub(queue: Queue, customer_id: str) -> int:
     """Their rows leave the dead letters (the worker drops them from the stream itself)."""
     import redis
 
-    from crm.ingest.streams import scrub_dead_letters
+    from crm.ingest.dead_letters import scrub_dead_letters
 
     client, keys = queue
     try:

@@ -7,7 +7,8 @@
   pending; any worker reclaims them with XAUTOCLAIM once idle for `claim_idle_ms`, and writing
   them again changes nothing that was already written, so every record lands exactly once.
 - Redis counts deliveries. An entry that failed `max_attempts` times (or cannot be decoded at
-  all) moves to the dead-letter stream in one transaction with its XACK; `replay` re-queues it.
+  all) moves to the dead-letter stream in one transaction with its XACK (`crm.ingest.dead_letters`
+  lists and replays them).
 - Customers queued but not yet written are kept in a set, so an order for them is accepted
   before the worker has caught up (the worker still checks the customer exists before writing).
 - A customer erased after a batch was accepted does not come back through it: the worker drops
@@ -30,69 +31,18 @@ from typing import Any, cast
 
 import redis
 from redis.client import Pipeline
-from redis.typing import EncodableT, FieldT
 
 from crm.config import Settings
-from crm.errors import NotFound, Unavailable
+from crm.errors import Unavailable
 from crm.ingest.consent import ConsentSource
 from crm.ingest.records import ID_FIELDS, Kind, Record, check_customers_exist, validate_records
+from crm.ingest.redis_queue import Fields, NewFields, StreamKeys, entries_of, now_text, redis_client
 from crm.ingest.writer import write_records
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 from crm.store.schema import RECORD_KINDS
 
 log = logging.getLogger("crm.ingest.streams")
-
-
-@dataclass(frozen=True)
-class StreamKeys:
-    """Redis key names, all under one prefix (tests use a prefix of their own)."""
-
-    prefix: str
-
-    @property
-    def stream(self) -> str:
-        return f"{self.prefix}ingest"
-
-    @property
-    def group(self) -> str:
-        return f"{self.prefix}writers"
-
-    @property
-    def dead_letter(self) -> str:
-        return f"{self.prefix}ingest:dead"
-
-    @property
-    def queued_customers(self) -> str:
-        return f"{self.prefix}ingest:queued-customers"
-
-    def all(self) -> list[str]:
-        return [self.stream, self.dead_letter, self.queued_customers]
-
-
-def redis_client(settings: Settings) -> redis.Redis:
-    if not settings.redis_url:
-        raise Unavailable("REDIS_URL is not set: the stream worker needs Redis")
-    return redis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=5, health_check_interval=30
-    )
-
-
-# Our client decodes replies (decode_responses=True): a stream entry is (id, {field: text}).
-# redis-py's types cannot know that, so replies are read through `_entries`, and the fields we
-# add are typed as redis-py asks.
-Fields = dict[str, str]
-NewFields = dict[FieldT, EncodableT]
-
-
-def _entries(reply: Any) -> list[tuple[str, Fields]]:
-    """The entries of an XRANGE or XAUTOCLAIM reply, or of one stream of XREADGROUP's; entries
-    deleted while pending (no fields) left out."""
-    return [(str(entry_id), dict(fields)) for entry_id, fields in reply or [] if fields]
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Producer:
@@ -108,7 +58,7 @@ class Producer:
             "kind": kind,
             "count": len(rows),
             "rows": json.dumps(rows, ensure_ascii=False),
-            "accepted_at": _now(),
+            "accepted_at": now_text(),
             "source": source,
         }
         try:
@@ -214,7 +164,7 @@ class Worker:
             block=None if entries else self.block_ms,
         )
         for _, items in reply or []:
-            entries += [Entry(entry_id, fields, 1) for entry_id, fields in _entries(items)]
+            entries += [Entry(entry_id, fields, 1) for entry_id, fields in entries_of(items)]
         self._handle(entries)
         return len(entries)
 
@@ -232,7 +182,7 @@ class Worker:
         self._claim_cursor = next_cursor
         if deleted:  # trimmed away while pending: nothing left to write
             self.client.xack(self.keys.stream, self.keys.group, *deleted)
-        claimed = _entries(claimed)
+        claimed = entries_of(claimed)
         if not claimed:
             return []
         with self.client.pipeline(transaction=False) as pipe:
@@ -410,7 +360,7 @@ class Worker:
             "source": str(entry.fields.get("source", "")),
             "error": reason[:2000],
             "attempts": str(entry.deliveries),
-            "failed_at": _now(),
+            "failed_at": now_text(),
         }
         with self.client.pipeline(transaction=True) as pipe:
             pipe.xadd(self.keys.dead_letter, fields)
@@ -428,70 +378,3 @@ def _accepted_at(entry: Entry) -> datetime:
         return datetime.fromisoformat(entry.fields["accepted_at"])
     except (KeyError, TypeError, ValueError):
         return datetime.fromtimestamp(int(entry.entry_id.split("-")[0]) / 1000, UTC)
-
-
-def list_dead_letters(client: redis.Redis, keys: StreamKeys, limit: int = 100) -> list[Fields]:
-    """Dead-lettered entries, oldest first, without their rows."""
-    return [
-        {"id": entry_id, **{k: v for k, v in fields.items() if k != "rows"}}
-        for entry_id, fields in _entries(client.xrange(keys.dead_letter, count=limit))
-    ]
-
-
-def scrub_dead_letters(client: redis.Redis, keys: StreamKeys, customer_id: str) -> int:
-    """Remove an erased customer's rows (and orders) from the dead-letter stream; returns how many.
-
-    An entry is immutable, so one that held them is replaced by a copy without them (or deleted
-    when nothing else was in it), in one transaction each."""
-    removed = 0
-    for entry_id, fields in _entries(client.xrange(keys.dead_letter)):
-        try:
-            rows = json.loads(fields.get("rows", ""))
-        except ValueError:
-            continue  # a corrupt entry holds no rows we can read, or replay
-        if not isinstance(rows, list):
-            continue
-        kept = [r for r in rows if not (isinstance(r, dict) and str(r.get("customer_id", "")).strip() == customer_id)]
-        if len(kept) == len(rows):
-            continue
-        with client.pipeline(transaction=True) as pipe:
-            if kept:
-                copy: NewFields = {
-                    **{name: value for name, value in fields.items()},
-                    "rows": json.dumps(kept, ensure_ascii=False),
-                    "count": str(len(kept)),
-                    "scrubbed_from": entry_id,
-                }
-                pipe.xadd(keys.dead_letter, copy)
-            pipe.xdel(keys.dead_letter, entry_id)
-            pipe.execute()
-        removed += len(rows) - len(kept)
-    return removed
-
-
-def replay_dead_letters(client: redis.Redis, keys: StreamKeys, ids: Sequence[str] | None = None) -> list[str]:
-    """Queue dead-lettered entries again (all, or those with these ids); returns the new ids."""
-    if ids:
-        entries: list[tuple[str, Fields]] = []
-        for entry_id in ids:
-            found = _entries(client.xrange(keys.dead_letter, entry_id, entry_id))
-            if not found:
-                raise NotFound(f"no dead-letter entry {entry_id!r}; see `python -m crm deadletter list`")
-            entries += found
-    else:
-        entries = _entries(client.xrange(keys.dead_letter))
-    new_ids = []
-    for entry_id, fields in entries:
-        again: NewFields = {
-            "kind": fields.get("kind", ""),
-            "rows": fields.get("rows", ""),
-            "count": fields.get("count", ""),
-            "accepted_at": fields.get("accepted_at", ""),
-            "source": fields.get("source", ""),
-            "replayed_from": entry_id,
-        }
-        with client.pipeline(transaction=True) as pipe:
-            pipe.xadd(keys.stream, again)
-            pipe.xdel(keys.dead_letter, entry_id)
-            new_ids.append(str(pipe.execute()[0]))
-    return new_ids
