@@ -11,13 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic_core import PydanticCustomError
 
+from crm.ingest import values
 from crm.ingest.records import (
-    _PLAIN_EMAIL,
     CustomerRecord,
     OrderRecord,
     RowError,
     RowProblem,
-    _email,
     record_to_document,
     validate_records,
 )
@@ -165,14 +164,14 @@ def test_emails_are_validated_and_lower_cased(email, stored):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.from_regex(_PLAIN_EMAIL, fullmatch=True) | st.emails())
+@given(st.from_regex(values.PLAIN_EMAIL, fullmatch=True) | st.emails())
 def test_the_plain_email_shortcut_agrees_with_email_validator(email):
     try:
         expected = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError:
         expected = None
     try:
-        ours = _email(email)
+        ours = values.email(email)
     except PydanticCustomError:
         ours = None
     assert ours == expected
