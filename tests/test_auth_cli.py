@@ -7,6 +7,7 @@ import json
 import pytest
 
 from crm.auth import SystemPrincipal, audit, users
+from crm.config import load_settings
 from crm.errors import Forbidden
 
 VIEWER = SystemPrincipal("vera", "viewer")
@@ -70,6 +71,6 @@ def test_the_campaign_core_refuses_a_viewer_before_it_sends_anything(db):
     from crm.campaigns.service import send_campaign
 
     with pytest.raises(Forbidden, match="vera \\(viewer\\) may not send a campaign"):
-        send_campaign(db, VIEWER, "000000000000000000000000", "http://127.0.0.1:9")
+        send_campaign(db, VIEWER, "000000000000000000000000", "http://127.0.0.1:9", load_settings())
     assert db.communication_log.count_documents({}) == 0
     assert audit.query({"action": "campaign."}, db=db) == []

@@ -22,6 +22,7 @@ from crm.auth.api_keys import ApiKey
 from crm.auth.permissions import PERMISSIONS, allowed
 from crm.campaigns import CampaignDraft, compose_campaign, send_campaign
 from crm.campaigns.history import log_csv
+from crm.config import load_settings
 from crm.demo import DemoSpec, load_demo
 from crm.errors import Forbidden
 from crm.ingest.csv_import import import_csv
@@ -178,7 +179,7 @@ ACTIONS = {
     "crm/campaigns/history.py:log_csv": lambda ctx, who: log_csv(ctx["db"], ctx["campaign"], by=who),
     "crm/campaigns/service.py:compose_campaign": lambda ctx, who: compose_campaign(ctx["db"], who, _draft()),
     "crm/campaigns/service.py:send_campaign": lambda ctx, who: send_campaign(
-        ctx["db"], who, ctx["campaign"], "http://127.0.0.1:9"
+        ctx["db"], who, ctx["campaign"], "http://127.0.0.1:9", load_settings()
     ),
     "crm/demo/load.py:load_demo": lambda ctx, who: load_demo(
         ctx["db"], DemoSpec(customers=5, orders=5), reset=True, by=who

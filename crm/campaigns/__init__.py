@@ -1,7 +1,7 @@
 """Campaigns: compose and check, audience snapshot, dispatch to the vendor, receipts, stats.
 
 campaign, report = compose_campaign(db, user, CampaignDraft.build(...))   # check, then create
-stats = send_campaign(db, user, campaign.id, vendor_url)                   # or resume it
+stats = send_campaign(db, user, campaign.id, vendor_url, settings)         # or resume it
 stats = wait_until_settled(db, campaign.id)
 """
 

@@ -10,6 +10,7 @@ import logging
 import threading
 
 from crm.auth import Principal
+from crm.config import Settings
 from crm.errors import CRMError
 from crm.store.documents import Database
 
@@ -19,12 +20,12 @@ _errors: dict[str, str] = {}
 _lock = threading.Lock()
 
 
-def send_in_background(db: Database, user: Principal, campaign_id: str, vendor_url: str) -> None:
+def send_in_background(db: Database, user: Principal, campaign_id: str, vendor_url: str, settings: Settings) -> None:
     from crm.campaigns.service import send_campaign
 
     def run() -> None:
         try:
-            send_campaign(db, user, campaign_id, vendor_url)
+            send_campaign(db, user, campaign_id, vendor_url, settings)
         except CRMError as exc:
             _errors[campaign_id] = str(exc)
         except Exception as exc:  # noqa: BLE001 - kept for the page; details go to the log

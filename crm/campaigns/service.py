@@ -15,7 +15,7 @@ from crm.campaigns.dispatcher import Progress, dispatch
 from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats
 from crm.campaigns.receipt_journal import apply_journal
 from crm.campaigns.repository import campaign_stats, get_campaign, insert_campaign
-from crm.config import Settings, load_settings
+from crm.config import Settings
 from crm.errors import Unavailable
 from crm.store.documents import Database
 
@@ -44,13 +44,12 @@ def send_campaign(
     user: Principal,
     campaign_id: str,
     vendor_url: str,
-    settings: Settings | None = None,
+    settings: Settings,
     progress: Progress | None = None,
 ) -> CampaignStats:
     """Send (or resume) a campaign in this process to the vendor at `vendor_url`; returns the
     counters when dispatch ends."""
     require(user, "campaign.send")
-    settings = settings or load_settings()
     campaign = get_campaign(db, campaign_id)
     action = "campaign.send" if campaign.started_at is None else "campaign.resume"
     audit.record(user, action, campaign_id, {"name": campaign.name}, db=db)

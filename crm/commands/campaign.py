@@ -105,7 +105,8 @@ def _send(db, campaign_id: str, wait: bool) -> int:
         bars[phase].update(n)
 
     try:
-        stats = send_campaign(db, CLI, campaign_id, endpoints(load_settings()).vendor_url, progress=progress)
+        settings = load_settings()
+        stats = send_campaign(db, CLI, campaign_id, endpoints(settings).vendor_url, settings, progress=progress)
         for bar in bars.values():
             bar.close()
         if wait:

@@ -10,4 +10,5 @@ from crm.store.documents import Database
 
 
 def start_sending(db: Database, user, campaign_id: str) -> None:
-    send_in_background(db, user, campaign_id, endpoints(load_settings()).vendor_url)
+    settings = load_settings()
+    send_in_background(db, user, campaign_id, endpoints(settings).vendor_url, settings)
