@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import uuid
-from pathlib import Path
 
 import bcrypt
 import pytest
@@ -15,8 +14,8 @@ import pytest
 from crm import store
 from crm.store.embedded import EmbeddedServer
 from tests.e2e.signin_support import CHROMIUM
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 # Fixture modules shared by many test files (a fixture imported into a test module would shadow
 # its own arguments).
 pytest_plugins = ("tests.api_fixtures", "tests.signin_gate")

@@ -13,9 +13,8 @@ import httpx
 import pymongo
 
 from crm.store.embedded import EmbeddedServer
-from tests.support import free_port, stop_gently, wait_for
+from tests.support import ROOT, free_port, stop_gently, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "recovery"
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent  # the project: where `python -m crm` runs
 
 
 def free_port() -> int:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.support import free_port, wait_for
+from tests.support import ROOT, free_port, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; scripts/test.sh installs it
 CHROMIUM_ARGS = [
     "--headless",

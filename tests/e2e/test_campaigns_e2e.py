@@ -37,10 +37,10 @@ from tests.e2e.signin_support import (
     submit_sign_in,
     wait_for,
 )
+from tests.support import ROOT
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 WAIT = 120  # seconds for anything the app computes or the vendor delivers
 PASSWORD = "campaign test password"
 SEGMENT = "Mumbai and Pune"

@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.signin_support import chromium_page, sign_in_as_first_admin
-from tests.support import free_port, stop_gently
+from tests.support import ROOT, free_port, stop_gently
 
-ROOT = Path(__file__).resolve().parents[2]
 WAIT_MS = 90_000
 
 

@@ -3,8 +3,6 @@ the Settings page for admins only."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -13,8 +11,8 @@ from crm.demo import DemoSpec
 from crm.store import get_db
 from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted(f"app_pages/{path.name}" for path in (ROOT / "app_pages").glob("*.py"))
 GOOGLE = {
     "redirect_uri": "http://localhost:8501/oauth2callback",

@@ -19,9 +19,8 @@ import redis
 from crm.config import load_settings
 from crm.ingest.redis_queue import StreamKeys
 from crm.ingest.streams import Worker
-from tests.support import wait_for
+from tests.support import ROOT, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 

@@ -12,9 +12,7 @@ import pymongo
 import pytest
 
 from crm.store.embedded import EmbeddedServer, _pid_alive
-from tests.support import free_port, wait_for
-
-from .conftest import ROOT
+from tests.support import ROOT, free_port, wait_for
 
 
 def test_indexes_are_created_and_unique_ids_enforced(db):

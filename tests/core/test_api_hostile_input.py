@@ -9,7 +9,7 @@ import time
 import pytest
 
 from crm.api.routes.ingest import MAX_BATCH_ITEMS, MAX_ERROR_DETAILS
-from tests.test_api import assert_error
+from tests.core.test_api import assert_error
 
 JSON = {"Content-Type": "application/json"}
 

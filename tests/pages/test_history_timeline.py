@@ -8,7 +8,6 @@ The log rows are moved the way the sender and the receipt endpoint move them (`o
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -22,8 +21,8 @@ from crm.campaigns.snapshot import take_snapshot
 from crm.store.clock import utc_now
 from tests.auth_fixtures import sign_in
 from tests.campaign_support import compose, load_customers
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RECIPIENTS = 40
 
 

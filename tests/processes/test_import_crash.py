@@ -14,9 +14,7 @@ import pytest
 
 from crm.ingest.fake_csv import write_customers_csv
 from crm.store.embedded import EmbeddedServer, _pid_alive
-from tests.support import wait_for
-
-from .conftest import ROOT
+from tests.support import ROOT, wait_for
 
 pytestmark = pytest.mark.slow  # servers started and killed in child processes
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,8 +18,8 @@ from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data
 from tests.fake_gemini import FakeGemini, error
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 TEXT = "customers in Mumbai or Pune who spent more than ₹5,000"
 PROPOSED = {
     "op": "and",

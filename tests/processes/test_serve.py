@@ -15,11 +15,10 @@ import pymongo
 import pytest
 
 from crm.store.embedded import EmbeddedServer
-from tests.support import free_port, stop_gently, wait_for
+from tests.support import ROOT, free_port, stop_gently, wait_for
 
 pytestmark = pytest.mark.slow  # servers started and killed in child processes
 
-ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 120
 
 

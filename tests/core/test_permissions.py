@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
@@ -30,8 +29,8 @@ from crm.ingest.erasure import erase_customer
 from crm.segments import create_segment, delete_segment, duplicate_segment, update_segment
 from crm.store import get_db
 from tests.campaign_support import EVERYONE, load_customers
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 WRITE_METHODS = {
     "insert_one",
     "insert_many",

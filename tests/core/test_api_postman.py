@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from crm.api.app import create_app
 from crm.api.postman import build_collection, render
 from crm.config import load_settings
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 COLLECTION = ROOT / "docs" / "postman_collection.json"
 
 

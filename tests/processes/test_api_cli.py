@@ -10,8 +10,7 @@ import httpx
 
 from crm.auth.api_keys import hash_key
 from tests.api_fixtures import free_port, wait_for
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import ROOT
 
 
 def test_apikey_create_prints_the_key_last_and_stores_only_its_hash(run_cli, db):

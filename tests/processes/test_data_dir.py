@@ -8,9 +8,7 @@ import sys
 
 import pytest
 
-from tests.support import free_port
-
-from .conftest import ROOT
+from tests.support import ROOT, free_port
 
 COMMANDS = [("db", "status"), ("apikey", "list"), ("api", "--port", "0"), ("serve", "--no-api", "--ui-port", "0")]
 

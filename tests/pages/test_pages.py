@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -16,8 +15,8 @@ from crm.ui import auth
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS = 120
 
 

@@ -17,8 +17,8 @@ from crm.config import load_settings
 from crm.errors import InvalidInput
 from crm.store import get_db
 from crm.ui.session import AUTH_COOKIE, ENDED_MESSAGE, OIDC_ENDED_MESSAGE
+from tests.pages.test_auth_pages import GOOGLE, ROOT
 from tests.signin_gate import MIA_PASSWORD, errors, gate, let_time_pass, private, ready, submit
-from tests.test_auth_pages import GOOGLE, ROOT
 
 NEW_PASSWORD = "mia's second passphrase"
 

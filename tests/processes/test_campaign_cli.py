@@ -17,7 +17,7 @@ from crm.campaigns.model import AWAITING
 from crm.campaigns.repository import get_campaign
 from crm.campaigns.snapshot import take_snapshot
 from tests.campaign_support import EVERYONE, compose, load_customers, wait_for
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 KEYS = ["campaign_id", "audience", "sent", "delivered", "failed", "pending"]
 

@@ -14,9 +14,8 @@ import pytest
 
 from crm.auth import users
 from crm.store.embedded import EmbeddedServer
-from tests.support import free_port, stop_gently, wait_for
+from tests.support import ROOT, free_port, stop_gently, wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTICE = re.compile(r"username: (\S+)\s+one-time password: (\S+)")
 
 pytestmark = pytest.mark.slow

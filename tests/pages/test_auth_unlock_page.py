@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
 from crm.auth import CLI, audit, throttle, users
 from tests.auth_fixtures import sign_in
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def test_an_admin_sees_who_waits_and_unlocks_them_on_settings(db):

@@ -9,7 +9,7 @@ import pytest
 
 from crm.config import Settings, load_settings, shown_default
 from crm.errors import InvalidInput
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def readme_table() -> dict[str, str]:

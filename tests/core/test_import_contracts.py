@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 

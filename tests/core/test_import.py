@@ -19,8 +19,7 @@ from crm.errors import InvalidInput
 from crm.ingest.csv_import import ImportRejected, errors_to_csv, import_csv, read_header, read_rows, suggest_mapping
 from crm.ingest.records import RowError, check_customers_exist, validate_records
 from crm.ingest.writer import write_records
-
-from .conftest import ROOT
+from tests.support import ROOT
 
 SAMPLES = ROOT / "data" / "samples"
 CUSTOMERS = "customer_id,name,email,city,signup_date,tags\n"

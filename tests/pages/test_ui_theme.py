@@ -3,11 +3,9 @@ charts would not match the buttons and links around them."""
 
 import re
 import tomllib
-from pathlib import Path
 
 from crm.ui import theme
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
 
 
 def test_streamlits_primary_colour_is_the_charts_accent():

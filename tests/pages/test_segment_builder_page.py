@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -30,8 +29,8 @@ from crm.store import get_db
 from tests.apptest_support import no_failures
 from tests.auth_fixtures import sign_in
 from tests.demo_copy import demo_data
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS = 120
 RULE = {
     "op": "and",

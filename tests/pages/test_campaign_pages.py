@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -16,8 +15,8 @@ from crm.config import load_settings
 from tests.apptest_support import no_exception, no_failures
 from tests.auth_fixtures import sign_in
 from tests.campaign_support import EVERYONE, SECRET, compose, load_customers, wait_for
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 RUN_SECONDS = 120
 
 
