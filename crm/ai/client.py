@@ -19,7 +19,7 @@ from crm.errors import CRMError, Unavailable
 try:  # the SDK sends through httpx2 when it is installed, else httpx
     import httpx2
 except ImportError:  # pragma: no cover - depends on the SDK's optional dependency
-    httpx2 = None
+    httpx2 = None  # type: ignore[assignment]  # the module or nothing: checked below
 
 if TYPE_CHECKING:
     from google.genai import errors as genai_errors

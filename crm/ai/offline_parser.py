@@ -283,8 +283,8 @@ class _Parser:
         active = ACTIVE.search(c.text)
         if active and not re.search(rf"\b{COUNT_NOUNS}\b|\brs\b|{MONEY_CUES.pattern}", c.text[active.end() :]):
             days = self.window(c)
-            if days is None and re.search(r"\b(?:since|after)\b", c.text):
-                since = re.search(r"\b(?:since|after)\b", c.text)
+            since = re.search(r"\b(?:since|after)\b", c.text) if days is None else None
+            if since:
                 found = w.find_date(c.text[since.end() :], self.today)
                 if found:
                     day, match = found

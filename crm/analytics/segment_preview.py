@@ -132,7 +132,7 @@ def _preview(con, cur, group, top, joins: str, as_of: date, sample: int, data_ve
 
     where = top.where()
     audience = f"FROM customer_features AS f {joins} WHERE ({where.sql})"
-    side = {}
+    side: dict[str, partial[Any]] = {}
     if cities:
         side["cities"] = partial(_top_cities, audience, list(where.params))
     if sample:
@@ -244,7 +244,8 @@ def _single(op: str, rule):
 
 class _Cache:
     def __init__(self, size: int):
-        self.size, self.items, self.lock = size, OrderedDict(), threading.Lock()
+        self.size, self.lock = size, threading.Lock()
+        self.items: OrderedDict[Any, Any] = OrderedDict()
 
     def get(self, key):
         with self.lock:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from crm.auth import audit
 from crm.auth.permissions import Principal, requires
 from crm.ingest.consent import ConsentSource
-from crm.ingest.records import RowError, check_customers_exist, validate_records
+from crm.ingest.records import Kind, RowError, check_customers_exist, validate_records
 from crm.ingest.streams import Producer
 from crm.ingest.writer import WriteResult, write_records
 from crm.store.clock import utc_now
@@ -35,7 +35,7 @@ class BatchRejected(Exception):
 
 @requires("data.import")
 def accept_batch(
-    db: Database, kind: str, rows: Sequence[Mapping], producer: Producer | None = None, *, by: Principal
+    db: Database, kind: Kind, rows: Sequence[Mapping], producer: Producer | None = None, *, by: Principal
 ) -> WriteResult | Queued:
     """Validate every item (index = position in `rows`); write them, or queue them when a
     producer is given. Raises BatchRejected listing each bad item."""

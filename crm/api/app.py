@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, extra_routers: Iterable[APIRout
         routers.append(vendor_router(settings))
     for router in (*routers, *extra_routers):
         app.include_router(router)
-    app.openapi = lambda: _openapi(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]  # FastAPI's way to extend its schema
     return app
 
 

@@ -24,8 +24,10 @@ log = logging.getLogger("crm.api")
 
 
 class ErrorDetail(BaseModel):
-    index: int | None = Field(None, description="position of the bad item in the request array (0 for a single object)")
-    field: str | None = Field(None, description="the field (or header, or path part) that is wrong")
+    index: int | None = Field(
+        default=None, description="position of the bad item in the request array (0 for a single object)"
+    )
+    field: str | None = Field(default=None, description="the field (or header, or path part) that is wrong")
     reason: str
 
 

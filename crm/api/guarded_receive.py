@@ -8,8 +8,11 @@ its answer, unless a response has already begun.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+E = TypeVar("E", bound=Exception)
 
 
 async def run_refusing(
@@ -18,8 +21,8 @@ async def run_refusing(
     receive: Receive,
     send: Send,
     guarded: Receive,
-    refused: type[Exception],
-    refusal: Callable[[Exception], ASGIApp],
+    refused: type[E],
+    refusal: Callable[[E], ASGIApp],
 ) -> None:
     """`app` reading through `guarded`; a `refused` it raises is answered with `refusal(exc)`."""
     started = False

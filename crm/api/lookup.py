@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bson.decimal128 import Decimal128
 from pymongo import DESCENDING
 
@@ -55,5 +57,5 @@ def customer_with_orders(db: Database, customer_id: str) -> dict:
     }
 
 
-def _whole_paise(total: object) -> int:
+def _whole_paise(total: Any) -> int:
     return int(total.to_decimal()) if isinstance(total, Decimal128) else int(total)

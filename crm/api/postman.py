@@ -85,7 +85,8 @@ def _request(path: str, method: str, operation: dict) -> dict:
         request["auth"] = {"type": "noauth"}
     content = operation.get("requestBody", {}).get("content", {}).get("application/json")
     if content:
-        example = next(iter(content.get("examples", {}).values()), {}).get("value", content.get("example", {}))
+        first: dict = next(iter(content.get("examples", {}).values()), {})
+        example = first.get("value", content.get("example", {}))
         request["header"] = JSON_HEADER
         request["body"] = {
             "mode": "raw",

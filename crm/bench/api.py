@@ -186,7 +186,7 @@ def _phases(db, key: str, batch: int, prefix: str, customers: int) -> dict:
     return {
         "per_request_ms": per_request_ms,
         "share": {name: round(s / total, 3) for name, s in timings.items()},
-        "largest": max(timings, key=timings.get),
+        "largest": max(timings, key=lambda name: timings[name]),
     }
 
 

@@ -64,7 +64,9 @@ class Clock:
         return {
             "wall_seconds": round(time.perf_counter() - wall, 2),
             "cpu_seconds": round(time.process_time() - cpu, 2),
-            "db_server_cpu_seconds": round(now_server - server, 2) if None not in (now_server, server) else None,
+            "db_server_cpu_seconds": (
+                round(now_server - server, 2) if now_server is not None and server is not None else None
+            ),
         }
 
 
@@ -144,7 +146,7 @@ def _receipt_rate(db, settings, campaign, baseline: bool, per_request: int) -> t
     # As the dispatcher records them: the endpoint takes receipts only for messages the vendor accepted.
     sent = [Outcome(c, True, uuid.uuid4().hex, 1) for c in customers]
     db.communication_log.bulk_write(outcome_updates(campaign.id, sent), ordered=False)
-    keys = [(f"{campaign.id}:{o.customer_id}", o.vendor_message_id) for o in sent]
+    keys = [(f"{campaign.id}:{o.customer_id}", str(o.vendor_message_id)) for o in sent]
     pending = {"campaign_id": campaign.id, "status": {"$in": [PENDING, SENT]}}
     from crm.bench.receipt_baseline import baseline_app
 
@@ -168,7 +170,7 @@ def _receipt_rate(db, settings, campaign, baseline: bool, per_request: int) -> t
     return len(keys) / seconds, len(keys) / applied
 
 
-def _write_rates(db, campaign_ids: tuple[str, str, str], n: int, batch: int) -> dict[str, float]:
+def _write_rates(db, campaign_ids: tuple[str, ...], n: int, batch: int) -> dict[str, float]:
     """The storage side alone, no HTTP: one update per receipt; batches stored in the journal (what
     the endpoint waits for before its 202); batches stored and applied to the log (the counters)."""
     from crm.campaigns.receipt_journal import store_receipts
@@ -259,7 +261,8 @@ def run(args) -> dict:
         analytic_copy.close_all()
         settings = load_settings()
         db = store.get_db(settings)
-        server_pid = None if settings.mongodb_uri else store.embedded_server(settings).read_info().server_pid
+        info = None if settings.mongodb_uri else store.embedded_server(settings).read_info()
+        server_pid = info.server_pid if info is not None else None
         print(f"loading {max(args.recipients, args.receipts)} customers...", file=sys.stderr, flush=True)
         _load_customers(db, {"e2e": args.recipients, "receipts": args.receipts})
 

@@ -12,8 +12,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from crm.auth import CLI
+
+if TYPE_CHECKING:
+    from crm.ingest.records import Kind
 
 
 def add_arguments(parser) -> None:
@@ -31,13 +35,14 @@ def _duckdb_rate(paths: list[Path]) -> float:
         con.execute(
             f"CREATE TABLE t{index} AS SELECT * FROM read_csv(?, header = true, all_varchar = true)", [str(path)]
         )
-        rows += con.execute(f"SELECT count(*) FROM t{index}").fetchone()[0]
+        (count,) = con.execute(f"SELECT count(*) FROM t{index}").fetchone() or (0,)
+        rows += count
     seconds = time.perf_counter() - started
     con.close()
     return rows / seconds
 
 
-def _plain_insert(db, kind: str, path: Path) -> tuple[int, float]:
+def _plain_insert(db, kind: Kind, path: Path) -> tuple[int, float]:
     """Time insert_many of exactly the documents our import writes (prepared untimed)."""
     from crm.ingest.csv_import import FIRST_DATA_ROW, read_header, read_rows, suggest_mapping
     from crm.ingest.records import record_to_document, validate_records
@@ -53,7 +58,7 @@ def _plain_insert(db, kind: str, path: Path) -> tuple[int, float]:
     return len(docs), time.perf_counter() - started
 
 
-def _validation_rate(kind: str, path: Path) -> float:
+def _validation_rate(kind: Kind, path: Path) -> float:
     from crm.ingest.csv_import import FIRST_DATA_ROW, read_header, read_rows, suggest_mapping
     from crm.ingest.records import validate_records
 
@@ -80,7 +85,8 @@ def run(args) -> dict:
         # This process only: the analytic copy that after_write() touches follows CRM_DB_NAME.
         os.environ["CRM_DB_NAME"] = f"bench_ours_{suffix}"
         embedded = not load_settings().mongodb_uri
-        plain_server = None
+        plain_server: EmbeddedServer | None = None
+        plain_client: pymongo.MongoClient
         if embedded:
             # Each side gets a fresh server of its own: neither pays for the other's data.
             os.environ["CRM_DATA_DIR"] = str(tmp_dir / "ours")
@@ -93,8 +99,9 @@ def run(args) -> dict:
         plain_db = plain_client[f"bench_plain_{suffix}"]
         ensure_indexes(plain_db)
         try:
-            per_kind = {}
-            for kind, path in (("customers", customers_csv), ("orders", orders_csv)):
+            per_kind: dict[str, dict] = {}
+            kinds: tuple[tuple[Kind, Path], ...] = (("customers", customers_csv), ("orders", orders_csv))
+            for kind, path in kinds:
                 rows, plain_seconds = _plain_insert(plain_db, kind, path)
                 started = time.perf_counter()
                 import_csv(ours_db, kind, path, by=CLI)
@@ -106,7 +113,7 @@ def run(args) -> dict:
             figures["validation_rows_per_s"] = round(_validation_rate("orders", orders_csv))
             figures["duckdb_csv_rows_per_s"] = round(_duckdb_rate([customers_csv, orders_csv]))
         finally:
-            if embedded:  # the temp dir goes with everything in it (dropping is slow there)
+            if plain_server is not None:  # the temp dir goes with everything in it (dropping is slow there)
                 plain_client.close()
                 plain_server.stop()
                 store.reset()

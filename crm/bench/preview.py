@@ -16,6 +16,7 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -137,7 +138,7 @@ def generate(con: duckdb.DuckDBPyConnection, customers: int, orders: int) -> Non
     )
 
 
-def _timed(fn, repeats: int) -> tuple[dict, object]:
+def _timed(fn, repeats: int) -> tuple[dict, Any]:
     """p50/p90 wall time, and p50 CPU time of this process (all threads): on a shared machine
     the CPU figure shows the work done when the wall clock also counts waiting for a core."""
     times, cpu, result = [], [], None

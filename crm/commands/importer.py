@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from crm.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from crm.ingest.records import Kind
 
 MAX_ERRORS_SHOWN = 20
 
@@ -51,7 +55,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
-def build_mapping(kind: str, header: list[str], overrides: dict[str, str]) -> dict[str, str]:
+def build_mapping(kind: Kind, header: list[str], overrides: dict[str, str]) -> dict[str, str]:
     """Suggested mapping with the user's choices on top (a field taken by an override moves)."""
     from crm.ingest.csv_import import suggest_mapping
 

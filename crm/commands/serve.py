@@ -68,6 +68,12 @@ class Child:
     health_url: str | None  # answers 200 once the child is ready (None: ready once started)
     process: subprocess.Popen | None = field(default=None, repr=False)
 
+    @property
+    def started(self) -> subprocess.Popen:
+        """Its process, once started (asked for only after that)."""
+        assert self.process is not None, f"the {self.name} was not started"
+        return self.process
+
 
 def _die_with_parent() -> None:
     """Runs in the child before exec: SIGTERM it when the parent dies, however that happens."""
@@ -186,10 +192,10 @@ def serve_command(args) -> int:
             print("ready; press Ctrl-C to stop", flush=True)
         while not stop.wait(0.5):
             for child in children:
-                if child.process.poll() is not None:
+                if child.started.poll() is not None:
                     raise Unavailable(
                         f"the {child.name} stopped unexpectedly (exit code "
-                        f"{child.process.returncode}); stopping everything"
+                        f"{child.started.returncode}); stopping everything"
                     )
     finally:
         for child in reversed(children):
@@ -206,9 +212,9 @@ def _wait_healthy(child: Child, stop: threading.Event) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     with httpx.Client(timeout=2) as http:
         while not stop.is_set():
-            if child.process.poll() is not None:
+            if child.started.poll() is not None:
                 raise Unavailable(
-                    f"the {child.name} did not start (exit code {child.process.returncode}); "
+                    f"the {child.name} did not start (exit code {child.started.returncode}); "
                     "see its output above (is the port already in use?)"
                 )
             try:

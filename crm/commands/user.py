@@ -60,6 +60,7 @@ def reset_command(args) -> int:
 
     password = users.reset_password(CLI, args.username, db=get_db())
     user = users.get_user(args.username, db=get_db())
+    assert user is not None  # reset_password raised NotFound otherwise
     print(
         f"new one-time password for {user.username}, {_valid_until(user)}, to be changed at first sign-in "
         "(earlier sign-ins of the account have ended):"

@@ -8,6 +8,7 @@ loyal buyers, regular buyers, lapsed buyers (no order for months) and people who
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -233,7 +234,7 @@ def _assign_orders(rng, m, buyers, behaviour, tenure_years) -> np.ndarray:
     return np.concatenate([buyers, extra])
 
 
-def _weighted(rng, table: dict[str, float], n: int) -> np.ndarray:
+def _weighted(rng, table: Mapping[str, float], n: int) -> np.ndarray:
     names = list(table)
     weights = np.array([table[name] for name in names], dtype=float)
     return np.array(names)[rng.choice(len(names), size=n, p=weights / weights.sum())]

@@ -9,7 +9,7 @@ from crm.auth import audit
 from crm.auth.permissions import Principal, requires
 from crm.demo.generate import DemoSpec, generate
 from crm.ingest.consent import ConsentSource
-from crm.ingest.records import validate_records
+from crm.ingest.records import Kind, validate_records
 from crm.ingest.writer import WriteResult, write_records
 from crm.store.clock import utc_now
 from crm.store.documents import Database
@@ -48,7 +48,8 @@ def load_demo(
     data = generate(spec)
     results = {}
     checked = {}
-    for kind, rows in (("customers", data.customers), ("orders", data.orders)):
+    kinds: tuple[tuple[Kind, list[dict]], ...] = (("customers", data.customers), ("orders", data.orders))
+    for kind, rows in kinds:
         result = validate_records(kind, rows)
         if result.errors:  # the generator's own bug: never write half a demo
             first = result.errors[0]

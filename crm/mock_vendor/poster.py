@@ -136,7 +136,7 @@ class ReceiptPoster:
                 except TimeoutError:
                     pass
                 continue
-            due = []
+            due: list[tuple[str, dict]] = []
             while self._due and self._due[0][0] <= time.monotonic() and len(due) < POST_BATCH:
                 _, key, receipt = heapq.heappop(self._due)
                 due.append((key, receipt))
@@ -192,6 +192,7 @@ class ReceiptPoster:
         self._refusals.pop(key, None)
 
     async def _send(self, receipts: list[dict]) -> httpx.Response:
+        assert self.webhook is not None  # posting starts once the receiver is known
         body = json.dumps(receipts[0] if len(receipts) == 1 else receipts, separators=(",", ":")).encode("utf-8")
         async for attempt in AsyncRetrying(
             stop=stop_after_attempt(6),

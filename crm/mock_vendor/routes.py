@@ -77,7 +77,7 @@ class MessageBatch(BaseModel):
 class ItemResult(BaseModel):
     idempotency_key: str
     status: Literal["accepted", "busy"] = Field(description="busy: not taken (CRM_VENDOR_FAULT_RATE); send it again")
-    id: str | None = Field(None, description="the vendor's message id, when accepted")
+    id: str | None = Field(default=None, description="the vendor's message id, when accepted")
     duplicate: bool = False
 
 
@@ -186,6 +186,7 @@ def vendor_router(settings: Settings) -> APIRouter:
             database()[COLLECTION].find_one_and_update, {"_id": idempotency_key}, {"$inc": {"submissions": 1}}
         )
         response.status_code = 200
+        assert seen is not None  # the insert above failed on this key: the record exists
         return Accepted(id=seen["vendor_message_id"], duplicate=True)
 
     @router.post(

@@ -88,7 +88,7 @@ def _child(node: Any, index: int) -> Any:
 def _field_label(cond: Any) -> str:
     name = cond.get("field") if isinstance(cond, dict) else None
     name = split_window(name)[0] if isinstance(name, str) else None
-    return FIELDS[name].label if name in FIELDS else ""
+    return FIELDS[name].label if name is not None and name in FIELDS else ""
 
 
 def _outline(node: Any, depth: int = 1) -> dict:

@@ -16,6 +16,7 @@ Two traps of the component, both handled here: it deep-merges our config into it
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from crm.segment_engine.catalogue import FIELDS, TYPES, Field
 from crm.segment_engine.model import MAX_DEPTH
@@ -95,7 +96,7 @@ def _operator_config(op: Operator, windowed: bool) -> dict:
 
 def _field_config(field: Field, choices: list[str] | None, windowed: bool) -> dict:
     label = field.label + (" (₹)" if field.type == "money" else "")
-    config = {
+    config: dict[str, Any] = {
         "label": label + (" in the last N days" if windowed else ""),
         "type": _type_name(field, bool(choices), windowed),
         "tooltip": field.description,

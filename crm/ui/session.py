@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import streamlit as st
 
@@ -181,7 +182,7 @@ def _clear_session() -> None:
             del st.session_state[key]
 
 
-def _refuse(email: str, reason: str, message: str) -> None:
+def _refuse(email: str, reason: str, message: str) -> NoReturn:
     if st.session_state.get(_REFUSED) != email:
         audit.record(email or "unknown", "signin.refused", email, {"reason": reason}, db=get_database())
         st.session_state[_REFUSED] = email

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from crm.api.errors import ErrorResponse, error_example
 
 
@@ -32,4 +34,4 @@ RATE_LIMITED = error(
 )
 UNAVAILABLE = error("the database or the queue cannot be reached", "unavailable", "the database stopped answering")
 
-AUTH_ERRORS = {401: UNAUTHORIZED, 429: RATE_LIMITED}
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {401: UNAUTHORIZED, 429: RATE_LIMITED}

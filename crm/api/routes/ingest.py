@@ -14,6 +14,7 @@ from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
 from crm.api.schemas import QueuedBatch, WriteSummary, request_body
 from crm.auth.api_keys import ApiKey
+from crm.ingest.records import Kind
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 # Items per request: a batch is validated whole and answered in one response, so its size is
@@ -40,7 +41,12 @@ def _objects(pairs: list[tuple[str, object]]) -> dict:
         return obj
     marked = _Repeated(obj)
     seen: set[str] = set()
-    marked.repeated = list(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    repeated: list[str] = []
+    for k, _ in pairs:  # each key given twice, in the order of its second mention
+        if k in seen and k not in repeated:
+            repeated.append(k)
+        seen.add(k)
+    marked.repeated = repeated
     return marked
 
 
@@ -187,7 +193,7 @@ def _responses(kind: str) -> dict:
     }
 
 
-async def _ingest(kind: str, request: Request, key: ApiKey) -> JSONResponse:
+async def _ingest(kind: Kind, request: Request, key: ApiKey) -> JSONResponse:
     items = await read_items(request)
     state = request.app.state
     try:

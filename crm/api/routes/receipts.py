@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -70,7 +71,7 @@ def _details(exc: ValidationError) -> list[ErrorDetail]:
     details = []
     for e in chosen:
         loc = list(e["loc"][1:]) if e["loc"] and e["loc"][0] in ("Receipt", "list[Receipt]") else list(e["loc"])
-        index = loc.pop(0) if e["loc"][:1] == ("list[Receipt]",) and loc and isinstance(loc[0], int) else None
+        index = int(loc.pop(0)) if e["loc"][:1] == ("list[Receipt]",) and loc and isinstance(loc[0], int) else None
         details.append(ErrorDetail(index=index, field=".".join(str(p) for p in loc) or "body", reason=e["msg"]))
     return details
 
@@ -231,7 +232,7 @@ def receipts_router(settings: Settings) -> APIRouter:
             raise ApiError(
                 503, "unavailable", f"the receipt was not stored ({type(exc).__name__}); send it again"
             ) from None
-        answer = {"accepted": True, "receipts": len(receipts)}
+        answer: dict[str, Any] = {"accepted": True, "receipts": len(receipts)}
         if refused:
             answer["refused"] = [r.model_dump() for r in refused]
         return answer
