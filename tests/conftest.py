@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import os
 import subprocess
 import sys
@@ -12,6 +14,7 @@ import bcrypt
 import pytest
 
 from crm import store
+from crm.cli import main
 from crm.store.embedded import EmbeddedServer
 from tests.e2e.signin_support import CHROMIUM
 from tests.support import ROOT
@@ -72,6 +75,28 @@ def run_cli(crm_env):
         )
         if check and result.returncode != 0:
             raise AssertionError(f"crm {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    return run
+
+
+@pytest.fixture
+def cli(crm_env):
+    """Runs a `python -m crm ...` command in this process (its `main()`, output captured), for
+    commands whose work is the core's: a child process would prove nothing there but cost a
+    second or two of start-up. Commands that start servers or threads (serve, api, worker,
+    campaign, bench) and tests of the process itself use `run_cli`."""
+
+    def run(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+        result = subprocess.CompletedProcess(["python", "-m", "crm", *args], code, out.getvalue(), err.getvalue())
+        if check and code != 0:
+            raise AssertionError(f"crm {' '.join(args)} failed ({code}):\n{result.stderr}")
         return result
 
     return run

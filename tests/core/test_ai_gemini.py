@@ -206,12 +206,12 @@ def test_variants_fall_back_to_the_offline_library_when_gemini_fails(fake):
     assert len(result.variants) == 3 and "503" in result.notes[0]
 
 
-def test_from_text_command_uses_gemini_from_the_settings(fake, run_cli, monkeypatch):
+def test_from_text_command_uses_gemini_from_the_settings(fake, cli, monkeypatch):
     fake.replies = [answer(GOOD)]
     monkeypatch.setenv("GEMINI_API_KEY", "cli-key")
     monkeypatch.setenv("CRM_GEMINI_MODEL", "gemini-cli-model")
     monkeypatch.setenv("CRM_GEMINI_BASE_URL", fake.url)
-    result = run_cli("segment", "from-text", TEXT, "--as-of", "2025-06-30", check=True)
+    result = cli("segment", "from-text", TEXT, "--as-of", "2025-06-30", check=True)
     assert json.loads(result.stdout)["rules"] == GOOD["rules"]
     assert "engine: gemini-cli-model" in result.stderr
     assert "Today is 2025-06-30" in fake.seen[0].body["systemInstruction"]["parts"][0]["text"]

@@ -187,7 +187,7 @@ def test_a_copy_polls_mongodb_for_writers_that_share_no_data_dir(db, monkeypatch
     assert count(MUMBAI) == 2
 
 
-def test_a_new_process_loads_the_snapshot_and_catches_up(db, run_cli, tmp_path):
+def test_a_new_process_loads_the_snapshot_and_catches_up(db, cli, tmp_path):
     write(db, "customers", [{"customer_id": f"c{i}", "city": "Mumbai"} for i in range(5)])
     copy = open_copy()
     copy.save_snapshot()
@@ -198,7 +198,7 @@ def test_a_new_process_loads_the_snapshot_and_catches_up(db, run_cli, tmp_path):
     assert count(MUMBAI) == 6
     rules = tmp_path / "rules.json"
     rules.write_text('{"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mumbai"}]}')
-    assert run_cli("segment", "count", str(rules), check=True).stdout.splitlines()[-1] == "6"
+    assert cli("segment", "count", str(rules), check=True).stdout.splitlines()[-1] == "6"
 
 
 def test_a_damaged_snapshot_is_rebuilt_from_mongodb(db):

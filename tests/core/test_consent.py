@@ -94,12 +94,12 @@ def test_shopify_and_opt_in_columns_map_onto_consent():
     assert suggest_mapping("customers", ["id", "sms_opt_in"])["sms_opt_in"] == "consent_sms"
 
 
-def test_the_cli_declares_consent_and_records_it(run_cli, db, tmp_path):
+def test_the_cli_declares_consent_and_records_it(cli, db, tmp_path):
     path = write(tmp_path, "cli.csv", PEOPLE)
-    result = run_cli("import", "customers", str(path), "--consent", "sms,email,whatsapp", check=True)
+    result = cli("import", "customers", str(path), "--consent", "sms,email,whatsapp", check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1])["inserted"] == 2
     assert statuses(db, "C1") == {"email": "yes", "sms": "yes", "whatsapp": "yes"}
-    refused = run_cli("import", "customers", str(path), "--consent", "pigeon")
+    refused = cli("import", "customers", str(path), "--consent", "pigeon")
     assert refused.returncode == 2 and "'pigeon' is not a channel" in refused.stderr
 
 

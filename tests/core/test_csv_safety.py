@@ -71,12 +71,12 @@ def cells(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
 
-def test_segment_export_neutralises_names_and_cities(run_cli, db, tmp_path):
+def test_segment_export_neutralises_names_and_cities(cli, db, tmp_path):
     hostile_customers(db)
     rules = tmp_path / "everyone.json"
     rules.write_text(json.dumps(EVERYONE))
     out = tmp_path / "out.csv"
-    run_cli("segment", "export", str(rules), "-o", str(out), "--columns", "customer_id,name,city,phone", check=True)
+    cli("segment", "export", str(rules), "-o", str(out), "--columns", "customer_id,name,city,phone", check=True)
     rows = cells(out.read_text())
     assert rows[1:] == [
         ["c000", "'" + FORMULA_NAME, "'@SUM(1)", "+919800000001"],

@@ -93,19 +93,21 @@ def test_orders_peak_before_diwali():
     assert before > 1.5 * september
 
 
-def test_cli_loads_the_demo_and_loading_again_changes_nothing(db, run_cli):
+@pytest.mark.slow  # writes the demo twice
+def test_cli_loads_the_demo_and_loading_again_changes_nothing(db, cli):
     args = ("demo", "--customers", "300", "--orders", "2000", "--seed", "11", "--as-of", "2025-06-30")
-    first = run_cli(*args, check=True)
+    first = cli(*args, check=True)
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert summary["written"] == {
         "customers": {"inserted": 300, "updated": 0, "unchanged": 0},
         "orders": {"inserted": 2000, "updated": 0, "unchanged": 0},
     }
     assert db.customers.count_documents({}) == 300 and db.orders.count_documents({}) == 2000
-    again = json.loads(run_cli(*args, check=True).stdout.strip().splitlines()[-1])
+    again = json.loads(cli(*args, check=True).stdout.strip().splitlines()[-1])
     assert again["written"]["orders"] == {"inserted": 0, "updated": 0, "unchanged": 2000}
 
 
+@pytest.mark.slow  # generates and writes the demo twice
 def test_same_seed_writes_identical_documents_in_two_databases(db):
     spec = DemoSpec(customers=200, orders=1_500, seed=21, as_of=AS_OF)
     other = db.client[f"{db.name}_b"]
@@ -121,9 +123,9 @@ def test_same_seed_writes_identical_documents_in_two_databases(db):
         db.client.drop_database(other.name)
 
 
-def test_reset_replaces_everything_with_the_demo(db, run_cli):
+def test_reset_replaces_everything_with_the_demo(db, cli):
     db.customers.insert_one({"customer_id": "mine", "name": "Not demo"})
-    run_cli("demo", "--customers", "50", "--orders", "100", "--reset", check=True)
+    cli("demo", "--customers", "50", "--orders", "100", "--reset", check=True)
     assert db.customers.count_documents({"customer_id": "mine"}) == 0
     assert db.customers.count_documents({}) == 50 and db.orders.count_documents({}) == 100
 
@@ -136,8 +138,8 @@ def test_reset_replaces_everything_with_the_demo(db, run_cli):
         (("--as-of", "30/06/2025"), "--as-of"),
     ],
 )
-def test_bad_options_are_refused_with_one_line(run_cli, args, where):
-    result = run_cli("demo", *args)
+def test_bad_options_are_refused_with_one_line(cli, args, where):
+    result = cli("demo", *args)
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"error: {where}")
     assert "Traceback" not in result.stderr

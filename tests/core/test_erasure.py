@@ -42,7 +42,7 @@ def in_copy(customer_id: str) -> dict[str, int]:
     }
 
 
-def test_an_erased_customer_is_gone_everywhere_and_counters_stay_exact(db, start_api, tmp_path, run_cli):
+def test_an_erased_customer_is_gone_everywhere_and_counters_stay_exact(db, start_api, tmp_path, cli):
     shop(db)
     api = start_api(**FAST)
     settings = dataclasses.replace(load_settings(), **FAST)
@@ -68,7 +68,7 @@ def test_an_erased_customer_is_gone_everywhere_and_counters_stay_exact(db, start
     rules = tmp_path / "all.json"
     rules.write_text(json.dumps(EVERYONE))
     out = tmp_path / "all.csv"
-    run_cli("segment", "export", str(rules), "-o", str(out), check=True)
+    cli("segment", "export", str(rules), "-o", str(out), check=True)
     exported = out.read_text()
     assert "c001" not in exported and "asha1@example.com" not in exported and exported.count("\n") == 6
 
@@ -108,11 +108,11 @@ def test_the_api_erases_with_a_key_and_answers_404_the_second_time(client, db):
     assert audit.query({"action": "customer.erase"}, db=db)[0].username.startswith("api key ")
 
 
-def test_the_cli_erases_and_exits_2_when_there_is_nobody_to_erase(run_cli, db):
+def test_the_cli_erases_and_exits_2_when_there_is_nobody_to_erase(cli, db):
     shop(db, 2)
-    result = run_cli("customer", "erase", "c001", check=True)
+    result = cli("customer", "erase", "c001", check=True)
     assert json.loads(result.stdout.strip().splitlines()[-1])["customer_id"] == "c001"
-    again = run_cli("customer", "erase", "c001")
+    again = cli("customer", "erase", "c001")
     assert again.returncode == 2 and "already erased" in again.stderr
 
 

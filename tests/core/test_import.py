@@ -370,21 +370,21 @@ def test_a_record_inserted_by_another_writer_meanwhile_is_updated_not_duplicated
     assert sorted((d["customer_id"], d["name"]) for d in stored) == [("C1", "Ours"), ("C2", "Ours"), ("C3", "Ours")]
 
 
-def test_cli_imports_and_prints_a_json_summary(run_cli, db):
-    result = run_cli("import", "customers", str(SAMPLES / "customers.csv"), check=True)
+def test_cli_imports_and_prints_a_json_summary(cli, db):
+    result = cli("import", "customers", str(SAMPLES / "customers.csv"), check=True)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["inserted"] == 20 and summary["rejected_rows"] == 0
     again = json.loads(
-        run_cli("import", "customers", str(SAMPLES / "customers.csv"), check=True).stdout.strip().splitlines()[-1]
+        cli("import", "customers", str(SAMPLES / "customers.csv"), check=True).stdout.strip().splitlines()[-1]
     )
     assert (again["inserted"], again["unchanged"]) == (0, 20)
     assert db.customers.count_documents({}) == 20
 
 
-def test_cli_strict_failure_lists_errors_exits_2_and_writes_nothing(run_cli, db, tmp_path):
+def test_cli_strict_failure_lists_errors_exits_2_and_writes_nothing(cli, db, tmp_path):
     rows = "".join(f"O{i},C1,-{i},completed,2024-01-01\n" for i in range(1, 26))
     path = write_csv(tmp_path, "o.csv", "order_id,customer_id,amount,status,order_date\n" + rows)
-    result = run_cli("import", "orders", str(path))
+    result = cli("import", "orders", str(path))
     assert result.returncode == 2 and result.stdout == ""
     assert "row 2, amount: the amount must not be negative" in result.stderr
     assert "row 21," in result.stderr and "row 22," not in result.stderr  # the first 20
@@ -393,10 +393,10 @@ def test_cli_strict_failure_lists_errors_exits_2_and_writes_nothing(run_cli, db,
     assert db.orders.count_documents({}) == 0
 
 
-def test_cli_skip_invalid_with_rejected_file_and_column_map(run_cli, db, tmp_path):
+def test_cli_skip_invalid_with_rejected_file_and_column_map(cli, db, tmp_path):
     path = write_csv(tmp_path, "c.csv", "Ref,Mail,Note\nK1,k1@example.com,a\nK2,nope,b\n")
     rejected = tmp_path / "rejected.csv"
-    result = run_cli(
+    result = cli(
         "import",
         "customers",
         str(path),
@@ -416,8 +416,8 @@ def test_cli_skip_invalid_with_rejected_file_and_column_map(run_cli, db, tmp_pat
     assert list(docs(db, "customers")) == ["K1"]
 
 
-def test_cli_bad_map_argument_is_one_clear_line(run_cli, tmp_path):
+def test_cli_bad_map_argument_is_one_clear_line(cli, tmp_path):
     path = write_csv(tmp_path, "c.csv", "Ref\nK1\n")
-    result = run_cli("import", "customers", str(path), "--map", "Ref")
+    result = cli("import", "customers", str(path), "--map", "Ref")
     assert result.returncode == 2 and "should look like COLUMN=FIELD" in result.stderr
     assert "Traceback" not in result.stderr

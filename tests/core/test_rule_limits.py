@@ -101,19 +101,19 @@ def test_json_nested_thousands_deep_is_refused_as_too_deep():
         parse_rule(DEEP_JSON)
 
 
-def test_command_line_refuses_a_deep_rule_file_in_one_line(run_cli, tmp_path):
+def test_command_line_refuses_a_deep_rule_file_in_one_line(cli, tmp_path):
     path = tmp_path / "deep.json"
     path.write_text(DEEP_JSON)
-    result = run_cli("segment", "count", str(path))
+    result = cli("segment", "count", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip() == f"error: {path}: groups nest too deep (at most {MAX_DEPTH} levels)"
 
 
-def test_command_line_refuses_a_lone_surrogate_naming_the_value(run_cli, tmp_path):
+def test_command_line_refuses_a_lone_surrogate_naming_the_value(cli, tmp_path):
     path = tmp_path / "surrogate.json"
     path.write_text(json.dumps(surrogate_rule("in", ["Pune", "\ud800"])))  # ASCII JSON: "\ud800"
-    result = run_cli("segment", "count", str(path))
+    result = cli("segment", "count", str(path))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "duckdb" not in result.stderr.lower()
     assert f"{path}: rules[0].value[1]: text has a lone surrogate \\ud800" in result.stderr

@@ -202,7 +202,7 @@ def test_a_corrupt_entry_is_dead_lettered_at_once(worker, redis_mode, db):
     assert db.orders.count_documents({}) == 2
 
 
-def test_deadletter_list_and_replay_commands(queued_api, api_key, worker, redis_mode, db, run_cli):
+def test_deadletter_list_and_replay_commands(queued_api, api_key, worker, redis_mode, db, cli):
     client, keys = redis_mode
     post(queued_api, api_key, "customers", customers(1))
     drain(worker, client, keys)
@@ -210,18 +210,18 @@ def test_deadletter_list_and_replay_commands(queued_api, api_key, worker, redis_
     db.customers.delete_many({})
     drain(worker, client, keys)
 
-    listed = run_cli("deadletter", "list", check=True).stdout.strip().splitlines()
+    listed = cli("deadletter", "list", check=True).stdout.strip().splitlines()
     entry = json.loads(listed[0])
     assert len(listed) == 1 and entry["kind"] == "orders" and "rows" not in entry
 
     db.customers.insert_one({"customer_id": "C0"})  # the missing customer arrives after all
-    replayed = json.loads(run_cli("deadletter", "replay", entry["id"], check=True).stdout.strip().splitlines()[-1])
+    replayed = json.loads(cli("deadletter", "replay", entry["id"], check=True).stdout.strip().splitlines()[-1])
     assert replayed["replayed"] == 1
     drain(worker, client, keys)
 
     assert db.orders.count_documents({}) == 3
-    assert "is empty" in run_cli("deadletter", "list", check=True).stdout
-    missing = run_cli("deadletter", "replay", "0-1")
+    assert "is empty" in cli("deadletter", "list", check=True).stdout
+    missing = cli("deadletter", "replay", "0-1")
     assert missing.returncode == 2 and "no dead-letter entry" in missing.stderr
 
 
@@ -322,7 +322,7 @@ def test_a_customer_only_queued_so_far_can_be_erased_and_is_never_written(queued
 
 
 def test_erasure_takes_the_customer_out_of_dead_letters_and_a_replay_cannot_bring_them_back(
-    worker, redis_mode, db, run_cli
+    worker, redis_mode, db, cli
 ):
     from crm.ingest.dead_letters import replay_dead_letters
 

@@ -197,7 +197,7 @@ def age(db, username: str, hours: float) -> None:
     db.users.update_one({"username": username}, {"$set": {"password_expires_at": expires - timedelta(hours=hours)}})
 
 
-def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(db, browser, run_cli):
+def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(db, browser, cli):
     username, one_time = users.ensure_first_admin(db=get_db())
     expires = users.get_user(username, db=get_db()).password_expires_at
     assert timedelta(hours=71.9) < expires - datetime.now(UTC) <= timedelta(hours=72)  # the default
@@ -210,7 +210,7 @@ def test_the_first_admins_one_time_password_expires_and_a_reset_gives_a_new_one(
     assert not private(at) and "Choose a new password" not in titles(at)
     assert audit.query({"action": "signin.refused"}, db=get_db())[0].details["reason"] == "one-time password expired"
 
-    printed = run_cli("user", "reset-password", username, check=True).stdout.strip().splitlines()
+    printed = cli("user", "reset-password", username, check=True).stdout.strip().splitlines()
     assert "valid until" in printed[0]
     submit(at, username, printed[-1])
     assert titles(at) == ["Choose a new password"]

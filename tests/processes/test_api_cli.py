@@ -7,14 +7,15 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 
 from crm.auth.api_keys import hash_key
 from tests.api_fixtures import free_port, wait_for
 from tests.support import ROOT
 
 
-def test_apikey_create_prints_the_key_last_and_stores_only_its_hash(run_cli, db):
-    result = run_cli("apikey", "create", "shop backend", check=True)
+def test_apikey_create_prints_the_key_last_and_stores_only_its_hash(cli, db):
+    result = cli("apikey", "create", "shop backend", check=True)
     key = result.stdout.strip().splitlines()[-1]
     assert key.startswith("crm_") and len(key) > 40
     stored = db.api_keys.find_one({"name": "shop backend"})
@@ -22,33 +23,34 @@ def test_apikey_create_prints_the_key_last_and_stores_only_its_hash(run_cli, db)
     assert key not in str(stored) and key[len("crm_") :] not in str(stored)
 
 
-def test_apikey_list_shows_keys_without_revealing_them(run_cli):
-    key = run_cli("apikey", "create", "shop", check=True).stdout.strip().splitlines()[-1]
-    run_cli("apikey", "create", "backfill", check=True)
-    listing = run_cli("apikey", "list", check=True).stdout
+def test_apikey_list_shows_keys_without_revealing_them(cli):
+    key = cli("apikey", "create", "shop", check=True).stdout.strip().splitlines()[-1]
+    cli("apikey", "create", "backfill", check=True)
+    listing = cli("apikey", "list", check=True).stdout
     assert "shop" in listing and "backfill" in listing and key[:12] in listing
     assert key not in listing
     assert listing.splitlines()[0].split() == ["NAME", "PREFIX", "CREATED", "LAST", "USED", "REVOKED"]
 
 
-def test_apikey_revoke_by_name_or_prefix(run_cli, db):
-    first = run_cli("apikey", "create", "one", check=True).stdout.strip().splitlines()[-1]
-    second = run_cli("apikey", "create", "two", check=True).stdout.strip().splitlines()[-1]
-    assert "revoked" in run_cli("apikey", "revoke", "one", check=True).stdout
-    assert "revoked" in run_cli("apikey", "revoke", second[:12], check=True).stdout
+def test_apikey_revoke_by_name_or_prefix(cli, db):
+    first = cli("apikey", "create", "one", check=True).stdout.strip().splitlines()[-1]
+    second = cli("apikey", "create", "two", check=True).stdout.strip().splitlines()[-1]
+    assert "revoked" in cli("apikey", "revoke", "one", check=True).stdout
+    assert "revoked" in cli("apikey", "revoke", second[:12], check=True).stdout
     assert db.api_keys.count_documents({"revoked_at": None}) == 0
-    again = run_cli("apikey", "revoke", "one")
+    again = cli("apikey", "revoke", "one")
     assert again.returncode == 2 and "no active API key" in again.stderr and first not in again.stderr
 
 
-def test_a_second_active_key_with_the_same_name_is_refused(run_cli):
-    run_cli("apikey", "create", "dup", check=True)
-    result = run_cli("apikey", "create", "dup")
+def test_a_second_active_key_with_the_same_name_is_refused(cli):
+    cli("apikey", "create", "dup", check=True)
+    result = cli("apikey", "create", "dup")
     assert result.returncode == 2 and "dup" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_api_command_serves_the_test_database_with_a_cli_key(run_cli, crm_env, db):
-    key = run_cli("apikey", "create", "cli", check=True).stdout.strip().splitlines()[-1]
+@pytest.mark.slow  # starts the API as a process
+def test_api_command_serves_the_test_database_with_a_cli_key(cli, crm_env, db):
+    key = cli("apikey", "create", "cli", check=True).stdout.strip().splitlines()[-1]
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "crm", "api", "--host", "127.0.0.1", "--port", str(port)],

@@ -13,25 +13,23 @@ from crm.errors import Forbidden
 VIEWER = SystemPrincipal("vera", "viewer")
 
 
-def test_cli_adds_a_user_resets_the_password_and_changes_the_role(run_cli, db):
-    added = run_cli("user", "add", "Ravi", "--role", "marketer", "--name", "Ravi K", check=True)
+def test_cli_adds_a_user_resets_the_password_and_changes_the_role(cli, db):
+    added = cli("user", "add", "Ravi", "--role", "marketer", "--name", "Ravi K", check=True)
     first = added.stdout.strip().splitlines()[-1]
     stored = db.users.find_one({"username": "ravi"})
     assert stored["role"] == "marketer" and users.check_password(first, stored["password_hash"])
-    reset = run_cli("user", "reset-password", "ravi", check=True)
+    reset = cli("user", "reset-password", "ravi", check=True)
     second = reset.stdout.strip().splitlines()[-1]
     stored = db.users.find_one({"username": "ravi"})
     assert second != first and users.check_password(second, stored["password_hash"]) and stored["must_change_password"]
-    assert "ravi is now admin" in run_cli("user", "role", "ravi", "admin", check=True).stdout
-    listed = [
-        json.loads(line) for line in run_cli("user", "list", check=True).stdout.splitlines() if line.startswith("{")
-    ]
+    assert "ravi is now admin" in cli("user", "role", "ravi", "admin", check=True).stdout
+    listed = [json.loads(line) for line in cli("user", "list", check=True).stdout.splitlines() if line.startswith("{")]
     assert [(u["username"], u["role"]) for u in listed] == [("ravi", "admin")]
     assert "password_hash" not in listed[0]
     assert [e.username for e in audit.query({"action": "user."}, db=db)] == ["cli", "cli", "cli"]
 
 
-def test_cli_unlock_and_reset_password_end_a_sign_in_back_off(run_cli, db):
+def test_cli_unlock_and_reset_password_end_a_sign_in_back_off(cli, db):
     from crm.auth import throttle
 
     users.add_local_user(SystemPrincipal("ada", "admin"), "admin2", "admin", db=db)
@@ -39,20 +37,20 @@ def test_cli_unlock_and_reset_password_end_a_sign_in_back_off(run_cli, db):
         for _ in range(9):
             throttle.note_failure("admin2", client, db=db)
     assert throttle.wait_seconds("admin2", "localhost", db=db) > 0
-    done = run_cli("user", "unlock", "admin2", check=True)
+    done = cli("user", "unlock", "admin2", check=True)
     assert "admin2 may sign in again now (back-off lifted for 2 client(s))" in done.stdout
     assert throttle.wait_seconds("admin2", "localhost", db=db) == 0
     assert throttle.wait_seconds("admin2", "203.0.113.7", db=db) == 0
     for _ in range(9):
         throttle.note_failure("admin2", "localhost", db=db)
-    run_cli("user", "reset-password", "admin2", check=True)
+    cli("user", "reset-password", "admin2", check=True)
     assert throttle.wait_seconds("admin2", "localhost", db=db) == 0
     assert [e.action for e in audit.query({"action": "user."}, db=db)][:2] == ["user.reset_password", "user.unlock"]
-    assert "no back-off was in force" in run_cli("user", "unlock", "admin2", check=True).stdout
+    assert "no back-off was in force" in cli("user", "unlock", "admin2", check=True).stdout
 
 
-def test_cli_errors_are_one_line_not_a_trace(run_cli, db):
-    result = run_cli("user", "reset-password", "nobody")
+def test_cli_errors_are_one_line_not_a_trace(cli, db):
+    result = cli("user", "reset-password", "nobody")
     assert result.returncode == 2 and "no user named 'nobody'" in result.stderr
     assert "Traceback" not in result.stderr
 

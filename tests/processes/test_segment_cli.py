@@ -47,14 +47,14 @@ def expected_count() -> int:
     return sum(1 for i in range(20) if i % 3 != 2)
 
 
-def test_count_prints_the_audience_size_last(run_cli, loaded):
-    result = run_cli("segment", "count", str(loaded), "--as-of", "2025-06-30", check=True)
+def test_count_prints_the_audience_size_last(cli, loaded):
+    result = cli("segment", "count", str(loaded), "--as-of", "2025-06-30", check=True)
     assert result.stdout.strip().splitlines()[-1] == str(expected_count())
 
 
-def test_export_writes_as_many_rows_as_count_with_a_header(run_cli, loaded, tmp_path):
+def test_export_writes_as_many_rows_as_count_with_a_header(cli, loaded, tmp_path):
     out = tmp_path / "audience.csv"
-    run_cli("segment", "export", str(loaded), "-o", str(out), check=True)
+    cli("segment", "export", str(loaded), "-o", str(out), check=True)
     with open(out, newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == list(COLUMNS)
@@ -63,9 +63,9 @@ def test_export_writes_as_many_rows_as_count_with_a_header(run_cli, loaded, tmp_
     assert first["customer_id"] == "c00" and first["tags"] == "vip;new" and first["total_spend"] == "121.00"
 
 
-def test_export_of_chosen_columns(run_cli, loaded, tmp_path):
+def test_export_of_chosen_columns(cli, loaded, tmp_path):
     out = tmp_path / "ids.csv"
-    run_cli(
+    cli(
         "segment",
         "export",
         str(loaded),
@@ -82,8 +82,8 @@ def test_export_of_chosen_columns(run_cli, loaded, tmp_path):
     assert rows[1] == ["c00", "10"]
 
 
-def test_describe_prints_english(run_cli, loaded):
-    text = run_cli("segment", "describe", str(loaded), check=True).stdout.strip()
+def test_describe_prints_english(cli, loaded):
+    text = cli("segment", "describe", str(loaded), check=True).stdout.strip()
     assert "Mumbai" in text and "₹100" in text
 
 
@@ -95,25 +95,25 @@ def test_describe_prints_english(run_cli, loaded):
         ('{"op": "and", "rules": []}', "rules"),
     ],
 )
-def test_bad_rule_files_fail_with_one_line_and_exit_2(run_cli, crm_env, tmp_path, content, where):
+def test_bad_rule_files_fail_with_one_line_and_exit_2(cli, crm_env, tmp_path, content, where):
     path = tmp_path / "bad.json"
     path.write_text(content)
     for action in ("count", "describe"):
-        result = run_cli("segment", action, str(path))
+        result = cli("segment", action, str(path))
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("error:") and where in lines[0]
         assert str(path) in lines[0]
 
 
-def test_missing_file_bad_date_and_unknown_column_fail_clearly(run_cli, loaded, tmp_path):
+def test_missing_file_bad_date_and_unknown_column_fail_clearly(cli, loaded, tmp_path):
     cases = [
         (("segment", "count", str(tmp_path / "nope.json")), "no such file"),
         (("segment", "count", str(loaded), "--as-of", "2025-02-30"), "--as-of"),
         (("segment", "export", str(loaded), "-o", str(tmp_path / "x.csv"), "--columns", "shoe_size"), "shoe_size"),
     ]
     for args, words in cases:
-        result = run_cli(*args)
+        result = cli(*args)
         assert result.returncode == 2 and words in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.csv").exists()
