@@ -140,21 +140,22 @@ def _change_password(user: users.User, current: str, new: str, repeat: str) -> b
     guess the password from. Once changed, every sign-in of the account is void, this one's cookie
     too, so the session carries on under the new version and sets a new cookie.
     """
+    db = get_database()
     here = client()
-    wait = throttle.wait_seconds(user.username, here, db=get_database())
+    wait = throttle.wait_seconds(user.username, here, db=db)
     if wait:
         st.error(f"Too many attempts; try again in {wait} s.")
         return False
     try:
-        changed = users.change_own_password(user, new, repeat, current=current, db=get_database())
+        changed = users.change_own_password(user, new, repeat, current=current, db=db)
     except users.WrongPassword as exc:
-        wait = throttle.note_failure(user.username, here, db=get_database())
+        wait = throttle.note_failure(user.username, here, db=db)
         st.error(str(exc) + (f". Too many attempts; try again in {wait} s." if wait else ""))
         return False
     except CRMError as exc:
         st.error(str(exc))
         return False
-    throttle.note_success(user.username, here, db=get_database())
+    throttle.note_success(user.username, here, db=db)
     st.session_state[SESSION_VERSION_KEY] = changed.session_version
     st.session_state[_SET_COOKIE] = True
     return True
@@ -193,6 +194,7 @@ def _refuse(email: str, reason: str, message: str) -> NoReturn:
 
 
 def _oidc_gate(oidc: OidcProvider) -> users.User:
+    db = get_database()
     if st.session_state.pop(_SIGN_OUT, False) and st.user.is_logged_in:
         who = st.session_state.pop(SIGNED_IN_KEY, None)
         audit.record(
@@ -200,7 +202,7 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
             "signout",
             "",
             {"provider": oidc.stored_as} if who else {"provider": oidc.stored_as, "refused": True},
-            db=get_database(),
+            db=db,
         )
         st.session_state.pop(_REFUSED, None)
         st.logout()
@@ -223,13 +225,13 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
         st.stop()
     email = str(st.user.get("email") or "").strip().lower()
     if st.session_state.get(SIGNED_IN_KEY) == email:
-        user = users.get_user(email, db=get_database())
+        user = users.get_user(email, db=db)
         if user is not None and user.active:
             if user.session_version == st.session_state.get(SESSION_VERSION_KEY):
                 return user
             _refuse(email, "account changed", OIDC_ENDED_MESSAGE)
     settings = load_settings()
-    existing = users.get_user(email, db=get_database()) if email else None
+    existing = users.get_user(email, db=db) if email else None
     if not email:
         _refuse(
             "",
@@ -255,12 +257,12 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
             "Ask an admin to add your email or your domain.",
         )
     user = users.oidc_sign_in(
-        email, str(st.user.get("name") or ""), oidc.stored_as, default_role(settings, secrets()), db=get_database()
+        email, str(st.user.get("name") or ""), oidc.stored_as, default_role(settings, secrets()), db=db
     )
     login_id = _oidc_login_id()
-    if users.first_sight_of_login(user.username, login_id, user.session_version, db=get_database()):
-        audit.record(user, "signin", "", {"provider": oidc.stored_as}, db=get_database())
-    elif users.login_version(user.username, login_id, db=get_database()) != user.session_version:
+    if users.first_sight_of_login(user.username, login_id, user.session_version, db=db):
+        audit.record(user, "signin", "", {"provider": oidc.stored_as}, db=db)
+    elif users.login_version(user.username, login_id, db=db) != user.session_version:
         # a login (Streamlit's cookie, shared by every tab) from before the account changed
         _refuse(email, "account changed", OIDC_ENDED_MESSAGE)
     st.session_state[SIGNED_IN_KEY] = user.username
@@ -309,13 +311,12 @@ def _authenticator():
 
 
 def _local_gate() -> users.User:
+    db = get_database()
     settings = load_settings()
     _first_start(str(settings.data_dir), settings.db_name)
     authenticator = _authenticator()
     if st.session_state.pop(_SIGN_OUT, False) and st.session_state.get("authentication_status"):
-        audit.record(
-            st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL}, db=get_database()
-        )
+        audit.record(st.session_state.get("username") or "unknown", "signout", "", {"provider": users.LOCAL}, db=db)
         authenticator.logout(location="unrendered")  # deletes the cookie, marks the session out
         _clear_session()
         st.session_state[_NO_COOKIE] = True
@@ -326,7 +327,7 @@ def _local_gate() -> users.User:
     if not st.session_state.get("authentication_status"):
         _password_form()  # returns only once a right password was typed
     username = st.session_state.get("username") or ""
-    user = users.get_user(username, db=get_database())
+    user = users.get_user(username, db=db)
     if user is None or not user.active:
         authenticator.logout(location="unrendered")
         _refuse(username, "disabled", f"Access refused: the account {username} is disabled.")
@@ -334,8 +335,8 @@ def _local_gate() -> users.User:
         st.rerun()  # changed in the last moment: the next run ends this session
     if st.session_state.get(SIGNED_IN_KEY) != user.username:
         if st.session_state.pop(_PASSWORD_TYPED, None) == user.username:
-            users.stamp_login(user.username, db=get_database())
-            audit.record(user, "signin", "", {"provider": users.LOCAL, "client": client()}, db=get_database())
+            users.stamp_login(user.username, db=db)
+            audit.record(user, "signin", "", {"provider": users.LOCAL, "client": client()}, db=db)
             st.session_state[_SET_COOKIE] = True
         # else the cookie of an earlier sign-in (a new tab): that sign-in is in the audit log already
         st.session_state[SIGNED_IN_KEY] = user.username
@@ -347,10 +348,11 @@ def _local_gate() -> users.User:
 
 def _end_if_account_changed(authenticator) -> None:
     """Sign this session out if its account's session version moved on since it began."""
-    user = users.get_user(st.session_state.get("username") or "", db=get_database())
+    db = get_database()
+    user = users.get_user(st.session_state.get("username") or "", db=db)
     if user is None or not user.active or user.session_version == st.session_state.get(SESSION_VERSION_KEY):
         return  # the same account as when it began (or gone or disabled: refused by the gate)
-    audit.record(user, "signout", "", {"provider": users.LOCAL, "reason": "account changed"}, db=get_database())
+    audit.record(user, "signout", "", {"provider": users.LOCAL, "reason": "account changed"}, db=db)
     authenticator.logout(location="unrendered")  # deletes the cookie too
     _clear_session()
     st.session_state[_NO_COOKIE] = True
@@ -385,6 +387,7 @@ def _cookie_sign_in(authenticator) -> None:
 
 def _password_form() -> None:
     """The sign-in form; stops the run unless the password just typed is right."""
+    db = get_database()
     form = st.empty()
     with form.container():
         st.title("Mini CRM")
@@ -398,26 +401,26 @@ def _password_form() -> None:
     if not submitted:
         st.stop()
     username, here = typed.strip().lower(), client()
-    wait = throttle.wait_seconds(username, here, db=get_database())
+    wait = throttle.wait_seconds(username, here, db=db)
     if wait:  # refused before the password is even looked at: a wait reveals nothing about it
         st.error(f"Too many attempts; try again in {wait} s.")
         st.stop()
     if not username or not password.strip():
         st.error("Enter your username and password.")
         st.stop()
-    user = users.check_sign_in(username, password, db=get_database())
+    user = users.check_sign_in(username, password, db=db)
     if user is not None and user.one_time_password_expired:
         audit.record(
             user,
             "signin.refused",
             user.username,
             {"reason": "one-time password expired", "client": here},
-            db=get_database(),
+            db=db,
         )
         st.error(one_time_passwords.expired_message(user.username, user.password_expires_at))
         st.stop()
     if user is not None:
-        throttle.note_success(username, here, db=get_database())
+        throttle.note_success(username, here, db=db)
         st.session_state.update(
             {
                 "authentication_status": True,
@@ -430,14 +433,14 @@ def _password_form() -> None:
         form.empty()
         return
     st.session_state["authentication_status"] = None  # a failure is reported by the run that saw it
-    wait = throttle.note_failure(username, here, db=get_database())
-    known = users.get_user(username, db=get_database()) is not None
+    wait = throttle.note_failure(username, here, db=db)
+    known = users.get_user(username, db=db) is not None
     audit.record(
         username if known else "unknown",
         "signin.failed",
         username if known else "",
         {"reason": "wrong username or password", "client": here, "wait_seconds": wait},
-        db=get_database(),
+        db=db,
     )
     st.error("Wrong username or password." + (f" Too many attempts; try again in {wait} s." if wait else ""))
     st.stop()
