@@ -53,6 +53,22 @@ def _sweep_seconds(raw: str) -> float:
     return max(0.1, _number(raw))
 
 
+def _zone(raw: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(raw)
+    except (ValueError, KeyError, OSError):
+        raise ValueError("an IANA time zone name such as Asia/Kolkata or UTC") from None
+    return raw
+
+
+def _region(raw: str) -> str:
+    if not (len(raw) == 2 and raw.isalpha()):
+        raise ValueError("a two-letter country code such as IN")
+    return raw.upper()
+
+
 def _names(raw: str) -> tuple[str, ...]:
     return tuple(item.strip().lower() for item in raw.split(",") if item.strip())
 
@@ -77,6 +93,12 @@ class Settings:
     )
     one_time_password_hours: float = setting(
         "CRM_ONE_TIME_PASSWORD_HOURS", 72.0, "how long a one-time password works", _hours
+    )
+    time_zone: str = setting(
+        "CRM_TIME_ZONE", "Asia/Kolkata", "workspace time zone: imported dates and times without an offset", _zone
+    )
+    phone_region: str = setting(
+        "CRM_PHONE_REGION", "IN", "country of phone numbers written without a +country code", _region
     )
     redis_url: str | None = setting("REDIS_URL", None, "queue API writes through Redis Streams")
     gemini_api_key: str | None = setting("GEMINI_API_KEY", None, "use Gemini for AI features")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from crm.auth import audit
 from crm.auth.permissions import Principal, requires
 from crm.ingest.consent import ConsentSource
+from crm.ingest.reading import Reading
 from crm.ingest.records import Kind, RowError, check_customers_exist, validate_records
 from crm.ingest.streams import Producer
 from crm.ingest.writer import WriteResult, write_records
@@ -35,13 +36,19 @@ class BatchRejected(Exception):
 
 @requires("data.import")
 def accept_batch(
-    db: Database, kind: Kind, rows: Sequence[Mapping], producer: Producer | None = None, *, by: Principal
+    db: Database,
+    kind: Kind,
+    rows: Sequence[Mapping],
+    producer: Producer | None = None,
+    *,
+    by: Principal,
+    reading: Reading = Reading(),
 ) -> WriteResult | Queued:
-    """Validate every item (index = position in `rows`); write them, or queue them when a
-    producer is given. Raises BatchRejected listing each bad item."""
+    """Validate every item (index = position in `rows`, values read as `reading` says); write them,
+    or queue them when a producer is given. Raises BatchRejected listing each bad item."""
     if not rows:
         raise BatchRejected([RowError(0, "", "the batch is empty: send an object or a non-empty array")])
-    result = validate_records(kind, rows, first_row=0)
+    result = validate_records(kind, rows, first_row=0, reading=reading)
     errors = list(result.errors)
     if kind == "orders" and result.valid:
         errors += _unknown_customers(db, result.valid, result.rows, producer)

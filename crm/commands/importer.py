@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from crm.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from crm.ingest.reading import DateFormat
     from crm.ingest.records import Kind
 
 MAX_ERRORS_SHOWN = 20
@@ -42,6 +43,14 @@ def register(sub) -> None:
         help="read the file's COLUMN as our FIELD (repeatable); "
         "other columns are matched by name; FIELD '-' ignores a column",
     )
+    parser.add_argument(
+        "--date-format",
+        choices=["DD/MM/YYYY", "MM/DD/YYYY", "YYYY-MM-DD"],
+        help="how the file writes dates that are not ISO 8601 (also with - or . between the parts, "
+        "and an optional time such as 10:30 or 10:30 pm); without it, the date columns' values "
+        "decide where they can (a day above 12) and the import stops where they cannot. ISO 8601 "
+        "is always read. Dates without an offset are in CRM_TIME_ZONE (Asia/Kolkata unless set)",
+    )
     parser.set_defaults(handler=import_command)
 
 
@@ -72,14 +81,17 @@ def import_command(args) -> int:
     from tqdm import tqdm
 
     from crm.auth import CLI
+    from crm.config import load_settings
     from crm.ingest.consent import parse_declared
     from crm.ingest.csv_import import ImportRejected, import_csv, read_header
+    from crm.ingest.reading import workspace_reading
     from crm.store import get_db
 
     declared = parse_declared(args.consent)
     if declared is not None and args.kind != "customers":
         raise InvalidInput("--consent", "consent belongs to customers: import the customers file with it")
     mapping = build_mapping(args.kind, read_header(args.file), parse_overrides(args.map))
+    reading = workspace_reading(load_settings(), args.date_format or file_date_format(args.file, mapping))
     db = get_db()
     bar = tqdm(total=0, unit="rows", desc=f"writing {args.kind}", file=sys.stderr, disable=None)
 
@@ -88,6 +100,7 @@ def import_command(args) -> int:
         bar.update(done - bar.n)
 
     print(f"validating {args.file} ...", file=sys.stderr)
+    print(reading.describe(), file=sys.stderr)
     try:
         report = import_csv(
             db,
@@ -99,6 +112,7 @@ def import_command(args) -> int:
             progress=progress,
             by=CLI,
             consent=declared,
+            reading=reading,
         )
     except ImportRejected as exc:
         _print_errors(exc.report.rejected)
@@ -109,6 +123,19 @@ def import_command(args) -> int:
         _print_errors(report.rejected)
     print(json.dumps({**report.summary(), "rejected_file": args.rejected if report.rejected else None}))
     return 0
+
+
+def file_date_format(file: str, mapping: dict[str, str]) -> DateFormat | None:
+    """The format the file's date columns decide, said on stderr; an InvalidInput naming the
+    column when they cannot decide (we never guess between day first and month first)."""
+    from crm.ingest.date_columns import detect_file_dates
+
+    found = detect_file_dates(file, mapping)
+    if found.ambiguous:
+        raise InvalidInput("--date-format", f"{found.explain()}. Pass --date-format DD/MM/YYYY or MM/DD/YYYY")
+    if found.date_format:
+        print(f"date format {found.date_format}, detected: {found.explain()}", file=sys.stderr)
+    return found.date_format
 
 
 def _print_errors(errors) -> None:

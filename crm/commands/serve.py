@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -145,6 +146,7 @@ def first_admin_notice() -> str | None:
 
 
 def serve_command(args) -> int:
+    from crm.ingest.migrations import normalise_stored_customers
     from crm.store import claim_database, embedded_server, get_db
 
     settings = load_settings()
@@ -172,6 +174,9 @@ def serve_command(args) -> int:
             raise Unavailable(f"cannot reach the database at MONGODB_URI: {exc}") from None
         if settings.embedded:
             print(f"database: embedded, data in {settings.data_dir}", flush=True)
+        migrated = normalise_stored_customers(get_db(settings), settings.phone_region)
+        if migrated.customers_changed or migrated.left_as_they_were:
+            print(f"stored values normalised: {json.dumps(migrated.as_dict())}", flush=True)
         notice = first_admin_notice()
         if notice:  # at once: should a child then fail to start, the password is not lost
             print(f"\n{notice}\n", flush=True)

@@ -22,6 +22,7 @@ from crm.auth.permissions import Principal, requires
 from crm.errors import InvalidInput
 from crm.formats.csv_safety import restore, safe_writer
 from crm.ingest.consent import ConsentSource, describe_declared
+from crm.ingest.reading import Reading
 from crm.ingest.records import (
     INPUT_FIELDS,
     REQUIRED_FIELDS,
@@ -342,12 +343,20 @@ class CheckedFile:
         return len({error.row for error in self.report.rejected})
 
 
-def check_csv(db: Database, kind: Kind, source: Source, mapping: dict[str, str] | None = None) -> CheckedFile:
-    """Mapping check, row validation and unknown customers: every reason an import refuses a row."""
+def check_csv(
+    db: Database,
+    kind: Kind,
+    source: Source,
+    mapping: dict[str, str] | None = None,
+    *,
+    reading: Reading = Reading(),
+) -> CheckedFile:
+    """Mapping check, row validation and unknown customers: every reason an import refuses a row.
+    `reading` is how the file's dates and phones are read (see `crm.ingest.reading`)."""
     header = read_header(source)
     mapping = mapping if mapping is not None else suggest_mapping(kind, header)
     check_mapping(kind, header, mapping)
-    result = validate_records(kind, read_rows(source, mapping), first_row=FIRST_DATA_ROW)
+    result = validate_records(kind, read_rows(source, mapping), first_row=FIRST_DATA_ROW, reading=reading)
     columns = {our_field: column for column, our_field in mapping.items()}
     errors = result.errors
     valid, rows = result.valid, result.rows
@@ -378,15 +387,17 @@ def import_csv(
     by: Principal,
     consent: frozenset[str] | None = None,
     file_name: str | None = None,
+    reading: Reading = Reading(),
 ) -> ImportReport:
     """Validate the whole file, then write it (strict) or its valid rows (`skip_invalid`).
 
     `consent` declares what every customer of the file agreed to (channels; empty: nothing),
     for the channels the file's own consent columns leave unsaid; None: not declared.
-    `file_name` names an uploaded file in the consent source and the audit log.
+    `file_name` names an uploaded file in the consent source and the audit log; `reading` says
+    how its dates and phones are read.
     """
     name = file_name or Path(_source_name(source)).name
-    checked = check_csv(db, kind, source, mapping)
+    checked = check_csv(db, kind, source, mapping, reading=reading)
     report = checked.report
     if rejected_path is not None and report.rejected:
         Path(rejected_path).write_text(errors_to_csv(report.rejected, source), encoding="utf-8")

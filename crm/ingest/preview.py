@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm.ingest.csv_import import ImportReport, Source, check_csv
+from crm.ingest.reading import Reading
 from crm.ingest.records import Kind
 from crm.store.documents import Database
 
@@ -20,6 +21,8 @@ class ImportPreview:
     invalid_rows: int
 
 
-def preview_import(db: Database, kind: Kind, source: Source, mapping: dict[str, str]) -> ImportPreview:
-    checked = check_csv(db, kind, source, mapping)
+def preview_import(
+    db: Database, kind: Kind, source: Source, mapping: dict[str, str], reading: Reading = Reading()
+) -> ImportPreview:
+    checked = check_csv(db, kind, source, mapping, reading=reading)
     return ImportPreview(report=checked.report, valid_rows=checked.valid_rows, invalid_rows=checked.invalid_rows)

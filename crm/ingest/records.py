@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from crm.ingest import values
+from crm.ingest.reading import Reading
 from crm.ingest.values import ConsentStatus, Id, Text, UtcDatetime
 from crm.store.documents import Database
 from crm.store.schema import IN_QUERY_CHUNK
@@ -110,7 +111,7 @@ class CustomerRecord(_Record):
     email: Annotated[str | None, StringConstraints(max_length=320), AfterValidator(values.email)] = None
     phone: Annotated[str | None, AfterValidator(values.phone)] = None
     city: Annotated[str | None, StringConstraints(max_length=128)] = None
-    gender: Annotated[str | None, StringConstraints(max_length=32)] = None
+    gender: Annotated[str | None, StringConstraints(max_length=32), AfterValidator(values.gender)] = None
     age: Annotated[int, BeforeValidator(values.whole_number), Field(ge=0, le=130)] | None = None
     signup_date: UtcDatetime | None = None
     tags: Annotated[list[str], BeforeValidator(values.tags)] = Field(default_factory=list)
@@ -220,16 +221,21 @@ def _row_errors(row: int, exc: ValidationError, kind: str) -> list[RowError]:
 
 
 def validate_records(
-    kind: Kind, rows: Iterable[Mapping[str, Any] | RowProblem | None], first_row: int = 1
+    kind: Kind,
+    rows: Iterable[Mapping[str, Any] | RowProblem | None],
+    first_row: int = 1,
+    reading: Reading = Reading(),
 ) -> ValidationResult:
     """Validate a batch: per-row errors, plus a repeated id (the later row is the error).
 
     Rows are numbered from `first_row` (the API uses 0: the item index; CSV files 2: the row a
-    spreadsheet shows under its header).
+    spreadsheet shows under its header). `reading` says how dates and phones are read (the date
+    format, the zone of dates without an offset, the phone region).
     """
     if kind not in MODELS:
         raise ValueError(f"kind must be 'customers' or 'orders', not {kind!r}")
     validate = MODELS[kind].model_validate
+    context = {"reading": reading}
     id_field = ID_FIELDS[kind]
     valid: list[Record] = []
     source_rows: list[int] = []
@@ -243,7 +249,7 @@ def validate_records(
             errors.append(RowError(row, data.column, data.reason))
             continue
         try:
-            record = validate(data)
+            record = validate(data, context=context)
         except ValidationError as exc:
             errors.extend(_row_errors(row, exc, kind))
             continue

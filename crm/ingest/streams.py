@@ -35,6 +35,7 @@ from redis.client import Pipeline
 from crm.config import Settings
 from crm.errors import Unavailable
 from crm.ingest.consent import ConsentSource
+from crm.ingest.reading import Reading, workspace_reading
 from crm.ingest.records import ID_FIELDS, Kind, Record, check_customers_exist, validate_records
 from crm.ingest.redis_queue import Fields, NewFields, StreamKeys, entries_of, now_text, redis_client
 from crm.ingest.writer import write_records
@@ -122,6 +123,7 @@ class Worker:
         block_ms: int = 1000,
         read_count: int = 50,
         consumer: str | None = None,
+        reading: Reading = Reading(),
     ):
         self.db, self.client, self.keys = db, client, keys
         self.max_attempts, self.claim_idle_ms = max_attempts, claim_idle_ms
@@ -129,6 +131,7 @@ class Worker:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.stats = WorkerStats()
         self._claim_cursor = "0-0"
+        self.reading = reading  # as the API read them: queued rows are validated again here
 
     @classmethod
     def from_settings(cls, db: Database, settings: Settings, **kwargs: Any) -> Worker:
@@ -138,6 +141,7 @@ class Worker:
             StreamKeys(settings.stream_prefix),
             max_attempts=settings.stream_max_attempts,
             claim_idle_ms=settings.stream_claim_idle_ms,
+            reading=workspace_reading(settings),
             **kwargs,
         )
 
@@ -236,7 +240,7 @@ class Worker:
             raise EntryFailed(f"the rows are not JSON: {exc}", permanent=True) from None
         if not isinstance(rows, list) or not rows:
             raise EntryFailed("the rows are not a non-empty JSON array", permanent=True)
-        result = validate_records(cast(Kind, kind), rows, first_row=0)
+        result = validate_records(cast(Kind, kind), rows, first_row=0, reading=self.reading)
         if result.errors:
             first = result.errors[0]
             raise EntryFailed(

@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
+import phonenumbers
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     BeforeValidator,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
 )
 from pydantic_core import PydanticCustomError
 
+from crm.formats.gender import UnknownGender, normalise_gender
 from crm.ingest.consent import STATUS_JSON_SCHEMA, parse_status
+from crm.ingest.dates import DateProblem, read_date
+from crm.ingest.reading import Reading
 
 # One order is at most ₹10 crore: far above any real retail order, and low enough that no
 # customer's total (int64 paise) can overflow before 922 million such orders.
@@ -76,42 +81,59 @@ def whole_number(value: Any) -> Any:
     return value
 
 
-def utc_datetime(value: Any) -> datetime:
-    """ISO 8601 text (or a date/datetime object) -> aware UTC datetime, millisecond precision."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError as exc:
-            why = "" if str(exc).startswith("Invalid isoformat") else f" ({exc})"
-            raise fail(
-                "date",
-                "{value} is not an ISO 8601 date{why}, e.g. 2024-03-01 or 2024-03-01T10:30:00+05:30",
-                value=repr(value[:40]),
-                why=why,
-            ) from None
-    else:
+def utc_datetime(value: Any, info: ValidationInfo) -> datetime:
+    """ISO 8601 text (or the import's chosen format, or a date/datetime object) -> aware UTC
+    datetime, millisecond precision; read as the validation context's `dates` says."""
+    reading = (info.context or {}).get("reading") or Reading()
+    if not isinstance(value, str | date):
         raise fail("date_type", "a date must be ISO 8601 text, e.g. 2024-03-01")
     try:
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except OverflowError:
-        raise fail("date", "{value} is out of range", value=repr(str(value)[:40])) from None
-    return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
+        return read_date(value, reading)
+    except DateProblem as exc:
+        raise fail("date", "{why}", why=str(exc)) from None
 
 
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# ₹, Rs, Rs. or INR before or after the number (any case, spaces allowed between).
+_CURRENCY = re.compile(r"^(?:₹|rs\.?|inr)\s*(?P<front>.*)$|^(?P<back>.*?)\s*(?:₹|rs\.?|inr)$", re.IGNORECASE)
+# Grouping: Western puts a comma every three digits (125,000.50); Indian before the last three
+# and then every two (1,25,000.50). A number that fits neither is refused, never read as typed.
+_WESTERN = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+_INDIAN = re.compile(r"\d{1,2}(?:,\d{2})*,\d{3}(?:\.\d*)?")
+
+
+def rupees_text(text: str) -> str:
+    """A rupee amount as written in bills and exports -> plain decimal text (1,25,000.50 ->
+    125000.50); text that is not such an amount comes back unchanged, to be refused."""
+    found = _CURRENCY.match(text)
+    if found is not None:
+        text = (found.group("front") if found.group("front") is not None else found.group("back")).strip()
+    if "," not in text:
+        return text
+    if not (_WESTERN.fullmatch(text) or _INDIAN.fullmatch(text)):
+        raise fail(
+            "amount_grouping",
+            "{value} has its commas in the wrong places: write 125,000.50 (every three digits), "
+            "1,25,000.50 (Indian: three, then every two) or 125000.50",
+            value=repr(text[:40]),
+        )
+    return text.replace(",", "")
 
 
 def amount_to_paise(value: Any) -> int:
-    """Rupees with at most 2 decimals -> integer paise, exactly (no binary floats on the way)."""
+    """Rupees with at most 2 decimals -> integer paise, exactly (no binary floats on the way).
+    Text may carry ₹, Rs, Rs. or INR and Western or Indian grouping."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise fail("amount_type", "an amount must be a number of rupees, e.g. 1299.50")
     text = value.strip() if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)
     if not _PLAIN_NUMBER.fullmatch(text):
-        raise fail("amount", "{value} is not a number of rupees, e.g. 1299.50", value=repr(text[:40]))
+        text = rupees_text(text)
+    if not _PLAIN_NUMBER.fullmatch(text):
+        raise fail(
+            "amount",
+            "{value} is not a number of rupees, e.g. 1299.50, ₹1,299.50 or Rs. 1,25,000",
+            value=repr(text[:40]),
+        )
     amount = Decimal(text)
     if amount < 0:
         raise fail("amount_negative", "the amount must not be negative (got {value})", value=repr(text[:40]))
@@ -184,13 +206,40 @@ def tags(value: Any) -> list[str]:
     return tags
 
 
-_PHONE = re.compile(r"\+?[0-9][0-9 ()./-]{3,38}")
+_PHONE = re.compile(r"[(]?\+?[0-9][0-9 ()./-]{3,38}")
 
 
-def phone(value: str | None) -> str | None:
-    if value is not None and not _PHONE.fullmatch(value):
+def phone(value: str | None, info: ValidationInfo) -> str | None:
+    """A phone number as people write it -> E.164 (+919876543210), so one person's number in
+    two files is one number; without a +country code it is read in the workspace's region."""
+    if value is None:
+        return None
+    if not _PHONE.fullmatch(value):
         raise fail("phone", "{value} is not a phone number (digits, spaces, + ( ) - . /)", value=repr(value[:40]))
-    return value
+    region = ((info.context or {}).get("reading") or Reading()).phone_region
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise fail(
+            "phone",
+            "{value} is not a valid phone number of {region}; check its digits, or write it with its "
+            "country code, e.g. +91 98765 43210",
+            value=repr(value[:40]),
+            region=region,
+        )
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def gender(value: str | None) -> str | None:
+    """F, Woman, Mahila -> female (see `crm.formats.gender`); "prefer not to say" -> no value."""
+    if value is None:
+        return None
+    try:
+        return normalise_gender(value)
+    except UnknownGender as exc:
+        raise fail("gender", "{why}", why=str(exc)) from None
 
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=128)]

@@ -6,9 +6,12 @@ read these two tables; adding a field is one entry here (plus its feature column
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+from crm.formats.gender import GENDERS, normalise_gender
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,9 @@ class Field:
     # Few distinct values (city, gender): features also hold an integer code of the key, so
     # =, !=, in and not_in compare integers (see codes.py).
     coded: bool = False
+    # Values stored normalised (gender): a rule's =, !=, in and not_in values are read the same
+    # way, so "F" and "female" select the same customers.
+    normalise: Callable[[str], str | None] | None = None
 
     @property
     def noun(self) -> str:
@@ -93,8 +99,25 @@ class Field:
         return f"{self.name}_code"
 
 
-def _customer_text(name: str, label: str, description: str, examples: tuple[str, ...], coded: bool = False) -> Field:
-    return Field(name, "string", label, description, f"customers.{name}", f"{name}_key", examples, coded=coded)
+def _customer_text(
+    name: str,
+    label: str,
+    description: str,
+    examples: tuple[str, ...],
+    coded: bool = False,
+    normalise: Callable[[str], str | None] | None = None,
+) -> Field:
+    return Field(
+        name,
+        "string",
+        label,
+        description,
+        f"customers.{name}",
+        f"{name}_key",
+        examples,
+        coded=coded,
+        normalise=normalise,
+    )
 
 
 _ORDERS = "completed orders"
@@ -108,7 +131,14 @@ FIELDS = MappingProxyType(
             _customer_text("email", "Email", "Email address.", ("asha@example.com",)),
             _customer_text("phone", "Phone", "Phone number as stored.", ("+919812345678",)),
             _customer_text("city", "City", "City of the customer.", ("Mumbai", "Pune"), coded=True),
-            _customer_text("gender", "Gender", "Gender as recorded.", ("female", "male"), coded=True),
+            _customer_text(
+                "gender",
+                "Gender",
+                "Gender: female, male or other (F, M, woman, mahila... are read as these).",
+                GENDERS,
+                coded=True,
+                normalise=normalise_gender,
+            ),
             Field("age", "number", "Age", "Age in years.", "customers.age", "age", (25, 40)),
             Field(
                 "signup_date",

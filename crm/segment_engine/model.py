@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -136,6 +137,8 @@ def _condition(obj: dict[str, Any], path: str) -> dict[str, Any]:
     operator = OPERATORS[key]
     element = TYPES[field.type].element
     value = _value(obj.get("value"), operator.shape, element, key, _at(path, "value"))
+    if field.normalise is not None and key in NORMALISED_OPERATORS and value is not None:
+        value = _normalised(value, field.normalise, key, _at(path, "value"))
     out: dict[str, Any] = {"field": name, "operator": key}
     if value is not None:
         out["value"] = value
@@ -146,6 +149,24 @@ def _condition(obj: dict[str, Any], path: str) -> dict[str, Any]:
             raise InvalidInput(at, f"within_days applies only to {', '.join(WINDOW_FIELDS)}, not {name}; remove it")
         out["within_days"] = _whole(window, at, "within_days", minimum=1)
     return out
+
+
+NORMALISED_OPERATORS = ("=", "!=", "in", "not_in")
+
+
+def _normalised(value: Any, normalise: Callable[[str], str | None], key: str, at: str) -> Any:
+    """A rule value read as the stored values were (gender "F" -> "female")."""
+    texts = value if isinstance(value, list) else [value]
+    out = []
+    for text in texts:
+        try:
+            read = normalise(text)
+        except ValueError as exc:
+            raise InvalidInput(at, str(exc)) from None
+        if read is None:
+            raise InvalidInput(at, f"{text!r} means no value: use is_empty instead of {key}")
+        out.append(read)
+    return list(dict.fromkeys(out)) if isinstance(value, list) else out[0]
 
 
 def _value(value: Any, shape: str, element: str, key: str, at: str) -> Any:

@@ -9,6 +9,7 @@ from crm.config import load_settings
 from crm.errors import CRMError
 from crm.store.data_version import data_version
 from crm.store.documents import Database
+from crm.ui.errors import show_error
 
 
 @st.cache_resource(show_spinner="Starting the database...")
@@ -24,7 +25,7 @@ def get_database() -> Database:
     try:
         return _database(settings.mongodb_uri, str(settings.data_dir), settings.db_name)
     except (CRMError, PyMongoError) as exc:
-        st.error(f"The database is not available: {exc}", icon=":material/error:")
+        show_error(f"The database is not available: {exc}")
         st.stop()
 
 

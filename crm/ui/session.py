@@ -29,6 +29,7 @@ from crm.auth.signin_settings import OidcProvider, allow_list, cookie_secret, de
 from crm.config import load_settings
 from crm.errors import CRMError
 from crm.ui.data import get_database
+from crm.ui.errors import show_error
 
 AUTH_COOKIE = "crm_session"
 AUTH_COOKIE_DAYS = 7.0
@@ -144,16 +145,16 @@ def _change_password(user: users.User, current: str, new: str, repeat: str) -> b
     here = client()
     wait = throttle.wait_seconds(user.username, here, db=db)
     if wait:
-        st.error(f"Too many attempts; try again in {wait} s.")
+        show_error(f"Too many attempts; try again in {wait} s.")
         return False
     try:
         changed = users.change_own_password(user, new, repeat, current=current, db=db)
     except users.WrongPassword as exc:
         wait = throttle.note_failure(user.username, here, db=db)
-        st.error(str(exc) + (f". Too many attempts; try again in {wait} s." if wait else ""))
+        show_error(str(exc) + (f". Too many attempts; try again in {wait} s." if wait else ""))
         return False
     except CRMError as exc:
-        st.error(str(exc))
+        show_error(str(exc))
         return False
     throttle.note_success(user.username, here, db=db)
     st.session_state[SESSION_VERSION_KEY] = changed.session_version
@@ -188,7 +189,7 @@ def _refuse(email: str, reason: str, message: str) -> NoReturn:
         audit.record(email or "unknown", "signin.refused", email, {"reason": reason}, db=get_database())
         st.session_state[_REFUSED] = email
     st.session_state.pop(SIGNED_IN_KEY, None)
-    st.error(message)
+    show_error(message)
     st.button("Sign out", key="crm_refused_sign_out", on_click=_ask_sign_out)
     st.stop()
 
@@ -209,7 +210,7 @@ def _oidc_gate(oidc: OidcProvider) -> users.User:
         st.stop()  # st.logout() navigates away; nothing more may render with an empty st.user
     if not st.user.is_logged_in:
         if not (secrets().get("auth") or {}).get("cookie_secret"):
-            st.error(
+            show_error(
                 "Sign-in is not set up: add `cookie_secret` (a long random string) to the [auth] "
                 "section of .streamlit/secrets.toml. See the README, 'Google sign-in'."
             )
@@ -403,10 +404,10 @@ def _password_form() -> None:
     username, here = typed.strip().lower(), client()
     wait = throttle.wait_seconds(username, here, db=db)
     if wait:  # refused before the password is even looked at: a wait reveals nothing about it
-        st.error(f"Too many attempts; try again in {wait} s.")
+        show_error(f"Too many attempts; try again in {wait} s.")
         st.stop()
     if not username or not password.strip():
-        st.error("Enter your username and password.")
+        show_error("Enter your username and password.")
         st.stop()
     user = users.check_sign_in(username, password, db=db)
     if user is not None and user.one_time_password_expired:
@@ -417,7 +418,7 @@ def _password_form() -> None:
             {"reason": "one-time password expired", "client": here},
             db=db,
         )
-        st.error(one_time_passwords.expired_message(user.username, user.password_expires_at))
+        show_error(one_time_passwords.expired_message(user.username, user.password_expires_at))
         st.stop()
     if user is not None:
         throttle.note_success(username, here, db=db)
@@ -442,7 +443,7 @@ def _password_form() -> None:
         {"reason": "wrong username or password", "client": here, "wait_seconds": wait},
         db=db,
     )
-    st.error("Wrong username or password." + (f" Too many attempts; try again in {wait} s." if wait else ""))
+    show_error("Wrong username or password." + (f" Too many attempts; try again in {wait} s." if wait else ""))
     st.stop()
 
 

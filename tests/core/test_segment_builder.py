@@ -14,6 +14,7 @@ from crm.segment_builder.choices import MAX_OFFERED, value_choices, with_rule_va
 from crm.segment_builder.widget_config import cardinality, window_key
 from crm.segment_engine import CATALOGUE, OPERATORS, build_features, create_base_tables, insert_records, parse_rule
 from crm.segment_engine.catalogue import TYPES
+from crm.segment_engine.model import NORMALISED_OPERATORS
 from crm.segment_engine.operators import DAYS, MANY, NONE, ONE, PAIR, operators_for
 
 # One valid value of each shape and element, so every operator gets a case.
@@ -43,6 +44,8 @@ def every_condition():
                 cond["value"] = 30
             elif op.shape != NONE:
                 cond["value"] = SAMPLE[(element, op.shape)]
+                if field.normalise is not None and op.key in NORMALISED_OPERATORS:
+                    cond["value"] = ["female", "other"] if op.shape == MANY else "female"
             yield f"{name} {op.key}", cond
             if field.windowable:
                 yield f"{name} {op.key} within_days", {**cond, "within_days": 7}

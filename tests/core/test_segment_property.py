@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.analytics.segment_preview import MAX_SAMPLE, compute_preview
+from crm.formats.gender import GENDERS
 from crm.segment_engine.catalogue import FIELDS, TYPES
 from crm.segment_engine.codes import resolve_codes
 from crm.segment_engine.compile_sql import top_level_predicates
-from crm.segment_engine.model import parse_rule
+from crm.segment_engine.model import NORMALISED_OPERATORS, parse_rule
 from crm.segment_engine.operators import operators_for
 from crm.segment_engine.reference import evaluate
 from tests.support import loaded_duckdb, rule_audience
@@ -27,6 +28,7 @@ TEXTS = ["Mumbai", " mumbai ", "MUMBAI", "Navi Mumbai", "Pune", "pune\t", "Zoë"
 TAGS = ["vip", "VIP ", " Gold", "gold", "newsletter", "é"]
 AMOUNTS = [0, 1, 50, 99, 100, 12345, 50000, 500050]
 
+GENDER_WORDS = ["F", "female", " Woman ", "M", "male", "other", "O", "non-binary"]
 texts = st.one_of(st.sampled_from(TEXTS), st.text(ALPHABET, max_size=6))
 rule_texts = texts.filter(lambda s: s.strip())
 
@@ -50,7 +52,7 @@ def customers(draw) -> list[dict]:
             email=draw(st.none() | texts),
             phone=draw(st.none() | texts),
             city=draw(st.none() | texts),
-            gender=draw(st.none() | texts),
+            gender=draw(st.none() | st.sampled_from(GENDERS) | texts),
             age=draw(st.none() | st.integers(-1, 22)),
             signup_date=draw(st.none() | moments()),
             tags=draw(st.none() | st.lists(st.none() | st.sampled_from(TAGS + ["", "  "]), max_size=4)),
@@ -92,6 +94,8 @@ def conditions(draw) -> dict:
     field = draw(st.sampled_from(list(FIELDS.values())))
     operator = draw(st.sampled_from(operators_for(field.type)))
     values = element_values(TYPES[field.type].element)
+    if field.normalise is not None and operator.key in NORMALISED_OPERATORS:
+        values = st.sampled_from(GENDER_WORDS)  # a rule's gender is one the table reads
     cond = {"field": field.name, "operator": operator.key}
     if operator.shape == "one":
         cond["value"] = draw(values)

@@ -164,6 +164,60 @@ def test_bad_csv_gets_a_validation_report_before_anything_is_written(demo_db):
     assert demo_db.orders.find_one({"order_id": "A1"})["amount"] == 129_950
 
 
+def test_a_file_with_blank_lines_shows_its_rows_and_imports(demo_db):
+    """Exports often end in (or hold) empty lines: they are skipped, never shown as a failure."""
+    at = open_import(demo_db)
+    data = b"customer_id,name\nBL-1,Asha\n\nBL-2,Ravi\n\n"
+    at.file_uploader(key="import-file").set_value(("blank-lines.csv", data, "text/csv"))
+    at.run()
+    no_failures(at)
+    shown = next(frame.value for frame in at.dataframe if "customer_id" in frame.value.columns)
+    assert list(shown["customer_id"]) == ["BL-1", "BL-2"]
+    assert metrics(at)["Rows with problems"] == "0"
+    next(button for button in at.button if button.label == "Import customers").click()
+    at.run()
+    no_failures(at)
+    assert demo_db.customers.count_documents({"customer_id": {"$in": ["BL-1", "BL-2"]}}) == 2
+
+
+def test_the_page_asks_for_the_date_format_when_the_dates_read_either_way(demo_db):
+    at = open_import(demo_db)
+    at.radio(key="import-kind").set_value("orders")
+    customer = demo_db.customers.find_one()["customer_id"]
+    data = f'order_id,customer_id,amount,order_date\nD1,{customer},"₹1,250",03/04/2022\n'.encode()
+    at.file_uploader(key="import-file").set_value(("orders.csv", data, "text/csv"))
+    at.run()
+    no_failures(at)
+    assert any("Choose the date format" in w and "read either way" in w for w in texts(at.warning))
+    assert not any(button.label == "Import orders" for button in at.button)  # nothing to import yet
+    choice = next(box for box in at.selectbox if box.label == "Dates in this file")
+    assert choice.value is None
+    choice.set_value("Day first (15/03/2024)")
+    at.run()
+    no_failures(at)
+    assert metrics(at)["Valid rows"] == "1"
+    assert any("without an offset is in Asia/Kolkata" in caption for caption in texts(at.caption))
+    next(button for button in at.button if button.label == "Import orders").click()
+    at.run()
+    no_failures(at)
+    stored = demo_db.orders.find_one({"order_id": "D1"})
+    assert stored["amount"] == 125_000
+    assert stored["order_date"] == datetime(2022, 4, 2, 18, 30, tzinfo=UTC)  # 3 April, IST midnight
+
+
+def test_a_day_first_column_is_detected_and_said(demo_db):
+    at = open_import(demo_db)
+    at.radio(key="import-kind").set_value("orders")
+    customer = demo_db.customers.find_one()["customer_id"]
+    data = f"order_id,customer_id,amount,order_date\nD2,{customer},10,25/12/2023\n".encode()
+    at.file_uploader(key="import-file").set_value(("orders.csv", data, "text/csv"))
+    at.run()
+    no_failures(at)
+    assert next(box for box in at.selectbox if box.label == "Dates in this file").value == "Day first (15/03/2024)"
+    assert any("'25/12/2023' has a day above 12" in caption for caption in texts(at.caption))
+    assert metrics(at)["Valid rows"] == "1"
+
+
 def test_mapping_without_a_required_column_is_an_error_not_a_trace(demo_db):
     at = open_import(demo_db)
     at.file_uploader(key="import-file").set_value(("c.csv", b"name,email\nAsha,asha@example.com\n", "text/csv"))

@@ -32,7 +32,7 @@ def loaded(db, tmp_path):
         for i in range(30)
     ]
     orders = [
-        {"order_id": f"o{i}", "customer_id": f"c{i % 30:02d}", "amount": "60.50", "order_date": "2025-05-01"}
+        {"order_id": f"o{i}", "customer_id": f"c{i % 30:02d}", "amount": "60.50", "order_date": "2025-05-01T00:00Z"}
         for i in range(50)
     ]
     for kind, rows in (("customers", customers), ("orders", orders)):

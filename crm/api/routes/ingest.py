@@ -14,6 +14,7 @@ from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import AUTH_ERRORS, UNAVAILABLE, error
 from crm.api.schemas import QueuedBatch, WriteSummary, request_body
 from crm.auth.api_keys import ApiKey
+from crm.ingest.reading import workspace_reading
 from crm.ingest.records import Kind
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
@@ -197,7 +198,9 @@ async def _ingest(kind: Kind, request: Request, key: ApiKey) -> JSONResponse:
     items = await read_items(request)
     state = request.app.state
     try:
-        outcome = await run_in_threadpool(accept_batch, state.db(), kind, items, state.producer, by=key)
+        outcome = await run_in_threadpool(
+            accept_batch, state.db(), kind, items, state.producer, by=key, reading=workspace_reading(state.settings)
+        )
     except BatchRejected as exc:
         details = [ErrorDetail(index=e.row, field=e.column or None, reason=e.reason) for e in exc.errors]
         bad_items = len({e.row for e in exc.errors})

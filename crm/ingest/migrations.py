@@ -1,0 +1,98 @@
+"""Stored customers brought to today's normal forms, once per workspace: genders as female / male /
+other and phones as E.164, as every import and API write now stores them. Without it a workspace
+imported earlier would keep `F` beside `female` and "98765 43210" beside "+919876543210".
+
+A value that cannot be read (an unknown word, a number that is no valid phone) stays as it was
+and is counted: nothing is thrown away. `serve` runs this at start and `python -m crm db migrate`
+on demand; a marker in `migrations` makes later runs a single lookup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import phonenumbers
+from pymongo import UpdateOne
+
+from crm.formats.gender import GENDERS, UnknownGender, normalise_gender
+from crm.store.clock import utc_now
+from crm.store.documents import Database
+
+NORMALISED_VALUES = "normalised-values-1"
+BATCH = 1_000
+
+
+@dataclass
+class MigrationReport:
+    name: str
+    already_done: bool = False
+    customers_changed: int = 0
+    left_as_they_were: dict[str, int] = field(default_factory=dict)  # field -> values we could not read
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "migration": self.name,
+            "already_done": self.already_done,
+            "customers_changed": self.customers_changed,
+            "left_as_they_were": self.left_as_they_were,
+        }
+
+
+def _phone(value: str, region: str) -> str | None:
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_stored_customers(db: Database, phone_region: str) -> MigrationReport:
+    """Once per workspace: each stored gender and phone in the form an import would store now."""
+    report = MigrationReport(NORMALISED_VALUES)
+    if db.migrations.find_one({"_id": NORMALISED_VALUES}) is not None:
+        report.already_done = True
+        return report
+    candidates = db.customers.find(
+        {
+            "$or": [
+                {"gender": {"$nin": [*GENDERS, None]}},
+                {"phone": {"$nin": [None], "$not": {"$regex": r"^\+[1-9][0-9]{6,14}$"}}},
+            ]
+        },
+        {"_id": 1, "gender": 1, "phone": 1},
+    )
+    updates: list[UpdateOne] = []
+    for doc in candidates:
+        changes: dict[str, object] = {}
+        gender, phone = doc.get("gender"), doc.get("phone")
+        if isinstance(gender, str) and gender not in GENDERS:
+            try:
+                changes["gender"] = normalise_gender(gender)
+            except UnknownGender:
+                report.left_as_they_were["gender"] = report.left_as_they_were.get("gender", 0) + 1
+        if isinstance(phone, str):
+            read = _phone(phone, phone_region)
+            if read is None:
+                report.left_as_they_were["phone"] = report.left_as_they_were.get("phone", 0) + 1
+            elif read != phone:
+                changes["phone"] = read
+        if changes:
+            # updated_at moves: the analytic copy catches up by its watermark like after any write.
+            updates.append(UpdateOne({"_id": doc["_id"]}, {"$set": {**changes, "updated_at": utc_now()}}))
+        if len(updates) == BATCH:
+            report.customers_changed += db.customers.bulk_write(updates, ordered=False).modified_count
+            updates = []
+    if updates:
+        report.customers_changed += db.customers.bulk_write(updates, ordered=False).modified_count
+    db.migrations.update_one(
+        {"_id": NORMALISED_VALUES},
+        {"$setOnInsert": {"done_at": utc_now(), "report": report.as_dict()}},
+        upsert=True,
+    )
+    if report.customers_changed:
+        from crm import analytics
+
+        analytics.after_write("customers")
+    return report

@@ -1,0 +1,193 @@
+"""The History page's panels: every campaign with its counters, and one campaign's delivery,
+log and templates, refreshing themselves while messages are pending."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from crm.auth import allowed
+from crm.auth.users import User
+from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get_campaign, list_campaigns
+from crm.campaigns.audience import EXCLUSIONS
+from crm.campaigns.background import is_sending, send_error
+from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline
+from crm.campaigns.model import COMPLETED, status_label
+from crm.formats.indian_numbers import as_text, format_count
+from crm.store.documents import Database
+from crm.ui.delivery_charts import funnel, timeline_chart
+from crm.ui.errors import errors_shown, show_error
+from crm.ui.sending import start_sending
+
+LOG_ROWS = 200
+REFRESH = "2s"
+
+
+def counters(db: Database, campaign: Campaign) -> CampaignStats:
+    """Settled campaigns read their stored counters; the others are counted now."""
+    stored = campaign.counters
+    if campaign.status == COMPLETED and stored and stored.get("pending") == 0 and campaign.finished_at:
+        return CampaignStats(campaign_id=campaign.id, **stored)
+    return campaign_stats(db, campaign.id)
+
+
+def when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def campaign_table(db: Database) -> list[Campaign]:
+    """Every campaign with its counters, newest first; the campaigns it listed."""
+    campaigns = list_campaigns(db)
+    rows = []
+    for c in campaigns:
+        stats = counters(db, c)
+        rate = stats.delivery_rate
+        # Owner before status: "awaiting receipts (N outstanding)" widens its column.
+        rows.append(
+            {
+                "campaign": c.name,
+                "channel": CHANNELS[c.channel].label,
+                "owner": c.owner or "",
+                "status": status_label(c.status, stats.pending),
+                "audience": stats.audience,
+                "sent": stats.sent,
+                "delivered": stats.delivered,
+                "failed": stats.failed,
+                "pending": stats.pending,
+                "delivery rate": None if rate is None else round(100 * rate, 1),
+                "started (UTC)": when(c.started_at),
+                "finished (UTC)": when(c.finished_at),
+            }
+        )
+    if rows:
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            width="stretch",
+            column_config={"delivery rate": st.column_config.NumberColumn(format="%.1f%%")},
+        )
+    return campaigns
+
+
+def campaign_view(db: Database, campaign_id: str, user: User) -> None:
+    """One campaign: its counters, funnel, timeline, failure reasons, log and templates."""
+    stats = campaign_stats(db, campaign_id)  # first: it completes a campaign whose last receipt came
+    campaign = get_campaign(db, campaign_id)
+    st.subheader(as_text(campaign.name), anchor=False)
+    st.caption(
+        f"{CHANNELS[campaign.channel].label} · {status_label(campaign.status, stats.pending)} · "
+        f"{as_text(campaign.description)}"
+        + (f" · objective: {as_text(campaign.objective)}" if campaign.objective else "")
+    )
+    error = send_error(campaign.id)
+    if error:
+        show_error(f"Sending stopped: {error}")
+    cols = st.columns(6, border=True)
+    rate = stats.delivery_rate
+    for col, (label, value) in zip(
+        cols,
+        [
+            ("Audience", stats.audience),
+            ("Sent", stats.sent),
+            ("Delivered", stats.delivered),
+            ("Failed", stats.failed),
+            ("Pending", stats.pending),
+        ],
+    ):
+        col.metric(label, format_count(value))
+    cols[5].metric("Delivery rate", "–" if rate is None else f"{100 * rate:.1f}%")
+    excluded = ", ".join(f"{format_count(n)} {EXCLUSIONS[r]}" for r, n in campaign.excluded.items() if n)
+    if excluded:
+        st.caption(f"Not messaged: {excluded}.")
+    if campaign.status != COMPLETED and not is_sending(campaign.id) and allowed(user, "campaign.send"):
+        if st.button("Resume sending", icon=":material/play_arrow:", key=f"resume-{campaign.id}"):
+            with errors_shown():
+                start_sending(db, user, campaign.id)
+
+    left, right = st.columns(2, border=True)
+    with left:
+        st.markdown("**Delivery funnel**")
+        st.plotly_chart(funnel(stats), width="stretch", key=f"funnel-{campaign.id}")
+    with right:
+        st.markdown("**Timeline**")
+        # The counters say whether anything happened; the timeline (counted the same way) says when.
+        if stats.sent == 0 and stats.delivered + stats.failed == 0:
+            st.caption("Nothing sent yet.")
+        else:
+            st.plotly_chart(timeline_chart(timeline(db, campaign.id)), width="stretch", key=f"timeline-{campaign.id}")
+
+    reasons = failure_reasons(db, campaign.id)
+    if not reasons.empty:
+        st.markdown("**Failure reasons**")
+        st.dataframe(reasons, hide_index=True, width="stretch")
+
+    st.markdown("**Communication log**")
+    filters = st.columns([2, 3])
+    statuses = filters[0].multiselect("Status", STATUSES, key=f"log-status-{campaign.id}")
+    search = filters[1].text_input("Search a customer (id, phone or email)", key=f"log-search-{campaign.id}")
+    page, total = log_page(db, campaign.id, statuses, search, limit=LOG_ROWS)
+    st.caption(f"{format_count(total)} message(s)" + (f"; the first {LOG_ROWS} shown" if total > LOG_ROWS else ""))
+    st.dataframe(page, hide_index=True, width="stretch")
+    # A callable: the CSV is built when someone clicks, not on every refresh.
+    if allowed(user, "data.export"):
+        st.download_button(
+            "Download the log (CSV)",
+            lambda: log_csv(db, campaign.id, statuses, search, by=user),
+            file_name=f"campaign-{campaign.id}-log.csv",
+            mime="text/csv",
+            icon=":material/download:",
+            key=f"log-csv-{campaign.id}",
+        )
+    with st.expander("Message templates"):
+        for template in campaign.templates:
+            st.code(template, language=None)
+
+
+def is_live(campaign: Campaign) -> bool:
+    """Still sending or waiting for receipts: its view refreshes itself."""
+    return campaign.status != COMPLETED or campaign.finished_at is None
+
+
+def live_or_static(render: Callable[[], None], key: str, live: bool) -> Callable[[], None]:
+    """Render inside a fragment that reruns every REFRESH while messages are pending; the
+    session remembers under `key` that it does."""
+    st.session_state[key] = live
+    return st.fragment(run_every=REFRESH if live else None)(render)
+
+
+def stop_refreshing_once_settled(key: str, live_now: bool) -> None:
+    # A fragment's timer is fixed when the page runs: without a full rerun it would keep
+    # refreshing a settled campaign (and race the clicks on its filters and download button).
+    # The flag lives in the session, not the closure, so a timer run queued before the rerun
+    # does not ask for another one.
+    if st.session_state.get(key) and not live_now:
+        st.session_state[key] = False
+        st.rerun()
+
+
+def overview_panel(db: Database, campaigns: list[Campaign]) -> None:
+    """The table of every campaign, refreshing itself while any of them is live."""
+
+    def overview() -> None:
+        with errors_shown():
+            if not campaign_table(db):
+                st.info("No campaigns yet. Compose one on the Campaigns page.", icon=":material/campaign:")
+        # campaign_table's counting records a finish: read the campaigns again
+        stop_refreshing_once_settled("history-live-overview", any(map(is_live, list_campaigns(db))))
+
+    live_or_static(overview, "history-live-overview", any(map(is_live, campaigns)))()
+
+
+def detail_panel(db: Database, campaign_id: str, user: User) -> None:
+    """One campaign's view, refreshing itself until its last receipt is in."""
+
+    def detail() -> None:
+        with errors_shown():
+            campaign_view(db, campaign_id, user)
+        stop_refreshing_once_settled("history-live-detail", is_live(get_campaign(db, campaign_id)))
+
+    # read again: the selected option may be the campaign as it was when first listed
+    live_or_static(detail, "history-live-detail", is_live(get_campaign(db, campaign_id)))()
