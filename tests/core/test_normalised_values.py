@@ -4,9 +4,12 @@ other, phones as E.164, through every way in (CSV, API), in rules, and for data 
 from __future__ import annotations
 
 import io
+import random
 from dataclasses import replace
 
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberFormat
 
 from crm.analytics import analytic_copy, preview
 from crm.auth import CLI
@@ -16,6 +19,7 @@ from crm.ingest.csv_import import import_csv
 from crm.ingest.migrations import normalise_stored_customers
 from crm.ingest.reading import workspace_reading
 from crm.ingest.records import validate_records
+from crm.ingest.values import INDIAN_MOBILE
 from crm.segment_builder.choices import value_choices
 from crm.segment_engine.model import parse_rule
 
@@ -148,3 +152,15 @@ def test_the_migrate_command_prints_what_it_did(cli, db):
     result = cli("db", "migrate", check=True)
     assert '"customers_changed": 1' in result.stdout
     assert db.customers.find_one({"customer_id": "old1"})["gender"] == "female"
+
+
+def test_the_indian_mobile_shortcut_agrees_with_libphonenumber():
+    """Every number the shortcut reads, the library reads the same (and holds valid)."""
+    rng = random.Random(5)
+    for _ in range(3_000):
+        digits = f"{rng.choice('6789')}{rng.randrange(10**9):09d}"
+        for written in (digits, f"+91 {digits[:5]} {digits[5:]}", f"0{digits}", f"+91-{digits[:5]}-{digits[5:]}"):
+            assert INDIAN_MOBILE.fullmatch(written), written
+            number = phonenumbers.parse(written, "IN")
+            assert phonenumbers.is_valid_number(number), written
+            assert customer(phone=written).phone == phonenumbers.format_number(number, PhoneNumberFormat.E164)
