@@ -7,10 +7,13 @@ the page can cache it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from crm.ingest.csv_import import ImportReport, Source, check_csv
+from crm.formats.indian_numbers import format_inr
+from crm.ingest.csv_import import FIRST_DATA_ROW, ImportReport, Source, check_csv, read_rows
 from crm.ingest.reading import Reading
-from crm.ingest.records import Kind
+from crm.ingest.records import CONSENT_COLUMNS, Kind, OrderRecord, Record, RowProblem, validate_records
 from crm.store.documents import Database
 
 
@@ -26,3 +29,52 @@ def preview_import(
 ) -> ImportPreview:
     checked = check_csv(db, kind, source, mapping, reading=reading)
     return ImportPreview(report=checked.report, valid_rows=checked.valid_rows, invalid_rows=checked.invalid_rows)
+
+
+def _shown(value: Any, reading: Reading) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(reading.time_zone).strftime(f"%Y-%m-%d %H:%M {reading.zone_name}")
+    if isinstance(value, list):
+        return ", ".join(value)
+    return value
+
+
+def _as_stored(record: Record, fields: list[str], reading: Reading) -> dict[str, Any]:
+    """The mapped fields of a valid record as they will be stored (dates shown in the workspace
+    zone, amounts in rupees)."""
+    shown: dict[str, Any] = {}
+    for our_field in fields:
+        if our_field in CONSENT_COLUMNS:
+            shown[our_field] = getattr(record.consent, CONSENT_COLUMNS[our_field]) or ""  # type: ignore[union-attr]
+        elif our_field == "amount" and isinstance(record, OrderRecord):
+            shown["amount"] = format_inr(record.amount_paise)
+        else:
+            shown[our_field] = _shown(getattr(record, our_field), reading)
+    return shown
+
+
+def first_rows_as_stored(
+    kind: Kind, source: Source, mapping: dict[str, str], reading: Reading, limit: int = 10
+) -> list[dict[str, Any]]:
+    """The file's first rows as an import would store them, after every normal form (dates,
+    rupees, genders, E.164 phones), or the row's problem: what the user checks before writing."""
+    fields = list(mapping.values())
+    rows: list[dict[str, str] | RowProblem | None] = []
+    for cells in read_rows(source, mapping):
+        rows.append(cells)  # blank lines too: they keep the numbering a spreadsheet shows
+        if sum(1 for kept in rows if kept is not None) == limit:
+            break
+    result = validate_records(kind, rows, first_row=FIRST_DATA_ROW, reading=reading)
+    problems: dict[int, list[str]] = {}
+    for error in result.errors:
+        problems.setdefault(error.row, []).append(f"{error.column}: {error.reason}")
+    valid = dict(zip(result.rows, result.valid))
+    shown = []
+    for row, data in enumerate(rows, start=FIRST_DATA_ROW):
+        if data is None:
+            continue
+        if row in valid:
+            shown.append({"row": row, **_as_stored(valid[row], fields, reading), "problem": ""})
+        else:
+            shown.append({"row": row, "problem": "; ".join(problems.get(row, ["not read"]))})
+    return shown

@@ -198,22 +198,48 @@ class ValidationResult:
     rows: list[int] = field(default_factory=list)  # the source row of each valid record
 
 
-# Plainer words than pydantic's for the errors users meet most.
+# Our words for pydantic's checks (its own read "Input should be ..."); each names the value.
 _MESSAGES = {
     "missing": "required field is missing",
     "extra_forbidden": "unknown field",
     "string_type": "must be text",
     "string_too_short": "must not be empty",
+    "int_type": "must be a whole number",
+    "int_parsing": "{value} is not a whole number, e.g. 35",
+    "int_from_float": "{value} is not a whole number: it has decimals",
+    "greater_than_equal": "{value} is less than {ge}, the least allowed",
+    "less_than_equal": "{value} is more than {le}, the most allowed",
+    "string_too_long": "is {length} characters long; at most {max_length} are allowed",
+    "literal_error": "{value} is not one of {expected}",
+    "model_type": "must be an object of fields",
+    "dict_type": "must be an object of fields",
+    "model_attributes_type": "must be an object of fields",
+    "list_type": "must be a list",
 }
+
+
+def _reason(err: Any) -> str:
+    """One pydantic error in our words: what is wrong, with the value and what is accepted."""
+    if err.get("input", "") is None:
+        return "required field is empty"
+    template = _MESSAGES.get(err["type"])
+    if template is None:
+        return str(err["msg"])
+    given = err.get("input")
+    shown = repr(given[:40]) if isinstance(given, str) else repr(given)
+    ctx = {key: str(value) for key, value in (err.get("ctx") or {}).items()}
+    length = len(given) if isinstance(given, str) else 0
+    try:
+        return template.format_map({**ctx, "value": shown, "length": length})
+    except KeyError:  # a check of ours that reused the type name: its message is ours already
+        return str(err["msg"])
 
 
 def _row_errors(row: int, exc: ValidationError, kind: str) -> list[RowError]:
     errors = []
     for err in exc.errors(include_url=False):
         column = ".".join(str(part) for part in err["loc"]) or str((err.get("ctx") or {}).get("column", ""))
-        reason = _MESSAGES.get(err["type"], err["msg"])
-        if err.get("input", "") is None:
-            reason = "required field is empty"
+        reason = _reason(err)
         if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
             reason += f" (fields of {kind}: {', '.join(INPUT_FIELDS[kind])})"
         errors.append(RowError(row, column, reason))

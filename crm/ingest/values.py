@@ -77,7 +77,7 @@ def check_safe_text(key: str, value: str) -> None:
 def whole_number(value: Any) -> Any:
     """JSON true/false is no number (pydantic would read true as 1)."""
     if isinstance(value, bool):
-        raise fail("int_type", "must be a whole number, not {value}", value=str(value).lower())
+        raise fail("whole_number", "must be a whole number, not {value}", value=str(value).lower())
     return value
 
 

@@ -14,9 +14,9 @@ from crm.auth.users import User
 from crm.config import load_settings
 from crm.formats.indian_numbers import format_count
 from crm.ingest.consent import CHANNELS, CONSENT_LAW, describe_declared
-from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, read_rows, suggest_mapping
+from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, suggest_mapping
 from crm.ingest.date_columns import FileDates, detect_file_dates
-from crm.ingest.preview import ImportPreview, preview_import
+from crm.ingest.preview import ImportPreview, first_rows_as_stored, preview_import
 from crm.ingest.reading import DateFormat, Reading, workspace_reading
 from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS, Kind
 from crm.store.documents import Database
@@ -24,6 +24,7 @@ from crm.ui.data import current_version
 
 IGNORE = "(ignore)"
 PREVIEW_ROWS = 10
+PROBLEMS_SHOWN = 100  # rows of the report on the page; the downloadable CSV holds them all
 
 
 ISO_ONLY = "ISO 8601 only (2024-03-15)"
@@ -106,8 +107,13 @@ def show_check(preview: ImportPreview, data: bytes, kind: Kind) -> None:
         f"{format_count(preview.invalid_rows)} rows have problems. Nothing has been saved yet.",
         icon=":material/report:",
     )
-    errors = pd.DataFrame([{"row": e.row, "column": e.column, "reason": e.reason} for e in report.rejected])
-    st.dataframe(errors, hide_index=True, width="stretch", height=min(400, 40 + 35 * len(errors)))
+    # A table, not a data grid: its cells wrap, so a long reason is read in full.
+    shown = report.rejected[:PROBLEMS_SHOWN]
+    st.table(pd.DataFrame([{"row": e.row, "column": e.column, "reason": e.reason} for e in shown]).set_index("row"))
+    if len(report.rejected) > PROBLEMS_SHOWN:
+        st.caption(
+            f"The first {PROBLEMS_SHOWN} of {format_count(len(report.rejected))} problems; the CSV below has every one."
+        )
     st.download_button(
         "Download the rejected rows with reasons (CSV)",
         errors_to_csv(report.rejected, io.BytesIO(data)),
@@ -180,14 +186,12 @@ def import_panel(db: Database, user: User) -> None:
         uploaded.file_id, kind, tuple(sorted(mapping.items())), reading, current_version(db), db, data
     )
 
-    st.markdown(f"**First rows as they will be read** ({PREVIEW_ROWS} at most)")
-    rows = []
-    for row in read_rows(io.BytesIO(data), mapping):
-        if row is None:  # a blank line: nothing to show
-            continue
-        rows.append(row if isinstance(row, dict) else {"problem": row.reason})
-        if len(rows) == PREVIEW_ROWS:
-            break
+    st.markdown(f"**First rows as they will be stored** ({PREVIEW_ROWS} at most)")
+    st.caption(
+        "After every normal form: dates in the workspace zone, amounts in rupees, genders as female, "
+        "male or other, phones with their country code."
+    )
+    rows = first_rows_as_stored(kind, io.BytesIO(data), mapping, reading, limit=PREVIEW_ROWS)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
     st.markdown("**Check**")

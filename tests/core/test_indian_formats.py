@@ -17,6 +17,7 @@ from crm.config import load_settings
 from crm.ingest.csv_import import ImportRejected, import_csv
 from crm.ingest.date_columns import detect_file_dates
 from crm.ingest.dates import detect_date_format
+from crm.ingest.preview import first_rows_as_stored
 from crm.ingest.reading import Reading, workspace_reading
 from crm.ingest.records import validate_records
 
@@ -191,3 +192,20 @@ def test_an_import_without_the_format_refuses_day_first_dates_it_was_not_told_of
     with pytest.raises(ImportRejected) as refused:
         import_csv(db, "orders", io.BytesIO(DAY_FIRST_ORDERS.encode()), by=CLI)
     assert "choose the file's date format" in refused.value.report.rejected[0].reason
+
+
+def test_the_first_rows_are_shown_as_they_will_be_stored_with_problems_in_place():
+    data = "customer_id,phone,gender,signup_date\nC1,098765 43210,Mahila,25/12/2023 6:00 pm\n\nC2,12,zebra,\n"
+    mapping = {"customer_id": "customer_id", "phone": "phone", "gender": "gender", "signup_date": "signup_date"}
+    rows = first_rows_as_stored("customers", io.BytesIO(data.encode()), mapping, DAY_FIRST)
+    assert rows[0] == {
+        "row": 2,
+        "customer_id": "C1",
+        "phone": "+919876543210",
+        "gender": "female",
+        "signup_date": "2023-12-25 18:00 Asia/Kolkata",
+        "problem": "",
+    }
+    assert rows[1]["row"] == 4  # the blank line keeps its number
+    assert "phone: '12' is not a phone number" in rows[1]["problem"]
+    assert "gender: 'zebra' is not a gender we know" in rows[1]["problem"]

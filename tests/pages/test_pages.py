@@ -144,10 +144,9 @@ def test_bad_csv_gets_a_validation_report_before_anything_is_written(demo_db):
     mapped = {box.label: box.value for box in at.selectbox if box.key and box.key.startswith("map:")}
     assert mapped == {"Order No": "order_id", "Customer": "customer_id", "Total": "amount", "Date": "order_date"}
     assert metrics(at)["Rows with problems"] == "3"
-    reports = [frame.value for frame in at.dataframe if list(frame.value.columns) == ["row", "column", "reason"]]
+    reports = [table.value for table in at.table if list(table.value.columns) == ["column", "reason"]]
     assert len(reports) == 1
-    report = reports[0]
-    problems = {(row.row, row.column) for row in report.itertuples()}
+    problems = {(row, column) for row, column in reports[0]["column"].items()}
     assert {(3, "Total"), (4, "Date"), (5, "Customer")} <= problems
     assert len(at.get("download_button")) == 1
     import_button = next(button for button in at.button if button.label == "Import orders")
@@ -197,6 +196,8 @@ def test_the_page_asks_for_the_date_format_when_the_dates_read_either_way(demo_d
     no_failures(at)
     assert metrics(at)["Valid rows"] == "1"
     assert any("without an offset is in Asia/Kolkata" in caption for caption in texts(at.caption))
+    stored = next(frame.value for frame in at.dataframe if "order_date" in frame.value.columns)
+    assert stored.iloc[0][["amount", "order_date"]].tolist() == ["₹1,250.00", "2022-04-03 00:00 Asia/Kolkata"]
     next(button for button in at.button if button.label == "Import orders").click()
     at.run()
     no_failures(at)
