@@ -84,6 +84,7 @@ def import_command(args) -> int:
     from crm.config import load_settings
     from crm.ingest.consent import parse_declared
     from crm.ingest.csv_import import ImportRejected, import_csv, read_header
+    from crm.ingest.migrations import normalise_stored_customers
     from crm.ingest.reading import workspace_reading
     from crm.store import get_db
 
@@ -93,6 +94,7 @@ def import_command(args) -> int:
     mapping = build_mapping(args.kind, read_header(args.file), parse_overrides(args.map))
     reading = workspace_reading(load_settings(), args.date_format or file_date_format(args.file, mapping))
     db = get_db()
+    normalise_stored_customers(db, load_settings().phone_region)  # once: earlier data in today's forms
     bar = tqdm(total=0, unit="rows", desc=f"writing {args.kind}", file=sys.stderr, disable=None)
 
     def progress(done: int, total: int) -> None:

@@ -1,5 +1,5 @@
 """Stored customers brought to today's normal forms, once per workspace: genders as female / male /
-other and phones as E.164, as every import and API write now stores them. Without it a workspace
+other, phones as E.164 and one spelling per city, as every import and API write now stores them. Without it a workspace
 imported earlier would keep `F` beside `female` and "98765 43210" beside "+919876543210".
 
 A value that cannot be read (an unknown word, a number that is no valid phone) stays as it was
@@ -15,6 +15,7 @@ import phonenumbers
 from pymongo import UpdateOne
 
 from crm.formats.gender import GENDERS, UnknownGender, normalise_gender
+from crm.ingest.city_spellings import city_key, known_spellings, register_spellings
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 
@@ -46,6 +47,28 @@ def _phone(value: str, region: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _one_spelling_per_city(db: Database) -> int:
+    """Register each stored city's most used spelling and give it to its other spellings."""
+    counts = db.customers.aggregate(
+        [{"$match": {"city": {"$type": "string"}}}, {"$group": {"_id": "$city", "n": {"$sum": 1}}}]
+    )
+    by_key: dict[str, list[tuple[int, str]]] = {}
+    for row in counts:
+        if row["_id"].strip():
+            by_key.setdefault(city_key(row["_id"]), []).append((row["n"], row["_id"]))
+    # Most customers first, then the alphabetically first spelling: the same choice on every run.
+    chosen = {key: min(spellings, key=lambda pair: (-pair[0], pair[1]))[1] for key, spellings in by_key.items()}
+    register_spellings(db, chosen)
+    chosen.update(known_spellings(db, chosen))  # a spelling registered before wins
+    changed = 0
+    for key, spellings in by_key.items():
+        others = [city for _, city in spellings if city != chosen[key]]
+        if others:
+            update = {"$set": {"city": chosen[key], "updated_at": utc_now()}}
+            changed += db.customers.update_many({"city": {"$in": others}}, update).modified_count
+    return changed
 
 
 def normalise_stored_customers(db: Database, phone_region: str) -> MigrationReport:
@@ -86,6 +109,7 @@ def normalise_stored_customers(db: Database, phone_region: str) -> MigrationRepo
             updates = []
     if updates:
         report.customers_changed += db.customers.bulk_write(updates, ordered=False).modified_count
+    report.customers_changed += _one_spelling_per_city(db)
     db.migrations.update_one(
         {"_id": NORMALISED_VALUES},
         {"$setOnInsert": {"done_at": utc_now(), "report": report.as_dict()}},

@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from crm.formats.indian_numbers import format_inr
+from crm.ingest.city_spellings import city_key, known_spellings, respelled
 from crm.ingest.csv_import import FIRST_DATA_ROW, ImportReport, Source, check_csv, read_rows
 from crm.ingest.reading import Reading
-from crm.ingest.records import CONSENT_COLUMNS, Kind, OrderRecord, Record, RowProblem, validate_records
+from crm.ingest.records import CONSENT_COLUMNS, CustomerRecord, Kind, OrderRecord, Record, RowProblem, validate_records
 from crm.store.documents import Database
 
 
@@ -54,10 +55,11 @@ def _as_stored(record: Record, fields: list[str], reading: Reading) -> dict[str,
 
 
 def first_rows_as_stored(
-    kind: Kind, source: Source, mapping: dict[str, str], reading: Reading, limit: int = 10
+    kind: Kind, source: Source, mapping: dict[str, str], reading: Reading, db: Database | None = None, limit: int = 10
 ) -> list[dict[str, Any]]:
     """The file's first rows as an import would store them, after every normal form (dates,
-    rupees, genders, E.164 phones), or the row's problem: what the user checks before writing."""
+    rupees, genders, E.164 phones and, given the database, the workspace's city spellings), or
+    the row's problem: what the user checks before writing."""
     fields = list(mapping.values())
     rows: list[dict[str, str] | RowProblem | None] = []
     for cells in read_rows(source, mapping):
@@ -68,7 +70,11 @@ def first_rows_as_stored(
     problems: dict[int, list[str]] = {}
     for error in result.errors:
         problems.setdefault(error.row, []).append(f"{error.column}: {error.reason}")
-    valid = dict(zip(result.rows, result.valid))
+    records = result.valid
+    if db is not None:
+        cities = [city_key(r.city) for r in records if isinstance(r, CustomerRecord) and r.city]
+        records = respelled(records, known_spellings(db, cities))
+    valid = dict(zip(result.rows, records))
     shown = []
     for row, data in enumerate(rows, start=FIRST_DATA_ROW):
         if data is None:

@@ -21,6 +21,7 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
 
 from crm.errors import Unavailable
+from crm.ingest.city_spellings import with_workspace_spellings
 from crm.ingest.consent import CHANNELS, ConsentSource, merged, stored_status
 from crm.ingest.records import ID_FIELDS, CustomerRecord, Record, record_to_document
 from crm.store.clock import utc_now
@@ -158,6 +159,7 @@ def write_records(
 
     `origin` says where the customers' consent comes from (stamped on each channel it sets) and
     which channels the whole input declared; without it the source is recorded as unstated.
+    Cities take the workspace's spelling where only case or spacing differs.
     """
     from crm import analytics
 
@@ -168,6 +170,8 @@ def write_records(
     total = len(records)
     look_up = True  # until a chunk turns out all new: then insert first (a lookup costs ~10%)
     try:
+        if kind == "customers":
+            records = with_workspace_spellings(db, records)
         for start in range(0, total, CHUNK_SIZE):
             look_up = _write_chunk(
                 collection, id_field, records[start : start + CHUNK_SIZE], result, look_up, origin=origin

@@ -189,9 +189,9 @@ def import_panel(db: Database, user: User) -> None:
     st.markdown(f"**First rows as they will be stored** ({PREVIEW_ROWS} at most)")
     st.caption(
         "After every normal form: dates in the workspace zone, amounts in rupees, genders as female, "
-        "male or other, phones with their country code."
+        "male or other, phones with their country code, cities in the workspace's spelling."
     )
-    rows = first_rows_as_stored(kind, io.BytesIO(data), mapping, reading, limit=PREVIEW_ROWS)
+    rows = first_rows_as_stored(kind, io.BytesIO(data), mapping, reading, db, limit=PREVIEW_ROWS)
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
     st.markdown("**Check**")

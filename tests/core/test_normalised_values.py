@@ -17,6 +17,7 @@ from crm.config import load_settings
 from crm.errors import InvalidInput
 from crm.ingest.csv_import import import_csv
 from crm.ingest.migrations import normalise_stored_customers
+from crm.ingest.preview import first_rows_as_stored
 from crm.ingest.reading import workspace_reading
 from crm.ingest.records import validate_records
 from crm.ingest.values import INDIAN_MOBILE
@@ -164,3 +165,43 @@ def test_the_indian_mobile_shortcut_agrees_with_libphonenumber():
             number = phonenumbers.parse(written, "IN")
             assert phonenumbers.is_valid_number(number), written
             assert customer(phone=written).phone == phonenumbers.format_number(number, PhoneNumberFormat.E164)
+
+
+def test_a_city_takes_the_workspaces_spelling_where_only_case_or_spacing_differ(db, fresh_copies):
+    import_csv(db, "customers", io.BytesIO(b"customer_id,city\nK1,Mumbai\nK2,navi mumbai\n"), by=CLI)
+    later = "customer_id,city\nK3, MUMBAI \nK4,Navi  Mumbai\nK5,Bombay\nK6,bengaluru\nK7,Bengaluru\n"
+    import_csv(db, "customers", io.BytesIO(later.encode()), by=CLI)
+    cities = {d["customer_id"]: d["city"] for d in db.customers.find()}
+    assert cities == {
+        "K1": "Mumbai",
+        "K2": "navi mumbai",  # the first spelling the workspace saw
+        "K3": "Mumbai",
+        "K4": "navi mumbai",
+        "K5": "Bombay",  # another name, not another spelling: a person decides to merge those
+        "K6": "bengaluru",
+        "K7": "bengaluru",  # the first of the file, for a city new to the workspace
+    }
+    offered = value_choices(analytic_copy.open_copy().cursor())["city"]
+    assert sorted(offered) == ["Bombay", "Mumbai", "bengaluru", "navi mumbai"]  # one choice per city
+
+
+def test_the_api_and_the_preview_use_the_same_spellings(client, db):
+    import_csv(db, "customers", io.BytesIO(b"customer_id,city\nK1,Pune\n"), by=CLI)
+    client.post("/api/v1/customers", json=[{"customer_id": "K2", "city": "PUNE"}])
+    assert db.customers.find_one({"customer_id": "K2"})["city"] == "Pune"
+    rows = first_rows_as_stored(
+        "customers", io.BytesIO(b"customer_id,city\nK3,pune \n"), {"customer_id": "customer_id", "city": "city"},
+        workspace_reading(load_settings()), db,
+    )  # fmt: skip
+    assert rows[0]["city"] == "Pune"
+
+
+def test_the_migration_gives_each_stored_city_its_most_used_spelling(db, fresh_copies):
+    db.customers.insert_many(
+        [{"customer_id": f"P{i}", "city": city} for i, city in enumerate(["Pune", "Pune", "PUNE", " pune", "Delhi"])]
+    )
+    report = normalise_stored_customers(db, "IN")
+    assert report.customers_changed == 2
+    assert sorted(d["city"] for d in db.customers.find()) == ["Delhi", "Pune", "Pune", "Pune", "Pune"]
+    import_csv(db, "customers", io.BytesIO(b"customer_id,city\nP9,pUnE\n"), by=CLI)
+    assert db.customers.find_one({"customer_id": "P9"})["city"] == "Pune"

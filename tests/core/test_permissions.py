@@ -76,6 +76,8 @@ SYSTEM = {
     "crm/ingest/streams.py:_write": "the worker writes batches accept_batch (checked) queued",
     "crm/ingest/erasure.py:erase_again": "re-erases a customer a checked erasure took out and a queued write put back",
     "crm/ingest/migrations.py:normalise_stored_customers": "the operator's migration at serve or db migrate, once",
+    "crm/ingest/migrations.py:_one_spelling_per_city": "the operator's migration at serve or db migrate, once",
+    "crm/ingest/city_spellings.py:register_spellings": "city spellings of records a checked write is writing",
     "crm/api/routes/health.py:_database_problem": "the health check's own heartbeat document",
     "crm/store/watchdog.py:_probe": "the embedded server's watchdog heartbeat",
     "crm/bench/campaign.py:*": "a benchmark on a database of its own",
