@@ -29,6 +29,21 @@ def evaluate(
     return {c["customer_id"] for c in customers if _matches(rule, _Customer(c, completed[c["customer_id"]], as_of))}
 
 
+def customer_facts(customer: dict[str, Any], orders: list[dict[str, Any]], as_of: date) -> _Customer:
+    """One customer with their orders (any status; only completed ones count), as evaluated."""
+    completed = [
+        (cast(date, _utc_day(order["order_date"])), order["amount"])
+        for order in orders
+        if order.get("status") == "completed"
+    ]
+    return _Customer(customer, completed, as_of)
+
+
+def holds(cond: Condition, customer: _Customer) -> bool:
+    """Whether one condition holds for the customer."""
+    return _condition(cond, customer)
+
+
 def _utc_day(moment: datetime | None) -> date | None:
     if moment is None:
         return None

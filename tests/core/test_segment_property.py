@@ -15,6 +15,7 @@ from crm.formats.gender import GENDERS
 from crm.segment_engine.catalogue import FIELDS, TYPES
 from crm.segment_engine.codes import resolve_codes
 from crm.segment_engine.compile_sql import top_level_predicates
+from crm.segment_engine.explain import explain
 from crm.segment_engine.model import NORMALISED_OPERATORS, parse_rule
 from crm.segment_engine.operators import operators_for
 from crm.segment_engine.reference import evaluate
@@ -172,6 +173,37 @@ def test_duckdb_and_reference_select_the_same_customers(data, rule, as_of):
             assert {cid for cid, *hits in flags if hits[i]} == evaluate(alone, people, sales, as_of), leaf
     finally:
         con.close()
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), rule=groups(2), as_of=st.sampled_from([BASE, BASE + timedelta(days=2)]))
+def test_why_in_or_out_gives_the_engines_verdict_for_every_customer(data, rule, as_of):
+    """The explanation a customer's page shows says in or out exactly when the SQL engine does,
+    and each group's result follows from its members' as the engine combines them."""
+    people = data.draw(customers())
+    sales = data.draw(orders([p["customer_id"] for p in people]))
+    con = load(people, sales, incremental=False)
+    try:
+        selected = rule_audience(con, rule, as_of)
+    finally:
+        con.close()
+    for person in people:
+        theirs = [sale for sale in sales if sale["customer_id"] == person["customer_id"]]
+        explained = explain(rule, person, theirs, as_of)
+        assert explained.selected == (person["customer_id"] in selected), person["customer_id"]
+        assert explained.rule.held == explained.selected
+        assert_groups_combine(explained.rule)
+
+
+def assert_groups_combine(step) -> None:
+    if not step.steps:
+        return
+    members = [s.held for s in step.steps]
+    combined = all(members) if step.text.endswith("all of") else any(members)
+    assert step.held == (not combined if step.text.startswith("not") else combined), step.text
+    for member in step.steps:
+        assert_groups_combine(member)
 
 
 def test_the_property_alphabet_lowercases_alike_in_python_and_duckdb():
