@@ -10,7 +10,8 @@ from datetime import date
 
 from crm.errors import InvalidInput
 
-# Timestamps leave as naive UTC (what the CSV import reads back as UTC).
+# Timestamps leave as naive UTC; the CSV export writes them with their offset (+00:00), so an
+# import reads them back as UTC, not as the workspace's local time.
 _UTC = "timezone('UTC', {ts})"
 # Whole paise times 0.01 stays DECIMAL (dividing would go through DOUBLE and lose paise past
 # 2**53); 38 digits hold a total of int64 paise, which can pass what DECIMAL(18, 2) holds.

@@ -3,6 +3,8 @@ customer with their consent, spend and orders, and erase them on request."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import streamlit as st
 
@@ -14,6 +16,7 @@ from crm.ingest.consent import CHANNELS
 from crm.ingest.erasure import erase_customer
 from crm.store.documents import Database
 from crm.ui.data import current_version
+from crm.ui.why_panel import why_panel
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -26,7 +29,8 @@ def db_key(db: Database) -> str:
 
 
 def readable(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rupees from paise, dates as UTC text, tags as one string."""
+    """Rupees from paise, dates as UTC text, tags as one string, ages as whole numbers; missing
+    text blank."""
     if "amount" in frame:
         frame["amount"] = frame["amount"].map(format_inr)
     for column in ("order_date", "signup_date"):
@@ -35,8 +39,32 @@ def readable(frame: pd.DataFrame) -> pd.DataFrame:
                 lambda when: when.strftime("%Y-%m-%d %H:%M UTC") if pd.notna(when) else ""
             )
     if "tags" in frame:
-        frame["tags"] = frame["tags"].map(lambda tags: ", ".join(tags or []))
+        # A customer stored without tags has NaN here, not a list.
+        frame["tags"] = frame["tags"].map(lambda tags: ", ".join(tags) if isinstance(tags, list) else "")
+    if "age" in frame:
+        frame["age"] = whole_numbers(frame["age"])
+    # Every other column is text; one nobody on the page has filled arrives as floats (NaN).
+    text = [column for column in frame if column != "age"]
+    frame[text] = frame[text].astype(object).fillna("")
     return frame
+
+
+def whole_numbers(column: pd.Series) -> pd.Series:
+    """Whole numbers stay whole when some are missing (pandas would make them floats: 30.0)."""
+    try:
+        return column.astype("Int64")
+    except (TypeError, ValueError):  # a value written by hand that is no whole number: as it is
+        return column
+
+
+def shown(value: object) -> str:
+    """A value as text, blank when it is missing."""
+    return "" if pd.api.types.is_scalar(value) and pd.isna(value) else str(value)
+
+
+def table(frame: pd.DataFrame) -> None:
+    # Numbers stay numbers (so they sort as numbers); the table draws their missing cells blank.
+    st.dataframe(frame, hide_index=True, width="stretch", placeholder="")
 
 
 def paging_controls(kind: str) -> tuple[str, int, int]:
@@ -51,33 +79,62 @@ def paging_controls(kind: str) -> tuple[str, int, int]:
     return text, int(page), int(page_size)
 
 
-def show_page(result: Page, kind: str) -> None:
+def show_page(result: Page, kind: str) -> list[int]:
+    """The page as a table; on customers, the positions of the rows the user selected."""
     st.caption(
         f"{format_count(result.total)} {kind} found · page {result.page} of {format_count(result.pages)} · newest first"
     )
     if result.page > result.pages:
         st.info(f"There are only {result.pages} pages.")
-        return
+        return []
     frame = readable(pd.DataFrame(result.rows))
-    st.dataframe(frame, hide_index=True, width="stretch")
+    if kind != "customers" or not result.rows:
+        table(frame)
+        return []
+    st.caption("Click the box at the start of a row to open the customer.")
+    event = st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        placeholder="",
+        on_select="rerun",
+        selection_mode="single-row",
+        key=customers_table_key(result.rows),
+    )
+    return list(event.selection.rows)
+
+
+def customers_table_key(rows: list[dict]) -> str:
+    """One key per set of customers shown. A selection is a row position, so it must not outlive
+    the rows it points at: a new search, another page, an import that shifts the page or an
+    erase each start the table afresh, with no customer open."""
+    ids = "\n".join(row["customer_id"] for row in rows)
+    return "customers-table-" + hashlib.sha256(ids.encode()).hexdigest()[:16]
+
+
+def selected_customer(rows: list[dict], selected: list[int]) -> str | None:
+    """The id of the customer in the selected row, if one is."""
+    if len(selected) != 1 or not 0 <= selected[0] < len(rows):
+        return None
+    return rows[selected[0]]["customer_id"]
 
 
 def show_customer(db: Database, view: CustomerView, user: User) -> None:
     customer = view.customer
     st.subheader(as_text(customer.get("name") or customer["customer_id"]), anchor=False)
-    details = [customer["customer_id"], customer.get("email"), customer.get("phone"), customer.get("city")]
-    st.text(" · ".join(str(part) for part in details if part))
-    st.dataframe(pd.DataFrame(consent_rows(customer.get("consent"))), hide_index=True, width="stretch")
+    details = [shown(customer.get(name)) for name in ("customer_id", "email", "phone", "city")]
+    st.text(" · ".join(part for part in details if part))
+    table(pd.DataFrame(consent_rows(customer.get("consent"))))
     cols = st.columns(4)
     cols[0].metric("Completed orders", format_count(view.completed_orders))
     cols[1].metric("Total spend", format_inr(view.total_spend_paise))
     cols[2].metric("Refunded", format_inr(view.refunded_paise))
     cols[3].metric("Cancelled orders", format_count(view.cancelled_orders))
     if view.orders:
-        orders = readable(pd.DataFrame(view.orders)[["order_id", "order_date", "status", "amount"]])
-        st.dataframe(orders, hide_index=True, width="stretch")
+        table(readable(pd.DataFrame(view.orders)[["order_id", "order_date", "status", "amount"]]))
     else:
         st.caption("No orders yet.")
+    why_panel(db, view)
     if allowed(user, "customer.erase"):
         erase_panel(db, customer["customer_id"], user)
 
@@ -114,8 +171,8 @@ def erase_panel(db: Database, customer_id: str, user: User) -> None:
             key=f"erase-{customer_id}",
             icon=":material/delete_forever:",
         ):
+            # The erased customer leaves the page, so the table gets a new key and nobody is open.
             report = erase_customer(db, customer_id, by=user)
-            st.session_state.pop("customer-open", None)
             st.session_state["erased-note"] = (
                 f"Erased {customer_id}: {report.orders} orders removed, "
                 f"{report.messages} messages turned into tombstones."
@@ -124,19 +181,11 @@ def erase_panel(db: Database, customer_id: str, user: User) -> None:
 
 
 def browse_panel(db: Database, kind: str, user: User) -> None:
-    """Search and page through customers or orders; on customers, open one of the page."""
+    """Search and page through customers or orders; on customers, open the one clicked."""
     if kind == "customers" and (note := st.session_state.pop("erased-note", None)):
         st.success(note, icon=":material/check_circle:")
     text, page, page_size = paging_controls(kind)
     result = cached_search(db_key(db), current_version(db), kind, text, page, page_size, db)
-    show_page(result, kind)
-    if kind == "customers" and result.rows:
-        ids = [row["customer_id"] for row in result.rows]
-        chosen = st.selectbox(
-            "Open a customer",
-            [None, *ids],
-            key="customer-open",
-            format_func=lambda cid: "Choose one from this page..." if cid is None else cid,
-        )
-        if chosen:
-            show_customer(db, customer_view(db, chosen), user)
+    selected = show_page(result, kind)
+    if chosen := selected_customer(result.rows, selected):
+        show_customer(db, customer_view(db, chosen), user)

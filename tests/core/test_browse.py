@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import pandas as pd
 import pytest
 
 from crm import analytics
@@ -12,6 +13,7 @@ from crm.analytics.dashboard import load_dashboard
 from crm.errors import InvalidInput, NotFound
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
+from crm.ui.browse_panel import readable
 
 
 def add(db, kind, rows):
@@ -80,6 +82,16 @@ def test_orders_page_newest_first_and_pages_count(shop):
     assert first.pages == 1
     assert search(shop, "orders", "refunded").total == 1
     assert search(shop, "orders", "", page=2, page_size=10).rows == []
+
+
+def test_missing_values_of_a_searched_customer_read_as_blanks(shop):
+    add(shop, "customers", [{"customer_id": "C4", "age": "41", "signup_date": "2025-04-01"}])
+    shop.customers.insert_one({"customer_id": "C5"})  # written by hand: no field but the id
+    frame = readable(pd.DataFrame(search(shop, "customers", "").rows)).set_index("customer_id")
+    assert frame.loc["C3", ["email", "phone", "gender", "tags"]].tolist() == ["", "", "", ""]
+    assert frame.loc["C5", ["name", "email", "city", "signup_date", "tags"]].tolist() == ["", "", "", "", ""]
+    assert not frame.drop(columns="age").isna().any().any()  # no text cell left to show "None" or "nan"
+    assert frame.loc["C4", "age"] == 41 and str(frame["age"].dtype) == "Int64"  # 41, not 41.0
 
 
 @pytest.mark.parametrize(

@@ -227,6 +227,18 @@ def test_mapping_without_a_required_column_is_an_error_not_a_trace(demo_db):
     assert any("customer_id" in message and "missing" in message for message in texts(at.error))
 
 
+def customers_table(at: AppTest):
+    return next(table for table in at.dataframe if (table.key or "").startswith("customers-table-"))
+
+
+def click_customer_row(at: AppTest, customer_id: str) -> AppTest:
+    """AppTest cannot click a table row: the selection goes in as Streamlit stores a click."""
+    table = customers_table(at)
+    row = table.value["customer_id"].tolist().index(customer_id)
+    at.session_state[table.key] = {"selection": {"rows": [row]}}
+    return at.run()
+
+
 def test_customer_search_pages_and_opens_one_customer(demo_db):
     customer = demo_db.customers.find_one({"customer_id": "CUST-000007"})
     at = open_import(demo_db)
@@ -234,11 +246,62 @@ def test_customer_search_pages_and_opens_one_customer(demo_db):
     at.run()
     no_failures(at)
     assert "1 customers found · page 1 of 1 · newest first" in texts(at.caption)
-    at.selectbox(key="customer-open").select("CUST-000007")
-    at.run()
+    assert "Click the box at the start of a row to open the customer." in texts(at.caption)
+    assert not any(box.label == "Open a customer" for box in at.selectbox)
+    click_customer_row(at, "CUST-000007")
     no_failures(at)
     orders = list(demo_db.orders.find({"customer_id": "CUST-000007", "status": "completed"}))
     assert metrics(at)["Completed orders"] == format_count(len(orders))
+
+
+def test_a_customers_page_says_why_they_are_in_or_out_of_a_saved_segment(demo_db):
+    from crm.auth import CLI
+    from crm.segment_engine.explain import explain
+    from crm.segments import create_segment
+
+    rule = {"op": "and", "rules": [{"field": "total_spend", "operator": ">", "value": 5000}]}
+    create_segment(demo_db, "Big spenders", rule, by=CLI)
+    at = open_import(demo_db)
+    at.text_input(key="customers-search").input("CUST-000007").run()
+    click_customer_row(at, "CUST-000007")
+    at.selectbox(key="why-segment").select("Big spenders").run()
+    no_failures(at)
+    customer = demo_db.customers.find_one({"customer_id": "CUST-000007"}, {"_id": 0})
+    orders = list(demo_db.orders.find({"customer_id": "CUST-000007"}, {"_id": 0}))
+    expected = explain(rule, customer, orders, datetime.now(UTC).date())
+    verdict = texts(at.success) if expected.selected else texts(at.info)
+    assert any(("is in this segment" if expected.selected else "is not in this segment") in v for v in verdict)
+    lines = next(m.value for m in at.markdown if "who spent more than" in m.value)
+    assert f"theirs: **{as_text(expected.rule.steps[0].value)}**" in lines
+
+
+def test_an_open_customer_closes_when_the_rows_shown_change(demo_db):
+    at = open_import(demo_db)
+    at.text_input(key="customers-search").input("CUST-000007").run()
+    click_customer_row(at, "CUST-000007")
+    assert "Completed orders" in metrics(at)
+    at.text_input(key="customers-search").input("").run()  # row 0 is now someone else
+    no_failures(at)
+    assert "Completed orders" not in metrics(at) and not at.subheader
+
+
+def test_a_customer_without_contact_details_shows_blanks_not_none(demo_db):
+    from crm.ingest.records import validate_records
+    from crm.ingest.writer import write_records
+
+    write_records(demo_db, "customers", validate_records("customers", [{"customer_id": "ZZ-2"}]).valid)
+    demo_db.customers.update_one({"customer_id": "ZZ-2"}, {"$set": {"city": float("nan")}})  # as by hand
+    at = open_import(demo_db)
+    at.text_input(key="customers-search").input("ZZ-2").run()
+    no_failures(at)
+    table = customers_table(at)
+    row = table.value.iloc[0]
+    assert row[["name", "email", "phone", "city", "gender", "signup_date", "tags"]].tolist() == [""] * 7
+    assert table.proto.placeholder == ""  # a missing age, a number, is drawn blank
+    click_customer_row(at, "ZZ-2")
+    no_failures(at)
+    assert [h.value for h in at.subheader] == ["ZZ-2"]
+    assert [t.value for t in at.text] == ["ZZ-2"]
 
 
 BEACON = "![x](http://127.0.0.1:9/t.png) [click](http://x.example) :red[big] $x$"
@@ -252,8 +315,7 @@ def test_a_customer_name_in_markdown_is_shown_as_its_characters(demo_db):
     at = open_import(demo_db)
     at.text_input(key="customers-search").input("ZZ-1")
     at.run()
-    at.selectbox(key="customer-open").select("ZZ-1")
-    at.run()
+    click_customer_row(at, "ZZ-1")
     no_failures(at)
     shown = [h.value for h in at.subheader]
     assert shown == [as_text(BEACON)]
@@ -266,7 +328,7 @@ def test_an_admin_erases_a_customer_from_their_page_after_typing_the_id(demo_db)
     at.run()
     at.switch_page("app_pages/data.py").run()
     at.text_input(key="customers-search").input("CUST-000007").run()
-    at.selectbox(key="customer-open").select("CUST-000007").run()
+    click_customer_row(at, "CUST-000007")
     no_failures(at)
     erase = next(b for b in at.button if b.label == "Erase for good")
     assert erase.disabled  # until the id is typed
@@ -274,6 +336,7 @@ def test_an_admin_erases_a_customer_from_their_page_after_typing_the_id(demo_db)
     next(b for b in at.button if b.label == "Erase for good").click().run()
     no_failures(at)
     assert any("Erased CUST-000007" in s.value for s in at.success)
+    assert "Completed orders" not in metrics(at) and not at.subheader  # the erased customer is closed
     assert demo_db.customers.count_documents({"customer_id": "CUST-000007"}) == 0
     assert demo_db.orders.count_documents({"customer_id": "CUST-000007"}) == 0
 
@@ -281,8 +344,9 @@ def test_an_admin_erases_a_customer_from_their_page_after_typing_the_id(demo_db)
 def test_a_marketer_sees_a_customer_but_no_erase(demo_db):
     at = open_import(demo_db)
     at.text_input(key="customers-search").input("CUST-000007").run()
-    at.selectbox(key="customer-open").select("CUST-000007").run()
+    click_customer_row(at, "CUST-000007")
     no_failures(at)
+    assert "Completed orders" in metrics(at)
     assert not any(b.label == "Erase for good" for b in at.button)
 
 

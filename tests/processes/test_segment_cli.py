@@ -117,3 +117,37 @@ def test_missing_file_bad_date_and_unknown_column_fail_clearly(cli, loaded, tmp_
         assert result.returncode == 2 and words in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_exported_times_are_iso_8601_with_their_offset_to_the_second(cli, db, tmp_path):
+    customers = [
+        {"customer_id": "c1", "signup_date": "2024-03-01T16:00:00.250+05:30"},
+        {"customer_id": "c2", "signup_date": "2024-03-01"},  # midnight in the workspace zone
+    ]
+    orders = [
+        {"order_id": "o1", "customer_id": "c1", "amount": "10", "order_date": "2024-03-02T09:15:30.999Z"},
+        {"order_id": "o2", "customer_id": "c1", "amount": "10", "order_date": "2024-03-05T00:00:00Z"},
+    ]
+    for kind, rows in (("customers", customers), ("orders", orders)):
+        write_records(db, kind, validate_records(kind, rows).valid)
+    rules = tmp_path / "everyone.json"
+    rules.write_text(json.dumps({"op": "and", "rules": [{"field": "customer_id", "operator": "is_not_empty"}]}))
+    out = tmp_path / "times.csv"
+    columns = "customer_id,signup_date,first_order_date,last_order_date"
+    cli("segment", "export", str(rules), "-o", str(out), "--columns", columns, check=True)
+    with open(out, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows == [
+        {
+            "customer_id": "c1",
+            "signup_date": "2024-03-01T10:30:00+00:00",
+            "first_order_date": "2024-03-02T09:15:30+00:00",
+            "last_order_date": "2024-03-05T00:00:00+00:00",
+        },
+        {
+            "customer_id": "c2",
+            "signup_date": "2024-02-29T18:30:00+00:00",
+            "first_order_date": "",
+            "last_order_date": "",
+        },
+    ]
