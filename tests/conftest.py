@@ -14,6 +14,7 @@ import bcrypt
 import pytest
 
 from crm import store
+from crm.analytics import analytic_copy
 from crm.cli import main
 from crm.store.embedded import EmbeddedServer
 from tests.e2e.signin_support import CHROMIUM
@@ -62,6 +63,14 @@ def crm_env(mongo_server, monkeypatch):
 def db(crm_env):
     """The test's own database on the real embedded server."""
     return store.get_db()
+
+
+@pytest.fixture
+def fresh_copies():
+    """No analytic copy left open by an earlier test (each copy belongs to one database)."""
+    analytic_copy.close_all()
+    yield
+    analytic_copy.close_all()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from crm.errors import InvalidInput
+from crm.ingest.reading import DATE_FORMATS
 
 if TYPE_CHECKING:
     from crm.ingest.reading import DateFormat
@@ -45,7 +46,7 @@ def register(sub) -> None:
     )
     parser.add_argument(
         "--date-format",
-        choices=["DD/MM/YYYY", "MM/DD/YYYY", "YYYY-MM-DD"],
+        choices=DATE_FORMATS,
         help="how the file writes dates that are not ISO 8601 (also with - or . between the parts, "
         "and an optional time such as 10:30 or 10:30 pm); without it, the date columns' values "
         "decide where they can (a day above 12) and the import stops where they cannot. ISO 8601 "

@@ -83,7 +83,7 @@ def whole_number(value: Any) -> Any:
 
 def utc_datetime(value: Any, info: ValidationInfo) -> datetime:
     """ISO 8601 text (or the import's chosen format, or a date/datetime object) -> aware UTC
-    datetime, millisecond precision; read as the validation context's `dates` says."""
+    datetime, millisecond precision; read as the validation context's `reading` says."""
     reading = (info.context or {}).get("reading") or Reading()
     if not isinstance(value, str | date):
         raise fail("date_type", "a date must be ISO 8601 text, e.g. 2024-03-01")

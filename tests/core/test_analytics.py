@@ -23,11 +23,7 @@ MUMBAI = {"op": "and", "rules": [{"field": "city", "operator": "=", "value": "Mu
 SPENDERS = {"op": "and", "rules": [{"field": "total_spend", "operator": ">=", "value": 100}]}
 
 
-@pytest.fixture(autouse=True)
-def fresh_copies():
-    analytic_copy.close_all()
-    yield
-    analytic_copy.close_all()
+pytestmark = pytest.mark.usefixtures("fresh_copies")  # each test opens its own analytic copy
 
 
 def write(db, kind, rows):

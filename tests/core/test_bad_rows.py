@@ -27,11 +27,7 @@ RECENT_BIG = {"op": "and", "rules": [{"field": "total_spend", "operator": ">", "
 HIGH_AVERAGE = {"op": "and", "rules": [{"field": "avg_order_value", "operator": ">", "value": 10**13}]}
 
 
-@pytest.fixture(autouse=True)
-def fresh_copies():
-    analytic_copy.close_all()
-    yield
-    analytic_copy.close_all()
+pytestmark = pytest.mark.usefixtures("fresh_copies")  # each test opens its own analytic copy
 
 
 def customer(customer_id: str, **fields) -> dict:

@@ -98,13 +98,6 @@ def test_the_api_stores_the_same_normal_forms(client, db):
     assert refused.status_code == 422 and "is not a gender we know" in refused.text
 
 
-@pytest.fixture
-def fresh_copies():
-    analytic_copy.close_all()
-    yield
-    analytic_copy.close_all()
-
-
 def test_rule_values_on_gender_select_the_same_customers_as_the_stored_words(db, fresh_copies):
     rows = "customer_id,gender\n" + "".join(f"W{i},{g}\n" for i, g in enumerate(["F", "Woman", "female", "M", ""]))
     import_csv(db, "customers", io.BytesIO(rows.encode()), by=CLI)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.analytics import analytic_copy, preview
+from crm.analytics import preview
 from crm.analytics.segment_preview import compute_preview, parse
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
@@ -134,13 +134,6 @@ def test_waterfall_of_more_conditions_than_a_bit_pattern_holds(con):
     result = run(con, {"op": "and", "rules": rules})
     assert steps(result) == [(6, 6)] * 70 + [(2, 2)]
     assert result.count == 2
-
-
-@pytest.fixture
-def fresh_copies():
-    analytic_copy.close_all()
-    yield
-    analytic_copy.close_all()
 
 
 def test_preview_is_cached_until_the_data_changes(db, fresh_copies):

@@ -143,6 +143,15 @@ def submit_sign_in(page, username: str, password: str) -> None:
     form.get_by_role("button", name="Sign in").click()
 
 
+def open_signed_in(page, url: str, username: str, password: str, wait_seconds: float) -> None:
+    """A wide window on the app, signed in with a local account: where a page test starts."""
+    page.set_viewport_size({"width": 1440, "height": 1100})
+    page.set_default_timeout(wait_seconds * 1000)
+    page.goto(url)
+    submit_sign_in(page, username, password)
+    page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+
+
 def choose_new_password(page, one_time: str, password: str) -> None:
     page.get_by_text("Choose a new password").first.wait_for()
     settle(page)

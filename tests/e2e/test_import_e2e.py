@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from crm.auth import CLI, users
-from tests.e2e.signin_support import chromium_page, settle, streamlit_app, submit_sign_in, wait_for
+from tests.e2e.signin_support import chromium_page, open_signed_in, settle, streamlit_app, wait_for
 from tests.e2e.test_segment_builder_e2e import _option, builder, rules, screenshot_on_failure, set_condition
 
 pytestmark = pytest.mark.slow
@@ -61,11 +61,7 @@ def import_and_wait(page, kind: str) -> None:
 def test_an_indian_export_is_imported_and_segmented_in_the_browser(crm_env, db, marketer, tmp_path):
     with streamlit_app(crm_env, "# local accounts\n") as (url, _log), chromium_page() as page:
         with screenshot_on_failure(page, tmp_path / "failure.png"):
-            page.set_viewport_size({"width": 1440, "height": 1100})
-            page.set_default_timeout(WAIT * 1000)
-            page.goto(url)
-            submit_sign_in(page, "mia", PASSWORD)
-            page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+            open_signed_in(page, url, "mia", PASSWORD, WAIT)
             page.get_by_role("link", name="Data").click()
             page.get_by_role("heading", name="Data").first.wait_for()
             settle(page)

@@ -23,6 +23,7 @@ from crm.segments import get_segment_by_name, list_segments
 from tests.e2e.signin_support import (
     chromium_page,
     downloaded_csv,
+    open_signed_in,
     settle,
     streamlit_app,
     submit_sign_in,
@@ -191,11 +192,7 @@ def test_build_by_drag_count_save_reload_and_download(crm_env, db, run_cli, mark
 
     with streamlit_app(crm_env, "# local accounts\n") as (url, _log), chromium_page() as page:
         with screenshot_on_failure(page, tmp_path / "failure.png"):
-            page.set_viewport_size({"width": 1440, "height": 1100})
-            page.set_default_timeout(WAIT * 1000)
-            page.goto(url)
-            submit_sign_in(page, "mia", PASSWORD)
-            page.locator("[data-testid=stSidebar]").get_by_text("Signed in as").wait_for()
+            open_signed_in(page, url, "mia", PASSWORD, WAIT)
             page.get_by_role("link", name="Segments").click()
             builder(page).locator(".query-builder").wait_for()
             settle(page)

@@ -179,14 +179,19 @@ def test_a_file_with_blank_lines_shows_its_rows_and_imports(demo_db):
     assert demo_db.customers.count_documents({"customer_id": {"$in": ["BL-1", "BL-2"]}}) == 2
 
 
-def test_the_page_asks_for_the_date_format_when_the_dates_read_either_way(demo_db):
-    at = open_import(demo_db)
-    at.radio(key="import-kind").set_value("orders")
-    customer = demo_db.customers.find_one()["customer_id"]
-    data = f'order_id,customer_id,amount,order_date\nD1,{customer},"₹1,250",03/04/2022\n'.encode()
-    at.file_uploader(key="import-file").set_value(("orders.csv", data, "text/csv"))
+def upload(db, kind: str, text: str) -> AppTest:
+    """The Data page's import with this CSV text chosen as a file of `kind`."""
+    at = open_import(db)
+    at.radio(key="import-kind").set_value(kind)
+    at.file_uploader(key="import-file").set_value((f"{kind}.csv", text.encode(), "text/csv"))
     at.run()
     no_failures(at)
+    return at
+
+
+def test_the_page_asks_for_the_date_format_when_the_dates_read_either_way(demo_db):
+    customer = demo_db.customers.find_one()["customer_id"]
+    at = upload(demo_db, "orders", f'order_id,customer_id,amount,order_date\nD1,{customer},"₹1,250",03/04/2022\n')
     assert any("Choose the date format" in w and "read either way" in w for w in texts(at.warning))
     assert not any(button.label == "Import orders" for button in at.button)  # nothing to import yet
     choice = next(box for box in at.selectbox if box.label == "Dates in this file")
@@ -207,13 +212,8 @@ def test_the_page_asks_for_the_date_format_when_the_dates_read_either_way(demo_d
 
 
 def test_a_day_first_column_is_detected_and_said(demo_db):
-    at = open_import(demo_db)
-    at.radio(key="import-kind").set_value("orders")
     customer = demo_db.customers.find_one()["customer_id"]
-    data = f"order_id,customer_id,amount,order_date\nD2,{customer},10,25/12/2023\n".encode()
-    at.file_uploader(key="import-file").set_value(("orders.csv", data, "text/csv"))
-    at.run()
-    no_failures(at)
+    at = upload(demo_db, "orders", f"order_id,customer_id,amount,order_date\nD2,{customer},10,25/12/2023\n")
     assert next(box for box in at.selectbox if box.label == "Dates in this file").value == "Day first (15/03/2024)"
     assert any("'25/12/2023' has a day above 12" in caption for caption in texts(at.caption))
     assert metrics(at)["Valid rows"] == "1"
