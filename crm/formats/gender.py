@@ -19,8 +19,20 @@ _WORDS = {
         "transgender", "trans", "t",
     ),
 }  # fmt: skip
-_NOT_GIVEN = ("u", "unknown", "na", "n/a", "-", "none", "not specified", "prefer not to say", "undisclosed")
-_BY_WORD = {word: gender for gender, words in _WORDS.items() for word in words}
+_NOT_GIVEN = (
+    "u", "unknown", "na", "n/a", "n.a.", "-", "--", "none", "nil", "not specified", "unspecified", "not disclosed",
+    "undisclosed", "prefer not to say", "prefer not to answer", "rather not say", "not given", "not known",
+)  # fmt: skip
+_PUNCTUATION = str.maketrans({mark: " " for mark in "-_./,()"})
+
+
+def _key(value: str) -> str:
+    """What spellings of one word share: lower case, punctuation as spaces, single spaces."""
+    return " ".join(value.lower().translate(_PUNCTUATION).split())
+
+
+_BY_WORD = {_key(word): gender for gender, words in _WORDS.items() for word in words}
+_NOT_GIVEN_KEYS = {_key(word) for word in _NOT_GIVEN}
 
 
 class UnknownGender(ValueError):
@@ -29,10 +41,10 @@ class UnknownGender(ValueError):
 
 def normalise_gender(value: str) -> str | None:
     """`F`, `Woman`, `Mahila` -> `female`; "prefer not to say" -> None; anything else raises."""
-    word = " ".join(value.strip().lower().replace("_", " ").split())
+    word = _key(value)
     if word in _BY_WORD:
         return _BY_WORD[word]
-    if not word or word in _NOT_GIVEN:
+    if not word or word in _NOT_GIVEN_KEYS:
         return None
     raise UnknownGender(
         f"{value.strip()[:40]!r} is not a gender we know: write female (F, woman, mahila), male (M, man, "

@@ -56,18 +56,19 @@ def respelled(records: Sequence[Record], spellings: dict[str, str]) -> list[Reco
     return out
 
 
-def with_workspace_spellings(db: Database, records: Sequence[Record]) -> list[Record]:
-    """Customer records with the workspace's city spellings; a city new to it is registered with
-    the first spelling this batch uses."""
+def with_workspace_spellings(db: Database, records: Sequence[Record], register: bool = True) -> list[Record]:
+    """Customer records with the workspace's city spellings; a city new to it takes the first
+    spelling this batch uses (spaces made single), registered unless `register` is False (a
+    preview shows what an import would store, and stores nothing)."""
     firsts: dict[str, str] = {}
     for record in records:
         if isinstance(record, CustomerRecord) and record.city:
-            firsts.setdefault(city_key(record.city), record.city)
+            firsts.setdefault(city_key(record.city), " ".join(record.city.split()))
     if not firsts:
         return list(records)
     known = known_spellings(db, firsts)
     new = {key: city for key, city in firsts.items() if key not in known}
-    if new:
+    if new and register:
         register_spellings(db, new)
-        known.update(known_spellings(db, new))  # read back: a concurrent writer may have won
-    return respelled(records, known)
+        new = known_spellings(db, new)  # read back: a concurrent writer may have won
+    return respelled(records, {**new, **known})

@@ -28,18 +28,29 @@ _NUMERIC = re.compile(
 )
 
 
+# A calendar day in ISO 8601, extended or basic (2024-03-01, 20240301).
+_DAY_ONLY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+
+
 class DateProblem(ValueError):
     """Why a text is no date of the chosen format, in our words."""
 
 
 def read_date(value: str | date | datetime, reading: Reading) -> datetime:
-    """A cell or JSON value -> an aware UTC datetime with millisecond precision."""
+    """A cell or JSON value -> an aware UTC datetime with millisecond precision.
+
+    A date alone is that calendar day (midnight UTC), as rules compare days; a time without an
+    offset is a time in the workspace zone."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, date):
-        parsed = datetime(value.year, value.month, value.day)
+        parsed = datetime(value.year, value.month, value.day, tzinfo=UTC)
     else:
         parsed = _parse_text(value, reading)
+        if _DAY_ONLY.fullmatch(value.strip()) or (
+            (found := _NUMERIC.fullmatch(value.strip())) is not None and found.group("hour") is None
+        ):
+            parsed = parsed.replace(tzinfo=UTC)
     if parsed.tzinfo is None:
         # fold=0: a wall time that a clock change repeats is read as its first occurrence.
         parsed = parsed.replace(tzinfo=reading.time_zone)
@@ -66,6 +77,9 @@ def _parse_text(text: str, reading: Reading) -> datetime:
     except ValueError as exc:
         iso_problem = str(exc)
     found = _NUMERIC.fullmatch(text)
+    if _DAY_ONLY.fullmatch(text) or (found is not None and found.group("sep") == "-" and len(found.group("a")) == 4):
+        if not iso_problem.startswith("Invalid isoformat"):  # ISO in shape: its own reason says what is wrong
+            raise DateProblem(f"{shown} is not a valid date ({iso_problem})")
     if found is None or reading.date_format is None:
         if found is not None and not iso_problem.startswith("Invalid isoformat"):
             raise DateProblem(f"{shown} is not a valid date ({iso_problem})")

@@ -11,10 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from crm.formats.indian_numbers import format_inr
-from crm.ingest.city_spellings import city_key, known_spellings, respelled
+from crm.ingest.city_spellings import with_workspace_spellings
 from crm.ingest.csv_import import FIRST_DATA_ROW, ImportReport, Source, check_csv, read_rows
 from crm.ingest.reading import Reading
-from crm.ingest.records import CONSENT_COLUMNS, CustomerRecord, Kind, OrderRecord, Record, RowProblem, validate_records
+from crm.ingest.records import CONSENT_COLUMNS, Kind, OrderRecord, Record, RowProblem, validate_records
 from crm.store.documents import Database
 
 
@@ -34,6 +34,8 @@ def preview_import(
 
 def _shown(value: Any, reading: Reading) -> Any:
     if isinstance(value, datetime):
+        if value == value.replace(hour=0, minute=0, second=0, microsecond=0):  # a date alone: that day
+            return value.strftime("%Y-%m-%d")
         return value.astimezone(reading.time_zone).strftime(f"%Y-%m-%d %H:%M {reading.zone_name}")
     if isinstance(value, list):
         return ", ".join(value)
@@ -70,10 +72,7 @@ def first_rows_as_stored(
     problems: dict[int, list[str]] = {}
     for error in result.errors:
         problems.setdefault(error.row, []).append(f"{error.column}: {error.reason}")
-    records = result.valid
-    if db is not None:
-        cities = [city_key(r.city) for r in records if isinstance(r, CustomerRecord) and r.city]
-        records = respelled(records, known_spellings(db, cities))
+    records = with_workspace_spellings(db, result.valid, register=False) if db is not None else result.valid
     valid = dict(zip(result.rows, records))
     shown = []
     for row, data in enumerate(rows, start=FIRST_DATA_ROW):

@@ -29,7 +29,10 @@ class Reading:
     def describe(self) -> str:
         """One sentence for an import's report."""
         form = f"ISO 8601 or {self.date_format}" if self.date_format else "ISO 8601"
-        return f"Dates are read as {form}; a date or time without an offset is in {self.zone_name}, stored in UTC."
+        return (
+            f"Dates are read as {form}; a date alone is that calendar day, and a time without an "
+            f"offset is in {self.zone_name}, stored in UTC."
+        )
 
 
 def workspace_reading(settings: Settings, date_format: DateFormat | None = None) -> Reading:

@@ -105,19 +105,22 @@ _INDIAN = re.compile(r"\d{1,2}(?:,\d{2})*,\d{3}(?:\.\d*)?")
 def rupees_text(text: str) -> str:
     """A rupee amount as written in bills and exports -> plain decimal text (1,25,000.50 ->
     125000.50); text that is not such an amount comes back unchanged, to be refused."""
+    text = text.removesuffix("/-").strip()  # "Rs. 500/-": the Indian way of writing "no paise"
     found = _CURRENCY.match(text)
     if found is not None:
         text = (found.group("front") if found.group("front") is not None else found.group("back")).strip()
-    if "," not in text:
+        text = text.removesuffix("/-").strip()
+    sign, digits = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    if "," not in digits:
         return text
-    if not (_WESTERN.fullmatch(text) or _INDIAN.fullmatch(text)):
+    if not (_WESTERN.fullmatch(digits) or _INDIAN.fullmatch(digits)):
         raise fail(
             "amount_grouping",
             "{value} has its commas in the wrong places: write 125,000.50 (every three digits), "
             "1,25,000.50 (Indian: three, then every two) or 125000.50",
             value=repr(text[:40]),
         )
-    return text.replace(",", "")
+    return sign + digits.replace(",", "")
 
 
 def amount_to_paise(value: Any) -> int:

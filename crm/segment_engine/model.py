@@ -138,7 +138,7 @@ def _condition(obj: dict[str, Any], path: str) -> dict[str, Any]:
     element = TYPES[field.type].element
     value = _value(obj.get("value"), operator.shape, element, key, _at(path, "value"))
     if field.normalise is not None and key in NORMALISED_OPERATORS and value is not None:
-        value = _normalised(value, field.normalise, key, _at(path, "value"))
+        value = _normalised(value, field.normalise)
     out: dict[str, Any] = {"field": name, "operator": key}
     if value is not None:
         out["value"] = value
@@ -154,18 +154,18 @@ def _condition(obj: dict[str, Any], path: str) -> dict[str, Any]:
 NORMALISED_OPERATORS = ("=", "!=", "in", "not_in")
 
 
-def _normalised(value: Any, normalise: Callable[[str], str | None], key: str, at: str) -> Any:
-    """A rule value read as the stored values were (gender "F" -> "female")."""
+def _normalised(value: Any, normalise: Callable[[str], str | None]) -> Any:
+    """A rule value read as the stored values were (gender "F" -> "female"). A value the table
+    does not know stays as written and compares as text, as before: saved segments on values a
+    workspace held before its migration keep working."""
     texts = value if isinstance(value, list) else [value]
     out = []
     for text in texts:
         try:
             read = normalise(text)
-        except ValueError as exc:
-            raise InvalidInput(at, str(exc)) from None
-        if read is None:
-            raise InvalidInput(at, f"{text!r} means no value: use is_empty instead of {key}")
-        out.append(read)
+        except ValueError:
+            read = None
+        out.append(read or text)
     return list(dict.fromkeys(out)) if isinstance(value, list) else out[0]
 
 

@@ -33,27 +33,33 @@ def order_date(text: str, reading: Reading = Reading()) -> datetime | str:
 
 
 def ist(*parts: int) -> datetime:
+    """A time in the workspace zone, as stored (UTC)."""
     return datetime(*parts, tzinfo=IST).astimezone(UTC)
+
+
+def day(*parts: int) -> datetime:
+    """A date alone, as stored: that calendar day (midnight UTC), as rules compare days."""
+    return datetime(*parts, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
     "text, reading, expected",
     [
-        ("15/06/2022", DAY_FIRST, ist(2022, 6, 15)),
-        ("15-06-2022", DAY_FIRST, ist(2022, 6, 15)),
-        ("15.06.2022", DAY_FIRST, ist(2022, 6, 15)),
-        ("5/6/2022", DAY_FIRST, ist(2022, 6, 5)),
+        ("15/06/2022", DAY_FIRST, day(2022, 6, 15)),
+        ("15-06-2022", DAY_FIRST, day(2022, 6, 15)),
+        ("15.06.2022", DAY_FIRST, day(2022, 6, 15)),
+        ("5/6/2022", DAY_FIRST, day(2022, 6, 5)),
         ("15/06/2022 10:30", DAY_FIRST, ist(2022, 6, 15, 10, 30)),
         ("15/06/2022 22:30:05", DAY_FIRST, ist(2022, 6, 15, 22, 30, 5)),
         ("15/06/2022 10:30 pm", DAY_FIRST, ist(2022, 6, 15, 22, 30)),
         ("15/06/2022 12:05 AM", DAY_FIRST, ist(2022, 6, 15, 0, 5)),
         ("15/06/2022 10:30+00:00", DAY_FIRST, datetime(2022, 6, 15, 10, 30, tzinfo=UTC)),
-        ("06/15/2022", MONTH_FIRST, ist(2022, 6, 15)),
+        ("06/15/2022", MONTH_FIRST, day(2022, 6, 15)),
         ("06-15-2022 9:00 am", MONTH_FIRST, ist(2022, 6, 15, 9)),
-        ("2022/06/15", YEAR_FIRST, ist(2022, 6, 15)),
+        ("2022/06/15", YEAR_FIRST, day(2022, 6, 15)),
         ("2022.06.15 08:00", YEAR_FIRST, ist(2022, 6, 15, 8)),
         # ISO 8601 is always read, whatever format the file's other dates have.
-        ("2022-06-15", DAY_FIRST, ist(2022, 6, 15)),
+        ("2022-06-15", DAY_FIRST, day(2022, 6, 15)),
         ("2022-06-15T10:30:00+05:30", MONTH_FIRST, datetime(2022, 6, 15, 5, 0, tzinfo=UTC)),
     ],
 )
@@ -82,7 +88,7 @@ def test_a_date_that_is_not_one_says_why_in_our_words(text, reading, reason):
 def test_the_workspace_time_zone_is_a_setting():
     utc = workspace_reading(replace(load_settings(), time_zone="UTC"), "DD/MM/YYYY")
     assert order_date("15/06/2022 10:30", utc) == datetime(2022, 6, 15, 10, 30, tzinfo=UTC)
-    assert "in UTC, stored in UTC" in utc.describe()
+    assert "a time without an offset is in UTC, stored in UTC" in utc.describe()
     assert "in Asia/Kolkata" in workspace_reading(load_settings()).describe()
 
 
@@ -131,6 +137,8 @@ def amount(text: str) -> int | str:
         ("1,00,00,000", 1_00_00_000_00),
         ("12,345,678.9", 12_345_678_90),
         ("750 ₹", 75_000),
+        ("Rs. 1,25,000/-", 1_25_000_00),
+        ("₹500/-", 50_000),
     ],
 )
 def test_rupee_signs_and_indian_or_western_grouping_are_exact_paise(text, paise):
@@ -145,6 +153,7 @@ def test_rupee_signs_and_indian_or_western_grouping_are_exact_paise(text, paise)
         ("₹1,25,00", "commas in the wrong places"),
         ("₹1,299.505", "more than 2 decimals"),
         ("₹-5", "must not be negative"),
+        ("-1,000", "must not be negative"),
         ("$50", "is not a number of rupees, e.g. 1299.50, ₹1,299.50 or Rs. 1,25,000"),
     ],
 )
@@ -169,11 +178,11 @@ def test_the_cli_reads_a_day_first_file_it_detects_and_says_so(cli, db, customer
     path.write_text(DAY_FIRST_ORDERS, encoding="utf-8")
     result = cli("import", "orders", str(path), check=True)
     assert "date format DD/MM/YYYY, detected: column 'Date' is day first" in result.stderr
-    assert "without an offset is in Asia/Kolkata, stored in UTC" in result.stderr
+    assert "a time without an offset is in Asia/Kolkata, stored in UTC" in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["inserted"] == 2
     stored = {o["order_id"]: o for o in db.orders.find()}
     assert stored["A1"]["amount"] == 125_050 and stored["A2"]["amount"] == 1_25_000_00
-    assert stored["A1"]["order_date"] == ist(2022, 6, 15)
+    assert stored["A1"]["order_date"] == day(2022, 6, 15)
     assert stored["A2"]["order_date"] == ist(2022, 7, 1, 18, 30)
 
 
@@ -185,7 +194,7 @@ def test_the_cli_stops_on_dates_that_read_either_way_and_names_the_option(cli, d
     assert "read either way" in refused.stderr and "--date-format DD/MM/YYYY or MM/DD/YYYY" in refused.stderr
     assert db.orders.count_documents({}) == 0
     cli("import", "orders", str(path), "--date-format", "MM/DD/YYYY", check=True)
-    assert db.orders.find_one({"order_id": "B1"})["order_date"] == ist(2022, 3, 4)
+    assert db.orders.find_one({"order_id": "B1"})["order_date"] == day(2022, 3, 4)
 
 
 def test_an_import_without_the_format_refuses_day_first_dates_it_was_not_told_of(db, customer):
@@ -203,9 +212,28 @@ def test_the_first_rows_are_shown_as_they_will_be_stored_with_problems_in_place(
         "customer_id": "C1",
         "phone": "+919876543210",
         "gender": "female",
-        "signup_date": "2023-12-25 18:00 Asia/Kolkata",
+        "signup_date": "2023-12-25 18:00 Asia/Kolkata",  # a time: shown in the workspace zone
         "problem": "",
     }
     assert rows[1]["row"] == 4  # the blank line keeps its number
     assert "phone: '12' is not a phone number" in rows[1]["problem"]
     assert "gender: 'zebra' is not a gender we know" in rows[1]["problem"]
+
+
+def test_a_day_first_date_alone_is_that_day_in_rules(db, fresh_copies):
+    """01/03/2024 imported is 1 March in `signup_date on 2024-03-01`, not 29 February in UTC."""
+    from crm.analytics import preview
+
+    rows = "customer_id,signup_date\nS1,01/03/2024\nS2,01/03/2024 02:00\n"
+    import_csv(db, "customers", io.BytesIO(rows.encode()), by=CLI, reading=DAY_FIRST)
+
+    def count(day: str) -> int:
+        return preview({"op": "and", "rules": [{"field": "signup_date", "operator": "on", "value": day}]}).count
+
+    # 02:00 in Asia/Kolkata is 29 Feb 20:30 UTC: days compare in UTC, as the rule contract says.
+    assert (count("2024-03-01"), count("2024-02-29")) == (1, 1)
+
+
+def test_an_iso_shaped_date_that_is_no_date_says_why():
+    refused = order_date("2024-02-30", DAY_FIRST)
+    assert "'2024-02-30' is not a valid date (day is out of range for month)" in refused

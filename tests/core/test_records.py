@@ -97,8 +97,9 @@ def test_orders_take_amount_in_rupees_only_not_paise():
 @pytest.mark.parametrize(
     "text, expected",
     [
-        # Without an offset: midnight or the time in the workspace zone (Asia/Kolkata, +05:30).
-        ("2024-03-01", datetime(2024, 2, 29, 18, 30, tzinfo=UTC)),
+        # A date alone is that calendar day; a time without an offset is in the workspace zone
+        # (Asia/Kolkata, +05:30).
+        ("2024-03-01", datetime(2024, 3, 1, tzinfo=UTC)),
         ("2024-03-01T00:10:00+05:30", datetime(2024, 2, 29, 18, 40, tzinfo=UTC)),
         ("2024-03-01T10:00:00", datetime(2024, 3, 1, 4, 30, tzinfo=UTC)),
         ("2024-03-01T10:00:00Z", datetime(2024, 3, 1, 10, tzinfo=UTC)),
