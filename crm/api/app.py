@@ -21,6 +21,7 @@ from crm.api.rate_limit import TokenBuckets
 from crm.api.routes import customers, health, ingest, receipts
 from crm.api.schemas import input_schemas
 from crm.config import Settings, load_settings
+from crm.ingest.migrations import normalise_stored_customers
 from crm.mock_vendor.routes import vendor_router
 
 DESCRIPTION = """Push customers and orders into Mini CRM.
@@ -38,7 +39,9 @@ def create_app(settings: Settings | None = None, extra_routers: Iterable[APIRout
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await run_in_threadpool(app.state.db)  # start (or find) the database before serving
+        db = await run_in_threadpool(app.state.db)  # start (or find) the database before serving
+        # Once per workspace (then one lookup): stored values in the forms every write now stores.
+        await run_in_threadpool(normalise_stored_customers, db, settings.phone_region)
         yield
         if app.state.redis is not None:
             app.state.redis.close()

@@ -5,7 +5,7 @@ stores them. Without it a workspace imported earlier would keep `F` beside `fema
 
 A value that cannot be read for sure (an unknown word, "not given", a number without a country
 code that is not an Indian mobile) stays as it was and is counted: nothing is thrown away.
-`serve` and `import` run this at start, `python -m crm db migrate` on demand; a marker
+`serve`, `api` and `import` run this at start, `python -m crm db migrate` on demand; a marker
 in `migrations` makes later runs a single lookup.
 """
 

@@ -214,3 +214,10 @@ def test_the_migration_gives_each_stored_city_its_most_used_spelling(db, fresh_c
     assert sorted(d["city"] for d in db.customers.find()) == ["Delhi", "Pune", "Pune", "Pune", "Pune"]
     import_csv(db, "customers", io.BytesIO(b"customer_id,city\nP9,pUnE\n"), by=CLI)
     assert db.customers.find_one({"customer_id": "P9"})["city"] == "Pune"
+
+
+def test_the_api_brings_a_workspace_stored_before_to_the_normal_forms_at_start(db, start_api):
+    db.customers.insert_one({"customer_id": "old1", "gender": "W", "phone": "98765 43210"})
+    start_api()
+    stored = db.customers.find_one({"customer_id": "old1"})
+    assert (stored["gender"], stored["phone"]) == ("female", "+919876543210")
