@@ -14,12 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import phonenumbers
 from pymongo import UpdateOne
 
 from crm.formats.gender import GENDERS, UnknownGender, normalise_gender
 from crm.ingest.city_spellings import city_key, known_spellings, register_spellings
-from crm.ingest.values import INDIAN_MOBILE
+from crm.ingest.values import INDIAN_MOBILE, e164
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 
@@ -43,16 +42,6 @@ class MigrationReport:
         }
 
 
-def _phone(value: str, region: str) -> str | None:
-    try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
 def _changes(doc: dict[str, Any], phone_region: str, report: MigrationReport) -> dict[str, Any]:
     """The normal forms of one stored customer's gender and phone that can be read for sure."""
     changes: dict[str, Any] = {}
@@ -70,7 +59,7 @@ def _changes(doc: dict[str, Any], phone_region: str, report: MigrationReport) ->
         # Only numbers whose country is certain: with a +country code, or an Indian mobile in an
         # Indian workspace. A bare 2125550100 may be New York's: the region setting is not proof.
         certain = phone.strip().startswith("+") or (phone_region == "IN" and INDIAN_MOBILE.fullmatch(phone.strip()))
-        read = _phone(phone, phone_region) if certain else None
+        read = e164(phone.strip(), phone_region) if certain else None
         if read is None:
             report.left_as_they_were["phone"] = report.left_as_they_were.get("phone", 0) + 1
         elif read != phone:

@@ -64,9 +64,11 @@ def first_rows_as_stored(
     the row's problem: what the user checks before writing."""
     fields = list(mapping.values())
     rows: list[dict[str, str] | RowProblem | None] = []
+    with_cells = 0
     for cells in read_rows(source, mapping):
         rows.append(cells)  # blank lines too: they keep the numbering a spreadsheet shows
-        if sum(1 for kept in rows if kept is not None) == limit:
+        with_cells += cells is not None
+        if with_cells == limit:
             break
     result = validate_records(kind, rows, first_row=FIRST_DATA_ROW, reading=reading)
     problems: dict[int, list[str]] = {}

@@ -218,22 +218,31 @@ _PHONE = re.compile(r"[(]?\+?[0-9][0-9 ()./-]{3,38}")
 INDIAN_MOBILE = re.compile(r"(?:\+91[ -]?|0)?([6-9]\d{4})[ -]?(\d{5})")
 
 
-def phone(value: str | None, info: ValidationInfo) -> str | None:
-    """A phone number as people write it -> E.164 (+919876543210), so one person's number in
-    two files is one number; without a +country code it is read in the workspace's region."""
-    if value is None:
-        return None
-    if not _PHONE.fullmatch(value):
-        raise fail("phone", "{value} is not a phone number (digits, spaces, + ( ) - . /)", value=repr(value[:40]))
-    region = ((info.context or {}).get("reading") or Reading()).phone_region
+def e164(value: str, region: str) -> str | None:
+    """A phone number as people write it -> E.164 (+919876543210), read in `region` when it has
+    no +country code; None when it is no valid number."""
     mobile = INDIAN_MOBILE.fullmatch(value)
     if mobile is not None and (region == "IN" or value.startswith("+")):
         return f"+91{mobile.group(1)}{mobile.group(2)}"
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone(value: str | None, info: ValidationInfo) -> str | None:
+    """Stored as E.164 (`e164`), so one person's number in two files is one number; without a
+    +country code it is read in the workspace's region."""
+    if value is None:
+        return None
+    if not _PHONE.fullmatch(value):
+        raise fail("phone", "{value} is not a phone number (digits, spaces, + ( ) - . /)", value=repr(value[:40]))
+    region = ((info.context or {}).get("reading") or Reading()).phone_region
+    stored = e164(value, region)
+    if stored is None:
         raise fail(
             "phone",
             "{value} is not a valid phone number of {region}; check its digits, or write it with its "
@@ -241,7 +250,7 @@ def phone(value: str | None, info: ValidationInfo) -> str | None:
             value=repr(value[:40]),
             region=region,
         )
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return stored
 
 
 def gender(value: str | None) -> str | None:

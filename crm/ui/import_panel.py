@@ -52,9 +52,9 @@ def date_format_choice(file_id: str, mapping: dict[str, str], data: bytes) -> tu
     """How the file's dates are read, pre-chosen when its values decide; (reading, chosen). When
     they cannot decide the user must choose: nothing is guessed."""
     found = cached_file_dates(file_id, tuple(sorted(mapping.items())), data)
-    zone = workspace_reading(load_settings())
+    settings = load_settings()
     if not found.columns:
-        return zone, True
+        return workspace_reading(settings), True
     labels = list(FORMAT_LABELS)
     detected = next(label for label, form in FORMAT_LABELS.items() if form == found.date_format)
     choice = st.selectbox(
@@ -68,10 +68,10 @@ def date_format_choice(file_id: str, mapping: dict[str, str], data: bytes) -> tu
     )
     if found.ambiguous and choice is None:
         st.warning(f"Choose the date format: {found.explain()}.", icon=":material/event:")
-        return zone, False
+        return workspace_reading(settings), False
     if found.explain() and not found.ambiguous:
         st.caption(f"Detected: {found.explain()}.")
-    reading = workspace_reading(load_settings(), FORMAT_LABELS[choice or ISO_ONLY])
+    reading = workspace_reading(settings, FORMAT_LABELS[choice or ISO_ONLY])
     st.caption(reading.describe())
     return reading, True
 
