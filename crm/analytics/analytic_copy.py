@@ -33,7 +33,10 @@ from crm.analytics import skipped
 from crm.analytics.mongo_read import read_loadable
 from crm.analytics.upsert import apply_changes, drop_erased, drop_unloadable, load_all
 from crm.config import Settings, load_settings
+from crm.ingest.attribute_registry import registered
 from crm.ingest.erasure import erased_since
+from crm.segment_engine.attributes import Attribute, catalogue_with
+from crm.segment_engine.catalogue import Catalogue
 from crm.store.schema import RECORD_KINDS
 
 SNAPSHOT_MIN_ROWS = 50_000  # below this many changed rows a snapshot costs more than it saves
@@ -73,6 +76,7 @@ class AnalyticCopy:
         self._seen_marker = None
         self._last_refresh = 0.0
         self.stats: dict[str, float] = {}
+        self.attributes: tuple[Attribute, ...] = ()  # the workspace's custom attributes, as loaded
 
     # ----- opening and saving -------------------------------------------------------------
     def open(self) -> AnalyticCopy:
@@ -127,10 +131,11 @@ class AnalyticCopy:
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
             con = new_connection()
-            reads = {k: read_loadable(db, k, None) for k in RECORD_KINDS}
+            attributes = registered(db)
+            reads = {k: read_loadable(db, k, None, attributes) for k in RECORD_KINDS}
             load_all(con, reads["customers"].table, reads["orders"].table)
             skipped.record(con, reads, everything=True)
-            self.con = con
+            self.con, self.attributes = con, attributes
             self._next_since = {k: read_from for k in RECORD_KINDS}
             _write_meta(con, self._next_since)
             self._epoch, self._generation = uuid.uuid4().hex[:12], 0
@@ -148,7 +153,9 @@ class AnalyticCopy:
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
             applied = drop_erased(self.con, erased_since(db, self._next_since["customers"]))
-            changed = {k: read_loadable(db, k, self._next_since[k]) for k in RECORD_KINDS}
+            # Before the documents: a value is only ever written for an attribute registered first.
+            self.attributes = registered(db)
+            changed = {k: read_loadable(db, k, self._next_since[k], self.attributes) for k in RECORD_KINDS}
             applied += drop_unloadable(self.con, *([s.row_id for s in changed[k].skipped] for k in RECORD_KINDS))
             applied += apply_changes(self.con, changed["customers"].table, changed["orders"].table)
             skipped.record(self.con, changed, everything=False)
@@ -176,6 +183,11 @@ class AnalyticCopy:
         """A connection for one reader thread; it sees committed data only (never blocks on a
         refresh running in another thread: DuckDB isolates the two)."""
         return self.con.cursor()
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The fields rules on this copy may name: built-in ones and the custom attributes."""
+        return catalogue_with(self.attributes)
 
     def skipped_summary(self) -> skipped.SkippedSummary:
         """The MongoDB documents this copy had to leave out (see `loadable.py`)."""

@@ -6,9 +6,11 @@ Money is shown in rupees (exact DECIMAL from integer paise); timestamps as naive
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 from crm.errors import InvalidInput
+from crm.segment_engine.attributes import Attribute
 
 # Timestamps leave as naive UTC; the CSV export writes them with their offset (+00:00), so an
 # import reads them back as UTC, not as the workspace's local time.
@@ -42,16 +44,32 @@ NEEDS_AS_OF = {"days_since_last_order"}
 CSV_OVERRIDES = {"tags": "array_to_string(f.tags, ';')"}
 
 
-def select_list(names: list[str] | None, as_of: date, csv: bool = False) -> tuple[str, list]:
-    """`expr AS name, ...` for the chosen columns (all by default) and its parameters."""
-    names = names or list(COLUMNS)
-    unknown = [n for n in names if n not in COLUMNS]
+def select_list(
+    names: list[str] | None, as_of: date, csv: bool = False, attributes: Sequence[Attribute] = ()
+) -> tuple[str, list]:
+    """`expr AS name, ...` for the chosen columns (all by default, then the custom attributes,
+    headed by their labels, which an import maps back) and its parameters."""
+    custom = {a.label: _attribute_sql(a) for a in attributes}
+    known = {**COLUMNS, **custom}
+    names = names or list(known)
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise InvalidInput("columns", f"unknown column {unknown[0]!r}; choose from {', '.join(COLUMNS)}")
+        raise InvalidInput("columns", f"unknown column {unknown[0]!r}; choose from {', '.join(known)}")
     parts, params = [], []
     for name in names:
-        expr = CSV_OVERRIDES.get(name, COLUMNS[name]) if csv else COLUMNS[name]
-        parts.append(f'{expr} AS "{name}"')
+        expr = CSV_OVERRIDES.get(name, known[name]) if csv else known[name]
+        quoted = name.replace('"', '""')  # a label is people's text: quoted as an identifier
+        parts.append(f'{expr} AS "{quoted}"')
         if name in NEEDS_AS_OF:
             params.append(as_of)
     return ", ".join(parts), params
+
+
+def _attribute_sql(attribute: Attribute) -> str:
+    """A custom attribute as a CSV cell reads back in: text, 4.5, 2024-03-01, true/false, a;b."""
+    path = f"'$.{attribute.key}'"  # keys match KEY_PATTERN: safe in SQL text
+    if attribute.kind == "list":
+        return f"array_to_string(json_extract_string(f.attributes, '$.{attribute.key}[*]'), ';')"
+    if attribute.kind == "date":
+        return f"CAST(TRY_CAST(json_extract_string(f.attributes, {path}) AS TIMESTAMP) AS DATE)"
+    return f"json_extract_string(f.attributes, {path})"

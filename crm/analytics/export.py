@@ -69,10 +69,11 @@ def export_csv(
     """
     from crm.analytics.analytic_copy import open_copy
 
-    group = parse(rule)
+    copy = open_copy()
+    group = parse(rule, copy.catalogue)
     as_of = as_of or today_utc()
-    select, select_params = select_list(columns, as_of, csv=True)
-    cur = open_copy().cursor()
+    select, select_params = select_list(columns, as_of, csv=True, attributes=copy.attributes)
+    cur = copy.cursor()
     total = cur.execute(*audience_query(group, as_of, "count(*)")).fetchall()[0][0]
     sql, params = audience_query(group, as_of, select, select_params)
     reader = cur.sql(f"{sql} ORDER BY f.customer_id", params=params).to_arrow_reader(BATCH_ROWS)

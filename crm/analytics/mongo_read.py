@@ -8,6 +8,7 @@ dates, unicode, int64 paise and tags), so the warning is filtered here, at the o
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -15,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from crm.analytics.loadable import ID_FIELD, PROJECTION, problems, row_id, suspects
+from crm.segment_engine.attributes import Attribute
 from crm.store.documents import Database
 
 with warnings.catch_warnings():
@@ -57,6 +59,24 @@ ORDER_SCHEMA = Schema(
 )
 
 SCHEMAS = {"customers": CUSTOMER_SCHEMA, "orders": ORDER_SCHEMA}
+# How each kind of custom attribute is read (a value of another type reads as null).
+_ATTRIBUTE_TYPES = {
+    "text": pa.string(),
+    "number": pa.float64(),
+    "date": _TS,
+    "yes/no": pa.bool_(),
+    "list": pa.list_(pa.string()),
+}
+
+
+def schema_for(kind: str, attributes: Sequence[Attribute] = ()) -> Schema:
+    """The read schema of `kind`; customers with an `attributes` struct of the registered ones."""
+    if kind != "customers" or not attributes:
+        return SCHEMAS[kind]
+    struct = pa.struct([(a.key, _ATTRIBUTE_TYPES[a.kind]) for a in attributes])
+    return Schema(
+        {**dict(zip(CUSTOMER_SCHEMA.to_arrow().names, CUSTOMER_SCHEMA.to_arrow().types)), "attributes": struct}
+    )
 
 
 @dataclass(frozen=True)
@@ -74,15 +94,15 @@ class Read:
     skipped: list[Skipped] = field(default_factory=list)
 
 
-def read_changed(db: Database, kind: str, since: datetime | None) -> pa.Table:
+def read_changed(db: Database, kind: str, since: datetime | None, attributes: Sequence[Attribute] = ()) -> pa.Table:
     """Every loadable document of `kind` whose updated_at is at or after `since` (all when None)."""
-    return read_loadable(db, kind, since).table
+    return read_loadable(db, kind, since, attributes).table
 
 
-def read_loadable(db: Database, kind: str, since: datetime | None) -> Read:
+def read_loadable(db: Database, kind: str, since: datetime | None, attributes: Sequence[Attribute] = ()) -> Read:
     """Like `read_changed`, and the documents left out with their reasons (`loadable.py`)."""
     query = {} if since is None else {"updated_at": {"$gte": since}}
-    table = find_arrow_all(db[kind], query, schema=SCHEMAS[kind], allow_invalid=True)
+    table = find_arrow_all(db[kind], query, schema=schema_for(kind, attributes), allow_invalid=True)
     mask = suspects(kind, table)
     if not pc.any(mask).as_py():
         return Read(table)

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from crm.analytics.audience_columns import select_list
+from crm.segment_engine.catalogue import Catalogue
 from crm.segment_engine.features import SPEND_BAND_EDGES_RUPEES
 from crm.segment_engine.model import Group
 
@@ -69,11 +70,12 @@ def canonical_rule(group) -> str:
     return json.dumps(group.to_json(), sort_keys=True, separators=(",", ":"))
 
 
-def parse(rule: Any) -> Group:
-    """A parsed Group from a Group, a dict, or JSON text (re-validated: Groups can be built by hand)."""
+def parse(rule: Any, fields: Catalogue | None = None) -> Group:
+    """A parsed Group from a Group, a dict, or JSON text (re-validated: Groups can be built by
+    hand), checked against `fields` (the copy's catalogue, with its custom attributes)."""
     from crm.segment_engine import parse_rule
 
-    return parse_rule(rule)
+    return parse_rule(rule, fields)
 
 
 def audience_query(
@@ -273,9 +275,9 @@ def preview(rule, as_of: date | None = None, sample: int = 50) -> Preview:
     """Preview a rule (Group, dict or JSON) on this process's analytic copy, fresh and cached."""
     from crm.analytics.analytic_copy import open_copy
 
-    group = parse(rule)
-    as_of = as_of or today_utc()
     copy = open_copy()
+    group = parse(rule, copy.catalogue)
+    as_of = as_of or today_utc()
     version = copy.data_version
     key = (canonical_rule(group), as_of.isoformat(), version, sample)
     cached = _cache.get(key)
@@ -291,6 +293,7 @@ def count(rule, as_of: date | None = None) -> int:
     from crm.analytics.analytic_copy import open_copy
     from crm.segment_engine.codes import resolve_codes
 
-    group, cur = parse(rule), open_copy().cursor()
+    copy = open_copy()
+    group, cur = parse(rule, copy.catalogue), copy.cursor()
     sql, params = audience_query(group, as_of or today_utc(), "count(*)", codes=resolve_codes(cur, group))
     return cur.execute(sql, params).fetchall()[0][0]

@@ -7,7 +7,7 @@ import pyarrow as pa
 
 CUSTOMER_COLUMNS = (
     "customer_id, name, email, phone, city, gender, age, signup_date, tags, "
-    "consent_email, consent_sms, consent_whatsapp, created_at, updated_at"
+    "consent_email, consent_sms, consent_whatsapp, created_at, updated_at, attributes"
 )
 # Tags are a list and never missing; the consent sub-document becomes three status columns,
 # missing consent being unknown (never yes).
@@ -15,8 +15,16 @@ CUSTOMER_SELECT = (
     "SELECT customer_id, name, email, phone, city, gender, CAST(age AS INTEGER), "
     "signup_date, coalesce(tags, []::VARCHAR[]), coalesce(consent.email.status, 'unknown'), "
     "coalesce(consent.sms.status, 'unknown'), coalesce(consent.whatsapp.status, 'unknown'), "
-    "created_at, updated_at FROM {src}"
+    "created_at, updated_at, {attributes} FROM {src}"
 )
+
+
+def _customer_select(src: str, customers: pa.Table) -> str:
+    """CUSTOMER_SELECT over `src`: custom attributes as JSON text when the workspace has any."""
+    attributes = "to_json(attributes)" if "attributes" in customers.column_names else "CAST(NULL AS VARCHAR)"
+    return CUSTOMER_SELECT.format(src=src, attributes=attributes)
+
+
 ORDER_COLUMNS = "order_id, customer_id, amount, status, order_date, created_at, updated_at"
 ORDER_SELECT = f"SELECT {ORDER_COLUMNS} FROM {{src}}"
 
@@ -26,7 +34,7 @@ def load_all(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: pa.Tab
     from crm.segment_engine import build_features
 
     with _registered(con, customers=customers, orders=orders):
-        con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) " + CUSTOMER_SELECT.format(src="_in_customers"))
+        con.execute(f"INSERT INTO customers ({CUSTOMER_COLUMNS}) " + _customer_select("_in_customers", customers))
         # Orders sorted by date: zone maps then let a `within_days` window skip old row groups.
         con.execute(
             f"INSERT INTO orders ({ORDER_COLUMNS}) " + ORDER_SELECT.format(src="_in_orders") + " ORDER BY order_date"
@@ -49,7 +57,7 @@ def apply_changes(con: duckdb.DuckDBPyConnection, customers: pa.Table, orders: p
     with _registered(con, customers=customers, orders=orders):
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _changed_customers AS "
-            + CUSTOMER_SELECT.format(src="_in_customers i")
+            + _customer_select("_in_customers i", customers)
             + " WHERE NOT EXISTS (SELECT 1 FROM customers c "
             "WHERE c.customer_id = i.customer_id AND c.updated_at = i.updated_at)"
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from crm.auth import audit
 from crm.auth.permissions import Principal, requires
+from crm.ingest.attribute_registry import registered
 from crm.ingest.consent import ConsentSource
 from crm.ingest.reading import Reading
 from crm.ingest.records import Kind, RowError, check_customers_exist, validate_records
@@ -48,7 +49,8 @@ def accept_batch(
     or queue them when a producer is given. Raises BatchRejected listing each bad item."""
     if not rows:
         raise BatchRejected([RowError(0, "", "the batch is empty: send an object or a non-empty array")])
-    result = validate_records(kind, rows, first_row=0, reading=reading)
+    attributes = registered(db) if kind == "customers" else ()
+    result = validate_records(kind, rows, first_row=0, reading=reading, attributes=attributes)
     errors = list(result.errors)
     if kind == "orders" and result.valid:
         errors += _unknown_customers(db, result.valid, result.rows, producer)

@@ -43,13 +43,14 @@ def stream(
     """The audience by customer_id, as lists of row dicts of `columns`."""
     from crm.analytics.analytic_copy import open_copy
 
+    copy = open_copy()
     select, select_params = select_list(columns, as_of)
-    sql, params = audience_query(parse(rule), as_of, select, select_params)
+    sql, params = audience_query(parse(rule, copy.catalogue), as_of, select, select_params)
     sql += " ORDER BY f.customer_id"
     if limit is not None:
         sql += " LIMIT ?"
         params = [*params, int(limit)]
-    reader = open_copy().cursor().sql(sql, params=params).to_arrow_reader(batch_rows)
+    reader = copy.cursor().sql(sql, params=params).to_arrow_reader(batch_rows)
     for batch in reader:
         yield batch.to_pylist()
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 
 from crm.errors import InvalidInput
+from crm.segment_engine.catalogue import Catalogue
 
 MAX_TEMPLATES = 5
 # communication_log statuses; a status only moves forward: PENDING < SENT < DELIVERED | FAILED.
@@ -46,16 +47,17 @@ class CampaignDraft(BaseModel):
 
     @field_validator("rules")
     @classmethod
-    def _valid_rule(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _valid_rule(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
         from crm.segment_engine import parse_rule
 
-        return parse_rule(value).to_json()
+        return parse_rule(value, (info.context or {}).get("fields")).to_json()
 
     @classmethod
-    def build(cls, **fields: Any) -> CampaignDraft:
-        """Like the constructor, but an invalid field is an InvalidInput naming it."""
+    def build(cls, catalogue: Catalogue | None = None, **fields: Any) -> CampaignDraft:
+        """Like the constructor, but an invalid field is an InvalidInput naming it; `catalogue`:
+        the workspace's fields, when the rule may name its custom attributes."""
         try:
-            return cls(**fields)
+            return cls.model_validate(fields, context={"fields": catalogue})
         except ValidationError as exc:
             err = exc.errors()[0]
             where = ".".join(str(p) for p in err["loc"]) or "campaign"

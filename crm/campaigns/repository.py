@@ -26,6 +26,7 @@ from crm.campaigns.model import (
     CampaignStats,
 )
 from crm.errors import NotFound
+from crm.ingest.attribute_registry import workspace_catalogue
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 from crm.store.ids import parse_object_id
@@ -45,7 +46,7 @@ def insert_campaign(db: Database, draft: CampaignDraft, report: CheckReport, own
         "channel": draft.channel,
         "templates": draft.templates,
         "rules": draft.rules,
-        "description": describe_rule(parse_rule(draft.rules)),
+        "description": describe_rule(parse_rule(draft.rules, workspace_catalogue(db))),
         "segment_id": draft.segment_id,
         "segment_name": draft.segment_name,
         "as_of": report.as_of.isoformat(),

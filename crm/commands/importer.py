@@ -10,8 +10,11 @@ from crm.errors import InvalidInput
 from crm.ingest.reading import DATE_FORMATS
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from crm.ingest.reading import DateFormat
     from crm.ingest.records import Kind
+    from crm.segment_engine.attributes import Attribute
 
 MAX_ERRORS_SHOWN = 20
 
@@ -45,6 +48,15 @@ def register(sub) -> None:
         "other columns are matched by name; FIELD '-' ignores a column",
     )
     parser.add_argument(
+        "--attribute",
+        metavar="COLUMN=TYPE",
+        action="append",
+        default=[],
+        help="keep the file's COLUMN as a custom attribute of TYPE text, number, date, yes/no or list "
+        '(repeatable), e.g. "Loyalty Tier=text"; registered once for the workspace, then segment on '
+        "it as attr.loyalty_tier. Later files' columns of that name are read as it",
+    )
+    parser.add_argument(
         "--date-format",
         choices=DATE_FORMATS,
         help="how the file writes dates that are not ISO 8601 (also with - or . between the parts, "
@@ -65,14 +77,28 @@ def parse_overrides(pairs: list[str]) -> dict[str, str]:
     return overrides
 
 
-def build_mapping(kind: Kind, header: list[str], overrides: dict[str, str]) -> dict[str, str]:
+def attribute_columns(header: list[str], specs: list[tuple[str, str]]) -> dict[str, str]:
+    """Column -> attr.<key> for each --attribute; its column must be in the file."""
+    from crm.segment_engine.attributes import PREFIX, key_for
+
+    columns = {}
+    for label, _ in specs:
+        if label not in header:
+            raise InvalidInput("--attribute", f"the file has no column {label!r} (columns: {', '.join(header)})")
+        columns[label] = PREFIX + key_for(label)
+    return columns
+
+
+def build_mapping(
+    kind: Kind, header: list[str], overrides: dict[str, str], attributes: Sequence[Attribute] = ()
+) -> dict[str, str]:
     """Suggested mapping with the user's choices on top (a field taken by an override moves)."""
     from crm.ingest.csv_import import suggest_mapping
 
     chosen = {column: our_field for column, our_field in overrides.items() if our_field != "-"}
     mapping = {
         column: our_field
-        for column, our_field in suggest_mapping(kind, header).items()
+        for column, our_field in suggest_mapping(kind, header, attributes).items()
         if column not in overrides and our_field not in chosen.values()
     }
     return {**mapping, **chosen}
@@ -83,6 +109,7 @@ def import_command(args) -> int:
 
     from crm.auth import CLI
     from crm.config import load_settings
+    from crm.ingest.attribute_registry import parse_spec, planned, registered
     from crm.ingest.consent import parse_declared
     from crm.ingest.csv_import import ImportRejected, import_csv, read_header
     from crm.ingest.migrations import normalise_stored_customers
@@ -92,9 +119,13 @@ def import_command(args) -> int:
     declared = parse_declared(args.consent)
     if declared is not None and args.kind != "customers":
         raise InvalidInput("--consent", "consent belongs to customers: import the customers file with it")
-    mapping = build_mapping(args.kind, read_header(args.file), parse_overrides(args.map))
-    reading = workspace_reading(load_settings(), args.date_format or file_date_format(args.file, mapping))
     db = get_db()
+    header = read_header(args.file)
+    specs = [parse_spec(text) for text in args.attribute]
+    overrides = {**parse_overrides(args.map), **attribute_columns(header, specs)}
+    mapping = build_mapping(args.kind, header, overrides, registered(db))
+    dated = [a.name for a in (*registered(db), *planned(db, specs)) if a.kind == "date"]
+    reading = workspace_reading(load_settings(), args.date_format or file_date_format(args.file, mapping, dated))
     normalise_stored_customers(db, load_settings().phone_region)  # once: earlier data in today's forms
     bar = tqdm(total=0, unit="rows", desc=f"writing {args.kind}", file=sys.stderr, disable=None)
 
@@ -116,6 +147,7 @@ def import_command(args) -> int:
             by=CLI,
             consent=declared,
             reading=reading,
+            new_attributes=specs,
         )
     except ImportRejected as exc:
         _print_errors(exc.report.rejected)
@@ -128,12 +160,12 @@ def import_command(args) -> int:
     return 0
 
 
-def file_date_format(file: str, mapping: dict[str, str]) -> DateFormat | None:
+def file_date_format(file: str, mapping: dict[str, str], date_attributes: Sequence[str] = ()) -> DateFormat | None:
     """The format the file's date columns decide, said on stderr; an InvalidInput naming the
     column when they cannot decide (we never guess between day first and month first)."""
     from crm.ingest.date_columns import detect_file_dates
 
-    found = detect_file_dates(file, mapping)
+    found = detect_file_dates(file, mapping, date_attributes)
     if found.ambiguous:
         raise InvalidInput("--date-format", f"{found.explain()}. Pass --date-format DD/MM/YYYY or MM/DD/YYYY")
     if found.date_format:

@@ -67,8 +67,11 @@ def read_rule(path_text: str):
         raise InvalidInput(f"{path_text} line {exc.lineno} column {exc.colno}", f"not valid JSON: {exc.msg}") from None
     except RecursionError:  # nested thousands deep: too deep for the decoder, let alone for us
         raise InvalidInput(path_text, TOO_DEEP) from None
+    from crm.ingest.attribute_registry import workspace_catalogue
+    from crm.store import get_db
+
     try:
-        return parse_rule(raw)
+        return parse_rule(raw, workspace_catalogue(get_db()))
     except InvalidInput as exc:
         raise InvalidInput(f"{path_text}: {exc.location}", exc.message) from None
 

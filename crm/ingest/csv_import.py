@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -21,6 +21,7 @@ from crm.auth import audit
 from crm.auth.permissions import Principal, requires
 from crm.errors import InvalidInput
 from crm.formats.csv_safety import restore, safe_writer
+from crm.ingest.attribute_registry import planned, register_attribute, registered
 from crm.ingest.consent import ConsentSource, describe_declared
 from crm.ingest.reading import Reading
 from crm.ingest.records import (
@@ -34,6 +35,8 @@ from crm.ingest.records import (
     validate_records,
 )
 from crm.ingest.writer import Progress, write_records
+from crm.segment_engine.attributes import PREFIX as ATTRIBUTE_PREFIX
+from crm.segment_engine.attributes import Attribute
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 
@@ -173,8 +176,9 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s_\-.]+", "", name).lower()
 
 
-def suggest_mapping(kind: Kind, header: list[str]) -> dict[str, str]:
-    """Source column -> our field, for the columns we recognise."""
+def suggest_mapping(kind: Kind, header: list[str], attributes: Sequence[Attribute] = ()) -> dict[str, str]:
+    """Source column -> our field, for the columns we recognise (registered attributes too,
+    by their label or key)."""
     by_name: dict[str, str] = {}
     for name in header:
         by_name.setdefault(_normalise(name), name)
@@ -193,6 +197,11 @@ def suggest_mapping(kind: Kind, header: list[str]) -> dict[str, str]:
                 mapping[column] = our_field
                 mapped.add(our_field)
                 break
+    if kind == "customers":
+        for attribute in attributes:
+            column = by_name.get(_normalise(attribute.label)) or by_name.get(_normalise(attribute.key))
+            if column is not None and column not in mapping:
+                mapping[column] = attribute.name
     return mapping
 
 
@@ -245,9 +254,10 @@ def read_header(source: Source) -> list[str]:
     return [cell.strip() for cell in header]
 
 
-def check_mapping(kind: Kind, header: list[str], mapping: dict[str, str]) -> None:
-    """Every mapped column exists, every target is a field, and the required fields are covered."""
-    fields = INPUT_FIELDS[kind]
+def check_mapping(kind: Kind, header: list[str], mapping: dict[str, str], attributes: Sequence[Attribute] = ()) -> None:
+    """Every mapped column exists, every target is a field (or a registered attribute), and the
+    required fields are covered."""
+    fields = [*INPUT_FIELDS[kind], *(a.name for a in attributes if kind == "customers")]
     targets: dict[str, str] = {}
     for column, our_field in mapping.items():
         if column not in header:
@@ -322,7 +332,10 @@ def errors_to_csv(errors: list[RowError], source: Source | None = None) -> str:
 
 def _column_of(location: str, columns: dict[str, str]) -> str:
     """An error's field location -> the file's column name ("consent.sms" -> consent_sms's column)."""
-    our_field = location.replace(".", "_", 1) if location.startswith("consent.") else location
+    if location.startswith("attributes."):
+        our_field = ATTRIBUTE_PREFIX + location.removeprefix("attributes.")
+    else:
+        our_field = location.replace(".", "_", 1) if location.startswith("consent.") else location
     return columns.get(our_field, location)
 
 
@@ -350,13 +363,17 @@ def check_csv(
     mapping: dict[str, str] | None = None,
     *,
     reading: Reading = Reading(),
+    new_attributes: Sequence[Attribute] = (),
 ) -> CheckedFile:
     """Mapping check, row validation and unknown customers: every reason an import refuses a row.
-    `reading` is how the file's dates and phones are read (see `crm.ingest.reading`)."""
+    `reading` is how the file's dates and phones are read (see `crm.ingest.reading`);
+    `new_attributes` are attributes the import will register, checked as if they were."""
     header = read_header(source)
-    mapping = mapping if mapping is not None else suggest_mapping(kind, header)
-    check_mapping(kind, header, mapping)
-    result = validate_records(kind, read_rows(source, mapping), first_row=FIRST_DATA_ROW, reading=reading)
+    attributes = _merged(registered(db), new_attributes) if kind == "customers" else ()
+    mapping = mapping if mapping is not None else suggest_mapping(kind, header, attributes)
+    check_mapping(kind, header, mapping, attributes)
+    cells = read_rows(source, mapping)
+    result = validate_records(kind, cells, first_row=FIRST_DATA_ROW, reading=reading, attributes=attributes)
     columns = {our_field: column for column, our_field in mapping.items()}
     errors = result.errors
     valid, rows = result.valid, result.rows
@@ -374,6 +391,11 @@ def check_csv(
     return CheckedFile(report=report, valid=valid, rows=rows)
 
 
+def _merged(known: Sequence[Attribute], new: Sequence[Attribute]) -> tuple[Attribute, ...]:
+    keys = {a.key for a in known}
+    return (*known, *(a for a in new if a.key not in keys))
+
+
 @requires("data.import")
 def import_csv(
     db: Database,
@@ -388,21 +410,28 @@ def import_csv(
     consent: frozenset[str] | None = None,
     file_name: str | None = None,
     reading: Reading = Reading(),
+    new_attributes: Sequence[tuple[str, str]] = (),
 ) -> ImportReport:
     """Validate the whole file, then write it (strict) or its valid rows (`skip_invalid`).
 
     `consent` declares what every customer of the file agreed to (channels; empty: nothing),
     for the channels the file's own consent columns leave unsaid; None: not declared.
     `file_name` names an uploaded file in the consent source and the audit log; `reading` says
-    how its dates and phones are read.
+    how its dates and phones are read. `new_attributes` (column heading, kind) are custom
+    attributes to keep: registered when the import writes, not before.
     """
     name = file_name or Path(_source_name(source)).name
-    checked = check_csv(db, kind, source, mapping, reading=reading)
+    if new_attributes and kind != "customers":
+        raise InvalidInput("attribute", "custom attributes belong to customers: import the customers file with them")
+    pending = planned(db, new_attributes)
+    checked = check_csv(db, kind, source, mapping, reading=reading, new_attributes=pending)
     report = checked.report
     if rejected_path is not None and report.rejected:
         Path(rejected_path).write_text(errors_to_csv(report.rejected, source), encoding="utf-8")
     if report.rejected and not skip_invalid:
         raise ImportRejected(_source_name(source), report)
+    for attribute in pending:
+        register_attribute(db, attribute.label, attribute.kind, by=by)
     origin = ConsentSource(f"file {name} (imported by {by.username})", utc_now(), consent)
     written = write_records(db, kind, checked.valid, progress=progress, origin=origin)
     report.inserted, report.updated, report.unchanged = written.inserted, written.updated, written.unchanged

@@ -3,6 +3,7 @@ decide (a day above 12), asked of the user where they cannot, never guessed."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from crm.ingest.csv_import import Source, read_rows
@@ -36,9 +37,11 @@ class FileDates:
         return "; ".join(d.evidence for d in self.columns.values() if d.date_format or d.ambiguous)
 
 
-def detect_file_dates(source: Source, mapping: dict[str, str]) -> FileDates:
-    """Read the mapped date columns of the file (up to SCANNED_ROWS rows) and detect each."""
-    date_columns = {our: column for column, our in mapping.items() if our in DATE_FIELDS}
+def detect_file_dates(source: Source, mapping: dict[str, str], date_attributes: Collection[str] = ()) -> FileDates:
+    """Read the mapped date columns of the file (up to SCANNED_ROWS rows) and detect each;
+    `date_attributes`: the names (attr.<key>) of custom attributes that hold dates."""
+    dated = {*DATE_FIELDS, *date_attributes}
+    date_columns = {our: column for column, our in mapping.items() if our in dated}
     if not date_columns:
         return FileDates({})
     seen: dict[str, list[str]] = {our: [] for our in date_columns}

@@ -11,10 +11,20 @@ from datetime import datetime
 from typing import Any
 
 from crm.formats.indian_numbers import format_inr
+from crm.ingest.attribute_registry import registered
 from crm.ingest.city_spellings import with_workspace_spellings
 from crm.ingest.csv_import import FIRST_DATA_ROW, ImportReport, Source, check_csv, read_rows
 from crm.ingest.reading import Reading
-from crm.ingest.records import CONSENT_COLUMNS, Kind, OrderRecord, Record, RowProblem, validate_records
+from crm.ingest.records import (
+    CONSENT_COLUMNS,
+    CustomerRecord,
+    Kind,
+    OrderRecord,
+    Record,
+    RowProblem,
+    validate_records,
+)
+from crm.segment_engine.attributes import PREFIX as ATTRIBUTE_PREFIX
 from crm.store.documents import Database
 
 
@@ -39,7 +49,9 @@ def _shown(value: Any, reading: Reading) -> Any:
         return value.astimezone(reading.time_zone).strftime(f"%Y-%m-%d %H:%M {reading.zone_name}")
     if isinstance(value, list):
         return ", ".join(value)
-    return value
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "" if value is None else value
 
 
 def _as_stored(record: Record, fields: list[str], reading: Reading) -> dict[str, Any]:
@@ -51,6 +63,8 @@ def _as_stored(record: Record, fields: list[str], reading: Reading) -> dict[str,
             shown[our_field] = getattr(record.consent, CONSENT_COLUMNS[our_field]) or ""  # type: ignore[union-attr]
         elif our_field == "amount" and isinstance(record, OrderRecord):
             shown["amount"] = format_inr(record.amount_paise)
+        elif our_field.startswith(ATTRIBUTE_PREFIX) and isinstance(record, CustomerRecord):
+            shown[our_field] = _shown(record.attributes.get(our_field.removeprefix(ATTRIBUTE_PREFIX)), reading)
         else:
             shown[our_field] = _shown(getattr(record, our_field), reading)
     return shown
@@ -70,7 +84,8 @@ def first_rows_as_stored(
         with_cells += cells is not None
         if with_cells == limit:
             break
-    result = validate_records(kind, rows, first_row=FIRST_DATA_ROW, reading=reading)
+    attributes = registered(db) if db is not None and kind == "customers" else ()
+    result = validate_records(kind, rows, first_row=FIRST_DATA_ROW, reading=reading, attributes=attributes)
     problems: dict[int, list[str]] = {}
     for error in result.errors:
         problems.setdefault(error.row, []).append(f"{error.column}: {error.reason}")

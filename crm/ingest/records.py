@@ -26,8 +26,11 @@ from pydantic import (
 )
 
 from crm.ingest import values
+from crm.ingest.attribute_values import read_attributes
 from crm.ingest.reading import Reading
 from crm.ingest.values import ConsentStatus, Id, Text, UtcDatetime
+from crm.segment_engine.attributes import PREFIX as ATTRIBUTE_PREFIX
+from crm.segment_engine.attributes import Attribute
 from crm.store.documents import Database
 from crm.store.schema import IN_QUERY_CHUNK
 
@@ -116,6 +119,8 @@ class CustomerRecord(_Record):
     signup_date: UtcDatetime | None = None
     tags: Annotated[list[str], BeforeValidator(values.tags)] = Field(default_factory=list)
     consent: Consent = Field(default_factory=Consent)
+    # Custom attributes (key -> value), read by their registered kinds in `validate_records`.
+    attributes: dict[str, Any] = Field(default_factory=dict)
 
     defaulted_inputs = frozenset(CONSENT_COLUMNS)
     text_inputs = frozenset({"customer_id", "phone"})
@@ -123,7 +128,14 @@ class CustomerRecord(_Record):
 
     @classmethod
     def reshape(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """CSV columns consent_email/_sms/_whatsapp -> the `consent` object."""
+        """CSV columns consent_email/_sms/_whatsapp -> the `consent` object; columns mapped to
+        attr.<key> -> the `attributes` object."""
+        if any(key.startswith(ATTRIBUTE_PREFIX) for key in data):
+            given = data.get("attributes")
+            attributes = dict(given) if isinstance(given, Mapping) else {}
+            for key in [k for k in data if k.startswith(ATTRIBUTE_PREFIX)]:
+                attributes[key[len(ATTRIBUTE_PREFIX) :]] = data.pop(key)
+            data["attributes"] = attributes
         if not any(key in CONSENT_COLUMNS for key in data):
             return data
         consent = data.get("consent")
@@ -251,12 +263,14 @@ def validate_records(
     rows: Iterable[Mapping[str, Any] | RowProblem | None],
     first_row: int = 1,
     reading: Reading = Reading(),
+    attributes: Sequence[Attribute] = (),
 ) -> ValidationResult:
     """Validate a batch: per-row errors, plus a repeated id (the later row is the error).
 
     Rows are numbered from `first_row` (the API uses 0: the item index; CSV files 2: the row a
     spreadsheet shows under its header). `reading` says how dates and phones are read (the date
-    format, the zone of dates without an offset, the phone region).
+    format, the zone of dates without an offset, the phone region); `attributes` are the
+    workspace's registered custom attributes (others are refused).
     """
     if kind not in MODELS:
         raise ValueError(f"kind must be 'customers' or 'orders', not {kind!r}")
@@ -279,6 +293,11 @@ def validate_records(
         except ValidationError as exc:
             errors.extend(_row_errors(row, exc, kind))
             continue
+        if isinstance(record, CustomerRecord) and record.attributes:
+            record.attributes, problems = read_attributes(record.attributes, attributes, reading)
+            if problems:
+                errors.extend(RowError(row, f"attributes.{key[:40]}", reason) for key, reason in problems)
+                continue
         key = getattr(record, id_field)
         earlier = first_seen.setdefault(key, row)
         if earlier != row:

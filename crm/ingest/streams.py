@@ -34,6 +34,7 @@ from redis.client import Pipeline
 
 from crm.config import Settings
 from crm.errors import Unavailable
+from crm.ingest.attribute_registry import registered
 from crm.ingest.consent import ConsentSource
 from crm.ingest.reading import Reading, workspace_reading
 from crm.ingest.records import ID_FIELDS, Kind, Record, check_customers_exist, validate_records
@@ -240,7 +241,9 @@ class Worker:
             raise EntryFailed(f"the rows are not JSON: {exc}", permanent=True) from None
         if not isinstance(rows, list) or not rows:
             raise EntryFailed("the rows are not a non-empty JSON array", permanent=True)
-        result = validate_records(cast(Kind, kind), rows, first_row=0, reading=self.reading)
+        # Read at each customers entry: an attribute registered after the worker started is known.
+        attributes = registered(self.db) if kind == "customers" else ()
+        result = validate_records(cast(Kind, kind), rows, first_row=0, reading=self.reading, attributes=attributes)
         if result.errors:
             first = result.errors[0]
             raise EntryFailed(

@@ -49,6 +49,8 @@ def _update_fields(record: Record, doc: dict[str, Any]) -> dict[str, Any]:
             continue
         elif name == "amount_paise":
             fields["amount"] = doc["amount"]
+        elif name == "attributes":  # each one given: a file with one attribute keeps the others
+            fields.update({f"attributes.{key}": value for key, value in doc["attributes"].items()})
         else:
             fields[name] = doc[name]
     return fields

@@ -6,7 +6,7 @@ read these two tables; adding a field is one entry here (plus its feature column
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -19,7 +19,7 @@ class FieldType:
     """How fields of one kind hold values, show in the builder and read in English."""
 
     name: str
-    element: str  # what one value in a rule is: "integer", "money", "text" or "date"
+    element: str  # what one value in a rule is: "integer", "decimal", "money", "text", "date" or "yesno"
     widget: str  # rule-builder hint
     phrase: str  # English of a condition; {noun}, {cmp} (the operator's words), {window}
     value_help: str  # one line for people and the AI prompt
@@ -30,6 +30,13 @@ TYPES = MappingProxyType(
         t.name: t
         for t in (
             FieldType("number", "integer", "number", "whose {noun}{window} is {cmp}", "a whole number, e.g. 30"),
+            FieldType(
+                "decimal",
+                "decimal",
+                "number",
+                "whose {noun} is {cmp}",
+                "a number, decimals allowed, e.g. 4.5",
+            ),
             FieldType(
                 "money",
                 "money",
@@ -54,6 +61,7 @@ TYPES = MappingProxyType(
                 "whose {noun} {cmp}",
                 "a calendar date YYYY-MM-DD (UTC); whole days for in_last_days",
             ),
+            FieldType("yesno", "yesno", "boolean", "whose {noun} {cmp}", "true (yes) or false (no)"),
         )
     }
 )
@@ -89,10 +97,11 @@ class Field:
     # Values stored normalised (gender): a rule's =, !=, in and not_in values are read the same
     # way, so "F" and "female" select the same customers.
     normalise: Callable[[str], str | None] | None = None
+    noun_words: str | None = None  # the label inside a sentence, when not just its first letter lowered
 
     @property
     def noun(self) -> str:
-        return self.label[0].lower() + self.label[1:]
+        return self.noun_words or self.label[0].lower() + self.label[1:]
 
     @property
     def code_column(self) -> str:
@@ -231,6 +240,9 @@ FIELDS = MappingProxyType(
         )
     }
 )
+
+# The fields one workspace's rules may name: FIELDS, plus its custom attributes (`attributes.py`).
+Catalogue = Mapping[str, Field]
 
 WINDOW_FIELDS = tuple(name for name, f in FIELDS.items() if f.windowable)
 

@@ -68,7 +68,7 @@ def add_codes(con: duckdb.DuckDBPyConnection, customer_ids: list[str]) -> None:
 
 
 def codable(condition: Condition) -> bool:
-    return FIELDS[condition.field].coded and condition.operator in CODED_OPERATORS and condition.within_days is None
+    return condition.spec.coded and condition.operator in CODED_OPERATORS and condition.within_days is None
 
 
 def condition_values(condition: Condition) -> tuple[Any, ...]:

@@ -22,7 +22,7 @@ from string import Formatter
 from typing import Any
 
 from crm.errors import InvalidInput
-from crm.segment_engine.catalogue import FIELDS, TYPES
+from crm.segment_engine.catalogue import TYPES, Catalogue
 from crm.segment_engine.codes import codable, condition_values
 from crm.segment_engine.features import COMPLETED_ORDERS, TABLE
 from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
@@ -191,21 +191,29 @@ def _as_of(as_of: Any) -> date:
     return as_of
 
 
-def compile_rule(group: Group | dict[str, Any], as_of: date, codes: Mapping[str, int] | None = None) -> CompiledRule:
+def compile_rule(
+    group: Group | dict[str, Any],
+    as_of: date,
+    codes: Mapping[str, int] | None = None,
+    fields: Catalogue | None = None,
+) -> CompiledRule:
     """Compile a rule (validated again here, so a hand-built Group cannot inject anything).
 
     `codes` (from `resolve_codes` on the connection that will run the query) lets equality
     tests on coded fields compare integer codes; without them they compare text keys."""
     ctx = _Context(_as_of(as_of), codes or {})
-    where = _group(parse_rule(group), ctx).loose  # a WHERE clause: NULL counts as false
+    where = _group(parse_rule(group, fields), ctx).loose  # a WHERE clause: NULL counts as false
     return CompiledRule(where.sql, list(where.params), ctx.joins())
 
 
 def top_level_predicates(
-    group: Group | dict[str, Any], as_of: date, codes: Mapping[str, int] | None = None
+    group: Group | dict[str, Any],
+    as_of: date,
+    codes: Mapping[str, int] | None = None,
+    fields: Catalogue | None = None,
 ) -> TopLevel:
     ctx = _Context(_as_of(as_of), codes or {})
-    rule = parse_rule(group)
+    rule = parse_rule(group, fields)
     predicates = tuple(_rule(r, ctx) for r in rule.rules)
     return TopLevel(rule.op, rule.negate, predicates, ctx.joins(), tuple(ctx.windows.values()))
 
@@ -223,7 +231,7 @@ def _group(group: Group, ctx: _Context) -> Fragment:
 
 
 def _condition(cond: Condition, ctx: _Context) -> Fragment:
-    field = FIELDS[cond.field]
+    field = cond.spec
     operator = OPERATORS[cond.operator]
     if codable(cond) and all(v in ctx.codes for v in condition_values(cond)):
         return _coded_condition(cond, ctx.codes)
@@ -252,7 +260,7 @@ def _condition(cond: Condition, ctx: _Context) -> Fragment:
 def _coded_condition(cond: Condition, codes: Mapping[str, int]) -> Fragment:
     """The operator's string SQL over the field's integer code and the values' codes."""
     operator = OPERATORS[cond.operator]
-    column = Fragment(f"f.{FIELDS[cond.field].code_column}")
+    column = Fragment(f"f.{cond.spec.code_column}")
     values = [codes[v] for v in condition_values(cond)]
     if operator.shape == MANY:
         comparison = _render(operator.sql["string"], c=column, vs=Fragment("CAST(? AS INTEGER[])", (values,)))
@@ -304,6 +312,10 @@ def _values(cond: Condition, element: str, per: Fragment | None, ctx: _Context) 
             return Fragment(text_key_sql("CAST(? AS VARCHAR)"), (v,))
         if element == "date":
             return Fragment("CAST(? AS DATE)", (v,))
+        if element == "decimal":
+            return Fragment("CAST(? AS DOUBLE)", (v,))
+        if element == "yesno":
+            return Fragment("CAST(? AS BOOLEAN)", (v,))
         if per is not None:  # value = column / per: compare column with v * per, exactly
             return Fragment(f"(CAST(? AS HUGEINT) * {per.sql})", (v, *per.params))
         return Fragment("CAST(? AS BIGINT)", (v,))

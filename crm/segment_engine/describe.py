@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from crm.segment_engine.catalogue import FIELDS, TYPES
+from crm.segment_engine.catalogue import TYPES, Catalogue
 from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
 from crm.segment_engine.operators import OPERATORS
 
 
-def describe_rule(group: Group | dict[str, Any]) -> str:
+def describe_rule(group: Group | dict[str, Any], fields: Catalogue | None = None) -> str:
     """One sentence for the whole rule; a negated top group reads "Customers except those ..."."""
-    rule = parse_rule(group)
+    rule = parse_rule(group, fields)
     body = _body(rule)
     return f"Customers except those {body}" if rule.negate else f"Customers {body}"
 
@@ -30,7 +30,7 @@ def _rule(rule: Group | Condition) -> str:
 
 
 def describe_condition(cond: Condition) -> str:
-    field = FIELDS[cond.field]
+    field = cond.spec
     operator = OPERATORS[cond.operator]
     window = f" in the last {_days(cond.within_days)}" if cond.within_days else ""
     english = operator.english[field.type]
@@ -56,6 +56,11 @@ def format_value(value: Any, element: str) -> str:
         return format_rupees(value)
     if element == "integer":
         return ("-" if value < 0 else "") + indian_grouping(abs(value))
+    if element == "decimal":
+        whole, point, rest = f"{abs(value):f}".rstrip("0").partition(".")
+        return ("-" if value < 0 else "") + indian_grouping(int(whole)) + (point + rest if rest else "")
+    if element == "yesno":
+        return "yes" if value else "no"
     if isinstance(value, date):
         return f"{value.day} {value:%b %Y}"
     return f"“{value}”"

@@ -15,8 +15,9 @@ from fractions import Fraction
 from typing import Any
 
 from crm.formats.indian_numbers import format_count, format_inr
-from crm.segment_engine.catalogue import FIELDS
-from crm.segment_engine.describe import describe_condition
+from crm.segment_engine.attributes import PREFIX, is_attribute
+from crm.segment_engine.catalogue import Catalogue
+from crm.segment_engine.describe import describe_condition, format_value
 from crm.segment_engine.model import Condition, Group, parse_rule
 from crm.segment_engine.reference import customer_facts, holds
 
@@ -48,6 +49,10 @@ def _shown(value: Any, field_type: str) -> str:
         return format_inr(round(paise))
     if isinstance(value, date):
         return f"{value.day} {value:%b %Y}"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if field_type == "decimal":
+        return format_value(value, "decimal")
     if isinstance(value, int):
         return format_count(value)
     return str(value)
@@ -59,12 +64,15 @@ def _group_text(group: Group) -> str:
 
 
 def _value(cond: Condition, facts: Any) -> str:
-    kind = FIELDS[cond.field].type
+    kind = cond.spec.type
     if kind in ("string", "list"):  # as stored, not as compared (trimmed, lower case)
-        raw = facts.record.get(cond.field)
+        if is_attribute(cond.field):
+            raw = (facts.record.get("attributes") or {}).get(cond.field[len(PREFIX) :])
+        else:
+            raw = facts.record.get(cond.field)
         if kind == "list":
             tags = [str(tag) for tag in raw or [] if tag]
-            return ", ".join(tags) if tags else "no tags"
+            return ", ".join(tags) if tags else f"no {cond.spec.noun}"
         return str(raw) if raw not in (None, "") else "missing"
     value = facts.value(cond)
     if cond.field == "days_since_last_order" and value is not None:
@@ -81,10 +89,14 @@ def _step(rule: Group | Condition, facts: Any) -> Step:
 
 
 def explain(
-    rule: Group | dict[str, Any], customer: dict[str, Any], orders: Iterable[dict[str, Any]], as_of: date
+    rule: Group | dict[str, Any],
+    customer: dict[str, Any],
+    orders: Iterable[dict[str, Any]],
+    as_of: date,
+    fields: Catalogue | None = None,
 ) -> Explanation:
     """Each condition of `rule` for this customer (a customers document and their orders, amounts
     in paise) on day `as_of`, and whether the rule selects them."""
-    group = parse_rule(rule)
+    group = parse_rule(rule, fields)
     top = _step(group, customer_facts(customer, list(orders), as_of))
     return Explanation(customer["customer_id"], as_of, top.held, top)

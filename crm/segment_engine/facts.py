@@ -6,22 +6,32 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from crm.segment_engine.catalogue import FIELDS, TYPES, WINDOW_FIELDS
+from crm.segment_engine.catalogue import FIELDS, TYPES, WINDOW_FIELDS, Catalogue
 from crm.segment_engine.model import MAX_DAYS
 from crm.segment_engine.operators import OPERATORS, SHAPE_HELP, operators_for
 
 
-def prompt_facts() -> str:
-    """Plain text for an AI prompt: the rule format, the fields, the operators and the meaning."""
+def prompt_facts(catalogue: Catalogue = FIELDS) -> str:
+    """Plain text for an AI prompt: the rule format, the fields (the workspace's custom attributes
+    too), the operators and the meaning."""
+    used = {f.type for f in catalogue.values()}
     fields = "\n".join(
         f"- {f.name} ({f.type}{', takes within_days' if f.windowable else ''}): {f.description} "
         f"Example values: {', '.join(json.dumps(e, ensure_ascii=False) for e in f.examples)}."
-        for f in FIELDS.values()
+        for f in catalogue.values()
     )
     types = "\n".join(
         f"- {t.name}: values are {t.value_help}. Operators: "
         + "; ".join(f"{o.key} ({SHAPE_HELP[o.shape]})" for o in operators_for(t.name))
         for t in TYPES.values()
+        if t.name in used
+    )
+    custom = [name for name in catalogue if name not in FIELDS]
+    attributes = (
+        f"\n- Custom attributes of this workspace ({', '.join(custom)}) are fields like the others: "
+        "use them when the request names them (by label or name)."
+        if custom
+        else ""
     )
     example = {
         "op": "and",
@@ -55,24 +65,26 @@ Meaning:
 - within_days N (only on {", ".join(WINDOW_FIELDS)}) keeps orders of the last N days.
 - Any comparison with a missing value is false; is_empty finds missing values.
 - Text compares ignoring case and surrounding spaces. Dates are YYYY-MM-DD (UTC); "today" is
-  the evaluation date; in_last_days N means from today-N to today.
+  the evaluation date; in_last_days N means from today-N to today.{attributes}
 
 Example ("spent over ₹5,000, no order for 90 days, and in Mumbai or Pune or 2+ orders last month"):
 {json.dumps(example)}"""
 
 
-def rule_json_schema() -> dict[str, Any]:
+def rule_json_schema(catalogue: Catalogue = FIELDS) -> dict[str, Any]:
     """JSON Schema of a rule for structured output; fields and operators are enums.
 
     The recursion goes through `rules`, which is optional with a default (some structured-output
     implementations accept a cycle only through a non-required property)."""
-    scalar = [{"type": "number"}, {"type": "string"}]
+    scalar: list[dict[str, str]] = [{"type": "number"}, {"type": "string"}]
+    if any(f.type == "yesno" for f in catalogue.values()):
+        scalar.append({"type": "boolean"})
     return {
         "$defs": {
             "Condition": {
                 "type": "object",
                 "properties": {
-                    "field": {"type": "string", "enum": list(FIELDS)},
+                    "field": {"type": "string", "enum": list(catalogue)},
                     "operator": {"type": "string", "enum": list(OPERATORS)},
                     "value": {
                         "anyOf": [*scalar, {"type": "array", "items": {"anyOf": scalar}}],

@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 from pydantic import Field as ModelField
 
 from crm.errors import InvalidInput
-from crm.segment_engine.catalogue import FIELDS, TYPES, WINDOW_FIELDS
+from crm.segment_engine.catalogue import FIELDS, TYPES, WINDOW_FIELDS, Catalogue, Field
 from crm.segment_engine.operators import DAYS, MANY, NONE, ONE, OPERATORS, PAIR, operators_for
 
 MAX_DEPTH = 8  # groups inside groups; the builder offers no deeper nesting either
@@ -41,6 +41,12 @@ class Condition(BaseModel):
     operator: str
     value: Any = None
     within_days: int | None = None
+    _spec: Field | None = PrivateAttr(default=None)
+
+    @property
+    def spec(self) -> Field:
+        """The catalogue entry of this condition's field (a custom attribute's too)."""
+        return self._spec or FIELDS[self.field]
 
 
 class Group(BaseModel):
@@ -49,20 +55,42 @@ class Group(BaseModel):
     op: Literal["and", "or"]
     negate: bool = ModelField(default=False, alias="not")
     rules: list[Group | Condition] = ModelField(default_factory=list)
+    # The catalogue the rule was checked against: built-in fields, and the workspace's attributes.
+    _fields: Catalogue = PrivateAttr(default_factory=lambda: FIELDS)
+
+    @property
+    def fields(self) -> Catalogue:
+        return self._fields
 
     def to_json(self) -> dict[str, Any]:
         """The rule as contract JSON (`not`, no empty keys)."""
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
-def parse_rule(obj: Any) -> Group:
-    """Validate a rule (dict, JSON text or Group); raise InvalidInput naming the place."""
+def parse_rule(obj: Any, fields: Catalogue | None = None) -> Group:
+    """Validate a rule (dict, JSON text or Group); raise InvalidInput naming the place.
+
+    `fields`: the catalogue to check against, the workspace's when its rules may name custom
+    attributes; by default a Group's own, else the built-in fields."""
     if isinstance(obj, Group):
+        fields = fields or obj.fields
         obj = obj.to_json()
     elif isinstance(obj, (str, bytes)):
         obj = load_rule_json(obj)
-    counter = [0]
-    return Group.model_validate(_group(obj, "", 1, counter))
+    fields = fields or FIELDS
+    group = Group.model_validate(_group(obj, "", 1, [0], fields))
+    _attach(group, fields)
+    return group
+
+
+def _attach(group: Group, fields: Catalogue) -> None:
+    """Give the parsed groups their catalogue and the conditions their field."""
+    group._fields = fields
+    for rule in group.rules:
+        if isinstance(rule, Group):
+            _attach(rule, fields)
+        else:
+            rule._spec = fields[rule.field]
 
 
 def load_rule_json(text: str | bytes, where: str = ROOT) -> Any:
@@ -81,7 +109,7 @@ def _at(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _group(obj: Any, path: str, depth: int, counter: list[int]) -> dict[str, Any]:
+def _group(obj: Any, path: str, depth: int, counter: list[int], fields: Catalogue) -> dict[str, Any]:
     where = path or ROOT
     if not isinstance(obj, dict):
         raise InvalidInput(where, f'expected a group object {{"op": "and", "rules": [...]}}, got {_kind(obj)}')
@@ -105,12 +133,12 @@ def _group(obj: Any, path: str, depth: int, counter: list[int]) -> dict[str, Any
     for i, item in enumerate(rules):
         at = f"{_at(path, 'rules')}[{i}]"
         if isinstance(item, dict) and ("rules" in item or "op" in item):
-            parsed.append(_group(item, at, depth + 1, counter))
+            parsed.append(_group(item, at, depth + 1, counter, fields))
         elif isinstance(item, dict):
             counter[0] += 1
             if counter[0] > MAX_CONDITIONS:
                 raise InvalidInput(at, f"too many conditions (at most {MAX_CONDITIONS})")
-            parsed.append(_condition(item, at))
+            parsed.append(_condition(item, at, fields))
         else:
             raise InvalidInput(
                 at,
@@ -120,12 +148,12 @@ def _group(obj: Any, path: str, depth: int, counter: list[int]) -> dict[str, Any
     return {"op": op.lower(), "not": negate, "rules": parsed}
 
 
-def _condition(obj: dict[str, Any], path: str) -> dict[str, Any]:
+def _condition(obj: dict[str, Any], path: str, fields: Catalogue) -> dict[str, Any]:
     _no_extra_keys(obj, ("field", "operator", "value", "within_days"), path)
     name = obj.get("field")
-    if not isinstance(name, str) or name not in FIELDS:
-        raise InvalidInput(_at(path, "field"), f"unknown field {_show(name)}; valid fields: {', '.join(FIELDS)}")
-    field = FIELDS[name]
+    if not isinstance(name, str) or name not in fields:
+        raise InvalidInput(_at(path, "field"), _unknown_field(name, fields))
+    field = fields[name]
     key = obj.get("operator")
     allowed = [o.key for o in operators_for(field.type)]
     if not isinstance(key, str) or key not in allowed:
@@ -152,6 +180,19 @@ def _condition(obj: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 NORMALISED_OPERATORS = ("=", "!=", "in", "not_in")
+
+
+def _unknown_field(name: Any, fields: Catalogue) -> str:
+    built_in = ", ".join(n for n in fields if n in FIELDS)
+    custom = [n for n in fields if n not in FIELDS]
+    if isinstance(name, str) and name.startswith("attr."):
+        known = f"this workspace's attributes: {', '.join(custom)}" if custom else "this workspace has none yet"
+        return (
+            f"unknown attribute {_show(name)} ({known}); register it on the Data page or with "
+            'import --attribute "Label=type"'
+        )
+    more = f"; custom attributes: {', '.join(custom)}" if custom else ""
+    return f"unknown field {_show(name)}; valid fields: {built_in}{more}"
 
 
 def _normalised(value: Any, normalise: Callable[[str], str | None]) -> Any:
@@ -204,7 +245,11 @@ def _scalar(value: Any, element: str, at: str) -> Any:
         return _text(value, at)
     if element == "date":
         return _date(value, at).isoformat()
+    if element == "yesno":
+        return _yes_no(value, at)
     number = _number(value, at, element)
+    if element == "decimal":
+        return int(number) if number == number.to_integral_value() else float(number)
     if element == "integer":
         if number != number.to_integral_value():
             raise InvalidInput(at, f"expected a whole number, got {_show(value)}")
@@ -212,6 +257,17 @@ def _scalar(value: Any, element: str, at: str) -> Any:
     if number != number.quantize(Decimal("0.01")):
         raise InvalidInput(at, f"amounts have at most 2 decimals (paise), got {_show(value)}")
     return int(number) if number == number.to_integral_value() else float(number)
+
+
+_YES_NO = {"true": True, "yes": True, "y": True, "false": False, "no": False, "n": False}
+
+
+def _yes_no(value: Any, at: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _YES_NO:
+        return _YES_NO[value.strip().lower()]
+    raise InvalidInput(at, f"expected yes or no (true or false), got {_kind(value)}")
 
 
 def _number(value: Any, at: str, element: str) -> Decimal:
@@ -316,6 +372,8 @@ def _shape_help(shape: str, element: str) -> str:
 def _element_help(element: str) -> str:
     return {
         "integer": "a whole number",
+        "decimal": "a number",
+        "yesno": "true or false",
         "money": "an amount in rupees (a number)",
         "text": "text",
         "date": 'a date like "2024-03-01"',
@@ -348,8 +406,7 @@ def _show(value: Any) -> str:
 def typed_value(condition: Condition) -> Any:
     """The condition's value as compared: int (numbers), int paise (money), str, date, or a
     tuple of these for [lo, hi] and lists; None when the operator takes no value."""
-    field = FIELDS[condition.field]
-    element = TYPES[field.type].element
+    element = TYPES[condition.spec.type].element
     shape = OPERATORS[condition.operator].shape
     value = condition.value
     if shape in (NONE, DAYS):
@@ -364,4 +421,6 @@ def _typed(value: Any, element: str) -> Any:
         return int(Decimal(str(value)) * 100)
     if element == "date":
         return date.fromisoformat(value)
+    if element == "decimal":
+        return float(value)
     return value

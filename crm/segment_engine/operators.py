@@ -50,9 +50,9 @@ class Operator:
 def _op(
     key: str, label: str, shape: str, presence: bool = False, strict: bool = False, **by_type: tuple[str, str]
 ) -> Operator:
-    """by_type maps a field type (`numeric` = number and money) to (sql, english)."""
+    """by_type maps a field type (`numeric` = number, decimal and money) to (sql, english)."""
     if "numeric" in by_type:
-        by_type["number"] = by_type["money"] = by_type.pop("numeric")
+        by_type["number"] = by_type["decimal"] = by_type["money"] = by_type.pop("numeric")
     return Operator(
         key,
         label,
@@ -71,7 +71,15 @@ OPERATORS = MappingProxyType(
     {
         o.key: o
         for o in (
-            _op("=", "is", ONE, strict=True, numeric=("{c} = {v}", "exactly {v}"), string=("{c} = {v}", "is {v}")),
+            _op(
+                "=",
+                "is",
+                ONE,
+                strict=True,
+                numeric=("{c} = {v}", "exactly {v}"),
+                string=("{c} = {v}", "is {v}"),
+                yesno=("{c} = {v}", "is {v}"),
+            ),
             _op(
                 "!=",
                 "is not",
@@ -79,6 +87,7 @@ OPERATORS = MappingProxyType(
                 strict=True,
                 numeric=("{c} <> {v}", "other than {v}"),
                 string=("{c} <> {v}", "is not {v}"),
+                yesno=("{c} <> {v}", "is not {v}"),
             ),
             _op(">", "greater than", ONE, strict=True, numeric=("{c} > {v}", "more than {v}")),
             _op(">=", "at least", ONE, strict=True, numeric=("{c} >= {v}", "at least {v}")),
@@ -136,6 +145,7 @@ OPERATORS = MappingProxyType(
                 numeric=_EMPTY,
                 string=_EMPTY,
                 date=_EMPTY,
+                yesno=_EMPTY,
                 list=("len({c}) = 0", "who have no {noun}"),
             ),
             _op(
@@ -146,6 +156,7 @@ OPERATORS = MappingProxyType(
                 numeric=_NOT_EMPTY,
                 string=_NOT_EMPTY,
                 date=_NOT_EMPTY,
+                yesno=_NOT_EMPTY,
                 list=("len({c}) > 0", "who have {noun}"),
             ),
         )

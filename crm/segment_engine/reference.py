@@ -13,14 +13,21 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import Any, cast
 
+from crm.segment_engine.attributes import PREFIX
+from crm.segment_engine.catalogue import Catalogue
 from crm.segment_engine.model import Condition, Group, parse_rule, typed_value
 
 
 def evaluate(
-    group: Group | dict[str, Any], customers: list[dict[str, Any]], orders: list[dict[str, Any]], as_of: date
+    group: Group | dict[str, Any],
+    customers: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
+    as_of: date,
+    fields: Catalogue | None = None,
 ) -> set[str]:
-    """The ids of the customers the rule selects on day `as_of`."""
-    rule = parse_rule(group)
+    """The ids of the customers the rule selects on day `as_of`; custom attributes are read from
+    each customer's `attributes` dict."""
+    rule = parse_rule(group, fields)
     completed: dict[str, list[tuple[date, int]]] = defaultdict(list)
     for order in orders:
         if order["status"] == "completed":
@@ -81,6 +88,8 @@ class _Customer:
             return max(days, default=None)
         if name == "days_since_last_order":
             return (self.as_of - max(days)).days if days else None
+        if name.startswith(PREFIX):
+            return _attribute(cond.spec.type, (self.record.get("attributes") or {}).get(name[len(PREFIX) :]))
         raw = self.record.get(name)
         if name == "tags":
             return {t for t in (_text(x) for x in raw or [] if x is not None) if t}
@@ -103,7 +112,7 @@ def _condition(cond: Condition, customer: _Customer) -> bool:
     x = customer.value(cond)
     op = cond.operator
     v = typed_value(cond)
-    if cond.field == "tags":
+    if cond.spec.type == "list":
         return _tags(op, x, v)
     if op == "is_empty":
         return x is None
@@ -136,6 +145,21 @@ def _condition(cond: Condition, customer: _Customer) -> bool:
         "not_in_last_days": lambda: x < today - timedelta(days=v),
     }
     return checks[op]()
+
+
+def _attribute(kind: str, raw: Any) -> Any:
+    """A custom attribute's value as compared; a list is a set of labels like tags."""
+    if kind == "list":
+        return {t for t in (_text(str(x)) for x in raw or [] if x is not None) if t}
+    if raw is None:
+        return None
+    if kind == "string":
+        return _text(str(raw))
+    if kind == "date":
+        return _utc_day(raw) if isinstance(raw, datetime) else raw
+    if kind == "decimal":
+        return float(raw)
+    return bool(raw)
 
 
 def _tags(op: str, tags: set[str], v: Any) -> bool:

@@ -7,6 +7,8 @@ Amounts are integer paise, as in MongoDB.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, date, datetime
 from typing import Any
 
 import duckdb
@@ -26,7 +28,8 @@ CREATE TABLE IF NOT EXISTS customers (
     consent_sms VARCHAR,
     consent_whatsapp VARCHAR,
     created_at TIMESTAMPTZ,
-    updated_at TIMESTAMPTZ
+    updated_at TIMESTAMPTZ,
+    attributes VARCHAR          -- custom attributes: a JSON object, key -> value (attributes.py)
 )"""
 
 ORDERS_DDL = """
@@ -66,5 +69,18 @@ def insert_records(con: duckdb.DuckDBPyConnection, table: str, records: list[dic
     if records:
         marks = ", ".join("?" for _ in columns)
         con.executemany(
-            f"INSERT INTO {table} VALUES ({marks})", [[record.get(c) for c in columns] for record in records]
+            f"INSERT INTO {table} VALUES ({marks})", [[_cell(record, c) for c in columns] for record in records]
         )
+
+
+def _cell(record: dict[str, Any], column: str) -> Any:
+    value = record.get(column)
+    if column == "attributes" and isinstance(value, dict):  # JSON text, times in UTC as the copy writes them
+        return json.dumps(value, default=_utc_text)
+    return value
+
+
+def _utc_text(value: Any) -> str:
+    if isinstance(value, datetime):
+        return (value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value).isoformat(sep=" ")
+    return value.isoformat() if isinstance(value, date) else str(value)

@@ -17,6 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from crm.auth import audit
 from crm.auth.permissions import Principal, require
 from crm.errors import Conflict, InvalidInput, NotFound
+from crm.ingest.attribute_registry import workspace_catalogue
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 from crm.store.ids import parse_object_id
@@ -63,11 +64,11 @@ def _storable(where: str, text: str | None) -> None:
         )
 
 
-def _checked_rules(rules: Any) -> tuple[dict[str, Any], str]:
-    """The rule as stored (validated, normalised) and its English description."""
+def _checked_rules(db: Database, rules: Any) -> tuple[dict[str, Any], str]:
+    """The rule as stored (validated against the workspace's fields, normalised) and its English."""
     from crm.segment_engine import describe_rule, parse_rule
 
-    group = parse_rule(rules)
+    group = parse_rule(rules, workspace_catalogue(db))
     return group.to_json(), describe_rule(group)
 
 
@@ -82,7 +83,7 @@ def _taken(name: str) -> Conflict:
 def _insert(db: Database, name: str, rules: Any, owner: str | None, description: str | None) -> SavedSegment:
     name = _clean_name(name)
     _storable("description", description)
-    stored_rules, english = _checked_rules(rules)
+    stored_rules, english = _checked_rules(db, rules)
     now = utc_now()
     doc = {
         "name": name,
@@ -147,7 +148,7 @@ def update_segment(
     if name is not None:
         changes["name"] = _clean_name(name)
     if rules is not None:
-        changes["rules"], changes["description"] = _checked_rules(rules)
+        changes["rules"], changes["description"] = _checked_rules(db, rules)
         changes["last_count"] = changes["last_counted_at"] = None
     if description is not None:
         _storable("description", description)

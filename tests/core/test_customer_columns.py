@@ -18,14 +18,15 @@ STAMPS = ["created_at", "updated_at"]
 
 
 def test_the_stored_document_and_the_analytic_reader_hold_every_input_column():
-    assert list(CustomerRecord.model_fields) == [*PLAIN, "consent"]
+    # Custom attributes are one object, read by the workspace's registered kinds (schema_for).
+    assert list(CustomerRecord.model_fields) == [*PLAIN, "consent", "attributes"]
     assert CUSTOMER_SCHEMA.to_arrow().names == [*PLAIN, "consent", *STAMPS]
 
 
 def test_the_analytic_table_has_every_input_column_with_consent_per_channel():
     con = duckdb.connect()
     con.execute(CUSTOMERS_DDL)
-    assert [row[0] for row in con.execute("DESCRIBE customers").fetchall()] == [*INPUT, *STAMPS]
+    assert [row[0] for row in con.execute("DESCRIBE customers").fetchall()] == [*INPUT, *STAMPS, "attributes"]
 
 
 def test_the_export_and_the_import_name_every_input_column():

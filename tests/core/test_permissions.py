@@ -24,6 +24,7 @@ from crm.campaigns.history import log_csv
 from crm.config import load_settings
 from crm.demo import DemoSpec, load_demo
 from crm.errors import Forbidden
+from crm.ingest.attribute_registry import register_attribute
 from crm.ingest.csv_import import import_csv
 from crm.ingest.erasure import erase_customer
 from crm.segments import create_segment, delete_segment, duplicate_segment, update_segment
@@ -188,6 +189,9 @@ ACTIONS = {
     ),
     "crm/ingest/erasure.py:erase_customer": lambda ctx, who: erase_customer(ctx["db"], "c000", by=who),
     "crm/ingest/csv_import.py:import_csv": lambda ctx, who: import_csv(ctx["db"], "customers", ctx["csv"], by=who),
+    "crm/ingest/attribute_registry.py:register_attribute": lambda ctx, who: register_attribute(
+        ctx["db"], "Loyalty Tier", "text", by=who
+    ),
     "crm/segments/repository.py:create_segment": lambda ctx, who: create_segment(ctx["db"], "mine", EVERYONE, by=who),
     "crm/segments/repository.py:update_segment": lambda ctx, who: update_segment(
         ctx["db"], ctx["segment"], name="renamed", by=who

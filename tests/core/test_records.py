@@ -325,6 +325,7 @@ def test_documents_have_the_design_shape():
         "signup_date",
         "tags",
         "consent",
+        "attributes",  # custom attributes, {} when none
     }
     assert doc["consent"] == {"email": None, "sms": "no", "whatsapp": None}  # the writer stamps and merges
     order_doc = record_to_document(one_valid("orders", order(amount="12.34")))
