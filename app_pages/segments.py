@@ -12,10 +12,11 @@ from crm.segment_builder import builder_config
 from crm.segment_builder.choices import value_choices, with_rule_values
 from crm.segment_builder.reading import read_json, read_tree
 from crm.segment_engine import describe_rule
+from crm.segment_engine.catalogue import Catalogue
 from crm.ui.audience_panel import show_export, show_preview, show_sample
 from crm.ui.auth import require_user
 from crm.ui.builder_state import OPEN_ID, builder_key, current_tree, load_into_builder
-from crm.ui.data import get_database
+from crm.ui.data import get_database, workspace_fields
 from crm.ui.errors import errors_shown
 from crm.ui.saved_segments_panel import save_panel, saved_segments_panel
 
@@ -24,11 +25,12 @@ user = require_user()  # signed out: the sign-in form, and nothing of this page
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def cached_choices(data_version: str) -> dict[str, list[str]]:
-    return value_choices(analytics.open_copy().cursor())
+    copy = analytics.open_copy()
+    return value_choices(copy.cursor(), copy.attributes)
 
 
 @st.fragment
-def builder_and_preview(config: dict) -> None:
+def builder_and_preview(config: dict, fields: Catalogue) -> None:
     """The builder and everything that follows the rule; an edit reruns only this part."""
     # Mounted with the tree it holds, not the one last loaded: the browser remounts the component
     # whenever the layout above it changes, and it then starts from `tree=`.
@@ -41,7 +43,7 @@ def builder_and_preview(config: dict) -> None:
         placeholder="Add a condition, or open a saved segment.",
     )
     # "none" is no export format: the widget then sends only its tree, which we convert ourselves.
-    reading = read_tree(current_tree())
+    reading = read_tree(current_tree(), fields)
     if reading.empty:
         st.info(
             "Add a condition to see who it finds: drag conditions to reorder them or into groups.",
@@ -75,7 +77,7 @@ def paste_json_panel(offered) -> None:
             )
             if st.form_submit_button("Load into the builder", icon=":material/upload:"):
                 try:
-                    rule = read_json(text)
+                    rule = read_json(text, workspace_fields())
                 except InvalidInput as exc:
                     st.warning(f"Not loaded: {exc.message}")
                 else:
@@ -88,7 +90,7 @@ def describe_your_audience_slot() -> None:
     from crm.ui.describe_audience import describe_audience_panel
 
     describe_audience_panel(
-        read_tree(current_tree()).rule,
+        read_tree(current_tree(), workspace_fields()).rule,
         apply=lambda rule: load_into_builder(rule, set(choices), st.session_state.get(OPEN_ID)),
     )
 
@@ -103,7 +105,7 @@ with errors_shown():
         copy = analytics.open_copy()
     choices = cached_choices(copy.data_version)
 # The builder mounts with its current tree: offer the values in it even when the data has none.
-held = read_tree(current_tree()).rule
+held = read_tree(current_tree(), copy.catalogue).rule
 choices = with_rule_values(choices, held.to_json() if held else None)
 describe_your_audience_slot()
 main, side = st.columns([7, 3], gap="large")
@@ -115,4 +117,4 @@ with side:
         save_panel(db, user)
     paste_json_panel(set(choices))
 with main:
-    builder_and_preview(builder_config(choices))
+    builder_and_preview(builder_config(choices, copy.catalogue), copy.catalogue)

@@ -51,28 +51,31 @@ class Proposal:
 def system_prompt(today: date, facts: DataFacts) -> str:
     cities = ", ".join(facts.cities[:MAX_LISTED]) or "(none in the data yet)"
     tags = ", ".join(facts.tags[:MAX_LISTED]) or "(none in the data yet)"
+    attribute_values = "".join(
+        f"\nValues of {name} in the data: {', '.join(values[:MAX_LISTED])}" for name, values in facts.attribute_values
+    )
     return f"""You turn a marketer's description of customers into a segment rule (JSON) for a CRM
 of an Indian retailer. Answer with the rule only.
 
 Today is {today.isoformat()} (UTC). The currency is the Indian rupee (₹, Rs, INR); amounts in
 rules are rupees.
 
-{prompt_facts()}
+{prompt_facts(facts.fields)}
 
 {CONVENTIONS}
 
 Cities in the data: {cities}
-Tags in the data: {tags}"""
+Tags in the data: {tags}{attribute_values}"""
 
 
 def rule_from_gemini(client: GeminiClient, text: str, today: date, facts: DataFacts) -> Group:
     """Ask Gemini; an invalid rule gets one repair round with the validation error, then fails."""
     system = system_prompt(today, facts)
-    schema = rule_json_schema()
+    schema = rule_json_schema(facts.fields)
     turns = [Turn("user", text)]
     answer = _ask(client, system, turns, schema)
     try:
-        return parse_rule(answer.data)
+        return parse_rule(answer.data, facts.fields)
     except InvalidInput as exc:
         first_error = str(exc)
     turns += [
@@ -85,7 +88,7 @@ def rule_from_gemini(client: GeminiClient, text: str, today: date, facts: DataFa
     ]
     repaired = _ask(client, system, turns, schema)
     try:
-        return parse_rule(repaired.data)
+        return parse_rule(repaired.data, facts.fields)
     except InvalidInput as exc:
         raise GeminiBadAnswer(f"Gemini's rule was invalid twice ({first_error}; then {exc})") from None
 

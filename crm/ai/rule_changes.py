@@ -21,11 +21,12 @@ class RuleChanges:
 
 
 def _items(group: Group) -> dict[str, str]:
+    """Each top-level item's JSON -> its English (read with the group's catalogue)."""
     out = {}
     for item in group.rules:
         raw = item.to_json() if isinstance(item, Group) else item.model_dump(exclude_none=True)
         key = json.dumps(raw, sort_keys=True)
-        english = describe_rule({"op": "and", "rules": [raw]}).removeprefix("Customers ")
+        english = describe_rule({"op": "and", "rules": [raw]}, group.fields).removeprefix("Customers ")
         out[key] = english
     return out
 

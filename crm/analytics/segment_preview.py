@@ -174,7 +174,7 @@ def _preview(con, cur, group, top, joins: str, as_of: date, sample: int, data_ve
             count += rows_in_group
             bin_counts[spend_bin_index] += rows_in_group
     waterfall = [
-        WaterfallStep(describe_rule(_single(top.op, rule)), remaining=running[i], alone=alone[i])
+        WaterfallStep(describe_rule(_single(top.op, rule, group.fields)), remaining=running[i], alone=alone[i])
         for i, rule in enumerate(group.rules)
     ]
     highs = list(SPEND_EDGES_RUPEES[1:]) + [None]
@@ -237,11 +237,13 @@ def _bits(pattern, n: int) -> list[bool]:
     return [bool(pattern >> i & 1) for i in range(n)]
 
 
-def _single(op: str, rule):
+def _single(op: str, rule, fields):
     """A top-level rule on its own, as a group the describer accepts."""
     from crm.segment_engine import parse_rule
 
-    return rule if hasattr(rule, "op") else parse_rule({"op": op, "rules": [rule.model_dump(exclude_none=True)]})
+    if hasattr(rule, "op"):
+        return rule
+    return parse_rule({"op": op, "rules": [rule.model_dump(exclude_none=True)]}, fields)
 
 
 class _Cache:

@@ -6,12 +6,13 @@ the page can cache it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from crm.formats.indian_numbers import format_inr
-from crm.ingest.attribute_registry import registered
+from crm.ingest.attribute_registry import planned, registered
 from crm.ingest.city_spellings import with_workspace_spellings
 from crm.ingest.csv_import import FIRST_DATA_ROW, ImportReport, Source, check_csv, read_rows
 from crm.ingest.reading import Reading
@@ -25,6 +26,7 @@ from crm.ingest.records import (
     validate_records,
 )
 from crm.segment_engine.attributes import PREFIX as ATTRIBUTE_PREFIX
+from crm.segment_engine.attributes import Attribute
 from crm.store.documents import Database
 
 
@@ -36,9 +38,16 @@ class ImportPreview:
 
 
 def preview_import(
-    db: Database, kind: Kind, source: Source, mapping: dict[str, str], reading: Reading = Reading()
+    db: Database,
+    kind: Kind,
+    source: Source,
+    mapping: dict[str, str],
+    reading: Reading = Reading(),
+    new_attributes: Sequence[tuple[str, str]] = (),
 ) -> ImportPreview:
-    checked = check_csv(db, kind, source, mapping, reading=reading)
+    """`new_attributes` (column heading, type): attributes the import would register."""
+    pending = planned(db, new_attributes)
+    checked = check_csv(db, kind, source, mapping, reading=reading, new_attributes=pending)
     return ImportPreview(report=checked.report, valid_rows=checked.valid_rows, invalid_rows=checked.invalid_rows)
 
 
@@ -71,7 +80,13 @@ def _as_stored(record: Record, fields: list[str], reading: Reading) -> dict[str,
 
 
 def first_rows_as_stored(
-    kind: Kind, source: Source, mapping: dict[str, str], reading: Reading, db: Database | None = None, limit: int = 10
+    kind: Kind,
+    source: Source,
+    mapping: dict[str, str],
+    reading: Reading,
+    db: Database | None = None,
+    limit: int = 10,
+    new_attributes: Sequence[Attribute] = (),
 ) -> list[dict[str, Any]]:
     """The file's first rows as an import would store them, after every normal form (dates,
     rupees, genders, E.164 phones and, given the database, the workspace's city spellings), or
@@ -84,7 +99,7 @@ def first_rows_as_stored(
         with_cells += cells is not None
         if with_cells == limit:
             break
-    attributes = registered(db) if db is not None and kind == "customers" else ()
+    attributes = (*registered(db), *new_attributes) if db is not None and kind == "customers" else ()
     result = validate_records(kind, rows, first_row=FIRST_DATA_ROW, reading=reading, attributes=attributes)
     problems: dict[int, list[str]] = {}
     for error in result.errors:

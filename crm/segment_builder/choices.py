@@ -6,26 +6,32 @@ emails is not. Which fields those are is decided by the data, not by a list writ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import duckdb
 
+from crm.segment_engine.attributes import Attribute
 from crm.segment_engine.catalogue import FIELDS, customer_column
 from crm.segment_engine.text_keys import text_key_sql
 
 MAX_OFFERED = 200  # more distinct values than this: the field is typed, not picked
 
 
-def value_choices(cur: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    """field name -> its values in the data, most common first (one spelling per value)."""
-    candidates = {
-        name: column
+def value_choices(cur: duckdb.DuckDBPyConnection, attributes: Sequence[Attribute] = ()) -> dict[str, list[str]]:
+    """field name -> its values in the data, most common first (one spelling per value); text
+    and list `attributes` of the workspace too."""
+    sources = {
+        name: f"unnest(f.{column})" if field.type == "list" else f"f.{column}"
         for name, field in FIELDS.items()
         if field.type in ("string", "list") and (column := customer_column(field))
     }
+    for attribute in attributes:  # keys match KEY_PATTERN: safe as JSON paths in SQL text
+        if attribute.kind == "text":
+            sources[attribute.name] = f"json_extract_string(f.attributes, '$.{attribute.key}')"
+        elif attribute.kind == "list":
+            sources[attribute.name] = f"unnest(json_extract_string(f.attributes, '$.{attribute.key}[*]'))"
     choices = {}
-    for name, column in candidates.items():  # columns come from the catalogue, never from input
-        values = f"unnest(f.{column})" if FIELDS[name].type == "list" else f"f.{column}"
+    for name, values in sources.items():  # SQL from the catalogue and the registry, never from input
         key = text_key_sql("v")
         rows = cur.execute(
             f"SELECT any_value(trim(v)) AS shown, count(*) AS n "

@@ -14,7 +14,7 @@ from typing import Any
 from crm.errors import InvalidInput
 from crm.segment_builder.tree import tree_to_rule
 from crm.segment_builder.widget_config import split_window
-from crm.segment_engine.catalogue import FIELDS
+from crm.segment_engine.catalogue import FIELDS, Catalogue
 from crm.segment_engine.model import MAX_DEPTH, ROOT, Group, parse_rule
 
 _STEP = re.compile(r"rules\[(\d+)\]")
@@ -28,20 +28,21 @@ class BuilderReading:
     empty: bool = False  # nothing built yet (not a problem: nothing to say)
 
 
-def read_tree(tree: Any) -> BuilderReading:
-    """Read the widget's tree (or None before the widget reported one)."""
+def read_tree(tree: Any, fields: Catalogue | None = None) -> BuilderReading:
+    """Read the widget's tree (or None before the widget reported one); `fields`: the
+    workspace's catalogue, when the tree may hold custom attributes."""
     if not tree or not _has_children(tree):
         return BuilderReading(empty=True)
     try:
-        return BuilderReading(rule=parse_rule(tree_to_rule(tree)))
+        return BuilderReading(rule=parse_rule(tree_to_rule(tree), fields))
     except InvalidInput as exc:
         return BuilderReading(problem=explain(exc, _outline(tree)))
 
 
-def read_json(text: str) -> Group:
+def read_json(text: str, fields: Catalogue | None = None) -> Group:
     """A rule pasted as JSON; InvalidInput whose message already says where, in words."""
     try:
-        return parse_rule(text)
+        return parse_rule(text, fields)
     except InvalidInput as exc:
         try:
             raw = json.loads(text)

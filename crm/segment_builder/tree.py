@@ -22,30 +22,37 @@ from collections.abc import Collection
 from typing import Any
 
 from crm.errors import InvalidInput
-from crm.segment_builder.widget_config import operator_for_widget, split_window, value_widget, window_key
-from crm.segment_engine.catalogue import FIELDS
+from crm.segment_builder.widget_config import (
+    field_of_widget,
+    operator_for_widget,
+    split_window,
+    value_widget,
+    widget_field,
+    window_key,
+)
+from crm.segment_engine.catalogue import FIELDS, Catalogue, Field
 from crm.segment_engine.model import MAX_DEPTH, ROOT, TOO_DEEP, Group, parse_rule
 from crm.segment_engine.operators import MANY, NONE, OPERATORS, PAIR
 
 # --- rule -> tree ---------------------------------------------------------------------------
 
 
-def rule_to_tree(rule: Any, offered: Collection[str] = ()) -> dict:
+def rule_to_tree(rule: Any, offered: Collection[str] = (), fields: Catalogue | None = None) -> dict:
     """The widget tree of a valid rule (dict, JSON text or Group). `offered`: the fields whose
-    values the widget offers from the data (their single values are picked, not typed)."""
-    return _group_tree(parse_rule(rule), frozenset(offered))
+    values the widget offers from the data (their single values are picked, not typed);
+    `fields`: the workspace's catalogue, when the rule may name custom attributes."""
+    return _group_tree(parse_rule(rule, fields), frozenset(offered))
 
 
 def _group_tree(group: Group, offered: frozenset) -> dict:
     children = [
-        _group_tree(r, offered) if isinstance(r, Group) else _condition_tree(r.model_dump(), offered)
+        _group_tree(r, offered) if isinstance(r, Group) else _condition_tree(r.model_dump(), r.spec, offered)
         for r in group.rules
     ]
     return {"type": "group", "properties": {"conjunction": group.op.upper(), "not": group.negate}, "children": children}
 
 
-def _condition_tree(cond: dict, offered: frozenset) -> dict:
-    field = FIELDS[cond["field"]]
+def _condition_tree(cond: dict, field: Field, offered: frozenset) -> dict:
     operator = OPERATORS[cond["operator"]]
     windowed = cond.get("within_days") is not None
     if operator.shape == NONE:
@@ -62,7 +69,7 @@ def _condition_tree(cond: dict, offered: frozenset) -> dict:
     return {
         "type": "rule",
         "properties": {
-            "field": window_key(field.name) if windowed else field.name,
+            "field": window_key(field.name) if windowed else widget_field(field.name),
             "operator": window_key(operator.key) if windowed else operator.key,
             "value": values,
             "valueSrc": ["value"] * len(values),
@@ -81,9 +88,9 @@ def tree_to_rule(tree: Any) -> dict:
     return _group_rule(tree, "", 1)
 
 
-def rule_from_tree(tree: Any) -> Group:
+def rule_from_tree(tree: Any, fields: Catalogue | None = None) -> Group:
     """The validated rule the widget's tree means; InvalidInput names what to fix."""
-    return parse_rule(tree_to_rule(tree))
+    return parse_rule(tree_to_rule(tree), fields)
 
 
 def _children(node: dict) -> list:
@@ -113,6 +120,7 @@ def _condition_rule(props: dict, at: str) -> dict:
     if not field_key:
         raise InvalidInput(f"{at}.field", "choose a field for this condition, or delete it")
     name, field_windowed = split_window(str(field_key))
+    name = field_of_widget(name)
     if not operator_key:
         label = FIELDS[name].label if name in FIELDS else name
         raise InvalidInput(f"{at}.operator", f"choose how to compare {label}")

@@ -18,7 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from crm.segment_engine.catalogue import FIELDS, TYPES, Field
+from crm.segment_engine.attributes import PREFIX
+from crm.segment_engine.catalogue import FIELDS, TYPES, Catalogue, Field
 from crm.segment_engine.model import MAX_DEPTH
 from crm.segment_engine.operators import DAYS, MANY, NONE, ONE, OPERATORS, PAIR, Operator, operators_for
 
@@ -28,6 +29,19 @@ DAYS_LABEL = "days"
 
 def window_key(key: str) -> str:
     return key + WINDOW_SUFFIX
+
+
+# RAQB reads a dot in a field key as a path into nested fields: attr.loyalty_tier is
+# attr__loyalty_tier in the widget.
+_ATTRIBUTE_WIDGET_PREFIX = "attr__"
+
+
+def widget_field(name: str) -> str:
+    return _ATTRIBUTE_WIDGET_PREFIX + name.removeprefix(PREFIX) if name.startswith(PREFIX) else name
+
+
+def field_of_widget(key: str) -> str:
+    return PREFIX + key.removeprefix(_ATTRIBUTE_WIDGET_PREFIX) if key.startswith(_ATTRIBUTE_WIDGET_PREFIX) else key
 
 
 def split_window(key: str) -> tuple[str, bool]:
@@ -46,8 +60,10 @@ def cardinality(operator: Operator, windowed: bool = False) -> int:
 def value_widget(field: Field, operator: Operator, offered: bool) -> str:
     """The RAQB widget for the values of `operator` on `field` (days are always a number)."""
     element = TYPES[field.type].element
-    if operator.shape == DAYS or element in ("integer", "money"):
+    if operator.shape == DAYS or element in ("integer", "decimal", "money"):
         return "number"
+    if element == "yesno":
+        return "boolean"
     if element == "date":
         return "date"
     if operator.shape == MANY:
@@ -114,17 +130,18 @@ def _field_config(field: Field, choices: list[str] | None, windowed: bool) -> di
     return config
 
 
-def builder_config(choices: Mapping[str, list[str]] | None = None) -> dict:
-    """The `config` for `condition_tree`: every catalogue field (and windowed variant) and
-    operator. `choices` maps a field name to the values offered for it (cities, tags, ...)."""
+def builder_config(choices: Mapping[str, list[str]] | None = None, catalogue: Catalogue = FIELDS) -> dict:
+    """The `config` for `condition_tree`: every catalogue field (and windowed variant; the
+    workspace's custom attributes when `catalogue` has them) and operator. `choices` maps a
+    field name to the values offered for it (cities, tags, ...)."""
     choices = choices or {}
     fields: dict[str, dict] = {}
     types: dict[str, dict] = {}
     operators: dict[str, dict] = {}
-    for name, field in FIELDS.items():
+    for name, field in catalogue.items():
         offered = bool(choices.get(name))
         for windowed in (False, True) if field.windowable else (False,):
-            key = window_key(name) if windowed else name
+            key = window_key(name) if windowed else widget_field(name)
             fields[key] = _field_config(field, choices.get(name), windowed)
             types.setdefault(fields[key]["type"], _type_config(field, offered, windowed))
             for op in operators_for(field.type):

@@ -11,6 +11,7 @@ import streamlit as st
 from crm.segment_builder import rule_to_tree
 from crm.segment_builder.reading import read_tree
 from crm.segment_engine import Group
+from crm.ui.data import workspace_fields
 
 GENERATION, LOADED, OPEN_ID, CHOICE = ("seg_generation", "seg_loaded_tree", "seg_open_id", "segment-choice")
 
@@ -26,7 +27,7 @@ def current_tree() -> Any:
 
 def load_into_builder(rule_json: dict | None, offered: Any, open_id: str | None = None) -> None:
     old = builder_key()
-    st.session_state[LOADED] = rule_to_tree(rule_json, offered) if rule_json else None
+    st.session_state[LOADED] = rule_to_tree(rule_json, offered, workspace_fields()) if rule_json else None
     st.session_state[GENERATION] = st.session_state.get(GENERATION, 0) + 1
     st.session_state.pop(old, None)
     st.session_state[OPEN_ID] = open_id
@@ -38,7 +39,7 @@ class NotReady(Exception):
 
 def builder_rule() -> Group:
     """The builder's rule, complete, or NotReady saying what is missing."""
-    reading = read_tree(current_tree())
+    reading = read_tree(current_tree(), workspace_fields())
     if reading.empty:
         raise NotReady("The builder is empty: add a condition first.")
     if reading.problem:

@@ -7,6 +7,7 @@ from pymongo.errors import PyMongoError
 
 from crm.config import load_settings
 from crm.errors import CRMError
+from crm.segment_engine.catalogue import Catalogue
 from crm.store.data_version import data_version
 from crm.store.documents import Database
 from crm.ui.errors import show_error
@@ -32,3 +33,11 @@ def get_database() -> Database:
 def current_version(db: Database) -> tuple:
     """Cache key part that changes whenever customers or orders change."""
     return data_version(db)
+
+
+def workspace_fields() -> Catalogue:
+    """The fields rules may name on these pages: the built-in ones and the workspace's custom
+    attributes, as the analytic copy (which counts the rules) loaded them."""
+    from crm.analytics.analytic_copy import open_copy
+
+    return open_copy().catalogue

@@ -21,6 +21,7 @@ from crm.analytics.segment_preview import today_utc
 from crm.config import load_settings
 from crm.formats.indian_numbers import as_text, format_count
 from crm.segment_engine import Group, describe_rule, parse_rule
+from crm.ui.data import workspace_fields
 from crm.ui.errors import errors_shown
 
 PROPOSAL = "ai_proposal"  # session state: the proposal waiting for apply or discard
@@ -53,7 +54,8 @@ def describe_audience_panel(current: Group | None, apply: Callable[[dict], None]
             asked = st.form_submit_button("Propose a rule", icon=":material/auto_awesome:")
         if asked:
             with errors_shown(), st.spinner("Reading your description..."):
-                facts = data_facts(analytics.open_copy().cursor())
+                copy = analytics.open_copy()
+                facts = data_facts(copy.cursor(), copy.attributes)
                 proposal = propose_rule(text, today_utc(), facts, client=ui_client())
                 st.session_state[PROPOSAL] = {
                     "text": text,
@@ -80,7 +82,7 @@ def show_proposal(proposal: dict, current: Group | None, apply: Callable[[dict],
             st.rerun()
         return
     with errors_shown():
-        group = parse_rule(rule)
+        group = parse_rule(rule, workspace_fields())
         st.markdown(f"**Proposed:** {as_text(describe_rule(group))}")
         proposed_count = analytics.preview(group, sample=0).count
         line = f"**{format_count(proposed_count)}** customers"

@@ -13,16 +13,20 @@ from crm.auth.permissions import who_may
 from crm.auth.users import User
 from crm.config import load_settings
 from crm.formats.indian_numbers import format_count
+from crm.ingest.attribute_registry import planned, registered
 from crm.ingest.consent import CHANNELS, CONSENT_LAW, describe_declared
 from crm.ingest.csv_import import errors_to_csv, import_csv, read_header, suggest_mapping
 from crm.ingest.date_columns import FileDates, detect_file_dates
 from crm.ingest.preview import ImportPreview, first_rows_as_stored, preview_import
 from crm.ingest.reading import DateFormat, Reading, workspace_reading
 from crm.ingest.records import INPUT_FIELDS, REQUIRED_FIELDS, Kind
+from crm.segment_engine.attributes import KINDS, PREFIX, Attribute, key_for
 from crm.store.documents import Database
 from crm.ui.data import current_version
+from crm.ui.errors import errors_shown
 
 IGNORE = "(ignore)"
+NEW_ATTRIBUTE = "Keep as a custom attribute"
 PREVIEW_ROWS = 10
 PROBLEMS_SHOWN = 100  # rows of the report on the page; the downloadable CSV holds them all
 
@@ -38,20 +42,31 @@ FORMAT_LABELS: dict[str, DateFormat | None] = {
 
 @st.cache_data(show_spinner="Checking every row...", max_entries=4)
 def cached_preview(
-    file_id: str, kind: Kind, mapping: tuple, reading: Reading, version: tuple, _db: Database, _data: bytes
+    file_id: str,
+    kind: Kind,
+    mapping: tuple,
+    reading: Reading,
+    version: tuple,
+    new_attributes: tuple,
+    _db: Database,
+    _data: bytes,
 ) -> ImportPreview:
-    return preview_import(_db, kind, io.BytesIO(_data), dict(mapping), reading=reading)
+    return preview_import(
+        _db, kind, io.BytesIO(_data), dict(mapping), reading=reading, new_attributes=list(new_attributes)
+    )
 
 
 @st.cache_data(show_spinner="Reading the dates...", max_entries=4)
-def cached_file_dates(file_id: str, mapping: tuple, _data: bytes) -> FileDates:
-    return detect_file_dates(io.BytesIO(_data), dict(mapping))
+def cached_file_dates(file_id: str, mapping: tuple, date_attributes: tuple, _data: bytes) -> FileDates:
+    return detect_file_dates(io.BytesIO(_data), dict(mapping), date_attributes)
 
 
-def date_format_choice(file_id: str, mapping: dict[str, str], data: bytes) -> tuple[Reading, bool]:
+def date_format_choice(
+    file_id: str, mapping: dict[str, str], data: bytes, date_attributes: tuple[str, ...] = ()
+) -> tuple[Reading, bool]:
     """How the file's dates are read, pre-chosen when its values decide; (reading, chosen). When
     they cannot decide the user must choose: nothing is guessed."""
-    found = cached_file_dates(file_id, tuple(sorted(mapping.items())), data)
+    found = cached_file_dates(file_id, tuple(sorted(mapping.items())), date_attributes, data)
     settings = load_settings()
     if not found.columns:
         return workspace_reading(settings), True
@@ -76,22 +91,46 @@ def date_format_choice(file_id: str, mapping: dict[str, str], data: bytes) -> tu
     return reading, True
 
 
-def column_mapping(kind: Kind, header: list[str], file_id: str) -> dict[str, str]:
-    """One select box per column of the file, pre-filled with our guess."""
-    suggested = suggest_mapping(kind, header)
-    options = [IGNORE, *INPUT_FIELDS[kind]]
+def column_mapping(
+    kind: Kind, header: list[str], file_id: str, attributes: tuple[Attribute, ...] = ()
+) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """One select box per column of the file, pre-filled with our guess; a column of customers
+    may also be kept as a custom attribute (registered or new, with its type). Returns the
+    mapping and the new attributes (column heading, type) to register when the import writes."""
+    suggested = suggest_mapping(kind, header, attributes)
+    custom = [a.name for a in attributes] if kind == "customers" else []
+    options = [IGNORE, *INPUT_FIELDS[kind], *custom, *([NEW_ATTRIBUTE] if kind == "customers" else [])]
+    labels = {a.name: f"{a.label} (attribute, {a.kind})" for a in attributes}
     required = ", ".join(REQUIRED_FIELDS[kind])
     st.markdown(f"**Map the file's columns onto ours** (required: {required})")
+    if kind == "customers":
+        st.caption(
+            f"A column of your own (a loyalty tier, a preferred store) can be kept: choose "
+            f"“{NEW_ATTRIBUTE}” and its type, then segment on it like any field."
+        )
     mapping: dict[str, str] = {}
+    new: list[tuple[str, str]] = []
     cols = st.columns(min(4, len(header)))
     for i, column in enumerate(header):
         guess = suggested.get(column, IGNORE)
-        choice = cols[i % len(cols)].selectbox(
-            column or f"(column {i + 1})", options, index=options.index(guess), key=f"map:{file_id}:{kind}:{i}"
+        place = cols[i % len(cols)]
+        choice = place.selectbox(
+            column or f"(column {i + 1})",
+            options,
+            index=options.index(guess),
+            key=f"map:{file_id}:{kind}:{i}",
+            format_func=lambda option: labels.get(option, option),
         )
-        if choice != IGNORE:
+        if choice == NEW_ATTRIBUTE:
+            kind_chosen = place.selectbox(
+                f"Type of {column}", list(KINDS), key=f"map-kind:{file_id}:{i}", help="How its values are read"
+            )
+            with errors_shown():
+                mapping[column] = PREFIX + key_for(column)
+                new.append((column, kind_chosen))
+        elif choice != IGNORE:
             mapping[column] = choice
-    return mapping
+    return mapping, new
 
 
 def show_check(preview: ImportPreview, data: bytes, kind: Kind) -> None:
@@ -178,12 +217,22 @@ def import_panel(db: Database, user: User) -> None:
         return
     data = uploaded.getvalue()
     header = read_header(io.BytesIO(data))
-    mapping = column_mapping(kind, header, uploaded.file_id)
-    reading, dates_chosen = date_format_choice(uploaded.file_id, mapping, data)
+    known = registered(db)
+    mapping, new_attributes = column_mapping(kind, header, uploaded.file_id, known)
+    pending = planned(db, new_attributes) if new_attributes else []
+    dated = tuple(a.name for a in (*known, *pending) if a.kind == "date")
+    reading, dates_chosen = date_format_choice(uploaded.file_id, mapping, data, dated)
     if not dates_chosen:
         return
     preview = cached_preview(
-        uploaded.file_id, kind, tuple(sorted(mapping.items())), reading, current_version(db), db, data
+        uploaded.file_id,
+        kind,
+        tuple(sorted(mapping.items())),
+        reading,
+        current_version(db),
+        tuple(new_attributes),
+        db,
+        data,
     )
 
     st.markdown(f"**First rows as they will be stored** ({PREVIEW_ROWS} at most)")
@@ -191,7 +240,9 @@ def import_panel(db: Database, user: User) -> None:
         "After every normal form: dates in the workspace zone, amounts in rupees, genders as female, "
         "male or other, phones with their country code, cities in the workspace's spelling."
     )
-    rows = first_rows_as_stored(kind, io.BytesIO(data), mapping, reading, db, limit=PREVIEW_ROWS)
+    rows = first_rows_as_stored(
+        kind, io.BytesIO(data), mapping, reading, db, limit=PREVIEW_ROWS, new_attributes=pending
+    )
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
     st.markdown("**Check**")
@@ -220,6 +271,7 @@ def import_panel(db: Database, user: User) -> None:
             consent=consent,
             file_name=uploaded.name,
             reading=reading,
+            new_attributes=new_attributes,
         )
         bar.progress(1.0, text="Done")
         st.success(

@@ -13,6 +13,7 @@ from crm.segment_engine.explain import Step, explain
 from crm.segment_engine.model import load_rule_json
 from crm.segments import list_segments
 from crm.store.documents import Database
+from crm.ui.data import workspace_fields
 from crm.ui.errors import errors_shown
 
 PASTE = "(paste a rule)"
@@ -45,7 +46,7 @@ def why_panel(db: Database, view: CustomerView) -> None:
                     return
                 rule = load_rule_json(text)
             today = datetime.now(UTC).date()
-            explained = explain(rule, view.customer, view.orders, today)
+            explained = explain(rule, view.customer, view.orders, today, workspace_fields())
             name = as_text(view.customer.get("name") or view.customer["customer_id"])
             if explained.selected:
                 st.success(f"{name} is in this segment today ({today:%d %b %Y}).", icon=":material/check_circle:")
