@@ -1,7 +1,8 @@
 """An Indian shop's export imported in a real browser: customers with coded genders, mobiles as
-people type them and day-first dates the page detects; orders with ₹ and lakh amounts and dates
-that read either way, whose format the user must choose; then a segment on the imported genders
-counts the women.
+people type them, day-first dates the page detects and a column of the shop's own kept as a
+custom attribute with its type; orders with ₹ and lakh amounts and dates that read either way,
+whose format the user must choose; then a segment on the imported genders counts the women, and
+one more condition on the custom attribute narrows them.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ pytestmark = pytest.mark.slow
 PASSWORD = "import test password"
 WAIT = 120
 CUSTOMERS = (
-    "Customer No,Name,Mobile,Gender,Joined\n"
-    "K1,Asha Rao,98765 43210,F,25/12/2023\n"
-    "K2,Ravi Iyer,+91 91234-56789,M,03/04/2024\n"
-    "K3,Meera Das,098765 11111,Mahila,\n"
+    "Customer No,Name,Mobile,Gender,Joined,Loyalty Tier\n"
+    "K1,Asha Rao,98765 43210,F,25/12/2023,Gold\n"
+    "K2,Ravi Iyer,+91 91234-56789,M,03/04/2024,Gold\n"
+    "K3,Meera Das,098765 11111,Mahila,,Silver\n"
 )
 ORDERS = 'Order No,Customer,Total,Date\nB1,K1,"₹1,250.50",03/04/2024\nB2,K2,"Rs. 1,25,000",05/06/2024 6:30 pm\n'
 IST = ZoneInfo("Asia/Kolkata")
@@ -72,6 +73,8 @@ def test_an_indian_export_is_imported_and_segmented_in_the_browser(crm_env, db, 
             # stored forms is a canvas grid here; the page tests read its cells.)
             upload(page, "customers", "customers.csv", CUSTOMERS)
             page.get_by_text("column 'Joined' is day first").wait_for()
+            choose(page, "Loyalty Tier", "Keep as a custom attribute")
+            choose(page, "Type of Loyalty Tier", "text")
             page.get_by_text("Every row is valid.").wait_for()
             import_and_wait(page, "customers")
 
@@ -90,6 +93,10 @@ def test_an_indian_export_is_imported_and_segmented_in_the_browser(crm_env, db, 
                 "K3": ("female", "+919876511111"),
             }
             assert stored["K1"]["signup_date"] == datetime(2023, 12, 25, tzinfo=UTC)  # a date alone: that day
+            assert [stored[k]["attributes"] for k in ("K1", "K3")] == [
+                {"loyalty_tier": "Gold"},
+                {"loyalty_tier": "Silver"},
+            ]
             orders = {o["order_id"]: o for o in db.orders.find()}
             assert (orders["B1"]["amount"], orders["B2"]["amount"]) == (125_050, 1_25_000_00)
             assert orders["B1"]["order_date"] == datetime(2024, 4, 3, tzinfo=UTC)
@@ -118,3 +125,16 @@ def test_an_indian_export_is_imported_and_segmented_in_the_browser(crm_env, db, 
                 WAIT,
                 "the count of women",
             )
+
+            # And the shop's own column, a field like the others: women of the Gold tier.
+            builder(page).locator(".group--header .action--ADD-RULE").first.click()
+            tier = rules(page).nth(1)
+            set_condition(page, tier, "Loyalty Tier", "is")
+            tier.locator(".rule--value .ant-select").click()
+            _option(page, "Gold").click()
+            wait_for(
+                lambda: metric.get_by_test_id("stMetricValue").inner_text() == "1",
+                WAIT,
+                "the count of Gold women",
+            )
+            page.get_by_text("whose loyalty tier is “Gold”").first.wait_for()

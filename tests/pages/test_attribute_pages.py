@@ -106,7 +106,10 @@ def test_the_builder_offers_attributes_with_their_values_and_reads_them_back(fre
     assert choices["attr.loyalty_tier"] == ["Gold", "Silver"]
     config = builder_config(choices, copy.catalogue)
     assert config["fields"]["attr__loyalty_tier"]["label"] == "Loyalty Tier"  # no dot: RAQB reads it as a path
-    assert config["fields"]["attr__loyalty_tier"]["fieldSettings"]["listValues"][0] == {"value": "Gold", "title": "Gold"}
+    assert config["fields"]["attr__loyalty_tier"]["fieldSettings"]["listValues"][0] == {
+        "value": "Gold",
+        "title": "Gold",
+    }
     assert config["types"][config["fields"]["attr__app_user"]["type"]]["widgets"].keys() == {"boolean"}
     rule = {"op": "and", "rules": [*GOLD["rules"], {"field": "attr.app_user", "operator": "=", "value": True}]}
     tree = rule_to_tree(rule, set(choices), copy.catalogue)
