@@ -4,6 +4,7 @@ customer with their consent, spend and orders, and erase them on request."""
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -12,8 +13,10 @@ from crm.analytics.browse import PAGE_SIZES, CustomerView, Page, customer_view, 
 from crm.auth import allowed
 from crm.auth.users import User
 from crm.formats.indian_numbers import as_text, format_count, format_inr
+from crm.ingest.attribute_registry import registered
 from crm.ingest.consent import CHANNELS
 from crm.ingest.erasure import erase_customer
+from crm.segment_engine.attributes import Attribute
 from crm.store.documents import Database
 from crm.ui.data import current_version
 from crm.ui.why_panel import why_panel
@@ -124,6 +127,9 @@ def show_customer(db: Database, view: CustomerView, user: User) -> None:
     st.subheader(as_text(customer.get("name") or customer["customer_id"]), anchor=False)
     details = [shown(customer.get(name)) for name in ("customer_id", "email", "phone", "city")]
     st.text(" · ".join(part for part in details if part))
+    own = attribute_line(customer.get("attributes") or {}, registered(db))
+    if own:
+        st.text(own)
     table(pd.DataFrame(consent_rows(customer.get("consent"))))
     cols = st.columns(4)
     cols[0].metric("Completed orders", format_count(view.completed_orders))
@@ -137,6 +143,27 @@ def show_customer(db: Database, view: CustomerView, user: User) -> None:
     why_panel(db, view)
     if allowed(user, "customer.erase"):
         erase_panel(db, customer["customer_id"], user)
+
+
+def attribute_line(values: dict, attributes: tuple[Attribute, ...]) -> str:
+    """The customer's custom attributes, "Loyalty Tier: Gold · App User: yes" (the missing left out)."""
+    parts = []
+    for attribute in attributes:
+        value = values.get(attribute.key)
+        if value in (None, "", []):
+            continue
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, list):
+            text = ", ".join(value)
+        elif isinstance(value, datetime):
+            text = f"{value:%d %b %Y}"
+        elif isinstance(value, float):
+            text = f"{value:g}"
+        else:
+            text = str(value)
+        parts.append(f"{attribute.label}: {text}")
+    return " · ".join(parts)
 
 
 def consent_rows(consent: dict | None) -> list[dict]:

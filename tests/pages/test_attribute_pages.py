@@ -126,3 +126,28 @@ def test_the_ai_prompt_names_the_attributes_and_their_values(fresh):
     prompt = system_prompt(date(2024, 3, 1), facts)
     assert "- attr.loyalty_tier (string): Custom attribute 'Loyalty Tier'" in prompt
     assert "Values of attr.loyalty_tier in the data: Platinum" in prompt
+
+
+def test_a_customers_page_lists_their_attributes_by_label():
+    from datetime import UTC, datetime
+
+    from crm.segment_engine.attributes import Attribute
+    from crm.ui.browse_panel import attribute_line
+
+    registry = (
+        Attribute("loyalty_tier", "Loyalty Tier", "text"),
+        Attribute("app_user", "App User", "yes/no"),
+        Attribute("rating", "Rating", "number"),
+        Attribute("club_joined", "Club Joined", "date"),
+        Attribute("stores", "Stores", "list"),
+    )
+    values = {
+        "loyalty_tier": "Gold",
+        "app_user": False,
+        "rating": 4.0,
+        "club_joined": datetime(2024, 3, 1, tzinfo=UTC),
+        "stores": [],
+    }
+    assert (
+        attribute_line(values, registry) == "Loyalty Tier: Gold · App User: no · Rating: 4 · Club Joined: 01 Mar 2024"
+    )
