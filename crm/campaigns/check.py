@@ -55,6 +55,7 @@ class CheckReport:
     segments: Counter[int] = field(default_factory=Counter)  # SMS segments per message -> messages
     encodings: Counter[str] = field(default_factory=Counter)  # GSM-7 / UCS-2 -> messages
     longest: int = 0  # characters of the longest rendered message
+    holdout_percent: int = 0  # share of the recipients held out at random (decided at send)
 
     @property
     def ok(self) -> bool:
@@ -63,9 +64,19 @@ class CheckReport:
     def summary(self) -> str:
         parts = [f"{self.recipients} of {self.matched} matched customers can be messaged"]
         parts += [f"{n} excluded: {EXCLUSIONS[reason]}" for reason, n in self.excluded.items() if n]
+        if self.holdout_percent:
+            parts.append(
+                f"about {self.expected_holdout} of them ({self.holdout_percent}%) held out at random, not messaged, "
+                "to measure what the campaign earned"
+            )
         if self.segments:
             parts.append(f"up to {max(self.segments)} SMS segment(s) per message")
         return "; ".join(parts)
+
+    @property
+    def expected_holdout(self) -> int:
+        """Recipients the holdout is expected to take (the exact draw is made at send)."""
+        return round(self.recipients * self.holdout_percent / 100)
 
     def raise_if_failed(self) -> None:
         if self.problems:
@@ -91,7 +102,12 @@ def check_draft(draft: CampaignDraft) -> CheckReport:
     channel = get_channel(draft.channel)
     as_of = draft.as_of or datetime.now(UTC).date()
     compiled, problems = compile_all(draft.templates)
-    report = CheckReport(as_of=as_of, problems=problems, excluded={reason: 0 for reason in EXCLUSIONS})
+    report = CheckReport(
+        as_of=as_of,
+        problems=problems,
+        excluded={reason: 0 for reason in EXCLUSIONS},
+        holdout_percent=draft.holdout_percent,
+    )
     fields = set().union(*(c.fields for c in compiled if c is not None))
     empty: dict[tuple[int, str], list[Any]] = {}  # (template, field) -> [customers, example id]
     render_errors: Counter[tuple[int, str]] = Counter()

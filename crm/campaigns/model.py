@@ -14,6 +14,10 @@ MAX_TEMPLATES = 5
 # communication_log statuses; a status only moves forward: PENDING < SENT < DELIVERED | FAILED.
 PENDING, SENT, DELIVERED, FAILED = "PENDING", "SENT", "DELIVERED", "FAILED"
 FINAL = (DELIVERED, FAILED)
+# A member of the campaign's random holdout: never sent, never pending; the comparison group.
+HOLDOUT = "HOLDOUT"
+MAX_HOLDOUT_PERCENT = 50
+DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 90
 # campaign statuses. AWAITING: every message handed to the vendor, some receipts still owed;
 # COMPLETED only once no row is PENDING or SENT.
 DRAFT, SENDING, AWAITING, COMPLETED = "draft", "sending", "awaiting_receipts", "completed"
@@ -39,6 +43,30 @@ class CampaignDraft(BaseModel):
     segment_id: str | None = None
     segment_name: str | None = None
     as_of: date | None = None
+    # Share of the eligible audience held out at random (never messaged), to measure lift against.
+    holdout_percent: int = Field(default=0, ge=0, le=MAX_HOLDOUT_PERCENT, strict=True)
+    # Days after a message in which a completed order counts as a conversion.
+    window_days: int = Field(default=DEFAULT_WINDOW_DAYS, ge=1, le=MAX_WINDOW_DAYS, strict=True)
+
+    @field_validator("holdout_percent", mode="before")
+    @classmethod
+    def _holdout(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_HOLDOUT_PERCENT:
+            raise InvalidInput(
+                "holdout",
+                f"the holdout is a whole percent from 0 to {MAX_HOLDOUT_PERCENT}, got {value!r}; 10 is a good start",
+            )
+        return value
+
+    @field_validator("window_days", mode="before")
+    @classmethod
+    def _window(cls, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WINDOW_DAYS:
+            raise InvalidInput(
+                "window days",
+                f"the attribution window is a whole number of days from 1 to {MAX_WINDOW_DAYS}, got {value!r}",
+            )
+        return value
 
     @field_validator("name", "objective", mode="before")
     @classmethod
@@ -79,6 +107,7 @@ class CampaignStats(BaseModel):
     delivered: int
     failed: int
     pending: int
+    holdout: int = 0  # held out at random: not in audience, never sent
 
     @property
     def delivery_rate(self) -> float | None:
@@ -97,6 +126,8 @@ class Campaign(BaseModel):
     segment_id: str | None = None
     segment_name: str | None = None
     as_of: date
+    holdout_percent: int = 0
+    window_days: int = DEFAULT_WINDOW_DAYS
     status: str
     owner: str | None = None
     audience: int | None = None  # messages to send (set by the snapshot)

@@ -19,6 +19,7 @@ from crm.campaigns.model import (
     DELIVERED,
     DRAFT,
     FAILED,
+    HOLDOUT,
     PENDING,
     SENT,
     Campaign,
@@ -50,6 +51,8 @@ def insert_campaign(db: Database, draft: CampaignDraft, report: CheckReport, own
         "segment_id": draft.segment_id,
         "segment_name": draft.segment_name,
         "as_of": report.as_of.isoformat(),
+        "holdout_percent": draft.holdout_percent,
+        "window_days": draft.window_days,
         "status": DRAFT,
         "owner": owner,
         "matched": report.matched,
@@ -113,6 +116,7 @@ def campaign_stats(db: Database, campaign_id: str) -> CampaignStats:
         delivered=delivered,
         failed=failed,
         pending=pending,
+        holdout=by_status.get(HOLDOUT, 0),
     )
     changes: dict[str, Any] = {"counters": stats.model_dump(exclude={"campaign_id"})}
     where: dict[str, Any] = {"_id": object_id(campaign.id)}

@@ -8,13 +8,14 @@ check) becomes a FAILED row saying why: counted, never silently dropped.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from pymongo.errors import BulkWriteError
 
 from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
-from crm.campaigns.model import FAILED, PENDING, Campaign
+from crm.campaigns.model import FAILED, HOLDOUT, PENDING, Campaign
 from crm.campaigns.repository import object_id
 from crm.campaigns.templating import RenderError, compile_template, render, variant_for
 from crm.store.clock import utc_now
@@ -40,6 +41,7 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
                 excluded[reason] += 1
                 continue
             variant = variant_for(row["customer_id"], len(compiled))
+            held_out = in_holdout(campaign.id, row["customer_id"], campaign.holdout_percent)
             doc = {
                 "campaign_id": campaign.id,
                 "customer_id": row["customer_id"],
@@ -56,6 +58,10 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
                 "sent_at": None,
                 "settled_at": None,
             }
+            if held_out:  # eligible like the others, then not messaged: the comparison group
+                doc.update(message=None, status=HOLDOUT)
+                docs.append(doc)
+                continue
             try:
                 doc["message"] = render(compiled[variant], row)
             except RenderError as exc:
@@ -64,7 +70,7 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
         _insert_missing(db, docs)
         if progress:
             progress(len(rows))
-    audience = db.communication_log.count_documents({"campaign_id": campaign.id})
+    audience = db.communication_log.count_documents({"campaign_id": campaign.id, "status": {"$ne": HOLDOUT}})
     db.campaigns.update_one(
         {"_id": object_id(campaign.id)},
         {
@@ -78,6 +84,15 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
         },
     )
     return audience
+
+
+def in_holdout(campaign_id: str, customer_id: str, percent: int) -> bool:
+    """Whether a customer is in the campaign's random holdout: a hash of both ids, so it is the
+    same in every process and after a restart, and independent of the variant split."""
+    if percent <= 0:
+        return False
+    digest = hashlib.sha256(f"{campaign_id}:{customer_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % 10_000 < percent * 100
 
 
 def _insert_missing(db: Database, docs: list[Document]) -> None:

@@ -1,10 +1,12 @@
-"""`python -m crm campaign send|resume|stats`: send a campaign from the command line.
+"""`python -m crm campaign send|resume|stats|results`: send a campaign from the command line.
 
-Every subcommand ends with one JSON line: {"campaign_id", "audience", "sent", "delivered",
-"failed", "pending"}; when messages still wait for their receipt, a line on stderr says how many
-and how to settle them (`resume --wait`). Unless CRM_VENDOR_URL names a vendor, this process hosts the mock vendor
-and the receipt endpoint itself (see `crm.api.local_host`); without `--wait` it still stays until
-the vendor has posted the receipts it owes, after printing the JSON line.
+send, resume and stats end with one JSON line: {"campaign_id", "audience", "sent", "delivered",
+"failed", "pending", "holdout"} (audience counts the messaged, not the holdout); when messages
+still wait for their receipt, a line on stderr says how many and how to settle them
+(`resume --wait`). Unless CRM_VENDOR_URL names a vendor, this process hosts the mock vendor and
+the receipt endpoint itself (see `crm.api.local_host`); without `--wait` it still stays until
+the vendor has posted the receipts it owes, after printing the JSON line. `results` prints one
+JSON object: what the campaign earned (crm.campaigns.results).
 """
 
 from __future__ import annotations
@@ -35,6 +37,21 @@ def register(sub) -> None:
     send.add_argument("--channel", default="sms", choices=["sms", "email", "whatsapp"], help="default: sms")
     send.add_argument("--objective", default="", help="what the campaign is for")
     send.add_argument("--as-of", metavar="DATE", help="evaluation date of the rule, YYYY-MM-DD (default: today)")
+    send.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        metavar="PCT",
+        help="hold out PCT%% of the recipients at random (0-50, default 0): never messaged, they show "
+        "what the campaign earned (10 is a good start)",
+    )
+    send.add_argument(
+        "--window-days",
+        type=int,
+        default=7,
+        metavar="N",
+        help="a completed order within N days of the message counts as a conversion (1-90, default 7)",
+    )
     send.add_argument("--wait", action="store_true", help="return when no message is pending")
     send.set_defaults(handler=send_command)
 
@@ -46,6 +63,12 @@ def register(sub) -> None:
     stats = actions.add_parser("stats", help="print a campaign's counters as JSON")
     stats.add_argument("campaign_id", metavar="CAMPAIGN_ID")
     stats.set_defaults(handler=stats_command)
+
+    results = actions.add_parser(
+        "results", help="print what a campaign earned: conversions, revenue and lift against its holdout (JSON)"
+    )
+    results.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    results.set_defaults(handler=results_command)
 
 
 def send_command(args) -> int:
@@ -62,6 +85,9 @@ def send_command(args) -> int:
         templates=args.message,
         rules=group.to_json(),
         as_of=parse_as_of(args.as_of),
+        holdout_percent=args.holdout,
+        window_days=args.window_days,
+        catalogue=group.fields,
     )
     db = get_db()
     campaign, report = compose_campaign(db, CLI, draft)
@@ -150,3 +176,14 @@ def _outstanding(db, stats) -> None:
             file=sys.stderr,
             flush=True,
         )
+
+
+def results_command(args) -> int:
+    from crm.campaigns.results import campaign_results
+    from crm.store import get_db
+
+    results = campaign_results(get_db(), args.campaign_id)
+    if results is None:
+        raise InvalidInput("CAMPAIGN_ID", f"campaign {args.campaign_id} has not started sending: no results yet")
+    print(json.dumps(results.as_json(), ensure_ascii=False))
+    return 0
