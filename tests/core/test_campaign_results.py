@@ -20,7 +20,6 @@ from crm.campaigns.snapshot import in_holdout, take_snapshot
 from crm.errors import InvalidInput
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
-from tests.api_fixtures import api, api_key, client, start_api  # noqa: F401
 from tests.campaign_support import EVERYONE, load_customers
 
 STARTED = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
