@@ -133,6 +133,7 @@ class AnalyticCopy:
             con = new_connection()
             attributes = registered(db)
             reads = {k: read_loadable(db, k, None, attributes) for k in RECORD_KINDS}
+            attributes = _with_late_attributes(db, reads, None, attributes)
             load_all(con, reads["customers"].table, reads["orders"].table)
             skipped.record(con, reads, everything=True)
             self.con, self.attributes = con, attributes
@@ -153,9 +154,9 @@ class AnalyticCopy:
             read_from = _utc_now() - timedelta(seconds=self.settings.analytics_overlap_seconds)
             db = get_db(self.settings)
             applied = drop_erased(self.con, erased_since(db, self._next_since["customers"]))
-            # Before the documents: a value is only ever written for an attribute registered first.
-            self.attributes = registered(db)
-            changed = {k: read_loadable(db, k, self._next_since[k], self.attributes) for k in RECORD_KINDS}
+            attributes = registered(db)
+            changed = {k: read_loadable(db, k, self._next_since[k], attributes) for k in RECORD_KINDS}
+            self.attributes = _with_late_attributes(db, changed, self._next_since["customers"], attributes)
             applied += drop_unloadable(self.con, *([s.row_id for s in changed[k].skipped] for k in RECORD_KINDS))
             applied += apply_changes(self.con, changed["customers"].table, changed["orders"].table)
             skipped.record(self.con, changed, everything=False)
@@ -208,6 +209,17 @@ class AnalyticCopy:
         that applied rows; both are plain attributes, so asking costs nothing.
         """
         return f"{self._epoch}.{self._generation}"
+
+
+def _with_late_attributes(db, reads: dict, since: datetime | None, attributes: tuple) -> tuple:
+    """The registry as it is after the documents were read. An import may register an attribute
+    and write its values between the two reads: then the customers are read again with it (a
+    value is only ever written after its attribute is registered, so this second read has them),
+    or the rows would keep the old reading, their updated_at being already seen."""
+    now = registered(db)
+    if now != attributes:
+        reads["customers"] = read_loadable(db, "customers", since, now)
+    return now
 
 
 def _bare_connection() -> duckdb.DuckDBPyConnection:

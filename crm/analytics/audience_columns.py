@@ -49,7 +49,8 @@ def select_list(
 ) -> tuple[str, list]:
     """`expr AS name, ...` for the chosen columns (all by default, then the custom attributes,
     headed by their labels, which an import maps back) and its parameters."""
-    custom = {a.label: _attribute_sql(a) for a in attributes}
+    # A label never stands for a built-in column (registration refuses such names anyway).
+    custom = {a.label: _attribute_sql(a) for a in attributes if a.label not in COLUMNS}
     known = {**COLUMNS, **custom}
     names = names or list(known)
     unknown = [n for n in names if n not in known]

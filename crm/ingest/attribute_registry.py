@@ -48,14 +48,29 @@ def parse_spec(text: str) -> tuple[str, str]:
 def planned(db: Database, specs: Sequence[tuple[str, str]]) -> list[Attribute]:
     """The attributes (column heading, kind) would be, registered or not, without writing:
     an import checks its file against them and registers the new ones only when it writes."""
-    out = []
+    out: list[Attribute] = []
     for label, kind in specs:
-        kind, key = kind_of(kind), key_for(label)
+        kind, key = kind_of(kind), key_for(label, _export_columns())
         existing = _find(db, key)
         if existing is not None and existing.kind != kind:
             raise _other_kind(existing, kind)
         out.append(existing or Attribute(key, label.strip(), kind))
+    known = {a.key for a in registered(db)}
+    new = {a.key for a in out} - known
+    if len(known) + len(new) > MAX_ATTRIBUTES:
+        raise InvalidInput(
+            "attribute",
+            f"this workspace has {len(known)} attributes and may have {MAX_ATTRIBUTES}: "
+            f"the file would add {len(new)}; keep fewer columns",
+        )
     return out
+
+
+def _export_columns() -> frozenset[str]:
+    """The audience export's own columns: no attribute may be named like one."""
+    from crm.analytics.audience_columns import COLUMNS
+
+    return frozenset(COLUMNS)
 
 
 @requires("data.import")
@@ -63,7 +78,7 @@ def register_attribute(db: Database, label: str, kind: str, *, by: Principal) ->
     """Register the attribute a column heading names (or return it when it is registered with
     this kind already); Conflict when it is registered with another kind."""
     kind = kind_of(kind)
-    key = key_for(label)
+    key = key_for(label, _export_columns())
     existing = _find(db, key)
     if existing is None:
         if db[COLLECTION].count_documents({}) >= MAX_ATTRIBUTES:

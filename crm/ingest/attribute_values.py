@@ -19,7 +19,7 @@ from crm.ingest.dates import DateProblem, read_date
 from crm.ingest.reading import Reading
 from crm.segment_engine.attributes import Attribute
 
-MAX_TEXT = 256
+MAX_TEXT = 200  # as a rule's text value: every stored value can be matched
 MAX_ITEMS, MAX_ITEM_LENGTH = 100, 100
 MAX_NUMBER = 10**15
 _YES = frozenset({"yes", "y", "true", "t", "1", "haan", "ha"})

@@ -130,6 +130,8 @@ class CustomerRecord(_Record):
     def reshape(cls, data: dict[str, Any]) -> dict[str, Any]:
         """CSV columns consent_email/_sms/_whatsapp -> the `consent` object; columns mapped to
         attr.<key> -> the `attributes` object."""
+        if "attributes" in data and data["attributes"] is None:  # JSON null: no attributes given
+            del data["attributes"]
         if any(key.startswith(ATTRIBUTE_PREFIX) for key in data):
             given = data.get("attributes")
             attributes = dict(given) if isinstance(given, Mapping) else {}

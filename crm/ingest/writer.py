@@ -104,6 +104,10 @@ def _write_chunk(
             new_records.append(record)
             continue
         changes = {path: value for path, value in _update_fields(record, doc).items() if _stored(stored, path) != value}
+        if any(path.startswith("attributes.") for path in changes) and not isinstance(stored.get("attributes"), dict):
+            # null or junk where the object should be: MongoDB cannot set a key inside it
+            changes = {p: v for p, v in changes.items() if not p.startswith("attributes.")}
+            changes["attributes"] = doc["attributes"]
         if consent and _is_legacy(stored.get("consent")):
             changes["consent"] = {**_legacy_consent(stored.get("consent")), **consent}
         else:

@@ -54,6 +54,11 @@ class Attribute:
     label: str  # Loyalty Tier
     kind: str  # one of KINDS
 
+    def __post_init__(self) -> None:
+        # Keys stand in SQL text: a registry read back is checked again, never trusted.
+        if not KEY_PATTERN.fullmatch(self.key) or self.kind not in KINDS:
+            raise InvalidInput("attribute", f"{self.key!r} ({self.kind!r}) is not a valid attribute")
+
     @property
     def name(self) -> str:
         """The field's name in rules: attr.loyalty_tier."""
@@ -68,8 +73,20 @@ def kind_of(word: str) -> str:
     return kind
 
 
-def key_for(label: str) -> str:
-    """The attribute key of a column heading: "Loyalty Tier" -> loyalty_tier, "Préféré" -> prefere."""
+# Names an attribute may not take: every column an import reads or an export writes besides the
+# rule fields (an attribute "consent_sms" would stand in for consent in an exported file).
+RESERVED = frozenset({"consent", "consent_email", "consent_sms", "consent_whatsapp", "attributes"})
+FORMULA_START = tuple("=+-@\t\r")  # a spreadsheet runs a cell starting so: never a column heading
+
+
+def key_for(label: str, reserved: frozenset[str] = RESERVED) -> str:
+    """The attribute key of a column heading: "Loyalty Tier" -> loyalty_tier, "Préféré" -> prefere.
+    `reserved`: other names no attribute may take (the export's columns)."""
+    if label.strip().startswith(FORMULA_START):
+        raise InvalidInput(
+            "attribute",
+            f"{label!r} starts like a spreadsheet formula: rename the column, e.g. without the {label.strip()[0]!r}",
+        )
     plain = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode()
     key = re.sub(r"[^a-z0-9]+", "_", plain.lower()).strip("_")[:40].rstrip("_")
     if key and not key[0].isalpha():
@@ -78,8 +95,10 @@ def key_for(label: str) -> str:
         raise InvalidInput(
             "attribute", f"{label!r} cannot name an attribute: give it a name with letters, e.g. 'Loyalty Tier'"
         )
-    if PREFIX + key in FIELDS or key in FIELDS:
-        raise InvalidInput("attribute", f"{label!r} is a built-in field already; map the column to it instead")
+    if PREFIX + key in FIELDS or key in FIELDS or key in RESERVED or key in reserved:
+        raise InvalidInput(
+            "attribute", f"{label!r} is the name of a built-in field or column; map the column to it, or rename it"
+        )
     return key
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from crm.segment_engine.catalogue import TYPES, Catalogue
@@ -57,7 +58,8 @@ def format_value(value: Any, element: str) -> str:
     if element == "integer":
         return ("-" if value < 0 else "") + indian_grouping(abs(value))
     if element == "decimal":
-        whole, point, rest = f"{abs(value):f}".rstrip("0").partition(".")
+        whole, point, rest = f"{abs(Decimal(repr(value))):f}".partition(".")
+        rest = rest.rstrip("0")
         return ("-" if value < 0 else "") + indian_grouping(int(whole)) + (point + rest if rest else "")
     if element == "yesno":
         return "yes" if value else "no"

@@ -67,7 +67,10 @@ def _value(cond: Condition, facts: Any) -> str:
     kind = cond.spec.type
     if kind in ("string", "list"):  # as stored, not as compared (trimmed, lower case)
         if is_attribute(cond.field):
-            raw = (facts.record.get("attributes") or {}).get(cond.field[len(PREFIX) :])
+            stored = facts.record.get("attributes")
+            raw = stored.get(cond.field[len(PREFIX) :]) if isinstance(stored, dict) else None
+            if not isinstance(raw, (str, list)):  # another type reads as missing, as in the engine
+                raw = None
         else:
             raw = facts.record.get(cond.field)
         if kind == "list":

@@ -89,7 +89,8 @@ class _Customer:
         if name == "days_since_last_order":
             return (self.as_of - max(days)).days if days else None
         if name.startswith(PREFIX):
-            return _attribute(cond.spec.type, (self.record.get("attributes") or {}).get(name[len(PREFIX) :]))
+            stored = self.record.get("attributes")
+            return _attribute(cond.spec.type, stored.get(name[len(PREFIX) :]) if isinstance(stored, dict) else None)
         raw = self.record.get(name)
         if name == "tags":
             return {t for t in (_text(x) for x in raw or [] if x is not None) if t}
@@ -148,18 +149,18 @@ def _condition(cond: Condition, customer: _Customer) -> bool:
 
 
 def _attribute(kind: str, raw: Any) -> Any:
-    """A custom attribute's value as compared; a list is a set of labels like tags."""
+    """A custom attribute's value as compared; a list is a set of labels like tags. A value of
+    another type than its kind reads as missing, as the analytic copy reads it."""
     if kind == "list":
-        return {t for t in (_text(str(x)) for x in raw or [] if x is not None) if t}
-    if raw is None:
-        return None
+        items = raw if isinstance(raw, list) else []
+        return {t for t in (_text(x) for x in items if isinstance(x, str)) if t}
     if kind == "string":
-        return _text(str(raw))
+        return _text(raw) if isinstance(raw, str) else None
     if kind == "date":
-        return _utc_day(raw) if isinstance(raw, datetime) else raw
+        return _utc_day(raw) if isinstance(raw, datetime) else None
     if kind == "decimal":
-        return float(raw)
-    return bool(raw)
+        return float(raw) if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
+    return raw if isinstance(raw, bool) else None
 
 
 def _tags(op: str, tags: set[str], v: Any) -> bool:

@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from crm import analytics
+from crm.analytics.analytic_copy import open_copy
 from crm.analytics.audience_columns import COLUMNS
 from crm.analytics.segment_preview import Preview
 from crm.auth import allowed
@@ -145,7 +146,8 @@ def show_export(rule_json: dict, count: int, *, user: User, db: Database) -> Non
     if not allowed(user, "data.export"):
         st.caption(f"Exporting customers' data is for {who_may('data.export')}; you are signed in as a {user.role}.")
         return
-    columns = st.multiselect("Columns", list(COLUMNS), default=EXPORT_DEFAULT, key="export-columns")
+    own = [a.label for a in open_copy().attributes if a.label not in COLUMNS]  # custom attributes, by label
+    columns = st.multiselect("Columns", [*COLUMNS, *own], default=[*EXPORT_DEFAULT, *own], key="export-columns")
     if not columns:
         st.info("Choose at least one column to export.")
         return

@@ -31,6 +31,7 @@ from crm.formats.indian_numbers import as_text, format_count
 from crm.segment_engine.model import load_rule_json
 from crm.segments import list_segments
 from crm.store.documents import Database
+from crm.ui.data import workspace_fields
 from crm.ui.errors import errors_shown, show_error
 from crm.ui.message_variants import english_or_blank, message_variants_panel
 from crm.ui.sending import start_sending
@@ -126,6 +127,7 @@ def compose_form(db: Database) -> CampaignDraft | None:
         rules=rule,
         segment_id=segment_id,
         segment_name=segment_name,
+        catalogue=workspace_fields(),
     )
 
 

@@ -17,6 +17,7 @@ from crm.ai.variants import VariantSet, message_variants
 from crm.config import load_settings
 from crm.errors import CRMError
 from crm.segment_engine import describe_rule
+from crm.ui.data import workspace_fields
 from crm.ui.describe_audience import UI_ATTEMPTS, UI_TIMEOUT_MS, engine_label
 from crm.ui.errors import errors_shown
 
@@ -37,7 +38,7 @@ def _client():
 def english_or_blank(rule) -> str:
     """The audience in English for the prompt; blank while the rule is missing or invalid."""
     try:
-        return describe_rule(rule) if rule else ""
+        return describe_rule(rule, workspace_fields()) if rule else ""
     except CRMError:
         return ""
 

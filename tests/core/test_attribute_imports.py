@@ -8,14 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from crm.api.accept import BatchRejected, accept_batch
 from crm.auth import CLI
-from crm.errors import Conflict
-from crm.ingest.attribute_registry import registered, workspace_catalogue
+from crm.errors import Conflict, InvalidInput
+from crm.ingest.attribute_registry import register_attribute, registered, workspace_catalogue
 from crm.ingest.csv_import import ImportRejected, import_csv
 from crm.segment_engine.operators import operators_for
 from crm.segment_engine.reference import evaluate
@@ -154,3 +154,58 @@ def test_the_api_validates_attributes_by_their_kind_and_refuses_unknown_ones(imp
     assert "'shoe_size' is not an attribute of this workspace" in problems["attributes.shoe_size"]
     assert "is not a number" in problems["attributes.rating"]
     assert db.customers.count_documents({"customer_id": "C5"}) == 0
+
+
+@pytest.mark.parametrize("heading", ["consent_sms", "Consent SMS", "Total Spend", "days since last order", "=1+2"])
+def test_an_attribute_cannot_take_the_name_of_a_built_in_column_or_a_formula(db, heading):
+    data = io.BytesIO(f"customer_id,{heading}\nC1,granted\n".encode())
+    with pytest.raises(InvalidInput):
+        import_csv(db, "customers", data, {"customer_id": "customer_id"}, by=CLI, new_attributes=[(heading, "text")])
+    assert registered(db) == () and db.customers.count_documents({}) == 0
+
+
+def test_a_customer_whose_attributes_are_not_an_object_gets_them_written_whole(imported, db):
+    db.customers.update_one({"customer_id": "C1"}, {"$set": {"attributes": None}})
+    db.customers.update_one({"customer_id": "C2"}, {"$set": {"attributes": "oops"}})
+    accept_batch(db, "customers", [{"customer_id": c, "attributes": {"rating": 2}} for c in ("C1", "C2")], by=CLI)
+    assert [db.customers.find_one({"customer_id": c})["attributes"] for c in ("C1", "C2")] == [{"rating": 2.0}] * 2
+
+
+def test_a_file_past_the_attribute_limit_registers_nothing(db, monkeypatch):
+    from crm.ingest import attribute_registry
+
+    monkeypatch.setattr(attribute_registry, "MAX_ATTRIBUTES", 2)
+    data = io.BytesIO(b"customer_id,A,B,C\nC1,1,2,3\n")
+    mapping = {"customer_id": "customer_id", "A": "attr.a", "B": "attr.b", "C": "attr.c"}
+    with pytest.raises(InvalidInput, match="may have 2"):
+        import_csv(db, "customers", data, mapping, by=CLI, new_attributes=[(h, "number") for h in "ABC"])
+    assert registered(db) == ()
+
+
+def test_an_attribute_registered_while_the_copy_reads_is_not_lost(imported, db, monkeypatch):
+    """An import registers an attribute and writes its values between the copy's registry read
+    and its document read: the copy reads the customers again with the new attribute."""
+    from crm.analytics import analytic_copy
+    from crm.analytics.segment_preview import count
+
+    copy = analytic_copy.open_copy()
+    real = analytic_copy.registered
+    calls = []
+
+    def registered_then_import(database):
+        calls.append(1)
+        if len(calls) == 1:  # the copy's first look: the import happens right after it
+            before = real(database)
+            # another process's import: registered, then the value written (no refresh here)
+            register_attribute(database, "Shoe Size", "number", by=CLI)
+            database.customers.update_one(
+                {"customer_id": "C1"}, {"$set": {"attributes.shoe_size": 9.0, "updated_at": datetime.now(UTC)}}
+            )
+            return before
+        return real(database)
+
+    monkeypatch.setattr(analytic_copy, "registered", registered_then_import)
+    copy.refresh()
+    monkeypatch.setattr(analytic_copy, "registered", real)
+    rule = {"op": "and", "rules": [{"field": "attr.shoe_size", "operator": "=", "value": 9}]}
+    assert count(rule) == 1

@@ -204,3 +204,30 @@ def test_people_name_kinds_in_their_own_words():
     ]
     with pytest.raises(InvalidInput, match="text, number, date, yes/no, list"):
         kind_of("colour")
+
+
+def test_decimals_read_exactly_in_english():
+    rule = {"op": "and", "rules": [{"field": "attr.rating", "operator": "=", "value": 1234567.1234567}]}
+    assert describe_rule(rule, CATALOGUE) == "Customers whose rating is exactly 12,34,567.1234567"
+    tiny = {"op": "and", "rules": [{"field": "attr.rating", "operator": ">", "value": 0.0000001}]}
+    assert describe_rule(tiny, CATALOGUE) == "Customers whose rating is more than 0.0000001"
+
+
+@pytest.mark.parametrize(
+    "stored", [{"loyalty_tier": 7, "app_user": "no", "club_joined": "2024-03-01", "rating": "4"}, "oops", None]
+)
+def test_values_of_another_type_read_as_missing_in_the_reference_as_in_the_copy(stored):
+    people = [{"customer_id": "c1", "tags": [], "attributes": stored}]
+    for name, kind in (
+        ("attr.loyalty_tier", "="),
+        ("attr.app_user", "="),
+        ("attr.club_joined", "on"),
+        ("attr.rating", "="),
+    ):
+        value = {"attr.loyalty_tier": "7", "attr.app_user": False, "attr.club_joined": "2024-03-01", "attr.rating": 4}[
+            name
+        ]
+        rule = parse_rule({"op": "and", "rules": [{"field": name, "operator": kind, "value": value}]}, CATALOGUE)
+        assert evaluate(rule, people, [], AS_OF) == set()
+        empty = parse_rule({"op": "and", "rules": [{"field": name, "operator": "is_empty"}]}, CATALOGUE)
+        assert evaluate(empty, people, [], AS_OF) == {"c1"}
