@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import httpx
 
 from crm.analytics import analytic_copy
 from crm.auth import CLI
 from crm.campaigns import CampaignDraft, compose_campaign
+from crm.campaigns.model import PENDING, SENT
+from crm.campaigns.repository import get_campaign, object_id
 from crm.campaigns.signing import HEADER, sign
+from crm.campaigns.snapshot import take_snapshot
 from crm.campaigns.vendor_access import vendor_key
 from crm.config import load_settings
 from crm.ingest.records import validate_records
@@ -84,3 +88,30 @@ def vendor_auth(key: str | None = None) -> dict[str, str]:
 
 def log_rows(db, campaign_id: str) -> list[dict]:
     return list(db.communication_log.find({"campaign_id": campaign_id}, {"_id": 0}))
+
+
+def started_campaign(db, name: str, holdout: int, started: datetime, templates=("Hi {{ name }}",), window=7):
+    """A campaign composed, started at `started` and snapshot; each message sent i minutes later."""
+    draft = CampaignDraft.build(
+        name=name, channel="sms", templates=list(templates), rules=EVERYONE, holdout_percent=holdout, window_days=window
+    )
+    campaign, _ = compose_campaign(db, CLI, draft)
+    db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": {"started_at": started}})
+    take_snapshot(db, get_campaign(db, campaign.id))
+    for i, row in enumerate(
+        db.communication_log.find({"campaign_id": campaign.id, "status": PENDING}).sort("customer_id")
+    ):
+        db.communication_log.update_one(
+            {"_id": row["_id"]}, {"$set": {"status": SENT, "accepted": True, "sent_at": started + timedelta(minutes=i)}}
+        )
+    return get_campaign(db, campaign.id)
+
+
+def order(order_id: str, customer_id: str, rupees: int, when: datetime, status: str = "completed") -> dict:
+    return {
+        "order_id": order_id,
+        "customer_id": customer_id,
+        "amount": str(rupees),
+        "status": status,
+        "order_date": when.isoformat(),
+    }

@@ -11,11 +11,11 @@ import pandas as pd
 
 from crm.auth import audit
 from crm.auth.permissions import Principal, requires
-from crm.campaigns.model import DELIVERED, FAILED, PENDING, SENT
+from crm.campaigns.model import DELIVERED, FAILED, HOLDOUT, PENDING, SENT
 from crm.formats.csv_safety import safe_dict_writer
 from crm.store.documents import Database, Document
 
-STATUSES = (PENDING, SENT, DELIVERED, FAILED)
+STATUSES = (PENDING, SENT, DELIVERED, FAILED, HOLDOUT)
 LOG_COLUMNS = [
     "customer_id",
     "to",
@@ -55,6 +55,7 @@ def log_page(
         .limit(limit)
     )
     frame = pd.DataFrame(rows, columns=LOG_COLUMNS)
+    frame["variant"] = frame["variant"] + 1  # variants are numbered from 1 wherever people read them
     for column in ("sent_at", "settled_at"):  # naive UTC, the way the pages show times
         frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_convert(None)
     return frame, total
@@ -69,7 +70,10 @@ def log_csv(db: Database, campaign_id: str, statuses: Iterable[str] = (), search
     cursor = db.communication_log.find(_log_filter(campaign_id, statuses, search), {"_id": 0}).sort("customer_id", 1)
     rows = 0
     for row in cursor:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in LOG_COLUMNS})
+        shown = {k: ("" if row.get(k) is None else row.get(k)) for k in LOG_COLUMNS}
+        if isinstance(row.get("variant"), int):
+            shown["variant"] = row["variant"] + 1  # numbered from 1, as on the pages
+        writer.writerow(shown)
         rows += 1
     audit.record(
         by, "campaign.log_export", campaign_id, {"rows": rows, "statuses": list(statuses), "search": search}, db=db

@@ -79,10 +79,12 @@ def conversion_difference(converters: int, recipients: int, base_converters: int
     low, high = confint_proportions_2indep(
         converters, recipients, base_converters, base_recipients, method="newcombe", compare="diff", alpha=ALPHA
     )
-    test = test_proportions_2indep(
-        converters, recipients, base_converters, base_recipients, method="score", compare="diff"
-    )
-    return Difference(diff * 100, float(low) * 100, float(high) * 100, float(test.pvalue))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a group with no converter: a term of it is 0/0
+        test = test_proportions_2indep(
+            converters, recipients, base_converters, base_recipients, method="score", compare="diff"
+        )
+    p_value = float(test.pvalue)
+    return Difference(diff * 100, float(low) * 100, float(high) * 100, p_value if math.isfinite(p_value) else 1.0)
 
 
 def mean_difference(values: np.ndarray, base: np.ndarray) -> tuple[float, float, float]:

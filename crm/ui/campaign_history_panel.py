@@ -9,6 +9,7 @@ from datetime import datetime
 import pandas as pd
 import streamlit as st
 
+from crm.analytics.analytic_copy import open_copy
 from crm.auth import allowed
 from crm.auth.users import User
 from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get_campaign, list_campaigns
@@ -16,13 +17,16 @@ from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline
 from crm.campaigns.model import COMPLETED, status_label
+from crm.campaigns.results import Results, campaign_results
 from crm.formats.indian_numbers import as_text, format_count
 from crm.store.documents import Database
 from crm.ui.delivery_charts import funnel, timeline_chart
 from crm.ui.errors import errors_shown, show_error
+from crm.ui.results_panel import results_panel
 from crm.ui.sending import start_sending
 
 LOG_ROWS = 200
+RESULTS_SECONDS = 10
 REFRESH = "2s"
 
 
@@ -32,6 +36,19 @@ def counters(db: Database, campaign: Campaign) -> CampaignStats:
     if campaign.status == COMPLETED and stored and stored.get("pending") == 0 and campaign.finished_at:
         return CampaignStats(campaign_id=campaign.id, **stored)
     return campaign_stats(db, campaign.id)
+
+
+@st.cache_data(ttl=RESULTS_SECONDS, show_spinner=False, max_entries=64)
+def cached_results(campaign_id: str, data_version: str, _db: Database) -> Results | None:
+    """Results are computed from the orders as they are now: again when the data changed, and
+    at most every RESULTS_SECONDS while receipts come in."""
+    return campaign_results(_db, campaign_id)
+
+
+def results_of(db: Database, campaign: Campaign) -> Results | None:
+    if campaign.started_at is None:
+        return None
+    return cached_results(campaign.id, open_copy().data_version, db)
 
 
 def when(value: datetime | None) -> str:
@@ -45,6 +62,8 @@ def campaign_table(db: Database) -> list[Campaign]:
     for c in campaigns:
         stats = counters(db, c)
         rate = stats.delivery_rate
+        results = results_of(db, c)
+        lift = results.lift if results else None
         # Owner before status: "awaiting receipts (N outstanding)" widens its column.
         rows.append(
             {
@@ -58,6 +77,10 @@ def campaign_table(db: Database) -> list[Campaign]:
                 "failed": stats.failed,
                 "pending": stats.pending,
                 "delivery rate": None if rate is None else round(100 * rate, 1),
+                "holdout": stats.holdout,
+                "revenue (₹)": results.messaged.revenue_paise / 100 if results else None,
+                "lift (pts)": None if lift is None else round(lift.points, 1),
+                "lift significant": None if lift is None else lift.significant,
                 "started (UTC)": when(c.started_at),
                 "finished (UTC)": when(c.finished_at),
             }
@@ -67,7 +90,10 @@ def campaign_table(db: Database) -> list[Campaign]:
             pd.DataFrame(rows),
             hide_index=True,
             width="stretch",
-            column_config={"delivery rate": st.column_config.NumberColumn(format="%.1f%%")},
+            column_config={
+                "delivery rate": st.column_config.NumberColumn(format="%.1f%%"),
+                "revenue (₹)": st.column_config.NumberColumn(format="%.2f"),
+            },
         )
     return campaigns
 
@@ -99,6 +125,8 @@ def campaign_view(db: Database, campaign_id: str, user: User) -> None:
     ):
         col.metric(label, format_count(value))
     cols[5].metric("Delivery rate", "–" if rate is None else f"{100 * rate:.1f}%")
+    if stats.holdout:
+        st.caption(f"Held out at random, not messaged: {format_count(stats.holdout)} ({campaign.holdout_percent}%).")
     excluded = ", ".join(f"{format_count(n)} {EXCLUSIONS[r]}" for r, n in campaign.excluded.items() if n)
     if excluded:
         st.caption(f"Not messaged: {excluded}.")
@@ -106,6 +134,11 @@ def campaign_view(db: Database, campaign_id: str, user: User) -> None:
         if st.button("Resume sending", icon=":material/play_arrow:", key=f"resume-{campaign.id}"):
             with errors_shown():
                 start_sending(db, user, campaign.id)
+
+    results = results_of(db, campaign)
+    if results is not None:
+        with st.container(border=True):
+            results_panel(results)
 
     left, right = st.columns(2, border=True)
     with left:

@@ -23,7 +23,7 @@ from crm.campaigns import (
 from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.check import CheckReport, Problem
-from crm.campaigns.model import MAX_TEMPLATES
+from crm.campaigns.model import DEFAULT_WINDOW_DAYS, MAX_HOLDOUT_PERCENT, MAX_TEMPLATES, MAX_WINDOW_DAYS
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import DERIVED, FIELDS
 from crm.errors import InvalidInput
@@ -41,6 +41,7 @@ from crm.ui.sending import start_sending
 CHECKED, SENDING, NAMED, FOLLOWING = "cmp_checked", "cmp_sending", "cmp_named", "cmp_following"
 UNNAMED = "(unnamed)"
 EXAMPLE_RULE = {"op": "and", "rules": [{"field": "days_since_last_order", "operator": ">", "value": 90}]}
+RECOMMENDED_HOLDOUT = 10
 EXAMPLE_TEMPLATE = (
     'Hi {{ first_name | default("there") }}, we miss you! 10% off this week in {{ city | default("your city") }}.'
 )
@@ -107,6 +108,7 @@ def compose_form(db: Database) -> CampaignDraft | None:
         if CHANNELS[channel].counts_sms_segments and text:
             length = sms_length(text)
             st.caption(f"Template: {len(text)} characters, {length.encoding}; rendered length is checked below")
+    holdout, window = measurement_controls()
     with st.expander("Placeholders you can use"):
         derived = ", ".join(f"`{k}` ({v})" for k, v in DERIVED.items())
         st.markdown(
@@ -127,8 +129,38 @@ def compose_form(db: Database) -> CampaignDraft | None:
         rules=rule,
         segment_id=segment_id,
         segment_name=segment_name,
+        holdout_percent=holdout,
+        window_days=window,
         catalogue=workspace_fields(),
     )
+
+
+def measurement_controls() -> tuple[int, int]:
+    """The holdout and the attribution window: what the campaign's results are measured with."""
+    left, right = st.columns(2)
+    holdout = left.number_input(
+        "Holdout (% of recipients not messaged)",
+        0,
+        MAX_HOLDOUT_PERCENT,
+        0,  # as the command line: the whole audience unless one is asked for
+        step=1,
+        key="cmp_holdout",
+        help="Chosen at random when sending; their orders show what would have happened anyway",
+    )
+    window = right.number_input(
+        "Attribution window (days)",
+        1,
+        MAX_WINDOW_DAYS,
+        DEFAULT_WINDOW_DAYS,
+        step=1,
+        key="cmp_window",
+        help="A completed order within this many days of the message counts as a conversion",
+    )
+    st.caption(
+        f"We recommend holding out {RECOMMENDED_HOLDOUT}%: without customers who got nothing, no one can tell "
+        "which orders the message caused and which would have come anyway."
+    )
+    return int(holdout), int(window)
 
 
 def show_message_preview(draft: CampaignDraft) -> None:
@@ -165,7 +197,12 @@ def show_report(report: CheckReport) -> None:
     """The pre-send check: who is messaged, who is excluded and why, what does not render."""
     cols = st.columns(2 + len(EXCLUSIONS), border=True)
     cols[0].metric("Matched", format_count(report.matched))
-    cols[1].metric("Will be messaged", format_count(report.recipients))
+    held = report.expected_holdout
+    cols[1].metric(
+        "Will be messaged",
+        format_count(report.recipients - held),
+        help=f"and about {format_count(held)} held out ({report.holdout_percent}%)" if held else None,
+    )
     for col, reason in zip(cols[2:], EXCLUSIONS):
         col.metric(
             f"Excluded: {reason.replace('_', ' ')}",

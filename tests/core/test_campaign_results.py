@@ -12,45 +12,18 @@ import pytest
 
 from crm.analytics import analytic_copy
 from crm.auth import CLI
-from crm.campaigns.model import HOLDOUT, PENDING, SENT, CampaignDraft
-from crm.campaigns.repository import campaign_stats, get_campaign, object_id
+from crm.campaigns.model import HOLDOUT, CampaignDraft
+from crm.campaigns.repository import campaign_stats, get_campaign
 from crm.campaigns.results import campaign_results
 from crm.campaigns.service import compose_campaign
-from crm.campaigns.snapshot import in_holdout, take_snapshot
+from crm.campaigns.snapshot import in_holdout
 from crm.errors import InvalidInput
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
-from tests.campaign_support import EVERYONE, load_customers
+from tests.campaign_support import EVERYONE, load_customers, order, started_campaign
 
 STARTED = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 WINDOW = 7
-
-
-def started_campaign(db, name: str, holdout: int, started: datetime, templates=("Hi {{ name }}",)):
-    """A campaign composed, started at `started` and snapshot; each message sent i minutes later."""
-    draft = CampaignDraft.build(
-        name=name, channel="sms", templates=list(templates), rules=EVERYONE, holdout_percent=holdout, window_days=WINDOW
-    )
-    campaign, _ = compose_campaign(db, CLI, draft)
-    db.campaigns.update_one({"_id": object_id(campaign.id)}, {"$set": {"started_at": started}})
-    take_snapshot(db, get_campaign(db, campaign.id))
-    for i, row in enumerate(
-        db.communication_log.find({"campaign_id": campaign.id, "status": PENDING}).sort("customer_id")
-    ):
-        db.communication_log.update_one(
-            {"_id": row["_id"]}, {"$set": {"status": SENT, "accepted": True, "sent_at": started + timedelta(minutes=i)}}
-        )
-    return get_campaign(db, campaign.id)
-
-
-def order(order_id: str, customer_id: str, rupees: int, when: datetime, status: str = "completed") -> dict:
-    return {
-        "order_id": order_id,
-        "customer_id": customer_id,
-        "amount": str(rupees),
-        "status": status,
-        "order_date": when.isoformat(),
-    }
 
 
 def reference(db, campaign, orders: list[dict]) -> dict:
