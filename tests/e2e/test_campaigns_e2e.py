@@ -323,9 +323,9 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
             + "."
         ).wait_for()
         charts = page.locator(".js-plotly-plot")
-        expect(charts).to_have_count(2)  # the funnel and the timeline
-        expect(charts.first).to_be_visible()
-        lines = charts.nth(1).locator(".scatterlayer path.js-line")
+        expect(charts).to_have_count(3)  # the results' conversion by day, the funnel and the timeline
+        expect(charts.nth(1)).to_be_visible()
+        lines = charts.nth(2).locator(".scatterlayer path.js-line")
         expect(lines).to_have_count(3)  # sent, delivered, failed
         for line in lines.all():  # each one drawn: a path that goes somewhere, not a lone point
             assert any(step in (line.get_attribute("d") or "") for step in "HVL"), line.get_attribute("d")
