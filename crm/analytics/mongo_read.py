@@ -74,9 +74,8 @@ def schema_for(kind: str, attributes: Sequence[Attribute] = ()) -> Schema:
     if kind != "customers" or not attributes:
         return SCHEMAS[kind]
     struct = pa.struct([(a.key, _ATTRIBUTE_TYPES[a.kind]) for a in attributes])
-    return Schema(
-        {**dict(zip(CUSTOMER_SCHEMA.to_arrow().names, CUSTOMER_SCHEMA.to_arrow().types)), "attributes": struct}
-    )
+    base = CUSTOMER_SCHEMA.to_arrow()
+    return Schema({**dict(zip(base.names, base.types)), "attributes": struct})
 
 
 @dataclass(frozen=True)
