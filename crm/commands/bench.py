@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "api": ("crm.bench.api", "accepted orders/s over HTTP: batches of 1 and of 1,000, direct vs Redis mode"),
     "preview": ("crm.bench.preview", "segment preview speed against polars and pandas"),
     "campaign": ("crm.bench.campaign", "campaign send end to end, and receipts/s batched vs one by one"),
+    "results": ("crm.bench.results", "time to compute a campaign's results (attribution + lift) against pandas"),
     "nl": ("crm.bench.nl", "accuracy of sentence -> rule on the evaluation set"),
 }
 
