@@ -31,8 +31,9 @@ class Kpis:
 @dataclass(frozen=True)
 class Dashboard:
     kpis: Kpis
-    revenue_by_month: pd.DataFrame  # month (first day, UTC), revenue_paise, orders
+    revenue_by_month: pd.DataFrame  # month (first day, UTC), revenue_paise, orders, partial
     customers_by_city: pd.DataFrame  # city, customers (largest first; the rest as "Other")
+    today: date | None = None  # the day the figures run to (the current month is partial)
 
 
 def is_empty(db: Database) -> bool:
@@ -71,7 +72,9 @@ def load_dashboard(con: duckdb.DuckDBPyConnection, today: date | None = None) ->
         columns=["month", "revenue_paise", "orders"],
     )
     months["month"] = pd.to_datetime(months["month"], utc=True)
-    return Dashboard(kpis=kpis, revenue_by_month=months, customers_by_city=customers_by_city(con))
+    # The current month has only the days so far: drawn like the others it reads as a collapse.
+    months["partial"] = months["month"].dt.date == today.replace(day=1)
+    return Dashboard(kpis=kpis, revenue_by_month=months, customers_by_city=customers_by_city(con), today=today)
 
 
 def customers_by_city(con: duckdb.DuckDBPyConnection, top: int = TOP_CITIES) -> pd.DataFrame:

@@ -7,6 +7,7 @@ The last counts are copied onto the campaign document for listing.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -37,10 +38,20 @@ def object_id(campaign_id: str) -> ObjectId:
     return parse_object_id(campaign_id, "campaign")
 
 
-def insert_campaign(db: Database, draft: CampaignDraft, report: CheckReport, owner: str) -> Campaign:
+def insert_campaign(
+    db: Database,
+    draft: CampaignDraft,
+    report: CheckReport,
+    owner: str,
+    *,
+    campaign_id: ObjectId | None = None,
+    created_at: datetime | None = None,
+) -> Campaign:
+    """A new draft campaign; `campaign_id` and `created_at` only for data made up to look past
+    (the demo's campaign), otherwise the server's id and now."""
     from crm.segment_engine import describe_rule, parse_rule
 
-    stamp = utc_now()
+    stamp = created_at or utc_now()
     doc: dict[str, Any] = {
         "name": draft.name,
         "objective": draft.objective,
@@ -68,6 +79,8 @@ def insert_campaign(db: Database, draft: CampaignDraft, report: CheckReport, own
         "lease_until": None,
         "snapshot_done": False,
     }
+    if campaign_id is not None:
+        doc["_id"] = campaign_id
     doc["_id"] = db.campaigns.insert_one(doc).inserted_id
     return Campaign.from_document(doc)
 

@@ -74,6 +74,7 @@ class DemoSpec:
     orders: int = 50_000
     seed: int = 42
     as_of: date = field(default_factory=lambda: datetime.now(UTC).date())
+    campaign: bool = True  # add the past campaign with a holdout (`crm.demo.campaign`)
 
 
 @dataclass

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime
 
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from crm import analytics
 from crm.analytics.analytic_copy import AnalyticCopy
 from crm.analytics.dashboard import ACTIVE_DAYS, Dashboard, load_dashboard
 from crm.auth import allowed
@@ -58,6 +58,9 @@ def offer_first_steps(db: Database, user: User) -> None:
             total = spec.customers + spec.orders
 
             def progress(kind: str, done: int, of: int) -> None:
+                if kind == "campaign":
+                    bar.progress(1.0, text="Preparing the dashboard and the demo's past campaign...")
+                    return
                 before = spec.customers if kind == "orders" else 0
                 bar.progress(
                     (before + done) / total, text=f"Writing {kind}: {format_count(done)} of {format_count(of)}"
@@ -65,8 +68,6 @@ def offer_first_steps(db: Database, user: User) -> None:
 
             with errors_shown():
                 load_demo(db, spec, progress=progress, by=user)
-                bar.progress(1.0, text="Preparing the dashboard...")
-                analytics.rebuild()
                 st.rerun()
     with own:
         st.subheader("Import your own")
@@ -75,6 +76,11 @@ def offer_first_steps(db: Database, user: User) -> None:
             "before anything is saved."
         )
         st.page_link("app_pages/data.py", label="Go to Data → Import", icon=":material/upload_file:")
+
+
+def so_far(month: pd.Timestamp, today: date) -> str:
+    """The current month's label: "Dec 2026 (1–7, so far)"."""
+    return f"{month:%b %Y} (1–{today.day}, so far)"
 
 
 def in_theme(fig: go.Figure) -> go.Figure:
@@ -107,6 +113,7 @@ def show_dashboard(board: Dashboard) -> None:
     with left:
         st.subheader("Revenue by month")
         months = board.revenue_by_month
+        today = board.today or datetime.now(UTC).date()
         if months.empty:
             st.caption("No completed orders yet.")
         else:
@@ -114,7 +121,7 @@ def show_dashboard(board: Dashboard) -> None:
             months = months.assign(
                 lakh=months["revenue_paise"] / 1e7,
                 revenue=months["revenue_paise"].map(format_inr),
-                label=months["month"].dt.strftime("%b %Y"),
+                label=[so_far(m, today) if p else f"{m:%b %Y}" for m, p in zip(months["month"], months["partial"])],
             )
             fig = px.bar(
                 months,
@@ -126,7 +133,16 @@ def show_dashboard(board: Dashboard) -> None:
             fig.update_traces(
                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>%{customdata[2]} orders<extra></extra>"
             )
-            st.plotly_chart(in_theme(fig), width="stretch")
+            in_theme(fig)
+            if months["partial"].any():
+                # The month so far: lighter and hatched, so it is not read as a fall in revenue.
+                fig.update_traces(
+                    marker_color=[theme.ACCENT_LIGHT if p else theme.ACCENT for p in months["partial"]],
+                    marker_pattern_shape=["/" if p else "" for p in months["partial"]],
+                )
+            st.plotly_chart(fig, width="stretch")
+            if months["partial"].any():
+                st.caption(f"The last bar is {so_far(months['month'].iloc[-1], today)}: a month still under way.")
     with right:
         st.subheader("Customers by city")
         cities = board.customers_by_city

@@ -132,4 +132,6 @@ def test_dashboard_numbers_from_the_analytic_copy(shop):
         datetime(2025, 4, 1, tzinfo=UTC),
     ]
     assert list(months["revenue_paise"]) == [129_950, 9_999]
+    assert list(months["partial"]) == [False, True]  # April runs to the 20th: the month so far
+    assert not load_dashboard(analytics.open_copy().cursor(), today=date(2025, 5, 2)).revenue_by_month["partial"].any()
     assert set(map(tuple, board.customers_by_city.values.tolist())) == {("Pune", 1), ("Mumbai", 1), ("(no city)", 1)}

@@ -102,9 +102,15 @@ def test_cli_loads_the_demo_and_loading_again_changes_nothing(db, cli):
         "customers": {"inserted": 300, "updated": 0, "unchanged": 0},
         "orders": {"inserted": 2000, "updated": 0, "unchanged": 0},
     }
-    assert db.customers.count_documents({}) == 300 and db.orders.count_documents({}) == 2000
+    campaign = summary["campaign"]
+    assert campaign["orders"] > 0 and campaign["holdout"] > 0
+    assert db.customers.count_documents({}) == 300 and db.orders.count_documents({}) == 2000 + campaign["orders"]
     again = json.loads(cli(*args, check=True).stdout.strip().splitlines()[-1])
     assert again["written"]["orders"] == {"inserted": 0, "updated": 0, "unchanged": 2000}
+    assert again["campaign"] == campaign
+    assert db.orders.count_documents({}) == 2000 + campaign["orders"]
+    assert db.campaigns.count_documents({}) == 1
+    assert db.communication_log.count_documents({}) == campaign["recipients"] + campaign["holdout"]
 
 
 @pytest.mark.slow  # generates and writes the demo twice
@@ -117,6 +123,10 @@ def test_same_seed_writes_identical_documents_in_two_databases(db):
         load_demo(other, spec, by=CLI)
         for kind, key in (("customers", "customer_id"), ("orders", "order_id")):
             assert _comparable(db[kind].find().sort(key)) == _comparable(other[kind].find().sort(key))
+        members = [{"customer_id": 1, "status": 1, "variant": 1, "sent_at": 1, "_id": 0}, ("customer_id", 1)]
+        assert list(db.communication_log.find({}, members[0]).sort(*members[1])) == list(
+            other.communication_log.find({}, members[0]).sort(*members[1])
+        )  # the same campaign id, hence the same holdout and orders
         order = db.orders.find_one({"order_id": "ORD-0000001"})
         assert isinstance(order["amount"], int) and order["status"] in {"completed", "cancelled", "refunded"}
     finally:
@@ -125,9 +135,11 @@ def test_same_seed_writes_identical_documents_in_two_databases(db):
 
 def test_reset_replaces_everything_with_the_demo(db, cli):
     db.customers.insert_one({"customer_id": "mine", "name": "Not demo"})
-    cli("demo", "--customers", "50", "--orders", "100", "--reset", check=True)
+    cli("demo", "--customers", "50", "--orders", "100", "--no-campaign", check=True)
+    result = cli("demo", "--customers", "50", "--orders", "100", "--reset", check=True)
+    campaign = json.loads(result.stdout.strip().splitlines()[-1])["campaign"]
     assert db.customers.count_documents({"customer_id": "mine"}) == 0
-    assert db.customers.count_documents({}) == 50 and db.orders.count_documents({}) == 100
+    assert db.customers.count_documents({}) == 50 and db.orders.count_documents({}) == 100 + campaign["orders"]
 
 
 @pytest.mark.parametrize(
@@ -143,3 +155,26 @@ def test_bad_options_are_refused_with_one_line(cli, args, where):
     assert result.returncode == 2
     assert result.stderr.strip().startswith(f"error: {where}")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow  # a demo big enough for its campaign to show a lift
+def test_the_demo_campaign_shows_the_lift_planted_in_its_orders(db):
+    from crm.campaigns.results import campaign_results
+    from crm.demo.campaign import EFFECT, HOLDOUT_PERCENT, start_of
+
+    spec = DemoSpec(customers=3_000, orders=30_000, seed=42, as_of=AS_OF)
+    report = load_demo(db, spec, by=CLI)
+    assert report.campaign is not None
+    campaign = db.campaigns.find_one()
+    assert campaign["status"] == "completed" and campaign["started_at"] == start_of(spec)
+    statuses = Counter(row["status"] for row in db.communication_log.find())
+    assert set(statuses) == {"DELIVERED", "FAILED", "HOLDOUT"}  # nothing pending, nothing left to send
+    held = statuses["HOLDOUT"] / sum(statuses.values())
+    assert abs(held - HOLDOUT_PERCENT / 100) < 0.03
+
+    results = campaign_results(db, report.campaign.campaign_id)
+    assert results is not None and results.lift is not None
+    assert results.lift.significant and results.lift.low > 0
+    # The planted truth (about 7 points, both variants alike) lies within the interval.
+    assert results.lift.low < 100 * sum(EFFECT) / len(EFFECT) < results.lift.high
+    assert results.as_json()["messaged"]["recipients"] == report.campaign.recipients
