@@ -6,6 +6,8 @@ sent), fixes it, passes the check and sends. On History the campaign is listed f
 counters settle to what `python -m crm campaign stats` prints, the funnel and timeline charts
 draw, the log filters by status and its CSV holds one row per recipient. A viewer sees History
 but gets no send button and no CSV of the log; the Campaigns page stops refreshing once a send has settled.
+A campaign sent with a 10% holdout shows its results on History, and they follow the orders the
+shop's backend posts to the REST API afterwards, a refund included.
 
 One app (Streamlit on a free port, the mock vendor inside it) serves the whole module, on a small
 demo dataset in a database of its own. Set CRM_SCREENSHOT_DIR to save the History view there
@@ -21,14 +23,20 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+import httpx
 import pytest
 
 from crm import store
 from crm.auth import CLI, users
+from crm.auth.api_keys import create_key
+from crm.demo.campaign import NAME as DEMO_CAMPAIGN
+from crm.formats.indian_numbers import format_inr
 from crm.segments import create_segment
+from tests.campaign_support import order
 from tests.e2e.signin_support import (
     chromium_page,
     downloaded_csv,
@@ -37,7 +45,7 @@ from tests.e2e.signin_support import (
     submit_sign_in,
     wait_for,
 )
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +54,7 @@ PASSWORD = "campaign test password"
 SEGMENT = "Mumbai and Pune"
 CITIES = {"op": "and", "rules": [{"field": "city", "operator": "in", "value": ["Mumbai", "Pune"]}]}
 LAPSED = {"op": "and", "rules": [{"field": "days_since_last_order", "operator": ">", "value": 90}]}
+BUYERS = {"op": "and", "rules": [{"field": "order_count", "operator": ">=", "value": 1}]}
 NAME = "Diwali in Mumbai and Pune"
 BROKEN = "Hi {{ first_name }}, your code is {{ coupon_code }}"
 FIXED = 'Hi {{ first_name | default("there") }}, Diwali offers in {{ city }} this week!'
@@ -302,9 +311,10 @@ def test_compose_check_fix_send_and_follow_on_history(app, tmp_path):
             "both campaigns listed, settled",
         )
         rows = grid_rows(overview)
-        assert (rows[0]["campaign"], rows[-1]["campaign"]) == (NAME, "Earlier from the CLI")  # most recent first
+        # most recent first; last, the demo's past campaign
+        assert [r["campaign"] for r in rows] == [NAME, "Earlier from the CLI", DEMO_CAMPAIGN]
         assert {k: int(rows[0][k]) for k in columns} == {k: stats[k] for k in columns}
-        assert {k: int(rows[-1][k]) for k in columns} == {k: app.earlier[k] for k in columns}
+        assert {k: int(rows[1][k]) for k in columns} == {k: app.earlier[k] for k in columns}
         assert rows[0]["channel"] == "Email" and rows[0]["owner"] == "mia"
 
         for label in ("Audience", "Sent", "Delivered", "Failed", "Pending"):
@@ -427,3 +437,109 @@ def test_the_campaigns_page_follows_a_send_to_the_end_then_stops_refreshing(app,
         page.get_by_text(
             f"Receipts: {stats['delivered']:,} delivered, {stats['failed']:,} failed, 0 pending"
         ).wait_for()
+
+
+@contextmanager
+def rest_api(env_key: str):
+    """`python -m crm api` on a free port of the module's database, and a key for it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "crm", "api", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+
+        def answers() -> bool:
+            assert process.poll() is None, "the API process exited"
+            try:
+                return httpx.get(url + "/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(answers, WAIT, "the API process")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {env_key}"}, timeout=60) as client:
+            yield client
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def test_a_campaign_with_a_holdout_shows_what_later_orders_earned(app, tmp_path):
+    db = app.db
+    create_segment(db, "Everyone who ordered", BUYERS, by=CLI)
+    name = "Weekend offer with a holdout"
+    with signed_in(app, "mia", tmp_path) as page:
+        open_page(page, "Campaigns", "Campaigns")
+        choose_option(page, page.get_by_role("combobox", name="Segment", exact=True), "Everyone who ordered")
+        settle(page)
+        page.get_by_label("Campaign name").fill(name)
+        page.get_by_label("Campaign name").press("Enter")
+        holdout = page.get_by_role("spinbutton", name="Holdout (% of recipients not messaged)")
+        holdout.fill("10")
+        holdout.press("Enter")
+        settle(page)
+        page.get_by_role("button", name="Run the pre-send check").click()
+        page.get_by_text("The check passed: every message renders.").wait_for()
+        settle(page)
+        page.get_by_role("button", name="Send campaign").click()
+        page.get_by_text("Every message has its receipt.").wait_for()
+
+        campaign = db.campaigns.find_one({"name": name})
+        assert campaign["holdout_percent"] == 10 and campaign["window_days"] == 7
+        log = list(db.communication_log.find({"campaign_id": str(campaign["_id"])}).sort("customer_id"))
+        held = [r["customer_id"] for r in log if r["status"] == "HOLDOUT"]
+        group = len(log) - len(held)  # the messaged group: delivered or not (intention to treat)
+        messaged = [r["customer_id"] for r in log if r["status"] == "DELIVERED"]
+        assert 0.04 < len(held) / len(log) < 0.18 and len(messaged) >= 3  # about 10% of ~180 recipients
+        assert all(r["message"] is None and r["sent_at"] is None for r in log if r["status"] == "HOLDOUT")
+
+        open_page(page, "History", "Campaign history")
+        page.get_by_role("heading", name=name).wait_for()  # the newest campaign is the one shown
+        assert metric(page, "Converted (messaged)") == "0.0%" and metric(page, "Converted (holdout)") == "0.0%"
+
+        # The shop's backend posts the orders that followed: two messaged customers buy (one of
+        # them twice), a third cancels, and one held-out customer buys on their own.
+        now = datetime.now(UTC)  # after every message: the send has settled
+        orders = [
+            order("E2E-1", messaged[0], 1_500, now),
+            order("E2E-2", messaged[0], 500, now),
+            order("E2E-3", messaged[1], 2_000, now),
+            order("E2E-4", messaged[2], 999, now, status="cancelled"),
+            order("E2E-5", held[0], 700, now),
+        ]
+        key = create_key(db, "shop backend")[1]
+        with rest_api(key) as shop:
+            assert shop.post("/api/v1/orders", json=orders).json() == {"inserted": 5, "updated": 0, "unchanged": 0}
+
+            def shows(m_rate: str, h_rate: str, revenue: str) -> bool:
+                page.reload()  # a user comes back to the page: results are computed as it opens
+                page.get_by_role("heading", name=name).wait_for()
+                got = (metric(page, "Converted (messaged)"), metric(page, "Converted (holdout)"))
+                return got == (m_rate, h_rate) and metric(page, "Attributed revenue") == revenue
+
+            def rate(converters: int, of: int) -> str:
+                return f"{100 * converters / of:.1f}%"
+
+            wait_for(
+                lambda: shows(rate(2, group), rate(1, len(held)), format_inr(4_000_00)),
+                WAIT,
+                "the results to count the new orders",
+                every=1,
+            )
+            results = json.loads(app.run_cli("campaign", "results", str(campaign["_id"])))
+            assert (results["messaged"]["converters"], results["messaged"]["revenue"]) == (2, 4000.0)
+            assert (results["holdout"]["converters"], results["holdout"]["revenue"]) == (1, 700.0)
+
+            # A refund later: the ₹2,000 order stops counting.
+            refunded = shop.post("/api/v1/orders", json=order("E2E-3", messaged[1], 2_000, now, status="refunded"))
+            assert refunded.json() == {"inserted": 0, "updated": 1, "unchanged": 0}
+            wait_for(
+                lambda: shows(rate(1, group), rate(1, len(held)), format_inr(2_000_00)),
+                WAIT,
+                "the results to drop the refunded order",
+                every=1,
+            )
