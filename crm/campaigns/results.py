@@ -50,11 +50,20 @@ class Results:
     curve: dict[str, list[float]] = field(default_factory=dict)  # group -> rate by day 0..window
     sentence: str = ""
 
+    @property
+    def relative_lift(self) -> float | None:
+        """The lift as a share of the holdout's rate (0.5: half as many converted again)."""
+        base = self.holdout.conversion_rate if self.holdout else None
+        if self.lift is None or not base:
+            return None
+        return self.lift.points / 100 / base
+
     def as_json(self) -> dict[str, Any]:
         lift = None
         if self.lift is not None and self.incremental is not None:
             lift = {
                 "conversion_points": round(self.lift.points, 4),
+                "relative": None if self.relative_lift is None else round(self.relative_lift, 4),
                 "ci_low": round(self.lift.low, 4),
                 "ci_high": round(self.lift.high, 4),
                 "p_value": round(self.lift.p_value, 6),
@@ -162,12 +171,17 @@ def _curve(outcomes: Outcomes, mask: np.ndarray, window_days: int) -> list[float
     return [float(np.sum(days <= d + 1)) / total for d in range(window_days)]
 
 
-def campaign_results(db: Database, campaign_id: str) -> Results | None:
-    """The results of a campaign, from the analytic copy as it is now; None before it started."""
+def results_for(campaign: Campaign, table: pa.Table) -> Results:
+    """The results of a started campaign whose members (`members`) are `table`, from the
+    analytic copy's orders as they are now."""
     from crm.analytics.analytic_copy import open_copy
 
+    return compute_results(campaign, attribute(open_copy().cursor(), table, campaign.window_days))
+
+
+def campaign_results(db: Database, campaign_id: str) -> Results | None:
+    """The results of a campaign, from the analytic copy as it is now; None before it started."""
     campaign = get_campaign(db, campaign_id)
     if campaign.started_at is None:
         return None
-    table = members(db, campaign)
-    return compute_results(campaign, attribute(open_copy().cursor(), table, campaign.window_days))
+    return results_for(campaign, members(db, campaign))

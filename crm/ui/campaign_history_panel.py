@@ -3,10 +3,12 @@ log and templates, refreshing themselves while messages are pending."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 import pandas as pd
+import pyarrow as pa
 import streamlit as st
 
 from crm.analytics.analytic_copy import open_copy
@@ -17,7 +19,7 @@ from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline
 from crm.campaigns.model import COMPLETED, status_label
-from crm.campaigns.results import Results, campaign_results
+from crm.campaigns.results import Results, members, results_for
 from crm.formats.indian_numbers import as_text, format_count
 from crm.store.documents import Database
 from crm.ui.delivery_charts import funnel, timeline_chart
@@ -38,17 +40,28 @@ def counters(db: Database, campaign: Campaign) -> CampaignStats:
     return campaign_stats(db, campaign.id)
 
 
-@st.cache_data(ttl=RESULTS_SECONDS, show_spinner=False, max_entries=64)
-def cached_results(campaign_id: str, data_version: str, _db: Database) -> Results | None:
-    """Results are computed from the orders as they are now: again when the data changed, and
-    at most every RESULTS_SECONDS while receipts come in."""
-    return campaign_results(_db, campaign_id)
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_members(campaign_id: str, members_version: str, _db: Database) -> pa.Table:
+    """A campaign's members, read from the log (the slow part: ~0.1 s per 3k members): once for
+    a finished campaign, whose members no longer change; every RESULTS_SECONDS while it sends."""
+    return members(_db, get_campaign(_db, campaign_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def cached_results(campaign_id: str, members_version: str, data_version: str, _db: Database) -> Results:
+    """Results from the orders as they are now: computed again when the data changed (~15 ms)."""
+    campaign = get_campaign(_db, campaign_id)
+    return results_for(campaign, cached_members(campaign_id, members_version, _db))
 
 
 def results_of(db: Database, campaign: Campaign) -> Results | None:
     if campaign.started_at is None:
         return None
-    return cached_results(campaign.id, open_copy().data_version, db)
+    if campaign.finished_at is not None:
+        members_version = campaign.finished_at.isoformat()
+    else:
+        members_version = f"live {int(time.time() // RESULTS_SECONDS)}"
+    return cached_results(campaign.id, members_version, open_copy().data_version, db)
 
 
 def when(value: datetime | None) -> str:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from crm.campaigns.attribution import HOLDOUT, MESSAGED
 from crm.campaigns.results import Results
-from crm.formats.indian_numbers import format_count, format_inr
+from crm.formats.indian_numbers import format_count, format_inr, format_inr_short
 from crm.ui import theme
 
 COLOURS = {MESSAGED: theme.ACCENT, HOLDOUT: theme.NEUTRAL}
@@ -24,33 +24,47 @@ def _rupees(paise: float | None) -> str:
 
 
 def results_panel(results: Results) -> None:
-    st.markdown("**Results**")
+    st.markdown(f"**Results** · conversion within {results.campaign.window_days} days of the message")
     lift, m, h = results.lift, results.messaged, results.holdout
     (st.success if lift is not None and lift.significant and lift.points > 0 else st.info)(
         results.sentence, icon=":material/insights:"
     )
+    window = results.campaign.window_days
     cols = st.columns(5, border=True)
+    # Short labels: five metrics share the width; the help says what each counts.
     cols[0].metric(
-        "Converted (messaged)",
+        "Messaged",
         _rate(m.conversion_rate),
-        help=f"{format_count(m.converters)} of {format_count(m.recipients)}",
+        help=f"Converted within {window} days: {format_count(m.converters)} of {format_count(m.recipients)}",
     )
     cols[1].metric(
-        "Converted (holdout)",
+        "Holdout",
         _rate(h.conversion_rate if h else None),
-        help=f"{format_count(h.converters)} of {format_count(h.recipients)}" if h else "no holdout",
+        help=f"Converted within {window} days: {format_count(h.converters)} of {format_count(h.recipients)}"
+        if h
+        else "No holdout: set one when you send to measure what the campaign caused",
     )
     cols[2].metric(
         "Lift",
         "–" if lift is None else f"{lift.points:+.1f} pts",
-        help=None if lift is None else f"95% CI {lift.low:.1f} to {lift.high:.1f}; p = {lift.p_value:.3g}",
+        help=None
+        if lift is None
+        else f"95% CI {lift.low:.1f} to {lift.high:.1f} points; p = {lift.p_value:.3g}"
+        + ("" if results.relative_lift is None else f"; {results.relative_lift:+.0%} on the holdout's rate"),
     )
-    cols[3].metric("Attributed revenue", format_inr(m.revenue_paise))
+    cols[3].metric(
+        "Revenue",
+        format_inr_short(m.revenue_paise),
+        help=f"Attributed to the messaged: {format_inr(m.revenue_paise)}",
+    )
     incremental = results.incremental
     cols[4].metric(
-        "Incremental revenue",
-        "–" if incremental is None else _rupees(incremental[0]),
-        help=None if incremental is None else f"95% CI {_rupees(incremental[1])} to {_rupees(incremental[2])}",
+        "Incremental",
+        "–" if incremental is None else format_inr_short(round(incremental[0])),
+        help=None
+        if incremental is None
+        else f"Revenue the messages caused: {_rupees(incremental[0])} (95% CI {_rupees(incremental[1])} to "
+        f"{_rupees(incremental[2])})",
     )
     if len(results.variants) > 1:
         st.dataframe(variant_table(results), hide_index=True, width="stretch")

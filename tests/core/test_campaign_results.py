@@ -98,6 +98,8 @@ def test_results_equal_the_reference_on_every_edge(db, customers):
     assert again["messaged"]["revenue"] == 500 + 300 + 450 + 800 + 99
     assert again["messaged"]["converters"] == 4  # m0, m1 (late), m3, m4; m2's order was cancelled
     assert again["lift"] is not None and again["holdout"]["converters"] == 1
+    m_rate, h_rate = again["messaged"]["conversion_rate"], again["holdout"]["conversion_rate"]
+    assert again["lift"]["relative"] == pytest.approx((m_rate - h_rate) / h_rate, abs=1e-3)
     assert json.loads(json.dumps(again)) == again  # one JSON object
 
 

@@ -42,9 +42,12 @@ def test_history_shows_the_results_of_a_campaign_with_a_holdout(db, campaign):
     no_failures(at)
     metrics = {m.label: m.value for m in at.metric}
     messaged = campaign_stats_audience(db, campaign.id)
-    assert metrics["Converted (messaged)"] == f"{100 * 6 / messaged:.1f}%"
-    assert metrics["Converted (holdout)"] == "0.0%"
-    assert metrics["Attributed revenue"] == "₹6,000.00"
+    assert metrics["Messaged"] == f"{100 * 6 / messaged:.1f}%"  # converted within the window
+    assert metrics["Holdout"] == "0.0%"
+    assert metrics["Revenue"] == "₹6,000"
+    helps = {m.label: m.help for m in at.metric}
+    assert helps["Messaged"] == f"Converted within 7 days: 6 of {messaged:,}"
+    assert helps["Revenue"] == "Attributed to the messaged: ₹6,000.00"
     assert any("points" in i.value and "95% CI" in i.value for i in [*at.info, *at.success])
     overview = next(f.value for f in at.dataframe if "lift (pts)" in f.value.columns)
     assert overview["revenue (₹)"].tolist() == [6000.0]
