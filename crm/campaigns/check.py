@@ -8,11 +8,12 @@ for missing consent or contact details. A campaign is created only from a passin
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
+from crm.campaigns.audience import COUNTED, EXCLUSIONS, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
 from crm.campaigns.model import CampaignDraft
 from crm.campaigns.sms_length import sms_length
@@ -97,15 +98,16 @@ def compile_all(templates: list[str]) -> tuple[list[CompiledTemplate | None], li
     return compiled, problems
 
 
-def check_draft(draft: CampaignDraft) -> CheckReport:
-    """Render every message of the draft for its current audience and report."""
+def check_draft(draft: CampaignDraft, capped: Collection[str] = frozenset()) -> CheckReport:
+    """Render every message of the draft for its current audience and report; `capped`: who the
+    frequency cap holds back now (`frequency.capped_now`; the send counts again)."""
     channel = get_channel(draft.channel)
     as_of = draft.as_of or datetime.now(UTC).date()
     compiled, problems = compile_all(draft.templates)
     report = CheckReport(
         as_of=as_of,
         problems=problems,
-        excluded={reason: 0 for reason in EXCLUSIONS},
+        excluded=dict.fromkeys(COUNTED, 0),
         holdout_percent=draft.holdout_percent,
     )
     fields = set().union(*(c.fields for c in compiled if c is not None))
@@ -114,9 +116,9 @@ def check_draft(draft: CampaignDraft) -> CheckReport:
     for rows in stream(draft.rules, as_of, columns_for(channel, fields)):
         for row in rows:
             report.matched += 1
-            reason = exclusion(row, channel)
+            reason = exclusion(row, channel, capped)
             if reason:
-                report.excluded[reason] += 1
+                report.excluded[reason] = report.excluded.get(reason, 0) + 1
                 continue
             report.recipients += 1
             variant = variant_for(row["customer_id"], len(compiled))

@@ -9,14 +9,16 @@ check) becomes a FAILED row saying why: counted, never silently dropped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from pymongo.errors import BulkWriteError
 
-from crm.campaigns.audience import EXCLUSIONS, columns_for, exclusion, stream
+from crm.campaigns.audience import COUNTED, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
+from crm.campaigns.frequency import capped_customers, ledger_lock
 from crm.campaigns.model import FAILED, HOLDOUT, PENDING, Campaign
 from crm.campaigns.repository import object_id
+from crm.campaigns.sending_rules import frequency_cap
 from crm.campaigns.templating import RenderError, compile_template, render, variant_for
 from crm.store.clock import utc_now
 from crm.store.documents import Database, Document
@@ -25,20 +27,38 @@ DUPLICATE_KEY = 11000
 
 
 def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], None] | None = None) -> int:
-    """Write the campaign's log rows (idempotent); returns the number of recipients."""
+    """Write the campaign's log rows (idempotent); returns the number of recipients. With a
+    frequency cap, under the ledger lock: the next campaign's snapshot counts these rows."""
+    cap = frequency_cap(db)
+    if cap is None:
+        return _take_snapshot(db, campaign, frozenset(), progress)
+    with ledger_lock(db) as lock:
+        capped = capped_customers(db, cap, campaign.channel, utc_now(), campaign.id)
+
+        def step(n: int) -> None:
+            lock.renew()
+            if progress:
+                progress(n)
+
+        return _take_snapshot(db, campaign, capped, step)
+
+
+def _take_snapshot(
+    db: Database, campaign: Campaign, capped: Collection[str], progress: Callable[[int], None] | None
+) -> int:
     channel = get_channel(campaign.channel)
     compiled = [compile_template(t, location=f"template {i}") for i, t in enumerate(campaign.templates, 1)]
     fields = set().union(*(c.fields for c in compiled))
-    excluded = {reason: 0 for reason in EXCLUSIONS}
+    excluded = dict.fromkeys(COUNTED, 0)
     matched = 0
     for rows in stream(campaign.rules, campaign.as_of, columns_for(channel, fields)):
         stamp = utc_now()
         docs = []
         for row in rows:
             matched += 1
-            reason = exclusion(row, channel)
+            reason = exclusion(row, channel, capped)
             if reason:
-                excluded[reason] += 1
+                excluded[reason] = excluded.get(reason, 0) + 1
                 continue
             variant = variant_for(row["customer_id"], len(compiled))
             held_out = in_holdout(campaign.id, row["customer_id"], campaign.holdout_percent)

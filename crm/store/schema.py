@@ -33,6 +33,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         # No customer gets the same campaign twice, even across a crash.
         IndexModel([("campaign_id", ASCENDING), ("customer_id", ASCENDING)], unique=True),
         IndexModel([("campaign_id", ASCENDING), ("status", ASCENDING)]),
+        # The frequency cap counts each customer's messages of the last days.
+        IndexModel([("created_at", ASCENDING)]),
     ],
     "vendor_messages": [
         # The mock vendor's take-over of receipts a stopped poster still owed.

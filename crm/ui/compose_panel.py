@@ -23,6 +23,7 @@ from crm.campaigns import (
 from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.check import CheckReport, Problem
+from crm.campaigns.frequency import capped_now
 from crm.campaigns.model import DEFAULT_WINDOW_DAYS, MAX_HOLDOUT_PERCENT, MAX_TEMPLATES, MAX_WINDOW_DAYS
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import DERIVED, FIELDS
@@ -195,7 +196,8 @@ def show_message_preview(draft: CampaignDraft) -> None:
 
 def show_report(report: CheckReport) -> None:
     """The pre-send check: who is messaged, who is excluded and why, what does not render."""
-    cols = st.columns(2 + len(EXCLUSIONS), border=True)
+    reasons = list(report.excluded)  # the cap's column only when it held someone back
+    cols = st.columns(2 + len(reasons), border=True)
     cols[0].metric("Matched", format_count(report.matched))
     held = report.expected_holdout
     cols[1].metric(
@@ -203,7 +205,7 @@ def show_report(report: CheckReport) -> None:
         format_count(report.recipients - held),
         help=f"and about {format_count(held)} held out ({report.holdout_percent}%)" if held else None,
     )
-    for col, reason in zip(cols[2:], EXCLUSIONS):
+    for col, reason in zip(cols[2:], reasons):
         col.metric(
             f"Excluded: {reason.replace('_', ' ')}",
             format_count(report.excluded.get(reason, 0)),
@@ -260,7 +262,7 @@ def check_and_send_panel(db: Database, user: User, draft: CampaignDraft) -> None
     current = checked if checked and checked[0] == draft_key(draft) else None
     if st.button("Run the pre-send check", icon=":material/fact_check:"):
         with st.spinner("Rendering every message..."):
-            current = (draft_key(draft), check_draft(draft))
+            current = (draft_key(draft), check_draft(draft, capped_now(db, draft.channel)))
         st.session_state[CHECKED] = current
     if current is not None:
         show_report(current[1])

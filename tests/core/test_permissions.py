@@ -21,6 +21,7 @@ from crm.auth.api_keys import ApiKey
 from crm.auth.permissions import PERMISSIONS, allowed
 from crm.campaigns import CampaignDraft, compose_campaign, send_campaign
 from crm.campaigns.history import log_csv
+from crm.campaigns.sending_rules import FrequencyCap, set_frequency_cap
 from crm.config import load_settings
 from crm.demo import DemoSpec, load_demo
 from crm.errors import Forbidden
@@ -66,6 +67,10 @@ SYSTEM = {
     "crm/campaigns/lease.py:release": "a dispatcher's lease on a campaign",
     "crm/campaigns/snapshot.py:take_snapshot": "the audience of a campaign send_campaign started",
     "crm/campaigns/snapshot.py:_insert_missing": "the audience of a campaign send_campaign started",
+    "crm/campaigns/snapshot.py:_take_snapshot": "the audience of a campaign send_campaign started",
+    "crm/campaigns/frequency.py:try_claim": "the lock that makes capped snapshots take turns",
+    "crm/campaigns/frequency.py:renew": "the lock that makes capped snapshots take turns",
+    "crm/campaigns/frequency.py:release": "the lock that makes capped snapshots take turns",
     "crm/campaigns/receipt_journal.py:store_receipts": "delivery receipts, signed by the vendor",
     "crm/campaigns/receipts.py:write_receipts": "delivery receipts, signed by the vendor",
     "crm/campaigns/repository.py:campaign_stats": "caches counters computed from the log",
@@ -184,6 +189,9 @@ ACTIONS = {
     "crm/auth/users.py:unlock": lambda ctx, who: users.unlock(who, "boss", db=ctx["db"]),
     "crm/campaigns/history.py:log_csv": lambda ctx, who: log_csv(ctx["db"], ctx["campaign"], by=who),
     "crm/campaigns/service.py:compose_campaign": lambda ctx, who: compose_campaign(ctx["db"], who, _draft()),
+    "crm/campaigns/sending_rules.py:set_frequency_cap": lambda ctx, who: set_frequency_cap(
+        ctx["db"], FrequencyCap(1, 1), by=who
+    ),
     "crm/campaigns/service.py:send_campaign": lambda ctx, who: send_campaign(
         ctx["db"], who, ctx["campaign"], "http://127.0.0.1:9", load_settings()
     ),

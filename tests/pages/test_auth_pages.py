@@ -227,3 +227,23 @@ def test_sign_out_clears_the_session_and_shows_sign_in_again(shop):
     at.run()
     shows_nothing_private(at, shop)
     assert [e.action for e in audit.query({"action": "signout"}, db=get_db())] == ["signout"]
+
+
+def test_admin_sets_and_turns_off_the_frequency_cap(db):
+    from crm.campaigns.sending_rules import FrequencyCap, frequency_cap
+
+    at = open_settings("admin")
+    assert any("off: every campaign reaches everyone" in c.value for c in at.caption)
+    next(t for t in at.toggle if t.label == "Cap how many messages a customer gets").set_value(True)
+    next(n for n in at.number_input if n.label == "At most this many messages").set_value(2)
+    at.radio[0].set_value("each channel apart")
+    next(b for b in at.button if b.label == "Save").click()
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert frequency_cap(get_db()) == FrequencyCap(2, 7, across_channels=False)
+    assert any("at most 2 message(s) per customer in 7 day(s), on each channel" in s.value for s in at.success)
+    next(t for t in at.toggle if t.label == "Cap how many messages a customer gets").set_value(False)
+    next(b for b in at.button if b.label == "Save").click()
+    at.run()
+    assert frequency_cap(get_db()) is None
+    assert [e.action for e in audit.query({"action": "settings."}, db=get_db())] == ["settings.sending"] * 2
