@@ -16,6 +16,7 @@ from typing import Any
 from crm.campaigns.audience import COUNTED, EXCLUSIONS, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
 from crm.campaigns.model import CampaignDraft
+from crm.campaigns.sms_cost import SmsCost
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import (
     CompiledTemplate,
@@ -57,6 +58,7 @@ class CheckReport:
     encodings: Counter[str] = field(default_factory=Counter)  # GSM-7 / UCS-2 -> messages
     longest: int = 0  # characters of the longest rendered message
     holdout_percent: int = 0  # share of the recipients held out at random (decided at send)
+    sms: SmsCost = field(default_factory=SmsCost)  # SMS to be billed, and why some take more than one
 
     @property
     def ok(self) -> bool:
@@ -70,9 +72,11 @@ class CheckReport:
                 f"about {self.expected_holdout} of them ({self.holdout_percent}%) held out at random, not messaged, "
                 "to measure what the campaign earned"
             )
-        if self.segments:
-            parts.append(f"up to {max(self.segments)} SMS segment(s) per message")
-        return "; ".join(parts)
+        return "; ".join(parts) + "".join(f". {sentence.rstrip('.')}" for sentence in self.sms_sentences)
+
+    @property
+    def sms_sentences(self) -> list[str]:
+        return self.sms.sentences(self.holdout_percent)
 
     @property
     def expected_holdout(self) -> int:
@@ -167,6 +171,7 @@ def _measure(report: CheckReport, message: str, sms: bool) -> None:
         length = sms_length(message)
         report.segments[length.segments] += 1
         report.encodings[length.encoding] += 1
+        report.sms.add(message)
 
 
 def preview_messages(draft: CampaignDraft, n: int = SAMPLES) -> list[Sample | Problem]:

@@ -31,3 +31,17 @@ def sms_length(text: str) -> SmsLength:
         single, part, encoding = 70, 67, "UCS-2"
     segments = 1 if units <= single else -(-units // part)
     return SmsLength(encoding, units, segments)
+
+
+# Stand-ins in the GSM alphabet for characters people type that are not in it.
+GSM7_STAND_INS = {"₹": "Rs", "“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-", "…": "...", "•": "-"}
+
+
+def non_gsm_characters(text: str) -> list[str]:
+    """The characters that make a text go as UCS-2, in the order they first appear."""
+    return list(dict.fromkeys(ch for ch in text if ch not in GSM7_BASIC and ch not in GSM7_EXTENSION))
+
+
+def with_stand_ins(text: str) -> str:
+    """The text with the usual stand-ins written for characters outside the GSM alphabet."""
+    return "".join(GSM7_STAND_INS.get(ch, ch) for ch in text)

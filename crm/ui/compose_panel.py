@@ -211,9 +211,8 @@ def show_report(report: CheckReport) -> None:
             format_count(report.excluded.get(reason, 0)),
             help=EXCLUSIONS[reason],
         )
-    if report.segments:
-        parts = ", ".join(f"{format_count(n)} message(s) of {k} segment(s)" for k, n in sorted(report.segments.items()))
-        st.caption(f"SMS length: {parts}; encodings: {dict(report.encodings)}")
+    for sentence in report.sms_sentences:
+        st.caption(sentence)
     if report.ok:
         st.success("The check passed: every message renders.", icon=":material/check_circle:")
     for problem in report.problems:

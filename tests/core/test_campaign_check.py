@@ -63,6 +63,12 @@ def test_sms_length_is_measured_on_every_rendered_message(db):
     report = check_draft(draft(["₹ " + "x" * 80 + " {{ name }}"]))
     assert report.encodings == {"UCS-2": 5}
     assert report.segments == {2: 5}
+    assert report.sms_sentences == [
+        "5 message(s): 10 SMS will be billed.",
+        "5 of 5 messages need 2 SMS each because ₹ is not in the GSM alphabet (a message with one goes as "
+        "Unicode, 70 characters an SMS); write Rs for ₹ to keep them to one.",
+    ]
+    assert "10 SMS will be billed" in report.summary()
 
 
 def test_nobody_to_send_to_is_a_problem(db):

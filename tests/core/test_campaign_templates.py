@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from crm.campaigns.sms_cost import SmsCost
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import RenderError, compile_template, render, variant_for
 from crm.errors import InvalidInput
@@ -143,3 +144,18 @@ def test_ordinary_templates_still_work_under_the_limits():
     row = {"name": "asha rao", "city": "Pune", "tags": ["vip", "new"], "total_spend": Decimal("1500")}
     assert render(template, row) == "Hi ASHA in Pune: #vip, #new ₹1,500.00 0-1-2 *** Asha Rao"
     assert render(compile_template("{{ 'x' * 5000 }}"), {}) == "x" * 5000  # exactly at the limit
+
+
+def test_sms_cost_says_what_is_billed_and_why_in_words():
+    cost = SmsCost()
+    for text in ["Hi, “20% off” this weekend " + "x" * 60, "x" * 200, "नमस्ते " * 20, "Hi"]:
+        cost.add(text)
+    assert cost.sentences(holdout_percent=50) == [
+        "4 message(s): about 4 SMS will be billed for the messages sent (the holdout gets none).",
+        "1 of 4 messages need 2 SMS each because “ and ” are not in the GSM alphabet (a message with one goes as "
+        'Unicode, 70 characters an SMS); write " for “, " for ” to keep them to one.',
+        "1 of 4 messages need 2 SMS each: they are longer than 160 characters (153 an SMS once split).",
+        "1 of 4 messages need 3 SMS each: they are in Unicode (70 characters an SMS, 67 once split), as messages "
+        "in Indian scripts or with emoji always are.",
+    ]
+    assert cost.billed == 2 + 2 + 3 + 1

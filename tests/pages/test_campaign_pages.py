@@ -73,6 +73,7 @@ def test_preview_check_and_send_from_the_campaigns_page(db, monkeypatch):
     button(at, "Run the pre-send check").click()
     at.run()
     assert [m.value for m in at.metric][:2] == ["12", "11"]
+    assert "11 message(s): 11 SMS will be billed." in [c.value for c in at.caption]  # in words, no dict
     assert not button(at, "Send campaign").disabled
     button(at, "Send campaign").click()
     at.run()
