@@ -160,6 +160,11 @@ class Settings:
     vendor_key: str | None = setting(
         "CRM_VENDOR_KEY", None, "key the vendor asks of senders (unset: one per data dir)", shown="generated"
     )
+    unsubscribe_secret: str | None = setting(
+        "CRM_UNSUBSCRIBE_SECRET", None, "HMAC secret of unsubscribe links (unset: one per data dir)", shown="generated"
+    )
+    # Unsubscribe links point here: the API as the world reaches it.
+    public_url: str = setting("CRM_PUBLIC_URL", "http://127.0.0.1:8000", "public base URL of the API")
     # Never an address taken from a request's headers.
     receipt_url: str | None = setting("CRM_RECEIPT_URL", None, "where the mock vendor posts receipts")
     vendor_delay_ms: int = setting("CRM_VENDOR_DELAY_MS", 800, "mock vendor: longest receipt delay", _whole)

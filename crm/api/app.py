@@ -18,7 +18,7 @@ from crm.api.body_timeout import BodyTimeout
 from crm.api.errors import install_error_handlers
 from crm.api.framing import OneBodyLength
 from crm.api.rate_limit import TokenBuckets
-from crm.api.routes import campaigns, customers, health, ingest, receipts
+from crm.api.routes import campaigns, customers, health, inbound, ingest, receipts, unsubscribe
 from crm.api.schemas import input_schemas
 from crm.config import Settings, load_settings
 from crm.ingest.migrations import normalise_stored_customers
@@ -52,7 +52,15 @@ def create_app(settings: Settings | None = None, extra_routers: Iterable[APIRout
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BodyTimeout)
     app.add_middleware(OneBodyLength)  # added last, runs first: an ambiguous request is never read
-    routers = [ingest.router, customers.router, campaigns.router, health.router, receipts.receipts_router(settings)]
+    routers = [
+        ingest.router,
+        customers.router,
+        campaigns.router,
+        health.router,
+        receipts.receipts_router(settings),
+        unsubscribe.router,
+        inbound.router,
+    ]
     if not settings.vendor_url:  # a real vendor is configured: the mock one is not served
         routers.append(vendor_router(settings))
     for router in (*routers, *extra_routers):

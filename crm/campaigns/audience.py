@@ -7,6 +7,7 @@ consent are excluded and counted apart; see `crm.ingest.consent`) and a contact 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -18,15 +19,28 @@ from crm.ingest.consent import NO, YES
 
 BATCH_ROWS = 10_000
 NO_CONSENT, CONSENT_UNKNOWN, NO_CONTACT = "no_consent", "consent_unknown", "no_contact"
-FREQUENCY_CAP = "frequency_cap"
+SUPPRESSED, FREQUENCY_CAP = "suppressed", "frequency_cap"
 EXCLUSIONS = {
     NO_CONSENT: "refused consent for the channel",
     CONSENT_UNKNOWN: "consent for the channel unknown",
     NO_CONTACT: "no contact address for the channel",
+    SUPPRESSED: "contact on a suppression list for the channel",
     FREQUENCY_CAP: "already had as many messages as the frequency cap allows",
 }
-# Always counted (0 included); the cap's reason only when it held someone back.
+# Always counted (0 included); the workspace rules' reasons only when they held someone back.
 COUNTED = (NO_CONSENT, CONSENT_UNKNOWN, NO_CONTACT)
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """Who the workspace's rules hold back whatever their consent: contacts on a suppression list
+    (emails in lower case, phones in E.164) and customers at the frequency cap."""
+
+    suppressed: Collection[str] = frozenset()
+    capped: Collection[str] = frozenset()
+
+
+NOBODY = HeldBack()
 
 
 def columns_for(channel: Channel, fields: set[str] | frozenset[str]) -> list[str]:
@@ -59,14 +73,16 @@ def stream(
         yield batch.to_pylist()
 
 
-def exclusion(row: dict[str, Any], channel: Channel, capped: Collection[str] = frozenset()) -> str | None:
-    """Why this customer may not get a message on the channel, or None when they may; `capped`:
-    the customers the frequency cap holds back (crm.campaigns.frequency)."""
+def exclusion(row: dict[str, Any], channel: Channel, held: HeldBack = NOBODY) -> str | None:
+    """Why this customer may not get a message on the channel, or None when they may."""
     consent = row.get(channel.consent_field)
     if consent != YES:
         return NO_CONSENT if consent == NO else CONSENT_UNKNOWN
-    if is_empty(row.get(channel.contact_field)):
+    contact = row.get(channel.contact_field)
+    if is_empty(contact):
         return NO_CONTACT
-    if row["customer_id"] in capped:
+    if held.suppressed and str(contact).strip().lower() in held.suppressed:
+        return SUPPRESSED
+    if row["customer_id"] in held.capped:
         return FREQUENCY_CAP
     return None

@@ -8,12 +8,11 @@ for missing consent or contact details. A campaign is created only from a passin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from crm.campaigns.audience import COUNTED, EXCLUSIONS, columns_for, exclusion, stream
+from crm.campaigns.audience import COUNTED, EXCLUSIONS, NOBODY, HeldBack, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
 from crm.campaigns.model import CampaignDraft
 from crm.campaigns.sms_cost import SmsCost
@@ -102,9 +101,9 @@ def compile_all(templates: list[str]) -> tuple[list[CompiledTemplate | None], li
     return compiled, problems
 
 
-def check_draft(draft: CampaignDraft, capped: Collection[str] = frozenset()) -> CheckReport:
-    """Render every message of the draft for its current audience and report; `capped`: who the
-    frequency cap holds back now (`frequency.capped_now`; the send counts again)."""
+def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY) -> CheckReport:
+    """Render every message of the draft for its current audience and report; `held`: who the
+    workspace's rules hold back now (`held_back.held_back_now`; the snapshot counts again)."""
     channel = get_channel(draft.channel)
     as_of = draft.as_of or datetime.now(UTC).date()
     compiled, problems = compile_all(draft.templates)
@@ -120,7 +119,7 @@ def check_draft(draft: CampaignDraft, capped: Collection[str] = frozenset()) -> 
     for rows in stream(draft.rules, as_of, columns_for(channel, fields)):
         for row in rows:
             report.matched += 1
-            reason = exclusion(row, channel, capped)
+            reason = exclusion(row, channel, held)
             if reason:
                 report.excluded[reason] = report.excluded.get(reason, 0) + 1
                 continue

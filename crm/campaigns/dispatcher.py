@@ -35,6 +35,7 @@ from crm.campaigns.lease import Lease
 from crm.campaigns.model import AWAITING, COMPLETED, FAILED, PENDING, SENT
 from crm.campaigns.receipts import chunks, forward_only, per_row
 from crm.campaigns.snapshot import take_snapshot
+from crm.campaigns.unsubscribe import list_unsubscribe_headers
 from crm.campaigns.vendor_access import MOCK_PREFIX as VENDOR_PREFIX
 from crm.campaigns.vendor_access import vendor_key
 from crm.config import Settings
@@ -186,7 +187,7 @@ class Dispatcher:
                 for _ in range(MAX_PASSES):
                     cursor = self.db.communication_log.find(
                         {"campaign_id": self.campaign_id, "status": PENDING},
-                        {"customer_id": 1, "to": 1, "message": 1, "channel": 1},
+                        {"customer_id": 1, "to": 1, "message": 1, "channel": 1, "unsubscribe_url": 1},
                     ).batch_size(PAGE_ROWS)
                     while not self.lost.is_set():
                         rows = await asyncio.to_thread(_next_page, cursor)
@@ -254,12 +255,7 @@ class Dispatcher:
                 with attempt:
                     for key in waiting:
                         attempts[key] += 1
-                    payload = {
-                        "messages": [
-                            {"idempotency_key": key, "channel": row["channel"], "to": row["to"], "body": row["message"]}
-                            for key, row in waiting.items()
-                        ]
-                    }
+                    payload = {"messages": [{"idempotency_key": key, **_payload(row)} for key, row in waiting.items()]}
                     posted = utc_now()
                     response = await client.post(self.batch_url, json=payload)
                     if response.status_code == 429 or response.status_code >= 500:
@@ -296,7 +292,7 @@ class Dispatcher:
 
     async def _post(self, client: httpx.AsyncClient, row: Document) -> Outcome:
         key = f"{self.campaign_id}:{row['customer_id']}"
-        payload = {"channel": row["channel"], "to": row["to"], "body": row["message"]}
+        payload = _payload(row)
         attempts = 0
         try:
             async for attempt in self._retrying():
@@ -320,6 +316,14 @@ class Dispatcher:
             attempts,
             f"rejected by the vendor ({response.status_code}): {_reason(response)}",
         )
+
+
+def _payload(row: Document) -> Document:
+    """One message as the vendor takes it; an email carries its List-Unsubscribe headers."""
+    payload = {"channel": row["channel"], "to": row["to"], "body": row["message"]}
+    if row.get("unsubscribe_url"):
+        payload["headers"] = list_unsubscribe_headers(row["unsubscribe_url"])
+    return payload
 
 
 def _next_page(cursor: Cursor[Document]) -> list[Document]:

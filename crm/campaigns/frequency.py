@@ -20,10 +20,12 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from crm.campaigns.audience import HeldBack
 from crm.campaigns.lease import new_owner_id
 from crm.campaigns.model import DELIVERED, PENDING, SENT
 from crm.campaigns.sending_rules import FrequencyCap, frequency_cap
 from crm.errors import Unavailable
+from crm.ingest.suppressions import suppressed_contacts
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 
@@ -52,10 +54,11 @@ def capped_customers(
     return {doc["_id"] for doc in db.communication_log.aggregate(pipeline)}
 
 
-def capped_now(db: Database, channel: str) -> set[str]:
-    """For the pre-send check: who is capped at this moment (none without a cap)."""
+def held_back_now(db: Database, channel: str) -> HeldBack:
+    """For the pre-send check: who the suppression lists and the cap hold back at this moment."""
     cap = frequency_cap(db)
-    return capped_customers(db, cap, channel, utc_now()) if cap else set()
+    capped = capped_customers(db, cap, channel, utc_now()) if cap else set()
+    return HeldBack(suppressed_contacts(db, channel), capped)
 
 
 class LedgerLock:

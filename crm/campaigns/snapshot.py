@@ -9,29 +9,35 @@ check) becomes a FAILED row saying why: counted, never silently dropped.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
 from pymongo.errors import BulkWriteError
 
-from crm.campaigns.audience import COUNTED, columns_for, exclusion, stream
+from crm.campaigns.audience import COUNTED, HeldBack, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
 from crm.campaigns.frequency import capped_customers, ledger_lock
 from crm.campaigns.model import FAILED, HOLDOUT, PENDING, Campaign
 from crm.campaigns.repository import object_id
 from crm.campaigns.sending_rules import frequency_cap
 from crm.campaigns.templating import RenderError, compile_template, render, variant_for
+from crm.campaigns.unsubscribe import Unsubscribe, unsubscribe_url
+from crm.config import load_settings
+from crm.ingest.suppressions import suppressed_contacts
 from crm.store.clock import utc_now
 from crm.store.documents import Database, Document
 
 DUPLICATE_KEY = 11000
+# Every email ends with its one-click unsubscribe link (and its List-Unsubscribe headers).
+UNSUBSCRIBE_FOOTER = "Unsubscribe from these emails: "
 
 
 def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], None] | None = None) -> int:
     """Write the campaign's log rows (idempotent); returns the number of recipients. With a
     frequency cap, under the ledger lock: the next campaign's snapshot counts these rows."""
+    suppressed = suppressed_contacts(db, campaign.channel)
     cap = frequency_cap(db)
     if cap is None:
-        return _take_snapshot(db, campaign, frozenset(), progress)
+        return _take_snapshot(db, campaign, HeldBack(suppressed), progress)
     with ledger_lock(db) as lock:
         capped = capped_customers(db, cap, campaign.channel, utc_now(), campaign.id)
 
@@ -40,13 +46,12 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
             if progress:
                 progress(n)
 
-        return _take_snapshot(db, campaign, capped, step)
+        return _take_snapshot(db, campaign, HeldBack(suppressed, capped), step)
 
 
-def _take_snapshot(
-    db: Database, campaign: Campaign, capped: Collection[str], progress: Callable[[int], None] | None
-) -> int:
+def _take_snapshot(db: Database, campaign: Campaign, held: HeldBack, progress: Callable[[int], None] | None) -> int:
     channel = get_channel(campaign.channel)
+    settings = load_settings()
     compiled = [compile_template(t, location=f"template {i}") for i, t in enumerate(campaign.templates, 1)]
     fields = set().union(*(c.fields for c in compiled))
     excluded = dict.fromkeys(COUNTED, 0)
@@ -56,7 +61,7 @@ def _take_snapshot(
         docs = []
         for row in rows:
             matched += 1
-            reason = exclusion(row, channel, capped)
+            reason = exclusion(row, channel, held)
             if reason:
                 excluded[reason] = excluded.get(reason, 0) + 1
                 continue
@@ -84,6 +89,9 @@ def _take_snapshot(
                 continue
             try:
                 doc["message"] = render(compiled[variant], row)
+                if channel.name == "email":
+                    url = unsubscribe_url(settings, Unsubscribe(row["customer_id"], "email", campaign.id))
+                    doc.update(message=f"{doc['message']}\n\n{UNSUBSCRIBE_FOOTER}{url}", unsubscribe_url=url)
             except RenderError as exc:
                 doc.update(message=None, status=FAILED, error=f"not rendered: {exc}", settled_at=stamp)
             docs.append(doc)

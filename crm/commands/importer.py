@@ -1,4 +1,4 @@
-"""`python -m crm import customers|orders FILE.csv`: validate a CSV file and load it."""
+"""`python -m crm import customers|orders|suppressions FILE.csv`: validate a CSV file and load it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,16 @@ def register(sub) -> None:
         description="Strict by default: one invalid row and nothing is written. "
         "Rows are numbered as a spreadsheet shows them (header = row 1).",
     )
-    parser.add_argument("kind", choices=["customers", "orders"])
+    parser.add_argument(
+        "kind",
+        choices=["customers", "orders", "suppressions"],
+        help="suppressions: a CSV of emails or phone numbers never to message on --channels",
+    )
+    parser.add_argument(
+        "--channels",
+        metavar="CHANNELS",
+        help="suppressions only: the channels the list holds them back on, e.g. sms,whatsapp",
+    )
     parser.add_argument("file", help="CSV file, UTF-8, first row names the columns")
     parser.add_argument("--skip-invalid", action="store_true", help="write the valid rows, report the others")
     parser.add_argument("--rejected", metavar="OUT.csv", help="write rejected rows with their reasons here")
@@ -104,7 +113,32 @@ def build_mapping(
     return {**mapping, **chosen}
 
 
+def suppress_command(args) -> int:
+    from pathlib import Path
+
+    from crm.auth import CLI
+    from crm.config import load_settings
+    from crm.ingest.suppressions import import_suppressions, read_contacts
+    from crm.store import get_db
+
+    if not args.channels:
+        raise InvalidInput("--channels", "name the channels to suppress the contacts on, e.g. --channels sms,whatsapp")
+    channels = [c.strip().lower() for c in args.channels.split(",") if c.strip()]
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput("file", f"cannot read {args.file}: {exc}") from None
+    contacts = read_contacts(text, load_settings().phone_region)
+    report = import_suppressions(get_db(), contacts, channels, f"file {Path(args.file).name}", by=CLI)
+    print(json.dumps({"suppressed": report.contacts, "channels": sorted(channels), "opted_out": report.opted_out}))
+    return 0
+
+
 def import_command(args) -> int:
+    if args.kind == "suppressions":
+        return suppress_command(args)
+    if args.channels:
+        raise InvalidInput("--channels", "is for suppression lists only: import suppressions FILE --channels sms")
     from tqdm import tqdm
 
     from crm.auth import CLI

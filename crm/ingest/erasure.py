@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from crm.auth import audit
 from crm.auth.permissions import Principal, requires
 from crm.errors import NotFound, Unavailable
+from crm.ingest.inbound import INBOUND
 from crm.store.clock import utc_now
 from crm.store.documents import Database, Document
 
@@ -80,8 +81,14 @@ def erase_customer(db: Database, customer_id: str, *, by: Principal) -> ErasureR
     )
     messages = db.communication_log.update_many(
         {"customer_id": customer_id},
-        {"$set": {"to": ERASED, "message": ERASED, "erased_at": stamp, "updated_at": stamp}},
+        {
+            "$set": {"to": ERASED, "message": ERASED, "erased_at": stamp, "updated_at": stamp},
+            "$unset": {"unsubscribe_url": ""},
+        },
     )
+    stored = db.customers.find_one({"customer_id": customer_id}, {"phone": 1}) or {}
+    if stored.get("phone"):  # their replies (STOP...) hold their number and words
+        db[INBOUND].delete_many({"from": stored["phone"]})
     _erase_at_vendor(db, customer_id)
     orders = db.orders.delete_many({"customer_id": customer_id})
     db.customers.delete_one({"customer_id": customer_id})

@@ -99,6 +99,7 @@ def _write_chunk(
         if stored is None:
             if consent:
                 doc["consent"] = consent
+                doc["consent_history"] = history(consent)
             doc["created_at"] = doc["updated_at"] = now
             inserts.append(doc)
             new_records.append(record)
@@ -114,7 +115,10 @@ def _write_chunk(
             changes.update({f"consent.{channel}": value for channel, value in consent.items()})
         if changes:
             changes["updated_at"] = now
-            updates.append(UpdateOne({id_field: key}, {"$set": changes}))
+            update: dict[str, Any] = {"$set": changes}
+            if consent:
+                update["$push"] = {"consent_history": {"$each": history(consent)}}
+            updates.append(UpdateOne({id_field: key}, update))
         else:
             result.unchanged += 1
     raced: list[Record] = []
@@ -135,6 +139,11 @@ def _write_chunk(
     if raced:
         _write_chunk(collection, id_field, raced, result, origin=origin)
     return bool(existing or raced)
+
+
+def history(consent: dict[str, Document]) -> list[Document]:
+    """The entries a consent change adds to the customer's `consent_history` (oldest first)."""
+    return [{"channel": channel, **value} for channel, value in consent.items()]
 
 
 def _is_legacy(consent: Any) -> bool:

@@ -58,6 +58,8 @@ class VendorMessage(BaseModel):
     channel: Literal["sms", "email", "whatsapp"]
     to: str = Field(min_length=1, max_length=320)
     body: str = Field(min_length=1, max_length=5_000)
+    # Email headers the sender wants on the message (List-Unsubscribe, as real vendors take them).
+    headers: dict[str, str] = Field(default_factory=dict, max_length=20)
 
 
 class Accepted(BaseModel):
@@ -279,6 +281,7 @@ def _new_record(settings: Settings, key: str, message: VendorMessage, poster: st
         "channel": message.channel,
         "to": message.to,
         "body": message.body,
+        "headers": message.headers,
         "submissions": 1,
         "accepted_at": accepted,
         "delay": delay,

@@ -16,6 +16,7 @@ from crm.formats.indian_numbers import as_text, format_count, format_inr
 from crm.ingest.attribute_registry import registered
 from crm.ingest.consent import CHANNELS
 from crm.ingest.erasure import erase_customer
+from crm.ingest.opt_out import OPTED_OUT_AT
 from crm.segment_engine.attributes import Attribute
 from crm.store.documents import Database
 from crm.ui.data import current_version
@@ -131,6 +132,10 @@ def show_customer(db: Database, view: CustomerView, user: User) -> None:
     if own:
         st.text(own)
     table(pd.DataFrame(consent_rows(customer.get("consent"))))
+    history = customer.get("consent_history") or []
+    if history:
+        with st.expander(f"Consent history ({len(history)} change(s))", icon=":material/history:"):
+            table(pd.DataFrame(history_rows(history)))
     cols = st.columns(4)
     cols[0].metric("Completed orders", format_count(view.completed_orders))
     cols[1].metric("Total spend", format_inr(view.total_spend_paise))
@@ -178,6 +183,25 @@ def consent_rows(consent: dict | None) -> list[dict]:
                 "consent": stored.get("status") or "unknown",
                 "source": stored.get("source") or "",
                 "recorded": when.strftime("%Y-%m-%d %H:%M UTC") if when else "",
+                # Their own opt-out: no import or API write of "yes" turns it back on.
+                "opted out": "yes, by the customer" if stored.get(OPTED_OUT_AT) else "",
+            }
+        )
+    return rows
+
+
+def history_rows(history: list[dict]) -> list[dict]:
+    """Every consent change, newest first; an opt-out the customer made says so."""
+    rows = []
+    for entry in reversed(history):
+        when = entry.get("at")
+        rows.append(
+            {
+                "recorded": when.strftime("%Y-%m-%d %H:%M UTC") if when else "",
+                "channel": entry.get("channel", ""),
+                "consent": entry.get("status", ""),
+                "source": entry.get("source") or "",
+                "opt-out by the customer": "yes" if entry.get(OPTED_OUT_AT) else "",
             }
         )
     return rows

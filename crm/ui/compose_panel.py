@@ -23,7 +23,7 @@ from crm.campaigns import (
 from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.check import CheckReport, Problem
-from crm.campaigns.frequency import capped_now
+from crm.campaigns.frequency import held_back_now
 from crm.campaigns.model import DEFAULT_WINDOW_DAYS, MAX_HOLDOUT_PERCENT, MAX_TEMPLATES, MAX_WINDOW_DAYS
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import DERIVED, FIELDS
@@ -261,7 +261,7 @@ def check_and_send_panel(db: Database, user: User, draft: CampaignDraft) -> None
     current = checked if checked and checked[0] == draft_key(draft) else None
     if st.button("Run the pre-send check", icon=":material/fact_check:"):
         with st.spinner("Rendering every message..."):
-            current = (draft_key(draft), check_draft(draft, capped_now(db, draft.channel)))
+            current = (draft_key(draft), check_draft(draft, held_back_now(db, draft.channel)))
         st.session_state[CHECKED] = current
     if current is not None:
         show_report(current[1])

@@ -23,8 +23,12 @@ def _comparable(docs):
     def consent(value):
         return {channel: {k: v for k, v in c.items() if k != "at"} for channel, c in value.items()}
 
+    def history(entries):
+        return [{k: v for k, v in entry.items() if k != "at"} for entry in entries]
+
+    kept = {"consent": consent, "consent_history": history}
     return [
-        {k: consent(v) if k == "consent" else v for k, v in doc.items() if k not in ("_id", "created_at", "updated_at")}
+        {k: kept.get(k, lambda v: v)(v) for k, v in doc.items() if k not in ("_id", "created_at", "updated_at")}
         for doc in docs
     ]
 

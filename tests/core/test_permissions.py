@@ -28,6 +28,7 @@ from crm.errors import Forbidden
 from crm.ingest.attribute_registry import register_attribute
 from crm.ingest.csv_import import import_csv
 from crm.ingest.erasure import erase_customer
+from crm.ingest.suppressions import import_suppressions
 from crm.segments import create_segment, delete_segment, duplicate_segment, update_segment
 from crm.store import get_db
 from tests.campaign_support import EVERYONE, load_customers
@@ -68,6 +69,9 @@ SYSTEM = {
     "crm/campaigns/snapshot.py:take_snapshot": "the audience of a campaign send_campaign started",
     "crm/campaigns/snapshot.py:_insert_missing": "the audience of a campaign send_campaign started",
     "crm/campaigns/snapshot.py:_take_snapshot": "the audience of a campaign send_campaign started",
+    "crm/ingest/opt_out.py:opt_out": "a customer's own opt-out: a signed link or signed reply proves it "
+    "(a suppression list is checked in import_suppressions)",
+    "crm/ingest/inbound.py:receive_reply": "customers' replies, forwarded by the vendor and signed",
     "crm/campaigns/frequency.py:try_claim": "the lock that makes capped snapshots take turns",
     "crm/campaigns/frequency.py:renew": "the lock that makes capped snapshots take turns",
     "crm/campaigns/frequency.py:release": "the lock that makes capped snapshots take turns",
@@ -200,6 +204,9 @@ ACTIONS = {
     ),
     "crm/ingest/erasure.py:erase_customer": lambda ctx, who: erase_customer(ctx["db"], "c000", by=who),
     "crm/ingest/csv_import.py:import_csv": lambda ctx, who: import_csv(ctx["db"], "customers", ctx["csv"], by=who),
+    "crm/ingest/suppressions.py:import_suppressions": lambda ctx, who: import_suppressions(
+        ctx["db"], ["+919800000000"], ["sms"], "test list", by=who
+    ),
     "crm/ingest/attribute_registry.py:register_attribute": lambda ctx, who: register_attribute(
         ctx["db"], "Loyalty Tier", "text", by=who
     ),

@@ -65,7 +65,9 @@ def app(mongo_server, tmp_path_factory):
     """Demo data, a marketer and a viewer, two saved segments, one campaign sent earlier from the
     CLI, and the app serving them; yields what the tests need."""
     server, _ = mongo_server
+    public_port = free_port()  # where the REST API runs when a test needs it: unsubscribe links point there
     env = {
+        "CRM_PUBLIC_URL": f"http://127.0.0.1:{public_port}",
         "CRM_DATA_DIR": str(server.data_dir),
         "CRM_DB_NAME": f"e2e_cmp_{uuid.uuid4().hex[:10]}",
         # a quick vendor that fails some messages, so the log has every status to filter on
@@ -116,7 +118,7 @@ def app(mongo_server, tmp_path_factory):
                 .splitlines()[-1]
             )
             with streamlit_app(env, "# local accounts\n") as (url, _log):
-                yield SimpleNamespace(url=url, db=db, run_cli=run_cli, earlier=earlier)
+                yield SimpleNamespace(url=url, db=db, run_cli=run_cli, earlier=earlier, public_port=public_port)
         finally:
             store.reset()
 
@@ -440,9 +442,9 @@ def test_the_campaigns_page_follows_a_send_to_the_end_then_stops_refreshing(app,
 
 
 @contextmanager
-def rest_api(env_key: str):
-    """`python -m crm api` on a free port of the module's database, and a key for it."""
-    port = free_port()
+def rest_api(env_key: str, port: int | None = None):
+    """`python -m crm api` on a free port (or `port`) of the module's database, and a key for it."""
+    port = port or free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "crm", "api", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
@@ -543,3 +545,38 @@ def test_a_campaign_with_a_holdout_shows_what_later_orders_earned(app, tmp_path)
                 "the results to drop the refunded order",
                 every=1,
             )
+
+
+def test_a_customer_unsubscribes_through_the_link_of_a_delivered_email(app, tmp_path):
+    db = app.db
+    demo = db.campaigns.find_one({"name": DEMO_CAMPAIGN})
+    row = db.communication_log.find_one({"campaign_id": str(demo["_id"]), "status": "DELIVERED"})
+    customer_id, url = row["customer_id"], row["unsubscribe_url"]
+    assert url.startswith(f"http://127.0.0.1:{app.public_port}/u/") and url in row["message"]
+    assert db.customers.find_one({"customer_id": customer_id})["consent"]["email"]["status"] == "yes"
+    with rest_api(create_key(db, "unsubscribe test")[1], port=app.public_port), chromium_page() as page:
+        page.goto(url)  # what the customer's mail app opens
+        page.get_by_role("heading", name="Unsubscribe from emails").wait_for()
+        page.get_by_role("button", name="Unsubscribe").click()
+        page.get_by_role("heading", name="You are unsubscribed").wait_for()
+    assert db.customers.find_one({"customer_id": customer_id})["consent"]["email"]["status"] == "no"
+
+    with signed_in(app, "mia", tmp_path) as page:
+        open_page(page, "Data", "Data")
+        page.get_by_role("tab", name="Customers").click()
+        search = page.get_by_label("Search").first
+        search.fill(customer_id)
+        search.press("Enter")
+        customers = page.locator("[class*=st-key-customers-table-]").get_by_test_id("stDataFrame")
+        wait_for(lambda: [r["customer_id"] for r in grid_rows(customers)] == [customer_id], WAIT, "the search")
+        settle(page)
+        click_row_box(customers, 0)
+        consent = page.get_by_test_id("stDataFrame").filter(has=page.get_by_text("opted out", exact=True))
+        wait_for(
+            lambda: (
+                {r["channel"]: (r["consent"], r["opted out"]) for r in grid_rows(consent)}.get("email")
+                == ("no", "yes, by the customer")
+            ),
+            WAIT,
+            "the customer's email consent to show the opt-out",
+        )
