@@ -6,7 +6,7 @@ from crm.auth import allowed
 from crm.ui.admin_panels import audit_panel, keys_panel, status_panel, users_panel
 from crm.ui.auth import require_user
 from crm.ui.data import get_database
-from crm.ui.sending_rules_panel import sending_rules_panel
+from crm.ui.sending_rules_panel import dlt_panel, sending_rules_panel
 
 user = require_user()  # signed out: the sign-in form, and nothing of this page
 
@@ -25,6 +25,7 @@ with keys_part:
     keys_panel(db, user)
 with rules_part:
     sending_rules_panel(db, user)
+    dlt_panel(db, user)
 with status_part:
     status_panel(db)
 with audit_part:

@@ -44,7 +44,7 @@ PERMISSIONS: dict[str, tuple[str, frozenset[str]]] = {
     "apikey.revoke": ("revoke an API key", _ADMIN),
     "audit.read": ("read the audit log", _ADMIN),
     "settings.view": ("see the status of each part", _ADMIN),
-    "settings.sending": ("change the sending rules (the frequency cap)", _ADMIN),
+    "settings.sending": ("change the sending rules (the frequency cap, DLT templates)", _ADMIN),
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from crm.campaigns.audience import COUNTED, EXCLUSIONS, NOBODY, HeldBack, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
+from crm.campaigns.dlt import MAX_VARIABLE, NO_DLT, VARIABLE, DltRule
 from crm.campaigns.model import CampaignDraft
 from crm.campaigns.sms_cost import SmsCost
 from crm.campaigns.sms_length import sms_length
@@ -101,9 +102,10 @@ def compile_all(templates: list[str]) -> tuple[list[CompiledTemplate | None], li
     return compiled, problems
 
 
-def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY) -> CheckReport:
+def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY, dlt: DltRule = NO_DLT) -> CheckReport:
     """Render every message of the draft for its current audience and report; `held`: who the
-    workspace's rules hold back now (`held_back.held_back_now`; the snapshot counts again)."""
+    workspace's rules hold back now (`frequency.held_back_now`; the snapshot counts again);
+    `dlt`: the DLT template SMS must match (`dlt.dlt_rule`)."""
     channel = get_channel(draft.channel)
     as_of = draft.as_of or datetime.now(UTC).date()
     compiled, problems = compile_all(draft.templates)
@@ -115,6 +117,9 @@ def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY) -> CheckReport:
     )
     fields = set().union(*(c.fields for c in compiled if c is not None))
     empty: dict[tuple[int, str], list[Any]] = {}  # (template, field) -> [customers, example id]
+    off_template: Counter[int] = Counter()  # variant -> messages the DLT template does not match
+    if dlt.enforced and dlt.template is None:
+        report.problems.append(Problem("DLT template", _no_template(dlt)))
     render_errors: Counter[tuple[int, str]] = Counter()
     for rows in stream(draft.rules, as_of, columns_for(channel, fields)):
         for row in rows:
@@ -139,6 +144,8 @@ def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY) -> CheckReport:
                     render_errors[(variant, str(exc))] += 1
                 continue
             _measure(report, message, channel.counts_sms_segments)
+            if dlt.template is not None and not dlt.template.matches(message):
+                off_template[variant] += 1
             if len(report.samples) < SAMPLES:
                 report.samples.append(Sample(row["customer_id"], str(row.get(channel.contact_field)), variant, message))
     for (variant, name), (count, example) in sorted(empty.items()):
@@ -147,6 +154,17 @@ def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY) -> CheckReport:
                 f"template {variant + 1}",
                 f"{{{{ {name} }}}} is empty for {count} customer(s) (e.g. {example}); "
                 f'give it a default: {{{{ {name} | default("...") }}}}',
+                count,
+            )
+        )
+    for variant, count in sorted(off_template.items()):
+        assert dlt.template is not None
+        report.problems.append(
+            Problem(
+                f"template {variant + 1}",
+                f"{count} message(s) do not match DLT template {dlt.template.template_id} "
+                f"({dlt.template.text!r}): the operator would drop them; write its fixed text, with a value of "
+                f"at most {MAX_VARIABLE} characters where {VARIABLE} is",
                 count,
             )
         )
@@ -162,6 +180,12 @@ def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY) -> CheckReport:
         )
         report.problems.append(Problem("audience", f"nobody to send to: {why}"))
     return report
+
+
+def _no_template(dlt: DltRule) -> str:
+    if dlt.named:
+        return f"{dlt.named} is not a registered DLT template: register it in Settings → Sending rules, or pick another"
+    return "SMS in India need a template registered on the DLT platform: pick one of the workspace's DLT templates"
 
 
 def _measure(report: CheckReport, message: str, sms: bool) -> None:

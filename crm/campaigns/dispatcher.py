@@ -187,7 +187,7 @@ class Dispatcher:
                 for _ in range(MAX_PASSES):
                     cursor = self.db.communication_log.find(
                         {"campaign_id": self.campaign_id, "status": PENDING},
-                        {"customer_id": 1, "to": 1, "message": 1, "channel": 1, "unsubscribe_url": 1},
+                        {"customer_id": 1, "to": 1, "message": 1, "channel": 1, "unsubscribe_url": 1, "dlt": 1},
                     ).batch_size(PAGE_ROWS)
                     while not self.lost.is_set():
                         rows = await asyncio.to_thread(_next_page, cursor)
@@ -323,6 +323,8 @@ def _payload(row: Document) -> Document:
     payload = {"channel": row["channel"], "to": row["to"], "body": row["message"]}
     if row.get("unsubscribe_url"):
         payload["headers"] = list_unsubscribe_headers(row["unsubscribe_url"])
+    if row.get("dlt"):  # an Indian SMS gateway refuses a commercial SMS without both
+        payload.update(dlt_template_id=row["dlt"]["template_id"], sender=row["dlt"]["header"])
     return payload
 
 

@@ -47,6 +47,8 @@ class CampaignDraft(BaseModel):
     holdout_percent: int = Field(default=0, ge=0, le=MAX_HOLDOUT_PERCENT, strict=True)
     # Days after a message in which a completed order counts as a conversion.
     window_days: int = Field(default=DEFAULT_WINDOW_DAYS, ge=1, le=MAX_WINDOW_DAYS, strict=True)
+    # SMS: the template registered on TRAI's DLT platform (crm.campaigns.dlt).
+    dlt_template_id: str | None = Field(default=None, max_length=25)
 
     @field_validator("holdout_percent", mode="before")
     @classmethod
@@ -128,6 +130,7 @@ class Campaign(BaseModel):
     as_of: date
     holdout_percent: int = 0
     window_days: int = DEFAULT_WINDOW_DAYS
+    dlt_template_id: str | None = None
     status: str
     owner: str | None = None
     audience: int | None = None  # messages to send (set by the snapshot)

@@ -64,6 +64,7 @@ def insert_campaign(
         "as_of": report.as_of.isoformat(),
         "holdout_percent": draft.holdout_percent,
         "window_days": draft.window_days,
+        "dlt_template_id": draft.dlt_template_id,
         "status": DRAFT,
         "owner": owner,
         "matched": report.matched,

@@ -15,6 +15,7 @@ from pymongo.errors import BulkWriteError
 
 from crm.campaigns.audience import COUNTED, HeldBack, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
+from crm.campaigns.dlt import dlt_template
 from crm.campaigns.frequency import capped_customers, ledger_lock
 from crm.campaigns.model import FAILED, HOLDOUT, PENDING, Campaign
 from crm.campaigns.repository import object_id
@@ -52,6 +53,7 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
 def _take_snapshot(db: Database, campaign: Campaign, held: HeldBack, progress: Callable[[int], None] | None) -> int:
     channel = get_channel(campaign.channel)
     settings = load_settings()
+    dlt = dlt_template(db, campaign.dlt_template_id) if campaign.dlt_template_id and channel.name == "sms" else None
     compiled = [compile_template(t, location=f"template {i}") for i, t in enumerate(campaign.templates, 1)]
     fields = set().union(*(c.fields for c in compiled))
     excluded = dict.fromkeys(COUNTED, 0)
@@ -83,6 +85,8 @@ def _take_snapshot(db: Database, campaign: Campaign, held: HeldBack, progress: C
                 "sent_at": None,
                 "settled_at": None,
             }
+            if dlt is not None:  # what the operator checks the message against
+                doc["dlt"] = {"template_id": dlt.template_id, "header": dlt.header}
             if held_out:  # eligible like the others, then not messaged: the comparison group
                 doc.update(message=None, status=HOLDOUT)
                 docs.append(doc)

@@ -60,6 +60,9 @@ class VendorMessage(BaseModel):
     body: str = Field(min_length=1, max_length=5_000)
     # Email headers the sender wants on the message (List-Unsubscribe, as real vendors take them).
     headers: dict[str, str] = Field(default_factory=dict, max_length=20)
+    # SMS in India: the DLT template id and the registered sender header.
+    dlt_template_id: str | None = Field(default=None, max_length=25)
+    sender: str | None = Field(default=None, max_length=11)
 
 
 class Accepted(BaseModel):
@@ -282,6 +285,8 @@ def _new_record(settings: Settings, key: str, message: VendorMessage, poster: st
         "to": message.to,
         "body": message.body,
         "headers": message.headers,
+        "dlt_template_id": message.dlt_template_id,
+        "sender": message.sender,
         "submissions": 1,
         "accepted_at": accepted,
         "delay": delay,

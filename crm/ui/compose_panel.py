@@ -23,6 +23,7 @@ from crm.campaigns import (
 from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.check import CheckReport, Problem
+from crm.campaigns.dlt import dlt_rule
 from crm.campaigns.frequency import held_back_now
 from crm.campaigns.model import DEFAULT_WINDOW_DAYS, MAX_HOLDOUT_PERCENT, MAX_TEMPLATES, MAX_WINDOW_DAYS
 from crm.campaigns.sms_length import sms_length
@@ -33,6 +34,7 @@ from crm.segment_engine.model import load_rule_json
 from crm.segments import list_segments
 from crm.store.documents import Database
 from crm.ui.data import workspace_fields
+from crm.ui.dlt_control import dlt_control
 from crm.ui.errors import errors_shown, show_error
 from crm.ui.message_variants import english_or_blank, message_variants_panel
 from crm.ui.sending import start_sending
@@ -109,6 +111,7 @@ def compose_form(db: Database) -> CampaignDraft | None:
         if CHANNELS[channel].counts_sms_segments and text:
             length = sms_length(text)
             st.caption(f"Template: {len(text)} characters, {length.encoding}; rendered length is checked below")
+    dlt_template_id = dlt_control(db, channel)
     holdout, window = measurement_controls()
     with st.expander("Placeholders you can use"):
         derived = ", ".join(f"`{k}` ({v})" for k, v in DERIVED.items())
@@ -132,6 +135,7 @@ def compose_form(db: Database) -> CampaignDraft | None:
         segment_name=segment_name,
         holdout_percent=holdout,
         window_days=window,
+        dlt_template_id=dlt_template_id,
         catalogue=workspace_fields(),
     )
 
@@ -261,7 +265,12 @@ def check_and_send_panel(db: Database, user: User, draft: CampaignDraft) -> None
     current = checked if checked and checked[0] == draft_key(draft) else None
     if st.button("Run the pre-send check", icon=":material/fact_check:"):
         with st.spinner("Rendering every message..."):
-            current = (draft_key(draft), check_draft(draft, held_back_now(db, draft.channel)))
+            current = (
+                draft_key(draft),
+                check_draft(
+                    draft, held_back_now(db, draft.channel), dlt_rule(db, draft.channel, draft.dlt_template_id)
+                ),
+            )
         st.session_state[CHECKED] = current
     if current is not None:
         show_report(current[1])

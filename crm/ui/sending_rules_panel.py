@@ -1,10 +1,12 @@
-"""Settings → Sending rules: the workspace's frequency cap (crm.campaigns.sending_rules)."""
+"""Settings → Sending rules: the frequency cap (crm.campaigns.sending_rules) and the DLT templates
+of SMS (crm.campaigns.dlt)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from crm.auth.users import User
+from crm.campaigns.dlt import VARIABLE, DltTemplate, dlt_templates, register_dlt_template
 from crm.campaigns.sending_rules import (
     MAX_DAYS,
     MAX_MESSAGES,
@@ -54,3 +56,30 @@ def sending_rules_panel(db: Database, user: User) -> None:
                 chosen = FrequencyCap(int(messages), int(days), scope == "all channels together") if on else None
                 set_frequency_cap(db, chosen, by=user)
                 st.success(f"Saved: {chosen.describe() if chosen else 'no frequency cap'}.")
+
+
+def dlt_panel(db: Database, user: User) -> None:
+    """Register the SMS templates approved on the DLT platform; list them."""
+    st.subheader("DLT templates (SMS in India)")
+    st.write(
+        "TRAI requires every commercial SMS to name a template registered on the DLT platform and to go "
+        "under a registered sender header; operators drop the others. Once a template is registered here, "
+        "SMS campaigns must pick one, and the pre-send check holds every message against its text."
+    )
+    with st.form("dlt-template", clear_on_submit=True):
+        left, right = st.columns(2)
+        template_id = left.text_input("Template id (from the DLT platform)")
+        header = right.text_input("Sender header", max_chars=6, help="Six capital letters, e.g. MINCRM")
+        text = st.text_area("Approved text", help=f"As approved, with {VARIABLE} where a value goes")
+        if st.form_submit_button("Register template"):
+            with errors_shown():
+                template = DltTemplate(template_id.strip(), header.strip(), text.strip())
+                register_dlt_template(db, template, by=user)
+                st.success(f"Registered DLT template {template.template_id}.")
+    templates = dlt_templates(db)
+    if templates:
+        st.dataframe(
+            [{"template id": t.template_id, "header": t.header, "text": t.text} for t in templates],
+            hide_index=True,
+            width="stretch",
+        )

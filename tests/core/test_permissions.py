@@ -20,6 +20,7 @@ from crm.auth import CLI, SystemPrincipal, api_keys, users
 from crm.auth.api_keys import ApiKey
 from crm.auth.permissions import PERMISSIONS, allowed
 from crm.campaigns import CampaignDraft, compose_campaign, send_campaign
+from crm.campaigns.dlt import DltTemplate, register_dlt_template
 from crm.campaigns.history import log_csv
 from crm.campaigns.send_test import send_test
 from crm.campaigns.sending_rules import FrequencyCap, set_frequency_cap
@@ -194,6 +195,9 @@ ACTIONS = {
     "crm/auth/users.py:unlock": lambda ctx, who: users.unlock(who, "boss", db=ctx["db"]),
     "crm/campaigns/history.py:log_csv": lambda ctx, who: log_csv(ctx["db"], ctx["campaign"], by=who),
     "crm/campaigns/service.py:compose_campaign": lambda ctx, who: compose_campaign(ctx["db"], who, _draft()),
+    "crm/campaigns/dlt.py:register_dlt_template": lambda ctx, who: register_dlt_template(
+        ctx["db"], DltTemplate("1107161234567890123", "MINCRM", "Hi {#var#}"), by=who
+    ),
     "crm/campaigns/send_test.py:send_test": lambda ctx, who: send_test(
         ctx["db"], who, _draft(), "c000", ["9800011111"], "http://127.0.0.1:9", load_settings()
     ),

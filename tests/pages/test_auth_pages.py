@@ -247,3 +247,22 @@ def test_admin_sets_and_turns_off_the_frequency_cap(db):
     at.run()
     assert frequency_cap(get_db()) is None
     assert [e.action for e in audit.query({"action": "settings."}, db=get_db())] == ["settings.sending"] * 2
+
+
+def test_admin_registers_a_dlt_template_and_a_bad_one_is_named(db):
+    from crm.campaigns.dlt import dlt_templates
+
+    at = open_settings("admin")
+    next(t for t in at.text_input if t.label == "Template id (from the DLT platform)").input("1107161234567890123")
+    next(t for t in at.text_input if t.label == "Sender header").input("mincrm")
+    next(t for t in at.text_area if t.label == "Approved text").input("Hi {#var#}, 20% off")
+    next(b for b in at.button if b.label == "Register template").click()
+    at.run()
+    assert any("sender header" in e.value and "six capital letters" in e.value for e in at.error)
+    assert dlt_templates(get_db()) == []
+    next(t for t in at.text_input if t.label == "Template id (from the DLT platform)").input("1107161234567890123")
+    next(t for t in at.text_input if t.label == "Sender header").input("MINCRM")
+    next(t for t in at.text_area if t.label == "Approved text").input("Hi {#var#}, 20% off")
+    next(b for b in at.button if b.label == "Register template").click()
+    at.run()
+    assert not at.exception and [t.header for t in dlt_templates(get_db())] == ["MINCRM"]
