@@ -17,8 +17,10 @@ REDACTED = "***"
 
 
 def redact_query(path_with_query: str) -> str:
-    """'/a?api_key=s3cret&x=1' -> '/a?api_key=***&x=***'."""
+    """'/a?api_key=s3cret&x=1' -> '/a?api_key=***&x=***'; an unsubscribe link's token -> '/u/***'."""
     path, mark, query = path_with_query.partition("?")
+    if path.startswith("/u/"):  # the token unsubscribes a customer: a secret like a key
+        path = f"/u/{REDACTED}"
     if not mark:
         return path
     names = [name for name, _ in parse_qsl(query, keep_blank_values=True)]

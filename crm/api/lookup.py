@@ -13,7 +13,8 @@ from crm.store.documents import Database
 
 
 def customer_with_orders(db: Database, customer_id: str) -> dict:
-    customer = db.customers.find_one({"customer_id": customer_id}, {"_id": 0})
+    # consent_history is the customer page's; the API answers with the documented shape
+    customer = db.customers.find_one({"customer_id": customer_id}, {"_id": 0, "consent_history": 0})
     if customer is None:
         raise NotFound(f"no customer with customer_id {customer_id!r}")
     totals = next(

@@ -35,7 +35,7 @@ from crm.campaigns.lease import Lease
 from crm.campaigns.model import AWAITING, COMPLETED, FAILED, PENDING, SENT
 from crm.campaigns.receipts import chunks, forward_only, per_row
 from crm.campaigns.snapshot import take_snapshot
-from crm.campaigns.unsubscribe import list_unsubscribe_headers
+from crm.campaigns.unsubscribe import list_unsubscribe_headers, with_footer
 from crm.campaigns.vendor_access import MOCK_PREFIX as VENDOR_PREFIX
 from crm.campaigns.vendor_access import vendor_key
 from crm.config import Settings
@@ -322,6 +322,7 @@ def _payload(row: Document) -> Document:
     """One message as the vendor takes it; an email carries its List-Unsubscribe headers."""
     payload = {"channel": row["channel"], "to": row["to"], "body": row["message"]}
     if row.get("unsubscribe_url"):
+        payload["body"] = with_footer(row["message"], row["unsubscribe_url"])
         payload["headers"] = list_unsubscribe_headers(row["unsubscribe_url"])
     if row.get("dlt"):  # an Indian SMS gateway refuses a commercial SMS without both
         payload.update(dlt_template_id=row["dlt"]["template_id"], sender=row["dlt"]["header"])

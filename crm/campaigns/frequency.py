@@ -81,9 +81,15 @@ class LedgerLock:
             return False
 
     def renew(self) -> None:
-        self.db[LOCKS].update_one(
+        """Extend the lock; Unavailable when it ran out and another snapshot took it (two
+        snapshots counting at once could pass the cap together: this one stops)."""
+        result = self.db[LOCKS].update_one(
             {"_id": LOCK_ID, "owner": self.owner}, {"$set": {"until": utc_now() + timedelta(seconds=self.seconds)}}
         )
+        if result.matched_count != 1:
+            raise Unavailable(
+                "the frequency cap's lock ran out while this campaign took its audience; resume the campaign"
+            )
 
     def release(self) -> None:
         self.db[LOCKS].update_one({"_id": LOCK_ID, "owner": self.owner}, {"$set": {"owner": None, "until": None}})

@@ -21,15 +21,13 @@ from crm.campaigns.model import FAILED, HOLDOUT, PENDING, Campaign
 from crm.campaigns.repository import object_id
 from crm.campaigns.sending_rules import frequency_cap
 from crm.campaigns.templating import RenderError, compile_template, render, variant_for
-from crm.campaigns.unsubscribe import Unsubscribe, unsubscribe_url
+from crm.campaigns.unsubscribe import Unsubscribe, unsubscribe_secret, unsubscribe_url
 from crm.config import load_settings
 from crm.ingest.suppressions import suppressed_contacts
 from crm.store.clock import utc_now
 from crm.store.documents import Database, Document
 
 DUPLICATE_KEY = 11000
-# Every email ends with its one-click unsubscribe link (and its List-Unsubscribe headers).
-UNSUBSCRIBE_FOOTER = "Unsubscribe from these emails: "
 
 
 def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], None] | None = None) -> int:
@@ -53,6 +51,7 @@ def take_snapshot(db: Database, campaign: Campaign, progress: Callable[[int], No
 def _take_snapshot(db: Database, campaign: Campaign, held: HeldBack, progress: Callable[[int], None] | None) -> int:
     channel = get_channel(campaign.channel)
     settings = load_settings()
+    secret = unsubscribe_secret(settings)
     dlt = dlt_template(db, campaign.dlt_template_id) if campaign.dlt_template_id and channel.name == "sms" else None
     compiled = [compile_template(t, location=f"template {i}") for i, t in enumerate(campaign.templates, 1)]
     fields = set().union(*(c.fields for c in compiled))
@@ -93,9 +92,10 @@ def _take_snapshot(db: Database, campaign: Campaign, held: HeldBack, progress: C
                 continue
             try:
                 doc["message"] = render(compiled[variant], row)
-                if channel.name == "email":
-                    url = unsubscribe_url(settings, Unsubscribe(row["customer_id"], "email", campaign.id))
-                    doc.update(message=f"{doc['message']}\n\n{UNSUBSCRIBE_FOOTER}{url}", unsubscribe_url=url)
+                if channel.name == "email":  # the vendor request adds it to the body (dispatcher._payload)
+                    doc["unsubscribe_url"] = unsubscribe_url(
+                        settings, Unsubscribe(row["customer_id"], "email", campaign.id), secret
+                    )
             except RenderError as exc:
                 doc.update(message=None, status=FAILED, error=f"not rendered: {exc}", settled_at=stamp)
             docs.append(doc)

@@ -32,6 +32,10 @@ class Unsubscribe:
     channel: str
     campaign_id: str
 
+    @property
+    def channel_field(self) -> str:
+        return "email" if self.channel == "email" else "phone"
+
 
 def unsubscribe_secret(settings: Settings) -> bytes:
     return (settings.unsubscribe_secret or data_dir_secret(settings.data_dir, SECRET_FILE)).encode("utf-8")
@@ -66,8 +70,19 @@ def read_token(secret: bytes, token: str) -> Unsubscribe:
     return Unsubscribe(customer_id, channel, campaign_id)
 
 
-def unsubscribe_url(settings: Settings, what: Unsubscribe) -> str:
-    return f"{settings.public_url.rstrip('/')}{PATH}/{make_token(unsubscribe_secret(settings), what)}"
+# Every email ends with its one-click unsubscribe link (and its List-Unsubscribe headers). The
+# link is added to the body only in the vendor request: the stored log, its page and its CSV,
+# which colleagues read, never hold a working link to someone else's unsubscribe.
+FOOTER = "Unsubscribe from these emails: "
+
+
+def unsubscribe_url(settings: Settings, what: Unsubscribe, secret: bytes | None = None) -> str:
+    token = make_token(secret or unsubscribe_secret(settings), what)
+    return f"{settings.public_url.rstrip('/')}{PATH}/{token}"
+
+
+def with_footer(body: str, url: str) -> str:
+    return f"{body}\n\n{FOOTER}{url}"
 
 
 def list_unsubscribe_headers(url: str) -> dict[str, str]:

@@ -30,6 +30,7 @@ from crm.ingest.writer import write_records
 from crm.store.documents import Database
 
 NAME = "Weekend sale (demo)"
+DEMO_OWNER = "demo"
 SENT_DAYS_BEFORE = 21  # the window (7 days) closed two weeks before the last day
 SEND_HOUR_IST = 10
 SEND_MINUTES = 12  # how long the vendor took to hand out every message
@@ -86,7 +87,7 @@ def add_demo_campaign(db: Database, spec: DemoSpec, origin: ConsentSource) -> De
         report = check_draft(draft)
         if report.recipients == 0 or not report.ok:
             return None
-        insert_campaign(db, draft, report, owner="demo", campaign_id=oid, created_at=started - timedelta(days=1))
+        insert_campaign(db, draft, report, owner=DEMO_OWNER, campaign_id=oid, created_at=started - timedelta(days=1))
         db.campaigns.update_one({"_id": oid}, {"$set": {"started_at": started}})
         take_snapshot(db, get_campaign(db, str(oid)))
         _record_delivery(db, str(oid), started, np.random.default_rng([spec.seed, 1]))
@@ -131,6 +132,8 @@ def _record_delivery(db: Database, campaign_id: str, started: datetime, rng: np.
                     "attempts": 1,
                     "sent_at": sent,
                     "settled_at": settled,
+                    # when the row was written, as the frequency cap counts it: three weeks ago
+                    "created_at": started,
                     "updated_at": settled,
                 }
             },

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from crm import analytics
 from crm.auth import audit
 from crm.auth.permissions import Principal, requires
-from crm.demo.campaign import DemoCampaign, add_demo_campaign, campaign_id_for
+from crm.demo.campaign import DEMO_OWNER, DemoCampaign, add_demo_campaign, campaign_id_for
 from crm.demo.generate import DemoSpec, generate
 from crm.ingest.consent import ConsentSource
 from crm.ingest.records import Kind, validate_records
@@ -81,9 +81,10 @@ def load_demo(
 
 
 def remove_demo_campaign(db: Database, spec: DemoSpec) -> None:
-    oid = campaign_id_for(spec)
-    db.communication_log.delete_many({"campaign_id": str(oid)})
-    db.campaigns.delete_one({"_id": oid})
+    """Every demo campaign (one per day it was loaded on) and its log: their customers are gone."""
+    ids = {doc["_id"] for doc in db.campaigns.find({"owner": DEMO_OWNER}, {"_id": 1})} | {campaign_id_for(spec)}
+    db.communication_log.delete_many({"campaign_id": {"$in": [str(i) for i in ids]}})
+    db.campaigns.delete_many({"_id": {"$in": list(ids)}})
 
 
 def clear_customers_and_orders(db: Database) -> None:

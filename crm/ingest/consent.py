@@ -10,7 +10,8 @@ Which value wins when a customer's consent is written again:
 - consent *declared* for a whole file (`--consent sms,email`) only fills channels that are
   still unknown: it never overrides an explicit `no` (nor an explicit `yes`);
 - a customer's own opt-out (an unsubscribe link, a STOP reply, a suppression list:
-  `crm.ingest.opt_out`) is never turned back to `yes` by an import or an API write.
+  `crm.ingest.opt_out`) is never changed by an import or an API write: not to `yes`, and not to
+  `unknown` either, which a later `yes` would then turn on.
 """
 
 from __future__ import annotations
@@ -157,8 +158,8 @@ def merged(
             status = YES
         if status is None and channel not in stored:
             status = UNKNOWN  # a new customer: every channel is on record, as unknown
-        if status == YES and isinstance(stored.get(channel), dict) and stored[channel].get("opted_out_at"):
-            continue  # the customer's own opt-out (crm.ingest.opt_out) is newer than any import's yes
+        if isinstance(stored.get(channel), dict) and stored[channel].get("opted_out_at"):
+            continue  # the customer's own opt-out (crm.ingest.opt_out): no import or API write changes it
         if status is not None and (status != before or not isinstance(stored.get(channel), dict)):
             changes[channel] = stamp(status, origin)
     return changes

@@ -9,14 +9,16 @@ carriers' keyword rules match the keyword on its own, and so do we.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
-from crm.ingest.opt_out import opt_out
+from crm.ingest.opt_out import opt_out_contact
 from crm.ingest.values import e164
 from crm.store.clock import utc_now
 from crm.store.documents import Database
 
+log = logging.getLogger("crm.ingest")
 INBOUND = "inbound_messages"
 STOP_WORDS = frozenset(
     {
@@ -56,12 +58,16 @@ class InboundResult:
 
 def receive_reply(db: Database, message_id: str, channel: str, sender: str, text: str, region: str) -> InboundResult:
     """Record one reply once (by the vendor's message id) and act on a stop word."""
-    phone = e164(sender, region)
-    doc = {"_id": message_id, "channel": channel, "from": phone or sender, "text": text[:500], "at": utc_now()}
-    if db[INBOUND].find_one_and_update({"_id": message_id}, {"$setOnInsert": doc}, upsert=True) is not None:
+    if db[INBOUND].find_one({"_id": message_id}, {"_id": 1}) is not None:
         return InboundResult(duplicate=True, stop=False, opted_out=0)  # a retry: done the first time
-    if not asks_to_stop(text) or phone is None:
-        return InboundResult(duplicate=False, stop=False, opted_out=0)
-    customers = [c["customer_id"] for c in db.customers.find({"phone": phone}, {"customer_id": 1})]
-    changed = opt_out(db, customers, channel, f"{channel} reply {text.strip()[:40]!r}") if customers else 0
-    return InboundResult(duplicate=False, stop=True, opted_out=changed)
+    phone = e164(sender, region)
+    stop = asks_to_stop(text)
+    changed = 0
+    if stop and phone is not None:
+        changed = opt_out_contact(db, phone, channel, f"{channel} reply {text.strip()[:40]!r}")
+    elif stop:
+        log.warning("a stop reply from %r is no phone number we can match; nobody was opted out", sender[:40])
+    # Recorded once acted on: should the opt-out fail, the vendor's retry does it (it is idempotent).
+    doc = {"_id": message_id, "channel": channel, "from": phone or sender, "text": text[:500], "at": utc_now()}
+    db[INBOUND].update_one({"_id": message_id}, {"$setOnInsert": doc}, upsert=True)
+    return InboundResult(duplicate=False, stop=stop, opted_out=changed)

@@ -14,15 +14,18 @@ import io
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from pydantic_core import PydanticCustomError
 from pymongo import UpdateOne
 
 from crm.auth import audit
 from crm.auth.permissions import Principal, requires
+from crm.ingest import values
 from crm.ingest.consent import CHANNELS
 from crm.ingest.opt_out import opt_out
 from crm.ingest.values import e164
 from crm.store.clock import utc_now
 from crm.store.documents import Database
+from crm.store.schema import IN_QUERY_CHUNK
 
 SUPPRESSIONS = "suppressions"
 CONTACT_COLUMNS = ("email", "phone", "mobile", "contact", "number")
@@ -35,10 +38,14 @@ class SuppressionReport:
 
 
 def contact_key(value: str, region: str) -> str | None:
-    """The stored form: an email in lower case, a phone number in E.164; None when neither."""
+    """The form customers' contacts are stored in (`values.email`, `values.e164`): an email as
+    email-validator normalises it, a phone number in E.164; None when it is neither."""
     value = value.strip()
     if "@" in value:
-        return value.lower() if value.count("@") == 1 and "." in value.split("@")[1] else None
+        try:
+            return values.email(value)
+        except PydanticCustomError:
+            return None
     return e164(value, region)
 
 
@@ -106,6 +113,21 @@ def import_suppressions(
     changed = sum(opt_out(db, on_file, channel, f"suppression list {source}") for channel in sorted(channels))
     audit.record(by, "data.suppress", source, {"contacts": len(contacts), "channels": sorted(channels)}, db=db)
     return SuppressionReport(len(contacts), changed)
+
+
+def suppress(db: Database, contacts: Collection[str], channels: Collection[str], source: str) -> None:
+    """Keep the (normalised) contacts on the list for `channels`; the first source stays."""
+    now = utc_now()
+    ops = [
+        UpdateOne(
+            {"_id": contact},
+            {"$addToSet": {"channels": {"$each": sorted(channels)}}, "$setOnInsert": {"source": source, "at": now}},
+            upsert=True,
+        )
+        for contact in contacts
+    ]
+    for start in range(0, len(ops), IN_QUERY_CHUNK):
+        db[SUPPRESSIONS].bulk_write(ops[start : start + IN_QUERY_CHUNK], ordered=False)
 
 
 def suppressed_contacts(db: Database, channel: str) -> set[str]:

@@ -174,6 +174,8 @@ def test_the_demo_campaign_shows_the_lift_planted_in_its_orders(db):
     statuses = Counter(row["status"] for row in db.communication_log.find())
     assert set(statuses) == {"DELIVERED", "FAILED", "HOLDOUT"}  # nothing pending, nothing left to send
     held = statuses["HOLDOUT"] / sum(statuses.values())
+    sent = db.communication_log.find_one({"status": "DELIVERED"})
+    assert sent["created_at"] == campaign["started_at"]  # three weeks ago, as a frequency cap counts it
     assert abs(held - HOLDOUT_PERCENT / 100) < 0.03
 
     results = campaign_results(db, report.campaign.campaign_id)

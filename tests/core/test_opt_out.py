@@ -16,8 +16,8 @@ from crm.campaigns.model import CampaignDraft
 from crm.campaigns.repository import get_campaign
 from crm.campaigns.service import compose_campaign
 from crm.campaigns.signing import HEADER, receipt_secrets, sign
-from crm.campaigns.snapshot import UNSUBSCRIBE_FOOTER, take_snapshot
-from crm.campaigns.unsubscribe import Unsubscribe, make_token, read_token, unsubscribe_secret, unsubscribe_url
+from crm.campaigns.snapshot import take_snapshot
+from crm.campaigns.unsubscribe import FOOTER, Unsubscribe, make_token, read_token, unsubscribe_secret, unsubscribe_url
 from crm.config import load_settings
 from crm.ingest.erasure import erase_customer
 from crm.ingest.records import validate_records
@@ -45,7 +45,8 @@ def test_every_email_carries_its_own_signed_link_and_the_vendor_headers(db, cust
     campaign_id = email_campaign(db)
     row = db.communication_log.find_one({"campaign_id": campaign_id, "customer_id": "c001"})
     url = row["unsubscribe_url"]
-    assert row["message"] == f"Hi Asha\n\n{UNSUBSCRIBE_FOOTER}{url}"
+    assert row["message"] == "Hi Asha"  # the stored log (its page, its CSV) holds no working link
+    assert _payload(row)["body"] == f"Hi Asha\n\n{FOOTER}{url}"
     token = url.rsplit("/u/", 1)[1]
     assert read_token(unsubscribe_secret(load_settings()), token) == Unsubscribe("c001", "email", campaign_id)
     assert _payload(row)["headers"] == {
@@ -74,13 +75,23 @@ def test_the_link_shows_a_page_then_unsubscribes_once_and_no_import_undoes_it(db
     assert again.status_code == 200 and "nothing more to do" in again.text
     assert db.audit_log.count_documents({"action": "consent.opt_out", "target": "c002"}) == 1
 
-    # The shop's system still says yes: neither an import nor the API turns it back on.
-    row = {"customer_id": "c002", "name": "Asha 2", "consent_email": "yes", "consent_sms": "no"}
-    write_records(db, "customers", validate_records("customers", [row]).valid)
-    assert consent(db, "c002", "email")["status"] == "no"
+    # The shop's system still says yes: neither an import nor the API turns it back on, not even
+    # by way of "unknown" first (Shopify's not_subscribed).
+    for word in ("not_subscribed", "yes"):
+        row = {"customer_id": "c002", "name": "Asha 2", "consent_email": word, "consent_sms": "no"}
+        write_records(db, "customers", validate_records("customers", [row]).valid)
+        assert consent(db, "c002", "email")["status"] == "no"
+    # The person, not only the record: another record with their address is held back too.
+    twin = {"customer_id": "twin", "name": "Asha", "email": "ASHA2@example.com", "consent_email": "yes"}
+    write_records(db, "customers", validate_records("customers", [twin]).valid)
+    _, report = compose_campaign(
+        db, CLI, CampaignDraft.build(name="n", channel="email", templates=["Hi"], rules=EVERYONE)
+    )
+    assert report.excluded["suppressed"] == 1
     assert consent(db, "c002", "sms")["status"] == "no"  # an ordinary change still applies
     history = db.customers.find_one({"customer_id": "c002"})["consent_history"]
     assert [(h["channel"], h["status"]) for h in history][-2:] == [("email", "no"), ("sms", "no")]
+    assert db.audit_log.count_documents({"action": "consent.opt_out"}) == 1
     assert "c002" not in {r["customer_id"] for r in db.communication_log.find({"campaign_id": email_campaign(db)})}
 
 
@@ -161,3 +172,23 @@ def test_a_suppression_list_holds_back_customers_now_and_imported_later(db, cust
     refused = cli("import", "suppressions", str(bad), "--channels", "email")
     assert refused.returncode == 2 and "row 3" in refused.stderr and "Traceback" not in refused.stderr
     assert db.suppressions.count_documents({"channels": "email"}) == 0  # nothing of a refused file
+
+
+def test_the_token_of_a_link_never_reaches_the_access_log():
+    from crm.api.access_log import redact_query
+
+    assert redact_query("/u/eyJ9.c2ln") == "/u/***"
+    assert redact_query("/u/eyJ9.c2ln?x=1") == "/u/***?x=***"
+
+
+def test_a_snapshot_that_lost_the_caps_lock_stops(db):
+    from crm.campaigns.frequency import LedgerLock
+    from crm.errors import Unavailable
+
+    first = LedgerLock(db, seconds=1)
+    assert first.try_claim()
+    db.locks.update_one({}, {"$set": {"until": None}})  # it ran out
+    second = LedgerLock(db)
+    assert second.try_claim() and not first.try_claim()
+    with pytest.raises(Unavailable, match="lock ran out"):
+        first.renew()

@@ -74,6 +74,7 @@ SYSTEM = {
     "crm/ingest/opt_out.py:opt_out": "a customer's own opt-out: a signed link or signed reply proves it "
     "(a suppression list is checked in import_suppressions)",
     "crm/ingest/inbound.py:receive_reply": "customers' replies, forwarded by the vendor and signed",
+    "crm/ingest/opt_out.py:opt_out_contact": "a customer's own opt-out: a signed link or signed reply proves it",
     "crm/campaigns/frequency.py:try_claim": "the lock that makes capped snapshots take turns",
     "crm/campaigns/frequency.py:renew": "the lock that makes capped snapshots take turns",
     "crm/campaigns/frequency.py:release": "the lock that makes capped snapshots take turns",
@@ -110,6 +111,7 @@ BEHIND = {
     "crm/auth/api_keys.py:create_key",
     "crm/auth/api_keys.py:revoke_key",
     "crm/campaigns/repository.py:insert_campaign",
+    "crm/ingest/suppressions.py:suppress",
 }
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import html
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
-from crm.campaigns.unsubscribe import MAX_TOKEN, PATH, BadToken, Unsubscribe, read_token, unsubscribe_secret
-from crm.ingest.opt_out import OPTED_OUT_AT, opt_out
+from crm.campaigns.unsubscribe import PATH, BadToken, Unsubscribe, read_token, unsubscribe_secret
+from crm.ingest.opt_out import OPTED_OUT_AT, opt_out, opt_out_contact
+from crm.store.documents import Database
 
 router = APIRouter(prefix=PATH, tags=["unsubscribe"], include_in_schema=False)
 
@@ -40,8 +41,18 @@ NOT_OURS = (
 )
 
 
+def unsubscribe_customer(db: Database, what: Unsubscribe, source: str) -> int:
+    """The person behind the link: by their address when the customer has one (every record with
+    it, and the address suppressed), else the one customer."""
+    stored = db.customers.find_one({"customer_id": what.customer_id}, {what.channel_field: 1}) or {}
+    contact = stored.get(what.channel_field)
+    if contact:
+        return opt_out_contact(db, contact, what.channel, source)
+    return opt_out(db, [what.customer_id], what.channel, source)
+
+
 @router.get("/{token}", response_class=HTMLResponse)
-async def confirm(request: Request, token: str = Path(max_length=MAX_TOKEN)) -> HTMLResponse:
+async def confirm(request: Request, token: str) -> HTMLResponse:
     what = _read(request, token)
     if what is None:
         return page("Link not valid", NOT_OURS, 400)
@@ -54,14 +65,14 @@ async def confirm(request: Request, token: str = Path(max_length=MAX_TOKEN)) -> 
 
 
 @router.post("/{token}", response_class=HTMLResponse)
-async def unsubscribe(request: Request, token: str = Path(max_length=MAX_TOKEN)) -> HTMLResponse:
+async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     what = _read(request, token)
     if what is None:
         return page("Link not valid", NOT_OURS, 400)
     words = CHANNEL_WORDS.get(what.channel, "messages")
     db = request.app.state.db()
     source = f"unsubscribe link of campaign {what.campaign_id}"
-    changed = await run_in_threadpool(opt_out, db, [what.customer_id], what.channel, source)
+    changed = await run_in_threadpool(unsubscribe_customer, db, what, source)
     if changed:
         return page("You are unsubscribed", f"<p>You will get no more {words} from us.</p>")
     stored = await run_in_threadpool(
