@@ -21,7 +21,7 @@ class SmsCost:
     # (segments, segments with the stand-ins written) -> messages, for messages of UCS-2 that
     # the stand-ins would shorten; and the characters to blame -> messages they appear in.
     unicode_costs: Counter[tuple[int, int]] = field(default_factory=Counter)
-    blamed: Counter[str] = field(default_factory=Counter)
+    blamed: dict[tuple[int, int], Counter[str]] = field(default_factory=dict)  # the same groups' characters
     long_gsm: Counter[int] = field(default_factory=Counter)  # segments -> GSM-7 messages over 160
     unicode_anyway: Counter[int] = field(default_factory=Counter)  # segments -> UCS-2 whatever we write
 
@@ -36,8 +36,9 @@ class SmsCost:
             return
         fixed = sms_length(with_stand_ins(message))
         if fixed.encoding == "GSM-7" and fixed.segments < length.segments:
-            self.unicode_costs[(length.segments, fixed.segments)] += 1
-            self.blamed.update(non_gsm_characters(message))
+            group = (length.segments, fixed.segments)
+            self.unicode_costs[group] += 1
+            self.blamed.setdefault(group, Counter()).update(non_gsm_characters(message))
         else:
             self.unicode_anyway[length.segments] += 1
 
@@ -53,7 +54,7 @@ class SmsCost:
         )
         out = [f"{of} message(s): {billed}."]
         for (segments, fixed), n in sorted(self.unicode_costs.items()):
-            chars = [c for c, _ in self.blamed.most_common()]
+            chars = [c for c, _ in self.blamed[(segments, fixed)].most_common()]
             names = " and ".join(chars[:3]) + (" (and others)" if len(chars) > 3 else "")
             stand_ins = ", ".join(f"{GSM7_STAND_INS[c]} for {c}" for c in chars[:3] if c in GSM7_STAND_INS)
             verb = "is" if len(chars) == 1 else "are"

@@ -123,6 +123,13 @@ def suppress_command(args) -> int:
 
     if not args.channels:
         raise InvalidInput("--channels", "name the channels to suppress the contacts on, e.g. --channels sms,whatsapp")
+    for flag, given in (
+        ("--consent", args.consent),
+        ("--skip-invalid", args.skip_invalid),
+        ("--rejected", args.rejected),
+    ):
+        if given:
+            raise InvalidInput(flag, "is for customers and orders: a suppression list is taken whole or not at all")
     channels = [c.strip().lower() for c in args.channels.split(",") if c.strip()]
     try:
         text = Path(args.file).read_text(encoding="utf-8")

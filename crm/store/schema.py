@@ -17,6 +17,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("customer_id", ASCENDING)], unique=True),
         IndexModel([("updated_at", ASCENDING)]),  # watermark for the analytic copy
         IndexModel([("city", ASCENDING)]),
+        # An opt-out by address (a STOP reply, an unsubscribe, a suppression list) finds every record with it.
+        IndexModel([("phone", ASCENDING)]),
+        IndexModel([("email", ASCENDING)]),
     ],
     "orders": [
         IndexModel([("order_id", ASCENDING)], unique=True),

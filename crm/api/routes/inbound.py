@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import UNAVAILABLE, error
-from crm.campaigns.signing import FORMAT, HEADER, SignatureError, openapi_declaration, receipt_secrets, sign, verify
+from crm.api.signed import check_signature
+from crm.campaigns.signing import FORMAT, HEADER, openapi_declaration, receipt_secrets, sign
 from crm.ingest.inbound import receive_reply
 
 router = APIRouter(prefix="/api/v1", tags=["inbound messages"])
@@ -70,17 +71,7 @@ _OPENAPI = {
 async def inbound_message(request: Request) -> dict:
     settings = request.app.state.settings
     body = await request.body()
-    try:
-        verify(
-            receipt_secrets(settings).accepted,
-            body,
-            request.headers.get(HEADER),
-            tolerance=settings.signature_tolerance_seconds,
-        )
-    except SignatureError as exc:
-        raise ApiError(
-            401, "unauthorized", str(exc), [ErrorDetail(field=HEADER, reason=f"expected {FORMAT}")]
-        ) from None
+    check_signature(receipt_secrets(settings), body, request.headers.get(HEADER), settings.signature_tolerance_seconds)
     try:
         message = InboundMessage.model_validate_json(body)
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from pymongo.errors import PyMongoError
 
 from crm.api.errors import ApiError, ErrorDetail
 from crm.api.routes.common import error
+from crm.api.signed import check_signature
 from crm.campaigns.batching import GroupCommit
 from crm.campaigns.receipt_journal import (
     Applier,
@@ -34,7 +35,7 @@ from crm.campaigns.receipts import (
     Refusal,
     check_known,
 )
-from crm.campaigns.signing import FORMAT, HEADER, SignatureError, openapi_declaration, receipt_secrets, sign, verify
+from crm.campaigns.signing import FORMAT, HEADER, openapi_declaration, receipt_secrets, sign
 from crm.config import Settings
 from crm.store import get_db
 from crm.store.documents import Database
@@ -206,17 +207,7 @@ def receipts_router(settings: Settings) -> APIRouter:
         body = await request.body()
         if "secrets" not in state:
             state["secrets"] = receipt_secrets(settings)
-        try:
-            verify(
-                state["secrets"].accepted,
-                body,
-                request.headers.get(HEADER),
-                tolerance=settings.signature_tolerance_seconds,
-            )
-        except SignatureError as exc:
-            raise ApiError(
-                401, "unauthorized", str(exc), [ErrorDetail(field=HEADER, reason=f"expected {FORMAT}")]
-            ) from None
+        check_signature(state["secrets"], body, request.headers.get(HEADER), settings.signature_tolerance_seconds)
         receipts = parse_receipts(body)
         try:
             receipts, refused = await run_in_threadpool(check_known, database(), receipts, body.lstrip()[:1] == b"[")
