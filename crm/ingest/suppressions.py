@@ -91,25 +91,13 @@ def import_suppressions(
     if not channels or unknown:
         raise InvalidInput("--channels", f"name some of {', '.join(CHANNELS)}, separated by commas")
     contacts = list(contacts)
-    now = utc_now()
-    ops = [
-        UpdateOne(
-            {"_id": contact},
-            {"$addToSet": {"channels": {"$each": sorted(channels)}}, "$setOnInsert": {"source": source, "at": now}},
-            upsert=True,
-        )
-        for contact in contacts
-    ]
-    if ops:
-        db[SUPPRESSIONS].bulk_write(ops, ordered=False)
-    emails = [c for c in contacts if "@" in c]
-    phones = [c for c in contacts if "@" not in c]
-    on_file = [
-        doc["customer_id"]
-        for doc in db.customers.find(
-            {"$or": [{"email": {"$in": emails}}, {"phone": {"$in": phones}}]}, {"customer_id": 1}
-        )
-    ]
+    suppress(db, contacts, channels, source)
+    on_file: list[str] = []
+    for first in range(0, len(contacts), IN_QUERY_CHUNK):
+        chunk = contacts[first : first + IN_QUERY_CHUNK]
+        emails, phones = [c for c in chunk if "@" in c], [c for c in chunk if "@" not in c]
+        found = db.customers.find({"$or": [{"email": {"$in": emails}}, {"phone": {"$in": phones}}]}, {"customer_id": 1})
+        on_file += [doc["customer_id"] for doc in found]
     changed = sum(opt_out(db, on_file, channel, f"suppression list {source}") for channel in sorted(channels))
     audit.record(by, "data.suppress", source, {"contacts": len(contacts), "channels": sorted(channels)}, db=db)
     return SuppressionReport(len(contacts), changed)

@@ -35,10 +35,13 @@ def _read(request: Request, token: str) -> Unsubscribe | None:
         return None
 
 
-NOT_OURS = (
-    "<p>This unsubscribe link is not valid: it may have been cut short when it was copied. "
-    "Open the link from the email itself.</p>"
-)
+def not_valid() -> HTMLResponse:
+    return page(
+        "Link not valid",
+        "<p>This unsubscribe link is not valid: it may have been cut short when it was copied. "
+        "Open the link from the email itself.</p>",
+        400,
+    )
 
 
 def unsubscribe_customer(db: Database, what: Unsubscribe, source: str) -> int:
@@ -55,7 +58,7 @@ def unsubscribe_customer(db: Database, what: Unsubscribe, source: str) -> int:
 async def confirm(request: Request, token: str) -> HTMLResponse:
     what = _read(request, token)
     if what is None:
-        return page("Link not valid", NOT_OURS, 400)
+        return not_valid()
     words = CHANNEL_WORDS.get(what.channel, "messages")
     return page(
         f"Unsubscribe from {words}",
@@ -68,7 +71,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
 async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     what = _read(request, token)
     if what is None:
-        return page("Link not valid", NOT_OURS, 400)
+        return not_valid()
     words = CHANNEL_WORDS.get(what.channel, "messages")
     db = request.app.state.db()
     source = f"unsubscribe link of campaign {what.campaign_id}"
