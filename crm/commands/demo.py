@@ -13,14 +13,14 @@ def register(sub) -> None:
         "demo",
         help="load realistic demo customers and orders",
         description="Loads deterministic demo data: the same seed and --as-of date give the same "
-        "records. Dates run back three years from --as-of (default: today, UTC), so the "
+        "records. Dates run back three years from --as-of (default: yesterday, UTC, so that no order is in the future), so the "
         "data looks fresh. Loading again is idempotent; --reset removes all customers "
         "and orders first.",
     )
     parser.add_argument("--customers", type=int, default=5_000, help="number of customers (default 5000)")
     parser.add_argument("--orders", type=int, default=50_000, help="number of orders (default 50000)")
     parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
-    parser.add_argument("--as-of", dest="as_of", help="last day of the data, YYYY-MM-DD (default: today, UTC)")
+    parser.add_argument("--as-of", dest="as_of", help="last day of the data, YYYY-MM-DD (default: yesterday, UTC)")
     parser.add_argument("--reset", action="store_true", help="delete all customers and orders first")
     parser.add_argument(
         "--no-campaign",

@@ -1,7 +1,7 @@
 """Deterministic, realistic demo data for an Indian retailer, generated with numpy.
 
 Same seed and same `as_of` date -> the same rows. Dates are laid out backwards from `as_of`
-(default: today, UTC), so the data always looks fresh: signups over the last three years, orders
+(default: yesterday, UTC), so the data always looks fresh: signups over the last three years, orders
 up to and including `as_of`. Customers fall into behaviours that segments should find:
 loyal buyers, regular buyers, lapsed buyers (no order for months) and people who never bought.
 """
@@ -73,7 +73,9 @@ class DemoSpec:
     customers: int = 5_000
     orders: int = 50_000
     seed: int = 42
-    as_of: date = field(default_factory=lambda: datetime.now(UTC).date())
+    # Yesterday: an order is placed on its day in IST, up to 23:59 IST (18:29 UTC); with today,
+    # most of the day the last orders would be in the future and fall into any new campaign's window.
+    as_of: date = field(default_factory=lambda: datetime.now(UTC).date() - timedelta(days=1))
     campaign: bool = True  # add the past campaign with a holdout (`crm.demo.campaign`)
 
 
