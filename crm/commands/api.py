@@ -80,7 +80,7 @@ def worker_command(args) -> int:
         signal.signal(signum, lambda *_: stop.set())
     worker.ensure_group()
     print(f"worker {worker.consumer} reading {worker.keys.stream} as group {worker.keys.group}", flush=True)
-    if not getattr(args, "no_scheduler", False):
+    if not args.no_scheduler:
         _start_scheduler(settings, stop)
     last_report, reported, backoff = time.monotonic(), None, 0.5
     while not stop.is_set():

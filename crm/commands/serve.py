@@ -6,13 +6,13 @@ password on the console, once (before the UI starts, so the UI finds the admin m
 
 The scheduler is a child like the others (`python -m crm scheduler`), not a thread here: a
 campaign it starts is sent from that process, which hosts the mock vendor and the receipt
-endpoint for it as `campaign send` does, and a crash while sending stops the scheduler alone
-(and this process, which watches its children, stops the rest in order).
+endpoint for it as `campaign send` does, so the sending's threads, HTTP clients and memory stay
+out of this small supervising process, and the same command runs alone beside a real MongoDB.
 
 This process owns the embedded database: it starts it first, so the UI and API children find it
 running and reuse it. The children run in sessions of their own, so a Ctrl-C in the terminal
-reaches only us and we stop them in order: UI, API, then the database. Should we die without
-cleaning up (kill -9), the kernel sends each child SIGTERM (PR_SET_PDEATHSIG) and the
+reaches only us and we stop them in order: UI, API, scheduler, then the database. Should we die
+without cleaning up (kill -9), the kernel sends each child SIGTERM (PR_SET_PDEATHSIG) and the
 database's supervisor sees its pipe close, so nothing is left running.
 
 A second `serve` (or `api`) on a data dir whose database another live process runs refuses to
