@@ -23,7 +23,6 @@ DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 90
 # the scheduler claims it like any send; CANCELLED: a scheduled campaign called off, never sent.
 DRAFT, SENDING, AWAITING, COMPLETED = "draft", "sending", "awaiting_receipts", "completed"
 SCHEDULED, CANCELLED = "scheduled", "cancelled"
-CAMPAIGN_STATUSES = (DRAFT, SCHEDULED, SENDING, AWAITING, COMPLETED, CANCELLED)
 
 
 def status_label(status: str, outstanding: int) -> str:
