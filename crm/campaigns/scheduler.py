@@ -104,6 +104,8 @@ class Scheduler:
                 log.exception("scheduled campaign %s stopped", campaign_id)
 
         thread = threading.Thread(target=run, name=f"scheduled-{campaign_id}", daemon=True)
+        # a long-lived scheduler keeps only the sends still running
+        self.sending = {cid: t for cid, t in self.sending.items() if t.is_alive()}
         self.sending[campaign_id] = thread
         thread.start()
 
