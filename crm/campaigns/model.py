@@ -140,6 +140,7 @@ class Campaign(BaseModel):
     created_at: datetime
     scheduled_at: datetime | None = None  # UTC; set for a campaign scheduled rather than sent at once
     cancelled_at: datetime | None = None
+    cancel_reason: str | None = None  # when the scheduler, not a person, called it off
     started_at: datetime | None = None
     dispatched_at: datetime | None = None
     finished_at: datetime | None = None

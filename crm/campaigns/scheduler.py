@@ -4,7 +4,9 @@
 `now` and claims each through the dispatch lease (`Lease.claim(now)`: one conditional update
 that also checks the time and the status), so when several schedulers look at the same moment
 exactly one of them starts a campaign, and a campaign cancelled meanwhile is never started. The
-claimed campaign is then sent by the ordinary dispatcher under the same lease owner.
+claimed campaign is then sent by the ordinary dispatcher under the same lease owner. The person
+who scheduled it must still be allowed to send when it is due: a campaign whose owner was
+deactivated or lost `campaign.send` meanwhile is cancelled, with the reason, instead of sent.
 `Scheduler` runs that check every few seconds in a thread (`python -m crm serve` starts
 `python -m crm scheduler` for it; `python -m crm worker` runs one too).
 
@@ -24,13 +26,15 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import PyMongoError
 
-from crm.auth import SystemPrincipal, audit
+from crm.auth import SystemPrincipal, allowed, audit
+from crm.auth.users import get_user
 from crm.campaigns.dispatcher import dispatch
 from crm.campaigns.lease import Lease, new_owner_id
-from crm.campaigns.model import SCHEDULED
+from crm.campaigns.model import CANCELLED, SCHEDULED
+from crm.campaigns.repository import get_campaign, object_id
 from crm.config import Settings
 from crm.errors import Conflict, CRMError, NotFound
 from crm.store.clock import utc_now
@@ -56,6 +60,8 @@ def start_due(db: Database, now: datetime, owner: str, start: Start, lease_secon
     (none that another scheduler claimed first or that was cancelled meanwhile)."""
     started = []
     for campaign_id in due_campaigns(db, now):
+        if not _owner_may_still_send(db, campaign_id):
+            continue
         try:
             campaign = Lease(db, campaign_id, lease_seconds, owner).claim(now)
         except (Conflict, NotFound):
@@ -70,6 +76,27 @@ def start_due(db: Database, now: datetime, owner: str, start: Start, lease_secon
         started.append(campaign_id)
         start(campaign_id, owner)
     return started
+
+
+def _owner_may_still_send(db: Database, campaign_id: str) -> bool:
+    """False (and the campaign cancelled, saying why) when the account that scheduled it was
+    deactivated or may no longer send. An owner with no account is the operator (the command
+    line), who always may."""
+    owner = get_campaign(db, campaign_id).owner or ""
+    user = get_user(owner, db=db)
+    if user is None or allowed(user, "campaign.send"):
+        return True
+    stamp = utc_now()
+    reason = f"{owner} ({user.role}{'' if user.active else ', deactivated'}) may no longer send campaigns"
+    doc = db.campaigns.find_one_and_update(
+        {"_id": object_id(campaign_id), "status": SCHEDULED},
+        {"$set": {"status": CANCELLED, "cancelled_at": stamp, "cancel_reason": reason, "updated_at": stamp}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if doc is not None:
+        audit.record(SCHEDULER, "campaign.cancel", campaign_id, {"name": doc["name"], "reason": reason}, db=db)
+        log.warning("scheduled campaign %s cancelled: %s", campaign_id, reason)
+    return False
 
 
 class Scheduler:

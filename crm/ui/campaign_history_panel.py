@@ -150,6 +150,8 @@ def campaign_view(db: Database, campaign_id: str, user: User) -> None:
     if campaign.scheduled_at is not None and campaign.status in (SCHEDULED, CANCELLED):
         zone = load_settings().time_zone
         verb = "Scheduled for" if campaign.status == SCHEDULED else "Cancelled; it was scheduled for"
+        if campaign.cancel_reason:
+            verb = f"Cancelled when due ({as_text(campaign.cancel_reason)}); it was scheduled for"
         st.caption(f"{verb} {in_zone(campaign.scheduled_at, zone)}. The audience is taken when sending starts.")
     resumable = campaign.status not in (COMPLETED, SCHEDULED, CANCELLED)
     if resumable and not is_sending(campaign.id) and allowed(user, "campaign.send"):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crm.auth import CLI, audit
+from crm.auth import CLI, audit, users
 from crm.campaigns import CampaignDraft, send_campaign, wait_until_settled
 from crm.campaigns.lease import Lease
 from crm.campaigns.model import CANCELLED, SCHEDULED, SENDING, status_label
@@ -184,3 +184,27 @@ def test_the_scheduler_sends_a_due_campaign_with_exact_counters(db, start_api):
     stats = wait_until_settled(db, campaign.id, stall_seconds=60, poll_seconds=0.05)
     assert (stats.audience, stats.sent, stats.pending) == (7, 7, 0)  # c000 refused SMS: taken at the start
     assert db.vendor_messages.count_documents({}) == 7
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda db: users.set_role(CLI, "mia", "viewer", db=db), "mia (viewer) may no longer send campaigns"),
+        (
+            lambda db: users.set_active(CLI, "mia", False, db=db),
+            "mia (marketer, deactivated) may no longer send campaigns",
+        ),
+    ],
+)
+def test_a_campaign_whose_owner_may_no_longer_send_is_cancelled_when_due_not_sent(db, change, reason):
+    load_customers(db, 3)
+    mia, _ = users.add_local_user(CLI, "mia", "marketer", db=db)
+    at = ten_tomorrow()
+    draft = CampaignDraft.build(name="hers", channel="sms", templates=["Hi"], rules=EVERYONE)
+    campaign, _ = schedule_campaign(db, mia, draft, at, zone=ZONE)
+    change(db)
+    assert start_due(db, at, "scheduler-a", nothing_to_send) == []
+    stored = get_campaign(db, campaign.id)
+    assert (stored.status, stored.cancel_reason, stored.started_at) == (CANCELLED, reason, None)
+    entry = audit.query({"action": "campaign.cancel"}, db=db)[0]
+    assert (entry.username, entry.target, entry.details["reason"]) == ("scheduler", campaign.id, reason)

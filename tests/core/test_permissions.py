@@ -67,6 +67,7 @@ SYSTEM = {
     "crm/campaigns/lease.py:claim": "a dispatcher's lease on a campaign",
     "crm/campaigns/lease.py:renew": "a dispatcher's lease on a campaign",
     "crm/campaigns/lease.py:release": "a dispatcher's lease on a campaign",
+    "crm/campaigns/scheduler.py:_owner_may_still_send": "cancels a due campaign whose owner may no longer send",
     "crm/campaigns/snapshot.py:take_snapshot": "the audience of a campaign send_campaign started",
     "crm/campaigns/snapshot.py:_insert_missing": "the audience of a campaign send_campaign started",
     "crm/campaigns/receipt_journal.py:store_receipts": "delivery receipts, signed by the vendor",
