@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
 
+from crm.auth import CLI, users
+from crm.campaigns import CampaignDraft
 from crm.campaigns.model import CANCELLED, SCHEDULED
 from crm.campaigns.repository import get_campaign
+from crm.campaigns.schedule import schedule_campaign
+from crm.campaigns.scheduler import start_due
 from crm.store.clock import utc_now
 from tests.apptest_support import no_failures
 from tests.campaign_support import EVERYONE, load_customers
@@ -80,3 +84,22 @@ def test_a_viewer_sees_no_schedule_button(db):
     button(at, "Run the pre-send check").click()
     at.run()
     assert "Schedule" not in [b.label for b in at.button]
+
+
+def test_history_says_why_the_scheduler_cancelled_a_campaign(db):
+    load_customers(db, 2)
+    mia, _ = users.add_local_user(CLI, "mia", "marketer", db=db)
+    due = utc_now() + timedelta(hours=1)
+    draft = CampaignDraft.build(name="Hers", channel="sms", templates=["Hi"], rules=EVERYONE)
+    schedule_campaign(db, mia, draft, due, zone="Asia/Kolkata")
+    users.set_active(CLI, "mia", False, db=db)
+    assert start_due(db, due, "scheduler-a", lambda *_: None) == []
+
+    history = page("app_pages/history.py")
+    no_failures(history)
+    assert history.dataframe[0].value.iloc[0]["status"] == "cancelled"
+    assert any(
+        "Cancelled when due (mia (marketer, deactivated) may no longer send campaigns)" in c.value
+        for c in history.caption
+    )
+    assert "Resume sending" not in [b.label for b in history.button]
