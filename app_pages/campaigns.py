@@ -1,4 +1,5 @@
-"""Campaigns: pick an audience, write the message, preview it for real customers, check, send."""
+"""Campaigns: pick an audience, write the message, preview it for real customers, check, send or
+schedule; the scheduled campaigns, each with Cancel."""
 
 import streamlit as st
 
@@ -7,6 +8,7 @@ from crm.ui.auth import require_user
 from crm.ui.compose_panel import check_and_send_panel, compose_form, sending_panel, show_message_preview
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown
+from crm.ui.schedule_panel import scheduled_panel
 
 user = require_user()  # signed out: the sign-in form, and nothing of this page
 
@@ -21,3 +23,5 @@ with errors_shown():
         show_message_preview(draft)
         check_and_send_panel(db, user, draft)
 sending_panel(db)
+with errors_shown():
+    scheduled_panel(db, user)

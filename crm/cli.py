@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "crm.commands.segment",
     "crm.commands.ai",  # adds `segment from-text`
     "crm.commands.campaign",
+    "crm.commands.scheduler",
     "crm.commands.user",
 ]
 

@@ -3,7 +3,8 @@
 A dispatcher claims the campaign by writing its owner id and an expiry in one conditional
 update (MongoDB applies it atomically, so of two claimants exactly one matches), renews it while
 it works, and releases it at the end. If the process dies, the lease runs out and another
-dispatcher may resume the campaign.
+dispatcher may resume the campaign. A scheduled campaign can be claimed only once it is due (the
+same update checks `scheduled_at`, so of several schedulers one starts it); a cancelled one never.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
 
-from crm.campaigns.model import AWAITING, COMPLETED, DRAFT, SENDING, Campaign
+from crm.campaigns.model import AWAITING, CANCELLED, COMPLETED, DRAFT, SCHEDULED, SENDING, Campaign
 from crm.campaigns.repository import get_campaign, object_id
 from crm.errors import Conflict
 from crm.store.clock import utc_now
@@ -31,14 +32,23 @@ class Lease:
         self.db, self.campaign_id, self.seconds = db, campaign_id, max(1, seconds)
         self.owner = owner or new_owner_id()
 
-    def claim(self) -> Campaign:
-        """Take the campaign for this dispatcher, or raise Conflict saying who has it."""
+    def claim(self, now: datetime | None = None) -> Campaign:
+        """Take the campaign for this dispatcher, or raise Conflict saying who has it; a scheduled
+        campaign only when its time is at or before `now` (default: the clock)."""
         stamp = utc_now()
+        due_by = now or stamp
         doc = self.db.campaigns.find_one_and_update(
             {
                 "_id": object_id(self.campaign_id),
-                "status": {"$in": [DRAFT, SENDING, AWAITING]},
-                "$or": [{"lease_until": None}, {"lease_until": {"$lt": stamp}}, {"lease_owner": self.owner}],
+                "$and": [
+                    {
+                        "$or": [
+                            {"status": {"$in": [DRAFT, SENDING, AWAITING]}},
+                            {"status": SCHEDULED, "scheduled_at": {"$lte": due_by}},
+                        ]
+                    },
+                    {"$or": [{"lease_until": None}, {"lease_until": {"$lt": stamp}}, {"lease_owner": self.owner}]},
+                ],
             },
             {
                 "$set": {
@@ -54,6 +64,13 @@ class Lease:
             current = get_campaign(self.db, self.campaign_id)  # NotFound when it does not exist
             if current.status == COMPLETED:
                 raise Conflict(f"campaign {self.campaign_id} has already been sent")
+            if current.status == SCHEDULED and current.scheduled_at is not None:
+                raise Conflict(
+                    f"campaign {self.campaign_id} is scheduled for {current.scheduled_at:%Y-%m-%d %H:%M} UTC and "
+                    "starts then; cancel it, or reschedule it to send sooner"
+                )
+            if current.status == CANCELLED:
+                raise Conflict(f"campaign {self.campaign_id} was cancelled; compose it again to send it")
             if current.status not in (DRAFT, SENDING, AWAITING):
                 raise Conflict(f"campaign {self.campaign_id} is {current.status}; it cannot be sent")
             raise Conflict(

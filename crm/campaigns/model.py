@@ -19,12 +19,15 @@ HOLDOUT = "HOLDOUT"
 MAX_HOLDOUT_PERCENT = 50
 DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 90
 # campaign statuses. AWAITING: every message handed to the vendor, some receipts still owed;
-# COMPLETED only once no row is PENDING or SENT.
+# COMPLETED only once no row is PENDING or SENT. SCHEDULED: waits for its `scheduled_at`, when
+# the scheduler claims it like any send; CANCELLED: a scheduled campaign called off, never sent.
 DRAFT, SENDING, AWAITING, COMPLETED = "draft", "sending", "awaiting_receipts", "completed"
+SCHEDULED, CANCELLED = "scheduled", "cancelled"
 
 
 def status_label(status: str, outstanding: int) -> str:
-    """A campaign's status in words, with how many messages it still waits for."""
+    """A campaign's status in words, with how many messages it still waits for (scheduled and
+    cancelled campaigns have none: their audience is taken when sending starts)."""
     if status == AWAITING:
         return f"awaiting receipts ({outstanding} outstanding)" if outstanding else COMPLETED
     if status == SENDING and outstanding:
@@ -138,6 +141,9 @@ class Campaign(BaseModel):
     excluded: dict[str, int] = Field(default_factory=dict)
     counters: dict[str, int] = Field(default_factory=dict)
     created_at: datetime
+    scheduled_at: datetime | None = None  # UTC; set for a campaign scheduled rather than sent at once
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None  # when the scheduler, not a person, called it off
     started_at: datetime | None = None
     dispatched_at: datetime | None = None
     finished_at: datetime | None = None

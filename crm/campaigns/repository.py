@@ -22,6 +22,7 @@ from crm.campaigns.model import (
     FAILED,
     HOLDOUT,
     PENDING,
+    SCHEDULED,
     SENT,
     Campaign,
     CampaignDraft,
@@ -46,9 +47,11 @@ def insert_campaign(
     *,
     campaign_id: ObjectId | None = None,
     created_at: datetime | None = None,
+    scheduled_at: datetime | None = None,
 ) -> Campaign:
-    """A new draft campaign; `campaign_id` and `created_at` only for data made up to look past
-    (the demo's campaign), otherwise the server's id and now."""
+    """A new draft campaign, or a scheduled one when `scheduled_at` (UTC) is given; `campaign_id`
+    and `created_at` only for data made up to look past (the demo's campaign), otherwise the
+    server's id and now."""
     from crm.segment_engine import describe_rule, parse_rule
 
     stamp = created_at or utc_now()
@@ -65,7 +68,9 @@ def insert_campaign(
         "holdout_percent": draft.holdout_percent,
         "window_days": draft.window_days,
         "dlt_template_id": draft.dlt_template_id,
-        "status": DRAFT,
+        "status": DRAFT if scheduled_at is None else SCHEDULED,
+        "scheduled_at": scheduled_at,
+        "cancelled_at": None,
         "owner": owner,
         "matched": report.matched,
         "audience": None,

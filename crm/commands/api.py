@@ -18,7 +18,12 @@ def register(sub) -> None:
     api.add_argument("--port", type=int, help="port (default CRM_API_PORT)")
     api.set_defaults(handler=api_command)
 
-    worker = sub.add_parser("worker", help="write queued API batches from Redis Streams to MongoDB")
+    worker = sub.add_parser(
+        "worker", help="write queued API batches from Redis Streams to MongoDB, and start scheduled campaigns"
+    )
+    worker.add_argument(
+        "--no-scheduler", action="store_true", help="do not start scheduled campaigns (serve runs its own scheduler)"
+    )
     worker.set_defaults(handler=worker_command)
 
     keys = sub.add_parser("apikey", help="create, list and revoke API keys").add_subparsers(
@@ -75,6 +80,8 @@ def worker_command(args) -> int:
         signal.signal(signum, lambda *_: stop.set())
     worker.ensure_group()
     print(f"worker {worker.consumer} reading {worker.keys.stream} as group {worker.keys.group}", flush=True)
+    if not args.no_scheduler:
+        _start_scheduler(settings, stop)
     last_report, reported, backoff = time.monotonic(), None, 0.5
     while not stop.is_set():
         try:
@@ -91,6 +98,18 @@ def worker_command(args) -> int:
             last_report = time.monotonic()
     print(json.dumps({"worker": worker.consumer, "stopped": True, **worker.stats.__dict__}), flush=True)
     return 0
+
+
+def _start_scheduler(settings, stop: threading.Event) -> None:
+    """The campaign scheduler in a thread beside the worker: any number may run (the lease picks
+    one per campaign); a campaign it starts is sent from this process."""
+    from crm.api.local_host import endpoints
+    from crm.campaigns.scheduler import Scheduler
+    from crm.store import get_db
+
+    scheduler = Scheduler(get_db(settings), settings, lambda: endpoints(settings).vendor_url)
+    scheduler.start(stop)
+    print(f"scheduler {scheduler.owner} checking every {scheduler.interval:g} s", flush=True)
 
 
 def apikey_create(args) -> int:

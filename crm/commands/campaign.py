@@ -1,4 +1,5 @@
-"""`python -m crm campaign send|resume|stats|results`: send a campaign from the command line.
+"""`python -m crm campaign send|resume|stats|results|list|cancel|reschedule`: campaigns from the
+command line.
 
 send, resume and stats end with one JSON line: {"campaign_id", "audience", "sent", "delivered",
 "failed", "pending", "holdout"} (audience counts the messaged, not the holdout); when messages
@@ -7,6 +8,12 @@ still wait for their receipt, a line on stderr says how many and how to settle t
 the receipt endpoint itself (see `crm.api.local_host`); without `--wait` it still stays until
 the vendor has posted the receipts it owes, after printing the JSON line. `results` prints one
 JSON object: what the campaign earned (crm.campaigns.results).
+
+`send --at TIME` checks and creates the campaign scheduled instead of sending it, and prints one
+JSON line {"campaign_id", "status": "scheduled", "scheduled_at" (UTC ISO)}; the scheduler of
+`serve` (or `python -m crm scheduler`) starts it then, and its audience is taken at that moment.
+`list` prints one JSON line per campaign, newest first; `cancel` and `reschedule` change a
+scheduled campaign until it starts.
 """
 
 from __future__ import annotations
@@ -17,6 +24,10 @@ import sys
 from crm.errors import InvalidInput
 
 DRAIN_SECONDS = 60
+AT_HELP = (
+    'when to start sending: "YYYY-MM-DD HH:MM" in the workspace time zone (CRM_TIME_ZONE, Asia/Kolkata '
+    "unless set) or ISO 8601 with an offset; the audience is taken when sending starts"
+)
 
 
 def register(sub) -> None:
@@ -53,7 +64,21 @@ def register(sub) -> None:
         help="a completed order within N days of the message counts as a conversion (1-90, default 7)",
     )
     send.add_argument("--wait", action="store_true", help="return when no message is pending")
+    send.add_argument("--at", metavar="TIME", help=AT_HELP + "; schedules the campaign instead of sending it now")
     send.set_defaults(handler=send_command)
+
+    listing = actions.add_parser("list", help="one JSON line per campaign, newest first (scheduled ones too)")
+    listing.add_argument("--limit", type=int, default=200, help="at most this many (default 200)")
+    listing.set_defaults(handler=list_command)
+
+    cancel = actions.add_parser("cancel", help="cancel a scheduled campaign before it starts")
+    cancel.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    cancel.set_defaults(handler=cancel_command)
+
+    reschedule = actions.add_parser("reschedule", help="move a scheduled campaign to another time before it starts")
+    reschedule.add_argument("campaign_id", metavar="CAMPAIGN_ID")
+    reschedule.add_argument("--at", required=True, metavar="TIME", help=AT_HELP)
+    reschedule.set_defaults(handler=reschedule_command)
 
     resume = actions.add_parser("resume", help="continue sending a campaign that was interrupted")
     resume.add_argument("campaign_id", metavar="CAMPAIGN_ID")
@@ -89,10 +114,90 @@ def send_command(args) -> int:
         window_days=args.window_days,
         catalogue=group.fields,
     )
+    if args.at is not None:
+        return _schedule(draft, args)
     db = get_db()
     campaign, report = compose_campaign(db, CLI, draft)
     print(f"campaign {campaign.id} {campaign.name!r}: {report.summary()}", file=sys.stderr, flush=True)
     return _send(db, campaign.id, args.wait)
+
+
+def _schedule(draft, args) -> int:
+    from crm.auth import CLI
+    from crm.campaigns.schedule import in_zone, parse_send_time, schedule_campaign
+    from crm.config import load_settings
+    from crm.store import get_db
+
+    if args.wait:
+        raise InvalidInput("--wait", "a scheduled campaign is sent later; follow it with `campaign stats ID`")
+    zone = load_settings().time_zone
+    at = parse_send_time(args.at, zone)
+    campaign, report = schedule_campaign(get_db(), CLI, draft, at, zone=zone)
+    assert campaign.scheduled_at is not None
+    print(
+        f"campaign {campaign.id} {campaign.name!r} scheduled for {in_zone(campaign.scheduled_at, zone)}; "
+        f"checked now: {report.summary()}; the audience is taken when sending starts",
+        file=sys.stderr,
+        flush=True,
+    )
+    _print_schedule(campaign)
+    return 0
+
+
+def list_command(args) -> int:
+    from crm.campaigns import list_campaigns
+    from crm.store import get_db
+
+    for c in list_campaigns(get_db(), limit=max(1, args.limit)):
+        row = {
+            "campaign_id": c.id,
+            "name": c.name,
+            "status": c.status,
+            "channel": c.channel,
+            "owner": c.owner,
+            "created_at": _iso(c.created_at),
+            "scheduled_at": _iso(c.scheduled_at),
+            "started_at": _iso(c.started_at),
+            "finished_at": _iso(c.finished_at),
+            "cancelled_at": _iso(c.cancelled_at),
+            "audience": c.audience,
+            **{k: c.counters.get(k) for k in ("delivered", "failed", "pending")},
+        }
+        print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def cancel_command(args) -> int:
+    from crm.auth import CLI
+    from crm.campaigns.schedule import cancel_campaign
+    from crm.store import get_db
+
+    campaign = cancel_campaign(get_db(), CLI, args.campaign_id.strip())
+    _print_schedule(campaign)
+    return 0
+
+
+def reschedule_command(args) -> int:
+    from crm.auth import CLI
+    from crm.campaigns.schedule import parse_send_time, reschedule_campaign
+    from crm.config import load_settings
+    from crm.store import get_db
+
+    zone = load_settings().time_zone
+    at = parse_send_time(args.at, zone)
+    campaign = reschedule_campaign(get_db(), CLI, args.campaign_id.strip(), at, zone=zone)
+    _print_schedule(campaign)
+    return 0
+
+
+def _print_schedule(campaign) -> None:
+    """The one JSON line of send --at, cancel and reschedule."""
+    line = {"campaign_id": campaign.id, "status": campaign.status, "scheduled_at": _iso(campaign.scheduled_at)}
+    print(json.dumps(line), flush=True)
+
+
+def _iso(moment) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def resume_command(args) -> int:

@@ -13,8 +13,8 @@ def register(sub) -> None:
         "demo",
         help="load realistic demo customers and orders",
         description="Loads deterministic demo data: the same seed and --as-of date give the same "
-        "records. Dates run back three years from --as-of (default: yesterday, UTC, so that no order is in the future), so the "
-        "data looks fresh. Loading again is idempotent; --reset removes all customers "
+        "records. Dates run back three years from --as-of (default: yesterday, UTC, so that no "
+        "order is in the future), so the data looks fresh. Loading again is idempotent; --reset removes all customers "
         "and orders first.",
     )
     parser.add_argument("--customers", type=int, default=5_000, help="number of customers (default 5000)")

@@ -1,12 +1,18 @@
-"""`python -m crm serve`: the database (embedded unless MONGODB_URI), the API and the web UI.
+"""`python -m crm serve`: the database (embedded unless MONGODB_URI), the API, the web UI and the
+campaign scheduler.
 
 On the first start with local accounts it creates the `admin` account and prints its one-time
 password on the console, once (before the UI starts, so the UI finds the admin made).
 
+The scheduler is a child like the others (`python -m crm scheduler`), not a thread here: a
+campaign it starts is sent from that process, which hosts the mock vendor and the receipt
+endpoint for it as `campaign send` does, so the sending's threads, HTTP clients and memory stay
+out of this small supervising process, and the same command runs alone beside a real MongoDB.
+
 This process owns the embedded database: it starts it first, so the UI and API children find it
 running and reuse it. The children run in sessions of their own, so a Ctrl-C in the terminal
-reaches only us and we stop them in order: UI, API, then the database. Should we die without
-cleaning up (kill -9), the kernel sends each child SIGTERM (PR_SET_PDEATHSIG) and the
+reaches only us and we stop them in order: UI, API, scheduler, then the database. Should we die
+without cleaning up (kill -9), the kernel sends each child SIGTERM (PR_SET_PDEATHSIG) and the
 database's supervisor sees its pipe close, so nothing is left running.
 
 A second `serve` (or `api`) on a data dir whose database another live process runs refuses to
@@ -93,10 +99,17 @@ def api_available() -> bool:
 
 def plan(host: str, ui_port: int, api_port: int, with_api: bool, with_worker: bool = False) -> list[Child]:
     """The children to start, in start order (they stop in reverse)."""
-    children = []
-    if with_worker:  # API writes queue in Redis: someone must persist them
+    children = [
+        Child("scheduler", [sys.executable, "-m", "crm", "scheduler"], "starting scheduled campaigns when due", None)
+    ]
+    if with_worker:  # API writes queue in Redis: someone must persist them (the scheduler runs apart)
         children.append(
-            Child("worker", [sys.executable, "-m", "crm", "worker"], "persisting queued API writes from Redis", None)
+            Child(
+                "worker",
+                [sys.executable, "-m", "crm", "worker", "--no-scheduler"],
+                "persisting queued API writes from Redis",
+                None,
+            )
         )
     if with_api:
         children.append(

@@ -31,6 +31,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "campaigns": [
         IndexModel([("created_at", DESCENDING)]),
+        # the scheduler's due check: scheduled campaigns by their time
+        IndexModel([("status", ASCENDING), ("scheduled_at", ASCENDING)]),
     ],
     "communication_log": [
         # No customer gets the same campaign twice, even across a crash.

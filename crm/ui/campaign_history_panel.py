@@ -18,8 +18,10 @@ from crm.campaigns import CHANNELS, Campaign, CampaignStats, campaign_stats, get
 from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
 from crm.campaigns.history import STATUSES, failure_reasons, log_csv, log_page, timeline
-from crm.campaigns.model import COMPLETED, status_label
+from crm.campaigns.model import CANCELLED, COMPLETED, SCHEDULED, status_label
 from crm.campaigns.results import Results, members, results_for
+from crm.campaigns.schedule import in_zone, local_time
+from crm.config import load_settings
 from crm.formats.indian_numbers import as_text, format_count
 from crm.store.documents import Database
 from crm.ui.delivery_charts import funnel, timeline_chart
@@ -71,6 +73,7 @@ def when(value: datetime | None) -> str:
 def campaign_table(db: Database) -> list[Campaign]:
     """Every campaign with its counters, newest first; the campaigns it listed."""
     campaigns = list_campaigns(db)
+    zone = load_settings().time_zone
     rows = []
     for c in campaigns:
         stats = counters(db, c)
@@ -94,6 +97,7 @@ def campaign_table(db: Database) -> list[Campaign]:
                 "revenue (₹)": results.messaged.revenue_paise / 100 if results else None,
                 "lift (pts)": None if lift is None else round(lift.points, 1),
                 "lift significant": None if lift is None else lift.significant,
+                f"scheduled for ({zone})": local_time(c.scheduled_at, zone) if c.scheduled_at else "",
                 "started (UTC)": when(c.started_at),
                 "finished (UTC)": when(c.finished_at),
             }
@@ -143,7 +147,14 @@ def campaign_view(db: Database, campaign_id: str, user: User) -> None:
     excluded = ", ".join(f"{format_count(n)} {EXCLUSIONS[r]}" for r, n in campaign.excluded.items() if n)
     if excluded:
         st.caption(f"Not messaged: {excluded}.")
-    if campaign.status != COMPLETED and not is_sending(campaign.id) and allowed(user, "campaign.send"):
+    if campaign.scheduled_at is not None and campaign.status in (SCHEDULED, CANCELLED):
+        zone = load_settings().time_zone
+        verb = "Scheduled for" if campaign.status == SCHEDULED else "Cancelled; it was scheduled for"
+        if campaign.cancel_reason:
+            verb = f"Cancelled when due ({as_text(campaign.cancel_reason)}); it was scheduled for"
+        st.caption(f"{verb} {in_zone(campaign.scheduled_at, zone)}. The audience is taken when sending starts.")
+    resumable = campaign.status not in (COMPLETED, SCHEDULED, CANCELLED)
+    if resumable and not is_sending(campaign.id) and allowed(user, "campaign.send"):
         if st.button("Resume sending", icon=":material/play_arrow:", key=f"resume-{campaign.id}"):
             with errors_shown():
                 start_sending(db, user, campaign.id)
@@ -193,7 +204,10 @@ def campaign_view(db: Database, campaign_id: str, user: User) -> None:
 
 
 def is_live(campaign: Campaign) -> bool:
-    """Still sending or waiting for receipts: its view refreshes itself."""
+    """Still sending or waiting for receipts: its view refreshes itself (a scheduled campaign
+    waits, maybe for days: the page shows its start when next opened)."""
+    if campaign.status in (SCHEDULED, CANCELLED):
+        return False
     return campaign.status != COMPLETED or campaign.finished_at is None
 
 

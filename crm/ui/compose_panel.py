@@ -1,5 +1,6 @@
 """The Campaigns page's panels: compose a draft (audience, channel, message variants), preview it
-for real customers, run the pre-send check and send, then follow the sending."""
+for real customers, run the pre-send check and send (or schedule: `schedule_panel`), then follow
+the sending."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from crm.ui.data import workspace_fields
 from crm.ui.dlt_control import dlt_control
 from crm.ui.errors import errors_shown, show_error
 from crm.ui.message_variants import english_or_blank, message_variants_panel
+from crm.ui.schedule_panel import schedule_controls
 from crm.ui.sending import start_sending
 
 # UI state: the last check (for which draft), the campaign this session is sending, whether its
@@ -287,6 +289,8 @@ def check_and_send_panel(db: Database, user: User, draft: CampaignDraft) -> None
             start_sending(db, user, campaign.id)
             st.session_state[SENDING] = campaign.id
             st.session_state.pop(CHECKED, None)
+    if schedule_controls(db, user, draft, ready, bool(st.session_state.get(NAMED))):
+        st.session_state.pop(CHECKED, None)  # as after sending: a new campaign needs a new check
 
 
 def sending_panel(db: Database) -> None:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import ast
+from datetime import timedelta
 
 import pytest
 
@@ -22,6 +23,7 @@ from crm.auth.permissions import PERMISSIONS, allowed
 from crm.campaigns import CampaignDraft, compose_campaign, send_campaign
 from crm.campaigns.dlt import DltTemplate, register_dlt_template
 from crm.campaigns.history import log_csv
+from crm.campaigns.schedule import cancel_campaign, reschedule_campaign, schedule_campaign
 from crm.campaigns.send_test import send_test
 from crm.campaigns.sending_rules import FrequencyCap, set_frequency_cap
 from crm.config import load_settings
@@ -33,6 +35,7 @@ from crm.ingest.erasure import erase_customer
 from crm.ingest.suppressions import import_suppressions
 from crm.segments import create_segment, delete_segment, duplicate_segment, update_segment
 from crm.store import get_db
+from crm.store.clock import utc_now
 from tests.campaign_support import EVERYONE, load_customers
 from tests.support import ROOT
 
@@ -68,6 +71,7 @@ SYSTEM = {
     "crm/campaigns/lease.py:claim": "a dispatcher's lease on a campaign",
     "crm/campaigns/lease.py:renew": "a dispatcher's lease on a campaign",
     "crm/campaigns/lease.py:release": "a dispatcher's lease on a campaign",
+    "crm/campaigns/scheduler.py:_owner_may_still_send": "cancels a due campaign whose owner may no longer send",
     "crm/campaigns/snapshot.py:take_snapshot": "the audience of a campaign send_campaign started",
     "crm/campaigns/snapshot.py:_insert_missing": "the audience of a campaign send_campaign started",
     "crm/campaigns/snapshot.py:_take_snapshot": "the audience of a campaign send_campaign started",
@@ -209,6 +213,13 @@ ACTIONS = {
     "crm/campaigns/service.py:send_campaign": lambda ctx, who: send_campaign(
         ctx["db"], who, ctx["campaign"], "http://127.0.0.1:9", load_settings()
     ),
+    "crm/campaigns/schedule.py:schedule_campaign": lambda ctx, who: schedule_campaign(
+        ctx["db"], who, _draft(), utc_now() + timedelta(days=1)
+    ),
+    "crm/campaigns/schedule.py:reschedule_campaign": lambda ctx, who: reschedule_campaign(
+        ctx["db"], who, ctx["scheduled"], utc_now() + timedelta(days=2)
+    ),
+    "crm/campaigns/schedule.py:cancel_campaign": lambda ctx, who: cancel_campaign(ctx["db"], who, ctx["scheduled"]),
     "crm/demo/load.py:load_demo": lambda ctx, who: load_demo(
         ctx["db"], DemoSpec(customers=5, orders=5), reset=True, by=who
     ),
@@ -239,15 +250,24 @@ def test_every_checked_function_is_tried_as_a_viewer_below():
 
 @pytest.fixture
 def world(db, tmp_path):
-    """One of everything a write could change: customers, a campaign, a segment, users, a key."""
+    """One of everything a write could change: customers, a campaign sent now and one scheduled, a
+    segment, users, a key."""
     load_customers(db, 3)
     users.add_local_user(CLI, "boss", "admin", db=db)
     api_keys.create(CLI, "k1", db=db)
     campaign, _ = compose_campaign(db, CLI, _draft())
+    later, _ = schedule_campaign(db, CLI, _draft(), utc_now() + timedelta(days=1))
     segment = create_segment(db, "theirs", EVERYONE, by=CLI)
     csv_file = tmp_path / "in.csv"
     csv_file.write_text("customer_id,name\nnew,Mallory\n")
-    return {"db": db, "tmp": tmp_path, "csv": csv_file, "campaign": campaign.id, "segment": segment.id}
+    return {
+        "db": db,
+        "tmp": tmp_path,
+        "csv": csv_file,
+        "campaign": campaign.id,
+        "scheduled": later.id,
+        "segment": segment.id,
+    }
 
 
 def _state(db) -> dict:

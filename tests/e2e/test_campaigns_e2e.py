@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -580,3 +581,47 @@ def test_a_customer_unsubscribes_through_the_link_of_a_delivered_email(app, tmp_
             WAIT,
             "the customer's email consent to show the opt-out",
         )
+
+
+def test_a_campaign_scheduled_from_the_page_is_listed_then_cancelled(app, tmp_path):
+    """Scheduled at the time the page offers (the next full hour in Asia/Kolkata), listed with it,
+    then cancelled with its button; the campaign is removed afterwards, so History's list stays
+    as the tests above left it."""
+    name = "Christmas preview"
+    try:
+        with signed_in(app, "mia", tmp_path) as page:
+            from playwright.sync_api import expect
+
+            open_page(page, "Campaigns", "Campaigns")
+            page.get_by_label("Campaign name").fill(name)
+            page.get_by_label("Campaign name").press("Enter")
+            settle(page)
+            page.get_by_role("button", name="Run the pre-send check").click()
+            page.get_by_text("The check passed: every message renders.").wait_for()
+            settle(page)
+            page.get_by_text("Schedule instead of sending now").click()
+            expect(page.get_by_role("group", name="Send on (Asia/Kolkata)")).to_be_visible()
+            settle(page)
+            schedule = page.get_by_role("button", name="Schedule", exact=True)
+            expect(schedule).to_be_enabled()
+            schedule.click()
+            errors = page.get_by_test_id("stAlertContentError")
+            stored = wait_for(
+                lambda: app.db.campaigns.find_one({"name": name}) or (errors.count() and errors.all_inner_texts()),
+                WAIT,
+                "the campaign to be scheduled",
+                every=0.2,
+            )
+            assert isinstance(stored, dict), stored  # not an error shown instead
+            page.get_by_text("Scheduled for ").first.wait_for()
+            assert stored["status"] == "scheduled" and stored["owner"] == "mia"
+            shown = stored["scheduled_at"].astimezone(ZoneInfo("Asia/Kolkata")).strftime("%Y-%m-%d %H:%M")
+            page.get_by_role("heading", name="Scheduled", exact=True).wait_for()
+            page.get_by_text(f"{shown} Asia/Kolkata", exact=True).wait_for()
+            assert app.db.communication_log.count_documents({"campaign_id": str(stored["_id"])}) == 0
+            settle(page)
+            page.get_by_role("button", name="Cancel").click()
+            expect(page.get_by_role("heading", name="Scheduled", exact=True)).to_have_count(0)
+            assert app.db.campaigns.find_one({"_id": stored["_id"]})["status"] == "cancelled"
+    finally:
+        app.db.campaigns.delete_many({"name": name})
