@@ -6,7 +6,7 @@ stats = wait_until_settled(db, campaign.id)
 """
 
 from crm.campaigns.channels import CHANNELS
-from crm.campaigns.check import CheckReport, check_draft, preview_messages
+from crm.campaigns.check import CheckReport, check_draft, check_in_workspace, preview_messages
 from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats
 from crm.campaigns.repository import campaign_stats, get_campaign, list_campaigns
 from crm.campaigns.service import compose_campaign, send_campaign, wait_until_settled
@@ -19,6 +19,7 @@ __all__ = [
     "CheckReport",
     "campaign_stats",
     "check_draft",
+    "check_in_workspace",
     "compose_campaign",
     "get_campaign",
     "list_campaigns",

@@ -27,6 +27,7 @@ from crm.campaigns.templating import (
     variant_for,
 )
 from crm.errors import InvalidInput
+from crm.store.documents import Database
 
 SAMPLES = 5
 
@@ -180,6 +181,15 @@ def check_draft(draft: CampaignDraft, held: HeldBack = NOBODY, dlt: DltRule = NO
         )
         report.problems.append(Problem("audience", f"nobody to send to: {why}"))
     return report
+
+
+def check_in_workspace(db: Database, draft: CampaignDraft) -> CheckReport:
+    """The pre-send check under the workspace's rules: its suppression lists, its frequency cap
+    and its DLT templates (what compose, schedule and the page all run)."""
+    from crm.campaigns.dlt import dlt_rule
+    from crm.campaigns.frequency import held_back_now
+
+    return check_draft(draft, held_back_now(db, draft.channel), dlt_rule(db, draft.channel, draft.dlt_template_id))
 
 
 def _no_template(dlt: DltRule) -> str:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from pymongo import ASCENDING, ReturnDocument
 
 from crm.auth import Principal, audit, require
-from crm.campaigns.check import CheckReport, check_draft
+from crm.campaigns.check import CheckReport, check_in_workspace
 from crm.campaigns.model import CANCELLED, SCHEDULED, Campaign, CampaignDraft
 from crm.campaigns.repository import get_campaign, insert_campaign, object_id
 from crm.errors import Conflict, InvalidInput
@@ -94,7 +94,7 @@ def schedule_campaign(
     scheduled_at = _due_time(at, now, zone)
     if draft.as_of is None:  # the rule's "today" is the day it is sent, as for a campaign sent now
         draft = draft.model_copy(update={"as_of": scheduled_at.date()})
-    report = check_draft(draft)
+    report = check_in_workspace(db, draft)
     report.raise_if_failed()
     campaign = insert_campaign(db, draft, report, owner=user.username, scheduled_at=scheduled_at)
     audit.record(

@@ -10,10 +10,8 @@ import time
 from collections.abc import Callable
 
 from crm.auth import Principal, audit, require
-from crm.campaigns.check import CheckReport, check_draft
+from crm.campaigns.check import CheckReport, check_in_workspace
 from crm.campaigns.dispatcher import Progress, dispatch
-from crm.campaigns.dlt import dlt_rule
-from crm.campaigns.frequency import held_back_now
 from crm.campaigns.model import Campaign, CampaignDraft, CampaignStats
 from crm.campaigns.receipt_journal import apply_journal
 from crm.campaigns.repository import campaign_stats, get_campaign, insert_campaign
@@ -28,7 +26,7 @@ RECOVER_SECONDS = 10  # pending count still for this long: apply what the receip
 def compose_campaign(db: Database, user: Principal, draft: CampaignDraft) -> tuple[Campaign, CheckReport]:
     """Run the pre-send check and, when it passes, create the campaign (status draft)."""
     require(user, "campaign.send")
-    report = check_draft(draft, held_back_now(db, draft.channel), dlt_rule(db, draft.channel, draft.dlt_template_id))
+    report = check_in_workspace(db, draft)
     report.raise_if_failed()
     campaign = insert_campaign(db, draft, report, owner=user.username)
     audit.record(

@@ -17,15 +17,12 @@ from crm.campaigns import (
     CampaignDraft,
     CampaignStats,
     campaign_stats,
-    check_draft,
     compose_campaign,
     preview_messages,
 )
 from crm.campaigns.audience import EXCLUSIONS
 from crm.campaigns.background import is_sending, send_error
-from crm.campaigns.check import CheckReport, Problem
-from crm.campaigns.dlt import dlt_rule
-from crm.campaigns.frequency import held_back_now
+from crm.campaigns.check import CheckReport, Problem, check_in_workspace
 from crm.campaigns.model import DEFAULT_WINDOW_DAYS, MAX_HOLDOUT_PERCENT, MAX_TEMPLATES, MAX_WINDOW_DAYS
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import DERIVED, FIELDS
@@ -267,12 +264,7 @@ def check_and_send_panel(db: Database, user: User, draft: CampaignDraft) -> None
     current = checked if checked and checked[0] == draft_key(draft) else None
     if st.button("Run the pre-send check", icon=":material/fact_check:"):
         with st.spinner("Rendering every message..."):
-            current = (
-                draft_key(draft),
-                check_draft(
-                    draft, held_back_now(db, draft.channel), dlt_rule(db, draft.channel, draft.dlt_template_id)
-                ),
-            )
+            current = (draft_key(draft), check_in_workspace(db, draft))
         st.session_state[CHECKED] = current
     if current is not None:
         show_report(current[1])
