@@ -9,6 +9,7 @@ from crm.ui.compose_panel import check_and_send_panel, compose_form, sending_pan
 from crm.ui.data import get_database
 from crm.ui.errors import errors_shown
 from crm.ui.schedule_panel import scheduled_panel
+from crm.ui.send_test_panel import send_test_panel
 
 user = require_user()  # signed out: the sign-in form, and nothing of this page
 
@@ -21,6 +22,7 @@ with errors_shown():
     draft = compose_form(db)
     if draft is not None:
         show_message_preview(draft)
+        send_test_panel(db, user, draft)
         check_and_send_panel(db, user, draft)
 sending_panel(db)
 with errors_shown():

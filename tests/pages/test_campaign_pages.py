@@ -159,3 +159,24 @@ def test_a_pasted_rule_nested_thousands_deep_is_a_clear_error_not_a_traceback(db
     at.run()
     no_exception(at)
     assert any("not valid JSON" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_a_test_send_goes_to_the_contacts_given_and_counts_nowhere(db):
+    from crm.campaigns.vendor_access import MOCK_VENDOR_MESSAGES
+
+    load_customers(db, 3)
+    at = page("app_pages/campaigns.py")
+    use_rule(at, EVERYONE, "Hi {{ first_name }}")
+    at.text_input(key="cmp_test_customer").set_value("c001")
+    at.text_input(key="cmp_test_contacts").set_value("98000 11111, not a number")
+    button(at, "Send the test").click()
+    at.run()
+    assert any("'not a number' is not a phone number for sms" in e.value for e in at.error)
+    at.text_input(key="cmp_test_contacts").set_value("98000 11111")
+    button(at, "Send the test").click()
+    at.run()
+    no_failures(at)
+    assert any("1 of 1 test message(s) handed to the vendor" in s.value for s in at.success)
+    sent = wait_for(lambda: list(db[MOCK_VENDOR_MESSAGES].find()), what="the vendor to record the test")
+    assert [(m["to"], m["body"]) for m in sent] == [("+919800011111", "[TEST] Hi Asha")]
+    assert db.campaigns.count_documents({}) == 0 and db.communication_log.count_documents({}) == 0
