@@ -207,6 +207,16 @@ def metric(page, label: str) -> str:
     return box.get_by_test_id("stMetricValue").inner_text()
 
 
+def check_and_send(page) -> None:
+    """Run the pre-send check, send once it passed, and wait until every receipt is in."""
+    settle(page)
+    page.get_by_role("button", name="Run the pre-send check").click()
+    page.get_by_text("The check passed: every message renders.").wait_for()
+    settle(page)
+    page.get_by_role("button", name="Send campaign").click()
+    page.get_by_text("Every message has its receipt.").wait_for()
+
+
 def write_message(page, text: str) -> None:
     box = page.get_by_label("Message", exact=True)
     box.fill(text)
@@ -425,12 +435,7 @@ def test_the_campaigns_page_follows_a_send_to_the_end_then_stops_refreshing(app,
         open_page(page, "Campaigns", "Campaigns")
         page.get_by_label("Campaign name").fill("Win back lapsed buyers")
         page.get_by_label("Campaign name").press("Enter")
-        settle(page)
-        page.get_by_role("button", name="Run the pre-send check").click()
-        page.get_by_text("The check passed: every message renders.").wait_for()
-        settle(page)
-        page.get_by_role("button", name="Send campaign").click()
-        page.get_by_text("Every message has its receipt.").wait_for()
+        check_and_send(page)
         settle(page, quiet_seconds=2.5, timeout=30)  # it refreshed every second while sending
 
         campaign_id = str(app.db.campaigns.find_one({"name": "Win back lapsed buyers"})["_id"])
@@ -484,12 +489,7 @@ def test_a_campaign_with_a_holdout_shows_what_later_orders_earned(app, tmp_path)
         holdout = page.get_by_role("spinbutton", name="Holdout (% of recipients not messaged)")
         holdout.fill("10")
         holdout.press("Enter")
-        settle(page)
-        page.get_by_role("button", name="Run the pre-send check").click()
-        page.get_by_text("The check passed: every message renders.").wait_for()
-        settle(page)
-        page.get_by_role("button", name="Send campaign").click()
-        page.get_by_text("Every message has its receipt.").wait_for()
+        check_and_send(page)
 
         campaign = db.campaigns.find_one({"name": name})
         assert campaign["holdout_percent"] == 10 and campaign["window_days"] == 7
