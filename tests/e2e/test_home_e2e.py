@@ -7,6 +7,7 @@ is made).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -34,7 +35,8 @@ def wait_for_line(log: Path, text: str, process: subprocess.Popen, seconds: floa
 
 @pytest.fixture
 def served_app(tmp_path):
-    """A data dir with the demo loaded, served by `python -m crm serve`; yields (UI URL, console log)."""
+    """A data dir with the demo loaded, served by `python -m crm serve`; yields (UI URL, console
+    log, orders: the demo's 20,000 and those its past campaign brought)."""
     env = {**os.environ, "CRM_DATA_DIR": str(tmp_path / "data"), "CRM_DB_NAME": "crm"}
     for key in ("MONGODB_URI", "REDIS_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
         env.pop(key, None)
@@ -47,6 +49,7 @@ def served_app(tmp_path):
         timeout=600,
     )
     assert demo.returncode == 0, demo.stderr
+    orders = 20_000 + json.loads(demo.stdout.strip().splitlines()[-1])["campaign"]["orders"]
     ui_port = free_port()
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
@@ -59,7 +62,7 @@ def served_app(tmp_path):
         )
     try:
         wait_for_line(log, "ready", serve, 180)
-        yield f"http://127.0.0.1:{ui_port}/", log
+        yield f"http://127.0.0.1:{ui_port}/", log, orders
     finally:
         stop_gently(serve)
 
@@ -74,14 +77,14 @@ def browser_page():
 def test_home_shows_the_demo_numbers_after_the_readme_start(served_app, browser_page, tmp_path):
     from playwright.sync_api import expect
 
-    url, console = served_app
+    url, console, orders_loaded = served_app
     page = browser_page
     page.goto(url)
     sign_in_as_first_admin(page, console)  # with the one-time password serve printed
     customers = page.get_by_test_id("stMetric").filter(has_text="Customers")
     expect(customers.get_by_test_id("stMetricValue")).to_have_text("2,000", timeout=WAIT_MS)
     orders = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Orders", exact=True))
-    expect(orders.get_by_test_id("stMetricValue")).to_have_text("20,000", timeout=WAIT_MS)
+    expect(orders.get_by_test_id("stMetricValue")).to_have_text(f"{orders_loaded:,}", timeout=WAIT_MS)
     expect(page.get_by_test_id("stMetric").filter(has_text="Revenue")).to_contain_text("₹", timeout=WAIT_MS)
     expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=WAIT_MS)
     expect(page.get_by_text("Revenue by month")).to_be_visible()
