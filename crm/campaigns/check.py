@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from crm.campaigns.audience import COUNTED, EXCLUSIONS, NOBODY, HeldBack, columns_for, exclusion, stream
 from crm.campaigns.channels import channel as get_channel
@@ -19,6 +20,7 @@ from crm.campaigns.model import CampaignDraft
 from crm.campaigns.sms_cost import SmsCost
 from crm.campaigns.sms_length import sms_length
 from crm.campaigns.templating import (
+    MAX_MESSAGE_CHARS,
     CompiledTemplate,
     RenderError,
     compile_template,
@@ -26,9 +28,12 @@ from crm.campaigns.templating import (
     render,
     variant_for,
 )
+from crm.campaigns.unsubscribe import FOOTER
+from crm.config import Settings, load_settings
 from crm.errors import InvalidInput
 from crm.store.documents import Database
 
+LINK_ROOM = 300  # the /u/ path and a token for the longest ids
 SAMPLES = 5
 
 
@@ -189,7 +194,35 @@ def check_in_workspace(db: Database, draft: CampaignDraft) -> CheckReport:
     from crm.campaigns.dlt import dlt_rule
     from crm.campaigns.frequency import held_back_now
 
-    return check_draft(draft, held_back_now(db, draft.channel), dlt_rule(db, draft.channel, draft.dlt_template_id))
+    report = check_draft(draft, held_back_now(db, draft.channel), dlt_rule(db, draft.channel, draft.dlt_template_id))
+    if draft.channel == "email":
+        report.problems += email_link_problems(report, load_settings())
+    return report
+
+
+def email_link_problems(report: CheckReport, settings: Settings) -> list[Problem]:
+    """What would break the unsubscribe link every email carries: a length past the vendor's
+    limit once it is added, or a link customers cannot open."""
+    problems = []
+    room = len(FOOTER) + len(settings.public_url) + LINK_ROOM
+    if report.longest + room > MAX_MESSAGE_CHARS:
+        problems.append(
+            Problem(
+                "template",
+                f"the longest email is {report.longest:,} characters; with its unsubscribe link (about {room}) it "
+                f"would pass the {MAX_MESSAGE_CHARS:,} the vendor takes: shorten it",
+            )
+        )
+    host = urlsplit(settings.public_url).hostname or ""
+    if settings.vendor_url and (host in ("localhost", "127.0.0.1", "::1") or host.endswith(".localhost")):
+        problems.append(
+            Problem(
+                "CRM_PUBLIC_URL",
+                f"unsubscribe links would point to {settings.public_url}, which customers cannot open: set "
+                "CRM_PUBLIC_URL to the address where the world reaches this API",
+            )
+        )
+    return problems
 
 
 def _no_template(dlt: DltRule) -> str:

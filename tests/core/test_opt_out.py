@@ -19,6 +19,7 @@ from crm.campaigns.signing import HEADER, receipt_secrets, sign
 from crm.campaigns.snapshot import take_snapshot
 from crm.campaigns.unsubscribe import FOOTER, Unsubscribe, make_token, read_token, unsubscribe_secret, unsubscribe_url
 from crm.config import load_settings
+from crm.errors import InvalidInput
 from crm.ingest.erasure import erase_customer
 from crm.ingest.records import validate_records
 from crm.ingest.writer import write_records
@@ -192,3 +193,17 @@ def test_a_snapshot_that_lost_the_caps_lock_stops(db):
     assert second.try_claim() and not first.try_claim()
     with pytest.raises(Unavailable, match="lock ran out"):
         first.renew()
+
+
+def test_the_check_refuses_emails_whose_unsubscribe_link_would_break(db, customers, monkeypatch):
+    text = "{% for i in range(49) %}" + "x" * 100 + "{% endfor %}"  # 4,900 characters rendered
+    long = CampaignDraft.build(name="long", channel="email", templates=[text], rules=EVERYONE)
+    with pytest.raises(InvalidInput, match="with its unsubscribe link") as refused:
+        compose_campaign(db, CLI, long)
+    assert refused.value.location == "template"
+    monkeypatch.setenv("CRM_VENDOR_URL", "https://vendor.example.com")  # real customers, local links
+    short = CampaignDraft.build(name="short", channel="email", templates=["Hi"], rules=EVERYONE)
+    with pytest.raises(InvalidInput, match="customers cannot open: set CRM_PUBLIC_URL"):
+        compose_campaign(db, CLI, short)
+    monkeypatch.setenv("CRM_PUBLIC_URL", "https://crm.example.in")
+    assert compose_campaign(db, CLI, short)[1].ok
