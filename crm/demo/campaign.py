@@ -152,6 +152,7 @@ def _orders_it_brought(db: Database, campaign_id: str, spec: DemoSpec) -> list[d
     stored, in customer order, so the same campaign always gives the same orders."""
     rng = np.random.default_rng([spec.seed, 2])
     window = WINDOW_DAYS
+    shares = np.cumsum(list(STATUS_SHARE.values()))  # completed / cancelled / refunded, as the demo's
     orders: list[dict] = []
     delivered = db.communication_log.find(
         {"campaign_id": campaign_id, "status": DELIVERED}, {"customer_id": 1, "variant": 1, "sent_at": 1}
@@ -166,7 +167,6 @@ def _orders_it_brought(db: Database, campaign_id: str, spec: DemoSpec) -> list[d
         days = -RESPONSE_MEAN_DAYS * np.log(1 - u * (1 - np.exp(-window / RESPONSE_MEAN_DAYS)))
         at = row["sent_at"].replace(tzinfo=UTC) + timedelta(days=float(days))
         shelf = max(round(size / 10) * 10 - 1, MIN_AMOUNT_RUPEES)
-        shares = np.cumsum(list(STATUS_SHARE.values()))
         orders.append(
             {
                 "order_id": f"ORD-SALE-{len(orders) + 1:05d}",

@@ -44,6 +44,10 @@ def not_valid() -> HTMLResponse:
     )
 
 
+def _words(what: Unsubscribe) -> str:
+    return CHANNEL_WORDS.get(what.channel, "messages")
+
+
 def unsubscribe_customer(db: Database, what: Unsubscribe, source: str) -> int:
     """The person behind the link: by their address when the customer has one (every record with
     it, and the address suppressed), else the one customer."""
@@ -59,7 +63,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
     what = _read(request, token)
     if what is None:
         return not_valid()
-    words = CHANNEL_WORDS.get(what.channel, "messages")
+    words = _words(what)
     return page(
         f"Unsubscribe from {words}",
         f"<p>You will get no more {words} from us.</p>"
@@ -72,7 +76,7 @@ async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     what = _read(request, token)
     if what is None:
         return not_valid()
-    words = CHANNEL_WORDS.get(what.channel, "messages")
+    words = _words(what)
     db = request.app.state.db()
     source = f"unsubscribe link of campaign {what.campaign_id}"
     changed = await run_in_threadpool(unsubscribe_customer, db, what, source)
